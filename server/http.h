@@ -1,0 +1,104 @@
+/* The upstream HTTP engine: one libcurl multi handle driven by the libuv loop
+ * (curl_multi_socket_action fed by uv_poll and one uv_timer). It owns the
+ * auth key header, the in-flight cap and its FIFO queue, timeouts, the
+ * response size cap, retries of read-only calls, and cancellation.
+ * Design note: docs/http.md. */
+#ifndef MSG91_HTTP_H
+#define MSG91_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+struct http_engine;
+struct http_call;
+
+struct http_engine_options {
+    /* Sent as the "authkey" header on every request; NULL sends none. The
+     * engine keeps its own copy and wipes it when destroyed. */
+    const char *auth_key;
+    long connect_timeout_ms;   /* 0 picks 5000, capped at timeout_ms */
+    long timeout_ms;           /* whole request, per attempt; 0 picks 15000 */
+    size_t max_response_bytes; /* 0 picks 8 MiB; a larger body fails the call */
+    unsigned max_inflight;     /* requests on the wire at once; 0 picks 64 */
+    const char *ca_file;       /* extra CA bundle; NULL uses the system CAs */
+    unsigned max_retries;      /* extra attempts for retryable requests; 0 none */
+    long retry_base_ms;        /* first backoff; doubles each retry; 0 picks 200 */
+    long retry_max_wait_ms;    /* longest single wait incl. Retry-After; 0 picks 10000 */
+};
+
+/* What a caller hands to http_submit. The engine takes ownership of the
+ * malloc'd fields (url, body) whether or not submission succeeds. */
+struct http_request {
+    const char *method;       /* static string: "GET", "POST", ... */
+    char *url;                /* absolute, already percent-encoded */
+    char *body;               /* NULL for none */
+    size_t body_len;
+    const char *content_type; /* static string or NULL */
+    /* Only read-only calls may be retried: a call that sends a message is
+     * never repeated automatically. */
+    bool retryable;
+};
+
+enum http_outcome {
+    HTTP_ANSWERED = 0,  /* an HTTP response arrived, whatever its status */
+    HTTP_TIMEOUT,       /* the whole-request or connect timeout expired */
+    HTTP_DNS_FAILED,    /* the host name did not resolve */
+    HTTP_CONNECT_FAILED,/* refused or unreachable */
+    HTTP_TLS_FAILED,    /* handshake or certificate verification failed */
+    HTTP_RESET,         /* connection reset or closed before a full answer */
+    HTTP_TOO_LARGE,     /* body exceeded max_response_bytes */
+    HTTP_FAILED,        /* anything else libcurl reported */
+};
+
+/* Valid only during the done callback; copy what must outlive it. */
+struct http_response {
+    enum http_outcome outcome;
+    long status;            /* HTTP status when outcome == HTTP_ANSWERED */
+    const char *body;       /* NUL-terminated, may be empty; never NULL */
+    size_t body_len;
+    long retry_after_s;     /* Retry-After seconds, -1 when absent */
+    const char *content_type; /* response Content-Type or NULL */
+    const char *error;      /* libcurl's text for failures, else "" */
+    unsigned attempts;      /* 1 + retries made */
+    double elapsed_ms;      /* from submission to completion */
+    /* False only when the failure happened before any byte of the request
+     * left (DNS, connect, TLS); a sent-but-unanswered request may have
+     * taken effect upstream. */
+    bool maybe_delivered;
+};
+
+enum http_stage {
+    HTTP_STAGE_QUEUED,   /* waiting for an in-flight slot */
+    HTTP_STAGE_SENT,     /* handed to libcurl */
+    HTTP_STAGE_ANSWERED, /* a response (or failure) arrived */
+};
+
+typedef void (*http_done_cb)(void *data, const struct http_response *resp);
+typedef void (*http_stage_cb)(void *data, enum http_stage stage);
+
+/* Creates an engine on loop. Returns 0 or a negative errno-style code. */
+int http_engine_create(struct http_engine **out, uv_loop_t *loop,
+                       const struct http_engine_options *opts);
+
+/* Queues a request. Steals req->url and req->body. `done` is called exactly
+ * once, later, from the loop (never from inside http_submit), unless the
+ * call is cancelled first. `stage` may be NULL. Returns NULL on failure, in
+ * which case no callback is ever called. */
+struct http_call *http_submit(struct http_engine *engine, struct http_request *req,
+                              http_done_cb done, http_stage_cb stage, void *data);
+
+/* Aborts a queued or running call; its callbacks are never called again
+ * and the call handle is invalid afterwards. */
+void http_cancel(struct http_call *call);
+
+unsigned http_engine_inflight(const struct http_engine *engine);
+unsigned http_engine_queued(const struct http_engine *engine);
+
+/* Cancels everything (no done callbacks), tears down libcurl and closes
+ * the libuv handles. `closed` runs from the loop once all handles are
+ * closed; the engine memory is freed before it is called. */
+void http_engine_destroy(struct http_engine *engine, void (*closed)(void *data),
+                         void *data);
+
+#endif

@@ -1,0 +1,31 @@
+/* Removal of secrets by value. Every byte the server writes (stdout lines,
+ * stderr logs, audit lines, tool results) passes through redact_apply, so
+ * the auth key cannot leak through a message built anywhere, even inside an
+ * error string from a library. */
+#ifndef MSG91_REDACT_H
+#define MSG91_REDACT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define REDACT_MARK "[REDACTED]"
+
+/* Sets the secret to remove (copied; NULL or "" clears it). The previous
+ * copy is wiped before it is freed. Not thread-safe: call at startup. */
+void redact_set_secret(const char *secret);
+
+/* Wipes and frees the stored secret (called at exit). */
+void redact_clear(void);
+
+/* True when text[0..len) contains the secret. */
+bool redact_needed(const char *text, size_t len);
+
+/* Returns a malloc'd, NUL-terminated copy of text with every occurrence of
+ * the secret replaced by REDACT_MARK, or NULL when there is nothing to
+ * replace (the caller then uses text as it is) or memory ran out. */
+char *redact_apply(const char *text, size_t len, size_t *out_len);
+
+/* Wipes len bytes so the compiler cannot drop the stores. */
+void redact_wipe(void *p, size_t len);
+
+#endif

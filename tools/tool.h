@@ -1,0 +1,80 @@
+/* The tool table: what each MSG91 tool is (name, text for the model,
+ * annotations, schemas, endpoint) and its two functions, one that turns
+ * valid arguments into the upstream request and one that turns the
+ * upstream answer into a result. Adding a tool means a schema pair under
+ * schemas/, one entry in tool_table (tools/table.c) and those two functions. */
+#ifndef MSG91_TOOL_H
+#define MSG91_TOOL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "server/http.h"
+
+/* Method and path template. "{name}" in the path is replaced by the
+ * argument of that name, percent-encoded as one path segment. */
+struct tool_endpoint {
+    const char *method;
+    const char *path;
+};
+
+struct tool_def;
+
+/* What the request builder may use besides the arguments. */
+struct tool_build_ctx {
+    const struct tool_def *tool;
+    const struct tool_endpoint *endpoint; /* effective: default or overridden */
+    const char *base_url;                 /* no trailing slash */
+    const char *default_otp_template_id;  /* NULL when not configured */
+};
+
+/* What the answer reader may use besides the answer. */
+struct tool_read_ctx {
+    const struct tool_def *tool;
+    long timeout_ms; /* the configured per-request timeout, for messages */
+};
+
+/* The reader's verdict. Exactly one of structured (success, a new
+ * reference conforming to the output schema) or error_text (malloc'd, a
+ * sentence saying what happened and what to do) is set. upstream_request_id
+ * is MSG91's request id when the answer had one (malloc'd or NULL). */
+struct tool_outcome {
+    json_t *structured;
+    char *error_text;
+    char *upstream_request_id;
+};
+
+/* Fills req (method, url, body, content_type, retryable) from args, which
+ * have already passed the input schema. Returns 0, or -1 with *error set to a
+ * malloc'd sentence (e.g. no template id configured). */
+typedef int (*tool_build_fn)(const struct tool_build_ctx *ctx, json_t *args,
+                             struct http_request *req, char **error);
+
+/* Turns the upstream answer into an outcome. args are the call's arguments. */
+typedef void (*tool_read_fn)(const struct tool_read_ctx *ctx,
+                             const struct http_response *resp, json_t *args,
+                             struct tool_outcome *out);
+
+struct tool_def {
+    const char *name;        /* snake_case, fixed by the contract */
+    const char *title;       /* display name */
+    const char *description; /* written for a model: when to use, what next */
+    bool read_only;
+    bool destructive;
+    bool idempotent;
+    bool open_world;
+    struct tool_endpoint endpoint; /* default; the config file may override */
+    tool_build_fn build;
+    tool_read_fn read;
+};
+
+extern const struct tool_def *const tool_table[];
+extern const unsigned tool_table_len;
+
+/* Borrowed pointer to the tool with this exact name, or NULL. */
+const struct tool_def *tool_find(const char *name);
+
+/* Releases what an outcome holds and zeroes it. */
+void tool_outcome_finish(struct tool_outcome *out);
+
+#endif
