@@ -1,1 +1,167 @@
-/* placeholder: being written */
+#include "tools/impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Descriptions are read by models: each says when to use the tool and what
+ * to do next, and stays well under the ~2 KB some hosts keep. */
+
+static const struct tool_def send_otp = {
+    .name = "send_otp",
+    .title = "Send OTP",
+    .description =
+        "Send a one-time password (OTP) by SMS to a mobile number using an MSG91 OTP "
+        "template. MSG91 generates the code unless you pass `otp`. Next step: ask the "
+        "person for the code they received and call verify_otp with it. Calling send_otp "
+        "again mints a new code and invalidates the previous one; if the code did not "
+        "arrive or expired, prefer resend_otp. Mobile numbers need the country code "
+        "(e.g. +919876543210).",
+    .read_only = false,
+    .destructive = false,
+    .idempotent = false,
+    .open_world = true,
+    .endpoint = {"POST", "/api/v5/otp"},
+    .build = send_otp_build,
+    .read = send_otp_read,
+};
+
+static const struct tool_def resend_otp = {
+    .name = "resend_otp",
+    .title = "Resend OTP",
+    .description =
+        "Deliver the same pending OTP again, by text (SMS) or voice call. Use only after "
+        "send_otp, when the person says the code did not arrive or it expired; MSG91 "
+        "allows two retries per code. Then ask for the code and call verify_otp.",
+    .read_only = false,
+    .destructive = false,
+    .idempotent = false,
+    .open_world = true,
+    .endpoint = {"GET", "/api/v5/otp/retry"},
+    .build = resend_otp_build,
+    .read = resend_otp_read,
+};
+
+static const struct tool_def verify_otp = {
+    .name = "verify_otp",
+    .title = "Verify OTP",
+    .description =
+        "Check the code a person typed against the OTP sent to their number with "
+        "send_otp. Returns verified: true or false with MSG91's reason (\"OTP not "
+        "match\", \"OTP expired\", \"Mobile no. already verified\"). A code can be "
+        "verified once; on a mismatch ask the person to re-enter it, on expiry call "
+        "resend_otp or send_otp.",
+    .read_only = false,
+    .destructive = false,
+    .idempotent = false,
+    .open_world = true,
+    .endpoint = {"GET", "/api/v5/otp/verify"},
+    .build = verify_otp_build,
+    .read = verify_otp_read,
+};
+
+static const struct tool_def send_sms_flow = {
+    .name = "send_sms_flow",
+    .title = "Send SMS via Flow (V5)",
+    .description =
+        "Send a templated SMS to up to 1000 recipients through an MSG91 Flow. Each "
+        "recipient gives `mobiles` (with country code) and a string value for every "
+        "##name## variable of the template; variable names are case-sensitive. Indian "
+        "numbers need a DLT-approved template. This sends real messages and is never "
+        "retried automatically: do not call it twice for the same message.",
+    .read_only = false,
+    .destructive = false,
+    .idempotent = false,
+    .open_world = true,
+    .endpoint = {"POST", "/api/v5/flow"},
+    .build = send_sms_flow_build,
+    .read = send_sms_flow_read,
+};
+
+static const struct tool_def create_user_events = {
+    .name = "create_user_events",
+    .title = "Create User Events",
+    .description =
+        "Record events (login, purchase, page view, custom) for one Segmento contact, "
+        "identified by contact id, e-mail or phone number, for segmentation and "
+        "campaigns. MSG91 accepts events first and may mark them failed later (for "
+        "example an unknown contact); check with get_failed_events. Use get_event_types "
+        "to see which event names exist.",
+    .read_only = false,
+    .destructive = false,
+    .idempotent = false,
+    .open_world = true,
+    .endpoint = {"POST", "/api/v5/segmento/api/v1/events"},
+    .build = create_user_events_build,
+    .read = create_user_events_read,
+};
+
+static const struct tool_def get_event_types = {
+    .name = "get_event_types",
+    .title = "Get Event Types",
+    .description =
+        "List the event types defined in the MSG91 Segmento account (name, id, "
+        "description). Read-only. Use before create_user_events to pick event names.",
+    .read_only = true,
+    .destructive = false,
+    .idempotent = true,
+    .open_world = true,
+    .endpoint = {"GET", "/api/v5/segmento/api/v1/event-types"},
+    .build = get_event_types_build,
+    .read = get_event_types_read,
+};
+
+static const struct tool_def get_failed_events = {
+    .name = "get_failed_events",
+    .title = "Get Failed Events",
+    .description =
+        "Fetch the events that failed during a campaign run (validation errors, unknown "
+        "recipients, missing data), a page at a time, optionally between two dates "
+        "(YYYY-MM-DD). Read-only. Get campaign ids from list_campaigns.",
+    .read_only = true,
+    .destructive = false,
+    .idempotent = true,
+    .open_world = true,
+    .endpoint = {"POST", "/api/v5/segmento/api/v1/campaigns/{campaign_id}/failed-events"},
+    .build = get_failed_events_build,
+    .read = get_failed_events_read,
+};
+
+static const struct tool_def list_campaigns = {
+    .name = "list_campaigns",
+    .title = "List Campaigns",
+    .description =
+        "List the MSG91 campaigns of the account, a page at a time (id, name, slug, "
+        "whether active, channels), with the page count and total. Read-only. Ask for "
+        "the next page while page < total_pages.",
+    .read_only = true,
+    .destructive = false,
+    .idempotent = true,
+    .open_world = true,
+    .endpoint = {"GET", "/api/v5/campaign/api/campaigns"},
+    .build = list_campaigns_build,
+    .read = list_campaigns_read,
+};
+
+const struct tool_def *const tool_table[] = {
+    &send_otp,           &resend_otp,      &verify_otp,        &send_sms_flow,
+    &create_user_events, &get_event_types, &get_failed_events, &list_campaigns,
+};
+const unsigned tool_table_len = sizeof tool_table / sizeof tool_table[0];
+
+const struct tool_def *tool_find(const char *name)
+{
+    for (unsigned i = 0; i < tool_table_len; i++)
+        if (strcmp(tool_table[i]->name, name) == 0)
+            return tool_table[i];
+    return NULL;
+}
+
+void tool_outcome_finish(struct tool_outcome *out)
+{
+    json_decref(out->structured);
+    free(out->error_text);
+    free(out->upstream_request_id);
+    out->structured = NULL;
+    out->error_text = NULL;
+    out->upstream_request_id = NULL;
+}
