@@ -3,7 +3,7 @@
  * the tool table with MSG91's real envelopes and error strings, keeps OTP,
  * flow, campaign and event state, can be told to misbehave, and records
  * every request it receives. Control routes live under /_sandbox/.
- * Design note: docs/sandbox.md. */
+ * Design note: doc/sandbox.md. */
 #ifndef MSG91_SANDBOX_H
 #define MSG91_SANDBOX_H
 

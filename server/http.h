@@ -2,7 +2,7 @@
  * (curl_multi_socket_action fed by uv_poll and one uv_timer). It owns the
  * auth key header, the in-flight cap and its FIFO queue, timeouts, the
  * response size cap, retries of read-only calls, and cancellation.
- * Design note: docs/http.md. */
+ * Design note: doc/http.md. */
 #ifndef MSG91_HTTP_H
 #define MSG91_HTTP_H
 
