@@ -1,1 +1,478 @@
-/* placeholder: being written */
+#include "server/dispatch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "schemas/embedded.h"
+#include "server/http.h"
+#include "server/log.h"
+#include "server/schema.h"
+#include "tools/tool.h"
+
+/* In --sandbox mode the sandbox accepts any key; this placeholder is not
+ * a secret, so it is deliberately not registered for redaction. */
+#define SANDBOX_AUTH_KEY "sandbox-placeholder-key"
+
+/* Extra attempts for read-only calls on connection failures, 5xx and 429. */
+#define READ_ONLY_RETRIES 2
+
+struct tool_slot {
+    const struct tool_def *def;
+    struct schema *input;
+    json_t *input_doc;  /* for tools/list */
+    json_t *output_doc; /* for tools/list */
+    struct tool_endpoint endpoint;
+    bool allowed;
+    char *exposed_name;
+};
+
+struct dispatch {
+    const struct config *cfg;
+    uv_loop_t *loop;
+    struct http_engine *engine; /* created on the first call that needs it */
+    struct tool_slot slots[CONFIG_MAX_TOOLS];
+    unsigned nslots;
+    struct dispatch_call *calls; /* pending, doubly linked */
+    unsigned pending;
+};
+
+struct dispatch_call {
+    struct dispatch *d;
+    struct tool_slot *slot;
+    json_t *args;
+    struct http_call *http;
+    struct dispatch_callbacks cb;
+    void *data;
+    struct dispatch_call *prev, *next;
+};
+
+json_t *dispatch_error_result(const char *text)
+{
+    return json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text", text,
+                     "isError", 1);
+}
+
+static json_t *success_result(json_t *structured)
+{
+    char *text = json_dumps(structured, JSON_COMPACT);
+    json_t *r = json_pack("{s:[{s:s,s:s?}],s:o}", "content", "type", "text", "text", text,
+                          "structuredContent", structured);
+    free(text);
+    return r;
+}
+
+static json_t *load_embedded(const char *tool, const char *kind, char **error)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s.%s.json", tool, kind);
+    const struct embedded_file *f = embedded_find(name);
+    if (!f) {
+        if (asprintf(error, "the schema file %s is missing from the build", name) < 0)
+            *error = NULL;
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(f->text, f->len, 0, &jerr);
+    if (!doc && asprintf(error, "schemas/%s: %s", name, jerr.text) < 0)
+        *error = NULL;
+    return doc;
+}
+
+static int init_slot(struct dispatch *d, unsigned i, char **error)
+{
+    struct tool_slot *s = &d->slots[i];
+    const struct config *cfg = d->cfg;
+    s->def = tool_table[i];
+    s->allowed = config_tool_allowed(cfg, i);
+    s->endpoint = s->def->endpoint;
+    if (cfg->endpoints[i].method)
+        s->endpoint.method = cfg->endpoints[i].method;
+    if (cfg->endpoints[i].path)
+        s->endpoint.path = cfg->endpoints[i].path;
+    const char *prefix = cfg->tool_prefix ? cfg->tool_prefix : "";
+    if (asprintf(&s->exposed_name, "%s%s", prefix, s->def->name) < 0)
+        return -1;
+    if (!(s->input_doc = load_embedded(s->def->name, "input", error)) ||
+        !(s->output_doc = load_embedded(s->def->name, "output", error)))
+        return -1;
+    /* The server asserts formats in its own schemas: a malformed date
+     * should be caught here, not by MSG91. */
+    struct schema_options opts = {.format_assertion = true, .max_errors = 20};
+    char *why = NULL;
+    s->input = schema_compile(NULL, s->input_doc, NULL, &opts, &why);
+    if (!s->input) {
+        if (asprintf(error, "schemas/%s.input.json does not compile: %s", s->def->name,
+                     why ? why : "unknown error") < 0)
+            *error = NULL;
+        free(why);
+        return -1;
+    }
+    return 0;
+}
+
+static void free_slots(struct dispatch *d)
+{
+    for (unsigned i = 0; i < d->nslots; i++) {
+        schema_destroy(d->slots[i].input);
+        json_decref(d->slots[i].input_doc);
+        json_decref(d->slots[i].output_doc);
+        free(d->slots[i].exposed_name);
+    }
+}
+
+struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char **error)
+{
+    *error = NULL;
+    struct dispatch *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->cfg = cfg;
+    d->loop = loop;
+    for (unsigned i = 0; i < tool_table_len && i < CONFIG_MAX_TOOLS; i++) {
+        d->nslots = i + 1;
+        if (init_slot(d, i, error) != 0) {
+            free_slots(d);
+            free(d);
+            if (!*error)
+                *error = strdup("out of memory while loading the tool schemas");
+            return NULL;
+        }
+    }
+    return d;
+}
+
+static void unlink_call(struct dispatch_call *c)
+{
+    struct dispatch *d = c->d;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        d->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    d->pending--;
+}
+
+static void free_call(struct dispatch_call *c)
+{
+    json_decref(c->args);
+    free(c);
+}
+
+struct destroy_ctx {
+    void (*closed)(void *data);
+    void *data;
+};
+
+static void engine_closed(void *data)
+{
+    struct destroy_ctx *ctx = data;
+    if (ctx->closed)
+        ctx->closed(ctx->data);
+    free(ctx);
+}
+
+void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data)
+{
+    if (!d) {
+        if (closed)
+            closed(data);
+        return;
+    }
+    while (d->calls)
+        dispatch_cancel(d->calls);
+    struct http_engine *engine = d->engine;
+    free_slots(d);
+    free(d);
+    if (engine) {
+        struct destroy_ctx *ctx = malloc(sizeof *ctx);
+        if (ctx) {
+            ctx->closed = closed;
+            ctx->data = data;
+            http_engine_destroy(engine, engine_closed, ctx);
+            return;
+        }
+        http_engine_destroy(engine, NULL, NULL);
+    }
+    if (closed)
+        closed(data);
+}
+
+static json_t *tool_json(const struct tool_slot *s, const char *version)
+{
+    /* Fields are added by the protocol version that introduced them. */
+    bool v2025_03 = strcmp(version, "2025-03-26") >= 0;
+    bool v2025_06 = strcmp(version, "2025-06-18") >= 0;
+    json_t *t = json_pack("{s:s}", "name", s->exposed_name);
+    if (v2025_06)
+        json_object_set_new(t, "title", json_string(s->def->title));
+    json_object_set_new(t, "description", json_string(s->def->description));
+    json_object_set(t, "inputSchema", s->input_doc);
+    if (v2025_06)
+        json_object_set(t, "outputSchema", s->output_doc);
+    if (v2025_03) {
+        json_object_set_new(
+            t, "annotations",
+            json_pack("{s:s,s:b,s:b,s:b,s:b}", "title", s->def->title, "readOnlyHint",
+                      s->def->read_only, "destructiveHint", s->def->destructive,
+                      "idempotentHint", s->def->idempotent, "openWorldHint",
+                      s->def->open_world));
+    }
+    return t;
+}
+
+json_t *dispatch_list_tools(struct dispatch *d, const char *protocol_version)
+{
+    json_t *tools = json_array();
+    for (unsigned i = 0; i < d->nslots; i++)
+        if (d->slots[i].allowed)
+            json_array_append_new(tools, tool_json(&d->slots[i], protocol_version));
+    return tools;
+}
+
+static struct tool_slot *find_slot(struct dispatch *d, const char *name)
+{
+    for (unsigned i = 0; i < d->nslots; i++)
+        if (!strcmp(d->slots[i].exposed_name, name))
+            return &d->slots[i];
+    return NULL;
+}
+
+json_t *dispatch_input_schema(struct dispatch *d, const char *name)
+{
+    struct tool_slot *s = find_slot(d, name);
+    return s ? s->input_doc : NULL;
+}
+
+static json_t *scope_refusal(const struct dispatch *d, const struct tool_slot *s)
+{
+    char *text = NULL;
+    if (d->cfg->read_only && !s->def->read_only && d->cfg->tool_enabled[s - d->slots]) {
+        if (asprintf(&text,
+                     "The tool %s is not allowed: this server runs in read-only mode "
+                     "(MSG91_READ_ONLY=1), which allows only get_event_types, "
+                     "get_failed_events and list_campaigns.",
+                     s->exposed_name) < 0)
+            text = NULL;
+    } else if (asprintf(&text,
+                        "The tool %s is not allowed: it is not in this server's MSG91_TOOLS "
+                        "allowlist. Use one of the tools from tools/list.",
+                        s->exposed_name) < 0) {
+        text = NULL;
+    }
+    json_t *r = dispatch_error_result(text ? text : "This tool is not allowed here.");
+    free(text);
+    return r;
+}
+
+static json_t *invalid_arguments(const struct tool_slot *s, const struct schema_errors *e)
+{
+    char *list = schema_errors_text(e);
+    char *text = NULL;
+    if (asprintf(&text, "Invalid arguments for %s; fix these and call again:\n%s",
+                 s->exposed_name, list ? list : "") < 0)
+        text = NULL;
+    json_t *r = dispatch_error_result(text ? text : "Invalid arguments.");
+    free(list);
+    free(text);
+    return r;
+}
+
+static json_t *dry_run_result(struct dispatch *d, struct http_request *req)
+{
+    json_t *headers = json_pack("{s:s}", "authkey", "[REDACTED]");
+    if (req->content_type)
+        json_object_set_new(headers, "content-type", json_string(req->content_type));
+    json_t *body = json_null();
+    if (req->body) {
+        json_t *parsed = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, NULL);
+        body = parsed ? parsed : json_stringn(req->body, req->body_len);
+    }
+    json_t *request = json_pack("{s:s,s:s,s:o,s:o}", "method", req->method, "url", req->url,
+                                "headers", headers, "body", body);
+    char *text = json_dumps(request, JSON_COMPACT);
+    json_decref(request);
+    (void)d;
+    json_t *r = json_pack("{s:[{s:s,s:s},{s:s,s:s?}],s:b,s:{s:b}}", "content", "type", "text",
+                          "text",
+                          "Dry run (MSG91_DRY_RUN=1): the request below was validated and "
+                          "built but NOT sent; nothing was delivered.",
+                          "type", "text", "text", text, "isError", 1, "_meta",
+                          "msg91/dryRun", 1);
+    free(text);
+    return r;
+}
+
+static int ensure_engine(struct dispatch *d)
+{
+    if (d->engine)
+        return 0;
+    const struct config *cfg = d->cfg;
+    struct http_engine_options opts = {
+        .auth_key = cfg->sandbox ? SANDBOX_AUTH_KEY : cfg->auth_key,
+        .timeout_ms = cfg->timeout_ms,
+        .max_inflight = cfg->max_inflight,
+        .ca_file = cfg->ca_file,
+        .max_retries = READ_ONLY_RETRIES,
+    };
+    int rc = http_engine_create(&d->engine, d->loop, &opts);
+    if (rc != 0) {
+        log_error("cannot start the HTTP engine (error %d)", rc);
+        d->engine = NULL;
+    }
+    return rc;
+}
+
+static void on_http_stage(void *data, enum http_stage stage)
+{
+    struct dispatch_call *c = data;
+    if (!c->cb.stage)
+        return;
+    switch (stage) {
+    case HTTP_STAGE_QUEUED:
+        c->cb.stage(c->data, DISPATCH_STAGE_QUEUED);
+        break;
+    case HTTP_STAGE_SENT:
+        c->cb.stage(c->data, DISPATCH_STAGE_SENT);
+        break;
+    case HTTP_STAGE_ANSWERED:
+        c->cb.stage(c->data, DISPATCH_STAGE_ANSWERED);
+        break;
+    }
+}
+
+static void on_http_done(void *data, const struct http_response *resp)
+{
+    struct dispatch_call *c = data;
+    struct tool_read_ctx rctx = {.tool = c->slot->def, .timeout_ms = c->d->cfg->timeout_ms};
+    struct tool_outcome out = {0};
+    c->slot->def->read(&rctx, resp, c->args, &out);
+    json_t *result;
+    if (out.structured) {
+        result = success_result(json_incref(out.structured));
+    } else {
+        result = dispatch_error_result(out.error_text ? out.error_text
+                                                      : "MSG91's answer could not be read.");
+    }
+    log_debug("%s finished: HTTP %ld, outcome %d, %.1f ms, %u attempt(s)%s%s",
+              c->slot->def->name, resp->status, (int)resp->outcome, resp->elapsed_ms,
+              resp->attempts, out.upstream_request_id ? ", request id " : "",
+              out.upstream_request_id ? out.upstream_request_id : "");
+    tool_outcome_finish(&out);
+    unlink_call(c);
+    struct dispatch_callbacks cb = c->cb;
+    void *cb_data = c->data;
+    free_call(c);
+    cb.done(cb_data, result);
+}
+
+enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t *args,
+                                   const struct dispatch_client *client,
+                                   const struct dispatch_callbacks *cb, void *data,
+                                   json_t **result, struct dispatch_call **call)
+{
+    (void)client;
+    *result = NULL;
+    *call = NULL;
+    struct tool_slot *s = find_slot(d, name);
+    if (!s)
+        return DISPATCH_UNKNOWN_TOOL;
+    if (!s->allowed) {
+        *result = scope_refusal(d, s);
+        return DISPATCH_DONE;
+    }
+    json_t *empty = NULL;
+    if (!args)
+        args = empty = json_object();
+
+    struct schema_errors errors = {0};
+    if (!schema_validate(s->input, args, &errors)) {
+        *result = invalid_arguments(s, &errors);
+        schema_errors_finish(&errors);
+        json_decref(empty);
+        return DISPATCH_DONE;
+    }
+    schema_errors_finish(&errors);
+
+    struct tool_build_ctx bctx = {
+        .tool = s->def,
+        .endpoint = &s->endpoint,
+        .base_url = d->cfg->base_url,
+        .default_otp_template_id = d->cfg->otp_template_id,
+    };
+    struct http_request req = {0};
+    char *why = NULL;
+    if (s->def->build(&bctx, args, &req, &why) != 0) {
+        *result = dispatch_error_result(why ? why : "The request could not be built.");
+        free(why);
+        free(req.url);
+        free(req.body);
+        json_decref(empty);
+        return DISPATCH_DONE;
+    }
+    if (d->cfg->dry_run) {
+        *result = dry_run_result(d, &req);
+        free(req.url);
+        free(req.body);
+        json_decref(empty);
+        return DISPATCH_DONE;
+    }
+    if (!d->cfg->auth_key && !d->cfg->sandbox) {
+        *result = dispatch_error_result(
+            "No MSG91 auth key is configured, so nothing was sent. Set MSG91_AUTH_KEY (or "
+            "MSG91_AUTH_KEY_FILE) in this server's environment, or start it with --sandbox "
+            "to try the tools against the built-in sandbox.");
+        free(req.url);
+        free(req.body);
+        json_decref(empty);
+        return DISPATCH_DONE;
+    }
+    if (ensure_engine(d) != 0) {
+        *result = dispatch_error_result("The HTTP engine could not start; nothing was sent.");
+        free(req.url);
+        free(req.body);
+        json_decref(empty);
+        return DISPATCH_DONE;
+    }
+    struct dispatch_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        free(req.url);
+        free(req.body);
+        json_decref(empty);
+        *result = dispatch_error_result("Out of memory; nothing was sent.");
+        return DISPATCH_DONE;
+    }
+    c->d = d;
+    c->slot = s;
+    c->args = empty ? empty : json_incref(args);
+    c->cb = *cb;
+    c->data = data;
+    log_debug("%s: %s %s", s->def->name, req.method, req.url);
+    c->http = http_submit(d->engine, &req, on_http_done, on_http_stage, c);
+    if (!c->http) {
+        free_call(c);
+        *result = dispatch_error_result("The request could not be queued; nothing was sent.");
+        return DISPATCH_DONE;
+    }
+    c->next = d->calls;
+    if (d->calls)
+        d->calls->prev = c;
+    d->calls = c;
+    d->pending++;
+    *call = c;
+    return DISPATCH_PENDING;
+}
+
+void dispatch_cancel(struct dispatch_call *c)
+{
+    if (!c)
+        return;
+    http_cancel(c->http);
+    unlink_call(c);
+    free_call(c);
+}
+
+unsigned dispatch_pending(const struct dispatch *d)
+{
+    return d->pending;
+}

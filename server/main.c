@@ -1,1 +1,120 @@
-int main(void){return 0;}
+/* msg91-mcp: an MCP server for MSG91. This file only routes the command
+ * line to the right part: serving MCP over stdio (server/serve.c) or one
+ * of the subcommands (server/cli.c). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sandbox/sandbox.h"
+#include "server/cli.h"
+#include "server/config.h"
+#include "server/log.h"
+#include "server/redact.h"
+#include "server/serve.h"
+
+extern char **environ;
+
+static void print_help(void)
+{
+    printf("msg91-mcp %s: MSG91 (OTP, SMS, Segmento) as MCP tools over stdio\n\n"
+           "usage:\n"
+           "  msg91-mcp [options]                 serve MCP over stdio\n"
+           "  msg91-mcp --sandbox [options]       the same, against the built-in sandbox\n"
+           "  msg91-mcp sandbox [--port N]        run the sandbox alone on 127.0.0.1\n"
+           "  msg91-mcp list [--json]             print the tools this configuration exposes\n"
+           "  msg91-mcp call TOOL [JSON | --arg key=value ...]\n"
+           "                                      one tool call; exit 0 ok, 2 tool error,\n"
+           "                                      1 usage or configuration error\n"
+           "  msg91-mcp --help | --version\n\n"
+           "options (each also read from the environment variable shown):\n%s\n"
+           "The auth key comes from MSG91_AUTH_KEY or MSG91_AUTH_KEY_FILE, never from\n"
+           "the command line. See msg91-mcp(1) and README.md.\n",
+           MSG91_MCP_VERSION, config_flags_help());
+}
+
+/* Starts the in-process sandbox and points the configuration at it. */
+static struct sandbox *start_sandbox(struct config *cfg)
+{
+    char *error = NULL;
+    struct sandbox_options opts = {0};
+    struct sandbox *sb = sandbox_create(&opts, &error);
+    if (!sb) {
+        log_error("cannot start the sandbox: %s", error ? error : "unknown error");
+        free(error);
+        return NULL;
+    }
+    free(cfg->base_url);
+    if (asprintf(&cfg->base_url, "http://127.0.0.1:%u", (unsigned)sandbox_port(sb)) < 0)
+        cfg->base_url = NULL;
+    return sb;
+}
+
+int main(int argc, char **argv)
+{
+    /* A reader that goes away must not kill us mid-write; the write error
+     * is handled where it happens. */
+    signal(SIGPIPE, SIG_IGN);
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            print_help();
+            return 0;
+        }
+        if (!strcmp(argv[i], "--version")) {
+            printf("msg91-mcp %s\n", MSG91_MCP_VERSION);
+            return 0;
+        }
+    }
+
+    struct config cfg;
+    config_init(&cfg);
+    char **rest = NULL;
+    char *error = NULL;
+    if (config_load(&cfg, argc, argv, environ, &rest, &error) != 0) {
+        fprintf(stderr, "msg91-mcp: configuration error: %s\n", error);
+        free(error);
+        config_finish(&cfg);
+        return 1;
+    }
+    log_set_level(cfg.log_level);
+    redact_set_secret(cfg.auth_key);
+
+    int rc;
+    const char *sub = rest[0];
+    struct sandbox *sb = NULL;
+    if (sub && strcmp(sub, "list") && strcmp(sub, "call") && strcmp(sub, "sandbox")) {
+        fprintf(stderr, "msg91-mcp: unknown command or option \"%s\" (see --help)\n", sub);
+        rc = 1;
+        goto out;
+    }
+    if (sub && !strcmp(sub, "sandbox")) {
+        rc = cli_sandbox(&cfg, rest + 1);
+        goto out;
+    }
+    if (cfg.sandbox && !(sb = start_sandbox(&cfg))) {
+        rc = 1;
+        goto out;
+    }
+    if (sub && !strcmp(sub, "list")) {
+        rc = cli_list(&cfg, rest + 1);
+        goto out;
+    }
+    if (sb)
+        log_info("running against the built-in sandbox at %s: nothing is delivered",
+                 cfg.base_url);
+    else if (!cfg.auth_key && !cfg.dry_run)
+        log_warning("no MSG91 auth key is set: tool calls will answer with an error until "
+                    "MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) is set; use --sandbox to try "
+                    "the tools");
+    if (sub)
+        rc = cli_call(&cfg, rest + 1);
+    else
+        rc = serve_stdio(&cfg);
+out:
+    sandbox_destroy(sb);
+    free(rest);
+    config_finish(&cfg);
+    redact_clear();
+    return rc;
+}

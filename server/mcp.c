@@ -1,1 +1,544 @@
-/* placeholder: being written */
+#include "server/mcp.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/jsonrpc.h"
+#include "server/log.h"
+#include "server/redact.h"
+
+static const char *const supported_versions[] = {
+    "2025-11-25",
+    "2025-06-18",
+    "2025-03-26",
+    "2024-11-05",
+};
+
+/* What a model is told about the server as a whole; clients may put it in
+ * the system prompt, so it stays short and says how the OTP tools chain. */
+static const char instructions[] =
+    "MSG91 tools for OTP, SMS and Segmento. OTP flow: call send_otp with the person's "
+    "mobile number (country code first, e.g. +919876543210), ask the person for the code "
+    "they received, then call verify_otp with it; verified=false means a wrong, expired "
+    "or already-used code (ask again, or resend). Use resend_otp only when the code did "
+    "not arrive or expired (at most two retries); calling send_otp again creates a new "
+    "code. send_sms_flow sends real messages: never repeat a call that failed with a "
+    "timeout without checking first. get_event_types, get_failed_events and "
+    "list_campaigns only read.";
+
+/* MCP log levels (RFC 5424 names), lowest first. */
+static const char *const mcp_levels[] = {
+    "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency",
+};
+
+struct pending_call {
+    struct mcp_session *s;
+    struct batch *batch; /* NULL for a plain request */
+    char *id_raw;
+    char *id_key;
+    json_t *progress_token; /* NULL when the client asked for no progress */
+    struct dispatch_call *call;
+    struct pending_call *prev, *next;
+};
+
+/* A batch's responses are collected and written as one array line when
+ * the last of its requests has been answered. */
+struct batch {
+    struct mcp_session *s;
+    char **lines;
+    size_t count, cap;
+    unsigned outstanding;
+    bool parsing; /* still handing out elements; do not flush yet */
+};
+
+struct mcp_session {
+    struct dispatch *dispatch;
+    const struct config *cfg;
+    mcp_write_fn write;
+    void *write_data;
+    char *version; /* negotiated, NULL before initialize */
+    char *client_name;
+    char *client_version;
+    int client_log_level; /* index into mcp_levels, -1: no notifications */
+    struct pending_call *pending;
+    unsigned pending_count;
+};
+
+int mcp_version_supported(const char *version)
+{
+    for (size_t i = 0; i < sizeof supported_versions / sizeof *supported_versions; i++)
+        if (!strcmp(version, supported_versions[i]))
+            return 1;
+    return 0;
+}
+
+const char *mcp_session_version(const struct mcp_session *s)
+{
+    return s->version;
+}
+
+unsigned mcp_session_pending(const struct mcp_session *s)
+{
+    return s->pending_count;
+}
+
+/* Every outgoing byte passes through here: one redaction step, then the
+ * transport. */
+static void emit(struct mcp_session *s, char *line, size_t len)
+{
+    if (!line)
+        return;
+    size_t clean_len;
+    char *clean = redact_apply(line, len, &clean_len);
+    if (clean)
+        s->write(s->write_data, clean, clean_len);
+    else
+        s->write(s->write_data, line, len);
+    free(clean);
+    free(line);
+}
+
+static void batch_flush(struct batch *b);
+
+/* Sends a response line, or adds it to its batch. Takes line. */
+static void respond(struct mcp_session *s, struct batch *b, char *line, size_t len)
+{
+    if (!line)
+        return;
+    if (!b) {
+        emit(s, line, len);
+        return;
+    }
+    if (b->count == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 8;
+        char **grown = realloc(b->lines, cap * sizeof *grown);
+        if (!grown) {
+            free(line);
+            return;
+        }
+        b->lines = grown;
+        b->cap = cap;
+    }
+    b->lines[b->count++] = line;
+}
+
+static void respond_result(struct mcp_session *s, struct batch *b, const char *id_raw,
+                           json_t *result)
+{
+    size_t len;
+    char *line = jsonrpc_result_line(id_raw, result, &len);
+    json_decref(result);
+    respond(s, b, line, len);
+}
+
+static void respond_error(struct mcp_session *s, struct batch *b, const char *id_raw,
+                          int code, const char *message)
+{
+    size_t len;
+    char *line = jsonrpc_error_line(id_raw, code, message, NULL, &len);
+    respond(s, b, line, len);
+}
+
+static void notify(struct mcp_session *s, const char *method, json_t *params)
+{
+    size_t len;
+    char *line = jsonrpc_notification_line(method, params, &len);
+    json_decref(params);
+    emit(s, line, len);
+}
+
+static void log_sink(void *data, enum log_level level, const char *text)
+{
+    struct mcp_session *s = data;
+    static const int to_mcp[] = {0, 1, 3, 4}; /* debug info warning error */
+    int mcp_level = to_mcp[level];
+    if (s->client_log_level < 0 || mcp_level < s->client_log_level)
+        return;
+    notify(s, "notifications/message",
+           json_pack("{s:s,s:s,s:s}", "level", mcp_levels[mcp_level], "logger",
+                     MCP_SERVER_NAME, "data", text));
+}
+
+struct mcp_session *mcp_session_create(struct dispatch *dispatch, const struct config *cfg,
+                                       mcp_write_fn write, void *data)
+{
+    struct mcp_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->dispatch = dispatch;
+    s->cfg = cfg;
+    s->write = write;
+    s->write_data = data;
+    s->client_log_level = -1;
+    return s;
+}
+
+static void pending_unlink(struct pending_call *p)
+{
+    struct mcp_session *s = p->s;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        s->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    s->pending_count--;
+}
+
+static void pending_free(struct pending_call *p)
+{
+    free(p->id_raw);
+    free(p->id_key);
+    json_decref(p->progress_token);
+    free(p);
+}
+
+void mcp_session_destroy(struct mcp_session *s)
+{
+    if (!s)
+        return;
+    while (s->pending) {
+        struct pending_call *p = s->pending;
+        dispatch_cancel(p->call);
+        pending_unlink(p);
+        struct batch *b = p->batch;
+        pending_free(p);
+        if (b && --b->outstanding == 0) {
+            for (size_t i = 0; i < b->count; i++)
+                free(b->lines[i]);
+            free(b->lines);
+            free(b);
+        }
+    }
+    log_set_sink(NULL, NULL);
+    free(s->version);
+    free(s->client_name);
+    free(s->client_version);
+    free(s);
+}
+
+/* ---- methods ---- */
+
+static json_t *initialize_result(struct mcp_session *s)
+{
+    bool v2025_06 = strcmp(s->version, "2025-06-18") >= 0;
+    json_t *info = json_pack("{s:s,s:s}", "name", MCP_SERVER_NAME, "version",
+                             MSG91_MCP_VERSION);
+    if (v2025_06)
+        json_object_set_new(info, "title", json_string("MSG91"));
+    if (strcmp(s->version, "2025-11-25") >= 0)
+        json_object_set_new(info, "description",
+                            json_string("MSG91 OTP, SMS and Segmento tools over MCP"));
+    return json_pack("{s:s,s:{s:{s:b},s:{}},s:o,s:s}", "protocolVersion", s->version,
+                     "capabilities", "tools", "listChanged", 0, "logging", "serverInfo",
+                     info, "instructions", instructions);
+}
+
+static void handle_initialize(struct mcp_session *s, struct batch *b,
+                              struct jsonrpc_message *m)
+{
+    if (b) {
+        respond_error(s, b, m->id_raw, JSONRPC_INVALID_REQUEST,
+                      "initialize must not be part of a batch");
+        return;
+    }
+    if (s->version) {
+        respond_error(s, b, m->id_raw, JSONRPC_INVALID_REQUEST,
+                      "the session is already initialized");
+        return;
+    }
+    json_t *requested = m->params ? json_object_get(m->params, "protocolVersion") : NULL;
+    if (!json_is_object(m->params) || !json_is_string(requested)) {
+        respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
+                      "initialize needs params.protocolVersion (a string)");
+        return;
+    }
+    const char *want = json_string_value(requested);
+    /* Echo a version we speak, else offer our newest and let the client
+     * decide; negotiation itself never fails. */
+    s->version = strdup(mcp_version_supported(want) ? want : MCP_LATEST_VERSION);
+    json_t *info = json_object_get(m->params, "clientInfo");
+    const char *name = json_string_value(json_object_get(info, "name"));
+    const char *version = json_string_value(json_object_get(info, "version"));
+    s->client_name = name ? strdup(name) : NULL;
+    s->client_version = version ? strdup(version) : NULL;
+    log_debug("initialize: client %s %s, protocol %s", name ? name : "?",
+              version ? version : "?", s->version);
+    respond_result(s, b, m->id_raw, initialize_result(s));
+}
+
+static void handle_tools_list(struct mcp_session *s, struct batch *b,
+                              struct jsonrpc_message *m)
+{
+    json_t *cursor = json_is_object(m->params) ? json_object_get(m->params, "cursor") : NULL;
+    if (cursor && !json_is_null(cursor)) {
+        /* Every tool fits in one page, so no cursor was ever handed out and
+         * any cursor the client sends is not one of ours. */
+        respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
+                      "invalid cursor: this server lists all tools in one page");
+        return;
+    }
+    json_t *result = json_pack("{s:o}", "tools", dispatch_list_tools(s->dispatch, s->version));
+    respond_result(s, b, m->id_raw, result);
+}
+
+static void handle_set_level(struct mcp_session *s, struct batch *b,
+                             struct jsonrpc_message *m)
+{
+    const char *level = json_string_value(json_object_get(m->params, "level"));
+    int found = -1;
+    for (int i = 0; level && i < 8; i++)
+        if (!strcmp(level, mcp_levels[i]))
+            found = i;
+    if (found < 0) {
+        respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
+                      "level must be one of debug, info, notice, warning, error, critical, "
+                      "alert, emergency");
+        return;
+    }
+    s->client_log_level = found;
+    log_set_sink(log_sink, s);
+    respond_result(s, b, m->id_raw, json_object());
+}
+
+static void batch_done_one(struct batch *b)
+{
+    if (--b->outstanding == 0 && !b->parsing)
+        batch_flush(b);
+}
+
+static void call_stage(void *data, enum dispatch_stage stage)
+{
+    struct pending_call *p = data;
+    if (!p->progress_token)
+        return;
+    static const char *const messages[] = {
+        NULL,
+        "queued: waiting for a free upstream slot",
+        "sent to MSG91",
+        "MSG91 answered",
+    };
+    json_t *params = json_pack("{s:O,s:i,s:i}", "progressToken", p->progress_token,
+                               "progress", (int)stage, "total", 3);
+    if (strcmp(p->s->version, "2025-03-26") >= 0)
+        json_object_set_new(params, "message", json_string(messages[stage]));
+    notify(p->s, "notifications/progress", params);
+}
+
+static void call_done(void *data, json_t *result)
+{
+    struct pending_call *p = data;
+    struct mcp_session *s = p->s;
+    struct batch *b = p->batch;
+    pending_unlink(p);
+    respond_result(s, b, p->id_raw, result);
+    pending_free(p);
+    if (b)
+        batch_done_one(b);
+}
+
+static void handle_tools_call(struct mcp_session *s, struct batch *b,
+                              struct jsonrpc_message *m)
+{
+    json_t *params = m->params;
+    json_t *name = json_is_object(params) ? json_object_get(params, "name") : NULL;
+    if (!json_is_string(name)) {
+        respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
+                      "tools/call needs params.name (a string)");
+        return;
+    }
+    json_t *args = json_object_get(params, "arguments");
+    if (args && json_is_null(args))
+        args = NULL;
+    if (args && !json_is_object(args)) {
+        respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
+                      "tools/call params.arguments must be an object");
+        return;
+    }
+    json_t *token = json_object_get(json_object_get(params, "_meta"), "progressToken");
+    if (token && !json_is_string(token) && !json_is_integer(token))
+        token = NULL;
+
+    struct pending_call *p = calloc(1, sizeof *p);
+    if (!p) {
+        respond_error(s, b, m->id_raw, JSONRPC_INTERNAL_ERROR, "out of memory");
+        return;
+    }
+    p->s = s;
+    p->batch = b;
+    p->id_raw = strdup(m->id_raw);
+    p->id_key = strdup(m->id_key);
+    p->progress_token = token ? json_incref(token) : NULL;
+
+    static const struct dispatch_callbacks callbacks = {call_done, call_stage};
+    struct dispatch_client client = {s->client_name, s->client_version};
+    json_t *result = NULL;
+    enum dispatch_status st = dispatch_call(s->dispatch, json_string_value(name), args,
+                                            &client, &callbacks, p, &result, &p->call);
+    if (st == DISPATCH_PENDING) {
+        p->next = s->pending;
+        if (s->pending)
+            s->pending->prev = p;
+        s->pending = p;
+        s->pending_count++;
+        if (b)
+            b->outstanding++;
+        return;
+    }
+    if (st == DISPATCH_UNKNOWN_TOOL) {
+        char *text = NULL;
+        if (asprintf(&text, "Unknown tool: %s", json_string_value(name)) < 0)
+            text = NULL;
+        respond_error(s, b, p->id_raw, JSONRPC_INVALID_PARAMS, text ? text : "Unknown tool");
+        free(text);
+    } else {
+        respond_result(s, b, p->id_raw, result);
+    }
+    pending_free(p);
+}
+
+static void handle_cancelled(struct mcp_session *s, struct jsonrpc_message *m)
+{
+    json_t *id = json_is_object(m->params) ? json_object_get(m->params, "requestId") : NULL;
+    char *key = id ? jsonrpc_id_key(id) : NULL;
+    if (!key)
+        return;
+    for (struct pending_call *p = s->pending; p; p = p->next) {
+        if (!strcmp(p->id_key, key)) {
+            log_debug("request %s cancelled by the client", p->id_raw);
+            dispatch_cancel(p->call);
+            pending_unlink(p);
+            struct batch *b = p->batch;
+            pending_free(p);
+            if (b)
+                batch_done_one(b);
+            break;
+        }
+    }
+    /* Unknown or finished ids are ignored: cancellation races completion. */
+    free(key);
+}
+
+static void handle_message(struct mcp_session *s, struct batch *b, struct jsonrpc_message *m)
+{
+    switch (m->kind) {
+    case JSONRPC_INVALID:
+        respond_error(s, b, m->id_raw ? m->id_raw : "null", m->error_code, m->error_text);
+        return;
+    case JSONRPC_RESPONSE:
+        /* The server sends no requests, so a response answers nothing. */
+        return;
+    case JSONRPC_BATCH:
+        respond_error(s, b, "null", JSONRPC_INVALID_REQUEST,
+                      "Invalid Request: batches may not be nested");
+        return;
+    case JSONRPC_NOTIFICATION:
+        if (!strcmp(m->method, "notifications/cancelled"))
+            handle_cancelled(s, m);
+        /* notifications/initialized and unknown notifications need nothing. */
+        return;
+    case JSONRPC_REQUEST:
+        break;
+    }
+    const char *method = m->method;
+    if (!strcmp(method, "initialize")) {
+        handle_initialize(s, b, m);
+    } else if (!strcmp(method, "ping")) {
+        respond_result(s, b, m->id_raw, json_object());
+    } else if (strcmp(method, "tools/list") && strcmp(method, "tools/call") &&
+               strcmp(method, "logging/setLevel")) {
+        /* server/discover, the resource, prompt and completion methods and
+         * anything else are answered at once, so probing clients fall back
+         * quickly instead of waiting for a timeout. */
+        respond_error(s, b, m->id_raw, JSONRPC_METHOD_NOT_FOUND, "Method not found");
+    } else if (!s->version) {
+        respond_error(s, b, m->id_raw, JSONRPC_INVALID_REQUEST,
+                      "Server not initialized: send initialize first");
+    } else if (!strcmp(method, "tools/list")) {
+        handle_tools_list(s, b, m);
+    } else if (!strcmp(method, "tools/call")) {
+        handle_tools_call(s, b, m);
+    } else {
+        handle_set_level(s, b, m);
+    }
+}
+
+static void batch_flush(struct batch *b)
+{
+    struct mcp_session *s = b->s;
+    if (b->count > 0) {
+        size_t total = 2;
+        for (size_t i = 0; i < b->count; i++)
+            total += strlen(b->lines[i]) + 1;
+        char *line = malloc(total + 1);
+        if (line) {
+            size_t o = 0;
+            line[o++] = '[';
+            for (size_t i = 0; i < b->count; i++) {
+                size_t n = strlen(b->lines[i]);
+                if (i)
+                    line[o++] = ',';
+                memcpy(line + o, b->lines[i], n);
+                o += n;
+            }
+            line[o++] = ']';
+            line[o] = '\0';
+            emit(s, line, o);
+        }
+    }
+    for (size_t i = 0; i < b->count; i++)
+        free(b->lines[i]);
+    free(b->lines);
+    free(b);
+}
+
+static void handle_batch(struct mcp_session *s, json_t *array)
+{
+    /* Only 2025-03-26 has batches; every other version gets one error. */
+    if (!s->version || strcmp(s->version, "2025-03-26") != 0 || json_array_size(array) == 0) {
+        respond_error(s, NULL, "null", JSONRPC_INVALID_REQUEST,
+                      json_array_size(array) == 0
+                          ? "Invalid Request: empty batch"
+                          : "Invalid Request: batches are only accepted with protocol "
+                            "version 2025-03-26");
+        return;
+    }
+    struct batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return;
+    b->s = s;
+    b->parsing = true;
+    size_t i;
+    json_t *item;
+    json_array_foreach(array, i, item) {
+        struct jsonrpc_message m;
+        jsonrpc_parse_value(item, &m);
+        handle_message(s, b, &m);
+        jsonrpc_message_finish(&m);
+    }
+    b->parsing = false;
+    if (b->outstanding == 0)
+        batch_flush(b);
+}
+
+void mcp_session_handle_line(struct mcp_session *s, const char *line, size_t len)
+{
+    struct jsonrpc_message m;
+    jsonrpc_parse_line(line, len, &m);
+    if (m.kind == JSONRPC_BATCH)
+        handle_batch(s, m.root);
+    else
+        handle_message(s, NULL, &m);
+    jsonrpc_message_finish(&m);
+}
+
+void mcp_session_line_too_big(struct mcp_session *s, size_t max_line)
+{
+    char text[160];
+    snprintf(text, sizeof text,
+             "Invalid Request: the message is larger than the %zu-byte line limit and was "
+             "discarded (MSG91_MAX_LINE_BYTES)",
+             max_line);
+    respond_error(s, NULL, "null", JSONRPC_INVALID_REQUEST, text);
+}

@@ -1,0 +1,21 @@
+/* The subcommands for people and scripts: `list`, `call` and `sandbox`.
+ * `call` goes through the same dispatch (validation, scope, engine) as an
+ * MCP tools/call, so a script sees exactly what a model would. */
+#ifndef MSG91_CLI_H
+#define MSG91_CLI_H
+
+#include "server/config.h"
+
+/* Exit codes of `call`, fixed by the contract. */
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_USAGE = 1,     /* usage or configuration error */
+    CLI_EXIT_TOOL_ERROR = 2 /* the tool reported an error (isError) */
+};
+
+/* args: the words after the subcommand, NULL-terminated. */
+int cli_list(const struct config *cfg, char **args);
+int cli_call(const struct config *cfg, char **args);
+int cli_sandbox(const struct config *cfg, char **args);
+
+#endif

@@ -1,0 +1,61 @@
+/* Configuration: defaults, then an optional JSON file, then the
+ * environment, then command-line flags (later sources win). Every value is
+ * checked here, once, so the rest of the server can trust it; a bad value
+ * is a startup error with a sentence saying what to fix. */
+#ifndef MSG91_CONFIG_H
+#define MSG91_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "server/log.h"
+
+#define CONFIG_MAX_TOOLS 32
+
+struct config_endpoint {
+    char *method; /* NULL: the tool's default */
+    char *path;
+};
+
+struct config {
+    char *auth_key;      /* secret: wiped by config_finish */
+    char *auth_key_file; /* where it came from, if a file */
+    char *base_url;      /* no trailing slash */
+    char *otp_template_id;
+    long timeout_ms;
+    bool tool_enabled[CONFIG_MAX_TOOLS]; /* by tool_table index */
+    bool tools_restricted;               /* MSG91_TOOLS was given */
+    bool read_only;
+    bool dry_run;
+    char *audit_log;
+    enum log_level log_level;
+    unsigned max_inflight;
+    char *ca_file;
+    char *tool_prefix;
+    size_t max_line_bytes;
+    bool sandbox; /* --sandbox: every call goes to the built-in sandbox */
+    char *config_path;
+    struct config_endpoint endpoints[CONFIG_MAX_TOOLS]; /* by tool_table index */
+};
+
+/* Fills c with defaults; config_finish releases it. */
+void config_init(struct config *c);
+void config_finish(struct config *c);
+
+/* Loads the file named by --config or MSG91_CONFIG, then the environment
+ * (envp, NULL-terminated), then flags from argv. Flags the configuration
+ * does not know are left in place: *rest receives the remaining arguments
+ * (malloc'd array, NULL-terminated, pointing into argv; argv[0] excluded)
+ * for the subcommand to read. Returns 0, or -1 with *error set to a
+ * malloc'd sentence. */
+int config_load(struct config *c, int argc, char **argv, char **envp, char ***rest,
+                char **error);
+
+/* True when tool index i is exposed by this configuration (allowlist and
+ * read-only mode both applied). */
+bool config_tool_allowed(const struct config *c, unsigned i);
+
+/* Help text for the flags, for --help. */
+const char *config_flags_help(void);
+
+#endif

@@ -1,0 +1,76 @@
+/* The tool-call pipeline shared by MCP sessions and `msg91-mcp call`:
+ * find the tool, enforce the scope (allowlist, read-only), validate the
+ * arguments against the input schema, build the upstream request, and
+ * either return it (dry run) or send it through the HTTP engine and turn
+ * the answer into a CallToolResult. It also renders the tool list. */
+#ifndef MSG91_DISPATCH_H
+#define MSG91_DISPATCH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "server/config.h"
+
+struct dispatch;
+struct dispatch_call;
+
+enum dispatch_status {
+    DISPATCH_UNKNOWN_TOOL, /* no such tool: a protocol error (-32602) */
+    DISPATCH_DONE,         /* *result holds the CallToolResult now */
+    DISPATCH_PENDING,      /* the result arrives through done() */
+};
+
+/* Progress stages of a pending call, in order. */
+enum dispatch_stage {
+    DISPATCH_STAGE_QUEUED = 1,
+    DISPATCH_STAGE_SENT = 2,
+    DISPATCH_STAGE_ANSWERED = 3,
+};
+
+struct dispatch_callbacks {
+    /* Steals result (a CallToolResult object). Called once, from the loop. */
+    void (*done)(void *data, json_t *result);
+    /* May be NULL. */
+    void (*stage)(void *data, enum dispatch_stage stage);
+};
+
+/* Who asked, for the audit log. Borrowed strings, may be NULL. */
+struct dispatch_client {
+    const char *name;
+    const char *version;
+};
+
+/* Compiles every tool schema. cfg and loop are borrowed and must outlive
+ * the dispatch. Returns NULL with *error set (malloc'd) on failure. */
+struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char **error);
+
+/* Cancels pending calls (without callbacks), closes the HTTP engine and
+ * frees everything; `closed` runs from the loop when all is released. */
+void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data);
+
+/* The Tool objects this configuration exposes, shaped for the protocol
+ * version (title/outputSchema from 2025-06-18, annotations from 2025-03-26).
+ * Returns a new reference to an array. */
+json_t *dispatch_list_tools(struct dispatch *d, const char *protocol_version);
+
+/* The input schema document of the exposed tool name (borrowed), or NULL. */
+json_t *dispatch_input_schema(struct dispatch *d, const char *name);
+
+/* Starts a call. name is the exposed name (with the prefix, if any); args
+ * is borrowed and may be NULL (treated as {}). */
+enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t *args,
+                                   const struct dispatch_client *client,
+                                   const struct dispatch_callbacks *cb, void *data,
+                                   json_t **result, struct dispatch_call **call);
+
+/* Aborts a pending call; its callbacks never run. */
+void dispatch_cancel(struct dispatch_call *call);
+
+/* Number of calls still waiting for their result. */
+unsigned dispatch_pending(const struct dispatch *d);
+
+/* A CallToolResult with isError and one text block (new reference). */
+json_t *dispatch_error_result(const char *text);
+
+#endif

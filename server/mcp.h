@@ -1,0 +1,46 @@
+/* One MCP session over a line transport: the initialize handshake and
+ * version negotiation, the methods the server implements (ping,
+ * tools/list, tools/call, logging/setLevel), cancellation and progress,
+ * and JSON-RPC batches where the negotiated version allows them. It reads
+ * lines and writes lines; it knows nothing about stdio, so tests drive it
+ * directly. */
+#ifndef MSG91_MCP_H
+#define MSG91_MCP_H
+
+#include <stddef.h>
+
+#include "server/config.h"
+#include "server/dispatch.h"
+
+#define MCP_SERVER_NAME "msg91-mcp"
+#define MCP_LATEST_VERSION "2025-11-25"
+
+struct mcp_session;
+
+/* Receives each outgoing message as one compact line without the newline,
+ * already redacted. */
+typedef void (*mcp_write_fn)(void *data, const char *line, size_t len);
+
+/* dispatch and cfg are borrowed and must outlive the session. */
+struct mcp_session *mcp_session_create(struct dispatch *dispatch, const struct config *cfg,
+                                       mcp_write_fn write, void *data);
+
+/* Cancels pending calls without replies and frees the session. Accepts NULL. */
+void mcp_session_destroy(struct mcp_session *s);
+
+/* Handles one input line (NUL-terminated, without the newline). */
+void mcp_session_handle_line(struct mcp_session *s, const char *line, size_t len);
+
+/* Answers a line that was discarded for passing the size cap. */
+void mcp_session_line_too_big(struct mcp_session *s, size_t max_line);
+
+/* Tool calls still waiting for MSG91. */
+unsigned mcp_session_pending(const struct mcp_session *s);
+
+/* The negotiated version, or NULL before initialize. */
+const char *mcp_session_version(const struct mcp_session *s);
+
+/* True when the version is one the server speaks. */
+int mcp_version_supported(const char *version);
+
+#endif

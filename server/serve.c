@@ -1,0 +1,201 @@
+#include "server/serve.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "server/dispatch.h"
+#include "server/log.h"
+#include "server/mcp.h"
+#include "server/transport.h"
+
+/* How long in-flight calls may keep the process alive after stdin closed
+ * or a signal arrived, beyond their own upstream timeout. */
+#define DRAIN_GRACE_MS 1000
+
+struct server {
+    uv_loop_t loop;
+    const struct config *cfg;
+    struct transport transport;
+    struct dispatch *dispatch;
+    struct mcp_session *session;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    uv_timer_t drain_timer;
+    uint64_t drain_deadline;
+    bool draining;
+    bool tearing_down;
+    int exit_code;
+};
+
+static void teardown(struct server *srv);
+
+static void write_line(void *data, const char *line, size_t len)
+{
+    struct server *srv = data;
+    transport_write(&srv->transport, line, len);
+}
+
+static void on_line(struct transport *t, const char *line, size_t len)
+{
+    struct server *srv = t->data;
+    mcp_session_handle_line(srv->session, line, len);
+}
+
+static void on_too_big(struct transport *t)
+{
+    struct server *srv = t->data;
+    log_warning("discarded an input line longer than %zu bytes", srv->cfg->max_line_bytes);
+    mcp_session_line_too_big(srv->session, srv->cfg->max_line_bytes);
+}
+
+static void drain_tick(uv_timer_t *timer)
+{
+    struct server *srv = timer->data;
+    if (mcp_session_pending(srv->session) == 0) {
+        teardown(srv);
+        return;
+    }
+    if (uv_now(&srv->loop) >= srv->drain_deadline) {
+        log_warning("giving up on %u call(s) still waiting for MSG91 at shutdown",
+                    mcp_session_pending(srv->session));
+        teardown(srv);
+    }
+}
+
+/* Stop reading and let in-flight calls finish, for a bounded time. */
+static void start_drain(struct server *srv)
+{
+    if (srv->draining)
+        return;
+    srv->draining = true;
+    transport_stop_reading(&srv->transport);
+    srv->drain_deadline =
+        uv_now(&srv->loop) + (uint64_t)srv->cfg->timeout_ms + DRAIN_GRACE_MS;
+    uv_timer_start(&srv->drain_timer, drain_tick, 0, 5);
+}
+
+static void on_eof(struct transport *t)
+{
+    start_drain(t->data);
+}
+
+static void on_write_error(struct transport *t, int status)
+{
+    struct server *srv = t->data;
+    /* Nobody is listening any more: finishing calls would only produce
+     * output that cannot be delivered. The teardown runs from the loop,
+     * because this may be called from deep inside the session's own code. */
+    log_info("stdout closed (%s); exiting", uv_strerror(status));
+    transport_stop_reading(&srv->transport);
+    srv->draining = true;
+    srv->drain_deadline = 0;
+    uv_timer_start(&srv->drain_timer, drain_tick, 0, 5);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    struct server *srv = sig->data;
+    log_info("received %s; finishing in-flight calls", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    if (srv->draining && signum == SIGINT) {
+        /* A second Ctrl-C means now. */
+        teardown(srv);
+        return;
+    }
+    start_drain(srv);
+}
+
+static void on_closed_handle(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void on_transport_closed(struct transport *t)
+{
+    struct server *srv = t->data;
+    uv_close((uv_handle_t *)&srv->sigterm, on_closed_handle);
+    uv_close((uv_handle_t *)&srv->sigint, on_closed_handle);
+    uv_close((uv_handle_t *)&srv->drain_timer, on_closed_handle);
+}
+
+static void on_dispatch_closed(void *data)
+{
+    struct server *srv = data;
+    srv->dispatch = NULL;
+    transport_close(&srv->transport);
+}
+
+static void teardown(struct server *srv)
+{
+    if (srv->tearing_down)
+        return;
+    srv->tearing_down = true;
+    uv_timer_stop(&srv->drain_timer);
+    transport_stop_reading(&srv->transport);
+    /* Pending calls are cancelled without replies: after EOF or a signal
+     * there is nobody to read them, and the grace period has passed. */
+    mcp_session_destroy(srv->session);
+    srv->session = NULL;
+    dispatch_destroy(srv->dispatch, on_dispatch_closed, srv);
+}
+
+static const struct transport_callbacks transport_cb = {
+    .on_line = on_line,
+    .on_too_big = on_too_big,
+    .on_eof = on_eof,
+    .on_write_error = on_write_error,
+    .on_closed = on_transport_closed,
+};
+
+int serve_stdio(const struct config *cfg)
+{
+    struct server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return 1;
+    srv->cfg = cfg;
+    int rc = 1;
+    if (uv_loop_init(&srv->loop) != 0)
+        goto out_free;
+
+    char *error = NULL;
+    srv->dispatch = dispatch_create(cfg, &srv->loop, &error);
+    if (!srv->dispatch) {
+        log_error("%s", error ? error : "cannot load the tools");
+        free(error);
+        goto out_loop;
+    }
+    srv->session = mcp_session_create(srv->dispatch, cfg, write_line, srv);
+    int err = transport_init(&srv->transport, &srv->loop, STDIN_FILENO, STDOUT_FILENO,
+                             cfg->max_line_bytes, &transport_cb, srv);
+    if (!srv->session || err != 0) {
+        log_error("cannot set up stdio: %s", err ? uv_strerror(err) : "out of memory");
+        mcp_session_destroy(srv->session);
+        dispatch_destroy(srv->dispatch, NULL, NULL);
+        uv_run(&srv->loop, UV_RUN_DEFAULT);
+        goto out_loop;
+    }
+    uv_signal_init(&srv->loop, &srv->sigterm);
+    uv_signal_init(&srv->loop, &srv->sigint);
+    uv_timer_init(&srv->loop, &srv->drain_timer);
+    srv->sigterm.data = srv->sigint.data = srv->drain_timer.data = srv;
+    uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&srv->sigint, on_signal, SIGINT);
+    /* Signal handles must not keep the loop alive on their own. */
+    uv_unref((uv_handle_t *)&srv->sigterm);
+    uv_unref((uv_handle_t *)&srv->sigint);
+
+    err = transport_start(&srv->transport);
+    if (err != 0) {
+        log_error("cannot read stdin: %s", uv_strerror(err));
+        teardown(srv);
+    }
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    transport_finish(&srv->transport);
+    rc = 0;
+out_loop:
+    uv_loop_close(&srv->loop);
+out_free:
+    free(srv);
+    return rc;
+}
