@@ -1,1 +1,2509 @@
-/* placeholder: being written */
+/* The JSON Schema 2020-12 validator: the registry of documents that "$ref"
+ * can reach, the compiler that turns a schema into a graph of keyword nodes
+ * with every reference resolved, and the validator that walks that graph
+ * over an instance. Regular expressions live in schema_regex.c and format
+ * checks in schema_format.c; doc/schema.md explains the design. */
+#include "server/schema.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schemas/embedded.h"
+#include "server/dynbuf.h"
+
+#define DEFAULT_MAX_DEPTH 256
+#define DEFAULT_MAX_ERRORS 32
+/* Nesting of the schema document itself that the compiler will follow. */
+#define MAX_COMPILE_DEPTH 1000
+/* Nesting of instance values that const, enum and uniqueItems compare. */
+#define MAX_EQUAL_DEPTH 512
+#define MAX_URI 8192
+#define MAX_MESSAGE 512
+#define DEFAULT_BASE_URI "urn:msg91-mcp:schema"
+#define META_URI "https://json-schema.org/draft/2020-12/schema"
+
+/* ---- small hash maps ------------------------------------------------------ */
+
+/* One chained hash map serves both string keys (URIs, anchors) and pointer
+ * keys (schema objects); it is used only while registering and compiling,
+ * never while validating. */
+struct map_entry {
+    struct map_entry *next;
+    const void *pkey; /* pointer key, or NULL for a string key */
+    char *skey;       /* owned string key */
+    void *value;
+};
+
+struct map {
+    struct map_entry **buckets;
+    size_t nbuckets;
+    size_t count;
+};
+
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static uint64_t map_hash(const void *pkey, const char *skey)
+{
+    if (skey)
+        return hash_bytes(skey, strlen(skey));
+    uintptr_t v = (uintptr_t)pkey;
+    return hash_bytes(&v, sizeof(v));
+}
+
+static void map_finish(struct map *m)
+{
+    for (size_t i = 0; i < m->nbuckets; i++) {
+        struct map_entry *e = m->buckets[i];
+        while (e) {
+            struct map_entry *next = e->next;
+            free(e->skey);
+            free(e);
+            e = next;
+        }
+    }
+    free(m->buckets);
+    memset(m, 0, sizeof(*m));
+}
+
+static struct map_entry *map_find(const struct map *m, const void *pkey, const char *skey)
+{
+    if (m->nbuckets == 0)
+        return NULL;
+    struct map_entry *e = m->buckets[map_hash(pkey, skey) % m->nbuckets];
+    for (; e; e = e->next)
+        if (skey ? (e->skey && strcmp(e->skey, skey) == 0) : (!e->skey && e->pkey == pkey))
+            return e;
+    return NULL;
+}
+
+static void *map_get(const struct map *m, const void *pkey, const char *skey)
+{
+    struct map_entry *e = map_find(m, pkey, skey);
+    return e ? e->value : NULL;
+}
+
+/* Inserts a new key (the caller checked it is absent). Returns 0 or -1. */
+static int map_put(struct map *m, const void *pkey, const char *skey, void *value)
+{
+    if (m->count >= m->nbuckets) {
+        size_t nb = m->nbuckets ? m->nbuckets * 2 : 64;
+        struct map_entry **b = calloc(nb, sizeof(*b));
+        if (!b)
+            return -1;
+        for (size_t i = 0; i < m->nbuckets; i++) {
+            struct map_entry *e = m->buckets[i];
+            while (e) {
+                struct map_entry *next = e->next;
+                size_t h = map_hash(e->pkey, e->skey) % nb;
+                e->next = b[h];
+                b[h] = e;
+                e = next;
+            }
+        }
+        free(m->buckets);
+        m->buckets = b;
+        m->nbuckets = nb;
+    }
+    struct map_entry *e = calloc(1, sizeof(*e));
+    if (!e)
+        return -1;
+    if (skey && !(e->skey = strdup(skey))) {
+        free(e);
+        return -1;
+    }
+    e->pkey = pkey;
+    e->value = value;
+    size_t h = map_hash(pkey, skey) % m->nbuckets;
+    e->next = m->buckets[h];
+    m->buckets[h] = e;
+    m->count++;
+    return 0;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+/* ---- URI references (RFC 3986, section 5) --------------------------------- */
+
+struct uri {
+    const char *scheme, *auth, *path, *query, *frag;
+    size_t scheme_len, auth_len, path_len, query_len, frag_len;
+    bool has_scheme, has_auth, has_query, has_frag;
+};
+
+static void uri_split(const char *s, struct uri *u)
+{
+    memset(u, 0, sizeof(*u));
+    const char *p = s;
+    const char *c = s;
+    while ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+           (c > s && ((*c >= '0' && *c <= '9') || *c == '+' || *c == '-' || *c == '.')))
+        c++;
+    if (c > s && *c == ':') {
+        u->has_scheme = true;
+        u->scheme = s;
+        u->scheme_len = (size_t)(c - s);
+        p = c + 1;
+    }
+    if (p[0] == '/' && p[1] == '/') {
+        u->has_auth = true;
+        u->auth = p + 2;
+        u->auth_len = strcspn(u->auth, "/?#");
+        p = u->auth + u->auth_len;
+    }
+    u->path = p;
+    u->path_len = strcspn(p, "?#");
+    p += u->path_len;
+    if (*p == '?') {
+        u->has_query = true;
+        u->query = p + 1;
+        u->query_len = strcspn(u->query, "#");
+        p = u->query + u->query_len;
+    }
+    if (*p == '#') {
+        u->has_frag = true;
+        u->frag = p + 1;
+        u->frag_len = strlen(u->frag);
+    }
+}
+
+/* Appends path with "." and ".." segments removed (RFC 3986 5.2.4). */
+static int append_clean_path(struct dynbuf *out, const char *path, size_t len)
+{
+    size_t base = dynbuf_len(out);
+    size_t i = 0;
+    int rc = 0;
+    while (i < len && rc == 0) {
+        const char *p = path + i;
+        size_t left = len - i;
+        if (left >= 3 && strncmp(p, "../", 3) == 0) {
+            i += 3;
+        } else if (left >= 2 && strncmp(p, "./", 2) == 0) {
+            i += 2;
+        } else if ((left >= 3 && strncmp(p, "/./", 3) == 0) || (left == 2 && strncmp(p, "/.", 2) == 0)) {
+            if (left == 2) {
+                rc = dynbuf_append(out, "/", 1);
+                i += 2;
+            } else {
+                i += 2;
+            }
+        } else if ((left >= 4 && strncmp(p, "/../", 4) == 0) ||
+                   (left == 3 && strncmp(p, "/..", 3) == 0)) {
+            /* Drop the last segment written so far. */
+            size_t n = dynbuf_len(out);
+            const char *d = dynbuf_ptr(out);
+            while (n > base && d[n - 1] != '/')
+                n--;
+            if (n > base)
+                n--;
+            out->len = n;
+            if (out->data)
+                out->data[n] = '\0';
+            if (left == 3) {
+                rc = dynbuf_append(out, "/", 1);
+                i += 3;
+            } else {
+                i += 3;
+            }
+        } else if ((left == 1 && p[0] == '.') || (left == 2 && strncmp(p, "..", 2) == 0)) {
+            i = len;
+        } else {
+            size_t seg = 1;
+            while (seg < left && p[seg] != '/')
+                seg++;
+            if (p[0] != '/') {
+                seg = 0;
+                while (seg < left && p[seg] != '/')
+                    seg++;
+            }
+            rc = dynbuf_append(out, p, seg);
+            i += seg;
+        }
+    }
+    return rc;
+}
+
+/* Resolves ref against base; returns a malloc'd absolute URI or NULL. */
+static char *uri_resolve(const char *base, const char *ref)
+{
+    struct uri b, r;
+    struct dynbuf out;
+    int rc = 0;
+
+    uri_split(ref, &r);
+    uri_split(base ? base : "", &b);
+    dynbuf_init(&out, MAX_URI);
+
+    const struct uri *sch = r.has_scheme ? &r : &b;
+    if (sch->has_scheme) {
+        rc = rc ? rc : dynbuf_append(&out, sch->scheme, sch->scheme_len);
+        rc = rc ? rc : dynbuf_append(&out, ":", 1);
+    }
+    if (r.has_scheme || r.has_auth) {
+        if (r.has_auth) {
+            rc = rc ? rc : dynbuf_append(&out, "//", 2);
+            rc = rc ? rc : dynbuf_append(&out, r.auth, r.auth_len);
+        }
+        rc = rc ? rc : append_clean_path(&out, r.path, r.path_len);
+        if (r.has_query) {
+            rc = rc ? rc : dynbuf_append(&out, "?", 1);
+            rc = rc ? rc : dynbuf_append(&out, r.query, r.query_len);
+        }
+    } else {
+        if (b.has_auth) {
+            rc = rc ? rc : dynbuf_append(&out, "//", 2);
+            rc = rc ? rc : dynbuf_append(&out, b.auth, b.auth_len);
+        }
+        if (r.path_len == 0) {
+            rc = rc ? rc : dynbuf_append(&out, b.path, b.path_len);
+            const struct uri *q = r.has_query ? &r : &b;
+            if (q->has_query) {
+                rc = rc ? rc : dynbuf_append(&out, "?", 1);
+                rc = rc ? rc : dynbuf_append(&out, q->query, q->query_len);
+            }
+        } else {
+            if (r.path[0] == '/') {
+                rc = rc ? rc : append_clean_path(&out, r.path, r.path_len);
+            } else {
+                struct dynbuf merged;
+                dynbuf_init(&merged, MAX_URI);
+                if (b.has_auth && b.path_len == 0) {
+                    rc = rc ? rc : dynbuf_append(&merged, "/", 1);
+                } else {
+                    size_t keep = b.path_len;
+                    while (keep > 0 && b.path[keep - 1] != '/')
+                        keep--;
+                    rc = rc ? rc : dynbuf_append(&merged, b.path, keep);
+                }
+                rc = rc ? rc : dynbuf_append(&merged, r.path, r.path_len);
+                rc = rc ? rc : append_clean_path(&out, dynbuf_ptr(&merged), dynbuf_len(&merged));
+                dynbuf_finish(&merged);
+            }
+            if (r.has_query) {
+                rc = rc ? rc : dynbuf_append(&out, "?", 1);
+                rc = rc ? rc : dynbuf_append(&out, r.query, r.query_len);
+            }
+        }
+    }
+    if (r.has_frag) {
+        rc = rc ? rc : dynbuf_append(&out, "#", 1);
+        rc = rc ? rc : dynbuf_append(&out, r.frag, r.frag_len);
+    }
+    if (rc) {
+        dynbuf_finish(&out);
+        return NULL;
+    }
+    char *s = dynbuf_take(&out, NULL);
+    return s ? s : strdup("");
+}
+
+/* Splits a resolved URI at '#': *frag points into uri after the '#', or to
+ * "" when there is none; the '#' itself is overwritten. */
+static char *uri_cut_fragment(char *uri)
+{
+    char *hash = strchr(uri, '#');
+    if (!hash)
+        return uri + strlen(uri);
+    *hash = '\0';
+    return hash + 1;
+}
+
+/* Decodes %XX escapes in place (JSON Pointer fragments are URI-encoded). */
+static void percent_decode(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        int hi, lo;
+        if (r[0] == '%' && r[1] && r[2] && sscanf(r + 1, "%1x%1x", &hi, &lo) == 2) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+}
+
+/* ---- the registry ----------------------------------------------------------- */
+
+/* A schema resource: a document root or a subschema with "$id". */
+struct reg_resource {
+    char *uri;
+    json_t *root;
+    struct reg_dyn *dyn; /* the resource's $dynamicAnchors */
+    struct reg_resource *next_all;
+};
+
+struct reg_dyn {
+    char *name;
+    json_t *node;
+    struct reg_dyn *next;
+};
+
+struct reg_anchor {
+    json_t *node;
+    bool dynamic;
+};
+
+/* Where a schema object sits: the resource that gives it its base URI. */
+struct reg_info {
+    struct reg_resource *res;
+};
+
+struct schema_registry {
+    struct schema_registry *parent; /* consulted after this one; borrowed */
+    struct map resources;           /* uri -> struct reg_resource */
+    struct map anchors;             /* "uri#name" -> struct reg_anchor */
+    struct map infos;               /* json_t * -> struct reg_info */
+    struct reg_resource *all;       /* every resource, for destroy */
+    json_t *docs;                   /* references that keep documents alive */
+};
+
+static struct reg_resource *reg_find_resource(const struct schema_registry *reg, const char *uri)
+{
+    for (; reg; reg = reg->parent) {
+        struct reg_resource *r = map_get(&reg->resources, NULL, uri);
+        if (r)
+            return r;
+    }
+    return NULL;
+}
+
+static struct reg_anchor *reg_find_anchor(const struct schema_registry *reg, const char *key)
+{
+    for (; reg; reg = reg->parent) {
+        struct reg_anchor *a = map_get(&reg->anchors, NULL, key);
+        if (a)
+            return a;
+    }
+    return NULL;
+}
+
+static struct reg_info *reg_find_info(const struct schema_registry *reg, const json_t *node)
+{
+    for (; reg; reg = reg->parent) {
+        struct reg_info *i = map_get(&reg->infos, node, NULL);
+        if (i)
+            return i;
+    }
+    return NULL;
+}
+
+static struct reg_resource *reg_new_resource(struct schema_registry *reg, const char *uri,
+                                             json_t *root)
+{
+    struct reg_resource *r = calloc(1, sizeof(*r));
+    if (!r || !(r->uri = strdup(uri))) {
+        free(r);
+        return NULL;
+    }
+    r->root = root;
+    r->next_all = reg->all;
+    reg->all = r;
+    /* The first document registered under a URI wins, as it does for
+     * duplicate keys in a JSON object. */
+    if (!map_get(&reg->resources, NULL, uri) && map_put(&reg->resources, NULL, uri, r) != 0)
+        return NULL;
+    return r;
+}
+
+static int reg_add_anchor(struct schema_registry *reg, struct reg_resource *res,
+                          const char *name, json_t *node, bool dynamic)
+{
+    char *key = xasprintf("%s#%s", res->uri, name);
+    if (!key)
+        return -1;
+    int rc = 0;
+    struct reg_anchor *a = map_get(&reg->anchors, NULL, key);
+    if (!a) {
+        a = calloc(1, sizeof(*a));
+        if (!a || map_put(&reg->anchors, NULL, key, a) != 0) {
+            free(a);
+            rc = -1;
+        }
+    } else if (a->node != node && !dynamic) {
+        /* A plain $anchor and a $dynamicAnchor with one name in one
+         * resource: the plain one is what "$ref" means. */
+    }
+    if (rc == 0 && (!a->node || !dynamic || a->dynamic)) {
+        if (!a->node) {
+            a->node = node;
+            a->dynamic = dynamic;
+        }
+    }
+    if (rc == 0 && dynamic) {
+        struct reg_dyn *d = calloc(1, sizeof(*d));
+        if (!d || !(d->name = strdup(name))) {
+            free(d);
+            rc = -1;
+        } else {
+            d->node = node;
+            d->next = res->dyn;
+            res->dyn = d;
+        }
+    }
+    free(key);
+    return rc;
+}
+
+static const char *const single_keywords[] = {
+    "additionalProperties", "propertyNames", "unevaluatedProperties", "unevaluatedItems",
+    "items", "contains", "not", "if", "then", "else", "contentSchema", NULL,
+};
+static const char *const map_keywords[] = {
+    "$defs", "definitions", "properties", "patternProperties", "dependentSchemas", NULL,
+};
+static const char *const array_keywords[] = {"allOf", "anyOf", "oneOf", "prefixItems", NULL};
+
+/* Records where every schema object in the tree sits and registers its
+ * "$id", "$anchor" and "$dynamicAnchor". Only keywords known to hold
+ * schemas are entered, so a "$id" inside "const" or an unknown keyword is
+ * data, not an identifier. */
+static int reg_walk(struct schema_registry *reg, json_t *s, struct reg_resource *res,
+                    unsigned depth)
+{
+    if (!json_is_object(s))
+        return 0;
+    if (depth > MAX_COMPILE_DEPTH)
+        return -1;
+    if (map_get(&reg->infos, s, NULL))
+        return 0;
+    json_t *id = json_object_get(s, "$id");
+    if (json_is_string(id)) {
+        char *uri = uri_resolve(res->uri, json_string_value(id));
+        if (!uri)
+            return -1;
+        uri_cut_fragment(uri);
+        res = reg_new_resource(reg, uri, s);
+        free(uri);
+        if (!res)
+            return -1;
+    }
+    struct reg_info *info = calloc(1, sizeof(*info));
+    if (!info || map_put(&reg->infos, s, NULL, info) != 0) {
+        free(info);
+        return -1;
+    }
+    info->res = res;
+    json_t *anchor = json_object_get(s, "$anchor");
+    if (json_is_string(anchor) && reg_add_anchor(reg, res, json_string_value(anchor), s, false))
+        return -1;
+    anchor = json_object_get(s, "$dynamicAnchor");
+    if (json_is_string(anchor) && reg_add_anchor(reg, res, json_string_value(anchor), s, true))
+        return -1;
+
+    for (const char *const *k = single_keywords; *k; k++)
+        if (reg_walk(reg, json_object_get(s, *k), res, depth + 1))
+            return -1;
+    for (const char *const *k = map_keywords; *k; k++) {
+        json_t *m = json_object_get(s, *k);
+        const char *key;
+        json_t *v;
+        if (json_is_object(m))
+            json_object_foreach(m, key, v) if (reg_walk(reg, v, res, depth + 1)) return -1;
+    }
+    for (const char *const *k = array_keywords; *k; k++) {
+        json_t *a = json_object_get(s, *k);
+        size_t i;
+        json_t *v;
+        if (json_is_array(a))
+            json_array_foreach(a, i, v) if (reg_walk(reg, v, res, depth + 1)) return -1;
+    }
+    return 0;
+}
+
+static struct schema_registry *registry_new(struct schema_registry *parent)
+{
+    struct schema_registry *reg = calloc(1, sizeof(*reg));
+    if (!reg)
+        return NULL;
+    reg->parent = parent;
+    reg->docs = json_array();
+    if (!reg->docs) {
+        free(reg);
+        return NULL;
+    }
+    return reg;
+}
+
+static const char *const meta_files[] = {
+    "meta/draft2020-12/schema.json",
+    "meta/draft2020-12/meta/core.json",
+    "meta/draft2020-12/meta/applicator.json",
+    "meta/draft2020-12/meta/unevaluated.json",
+    "meta/draft2020-12/meta/validation.json",
+    "meta/draft2020-12/meta/meta-data.json",
+    "meta/draft2020-12/meta/format-annotation.json",
+    "meta/draft2020-12/meta/content.json",
+};
+
+/* embedded_find by exact name; failing that, by a name that ends in
+ * "/name", so that a build which records paths with a directory prefix
+ * (as "../schemas/...") still finds the meta-schemas. */
+static const struct embedded_file *find_embedded(const char *name)
+{
+    const struct embedded_file *f = embedded_find(name);
+    size_t n = strlen(name);
+    for (size_t i = 0; !f && i < embedded_files_len; i++) {
+        const char *e = embedded_files[i].name;
+        size_t m = strlen(e);
+        if (m > n && e[m - n - 1] == '/' && strcmp(e + m - n, name) == 0)
+            f = &embedded_files[i];
+    }
+    return f;
+}
+
+struct schema_registry *schema_registry_create(void)
+{
+    struct schema_registry *reg = registry_new(NULL);
+    if (!reg)
+        return NULL;
+    for (size_t i = 0; i < sizeof(meta_files) / sizeof(meta_files[0]); i++) {
+        const struct embedded_file *f = find_embedded(meta_files[i]);
+        json_t *doc = f ? json_loadb(f->text, f->len, 0, NULL) : NULL;
+        json_t *id = json_object_get(doc, "$id");
+        char *error = NULL;
+        if (!json_is_string(id) ||
+            schema_registry_add(reg, json_string_value(id), doc, &error) != 0) {
+            free(error);
+            json_decref(doc);
+            schema_registry_destroy(reg);
+            return NULL;
+        }
+        json_decref(doc);
+    }
+    return reg;
+}
+
+void schema_registry_destroy(struct schema_registry *reg)
+{
+    if (!reg)
+        return;
+    for (size_t i = 0; i < reg->anchors.nbuckets; i++)
+        for (struct map_entry *e = reg->anchors.buckets[i]; e; e = e->next)
+            free(e->value);
+    for (size_t i = 0; i < reg->infos.nbuckets; i++)
+        for (struct map_entry *e = reg->infos.buckets[i]; e; e = e->next)
+            free(e->value);
+    while (reg->all) {
+        struct reg_resource *r = reg->all;
+        reg->all = r->next_all;
+        while (r->dyn) {
+            struct reg_dyn *d = r->dyn;
+            r->dyn = d->next;
+            free(d->name);
+            free(d);
+        }
+        free(r->uri);
+        free(r);
+    }
+    map_finish(&reg->resources);
+    map_finish(&reg->anchors);
+    map_finish(&reg->infos);
+    json_decref(reg->docs);
+    free(reg);
+}
+
+int schema_registry_add(struct schema_registry *reg, const char *uri, json_t *doc,
+                        char **error)
+{
+    *error = NULL;
+    if (!reg || !uri || !doc) {
+        *error = strdup("schema_registry_add: missing argument");
+        return -1;
+    }
+    char *base = uri_resolve(NULL, uri);
+    if (!base) {
+        *error = strdup("out of memory");
+        return -1;
+    }
+    uri_cut_fragment(base);
+    if (json_array_append(reg->docs, doc) != 0)
+        goto nomem;
+    struct reg_resource *res = reg_new_resource(reg, base, doc);
+    if (!res || reg_walk(reg, doc, res, 0) != 0)
+        goto nomem;
+    free(base);
+    return 0;
+
+nomem:
+    *error = xasprintf("cannot register %s: out of memory or nested too deeply", base);
+    free(base);
+    return -1;
+}
+
+/* ---- numbers and equality --------------------------------------------------- */
+
+struct num {
+    bool is_int;
+    long long i;
+    double d;
+};
+
+static void num_of(const json_t *j, struct num *n)
+{
+    n->is_int = json_is_integer(j);
+    n->i = n->is_int ? json_integer_value(j) : 0;
+    n->d = n->is_int ? (double)n->i : json_real_value(j);
+}
+
+/* Compares an integer and a real exactly, without rounding the integer. */
+static int cmp_int_real(long long i, double d)
+{
+    if (d >= 9223372036854775808.0)
+        return -1;
+    if (d < -9223372036854775808.0)
+        return 1;
+    long long t = (long long)d; /* truncates toward zero */
+    if (i != t)
+        return i < t ? -1 : 1;
+    double frac = d - (double)t;
+    return frac > 0 ? -1 : frac < 0 ? 1 : 0;
+}
+
+static int num_cmp(const struct num *a, const struct num *b)
+{
+    if (a->is_int && b->is_int)
+        return a->i < b->i ? -1 : a->i > b->i;
+    if (a->is_int)
+        return cmp_int_real(a->i, b->d);
+    if (b->is_int)
+        return -cmp_int_real(b->i, a->d);
+    return a->d < b->d ? -1 : a->d > b->d;
+}
+
+static bool num_multiple(const struct num *x, const struct num *m)
+{
+    if (x->is_int && m->is_int)
+        return m->i == 0 ? false : (m->i == -1 || x->i % m->i == 0);
+    double md = fabs(m->d);
+    double r = fmod(fabs(x->d), md);
+    /* Reals are binary fractions: 0.0075 is not exactly 75 times 0.0001,
+     * so a remainder within a billionth of the divisor counts as none. */
+    return r <= md * 1e-9 || md - r <= md * 1e-9;
+}
+
+static void num_format(const struct num *n, char *buf, size_t size)
+{
+    if (n->is_int) {
+        snprintf(buf, size, "%lld", n->i);
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, n->d);
+        if (strtod(buf, NULL) == n->d)
+            return;
+    }
+}
+
+/* Mathematical equality of JSON values (1 equals 1.0). *deep is set when
+ * the values nest past MAX_EQUAL_DEPTH and the answer is unknown. */
+static bool json_same(const json_t *a, const json_t *b, unsigned depth, bool *deep)
+{
+    if (depth > MAX_EQUAL_DEPTH) {
+        *deep = true;
+        return false;
+    }
+    if (json_is_number(a) && json_is_number(b)) {
+        struct num x, y;
+        num_of(a, &x);
+        num_of(b, &y);
+        return num_cmp(&x, &y) == 0;
+    }
+    if (json_typeof(a) != json_typeof(b))
+        return false;
+    switch (json_typeof(a)) {
+    case JSON_STRING:
+        return json_string_length(a) == json_string_length(b) &&
+               memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+    case JSON_ARRAY: {
+        size_t n = json_array_size(a);
+        if (n != json_array_size(b))
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if (!json_same(json_array_get(a, i), json_array_get(b, i), depth + 1, deep))
+                return false;
+        return true;
+    }
+    case JSON_OBJECT: {
+        if (json_object_size(a) != json_object_size(b))
+            return false;
+        const char *key;
+        size_t klen;
+        json_t *v;
+        json_object_keylen_foreach((json_t *)a, key, klen, v)
+        {
+            json_t *w = json_object_getn(b, key, klen);
+            if (!w || !json_same(v, w, depth + 1, deep))
+                return false;
+        }
+        return true;
+    }
+    default:
+        return true; /* true, false, null: same type means same value */
+    }
+}
+
+/* A hash consistent with json_same, for uniqueItems on long arrays. */
+static uint64_t json_hash(const json_t *j, unsigned depth)
+{
+    uint64_t h = (uint64_t)json_typeof(j) * 0x9e3779b97f4a7c15ULL;
+    if (depth > 8)
+        return h;
+    switch (json_typeof(j)) {
+    case JSON_INTEGER:
+    case JSON_REAL: {
+        double d = json_number_value(j);
+        if (d == 0)
+            d = 0; /* -0.0 equals 0 */
+        return hash_bytes(&d, sizeof(d)) ^ 0x5555;
+    }
+    case JSON_STRING:
+        return h ^ hash_bytes(json_string_value(j), json_string_length(j));
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) h = h * 31 + json_hash(v, depth + 1);
+        return h;
+    }
+    case JSON_OBJECT: {
+        const char *key;
+        size_t klen;
+        json_t *v;
+        /* Key order must not matter: combine with a commutative sum. */
+        json_object_keylen_foreach((json_t *)j, key, klen, v) h +=
+            hash_bytes(key, klen) * 7 + json_hash(v, depth + 1);
+        return h;
+    }
+    default:
+        return h;
+    }
+}
+
+/* ---- compiled schemas ----------------------------------------------------------- */
+
+enum {
+    T_NULL = 1 << 0,
+    T_BOOLEAN = 1 << 1,
+    T_OBJECT = 1 << 2,
+    T_ARRAY = 1 << 3,
+    T_NUMBER = 1 << 4,
+    T_STRING = 1 << 5,
+    T_INTEGER = 1 << 6,
+};
+
+static const char *const type_names[] = {"null", "boolean", "object", "array",
+                                         "number", "string", "integer"};
+
+enum {
+    V_APPLICATOR = 1 << 0,
+    V_VALIDATION = 1 << 1,
+    V_UNEVALUATED = 1 << 2,
+    V_FORMAT = 1 << 3,
+    V_ALL = 0xf,
+};
+
+/* Flags for the keywords that have no pointer of their own to test. */
+enum {
+    K_MINIMUM = 1 << 0,
+    K_MAXIMUM = 1 << 1,
+    K_EXMIN = 1 << 2,
+    K_EXMAX = 1 << 3,
+    K_MULTIPLE = 1 << 4,
+    K_MINLEN = 1 << 5,
+    K_MAXLEN = 1 << 6,
+    K_MINITEMS = 1 << 7,
+    K_MAXITEMS = 1 << 8,
+    K_UNIQUE = 1 << 9,
+    K_MINPROPS = 1 << 10,
+    K_MAXPROPS = 1 << 11,
+    K_MAXCONTAINS = 1 << 12,
+    K_CONST = 1 << 13,
+};
+
+/* A resource as the validator sees it: its $dynamicAnchors, so that
+ * "$dynamicRef" can look them up along the dynamic scope. */
+struct cres {
+    json_t *root;
+    size_t ndyn;
+    struct cdyn {
+        char *name;
+        struct node *node;
+    } *dyn;
+    struct cres *next;
+};
+
+struct prop {
+    const char *key;
+    size_t len;
+    struct node *node;
+};
+
+struct pattern_prop {
+    struct schema_regex *re;
+    struct node *node;
+};
+
+struct dep_required {
+    const char *key;
+    size_t len;
+    json_t *names; /* array of strings, borrowed from src */
+};
+
+struct node {
+    json_t *src; /* the schema object; a reference held by the schema */
+    const struct cres *res;
+    bool is_bool, bool_value;
+    uint8_t mark; /* cycle check at compile time */
+    unsigned types;
+    unsigned flags;
+    struct num minimum, maximum, exmin, exmax, multiple;
+    size_t min_len, max_len, min_items, max_items, min_props, max_props;
+    size_t min_contains, max_contains;
+    json_t *const_value, *enum_values; /* borrowed from src */
+    struct schema_regex *pattern;
+    const char *pattern_src;
+    enum schema_format format;
+    const char *format_name;
+
+    struct node *ref;
+    struct node *dynref;         /* where "$dynamicRef" points statically */
+    const char *dynref_anchor;   /* set when it may be redirected dynamically */
+    struct node **all_of, **any_of, **one_of;
+    size_t n_all, n_any, n_one;
+    struct node *not_, *if_, *then_, *else_;
+
+    struct prop *props;
+    size_t n_props;
+    struct pattern_prop *pprops;
+    size_t n_pprops;
+    struct node *additional, *property_names, *unevaluated_props;
+    json_t *required; /* array of strings, borrowed */
+    struct dep_required *dep_required;
+    size_t n_dep_required;
+    struct prop *dep_schemas;
+    size_t n_dep_schemas;
+
+    struct node **prefix;
+    size_t n_prefix;
+    struct node *items, *contains, *unevaluated_items;
+
+    struct node *next_all;
+};
+
+struct schema {
+    struct node true_node, false_node;
+    struct node *root;
+    struct node *all;
+    struct cres *resources;
+    bool format_assertion;
+    unsigned max_depth;
+    size_t max_errors;
+};
+
+struct compiler {
+    struct schema *schema;
+    struct schema_registry *reg;
+    struct map nodes; /* json_t * -> struct node */
+    struct map cres;  /* resource root -> struct cres */
+    unsigned vocab;
+    char *error;
+};
+
+static struct node *compile_node(struct compiler *c, json_t *js, unsigned depth);
+
+static void compile_fail(struct compiler *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void compile_fail(struct compiler *c, const char *fmt, ...)
+{
+    if (c->error)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&c->error, fmt, ap) < 0)
+        c->error = NULL;
+    va_end(ap);
+    if (!c->error)
+        c->error = strdup("out of memory");
+}
+
+/* Resolves a reference written in a schema whose base is base_uri; sets
+ * *dynamic when the fragment named a $dynamicAnchor. */
+static json_t *resolve_ref(struct compiler *c, const char *base_uri, const char *ref,
+                           bool *dynamic)
+{
+    char *uri = uri_resolve(base_uri, ref);
+    json_t *target = NULL;
+    *dynamic = false;
+    if (!uri) {
+        compile_fail(c, "out of memory");
+        return NULL;
+    }
+    char *frag = uri_cut_fragment(uri);
+    percent_decode(frag);
+    struct reg_resource *res = reg_find_resource(c->reg, uri);
+    if (!res) {
+        compile_fail(c, "cannot resolve reference \"%s\": %s is not a known schema", ref, uri);
+        goto done;
+    }
+    if (frag[0] == '\0') {
+        target = res->root;
+    } else if (frag[0] == '/') {
+        /* A JSON Pointer; remember the last known resource on the way so
+         * that a target inside an unknown keyword still gets a base URI. */
+        json_t *cur = res->root;
+        struct reg_resource *cur_res = res;
+        char *tok = frag + 1;
+        while (cur && tok) {
+            char *slash = strchr(tok, '/');
+            if (slash)
+                *slash = '\0';
+            char *w = tok;
+            for (char *r = tok; *r; r++) {
+                if (r[0] == '~' && (r[1] == '0' || r[1] == '1')) {
+                    *w++ = r[1] == '0' ? '~' : '/';
+                    r++;
+                } else {
+                    *w++ = *r;
+                }
+            }
+            *w = '\0';
+            if (json_is_object(cur)) {
+                cur = json_object_get(cur, tok);
+            } else if (json_is_array(cur)) {
+                char *end;
+                unsigned long idx = strtoul(tok, &end, 10);
+                cur = (*tok && *end == '\0') ? json_array_get(cur, idx) : NULL;
+            } else {
+                cur = NULL;
+            }
+            struct reg_info *info = cur ? reg_find_info(c->reg, cur) : NULL;
+            if (info)
+                cur_res = info->res;
+            tok = slash ? slash + 1 : NULL;
+        }
+        if (!cur) {
+            compile_fail(c, "cannot resolve reference \"%s\": no such location", ref);
+            goto done;
+        }
+        if (json_is_object(cur) && !reg_find_info(c->reg, cur) &&
+            reg_walk(c->reg, cur, cur_res, 0) != 0) {
+            compile_fail(c, "out of memory");
+            goto done;
+        }
+        target = cur;
+    } else {
+        char *key = xasprintf("%s#%s", uri, frag);
+        struct reg_anchor *a = key ? reg_find_anchor(c->reg, key) : NULL;
+        free(key);
+        if (!a) {
+            compile_fail(c, "cannot resolve reference \"%s\": no anchor \"%s\"", ref, frag);
+            goto done;
+        }
+        target = a->node;
+        *dynamic = a->dynamic;
+    }
+done:
+    free(uri);
+    return target;
+}
+
+static struct cres *get_cres(struct compiler *c, struct reg_resource *rr, unsigned depth)
+{
+    struct cres *cr = map_get(&c->cres, rr->root, NULL);
+    if (cr)
+        return cr;
+    cr = calloc(1, sizeof(*cr));
+    if (!cr || map_put(&c->cres, rr->root, NULL, cr) != 0) {
+        free(cr);
+        compile_fail(c, "out of memory");
+        return NULL;
+    }
+    cr->root = rr->root;
+    cr->next = c->schema->resources;
+    c->schema->resources = cr;
+    size_t n = 0;
+    for (struct reg_dyn *d = rr->dyn; d; d = d->next)
+        n++;
+    cr->dyn = calloc(n ? n : 1, sizeof(*cr->dyn));
+    if (!cr->dyn) {
+        compile_fail(c, "out of memory");
+        return NULL;
+    }
+    /* Every $dynamicAnchor of a resource the validator may enter has to be
+     * compiled, since a "$dynamicRef" elsewhere can land on it. */
+    for (struct reg_dyn *d = rr->dyn; d; d = d->next) {
+        cr->dyn[cr->ndyn].name = strdup(d->name);
+        if (!cr->dyn[cr->ndyn].name) {
+            compile_fail(c, "out of memory");
+            return NULL;
+        }
+        cr->ndyn++;
+        cr->dyn[cr->ndyn - 1].node = compile_node(c, d->node, depth + 1);
+        if (c->error)
+            return NULL;
+    }
+    return cr;
+}
+
+static bool get_count(struct compiler *c, json_t *js, const char *kw, size_t *out)
+{
+    json_t *v = json_object_get(js, kw);
+    if (!v)
+        return false;
+    double d = json_number_value(v);
+    if (!json_is_number(v) || d < 0 || d != floor(d)) {
+        compile_fail(c, "\"%s\" must be a non-negative integer", kw);
+        return false;
+    }
+    *out = d >= 1e18 ? (size_t)-1 : (size_t)d;
+    return true;
+}
+
+static bool get_num(struct compiler *c, json_t *js, const char *kw, struct num *out)
+{
+    json_t *v = json_object_get(js, kw);
+    if (!v)
+        return false;
+    if (!json_is_number(v)) {
+        compile_fail(c, "\"%s\" must be a number", kw);
+        return false;
+    }
+    num_of(v, out);
+    return true;
+}
+
+static struct node *compile_sub(struct compiler *c, json_t *js, const char *kw,
+                                unsigned depth)
+{
+    json_t *v = json_object_get(js, kw);
+    return v ? compile_node(c, v, depth + 1) : NULL;
+}
+
+static struct node **compile_list(struct compiler *c, json_t *js, const char *kw, size_t *n,
+                                  unsigned depth)
+{
+    json_t *a = json_object_get(js, kw);
+    *n = 0;
+    if (!a)
+        return NULL;
+    if (!json_is_array(a) || json_array_size(a) == 0) {
+        compile_fail(c, "\"%s\" must be a non-empty array of schemas", kw);
+        return NULL;
+    }
+    struct node **list = calloc(json_array_size(a), sizeof(*list));
+    if (!list) {
+        compile_fail(c, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < json_array_size(a) && !c->error; i++)
+        list[i] = compile_node(c, json_array_get(a, i), depth + 1);
+    *n = json_array_size(a);
+    return list;
+}
+
+static struct prop *compile_map(struct compiler *c, json_t *js, const char *kw, size_t *n,
+                                unsigned depth)
+{
+    json_t *m = json_object_get(js, kw);
+    *n = 0;
+    if (!m)
+        return NULL;
+    if (!json_is_object(m)) {
+        compile_fail(c, "\"%s\" must be an object", kw);
+        return NULL;
+    }
+    struct prop *props = calloc(json_object_size(m) + 1, sizeof(*props));
+    if (!props) {
+        compile_fail(c, "out of memory");
+        return NULL;
+    }
+    const char *key;
+    size_t klen;
+    json_t *v;
+    json_object_keylen_foreach(m, key, klen, v)
+    {
+        if (c->error)
+            break;
+        props[*n].key = key;
+        props[*n].len = klen;
+        props[*n].node = compile_node(c, v, depth + 1);
+        (*n)++;
+    }
+    return props;
+}
+
+static unsigned type_bit(const char *name)
+{
+    for (unsigned i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
+        if (strcmp(type_names[i], name) == 0)
+            return 1u << i;
+    return 0;
+}
+
+static void compile_keywords(struct compiler *c, struct node *n, json_t *js,
+                             const char *base, unsigned depth)
+{
+    json_t *v;
+    bool dynamic;
+
+    if ((v = json_object_get(js, "$ref"))) {
+        if (!json_is_string(v))
+            return compile_fail(c, "\"$ref\" must be a string");
+        json_t *t = resolve_ref(c, base, json_string_value(v), &dynamic);
+        if (t)
+            n->ref = compile_node(c, t, depth + 1);
+    }
+    if ((v = json_object_get(js, "$dynamicRef"))) {
+        if (!json_is_string(v))
+            return compile_fail(c, "\"$dynamicRef\" must be a string");
+        json_t *t = resolve_ref(c, base, json_string_value(v), &dynamic);
+        if (t)
+            n->dynref = compile_node(c, t, depth + 1);
+        const char *hash = strchr(json_string_value(v), '#');
+        /* Only a reference that lands on a $dynamicAnchor of that name is
+         * redirected along the dynamic scope; anything else is a "$ref". */
+        if (dynamic && hash && hash[1] && hash[1] != '/')
+            n->dynref_anchor = hash + 1;
+    }
+    if (c->error)
+        return;
+
+    if (c->vocab & V_VALIDATION) {
+        if ((v = json_object_get(js, "type"))) {
+            if (json_is_string(v)) {
+                n->types = type_bit(json_string_value(v));
+            } else if (json_is_array(v)) {
+                size_t i;
+                json_t *t;
+                json_array_foreach(v, i, t)
+                {
+                    unsigned bit = json_is_string(t) ? type_bit(json_string_value(t)) : 0;
+                    if (!bit)
+                        return compile_fail(c, "\"type\" names an unknown type");
+                    n->types |= bit;
+                }
+            }
+            if (!n->types)
+                return compile_fail(c, "\"type\" must name JSON types");
+        }
+        if ((v = json_object_get(js, "const"))) {
+            n->const_value = v;
+            n->flags |= K_CONST;
+        }
+        if ((v = json_object_get(js, "enum"))) {
+            if (!json_is_array(v))
+                return compile_fail(c, "\"enum\" must be an array");
+            n->enum_values = v;
+        }
+        if (get_num(c, js, "minimum", &n->minimum))
+            n->flags |= K_MINIMUM;
+        if (get_num(c, js, "maximum", &n->maximum))
+            n->flags |= K_MAXIMUM;
+        if (get_num(c, js, "exclusiveMinimum", &n->exmin))
+            n->flags |= K_EXMIN;
+        if (get_num(c, js, "exclusiveMaximum", &n->exmax))
+            n->flags |= K_EXMAX;
+        if (get_num(c, js, "multipleOf", &n->multiple)) {
+            if (n->multiple.d <= 0)
+                return compile_fail(c, "\"multipleOf\" must be greater than 0");
+            n->flags |= K_MULTIPLE;
+        }
+        if (get_count(c, js, "minLength", &n->min_len))
+            n->flags |= K_MINLEN;
+        if (get_count(c, js, "maxLength", &n->max_len))
+            n->flags |= K_MAXLEN;
+        if (get_count(c, js, "minItems", &n->min_items))
+            n->flags |= K_MINITEMS;
+        if (get_count(c, js, "maxItems", &n->max_items))
+            n->flags |= K_MAXITEMS;
+        if (get_count(c, js, "minProperties", &n->min_props))
+            n->flags |= K_MINPROPS;
+        if (get_count(c, js, "maxProperties", &n->max_props))
+            n->flags |= K_MAXPROPS;
+        n->min_contains = 1;
+        get_count(c, js, "minContains", &n->min_contains);
+        if (get_count(c, js, "maxContains", &n->max_contains))
+            n->flags |= K_MAXCONTAINS;
+        if (json_is_true(json_object_get(js, "uniqueItems")))
+            n->flags |= K_UNIQUE;
+        if ((v = json_object_get(js, "pattern"))) {
+            char *err = NULL;
+            if (!json_is_string(v))
+                return compile_fail(c, "\"pattern\" must be a string");
+            n->pattern_src = json_string_value(v);
+            n->pattern = schema_regex_create(n->pattern_src, json_string_length(v), &err);
+            if (!n->pattern) {
+                compile_fail(c, "\"pattern\" %s %s", n->pattern_src, err ? err : "");
+                free(err);
+                return;
+            }
+        }
+        if ((v = json_object_get(js, "required"))) {
+            size_t i;
+            json_t *s;
+            if (!json_is_array(v))
+                return compile_fail(c, "\"required\" must be an array of strings");
+            json_array_foreach(v, i, s) if (!json_is_string(s)) return compile_fail(
+                c, "\"required\" must be an array of strings");
+            n->required = v;
+        }
+        if ((v = json_object_get(js, "dependentRequired"))) {
+            const char *key;
+            size_t klen;
+            json_t *names;
+            if (!json_is_object(v))
+                return compile_fail(c, "\"dependentRequired\" must be an object");
+            n->dep_required = calloc(json_object_size(v) + 1, sizeof(*n->dep_required));
+            if (!n->dep_required)
+                return compile_fail(c, "out of memory");
+            json_object_keylen_foreach(v, key, klen, names)
+            {
+                if (!json_is_array(names))
+                    return compile_fail(c, "\"dependentRequired\" values must be arrays");
+                n->dep_required[n->n_dep_required++] =
+                    (struct dep_required){.key = key, .len = klen, .names = names};
+            }
+        }
+    }
+    if (c->error)
+        return;
+
+    if ((c->vocab & V_FORMAT) && (v = json_object_get(js, "format")) && json_is_string(v)) {
+        n->format_name = json_string_value(v);
+        n->format = schema_format_lookup(n->format_name);
+    }
+
+    if (c->vocab & V_APPLICATOR) {
+        n->all_of = compile_list(c, js, "allOf", &n->n_all, depth);
+        n->any_of = compile_list(c, js, "anyOf", &n->n_any, depth);
+        n->one_of = compile_list(c, js, "oneOf", &n->n_one, depth);
+        n->not_ = compile_sub(c, js, "not", depth);
+        n->if_ = compile_sub(c, js, "if", depth);
+        n->then_ = compile_sub(c, js, "then", depth);
+        n->else_ = compile_sub(c, js, "else", depth);
+        n->props = compile_map(c, js, "properties", &n->n_props, depth);
+        n->additional = compile_sub(c, js, "additionalProperties", depth);
+        n->property_names = compile_sub(c, js, "propertyNames", depth);
+        n->dep_schemas = compile_map(c, js, "dependentSchemas", &n->n_dep_schemas, depth);
+        n->contains = compile_sub(c, js, "contains", depth);
+        if ((v = json_object_get(js, "items")) && json_is_array(v))
+            return compile_fail(c, "\"items\" must be a schema in 2020-12 (use prefixItems)");
+        n->items = compile_sub(c, js, "items", depth);
+        n->prefix = compile_list(c, js, "prefixItems", &n->n_prefix, depth);
+        if (c->error)
+            return;
+        size_t np;
+        struct prop *pp = compile_map(c, js, "patternProperties", &np, depth);
+        if (pp) {
+            n->pprops = calloc(np + 1, sizeof(*n->pprops));
+            if (!n->pprops) {
+                free(pp);
+                return compile_fail(c, "out of memory");
+            }
+            for (size_t i = 0; i < np && !c->error; i++) {
+                char *err = NULL;
+                n->pprops[i].node = pp[i].node;
+                n->pprops[i].re = schema_regex_create(pp[i].key, pp[i].len, &err);
+                n->n_pprops = i + 1;
+                if (!n->pprops[i].re)
+                    compile_fail(c, "\"patternProperties\" %s %s", pp[i].key, err ? err : "");
+                free(err);
+            }
+            free(pp);
+        }
+    }
+    if (c->vocab & V_UNEVALUATED) {
+        n->unevaluated_props = compile_sub(c, js, "unevaluatedProperties", depth);
+        n->unevaluated_items = compile_sub(c, js, "unevaluatedItems", depth);
+    }
+}
+
+static struct node *compile_node(struct compiler *c, json_t *js, unsigned depth)
+{
+    struct schema *s = c->schema;
+    if (c->error)
+        return NULL;
+    if (json_is_true(js))
+        return &s->true_node;
+    if (json_is_false(js))
+        return &s->false_node;
+    if (!json_is_object(js)) {
+        compile_fail(c, "a schema must be an object or a boolean");
+        return NULL;
+    }
+    struct node *n = map_get(&c->nodes, js, NULL);
+    if (n)
+        return n;
+    if (depth > MAX_COMPILE_DEPTH) {
+        compile_fail(c, "the schema is nested more than %d levels deep", MAX_COMPILE_DEPTH);
+        return NULL;
+    }
+    n = calloc(1, sizeof(*n));
+    if (!n || map_put(&c->nodes, js, NULL, n) != 0) {
+        free(n);
+        compile_fail(c, "out of memory");
+        return NULL;
+    }
+    n->src = json_incref(js);
+    n->next_all = s->all;
+    s->all = n;
+
+    struct reg_info *info = reg_find_info(c->reg, js);
+    if (!info) {
+        compile_fail(c, "internal error: a subschema was not registered");
+        return NULL;
+    }
+    n->res = get_cres(c, info->res, depth);
+    if (!c->error)
+        compile_keywords(c, n, js, info->res->uri, depth);
+    return n;
+}
+
+/* A chain of "$ref" and "allOf" that comes back to where it started
+ * applies the same schema to the same value forever: reject it now. */
+static bool has_cycle(struct node *n)
+{
+    if (!n || n->is_bool)
+        return false;
+    if (n->mark == 1)
+        return true;
+    if (n->mark == 2)
+        return false;
+    n->mark = 1;
+    bool cyc = has_cycle(n->ref);
+    for (size_t i = 0; i < n->n_all && !cyc; i++)
+        cyc = has_cycle(n->all_of[i]);
+    n->mark = 2;
+    return cyc;
+}
+
+/* Reads the vocabularies the root's "$schema" declares; all of them when
+ * it names the standard meta-schema or one we do not have. */
+static unsigned vocabularies(struct compiler *c, json_t *doc, const char *base)
+{
+    json_t *ms = json_object_get(doc, "$schema");
+    if (!json_is_string(ms))
+        return V_ALL;
+    char *uri = uri_resolve(base, json_string_value(ms));
+    if (!uri)
+        return V_ALL;
+    uri_cut_fragment(uri);
+    struct reg_resource *res = strcmp(uri, META_URI) ? reg_find_resource(c->reg, uri) : NULL;
+    free(uri);
+    json_t *vocab = res ? json_object_get(res->root, "$vocabulary") : NULL;
+    if (!json_is_object(vocab))
+        return V_ALL;
+    static const struct {
+        const char *uri;
+        unsigned bit;
+    } known[] = {
+        {"https://json-schema.org/draft/2020-12/vocab/core", 0},
+        {"https://json-schema.org/draft/2020-12/vocab/applicator", V_APPLICATOR},
+        {"https://json-schema.org/draft/2020-12/vocab/validation", V_VALIDATION},
+        {"https://json-schema.org/draft/2020-12/vocab/unevaluated", V_UNEVALUATED},
+        {"https://json-schema.org/draft/2020-12/vocab/format-annotation", V_FORMAT},
+        {"https://json-schema.org/draft/2020-12/vocab/format-assertion", V_FORMAT},
+        {"https://json-schema.org/draft/2020-12/vocab/content", 0},
+        {"https://json-schema.org/draft/2020-12/vocab/meta-data", 0},
+    };
+    unsigned bits = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(vocab, key, v)
+    {
+        size_t i;
+        for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+            if (strcmp(known[i].uri, key) == 0)
+                break;
+        if (i < sizeof(known) / sizeof(known[0]))
+            bits |= known[i].bit;
+        else if (json_is_true(v))
+            compile_fail(c, "the meta-schema requires an unknown vocabulary %s", key);
+    }
+    return bits;
+}
+
+struct schema *schema_compile(struct schema_registry *reg, json_t *doc, const char *base_uri,
+                              const struct schema_options *opts, char **error)
+{
+    struct compiler c = {0};
+    struct schema_registry *meta = NULL;
+    struct schema *s = calloc(1, sizeof(*s));
+
+    *error = NULL;
+    if (!s)
+        goto nomem;
+    s->true_node.is_bool = s->true_node.bool_value = true;
+    s->false_node.is_bool = true;
+    s->format_assertion = opts && opts->format_assertion;
+    s->max_depth = opts && opts->max_depth ? opts->max_depth : DEFAULT_MAX_DEPTH;
+    s->max_errors = opts && opts->max_errors ? opts->max_errors : DEFAULT_MAX_ERRORS;
+    if (!reg) {
+        meta = schema_registry_create();
+        if (!meta)
+            goto nomem;
+        reg = meta;
+    }
+    /* The document's own identifiers go into a private layer over the
+     * caller's registry, so compiling never changes what others resolve. */
+    c.reg = registry_new(reg);
+    c.schema = s;
+    if (!c.reg)
+        goto nomem;
+    if (!json_is_object(doc) && !json_is_boolean(doc)) {
+        compile_fail(&c, "a schema must be an object or a boolean");
+        goto fail;
+    }
+    char *regerr = NULL;
+    const char *base = base_uri ? base_uri : DEFAULT_BASE_URI;
+    if (schema_registry_add(c.reg, base, doc, &regerr) != 0) {
+        c.error = regerr;
+        goto fail;
+    }
+    c.vocab = json_is_object(doc) ? vocabularies(&c, doc, base) : V_ALL;
+    if (c.error)
+        goto fail;
+    s->root = compile_node(&c, doc, 0);
+    if (c.error)
+        goto fail;
+    for (struct node *n = s->all; n; n = n->next_all) {
+        if (has_cycle(n)) {
+            compile_fail(&c, "\"$ref\" loops back to itself without consuming any of the "
+                             "instance");
+            goto fail;
+        }
+    }
+    map_finish(&c.nodes);
+    map_finish(&c.cres);
+    schema_registry_destroy(c.reg);
+    schema_registry_destroy(meta);
+    return s;
+
+nomem:
+    compile_fail(&c, "out of memory");
+fail:
+    *error = c.error;
+    map_finish(&c.nodes);
+    map_finish(&c.cres);
+    schema_registry_destroy(c.reg);
+    schema_registry_destroy(meta);
+    schema_destroy(s);
+    return NULL;
+}
+
+void schema_destroy(struct schema *s)
+{
+    if (!s)
+        return;
+    while (s->all) {
+        struct node *n = s->all;
+        s->all = n->next_all;
+        schema_regex_destroy(n->pattern);
+        for (size_t i = 0; i < n->n_pprops; i++)
+            schema_regex_destroy(n->pprops[i].re);
+        free(n->pprops);
+        free(n->all_of);
+        free(n->any_of);
+        free(n->one_of);
+        free(n->props);
+        free(n->dep_required);
+        free(n->dep_schemas);
+        free(n->prefix);
+        json_decref(n->src);
+        free(n);
+    }
+    while (s->resources) {
+        struct cres *r = s->resources;
+        s->resources = r->next;
+        for (size_t i = 0; i < r->ndyn; i++)
+            free(r->dyn[i].name);
+        free(r->dyn);
+        free(r);
+    }
+    free(s);
+}
+
+/* ---- validation -------------------------------------------------------------- */
+
+/* The instance location, as a chain of frames on the C stack; it becomes a
+ * JSON Pointer string only when an error is recorded. */
+struct ipath {
+    const struct ipath *up;
+    const char *key; /* NULL for an array index */
+    size_t len;
+    size_t index;
+};
+
+/* The dynamic scope: the resources entered so far, innermost first. */
+struct scope {
+    const struct scope *up;
+    const struct cres *res;
+};
+
+struct vstate {
+    const struct schema *schema;
+    struct schema_errors *errors; /* NULL when only yes or no is wanted */
+    size_t max_errors;
+    bool too_deep;
+};
+
+struct vctx {
+    struct vstate *st;
+    bool collect; /* record errors here; false inside anyOf, not, if, ... */
+};
+
+static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
+                  const struct ipath *path, const struct scope *scope, unsigned depth);
+
+static char *render_path(const struct ipath *p)
+{
+    const struct ipath *frames[64];
+    size_t nframes = 0, total = 0;
+    struct dynbuf b;
+
+    for (const struct ipath *f = p; f && f->up; f = f->up)
+        total++;
+    dynbuf_init(&b, 1 << 20);
+    /* Walk from the root: collect frames in chunks, since the chain only
+     * links upward. */
+    for (size_t level = 0; level < total; level++) {
+        const struct ipath *f = p;
+        for (size_t k = total - 1; k > level; k--)
+            f = f->up;
+        (void)frames;
+        (void)nframes;
+        if (f->key) {
+            dynbuf_append(&b, "/", 1);
+            for (size_t i = 0; i < f->len; i++) {
+                if (f->key[i] == '~')
+                    dynbuf_append(&b, "~0", 2);
+                else if (f->key[i] == '/')
+                    dynbuf_append(&b, "~1", 2);
+                else
+                    dynbuf_append(&b, &f->key[i], 1);
+            }
+        } else {
+            char num[32];
+            snprintf(num, sizeof(num), "/%zu", f->index);
+            dynbuf_append_str(&b, num);
+        }
+    }
+    char *s = dynbuf_take(&b, NULL);
+    return s ? s : strdup("");
+}
+
+static bool errors_full(const struct vctx *c)
+{
+    return c->collect && c->st->errors && c->st->errors->truncated;
+}
+
+static void report(const struct vctx *c, const struct ipath *path, const char *keyword,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void report(const struct vctx *c, const struct ipath *path, const char *keyword,
+                   const char *fmt, ...)
+{
+    struct schema_errors *e = c->st->errors;
+    if (!c->collect || !e)
+        return;
+    if (e->count >= c->st->max_errors) {
+        e->truncated = true;
+        return;
+    }
+    if (e->count % 8 == 0) {
+        struct schema_error *items = realloc(e->items, (e->count + 8) * sizeof(*items));
+        if (!items) {
+            e->truncated = true;
+            return;
+        }
+        e->items = items;
+    }
+    char msg[MAX_MESSAGE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct schema_error *it = &e->items[e->count];
+    it->instance_path = render_path(path);
+    it->keyword = strdup(keyword);
+    it->message = strdup(msg);
+    if (!it->instance_path || !it->keyword || !it->message) {
+        free(it->instance_path);
+        free(it->keyword);
+        free(it->message);
+        e->truncated = true;
+        return;
+    }
+    e->count++;
+}
+
+static unsigned instance_type(const json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        return T_OBJECT;
+    case JSON_ARRAY:
+        return T_ARRAY;
+    case JSON_STRING:
+        return T_STRING;
+    case JSON_INTEGER:
+        return T_INTEGER | T_NUMBER;
+    case JSON_REAL: {
+        double d = json_real_value(j);
+        return isfinite(d) && d == floor(d) ? (T_INTEGER | T_NUMBER) : T_NUMBER;
+    }
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return T_BOOLEAN;
+    default:
+        return T_NULL;
+    }
+}
+
+static const char *instance_type_name(const json_t *j)
+{
+    unsigned t = instance_type(j);
+    if (t & T_INTEGER)
+        return "integer";
+    for (unsigned i = 0; i < 7; i++)
+        if (t == 1u << i)
+            return type_names[i];
+    return "value";
+}
+
+static void types_text(unsigned types, char *buf, size_t size)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < 7; i++) {
+        if (!(types & (1u << i)))
+            continue;
+        int w = snprintf(buf + off, size - off, "%s%s", off ? " or " : "", type_names[i]);
+        if (w < 0 || (size_t)w >= size - off)
+            return;
+        off += (size_t)w;
+    }
+}
+
+/* Short JSON text of a value for a message, cut at a sensible length. */
+static void value_text(const json_t *v, char *buf, size_t size)
+{
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!s) {
+        snprintf(buf, size, "(value)");
+        return;
+    }
+    if (strlen(s) > 80)
+        snprintf(buf, size, "%.77s...", s);
+    else
+        snprintf(buf, size, "%s", s);
+    free(s);
+}
+
+static size_t utf8_length(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return n;
+}
+
+static const struct node *dynamic_target(const struct node *n, const struct scope *scope)
+{
+    if (!n->dynref_anchor)
+        return n->dynref;
+    /* The outermost resource in scope with a matching $dynamicAnchor. */
+    const struct node *found = n->dynref;
+    for (const struct scope *s = scope; s; s = s->up)
+        for (size_t i = 0; i < s->res->ndyn; i++)
+            if (strcmp(s->res->dyn[i].name, n->dynref_anchor) == 0)
+                found = s->res->dyn[i].node;
+    return found;
+}
+
+static bool equal_or_deep(const struct vctx *c, const json_t *a, const json_t *b)
+{
+    bool deep = false;
+    bool same = json_same(a, b, 0, &deep);
+    if (deep)
+        c->st->too_deep = true;
+    return same;
+}
+
+/* Checks the string keywords on s; shared by string instances and by
+ * property names, which have no json_t of their own. */
+static bool check_string(const struct vctx *c, const struct node *n, const char *s,
+                         size_t len, const struct ipath *path)
+{
+    bool ok = true;
+    if (n->flags & (K_MINLEN | K_MAXLEN)) {
+        size_t chars = utf8_length(s, len);
+        if ((n->flags & K_MINLEN) && chars < n->min_len) {
+            ok = false;
+            report(c, path, "minLength", "must be at least %zu characters long", n->min_len);
+        }
+        if ((n->flags & K_MAXLEN) && chars > n->max_len) {
+            ok = false;
+            report(c, path, "maxLength", "must be at most %zu characters long", n->max_len);
+        }
+    }
+    if (n->pattern && (ok || c->collect)) {
+        int m = schema_regex_match(n->pattern, s, len);
+        if (m != 1) {
+            ok = false;
+            if (m < 0)
+                report(c, path, "pattern", "is too costly to match against %s", n->pattern_src);
+            else
+                report(c, path, "pattern", "does not match %s", n->pattern_src);
+        }
+    }
+    if (n->format && c->st->schema->format_assertion && (ok || c->collect) &&
+        !schema_format_valid(n->format, s, len)) {
+        ok = false;
+        report(c, path, "format", "must be a valid %s", n->format_name);
+    }
+    return ok;
+}
+
+static bool enter(const struct vctx *c, const struct ipath *path, unsigned depth)
+{
+    if (depth < c->st->schema->max_depth)
+        return true;
+    if (!c->st->too_deep) {
+        c->st->too_deep = true;
+        report(c, path, "$ref", "nesting exceeds %u levels", c->st->schema->max_depth);
+    }
+    return false;
+}
+
+/* Applies n to a property name, which is a string without a json_t. */
+static bool apply_name(const struct vctx *c, const struct node *n, const char *s, size_t len,
+                       const struct scope *scope, unsigned depth)
+{
+    if (n->is_bool)
+        return n->bool_value;
+    if (!enter(c, NULL, depth))
+        return false;
+    struct scope sc = {scope, n->res};
+    if (!scope || scope->res != n->res)
+        scope = &sc;
+    if (n->types && !(n->types & T_STRING))
+        return false;
+    if (n->const_value && !(json_is_string(n->const_value) &&
+                            json_string_length(n->const_value) == len &&
+                            memcmp(json_string_value(n->const_value), s, len) == 0))
+        return false;
+    if (n->enum_values) {
+        size_t i;
+        json_t *v;
+        bool any = false;
+        json_array_foreach(n->enum_values, i, v) if (json_is_string(v) &&
+                                                     json_string_length(v) == len &&
+                                                     memcmp(json_string_value(v), s, len) == 0)
+        {
+            any = true;
+            break;
+        }
+        if (!any)
+            return false;
+    }
+    if (!check_string(c, n, s, len, NULL))
+        return false;
+    if (n->ref && !apply_name(c, n->ref, s, len, scope, depth + 1))
+        return false;
+    if (n->dynref && !apply_name(c, dynamic_target(n, scope), s, len, scope, depth + 1))
+        return false;
+    for (size_t i = 0; i < n->n_all; i++)
+        if (!apply_name(c, n->all_of[i], s, len, scope, depth + 1))
+            return false;
+    if (n->n_any) {
+        bool any = false;
+        for (size_t i = 0; i < n->n_any && !any; i++)
+            any = apply_name(c, n->any_of[i], s, len, scope, depth + 1);
+        if (!any)
+            return false;
+    }
+    if (n->n_one) {
+        size_t count = 0;
+        for (size_t i = 0; i < n->n_one && count < 2; i++)
+            count += apply_name(c, n->one_of[i], s, len, scope, depth + 1);
+        if (count != 1)
+            return false;
+    }
+    if (n->not_ && apply_name(c, n->not_, s, len, scope, depth + 1))
+        return false;
+    if (n->if_) {
+        const struct node *branch =
+            apply_name(c, n->if_, s, len, scope, depth + 1) ? n->then_ : n->else_;
+        if (branch && !apply_name(c, branch, s, len, scope, depth + 1))
+            return false;
+    }
+    return true;
+}
+
+/* Whether key of object inst was evaluated by n or its in-place
+ * subschemas, given that n holds for inst. skip_self leaves out n's own
+ * unevaluatedProperties, which is the keyword asking. */
+static bool prop_evaluated(const struct vctx *q, const struct node *n, json_t *inst,
+                           const char *key, size_t klen, const struct scope *scope,
+                           unsigned depth, bool skip_self)
+{
+    if (n->is_bool || depth >= q->st->schema->max_depth)
+        return false;
+    struct scope sc = {scope, n->res};
+    if (!scope || scope->res != n->res)
+        scope = &sc;
+    if (n->additional || (n->unevaluated_props && !skip_self))
+        return true;
+    for (size_t i = 0; i < n->n_props; i++)
+        if (n->props[i].len == klen && memcmp(n->props[i].key, key, klen) == 0)
+            return true;
+    for (size_t i = 0; i < n->n_pprops; i++)
+        if (schema_regex_match(n->pprops[i].re, key, klen) == 1)
+            return true;
+    if (n->ref && prop_evaluated(q, n->ref, inst, key, klen, scope, depth + 1, false))
+        return true;
+    if (n->dynref &&
+        prop_evaluated(q, dynamic_target(n, scope), inst, key, klen, scope, depth + 1, false))
+        return true;
+    for (size_t i = 0; i < n->n_all; i++)
+        if (prop_evaluated(q, n->all_of[i], inst, key, klen, scope, depth + 1, false))
+            return true;
+    for (size_t i = 0; i < n->n_any; i++)
+        if (apply(q, n->any_of[i], inst, NULL, scope, depth + 1) &&
+            prop_evaluated(q, n->any_of[i], inst, key, klen, scope, depth + 1, false))
+            return true;
+    for (size_t i = 0; i < n->n_one; i++)
+        if (apply(q, n->one_of[i], inst, NULL, scope, depth + 1) &&
+            prop_evaluated(q, n->one_of[i], inst, key, klen, scope, depth + 1, false))
+            return true;
+    if (n->if_) {
+        if (apply(q, n->if_, inst, NULL, scope, depth + 1)) {
+            if (prop_evaluated(q, n->if_, inst, key, klen, scope, depth + 1, false) ||
+                (n->then_ && prop_evaluated(q, n->then_, inst, key, klen, scope, depth + 1, false)))
+                return true;
+        } else if (n->else_ &&
+                   prop_evaluated(q, n->else_, inst, key, klen, scope, depth + 1, false)) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < n->n_dep_schemas; i++)
+        if (json_object_getn(inst, n->dep_schemas[i].key, n->dep_schemas[i].len) &&
+            prop_evaluated(q, n->dep_schemas[i].node, inst, key, klen, scope, depth + 1, false))
+            return true;
+    return false;
+}
+
+/* The same question for item idx of array inst. */
+static bool item_evaluated(const struct vctx *q, const struct node *n, json_t *inst,
+                           size_t idx, const struct scope *scope, unsigned depth,
+                           bool skip_self)
+{
+    if (n->is_bool || depth >= q->st->schema->max_depth)
+        return false;
+    struct scope sc = {scope, n->res};
+    if (!scope || scope->res != n->res)
+        scope = &sc;
+    if (idx < n->n_prefix || n->items || (n->unevaluated_items && !skip_self))
+        return true;
+    if (n->contains && apply(q, n->contains, json_array_get(inst, idx), NULL, scope, depth + 1))
+        return true;
+    if (n->ref && item_evaluated(q, n->ref, inst, idx, scope, depth + 1, false))
+        return true;
+    if (n->dynref && item_evaluated(q, dynamic_target(n, scope), inst, idx, scope, depth + 1, false))
+        return true;
+    for (size_t i = 0; i < n->n_all; i++)
+        if (item_evaluated(q, n->all_of[i], inst, idx, scope, depth + 1, false))
+            return true;
+    for (size_t i = 0; i < n->n_any; i++)
+        if (apply(q, n->any_of[i], inst, NULL, scope, depth + 1) &&
+            item_evaluated(q, n->any_of[i], inst, idx, scope, depth + 1, false))
+            return true;
+    for (size_t i = 0; i < n->n_one; i++)
+        if (apply(q, n->one_of[i], inst, NULL, scope, depth + 1) &&
+            item_evaluated(q, n->one_of[i], inst, idx, scope, depth + 1, false))
+            return true;
+    if (n->if_) {
+        if (apply(q, n->if_, inst, NULL, scope, depth + 1)) {
+            if (item_evaluated(q, n->if_, inst, idx, scope, depth + 1, false) ||
+                (n->then_ && item_evaluated(q, n->then_, inst, idx, scope, depth + 1, false)))
+                return true;
+        } else if (n->else_ && item_evaluated(q, n->else_, inst, idx, scope, depth + 1, false)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+struct hashed {
+    uint64_t hash;
+    size_t index;
+};
+
+static int cmp_hashed(const void *a, const void *b)
+{
+    const struct hashed *x = a, *y = b;
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Finds two equal items; returns false and sets *i, *j when there are. */
+static bool items_unique(const struct vctx *c, json_t *arr, size_t *i, size_t *j)
+{
+    size_t n = json_array_size(arr);
+    if (n <= 64) {
+        for (*i = 0; *i < n; (*i)++)
+            for (*j = *i + 1; *j < n; (*j)++)
+                if (equal_or_deep(c, json_array_get(arr, *i), json_array_get(arr, *j)))
+                    return false;
+        return true;
+    }
+    /* Long arrays are sorted by hash instead of compared pairwise; this is
+     * the one place where validating a valid instance allocates. */
+    struct hashed *h = malloc(n * sizeof(*h));
+    if (!h) {
+        c->st->too_deep = true;
+        *i = *j = 0;
+        return false;
+    }
+    for (size_t k = 0; k < n; k++)
+        h[k] = (struct hashed){json_hash(json_array_get(arr, k), 0), k};
+    qsort(h, n, sizeof(*h), cmp_hashed);
+    bool unique = true;
+    for (size_t a = 0; a < n && unique; a++)
+        for (size_t b = a + 1; b < n && h[b].hash == h[a].hash && unique; b++)
+            if (equal_or_deep(c, json_array_get(arr, h[a].index), json_array_get(arr, h[b].index))) {
+                *i = h[a].index;
+                *j = h[b].index;
+                unique = false;
+            }
+    free(h);
+    return unique;
+}
+
+/* anyOf and oneOf with no match: one line rather than every branch's
+ * errors. When each branch only wanted another type, the types are
+ * merged; when one branch came closest with a single error, that error is
+ * what the caller most likely has to fix. */
+static void report_alternatives(const struct vctx *c, const char *kw, struct node **list,
+                                size_t n, json_t *inst, const struct ipath *path,
+                                const struct scope *scope, unsigned depth)
+{
+    if (!c->collect || !c->st->errors)
+        return;
+    unsigned types = 0;
+    bool all_type = true;
+    struct schema_errors best = {0};
+    bool have_best = false;
+    for (size_t i = 0; i < n; i++) {
+        struct schema_errors e = {0};
+        struct vstate st = {c->st->schema, &e, 4, false};
+        struct vctx sub = {&st, true};
+        apply(&sub, list[i], inst, path, scope, depth + 1);
+        bool only_type = e.count == 1 && strcmp(e.items[0].keyword, "type") == 0 &&
+                         list[i]->types && !e.truncated;
+        if (only_type)
+            types |= list[i]->types;
+        else
+            all_type = false;
+        if (!only_type && e.count > 0 &&
+            (!have_best || e.count < best.count || (best.truncated && !e.truncated))) {
+            schema_errors_finish(&best);
+            best = e;
+            have_best = true;
+        } else {
+            schema_errors_finish(&e);
+        }
+    }
+    if (all_type && types) {
+        char want[128];
+        types_text(types, want, sizeof(want));
+        report(c, path, kw, "must be %s, not %s", want, instance_type_name(inst));
+    } else if (have_best && best.count == 1 && !best.truncated) {
+        struct schema_errors *e = c->st->errors;
+        report(c, path, kw, "%s", "");
+        /* Re-home the closest branch's error: its own path and message. */
+        if (e->count && strcmp(e->items[e->count - 1].keyword, kw) == 0 &&
+            e->items[e->count - 1].message[0] == '\0') {
+            struct schema_error *it = &e->items[e->count - 1];
+            free(it->instance_path);
+            free(it->message);
+            it->instance_path = best.items[0].instance_path;
+            it->message = best.items[0].message;
+            best.items[0].instance_path = NULL;
+            best.items[0].message = NULL;
+        }
+    } else {
+        report(c, path, kw, "does not match any of the %zu allowed alternatives", n);
+    }
+    schema_errors_finish(&best);
+}
+
+static bool apply_object(const struct vctx *c, const struct node *n, json_t *inst,
+                         const struct ipath *path, const struct scope *scope, unsigned depth)
+{
+    bool ok = true;
+    size_t size = json_object_size(inst);
+    if ((n->flags & K_MINPROPS) && size < n->min_props) {
+        ok = false;
+        report(c, path, "minProperties", "must have at least %zu properties", n->min_props);
+    }
+    if ((n->flags & K_MAXPROPS) && size > n->max_props) {
+        ok = false;
+        report(c, path, "maxProperties", "must have at most %zu properties", n->max_props);
+    }
+    if (!ok && !c->collect)
+        return false;
+    if (n->required) {
+        size_t i;
+        json_t *name;
+        json_array_foreach(n->required, i, name)
+        {
+            if (!json_object_getn(inst, json_string_value(name), json_string_length(name))) {
+                ok = false;
+                if (!c->collect)
+                    return false;
+                report(c, path, "required", "missing required property \"%s\"",
+                       json_string_value(name));
+            }
+        }
+    }
+    for (size_t d = 0; d < n->n_dep_required; d++) {
+        const struct dep_required *dr = &n->dep_required[d];
+        if (!json_object_getn(inst, dr->key, dr->len))
+            continue;
+        size_t i;
+        json_t *name;
+        json_array_foreach(dr->names, i, name)
+        {
+            if (json_is_string(name) &&
+                !json_object_getn(inst, json_string_value(name), json_string_length(name))) {
+                ok = false;
+                if (!c->collect)
+                    return false;
+                report(c, path, "dependentRequired",
+                       "missing property \"%s\" (required when \"%s\" is present)",
+                       json_string_value(name), dr->key);
+            }
+        }
+    }
+    for (size_t d = 0; d < n->n_dep_schemas; d++) {
+        if (json_object_getn(inst, n->dep_schemas[d].key, n->dep_schemas[d].len) &&
+            !apply(c, n->dep_schemas[d].node, inst, path, scope, depth + 1)) {
+            ok = false;
+            if (!c->collect || errors_full(c))
+                return false;
+        }
+    }
+    if (n->n_props || n->n_pprops || n->additional || n->property_names) {
+        const char *key;
+        size_t klen;
+        json_t *v;
+        json_object_keylen_foreach(inst, key, klen, v)
+        {
+            struct ipath sub = {path, key, klen, 0};
+            bool matched = false;
+            for (size_t i = 0; i < n->n_props; i++) {
+                if (n->props[i].len != klen || memcmp(n->props[i].key, key, klen) != 0)
+                    continue;
+                matched = true;
+                if (!apply(c, n->props[i].node, v, &sub, scope, depth + 1)) {
+                    ok = false;
+                    if (!c->collect || errors_full(c))
+                        return false;
+                }
+                break;
+            }
+            for (size_t i = 0; i < n->n_pprops; i++) {
+                int m = schema_regex_match(n->pprops[i].re, key, klen);
+                if (m < 0) {
+                    ok = false;
+                    report(c, &sub, "patternProperties", "property name is too costly to match");
+                }
+                if (m != 1)
+                    continue;
+                matched = true;
+                if (!apply(c, n->pprops[i].node, v, &sub, scope, depth + 1)) {
+                    ok = false;
+                    if (!c->collect || errors_full(c))
+                        return false;
+                }
+            }
+            if (!matched && n->additional) {
+                if (n->additional->is_bool && !n->additional->bool_value) {
+                    ok = false;
+                    if (!c->collect)
+                        return false;
+                    report(c, path, "additionalProperties", "unexpected property \"%.*s\"",
+                           (int)(klen > 100 ? 100 : klen), key);
+                } else if (!apply(c, n->additional, v, &sub, scope, depth + 1)) {
+                    ok = false;
+                    if (!c->collect || errors_full(c))
+                        return false;
+                }
+            }
+            if (n->property_names) {
+                struct vctx q = {c->st, false};
+                if (!apply_name(&q, n->property_names, key, klen, scope, depth + 1)) {
+                    ok = false;
+                    if (!c->collect)
+                        return false;
+                    report(c, path, "propertyNames", "property name \"%.*s\" is not allowed",
+                           (int)(klen > 100 ? 100 : klen), key);
+                }
+            }
+        }
+    }
+    return ok;
+}
+
+static bool apply_array(const struct vctx *c, const struct node *n, json_t *inst,
+                        const struct ipath *path, const struct scope *scope, unsigned depth)
+{
+    bool ok = true;
+    size_t size = json_array_size(inst);
+    if ((n->flags & K_MINITEMS) && size < n->min_items) {
+        ok = false;
+        report(c, path, "minItems", "must have at least %zu items", n->min_items);
+    }
+    if ((n->flags & K_MAXITEMS) && size > n->max_items) {
+        ok = false;
+        report(c, path, "maxItems", "must have at most %zu items", n->max_items);
+    }
+    if (!ok && !c->collect)
+        return false;
+    if (n->flags & K_UNIQUE) {
+        size_t i, j;
+        if (!items_unique(c, inst, &i, &j)) {
+            ok = false;
+            if (!c->collect)
+                return false;
+            report(c, path, "uniqueItems", "must not contain duplicates (items %zu and %zu are equal)",
+                   i, j);
+        }
+    }
+    for (size_t i = 0; i < size && (i < n->n_prefix || n->items); i++) {
+        struct ipath sub = {path, NULL, 0, i};
+        const struct node *s = i < n->n_prefix ? n->prefix[i] : n->items;
+        if (s->is_bool && !s->bool_value) {
+            ok = false;
+            if (!c->collect)
+                return false;
+            report(c, path, "items", "must have at most %zu items", n->n_prefix);
+            break;
+        }
+        if (!apply(c, s, json_array_get(inst, i), &sub, scope, depth + 1)) {
+            ok = false;
+            if (!c->collect || errors_full(c))
+                return false;
+        }
+    }
+    if (n->contains) {
+        struct vctx q = {c->st, false};
+        size_t count = 0;
+        bool need_all = (n->flags & K_MAXCONTAINS) != 0;
+        for (size_t i = 0; i < size; i++) {
+            struct ipath sub = {path, NULL, 0, i};
+            count += apply(&q, n->contains, json_array_get(inst, i), &sub, scope, depth + 1);
+            if (!need_all && count >= n->min_contains)
+                break;
+        }
+        if (count < n->min_contains) {
+            ok = false;
+            if (!c->collect)
+                return false;
+            if (n->min_contains == 1)
+                report(c, path, "contains", "must contain at least one matching item");
+            else
+                report(c, path, "minContains", "must contain at least %zu matching items",
+                       n->min_contains);
+        }
+        if (need_all && count > n->max_contains) {
+            ok = false;
+            if (!c->collect)
+                return false;
+            report(c, path, "maxContains", "must contain at most %zu matching items",
+                   n->max_contains);
+        }
+    }
+    return ok;
+}
+
+static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
+                  const struct ipath *path, const struct scope *scope, unsigned depth)
+{
+    if (n->is_bool) {
+        if (!n->bool_value)
+            report(c, path, "false", "is not allowed here");
+        return n->bool_value;
+    }
+    if (!enter(c, path, depth))
+        return false;
+    struct scope sc = {scope, n->res};
+    if (!scope || scope->res != n->res)
+        scope = &sc;
+    bool ok = true;
+
+#define FAILED()                                                                          \
+    do {                                                                                  \
+        ok = false;                                                                       \
+        if (!c->collect || errors_full(c))                                                \
+            return false;                                                                 \
+    } while (0)
+
+    if (n->types) {
+        unsigned t = instance_type(inst);
+        if (!(n->types & t)) {
+            char want[128];
+            types_text(n->types, want, sizeof(want));
+            report(c, path, "type", "must be %s, not %s", want, instance_type_name(inst));
+            /* Everything else about a value of the wrong type is noise. */
+            return false;
+        }
+    }
+    if (n->ref && !apply(c, n->ref, inst, path, scope, depth + 1))
+        FAILED();
+    if (n->dynref && !apply(c, dynamic_target(n, scope), inst, path, scope, depth + 1))
+        FAILED();
+    if ((n->flags & K_CONST) && !equal_or_deep(c, n->const_value, inst)) {
+        char text[100];
+        value_text(n->const_value, text, sizeof(text));
+        report(c, path, "const", "must be %s", text);
+        FAILED();
+    }
+    if (n->enum_values) {
+        size_t i;
+        json_t *v;
+        bool any = false;
+        json_array_foreach(n->enum_values, i, v) if (equal_or_deep(c, v, inst))
+        {
+            any = true;
+            break;
+        }
+        if (!any) {
+            char text[300] = "";
+            size_t off = 0;
+            json_array_foreach(n->enum_values, i, v)
+            {
+                char one[100];
+                value_text(v, one, sizeof(one));
+                int w = snprintf(text + off, sizeof(text) - off, "%s%s", i ? ", " : "", one);
+                if (w < 0 || (size_t)w >= sizeof(text) - off) {
+                    snprintf(text + (off > sizeof(text) - 5 ? sizeof(text) - 5 : off), 5, "...");
+                    break;
+                }
+                off += (size_t)w;
+            }
+            report(c, path, "enum", "must be one of %s", text);
+            FAILED();
+        }
+    }
+
+    switch (json_typeof(inst)) {
+    case JSON_INTEGER:
+    case JSON_REAL:
+        if (n->flags & (K_MINIMUM | K_MAXIMUM | K_EXMIN | K_EXMAX | K_MULTIPLE)) {
+            struct num x;
+            char buf[40];
+            num_of(inst, &x);
+            if ((n->flags & K_MINIMUM) && num_cmp(&x, &n->minimum) < 0) {
+                num_format(&n->minimum, buf, sizeof(buf));
+                report(c, path, "minimum", "must be at least %s", buf);
+                FAILED();
+            }
+            if ((n->flags & K_MAXIMUM) && num_cmp(&x, &n->maximum) > 0) {
+                num_format(&n->maximum, buf, sizeof(buf));
+                report(c, path, "maximum", "must be at most %s", buf);
+                FAILED();
+            }
+            if ((n->flags & K_EXMIN) && num_cmp(&x, &n->exmin) <= 0) {
+                num_format(&n->exmin, buf, sizeof(buf));
+                report(c, path, "exclusiveMinimum", "must be greater than %s", buf);
+                FAILED();
+            }
+            if ((n->flags & K_EXMAX) && num_cmp(&x, &n->exmax) >= 0) {
+                num_format(&n->exmax, buf, sizeof(buf));
+                report(c, path, "exclusiveMaximum", "must be less than %s", buf);
+                FAILED();
+            }
+            if ((n->flags & K_MULTIPLE) && !num_multiple(&x, &n->multiple)) {
+                num_format(&n->multiple, buf, sizeof(buf));
+                report(c, path, "multipleOf", "must be a multiple of %s", buf);
+                FAILED();
+            }
+        }
+        break;
+    case JSON_STRING:
+        if (!check_string(c, n, json_string_value(inst), json_string_length(inst), path))
+            FAILED();
+        break;
+    case JSON_OBJECT:
+        if (!apply_object(c, n, inst, path, scope, depth))
+            FAILED();
+        break;
+    case JSON_ARRAY:
+        if (!apply_array(c, n, inst, path, scope, depth))
+            FAILED();
+        break;
+    default:
+        break;
+    }
+
+    for (size_t i = 0; i < n->n_all; i++)
+        if (!apply(c, n->all_of[i], inst, path, scope, depth + 1))
+            FAILED();
+    if (n->n_any) {
+        struct vctx q = {c->st, false};
+        bool any = false;
+        for (size_t i = 0; i < n->n_any && !any; i++)
+            any = apply(&q, n->any_of[i], inst, path, scope, depth + 1);
+        if (!any) {
+            report_alternatives(c, "anyOf", n->any_of, n->n_any, inst, path, scope, depth);
+            FAILED();
+        }
+    }
+    if (n->n_one) {
+        struct vctx q = {c->st, false};
+        size_t count = 0, first = 0, second = 0;
+        for (size_t i = 0; i < n->n_one && count < 2; i++) {
+            if (apply(&q, n->one_of[i], inst, path, scope, depth + 1)) {
+                if (count++ == 0)
+                    first = i;
+                else
+                    second = i;
+            }
+        }
+        if (count == 0) {
+            report_alternatives(c, "oneOf", n->one_of, n->n_one, inst, path, scope, depth);
+            FAILED();
+        } else if (count > 1) {
+            report(c, path, "oneOf",
+                   "must match exactly one alternative, but matches %zu and %zu", first, second);
+            FAILED();
+        }
+    }
+    if (n->not_) {
+        struct vctx q = {c->st, false};
+        if (apply(&q, n->not_, inst, path, scope, depth + 1)) {
+            report(c, path, "not", "must not match the schema in \"not\"");
+            FAILED();
+        }
+    }
+    if (n->if_) {
+        struct vctx q = {c->st, false};
+        const struct node *branch =
+            apply(&q, n->if_, inst, path, scope, depth + 1) ? n->then_ : n->else_;
+        if (branch && !apply(c, branch, inst, path, scope, depth + 1))
+            FAILED();
+    }
+
+    if (n->unevaluated_props && json_is_object(inst)) {
+        struct vctx q = {c->st, false};
+        const char *key;
+        size_t klen;
+        json_t *v;
+        json_object_keylen_foreach(inst, key, klen, v)
+        {
+            if (prop_evaluated(&q, n, inst, key, klen, scope, depth, true))
+                continue;
+            struct ipath sub = {path, key, klen, 0};
+            if (n->unevaluated_props->is_bool && !n->unevaluated_props->bool_value) {
+                report(c, path, "unevaluatedProperties", "unexpected property \"%.*s\"",
+                       (int)(klen > 100 ? 100 : klen), key);
+                FAILED();
+            } else if (!apply(c, n->unevaluated_props, v, &sub, scope, depth + 1)) {
+                FAILED();
+            }
+        }
+    }
+    if (n->unevaluated_items && json_is_array(inst)) {
+        struct vctx q = {c->st, false};
+        for (size_t i = 0; i < json_array_size(inst); i++) {
+            if (item_evaluated(&q, n, inst, i, scope, depth, true))
+                continue;
+            struct ipath sub = {path, NULL, 0, i};
+            if (n->unevaluated_items->is_bool && !n->unevaluated_items->bool_value) {
+                report(c, &sub, "unevaluatedItems", "unexpected item");
+                FAILED();
+            } else if (!apply(c, n->unevaluated_items, json_array_get(inst, i), &sub, scope,
+                              depth + 1)) {
+                FAILED();
+            }
+        }
+    }
+#undef FAILED
+    return ok && !c->st->too_deep;
+}
+
+bool schema_validate(const struct schema *schema, json_t *instance,
+                     struct schema_errors *errors)
+{
+    struct vstate st = {schema, errors, schema->max_errors, false};
+    struct vctx c = {&st, errors != NULL};
+    struct ipath root = {NULL, NULL, 0, 0};
+
+    if (errors)
+        memset(errors, 0, sizeof(*errors));
+    bool ok = apply(&c, schema->root, instance, &root, NULL, 0);
+    if (st.too_deep) {
+        ok = false;
+        if (errors && errors->count == 0 && !errors->truncated)
+            report(&c, &root, "$ref", "nesting exceeds %u levels", schema->max_depth);
+    }
+    return ok;
+}
+
+void schema_errors_finish(struct schema_errors *errors)
+{
+    if (!errors)
+        return;
+    for (size_t i = 0; i < errors->count; i++) {
+        free(errors->items[i].instance_path);
+        free(errors->items[i].keyword);
+        free(errors->items[i].message);
+    }
+    free(errors->items);
+    memset(errors, 0, sizeof(*errors));
+}
+
+char *schema_errors_text(const struct schema_errors *errors)
+{
+    struct dynbuf b;
+    dynbuf_init(&b, 1 << 20);
+    for (size_t i = 0; errors && i < errors->count; i++) {
+        const struct schema_error *e = &errors->items[i];
+        if (i)
+            dynbuf_append(&b, "\n", 1);
+        dynbuf_append_str(&b, e->instance_path[0] ? e->instance_path : "/");
+        dynbuf_append(&b, ": ", 2);
+        dynbuf_append_str(&b, e->message);
+    }
+    if (errors && errors->truncated)
+        dynbuf_append_str(&b, errors->count ? "\n... and more errors" : "... and more errors");
+    char *s = dynbuf_take(&b, NULL);
+    return s ? s : strdup("");
+}
