@@ -338,6 +338,9 @@ static const char *parse_rule(json_t *v, struct rule *r)
     static const char *const known[] = {"tool",       "delay_ms",     "status",
                                         "body",       "content_type", "reset",
                                         "huge_bytes", "retry_after",  "count"};
+    memset(r, 0, sizeof *r);
+    r->retry_after = -1;
+    r->any_tool = true;
     const char *key;
     json_t *val;
     json_object_foreach(v, key, val)
@@ -348,9 +351,6 @@ static const char *parse_rule(json_t *v, struct rule *r)
         if (!ok)
             return "unknown field";
     }
-    memset(r, 0, sizeof *r);
-    r->retry_after = -1;
-    r->any_tool = true;
     json_t *tool = json_object_get(v, "tool");
     if (tool && !json_is_null(tool)) {
         if (sandbox_tool_from_name(json_string_value(tool), &r->tool) != 0)

@@ -1,0 +1,1060 @@
+/* The sandbox suite: starts the sandbox on a free port and drives every
+ * MSG91 route and control route with libcurl, asserting the exact status
+ * codes and bytes MSG91 (and doc/upstream.md) say the server will see. */
+#include <check.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sandbox/sandbox.h"
+#include "tests/testutil.h"
+
+#define KEY "test-key"
+#define MOBILE "919876543210"
+
+static struct sandbox *sb;
+static char base[64];
+
+static void start(void)
+{
+    struct sandbox_options opts = {.port = 0, .auth_key = KEY, .seed = 42};
+    char *error = NULL;
+    sb = sandbox_create(&opts, &error);
+    ck_assert_msg(sb != NULL, "sandbox_create: %s", error ? error : "?");
+    ck_assert_uint_gt(sandbox_port(sb), 0);
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", (unsigned)sandbox_port(sb));
+}
+
+static void stop(void)
+{
+    sandbox_destroy(sb);
+    sb = NULL;
+}
+
+/* ---- an HTTP client for the tests ---- */
+
+struct resp {
+    CURLcode rc;
+    long status;
+    char *body;
+    size_t len;
+    char *content_type;
+    char *retry_after;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *cls)
+{
+    struct resp *r = cls;
+    size_t len = size * n;
+    r->body = realloc(r->body, r->len + len + 1);
+    memcpy(r->body + r->len, p, len);
+    r->len += len;
+    r->body[r->len] = '\0';
+    return len;
+}
+
+static void resp_free(struct resp *r)
+{
+    free(r->body);
+    free(r->content_type);
+    free(r->retry_after);
+    memset(r, 0, sizeof *r);
+}
+
+/* Sets up an easy handle for method + target; key NULL sends no authkey.
+ * Accept and Expect are removed so recorded headers are predictable. */
+static CURL *easy(const char *method, const char *target, const char *key,
+                  const char *body, size_t body_len, struct curl_slist **hdrs,
+                  struct resp *r)
+{
+    char url[4096], h[256];
+    snprintf(url, sizeof url, "%s%s", base, target);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    *hdrs = curl_slist_append(*hdrs, "Accept:");
+    *hdrs = curl_slist_append(*hdrs, "Expect:");
+    if (key) {
+        snprintf(h, sizeof h, "authkey: %s", key);
+        *hdrs = curl_slist_append(*hdrs, h);
+    }
+    if (body) {
+        *hdrs = curl_slist_append(*hdrs, "Content-Type: application/json");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+    return c;
+}
+
+static void finish(CURL *c, struct resp *r)
+{
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    struct curl_header *h;
+    if (curl_easy_header(c, "Content-Type", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
+        r->content_type = strdup(h->value);
+    if (curl_easy_header(c, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
+        r->retry_after = strdup(h->value);
+    if (!r->body)
+        r->body = strdup("");
+}
+
+static struct resp req_n(const char *method, const char *target, const char *key,
+                         const char *body, size_t body_len)
+{
+    struct resp r = {0};
+    struct curl_slist *hdrs = NULL;
+    CURL *c = easy(method, target, key, body, body_len, &hdrs, &r);
+    r.rc = curl_easy_perform(c);
+    finish(c, &r);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hdrs);
+    return r;
+}
+
+static struct resp req(const char *method, const char *target, const char *key,
+                       const char *body)
+{
+    return req_n(method, target, key, body, body ? strlen(body) : 0);
+}
+
+/* Asserts status and exact body, then frees the response. */
+#define EXPECT(r, code, text)                                                            \
+    do {                                                                                 \
+        struct resp r_ = (r);                                                            \
+        ck_assert_int_eq(r_.rc, CURLE_OK);                                               \
+        ck_assert_str_eq(r_.body, (text));                                               \
+        ck_assert_int_eq(r_.status, (code));                                             \
+        resp_free(&r_);                                                                  \
+    } while (0)
+
+#define OTP_ERROR(msg) "{\"type\":\"error\",\"message\":\"" msg "\"}"
+
+static bool is_hex24(const char *s)
+{
+    if (strlen(s) != 24)
+        return false;
+    for (int i = 0; i < 24; i++)
+        if (!strchr("0123456789abcdef", s[i]))
+            return false;
+    return true;
+}
+
+static json_t *parse(const char *text)
+{
+    json_error_t err;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, &err);
+    ck_assert_msg(v != NULL, "bad JSON (%s): %s", err.text, text);
+    return v;
+}
+
+static void send_code(const char *mobile, const char *extra)
+{
+    char target[512];
+    snprintf(target, sizeof target, "/api/v5/otp?template_id=tmpl_1&mobile=%s%s", mobile,
+             extra);
+    struct resp r = req("POST", target, KEY, "{}");
+    ck_assert_int_eq(r.status, 200);
+    json_t *v = parse(r.body);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "type")), "success");
+    ck_assert(is_hex24(json_string_value(json_object_get(v, "request_id"))));
+    json_decref(v);
+    resp_free(&r);
+}
+
+static void verify(const char *mobile, const char *code, const char *expected)
+{
+    char target[256];
+    snprintf(target, sizeof target, "/api/v5/otp/verify?otp=%s&mobile=%s", code, mobile);
+    EXPECT(req("GET", target, KEY, NULL), 200, expected);
+}
+
+static void resend(const char *mobile, const char *expected)
+{
+    char target[256];
+    snprintf(target, sizeof target, "/api/v5/otp/retry?retrytype=text&mobile=%s", mobile);
+    EXPECT(req("GET", target, KEY, NULL), 200, expected);
+}
+
+static const char *const VERIFIED =
+    "{\"type\":\"success\",\"message\":\"OTP verified success\"}";
+static const char *const RETRIED =
+    "{\"type\":\"success\",\"message\":\"retry send successfully\"}";
+
+/* ---- OTP ---- */
+
+START_TEST(send_otp_stores_the_given_code)
+{
+    struct resp r =
+        req("POST", "/api/v5/otp?template_id=tmpl_1&mobile=" MOBILE "&otp=123456", KEY,
+            "{\"name\":\"Asha\"}");
+    ck_assert_int_eq(r.rc, CURLE_OK);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.content_type, "application/json");
+    ck_assert_uint_eq(r.len, strlen("{\"type\":\"success\",\"request_id\":\"\"}") + 24);
+    ck_assert(strncmp(r.body, "{\"type\":\"success\",\"request_id\":\"", 32) == 0);
+    resp_free(&r);
+    EXPECT(req("GET", "/_sandbox/otp?mobile=" MOBILE, NULL, NULL), 200,
+           "{\"mobile\":\"" MOBILE "\",\"otp\":\"123456\",\"retries\":0,\"attempts\":0,"
+           "\"verified\":false}");
+}
+END_TEST
+
+START_TEST(send_otp_generates_codes_of_the_asked_length)
+{
+    send_code(MOBILE, "");
+    struct resp r = req("GET", "/_sandbox/otp?mobile=" MOBILE, NULL, NULL);
+    json_t *v = parse(r.body);
+    const char *code = json_string_value(json_object_get(v, "otp"));
+    ck_assert_uint_eq(strlen(code), 4);
+    ck_assert_uint_eq(strspn(code, "0123456789"), 4);
+    json_decref(v);
+    resp_free(&r);
+
+    send_code(MOBILE, "&otp_length=9");
+    r = req("GET", "/_sandbox/otp?mobile=" MOBILE, NULL, NULL);
+    v = parse(r.body);
+    code = json_string_value(json_object_get(v, "otp"));
+    ck_assert_uint_eq(strlen(code), 9);
+    ck_assert_uint_eq(strspn(code, "0123456789"), 9);
+    json_decref(v);
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(send_otp_rejects_bad_input)
+{
+    const char *bad_template =
+        OTP_ERROR("The provided flow ID or template ID is invalid.");
+    const char *bad_mobile = OTP_ERROR("Mobile no. empty or not numeric");
+    EXPECT(req("POST", "/api/v5/otp?template_id=invalid_1&mobile=" MOBILE, KEY, "{}"),
+           200, bad_template);
+    EXPECT(req("POST", "/api/v5/otp?template_id=a%20b&mobile=" MOBILE, KEY, "{}"), 200,
+           bad_template);
+    EXPECT(req("POST", "/api/v5/otp?mobile=" MOBILE, KEY, "{}"), 200, bad_template);
+    /* A "+" must have been stripped by the server, encoded or not. */
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=%2B" MOBILE, KEY, "{}"), 200,
+           bad_mobile);
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=+" MOBILE, KEY, "{}"), 200,
+           bad_mobile);
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=1234567", KEY, "{}"), 200,
+           bad_mobile);
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=1234567890123456", KEY, "{}"),
+           200, bad_mobile);
+    EXPECT(req("POST", "/api/v5/otp?template_id=t", KEY, "{}"), 200, bad_mobile);
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=" MOBILE "&otp_length=3", KEY,
+               "{}"),
+           200, OTP_ERROR("Invalid otp_length"));
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=" MOBILE "&otp_expiry=0", KEY,
+               "{}"),
+           200, OTP_ERROR("Invalid otp_expiry"));
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=" MOBILE, KEY, "[1]"), 200,
+           OTP_ERROR("Invalid JSON body"));
+    /* Nothing was stored by any of these. */
+    EXPECT(req("GET", "/_sandbox/otp?mobile=" MOBILE, NULL, NULL), 404,
+           "{\"error\":\"no OTP for this mobile\"}");
+}
+END_TEST
+
+START_TEST(resend_allows_two_retries)
+{
+    resend(MOBILE, OTP_ERROR("No OTP request found to retryotp"));
+    send_code(MOBILE, "&otp=4321");
+    resend(MOBILE, RETRIED);
+    /* MSG91's SDK posts to the retry route; both methods answer. */
+    EXPECT(req("POST", "/api/v5/otp/retry?retrytype=voice&mobile=" MOBILE, KEY, NULL),
+           200, RETRIED);
+    resend(MOBILE, OTP_ERROR("OTP retry count maxed out"));
+    EXPECT(req("GET", "/_sandbox/otp?mobile=" MOBILE, NULL, NULL), 200,
+           "{\"mobile\":\"" MOBILE "\",\"otp\":\"4321\",\"retries\":2,\"attempts\":0,"
+           "\"verified\":false}");
+    /* The code stays the same across resends. */
+    verify(MOBILE, "4321", VERIFIED);
+    resend(MOBILE, OTP_ERROR("No OTP request found to retryotp"));
+    resend("12", OTP_ERROR("Mobile no. empty or not numeric"));
+}
+END_TEST
+
+START_TEST(verify_lifecycle)
+{
+    verify(MOBILE, "1234", OTP_ERROR("Mobile no. not found"));
+    send_code(MOBILE, "&otp=1234");
+    verify(MOBILE, "9999", OTP_ERROR("OTP not match"));
+    verify(MOBILE, "1234", VERIFIED);
+    verify(MOBILE, "1234", OTP_ERROR("Mobile no. already verified"));
+    EXPECT(req("GET", "/_sandbox/otp?mobile=" MOBILE, NULL, NULL), 200,
+           "{\"mobile\":\"" MOBILE "\",\"otp\":\"1234\",\"retries\":0,\"attempts\":1,"
+           "\"verified\":true}");
+    /* POST works as well, with the key in the query as MSG91's SDK sends it. */
+    send_code(MOBILE, "&otp=5678");
+    EXPECT(req("POST", "/api/v5/otp/verify?otp=5678&mobile=" MOBILE "&authkey=" KEY, NULL,
+               NULL),
+           200, VERIFIED);
+}
+END_TEST
+
+START_TEST(verify_stops_after_five_wrong_codes)
+{
+    send_code(MOBILE, "&otp=1234");
+    for (int i = 0; i < 5; i++)
+        verify(MOBILE, "0000", OTP_ERROR("OTP not match"));
+    verify(MOBILE, "1234", OTP_ERROR("Max limit reached for this otp verification"));
+    /* A new send starts over. */
+    send_code(MOBILE, "&otp=1234");
+    verify(MOBILE, "1234", VERIFIED);
+}
+END_TEST
+
+START_TEST(verify_after_expiry)
+{
+    send_code(MOBILE, "&otp=1234&otp_expiry=1");
+    EXPECT(req("POST", "/_sandbox/clock", NULL, "{\"advance_s\":59}"), 200,
+           "{\"ok\":true}");
+    verify(MOBILE, "0000", OTP_ERROR("OTP not match"));
+    EXPECT(req("POST", "/_sandbox/clock", NULL, "{\"advance_s\":1}"), 200,
+           "{\"ok\":true}");
+    verify(MOBILE, "1234", OTP_ERROR("OTP expired"));
+    /* A resend gives the same code a fresh window. */
+    resend(MOBILE, RETRIED);
+    verify(MOBILE, "1234", VERIFIED);
+
+    /* The default window is 15 minutes. */
+    send_code("919812345678", "&otp=2222");
+    EXPECT(req("POST", "/_sandbox/clock", NULL, "{\"advance_s\":900}"), 200,
+           "{\"ok\":true}");
+    verify("919812345678", "2222", OTP_ERROR("OTP expired"));
+    EXPECT(req("POST", "/_sandbox/clock", NULL, "{\"advance_s\":-1}"), 400,
+           "{\"error\":\"advance_s must be a non-negative integer\"}");
+}
+END_TEST
+
+START_TEST(send_replaces_the_pending_code)
+{
+    send_code(MOBILE, "&otp=1111");
+    send_code(MOBILE, "&otp=2222");
+    verify(MOBILE, "1111", OTP_ERROR("OTP not match"));
+    verify(MOBILE, "2222", VERIFIED);
+}
+END_TEST
+
+/* ---- authentication ---- */
+
+#define UNAUTHORIZED                                                                     \
+    "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Unauthorized\",\"code\":"       \
+    "\"401\","                                                                           \
+    "\"apiError\":\"201\"}"
+#define INVALID_KEY                                                                      \
+    "{\"message\":\"Invalid authkey\",\"type\":\"error\",\"code\":\"201\"}"
+
+START_TEST(auth_errors_in_both_families)
+{
+    const char *missing = OTP_ERROR("Auth Key missing");
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=" MOBILE, NULL, "{}"), 200,
+           missing);
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=" MOBILE, "", "{}"), 200,
+           missing);
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=" MOBILE, "nope", "{}"), 200,
+           INVALID_KEY);
+    EXPECT(req("GET", "/api/v5/otp/verify?otp=1&mobile=" MOBILE, "nope", NULL), 200,
+           INVALID_KEY);
+    EXPECT(req("GET", "/api/v5/otp/retry?retrytype=text&mobile=" MOBILE, NULL, NULL), 200,
+           missing);
+    /* The OTP routes also take the key from the query... */
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=" MOBILE "&authkey=nope", NULL,
+               "{}"),
+           200, INVALID_KEY);
+    /* ...the flow route does not. */
+    EXPECT(req("POST", "/api/v5/flow?authkey=" KEY, NULL,
+               "{\"template_id\":\"t\",\"recipients\":[{\"mobiles\":\"" MOBILE "\"}]}"),
+           200, missing);
+    EXPECT(req("POST", "/api/v5/flow", "nope", "{}"), 200, INVALID_KEY);
+
+    EXPECT(req("GET", "/api/v5/campaign/api/campaigns", NULL, NULL), 401, UNAUTHORIZED);
+    EXPECT(req("GET", "/api/v5/campaign/api/campaigns", "nope", NULL), 401, UNAUTHORIZED);
+    EXPECT(req("GET", "/api/v5/segmento/api/v1/event-types", NULL, NULL), 401,
+           UNAUTHORIZED);
+    EXPECT(req("POST", "/api/v5/segmento/api/v1/events", "nope", "{}"), 401,
+           UNAUTHORIZED);
+    EXPECT(
+        req("POST", "/api/v5/segmento/api/v1/campaigns/1001/failed-events", NULL, "{}"),
+        401, UNAUTHORIZED);
+}
+END_TEST
+
+START_TEST(null_auth_key_accepts_any_key)
+{
+    stop();
+    struct sandbox_options opts = {.port = 0, .auth_key = NULL, .seed = 7};
+    char *error = NULL;
+    sb = sandbox_create(&opts, &error);
+    ck_assert_ptr_nonnull(sb);
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", (unsigned)sandbox_port(sb));
+    EXPECT(req("GET", "/api/v5/otp/verify?otp=1&mobile=" MOBILE, "anything", NULL), 200,
+           OTP_ERROR("Mobile no. not found"));
+    EXPECT(req("GET", "/api/v5/otp/verify?otp=1&mobile=" MOBILE, NULL, NULL), 200,
+           OTP_ERROR("Auth Key missing"));
+    EXPECT(req("GET", "/api/v5/campaign/api/campaigns", NULL, NULL), 401, UNAUTHORIZED);
+}
+END_TEST
+
+/* ---- flow ---- */
+
+START_TEST(flow_records_accepted_sends)
+{
+    const char *body = "{\"template_id\":\"flow_7\",\"short_url\":\"0\",\"recipients\":["
+                       "{\"mobiles\":\"" MOBILE "\",\"name\":\"Asha\"},"
+                       "{\"mobiles\":\"919812345678,14155550123\",\"name\":\"Ravi\"}]}";
+    struct resp r = req("POST", "/api/v5/flow", KEY, body);
+    ck_assert_int_eq(r.status, 200);
+    json_t *v = parse(r.body);
+    ck_assert_uint_eq(json_object_size(v), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "type")), "success");
+    const char *id = json_string_value(json_object_get(v, "message"));
+    ck_assert(is_hex24(id));
+    char expected[1024];
+    snprintf(
+        expected, sizeof expected,
+        "{\"flows\":[{\"request_id\":\"%s\",\"template_id\":\"flow_7\",\"recipients\":["
+        "{\"mobiles\":\"" MOBILE "\",\"name\":\"Asha\"},"
+        "{\"mobiles\":\"919812345678,14155550123\",\"name\":\"Ravi\"}]}]}",
+        id);
+    EXPECT(req("GET", "/_sandbox/flows", NULL, NULL), 200, expected);
+    json_decref(v);
+    resp_free(&r);
+    /* The trailing-slash form MSG91's docs use reaches the same route. */
+    r = req("POST", "/api/v5/flow/", KEY, body);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(flow_rejects_bad_sends)
+{
+    EXPECT(req("POST", "/api/v5/flow", KEY,
+               "{\"template_id\":\"invalid\",\"recipients\":[{\"mobiles\":\"" MOBILE
+               "\"}]}"),
+           200, OTP_ERROR("The provided flow ID or template ID is invalid."));
+    EXPECT(req("POST", "/api/v5/flow", KEY,
+               "{\"recipients\":[{\"mobiles\":\"" MOBILE "\"}]}"),
+           200, OTP_ERROR("The provided flow ID or template ID is invalid."));
+    EXPECT(req("POST", "/api/v5/flow", KEY, "{\"template_id\":\"t\",\"recipients\":[]}"),
+           200, OTP_ERROR("Please enter atleast one number to send sms."));
+    EXPECT(req("POST", "/api/v5/flow", KEY,
+               "{\"template_id\":\"t\",\"recipients\":[{\"mobiles\":\"+" MOBILE "\"}]}"),
+           200, OTP_ERROR("Mobile no. empty or not numeric"));
+    EXPECT(req("POST", "/api/v5/flow", KEY, "not json"), 200,
+           OTP_ERROR("Invalid JSON body"));
+    EXPECT(req("GET", "/_sandbox/flows", NULL, NULL), 200, "{\"flows\":[]}");
+}
+END_TEST
+
+/* ---- campaigns and events ---- */
+
+START_TEST(campaigns_paginate)
+{
+    struct resp r = req("GET", "/api/v5/campaign/api/campaigns", KEY, NULL);
+    ck_assert_int_eq(r.status, 200);
+    json_t *v = parse(r.body);
+    json_t *data = json_object_get(v, "data");
+    ck_assert_str_eq(json_string_value(json_object_get(v, "status")), "success");
+    ck_assert(json_is_false(json_object_get(v, "hasError")));
+    ck_assert_uint_eq(json_array_size(json_object_get(data, "data")), 25);
+    ck_assert_int_eq(json_integer_value(json_object_get(data, "itemsPerPage")), 25);
+    ck_assert_int_eq(json_integer_value(json_object_get(data, "pageNo")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(data, "totalEntityCount")), 32);
+    ck_assert_int_eq(json_integer_value(json_object_get(data, "totalPageCount")), 2);
+    json_decref(v);
+    resp_free(&r);
+
+    r = req("GET", "/api/v5/campaign/api/campaigns?pageNo=2&itemsPerPage=25", KEY, NULL);
+    v = parse(r.body);
+    data = json_object_get(v, "data");
+    ck_assert_uint_eq(json_array_size(json_object_get(data, "data")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(data, "data"), 6), "id")),
+                     1001);
+    json_decref(v);
+    resp_free(&r);
+
+    EXPECT(
+        req("GET", "/api/v5/campaign/api/campaigns?pageNo=1&itemsPerPage=2", KEY, NULL),
+        200,
+        "{\"data\":{\"data\":["
+        "{\"id\":1032,\"name\":\"Service Outage\",\"is_active\":true,"
+        "\"slug\":\"service-outage-188\",\"channels\":[{\"campaign_id\":1032,"
+        "\"channel_id\":1,\"count\":1},{\"campaign_id\":1032,\"channel_id\":2,\"count\":"
+        "1}]},"
+        "{\"id\":1031,\"name\":\"Re-engagement\",\"is_active\":true,"
+        "\"slug\":\"re-engagement-7d7\",\"channels\":[{\"campaign_id\":1031,"
+        "\"channel_id\":1,\"count\":3}]}],"
+        "\"itemsPerPage\":2,\"pageNo\":1,\"pageNumber\":1,\"totalEntityCount\":32,"
+        "\"totalPageCount\":16},\"status\":\"success\",\"hasError\":false,\"errors\":[]"
+        "}");
+    EXPECT(req("GET", "/api/v5/campaign/api/campaigns?pageNo=9", KEY, NULL), 200,
+           "{\"data\":{\"data\":[],\"itemsPerPage\":25,\"pageNo\":9,\"pageNumber\":9,"
+           "\"totalEntityCount\":32,\"totalPageCount\":2},\"status\":\"success\","
+           "\"hasError\":false,\"errors\":[]}");
+    EXPECT(req("GET", "/api/v5/campaign/api/campaigns?pageNo=0", KEY, NULL), 422,
+           "{\"status\":\"fail\",\"hasError\":true,"
+           "\"errors\":\"pageNo must be a positive integer\"}");
+}
+END_TEST
+
+START_TEST(event_types_fixture)
+{
+    EXPECT(req("GET", "/api/v5/segmento/api/v1/event-types", KEY, NULL), 200,
+           "{\"data\":["
+           "{\"id\":\"1\",\"name\":\"login\",\"description\":\"A contact signed in.\"},"
+           "{\"id\":\"2\",\"name\":\"logout\",\"description\":\"A contact signed out.\"},"
+           "{\"id\":\"3\",\"name\":\"signup\",\"description\":\"A contact created an "
+           "account.\"},"
+           "{\"id\":\"4\",\"name\":\"page-view\",\"description\":\"A contact viewed a "
+           "page.\"},"
+           "{\"id\":\"5\",\"name\":\"product-clicked\",\"description\":\"A contact "
+           "clicked a "
+           "product.\"},"
+           "{\"id\":\"6\",\"name\":\"add-to-cart\",\"description\":\"A contact added a "
+           "product "
+           "to the cart.\"},"
+           "{\"id\":\"7\",\"name\":\"purchase\",\"description\":\"A contact completed a "
+           "purchase.\"}],"
+           "\"status\":\"success\",\"hasError\":false,\"errors\":[]}");
+}
+END_TEST
+
+#define FAILED_PATH "/api/v5/segmento/api/v1/campaigns/%s/failed-events"
+
+START_TEST(events_and_failed_events)
+{
+    EXPECT(req("POST", "/api/v5/segmento/api/v1/events", KEY,
+               "{\"data\":["
+               "{\"event_name\":\"login\",\"visitor_id\":\"+919876543210\","
+               "\"event_properties\":{},\"type\":\"track\"},"
+               "{\"event_name\":\"purchase\",\"visitor_id\":\"ghost@example.com\","
+               "\"event_properties\":{\"sku\":\"A1\"},"
+               "\"event_timestamp\":\"2024-05-01 10:00:00\",\"type\":\"track\"},"
+               "{\"event_name\":\"login\",\"visitor_id\":\"asha@example.com\"}]}"),
+           200,
+           "{\"data\":{\"accepted\":3},\"status\":\"success\",\"hasError\":false,"
+           "\"errors\":[]}");
+
+    char target[256];
+    snprintf(target, sizeof target, FAILED_PATH, "1001");
+    struct resp r = req("POST", target, KEY, "{\"page\":1,\"limit\":10}");
+    ck_assert_int_eq(r.status, 200);
+    json_t *v = parse(r.body);
+    json_t *data = json_object_get(v, "data");
+    json_t *list = json_object_get(data, "failedEvents");
+    ck_assert_int_eq(json_integer_value(json_object_get(data, "total")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(data, "page")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(data, "limit")), 10);
+    ck_assert_uint_eq(json_array_size(list), 2);
+    json_t *first = json_array_get(list, 0), *second = json_array_get(list, 1);
+    ck_assert_uint_eq(json_object_size(first), 4);
+    ck_assert(is_hex24(json_string_value(json_object_get(first, "eventId"))));
+    ck_assert_str_eq(json_string_value(json_object_get(first, "reason")),
+                     "visitor_id not found in phonebook");
+    ck_assert_str_eq(json_string_value(json_object_get(first, "recipient")),
+                     "ghost@example.com");
+    ck_assert_uint_eq(strlen(json_string_value(json_object_get(first, "timestamp"))), 19);
+    ck_assert_str_eq(json_string_value(json_object_get(second, "reason")),
+                     "event_properties must be an object");
+    json_decref(v);
+    resp_free(&r);
+
+    /* Every campaign of the fixture shows them; pages work; a body is optional. */
+    snprintf(target, sizeof target, FAILED_PATH, "1032");
+    r = req("POST", target, KEY, "{\"page\":2,\"limit\":1}");
+    v = parse(r.body);
+    data = json_object_get(v, "data");
+    ck_assert_int_eq(json_integer_value(json_object_get(data, "total")), 2);
+    ck_assert_uint_eq(json_array_size(json_object_get(data, "failedEvents")), 1);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(data, "failedEvents"), 0), "reason")),
+        "event_properties must be an object");
+    json_decref(v);
+    resp_free(&r);
+    r = req("POST", target, KEY, NULL);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+
+    /* A date range that excludes today leaves nothing. */
+    EXPECT(
+        req("POST", target, KEY, "{\"page\":1,\"limit\":10,\"end_date\":\"2000-01-01\"}"),
+        200,
+        "{\"data\":{\"failedEvents\":[],\"page\":1,\"limit\":10,\"total\":0},"
+        "\"status\":\"success\",\"hasError\":false,\"errors\":[]}");
+    EXPECT(req("POST", target, KEY, "{\"start_date\":\"01-01-2000\"}"), 422,
+           "{\"status\":\"fail\",\"hasError\":true,"
+           "\"errors\":\"start_date must be YYYY-MM-DD\"}");
+
+    snprintf(target, sizeof target, FAILED_PATH, "999");
+    EXPECT(req("POST", target, KEY, "{\"page\":1,\"limit\":10}"), 404,
+           "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Campaign not found\"}");
+
+    EXPECT(req("POST", "/api/v5/segmento/api/v1/events", KEY, "{\"data\":[]}"), 422,
+           "{\"status\":\"fail\",\"hasError\":true,"
+           "\"errors\":[\"The data field is required.\"]}");
+    EXPECT(req("POST", "/api/v5/segmento/api/v1/events", KEY, "{"), 400,
+           "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Invalid JSON body\"}");
+
+    r = req("GET", "/_sandbox/events", NULL, NULL);
+    v = parse(r.body);
+    ck_assert_uint_eq(json_array_size(json_object_get(v, "events")), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(v, "events"), 0), "status")),
+                     "accepted");
+    json_decref(v);
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(failed_events_by_slug)
+{
+    struct resp r =
+        req("GET", "/api/v5/campaign/api/campaigns?pageNo=1&itemsPerPage=1", KEY, NULL);
+    json_t *v = parse(r.body);
+    const char *slug = json_string_value(json_object_get(
+        json_array_get(json_object_get(json_object_get(v, "data"), "data"), 0), "slug"));
+    char target[256];
+    snprintf(target, sizeof target, FAILED_PATH, slug);
+    EXPECT(req("POST", target, KEY, "{}"), 200,
+           "{\"data\":{\"failedEvents\":[],\"page\":1,\"limit\":10,\"total\":0},"
+           "\"status\":\"success\",\"hasError\":false,\"errors\":[]}");
+    json_decref(v);
+    resp_free(&r);
+}
+END_TEST
+
+/* ---- routing ---- */
+
+#define ROUTE_MISSING "{\"type\":\"error\",\"msg\":\"Route Missing\"}"
+
+START_TEST(unknown_routes)
+{
+    EXPECT(req("GET", "/api/v5/nothing", KEY, NULL), 404, ROUTE_MISSING);
+    EXPECT(req("GET", "/api/v5/flow", KEY, NULL), 404, ROUTE_MISSING);
+    EXPECT(req("DELETE", "/api/v5/otp", KEY, NULL), 404, ROUTE_MISSING);
+    EXPECT(req("POST", "/api/v5/segmento/api/v1/campaigns//failed-events", KEY, "{}"),
+           404, ROUTE_MISSING);
+    EXPECT(req("GET", "/_sandbox/nothing", NULL, NULL), 404,
+           "{\"error\":\"no such control route\"}");
+}
+END_TEST
+
+START_TEST(custom_routes)
+{
+    stop();
+    static const struct sandbox_route routes[] = {
+        {"get_event_types", "GET", "/custom/{account}/types"},
+        {"get_failed_events", "GET", "/fe/{campaign_id}"},
+    };
+    struct sandbox_options opts = {.auth_key = KEY, .routes = routes, .route_count = 2};
+    char *error = NULL;
+    sb = sandbox_create(&opts, &error);
+    ck_assert_ptr_nonnull(sb);
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", (unsigned)sandbox_port(sb));
+    struct resp r = req("GET", "/custom/acme/types", KEY, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(strncmp(r.body, "{\"data\":[{\"id\":\"1\",\"name\":\"login\"", 33) == 0);
+    resp_free(&r);
+    EXPECT(req("GET", "/fe/1001", KEY, NULL), 200,
+           "{\"data\":{\"failedEvents\":[],\"page\":1,\"limit\":10,\"total\":0},"
+           "\"status\":\"success\",\"hasError\":false,\"errors\":[]}");
+    EXPECT(req("GET", "/api/v5/segmento/api/v1/event-types", KEY, NULL), 404,
+           ROUTE_MISSING);
+
+    static const struct sandbox_route bad[] = {{"send_email", "POST", "/x"}};
+    opts.routes = bad;
+    opts.route_count = 1;
+    ck_assert_ptr_null(sandbox_create(&opts, &error));
+    ck_assert_str_eq(error, "sandbox: route POST send_email names no known tool");
+    free(error);
+}
+END_TEST
+
+/* ---- misbehaviour ---- */
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void misbehave(const char *rule, unsigned rules_after)
+{
+    char expected[64];
+    snprintf(expected, sizeof expected, "{\"ok\":true,\"rules\":%u}", rules_after);
+    EXPECT(req("POST", "/_sandbox/misbehave", NULL, rule), 200, expected);
+}
+
+START_TEST(misbehave_delay)
+{
+    misbehave("{\"tool\":\"verify_otp\",\"delay_ms\":300}", 1);
+    long t0 = now_ms();
+    verify(MOBILE, "1", OTP_ERROR("Mobile no. not found"));
+    ck_assert_int_ge(now_ms() - t0, 290);
+    /* Other tools are not delayed. */
+    t0 = now_ms();
+    EXPECT(req("GET", "/api/v5/nothing", KEY, NULL), 404, ROUTE_MISSING);
+    ck_assert_int_lt(now_ms() - t0, 250);
+}
+END_TEST
+
+START_TEST(misbehave_status_and_body)
+{
+    misbehave("{\"tool\":\"send_otp\",\"status\":500,\"body\":\"oops\","
+              "\"content_type\":\"text/plain\"}",
+              1);
+    struct resp r = req("POST", "/api/v5/otp?template_id=t&mobile=" MOBILE, KEY, "{}");
+    ck_assert_int_eq(r.status, 500);
+    ck_assert_str_eq(r.body, "oops");
+    ck_assert_str_eq(r.content_type, "text/plain");
+    resp_free(&r);
+    /* The answer replaced the behaviour: nothing was stored. */
+    EXPECT(req("GET", "/_sandbox/otp?mobile=" MOBILE, NULL, NULL), 404,
+           "{\"error\":\"no OTP for this mobile\"}");
+
+    EXPECT(req("DELETE", "/_sandbox/misbehave", NULL, NULL), 200, "{\"ok\":true}");
+    misbehave("{\"status\":503}", 1);
+    EXPECT(req("GET", "/api/v5/campaign/api/campaigns", KEY, NULL), 503,
+           "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Service Unavailable\"}");
+    EXPECT(req("GET", "/api/v5/otp/verify?otp=1&mobile=" MOBILE, KEY, NULL), 503,
+           OTP_ERROR("Service Unavailable"));
+    EXPECT(req("DELETE", "/_sandbox/misbehave", NULL, NULL), 200, "{\"ok\":true}");
+    misbehave("{\"body\":\"{not json\"}", 1);
+    EXPECT(req("GET", "/api/v5/segmento/api/v1/event-types", KEY, NULL), 200,
+           "{not json");
+}
+END_TEST
+
+START_TEST(misbehave_reset)
+{
+    misbehave("{\"tool\":\"send_sms_flow\",\"reset\":true}", 1);
+    struct resp r = req("POST", "/api/v5/flow", KEY, "{}");
+    ck_assert_int_eq(r.rc, CURLE_GOT_NOTHING);
+    resp_free(&r);
+    /* The request was still recorded: it reached the sandbox. */
+    r = req("GET", "/_sandbox/requests", NULL, NULL);
+    json_t *v = parse(r.body);
+    ck_assert_uint_eq(json_array_size(json_object_get(v, "requests")), 1);
+    json_decref(v);
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(misbehave_huge)
+{
+    misbehave("{\"huge_bytes\":5000000}", 1);
+    struct resp r = req("GET", "/api/v5/campaign/api/campaigns", KEY, NULL);
+    ck_assert_int_eq(r.rc, CURLE_OK);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.len, 5000000);
+    ck_assert(strncmp(r.body, "{\"type\":\"success\",\"message\":\"xxx", 32) == 0);
+    ck_assert_str_eq(r.body + r.len - 3, "x\"}");
+    json_t *v = parse(r.body);
+    json_decref(v);
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(misbehave_rate_limit)
+{
+    misbehave("{\"status\":429,\"retry_after\":7}", 1);
+    struct resp r = req("GET", "/api/v5/campaign/api/campaigns", KEY, NULL);
+    ck_assert_int_eq(r.status, 429);
+    ck_assert_str_eq(r.body, "{\"message\":\"Too many Attempts\"}");
+    ck_assert_str_eq(r.retry_after, "7");
+    resp_free(&r);
+    /* Without retry_after there is no header. */
+    EXPECT(req("DELETE", "/_sandbox/misbehave", NULL, NULL), 200, "{\"ok\":true}");
+    misbehave("{\"status\":429}", 1);
+    r = req("GET", "/api/v5/campaign/api/campaigns", KEY, NULL);
+    ck_assert_int_eq(r.status, 429);
+    ck_assert_ptr_null(r.retry_after);
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(misbehave_count_and_order)
+{
+    misbehave(
+        "{\"tool\":\"get_event_types\",\"status\":500,\"body\":\"first\",\"count\":2}",
+        1);
+    misbehave("{\"status\":502,\"body\":\"second\"}", 2);
+    EXPECT(req("GET", "/api/v5/segmento/api/v1/event-types", KEY, NULL), 500, "first");
+    EXPECT(req("GET", "/api/v5/segmento/api/v1/event-types", KEY, NULL), 500, "first");
+    /* The counted rule is used up; the next one applies, until cleared. */
+    EXPECT(req("GET", "/api/v5/segmento/api/v1/event-types", KEY, NULL), 502, "second");
+    EXPECT(req("GET", "/api/v5/segmento/api/v1/event-types", KEY, NULL), 502, "second");
+    EXPECT(req("DELETE", "/_sandbox/misbehave", NULL, NULL), 200, "{\"ok\":true}");
+    struct resp r = req("GET", "/api/v5/segmento/api/v1/event-types", KEY, NULL);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+
+    EXPECT(req("POST", "/_sandbox/misbehave", NULL, "{\"tool\":\"nope\"}"), 400,
+           "{\"error\":\"bad rule: tool: no such tool\"}");
+    EXPECT(req("POST", "/_sandbox/misbehave", NULL, "{\"delay\":5}"), 400,
+           "{\"error\":\"bad rule: unknown field\"}");
+    EXPECT(req("POST", "/_sandbox/misbehave", NULL, "{\"status\":99}"), 400,
+           "{\"error\":\"bad rule: status\"}");
+    EXPECT(req("POST", "/_sandbox/misbehave", NULL, "[]"), 400,
+           "{\"error\":\"body must be a JSON object\"}");
+}
+END_TEST
+
+/* ---- recording, stats, reset ---- */
+
+START_TEST(requests_are_recorded_exactly)
+{
+    const char *body =
+        "{\"template_id\":\"t\",\"recipients\":[{\"mobiles\":\"" MOBILE "\"}]}";
+    struct resp r = req("POST", "/api/v5/flow?pluginsource=1100&x=a%20b", KEY, body);
+    resp_free(&r);
+    r = req("GET", "/api/v5/nowhere", NULL, NULL);
+    resp_free(&r);
+    char expected[2048];
+    snprintf(
+        expected, sizeof expected,
+        "{\"requests\":["
+        "{\"method\":\"POST\",\"path\":\"/api/v5/flow\","
+        "\"query\":\"pluginsource=1100&x=a%%20b\","
+        "\"headers\":{\"host\":\"127.0.0.1:%u\",\"authkey\":\"" KEY "\","
+        "\"content-type\":\"application/json\",\"content-length\":\"%zu\"},"
+        "\"body\":\"{\\\"template_id\\\":\\\"t\\\",\\\"recipients\\\":[{\\\"mobiles\\\":"
+        "\\\"" MOBILE "\\\"}]}\",\"tool\":\"send_sms_flow\"},"
+        "{\"method\":\"GET\",\"path\":\"/api/v5/nowhere\",\"query\":\"\","
+        "\"headers\":{\"host\":\"127.0.0.1:%u\"},\"body\":\"\",\"tool\":null}]}",
+        (unsigned)sandbox_port(sb), strlen(body), (unsigned)sandbox_port(sb));
+    EXPECT(req("GET", "/_sandbox/requests", NULL, NULL), 200, expected);
+    EXPECT(req("DELETE", "/_sandbox/requests", NULL, NULL), 200, "{\"ok\":true}");
+    EXPECT(req("GET", "/_sandbox/requests", NULL, NULL), 200, "{\"requests\":[]}");
+
+    /* A body that is not UTF-8 is kept exactly in base64. */
+    r = req_n("POST", "/api/v5/segmento/api/v1/events", KEY, "a\xff", 2);
+    resp_free(&r);
+    r = req("GET", "/_sandbox/requests", NULL, NULL);
+    json_t *v = parse(r.body);
+    json_t *rec = json_array_get(json_object_get(v, "requests"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(rec, "body")), "a?");
+    ck_assert_str_eq(json_string_value(json_object_get(rec, "body_base64")), "Yf8=");
+    json_decref(v);
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(too_large_upload)
+{
+    size_t n = 16u * 1024 * 1024 + 1;
+    char *big = malloc(n);
+    memset(big, 'a', n);
+    EXPECT(req_n("POST", "/api/v5/flow", KEY, big, n), 413,
+           "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Request too large\"}");
+    free(big);
+}
+END_TEST
+
+START_TEST(stats_and_reset)
+{
+    send_code(MOBILE, "&otp=1234");
+    EXPECT(req("GET", "/_sandbox/stats", NULL, NULL), 200,
+           "{\"received\":1,\"inflight\":0,\"max_inflight\":1}");
+    misbehave("{\"status\":500}", 1);
+    EXPECT(req("POST", "/_sandbox/stats/reset", NULL, NULL), 200, "{\"ok\":true}");
+    EXPECT(req("GET", "/_sandbox/stats", NULL, NULL), 200,
+           "{\"received\":0,\"inflight\":0,\"max_inflight\":0}");
+    EXPECT(req("POST", "/_sandbox/reset", NULL, NULL), 200, "{\"ok\":true}");
+    EXPECT(req("GET", "/_sandbox/otp?mobile=" MOBILE, NULL, NULL), 404,
+           "{\"error\":\"no OTP for this mobile\"}");
+    EXPECT(req("GET", "/_sandbox/requests", NULL, NULL), 200, "{\"requests\":[]}");
+    /* The rule went with the reset. */
+    verify(MOBILE, "1234", OTP_ERROR("Mobile no. not found"));
+}
+END_TEST
+
+START_TEST(same_seed_same_ids)
+{
+    struct resp a =
+        req("POST", "/api/v5/flow", KEY,
+            "{\"template_id\":\"t\",\"recipients\":[{\"mobiles\":\"" MOBILE "\"}]}");
+    EXPECT(req("POST", "/_sandbox/reset", NULL, NULL), 200, "{\"ok\":true}");
+    struct resp b =
+        req("POST", "/api/v5/flow", KEY,
+            "{\"template_id\":\"t\",\"recipients\":[{\"mobiles\":\"" MOBILE "\"}]}");
+    ck_assert_str_eq(a.body, b.body);
+    resp_free(&a);
+    resp_free(&b);
+}
+END_TEST
+
+/* Runs n requests at once, each delayed by the sandbox, and returns how
+ * long they all took. Every one must succeed. */
+static long run_concurrent(int n, int delay_ms)
+{
+    char rule[128];
+    snprintf(rule, sizeof rule, "{\"tool\":\"get_event_types\",\"delay_ms\":%d}",
+             delay_ms);
+    misbehave(rule, 1);
+    CURLM *m = curl_multi_init();
+    CURL **handles = calloc((size_t)n, sizeof *handles);
+    struct resp *resps = calloc((size_t)n, sizeof *resps);
+    struct curl_slist **hdrs = calloc((size_t)n, sizeof *hdrs);
+    long t0 = now_ms();
+    for (int i = 0; i < n; i++) {
+        handles[i] = easy("GET", "/api/v5/segmento/api/v1/event-types", KEY, NULL, 0,
+                          &hdrs[i], &resps[i]);
+        curl_multi_add_handle(m, handles[i]);
+    }
+    int running = 1;
+    while (running) {
+        curl_multi_perform(m, &running);
+        if (running)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    long elapsed = now_ms() - t0;
+    CURLMsg *msg;
+    int left, done = 0;
+    while ((msg = curl_multi_info_read(m, &left))) {
+        if (msg->msg == CURLMSG_DONE) {
+            ck_assert_int_eq(msg->data.result, CURLE_OK);
+            done++;
+        }
+    }
+    ck_assert_int_eq(done, n);
+    for (int i = 0; i < n; i++) {
+        finish(handles[i], &resps[i]);
+        ck_assert_int_eq(resps[i].status, 200);
+        curl_multi_remove_handle(m, handles[i]);
+        curl_easy_cleanup(handles[i]);
+        curl_slist_free_all(hdrs[i]);
+        resp_free(&resps[i]);
+    }
+    curl_multi_cleanup(m);
+    free(handles);
+    free(resps);
+    free(hdrs);
+    return elapsed;
+}
+
+static json_int_t stat_of(const char *name)
+{
+    struct resp r = req("GET", "/_sandbox/stats", NULL, NULL);
+    json_t *v = parse(r.body);
+    json_int_t n = json_integer_value(json_object_get(v, name));
+    json_decref(v);
+    resp_free(&r);
+    return n;
+}
+
+START_TEST(concurrent_delays_overlap)
+{
+    long elapsed = run_concurrent(200, 300);
+    /* Serially this would take 60 s; overlapping, about one delay. */
+    ck_assert_int_lt(elapsed, 5000);
+    ck_assert_int_ge(elapsed, 290);
+    ck_assert_int_ge(stat_of("max_inflight"), 190);
+    ck_assert_int_eq(stat_of("received"), 200);
+    ck_assert_int_eq(stat_of("inflight"), 0);
+}
+END_TEST
+
+START_TEST(a_thousand_connections)
+{
+    long elapsed = run_concurrent(1000, 500);
+    ck_assert_int_lt(elapsed, 20000);
+    ck_assert_int_ge(stat_of("max_inflight"), 900);
+    ck_assert_int_eq(stat_of("received"), 1000);
+}
+END_TEST
+
+START_TEST(destroy_cuts_delays_short)
+{
+    misbehave("{\"delay_ms\":20000}", 1);
+    CURLM *m = curl_multi_init();
+    struct resp r = {0};
+    struct curl_slist *hdrs = NULL;
+    CURL *c = easy("GET", "/api/v5/segmento/api/v1/event-types", KEY, NULL, 0, &hdrs, &r);
+    curl_multi_add_handle(m, c);
+    int running = 1;
+    long t0 = now_ms();
+    while (stat_of("inflight") == 0 && now_ms() - t0 < 5000) {
+        curl_multi_perform(m, &running);
+        curl_multi_poll(m, NULL, 0, 20, NULL);
+    }
+    ck_assert_int_eq(stat_of("inflight"), 1);
+    t0 = now_ms();
+    stop();
+    ck_assert_int_lt(now_ms() - t0, 3000);
+    curl_multi_remove_handle(m, c);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hdrs);
+    curl_multi_cleanup(m);
+    resp_free(&r);
+}
+END_TEST
+
+static Suite *sandbox_suite(void)
+{
+    Suite *s = suite_create("sandbox");
+    TCase *tc = tcase_create("routes");
+    tcase_add_checked_fixture(tc, start, stop);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, send_otp_stores_the_given_code);
+    tcase_add_test(tc, send_otp_generates_codes_of_the_asked_length);
+    tcase_add_test(tc, send_otp_rejects_bad_input);
+    tcase_add_test(tc, resend_allows_two_retries);
+    tcase_add_test(tc, verify_lifecycle);
+    tcase_add_test(tc, verify_stops_after_five_wrong_codes);
+    tcase_add_test(tc, verify_after_expiry);
+    tcase_add_test(tc, send_replaces_the_pending_code);
+    tcase_add_test(tc, auth_errors_in_both_families);
+    tcase_add_test(tc, null_auth_key_accepts_any_key);
+    tcase_add_test(tc, flow_records_accepted_sends);
+    tcase_add_test(tc, flow_rejects_bad_sends);
+    tcase_add_test(tc, campaigns_paginate);
+    tcase_add_test(tc, event_types_fixture);
+    tcase_add_test(tc, events_and_failed_events);
+    tcase_add_test(tc, failed_events_by_slug);
+    tcase_add_test(tc, unknown_routes);
+    tcase_add_test(tc, custom_routes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("control");
+    tcase_add_checked_fixture(tc, start, stop);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, misbehave_delay);
+    tcase_add_test(tc, misbehave_status_and_body);
+    tcase_add_test(tc, misbehave_reset);
+    tcase_add_test(tc, misbehave_huge);
+    tcase_add_test(tc, misbehave_rate_limit);
+    tcase_add_test(tc, misbehave_count_and_order);
+    tcase_add_test(tc, requests_are_recorded_exactly);
+    tcase_add_test(tc, too_large_upload);
+    tcase_add_test(tc, stats_and_reset);
+    tcase_add_test(tc, same_seed_same_ids);
+    tcase_add_test(tc, concurrent_delays_overlap);
+    tcase_add_test(tc, a_thousand_connections);
+    tcase_add_test(tc, destroy_cuts_delays_short);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    SRunner *sr = srunner_create(sandbox_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    curl_global_cleanup();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
