@@ -1,0 +1,201 @@
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/jsonrpc.h"
+
+static struct jsonrpc_message parse(const char *line)
+{
+    struct jsonrpc_message m;
+    jsonrpc_parse_line(line, strlen(line), &m);
+    return m;
+}
+
+START_TEST(request_with_integer_id)
+{
+    struct jsonrpc_message m = parse("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}");
+    ck_assert_int_eq(m.kind, JSONRPC_REQUEST);
+    ck_assert_str_eq(m.method, "ping");
+    ck_assert_str_eq(m.id_raw, "7");
+    ck_assert_ptr_null(m.params);
+    jsonrpc_message_finish(&m);
+}
+END_TEST
+
+START_TEST(ids_echo_exactly)
+{
+    static const struct {
+        const char *line;
+        const char *raw;
+    } cases[] = {
+        {"{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"ping\"}", "0"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":-5,\"method\":\"ping\"}", "-5"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":\"abc\",\"method\":\"ping\"}", "\"abc\""},
+        {"{\"jsonrpc\":\"2.0\",\"id\":\"\",\"method\":\"ping\"}", "\"\""},
+        {"{\"id\" : \"a\\\"b\\u00e9\" , \"jsonrpc\":\"2.0\",\"method\":\"ping\"}",
+         "\"a\\\"b\\u00e9\""},
+        {"{\"jsonrpc\":\"2.0\",\"id\":9223372036854775807,\"method\":\"ping\"}",
+         "9223372036854775807"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":123456789012345678901234567890,\"method\":\"ping\"}",
+         "123456789012345678901234567890"},
+        {"{\"params\":{\"id\":1},\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}", "2"},
+        {"{\"jsonrpc\":\"2.0\",\"\\u0069d\":3,\"method\":\"ping\"}", "3"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct jsonrpc_message m = parse(cases[i].line);
+        ck_assert_msg(m.kind == JSONRPC_REQUEST, "case %zu kind %d", i, m.kind);
+        ck_assert_str_eq(m.id_raw, cases[i].raw);
+        size_t len;
+        json_t *empty = json_object();
+        char *out = jsonrpc_result_line(m.id_raw, empty, &len);
+        json_decref(empty);
+        char expect[256];
+        snprintf(expect, sizeof expect, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{}}",
+                 cases[i].raw);
+        ck_assert_str_eq(out, expect);
+        ck_assert_uint_eq(len, strlen(expect));
+        free(out);
+        jsonrpc_message_finish(&m);
+    }
+}
+END_TEST
+
+START_TEST(string_and_number_ids_do_not_collide)
+{
+    struct jsonrpc_message a = parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\"}");
+    struct jsonrpc_message b = parse("{\"jsonrpc\":\"2.0\",\"id\":\"1\",\"method\":\"x\"}");
+    ck_assert_str_ne(a.id_key, b.id_key);
+    json_t *one = json_integer(1);
+    char *key = jsonrpc_id_key(one);
+    ck_assert_str_eq(key, a.id_key);
+    free(key);
+    json_decref(one);
+    jsonrpc_message_finish(&a);
+    jsonrpc_message_finish(&b);
+}
+END_TEST
+
+START_TEST(notification_and_response)
+{
+    struct jsonrpc_message m =
+        parse("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");
+    ck_assert_int_eq(m.kind, JSONRPC_NOTIFICATION);
+    ck_assert_ptr_null(m.id_raw);
+    jsonrpc_message_finish(&m);
+    m = parse("{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{}}");
+    ck_assert_int_eq(m.kind, JSONRPC_RESPONSE);
+    jsonrpc_message_finish(&m);
+}
+END_TEST
+
+START_TEST(parse_errors)
+{
+    static const char *const lines[] = {
+        "not json", "{\"jsonrpc\":\"2.0\",", "{\"a\":\"\xff\"}", "{}{}", "",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+        struct jsonrpc_message m = parse(lines[i]);
+        ck_assert_int_eq(m.kind, JSONRPC_INVALID);
+        ck_assert_int_eq(m.error_code, JSONRPC_PARSE_ERROR);
+        ck_assert_ptr_null(m.id_raw);
+        jsonrpc_message_finish(&m);
+    }
+}
+END_TEST
+
+START_TEST(invalid_requests)
+{
+    static const struct {
+        const char *line;
+        const char *id_raw; /* NULL: the id could not be used */
+    } cases[] = {
+        {"42", NULL},
+        {"\"hello\"", NULL},
+        {"{\"id\":1,\"method\":\"ping\"}", "1"},
+        {"{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}", "1"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1}", "1"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":5}", "1"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}", NULL},
+        {"{\"jsonrpc\":\"2.0\",\"id\":true,\"method\":\"ping\"}", NULL},
+        {"{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}", NULL},
+        {"{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}", NULL},
+        {"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":3}", "2"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct jsonrpc_message m = parse(cases[i].line);
+        ck_assert_msg(m.kind == JSONRPC_INVALID, "case %zu", i);
+        ck_assert_int_eq(m.error_code, JSONRPC_INVALID_REQUEST);
+        if (cases[i].id_raw)
+            ck_assert_str_eq(m.id_raw, cases[i].id_raw);
+        else
+            ck_assert_ptr_null(m.id_raw);
+        jsonrpc_message_finish(&m);
+    }
+}
+END_TEST
+
+START_TEST(batch_is_recognised)
+{
+    struct jsonrpc_message m = parse("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]");
+    ck_assert_int_eq(m.kind, JSONRPC_BATCH);
+    ck_assert(json_is_array(m.root));
+    struct jsonrpc_message e;
+    jsonrpc_parse_value(json_array_get(m.root, 0), &e);
+    ck_assert_int_eq(e.kind, JSONRPC_REQUEST);
+    ck_assert_str_eq(e.id_raw, "1");
+    jsonrpc_message_finish(&e);
+    jsonrpc_message_finish(&m);
+}
+END_TEST
+
+START_TEST(error_lines_for_every_code)
+{
+    static const int codes[] = {JSONRPC_PARSE_ERROR, JSONRPC_INVALID_REQUEST,
+                                JSONRPC_METHOD_NOT_FOUND, JSONRPC_INVALID_PARAMS,
+                                JSONRPC_INTERNAL_ERROR};
+    for (size_t i = 0; i < 5; i++) {
+        size_t len;
+        char *line = jsonrpc_error_line("null", codes[i], "msg", NULL, &len);
+        char expect[128];
+        snprintf(expect, sizeof expect,
+                 "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":%d,\"message\":\"msg\"}}",
+                 codes[i]);
+        ck_assert_str_eq(line, expect);
+        free(line);
+    }
+}
+END_TEST
+
+START_TEST(lines_are_compact_without_newlines)
+{
+    json_t *params = json_pack("{s:s}", "data", "two\nlines");
+    size_t len;
+    char *line = jsonrpc_notification_line("notifications/message", params, &len);
+    json_decref(params);
+    ck_assert_str_eq(line, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\","
+                           "\"params\":{\"data\":\"two\\nlines\"}}");
+    ck_assert_ptr_null(strchr(line, '\n'));
+    free(line);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("jsonrpc");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, request_with_integer_id);
+    tcase_add_test(tc, ids_echo_exactly);
+    tcase_add_test(tc, string_and_number_ids_do_not_collide);
+    tcase_add_test(tc, notification_and_response);
+    tcase_add_test(tc, parse_errors);
+    tcase_add_test(tc, invalid_requests);
+    tcase_add_test(tc, batch_is_recognised);
+    tcase_add_test(tc, error_lines_for_every_code);
+    tcase_add_test(tc, lines_are_compact_without_newlines);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,528 @@
+/* The MCP session driven line by line, with no stdio: every reply is
+ * compared with the exact line or the exact fields expected. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "server/config.h"
+#include "server/dispatch.h"
+#include "server/log.h"
+#include "server/mcp.h"
+#include "server/redact.h"
+
+struct harness {
+    uv_loop_t loop;
+    struct config cfg;
+    struct dispatch *dispatch;
+    struct mcp_session *session;
+    char *lines[256];
+    int count;
+};
+
+static void capture(void *data, const char *line, size_t len)
+{
+    struct harness *h = data;
+    ck_assert_int_lt(h->count, 256);
+    ck_assert_uint_eq(strlen(line), len);
+    ck_assert_ptr_null(strchr(line, '\n'));
+    h->lines[h->count++] = strndup(line, len);
+}
+
+static void setup_with(struct harness *h, void (*tweak)(struct config *))
+{
+    memset(h, 0, sizeof *h);
+    uv_loop_init(&h->loop);
+    config_init(&h->cfg);
+    if (tweak)
+        tweak(&h->cfg);
+    char *error = NULL;
+    h->dispatch = dispatch_create(&h->cfg, &h->loop, &error);
+    ck_assert_msg(h->dispatch != NULL, "%s", error);
+    h->session = mcp_session_create(h->dispatch, &h->cfg, capture, h);
+}
+
+static void teardown_harness(struct harness *h)
+{
+    mcp_session_destroy(h->session);
+    dispatch_destroy(h->dispatch, NULL, NULL);
+    uv_run(&h->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&h->loop);
+    config_finish(&h->cfg);
+    for (int i = 0; i < h->count; i++)
+        free(h->lines[i]);
+}
+
+static void send_line(struct harness *h, const char *line)
+{
+    mcp_session_handle_line(h->session, line, strlen(line));
+}
+
+/* Sends one line and returns the single reply it caused, parsed. */
+static json_t *exchange(struct harness *h, const char *line)
+{
+    int before = h->count;
+    send_line(h, line);
+    ck_assert_msg(h->count == before + 1, "expected one reply to %s, got %d", line,
+                  h->count - before);
+    json_error_t err;
+    json_t *v = json_loads(h->lines[h->count - 1], JSON_DECODE_ANY, &err);
+    ck_assert_msg(v != NULL, "reply is not JSON: %s", h->lines[h->count - 1]);
+    return v;
+}
+
+static void initialize(struct harness *h, const char *version)
+{
+    char line[256];
+    snprintf(line, sizeof line,
+             "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":"
+             "{\"protocolVersion\":\"%s\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\","
+             "\"version\":\"1\"}}}",
+             version);
+    json_decref(exchange(h, line));
+}
+
+static const char *error_message(json_t *reply, int *code)
+{
+    json_t *e = json_object_get(reply, "error");
+    ck_assert_ptr_nonnull(e);
+    *code = (int)json_integer_value(json_object_get(e, "code"));
+    return json_string_value(json_object_get(e, "message"));
+}
+
+static const char *first_text(json_t *reply)
+{
+    json_t *content = json_object_get(json_object_get(reply, "result"), "content");
+    return json_string_value(json_object_get(json_array_get(content, 0), "text"));
+}
+
+static bool is_tool_error(json_t *reply)
+{
+    return json_is_true(json_object_get(json_object_get(reply, "result"), "isError"));
+}
+
+START_TEST(negotiates_each_version)
+{
+    static const char *const versions[][2] = {
+        {"2024-11-05", "2024-11-05"}, {"2025-03-26", "2025-03-26"},
+        {"2025-06-18", "2025-06-18"}, {"2025-11-25", "2025-11-25"},
+        {"2099-01-01", "2025-11-25"}, {"2024-10-07", "2025-11-25"},
+    };
+    for (size_t i = 0; i < 6; i++) {
+        struct harness h;
+        setup_with(&h, NULL);
+        char line[256];
+        snprintf(line, sizeof line,
+                 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
+                 "{\"protocolVersion\":\"%s\",\"capabilities\":{}}}",
+                 versions[i][0]);
+        json_t *r = exchange(&h, line);
+        json_t *result = json_object_get(r, "result");
+        ck_assert_str_eq(json_string_value(json_object_get(result, "protocolVersion")),
+                         versions[i][1]);
+        ck_assert_str_eq(mcp_session_version(h.session), versions[i][1]);
+        json_t *caps = json_object_get(result, "capabilities");
+        ck_assert_int_eq(json_object_size(caps), 2);
+        ck_assert(json_is_false(json_object_get(json_object_get(caps, "tools"), "listChanged")));
+        ck_assert(json_is_object(json_object_get(caps, "logging")));
+        json_t *info = json_object_get(result, "serverInfo");
+        ck_assert_str_eq(json_string_value(json_object_get(info, "name")), "msg91-mcp");
+        ck_assert_str_eq(json_string_value(json_object_get(info, "version")),
+                         MSG91_MCP_VERSION);
+        ck_assert_int_eq(json_object_get(info, "title") != NULL,
+                         strcmp(versions[i][1], "2025-06-18") >= 0);
+        const char *instr = json_string_value(json_object_get(result, "instructions"));
+        ck_assert_ptr_nonnull(strstr(instr, "send_otp"));
+        ck_assert_ptr_nonnull(strstr(instr, "verify_otp"));
+        ck_assert_ptr_nonnull(strstr(instr, "resend_otp"));
+        json_decref(r);
+        teardown_harness(&h);
+    }
+}
+END_TEST
+
+START_TEST(initialize_errors)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    int code;
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\"}");
+    ck_assert_str_eq(error_message(r, &code),
+                     "initialize needs params.protocolVersion (a string)");
+    ck_assert_int_eq(code, -32602);
+    json_decref(r);
+    initialize(&h, "2025-11-25");
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"initialize\",\"params\":"
+                     "{\"protocolVersion\":\"2025-11-25\"}}");
+    ck_assert_str_eq(error_message(r, &code), "the session is already initialized");
+    ck_assert_int_eq(code, -32600);
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(before_initialize)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":\"p\",\"method\":\"ping\"}");
+    ck_assert_str_eq(h.lines[0], "{\"jsonrpc\":\"2.0\",\"id\":\"p\",\"result\":{}}");
+    json_decref(r);
+    int code;
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}");
+    ck_assert_str_eq(error_message(r, &code), "Server not initialized: send initialize first");
+    ck_assert_int_eq(code, -32600);
+    json_decref(r);
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":"
+                     "{\"name\":\"send_otp\"}}");
+    error_message(r, &code);
+    ck_assert_int_eq(code, -32600);
+    json_decref(r);
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":\"d\",\"method\":\"server/discover\","
+                     "\"params\":{\"_meta\":{}}}");
+    ck_assert_str_eq(h.lines[h.count - 1], "{\"jsonrpc\":\"2.0\",\"id\":\"d\",\"error\":"
+                                           "{\"code\":-32601,\"message\":\"Method not found\"}}");
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(notifications_get_no_reply)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    initialize(&h, "2025-11-25");
+    int before = h.count;
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/whatever\",\"params\":{}}");
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                  "\"params\":{\"requestId\":99}}");
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}}");
+    ck_assert_int_eq(h.count, before);
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(protocol_errors)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    initialize(&h, "2025-11-25");
+    send_line(&h, "{not json");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":"
+                     "\"Parse error: the line is not valid JSON\"}}");
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"resources/list\"}");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32601,\"message\":"
+                     "\"Method not found\"}}");
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":8}");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":8,\"error\":{\"code\":-32600,\"message\":"
+                     "\"Invalid Request: \\\"method\\\" is missing\"}}");
+    mcp_session_line_too_big(h.session, 1024);
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":"
+                     "\"Invalid Request: the message is larger than the 1024-byte line limit "
+                     "and was discarded (MSG91_MAX_LINE_BYTES)\"}}");
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(tools_list_by_version)
+{
+    static const char *const names[] = {
+        "send_otp",        "resend_otp",        "verify_otp",     "send_sms_flow",
+        "create_user_events", "get_event_types", "get_failed_events", "list_campaigns",
+    };
+    static const char *const versions[] = {"2024-11-05", "2025-03-26", "2025-06-18",
+                                           "2025-11-25"};
+    for (int v = 0; v < 4; v++) {
+        struct harness h;
+        setup_with(&h, NULL);
+        initialize(&h, versions[v]);
+        json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
+        json_t *tools = json_object_get(json_object_get(r, "result"), "tools");
+        ck_assert_int_eq(json_array_size(tools), 8);
+        ck_assert_ptr_null(json_object_get(json_object_get(r, "result"), "nextCursor"));
+        for (size_t i = 0; i < 8; i++) {
+            json_t *t = json_array_get(tools, i);
+            ck_assert_str_eq(json_string_value(json_object_get(t, "name")), names[i]);
+            ck_assert(json_is_string(json_object_get(t, "description")));
+            json_t *in = json_object_get(t, "inputSchema");
+            ck_assert_str_eq(json_string_value(json_object_get(in, "type")), "object");
+            ck_assert(json_is_false(json_object_get(in, "additionalProperties")));
+            ck_assert_int_eq(json_object_get(t, "title") != NULL, v >= 2);
+            ck_assert_int_eq(json_object_get(t, "outputSchema") != NULL, v >= 2);
+            json_t *ann = json_object_get(t, "annotations");
+            ck_assert_int_eq(ann != NULL, v >= 1);
+            if (ann) {
+                ck_assert(json_is_true(json_object_get(ann, "openWorldHint")));
+                ck_assert(json_is_false(json_object_get(ann, "destructiveHint")));
+                ck_assert_int_eq(json_is_true(json_object_get(ann, "readOnlyHint")), i >= 5);
+                ck_assert_int_eq(json_is_true(json_object_get(ann, "idempotentHint")), i >= 5);
+            }
+        }
+        json_decref(r);
+        int code;
+        r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":"
+                         "{\"cursor\":\"abc\"}}");
+        ck_assert_str_eq(error_message(r, &code),
+                         "invalid cursor: this server lists all tools in one page");
+        ck_assert_int_eq(code, -32602);
+        json_decref(r);
+        teardown_harness(&h);
+    }
+}
+END_TEST
+
+START_TEST(tools_call_protocol_errors)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    initialize(&h, "2025-11-25");
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
+                  "{\"name\":\"nope\",\"arguments\":{}}}");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32602,\"message\":"
+                     "\"Unknown tool: nope\"}}");
+    int code;
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\","
+                             "\"params\":{\"name\":\"send_otp\",\"arguments\":[1]}}");
+    ck_assert_str_eq(error_message(r, &code), "tools/call params.arguments must be an object");
+    ck_assert_int_eq(code, -32602);
+    json_decref(r);
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{}}");
+    ck_assert_str_eq(error_message(r, &code), "tools/call needs params.name (a string)");
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(invalid_arguments_are_tool_errors)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    initialize(&h, "2025-11-25");
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\","
+                             "\"params\":{\"name\":\"send_otp\",\"arguments\":{\"mobile\":"
+                             "\"12ab\",\"otp_length\":12,\"surprise\":1}}}");
+    ck_assert(is_tool_error(r));
+    const char *text = first_text(r);
+    ck_assert_msg(strstr(text, "Invalid arguments for send_otp"), "%s", text);
+    ck_assert_msg(strstr(text, "/otp_length: must be at most 9"), "%s", text);
+    ck_assert_msg(strstr(text, "/mobile: does not match ^\\+?[0-9]{8,15}$"), "%s", text);
+    ck_assert_msg(strstr(text, "/: unexpected property \"surprise\""), "%s", text);
+    json_decref(r);
+    /* Numbers as strings are errors, not guesses. */
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":"
+                     "{\"name\":\"list_campaigns\",\"arguments\":{\"page\":\"2\"}}}");
+    ck_assert(is_tool_error(r));
+    ck_assert_msg(strstr(first_text(r), "/page:"), "%s", first_text(r));
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(no_key_means_a_tool_error_that_says_how)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    initialize(&h, "2025-11-25");
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\","
+                             "\"params\":{\"name\":\"list_campaigns\"}}");
+    ck_assert(is_tool_error(r));
+    ck_assert_str_eq(first_text(r),
+                     "No MSG91 auth key is configured, so nothing was sent. Set "
+                     "MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) in this server's environment, "
+                     "or start it with --sandbox to try the tools against the built-in "
+                     "sandbox.");
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+static void read_only(struct config *c)
+{
+    c->read_only = true;
+}
+
+START_TEST(read_only_scope_at_list_and_call)
+{
+    struct harness h;
+    setup_with(&h, read_only);
+    initialize(&h, "2025-11-25");
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
+    json_t *tools = json_object_get(json_object_get(r, "result"), "tools");
+    ck_assert_int_eq(json_array_size(tools), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(tools, 0), "name")),
+                     "get_event_types");
+    json_decref(r);
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":"
+                     "{\"name\":\"send_otp\",\"arguments\":{\"mobile\":\"919876543210\"}}}");
+    ck_assert(is_tool_error(r));
+    ck_assert_str_eq(first_text(r),
+                     "The tool send_otp is not allowed: this server runs in read-only mode "
+                     "(MSG91_READ_ONLY=1), which allows only get_event_types, "
+                     "get_failed_events and list_campaigns.");
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+static void dry_run_with_prefix(struct config *c)
+{
+    c->dry_run = true;
+    c->tool_prefix = strdup("msg91_");
+    c->otp_template_id = strdup("tmpl1");
+}
+
+START_TEST(dry_run_and_prefix)
+{
+    struct harness h;
+    setup_with(&h, dry_run_with_prefix);
+    initialize(&h, "2025-11-25");
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
+    json_t *tools = json_object_get(json_object_get(r, "result"), "tools");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(tools, 0), "name")),
+                     "msg91_send_otp");
+    json_decref(r);
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":"
+                     "{\"name\":\"send_otp\",\"arguments\":{\"mobile\":\"919876543210\"}}}");
+    int code;
+    ck_assert_str_eq(error_message(r, &code), "Unknown tool: send_otp");
+    json_decref(r);
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":"
+                     "{\"name\":\"msg91_send_otp\",\"arguments\":{\"mobile\":\"+919876543210\"}}}");
+    ck_assert(is_tool_error(r));
+    json_t *result = json_object_get(r, "result");
+    ck_assert(json_is_true(json_object_get(json_object_get(result, "_meta"), "msg91/dryRun")));
+    ck_assert_str_eq(first_text(r), "Dry run (MSG91_DRY_RUN=1): the request below was "
+                                    "validated and built but NOT sent; nothing was delivered.");
+    const char *req = json_string_value(
+        json_object_get(json_array_get(json_object_get(result, "content"), 1), "text"));
+    json_t *parsed = json_loads(req, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(parsed, "method")), "POST");
+    ck_assert_str_eq(json_string_value(json_object_get(parsed, "url")),
+                     "https://control.msg91.com/api/v5/otp?template_id=tmpl1&mobile=919876543210");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(parsed, "headers"), "authkey")),
+        "[REDACTED]");
+    json_decref(parsed);
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+static void dry_run_only(struct config *c)
+{
+    c->dry_run = true;
+}
+
+START_TEST(key_never_reaches_the_output)
+{
+    redact_set_secret("SECRETKEY42");
+    struct harness h;
+    setup_with(&h, dry_run_only);
+    initialize(&h, "2025-11-25");
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
+                  "{\"name\":\"send_otp\",\"arguments\":{\"mobile\":\"919876543210\","
+                  "\"template_id\":\"SECRETKEY42\"}}}");
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":\"SECRETKEY42\",\"method\":\"nope\"}");
+    for (int i = 0; i < h.count; i++)
+        ck_assert_msg(!strstr(h.lines[i], "SECRETKEY42"), "leaked: %s", h.lines[i]);
+    ck_assert_ptr_nonnull(strstr(h.lines[h.count - 2], "template_id=[REDACTED]"));
+    teardown_harness(&h);
+    redact_clear();
+}
+END_TEST
+
+START_TEST(logging_set_level_and_notifications)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    initialize(&h, "2025-11-25");
+    int code;
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"logging/setLevel\","
+                             "\"params\":{\"level\":\"loud\"}}");
+    error_message(r, &code);
+    ck_assert_int_eq(code, -32602);
+    json_decref(r);
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"logging/setLevel\",\"params\":"
+                  "{\"level\":\"warning\"}}");
+    ck_assert_str_eq(h.lines[h.count - 1], "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}");
+    /* stderr shows only errors here; the client still gets its warnings. */
+    log_set_level(LOG_LEVEL_ERROR);
+    int before = h.count;
+    log_info("below the client's level");
+    ck_assert_int_eq(h.count, before);
+    log_warning("upstream is slow");
+    ck_assert_int_eq(h.count, before + 1);
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":"
+                     "{\"level\":\"warning\",\"logger\":\"msg91-mcp\",\"data\":"
+                     "\"upstream is slow\"}}");
+    teardown_harness(&h);
+    log_set_level(LOG_LEVEL_INFO);
+}
+END_TEST
+
+START_TEST(batches_only_for_2025_03_26)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    initialize(&h, "2025-03-26");
+    int before = h.count;
+    send_line(&h, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"},"
+                  "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"},"
+                  "{\"jsonrpc\":\"2.0\",\"id\":\"b\",\"method\":\"nope\"}]");
+    ck_assert_int_eq(h.count, before + 1);
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}},{\"jsonrpc\":\"2.0\",\"id\":"
+                     "\"b\",\"error\":{\"code\":-32601,\"message\":\"Method not found\"}}]");
+    before = h.count;
+    send_line(&h, "[{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}]");
+    ck_assert_int_eq(h.count, before);
+    send_line(&h, "[]");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":"
+                     "\"Invalid Request: empty batch\"}}");
+    teardown_harness(&h);
+
+    setup_with(&h, NULL);
+    initialize(&h, "2025-11-25");
+    send_line(&h, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":"
+                     "\"Invalid Request: batches are only accepted with protocol version "
+                     "2025-03-26\"}}");
+    teardown_harness(&h);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("mcp");
+    TCase *tc = tcase_create("session");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, negotiates_each_version);
+    tcase_add_test(tc, initialize_errors);
+    tcase_add_test(tc, before_initialize);
+    tcase_add_test(tc, notifications_get_no_reply);
+    tcase_add_test(tc, protocol_errors);
+    tcase_add_test(tc, tools_list_by_version);
+    tcase_add_test(tc, tools_call_protocol_errors);
+    tcase_add_test(tc, invalid_arguments_are_tool_errors);
+    tcase_add_test(tc, no_key_means_a_tool_error_that_says_how);
+    tcase_add_test(tc, read_only_scope_at_list_and_call);
+    tcase_add_test(tc, dry_run_and_prefix);
+    tcase_add_test(tc, key_never_reaches_the_output);
+    tcase_add_test(tc, logging_set_level_and_notifications);
+    tcase_add_test(tc, batches_only_for_2025_03_26);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
