@@ -5,6 +5,7 @@
  * checks in schema_format.c; doc/schema.md explains the design. */
 #include "server/schema.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -698,10 +699,20 @@ static bool num_multiple(const struct num *x, const struct num *m)
     if (x->is_int && m->is_int)
         return m->i == 0 ? false : (m->i == -1 || x->i % m->i == 0);
     double md = fabs(m->d);
-    double r = fmod(fabs(x->d), md);
-    /* Reals are binary fractions: 0.0075 is not exactly 75 times 0.0001,
-     * so a remainder within a billionth of the divisor counts as none. */
-    return r <= md * 1e-9 || md - r <= md * 1e-9;
+    double xd = fabs(x->d);
+    /* Every integer is a multiple of 0.5 or 1e-8: say so without dividing,
+     * which would overflow for 1e308. */
+    double inv = 1.0 / md;
+    if (xd == floor(xd) && inv >= 1 && fabs(inv - nearbyint(inv)) <= inv * 1e-12)
+        return true;
+    double q = xd / md;
+    if (!isfinite(q))
+        return false;
+    if (q >= 9007199254740992.0)
+        return true; /* past 2^53 every double is a whole number */
+    /* Reals are binary fractions: 0.0075 / 0.0001 is 74.99999999999999,
+     * so a quotient within rounding error of a whole number counts. */
+    return fabs(q - nearbyint(q)) <= fmax(1e-9, q * 4 * DBL_EPSILON);
 }
 
 static void num_format(const struct num *n, char *buf, size_t size)
@@ -1580,21 +1591,21 @@ static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
 
 static char *render_path(const struct ipath *p)
 {
-    const struct ipath *frames[64];
-    size_t nframes = 0, total = 0;
+    size_t total = 0;
     struct dynbuf b;
 
     for (const struct ipath *f = p; f && f->up; f = f->up)
         total++;
+    /* The chain links upward; list it so it can be written from the root. */
+    const struct ipath **frames = malloc((total ? total : 1) * sizeof(*frames));
+    if (!frames)
+        return NULL;
+    size_t k = total;
+    for (const struct ipath *f = p; f && f->up; f = f->up)
+        frames[--k] = f;
     dynbuf_init(&b, 1 << 20);
-    /* Walk from the root: collect frames in chunks, since the chain only
-     * links upward. */
     for (size_t level = 0; level < total; level++) {
-        const struct ipath *f = p;
-        for (size_t k = total - 1; k > level; k--)
-            f = f->up;
-        (void)frames;
-        (void)nframes;
+        const struct ipath *f = frames[level];
         if (f->key) {
             dynbuf_append(&b, "/", 1);
             for (size_t i = 0; i < f->len; i++) {
@@ -1611,6 +1622,7 @@ static char *render_path(const struct ipath *p)
             dynbuf_append_str(&b, num);
         }
     }
+    free(frames);
     char *s = dynbuf_take(&b, NULL);
     return s ? s : strdup("");
 }

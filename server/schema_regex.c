@@ -36,6 +36,32 @@ static const char ecma_space[] =
     "\\t\\n\\x0b\\f\\r \\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f"
     "\\u205f\\u3000\\ufeff";
 
+/* ECMA names general categories by their long Unicode names, PCRE2 by
+ * the short ones; returns the short name or "" to keep the name as is. */
+static const char *property_name(const char *name, size_t len)
+{
+    static const char *const names[][2] = {
+        {"Letter", "L"},          {"Lowercase_Letter", "Ll"}, {"Uppercase_Letter", "Lu"},
+        {"Titlecase_Letter", "Lt"}, {"Modifier_Letter", "Lm"}, {"Other_Letter", "Lo"},
+        {"Mark", "M"},            {"Number", "N"},            {"Decimal_Number", "Nd"},
+        {"digit", "Nd"},          {"Letter_Number", "Nl"},    {"Other_Number", "No"},
+        {"Punctuation", "P"},     {"punct", "P"},             {"Symbol", "S"},
+        {"Separator", "Z"},       {"Space_Separator", "Zs"},  {"Other", "C"},
+        {"Control", "Cc"},        {"cntrl", "Cc"},            {"Format", "Cf"},
+        {"Math_Symbol", "Sm"},    {"Currency_Symbol", "Sc"},
+    };
+    const char *eq = memchr(name, '=', len);
+    if (eq) {
+        /* General_Category=Letter or gc=Letter */
+        len -= (size_t)(eq + 1 - name);
+        name = eq + 1;
+    }
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strlen(names[i][0]) == len && memcmp(names[i][0], name, len) == 0)
+            return names[i][1];
+    return "";
+}
+
 /* Rewrites the ECMA pattern into the PCRE2 dialect. Returns 0, or -1 when
  * the pattern uses an escape that ECMA (in unicode mode) rejects. */
 static int translate(const char *p, size_t len, struct dynbuf *out)
@@ -81,6 +107,25 @@ static int translate(const char *p, size_t len, struct dynbuf *out)
             break;
         case 'v':
             rc = dynbuf_append_str(out, "\\x0b");
+            break;
+        case 'p':
+        case 'P':
+            if (i + 1 < len && p[i + 1] == '{') {
+                const char *close = memchr(p + i + 2, '}', len - i - 2);
+                if (!close)
+                    return -1;
+                const char *name = p + i + 2;
+                size_t nlen = (size_t)(close - name);
+                char esc[3] = {'\\', e, '{'};
+                rc = dynbuf_append(out, esc, 3);
+                rc = rc ? rc : dynbuf_append_str(out, property_name(name, nlen));
+                if (rc == 0 && property_name(name, nlen)[0] == '\0')
+                    rc = dynbuf_append(out, name, nlen);
+                rc = rc ? rc : dynbuf_append(out, "}", 1);
+                i = (size_t)(close - p);
+            } else {
+                return -1;
+            }
             break;
         case 'a': case 'e': case 'g': case 'h': case 'H': case 'i': case 'j':
         case 'l': case 'm': case 'o': case 'q': case 'y': case 'z': case 'A':
