@@ -1,15 +1,23 @@
 /* Build-time tool: writes a C file that holds each input file as a byte
  * array, for schemas/embedded.h. Usage: embed OUT.c BASEDIR FILE...
  * A file's name in the table is its path relative to BASEDIR. */
+/* realpath and PATH_MAX are POSIX, not C11. */
+#define _DEFAULT_SOURCE
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *relative_name(const char *path, const char *base)
+/* Meson may pass the inputs relative to the build directory and the base
+ * as an absolute path, so both are resolved before comparing. */
+static const char *relative_name(const char *path, const char *base, char *buf)
 {
-    size_t n = strlen(base);
-    if (strncmp(path, base, n) == 0 && path[n] == '/')
-        return path + n + 1;
+    char real_base[PATH_MAX];
+    if (!realpath(path, buf) || !realpath(base, real_base))
+        return path;
+    size_t n = strlen(real_base);
+    if (strncmp(buf, real_base, n) == 0 && buf[n] == '/')
+        return buf + n + 1;
     return path;
 }
 
@@ -51,8 +59,9 @@ int main(int argc, char **argv)
     }
     fprintf(out, "const struct embedded_file embedded_files[] = {\n");
     for (int i = 3; i < argc; i++) {
+        char buf[PATH_MAX];
         fprintf(out, "    {\"%s\", file_%d, sizeof file_%d - 1},\n",
-                relative_name(argv[i], argv[2]), i - 3, i - 3);
+                relative_name(argv[i], argv[2], buf), i - 3, i - 3);
     }
     fprintf(out, "};\nconst size_t embedded_files_len = %d;\n\n", argc - 3);
     fprintf(out, "const struct embedded_file *embedded_find(const char *name)\n{\n"
