@@ -1,1 +1,1071 @@
-/* placeholder: being written */
+/* The upstream HTTP engine: one libcurl multi handle driven by the libuv loop,
+ * after curl's docs/examples/multi-uv.c with its known caveats fixed. The
+ * life of a call, the queue, retries and the teardown order are described in
+ * doc/http.md; the comments here explain the choices that are easy to get
+ * wrong. */
+#include "server/http.h"
+
+#include "server/dynbuf.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000L
+#define DEFAULT_TIMEOUT_MS 15000L
+#define DEFAULT_MAX_RESPONSE_BYTES ((size_t)8 * 1024 * 1024)
+#define DEFAULT_MAX_INFLIGHT 64u
+#define DEFAULT_RETRY_BASE_MS 200L
+#define DEFAULT_RETRY_MAX_WAIT_MS 10000L
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* A circular doubly linked list with a sentinel, like libuv's queue. Every
+ * call sits in exactly one of the engine's lists until it is released. */
+struct list {
+    struct list *prev;
+    struct list *next;
+};
+
+static void list_init(struct list *l)
+{
+    l->prev = l;
+    l->next = l;
+}
+
+static bool list_empty(const struct list *l)
+{
+    return l->next == l;
+}
+
+static void list_insert_after(struct list *at, struct list *item)
+{
+    item->prev = at;
+    item->next = at->next;
+    at->next->prev = item;
+    at->next = item;
+}
+
+static void list_push_back(struct list *l, struct list *item)
+{
+    list_insert_after(l->prev, item);
+}
+
+static void list_push_front(struct list *l, struct list *item)
+{
+    list_insert_after(l, item);
+}
+
+static void list_remove(struct list *item)
+{
+    item->prev->next = item->next;
+    item->next->prev = item->prev;
+    item->prev = item;
+    item->next = item;
+}
+
+/* Where a call is; see the state diagram in doc/http.md. */
+enum call_state {
+    CALL_QUEUED,     /* in engine->queue, waiting for a slot */
+    CALL_RUNNING,    /* easy handle added to the multi, in engine->running */
+    CALL_BACKOFF,    /* waiting on call->timer before the next attempt */
+    CALL_FAILING,    /* failed before reaching curl; done runs from call->timer */
+    CALL_DELIVERING, /* its callbacks are running, in no list */
+    CALL_CLOSED,     /* released; memory goes in the timer's close callback */
+};
+
+struct http_call {
+    struct list link;
+    struct http_engine *engine;
+    enum call_state state;
+    bool cancelled; /* http_cancel was called while delivering */
+    uv_timer_t timer; /* retry backoff and deferred failures */
+    CURL *easy;
+
+    const char *method;
+    char *url;
+    char *body;
+    size_t body_len;
+    bool retryable;
+    http_done_cb done;
+    http_stage_cb stage;
+    void *data;
+
+    /* The current attempt. */
+    unsigned attempts;
+    struct dynbuf resp;
+    bool too_large;
+    bool out_of_memory;
+    long retry_after_s;
+    char errbuf[CURL_ERROR_SIZE];
+
+    /* The outcome of the last attempt. */
+    enum http_outcome outcome;
+    long status;
+    bool maybe_delivered;
+    char *content_type;
+    char error[CURL_ERROR_SIZE];
+
+    uint64_t start_ns;
+};
+
+/* One per socket curl asks us to watch, found again through
+ * curl_multi_assign so that a socket never has two uv_poll handles. */
+struct sock_ctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    struct http_engine *engine;
+    struct list link;
+};
+
+/* The request headers for one Content-Type. Tools use a handful of static
+ * content types, so each list is built once and shared by every call; the
+ * copies of the auth key live only here and are wiped on destroy. */
+struct header_set {
+    struct header_set *next;
+    char *content_type; /* NULL for requests without one */
+    struct curl_slist *list;
+};
+
+struct http_engine {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer; /* curl's single timeout */
+
+    char *auth_key;
+    char *ca_file;
+    long connect_timeout_ms;
+    long timeout_ms;
+    size_t max_response_bytes;
+    unsigned max_inflight;
+    unsigned max_retries;
+    long retry_base_ms;
+    long retry_max_wait_ms;
+    struct header_set *header_sets;
+
+    struct list queue;   /* CALL_QUEUED, oldest first */
+    struct list running; /* CALL_RUNNING */
+    struct list waiting; /* CALL_BACKOFF and CALL_FAILING */
+    struct list sockets; /* struct sock_ctx still open */
+    unsigned n_running;
+    unsigned n_queued;
+
+    /* Handles not yet through their close callback (the timer, call timers,
+     * socket polls); the engine memory goes when this reaches zero. */
+    unsigned open_handles;
+    /* Depth of engine code on the stack around user callbacks: a destroy
+     * from inside a callback finishes when the outermost frame returns. */
+    unsigned busy;
+    bool destroying;
+    bool torn_down;
+    bool in_multi_cleanup;
+    void (*closed)(void *data);
+    void *closed_data;
+};
+
+static void start_attempt(struct http_call *call);
+static void on_call_timer(uv_timer_t *timer);
+
+static void wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
+static long positive_or(long v, long fallback)
+{
+    return v > 0 ? v : fallback;
+}
+
+/* ---- engine lifetime -------------------------------------------------- */
+
+static void engine_free(struct http_engine *e)
+{
+    void (*closed)(void *) = e->closed;
+    void *closed_data = e->closed_data;
+    free(e);
+    curl_global_cleanup();
+    if (closed)
+        closed(closed_data);
+}
+
+static void handle_closed(struct http_engine *e)
+{
+    if (--e->open_handles == 0 && e->torn_down)
+        engine_free(e);
+}
+
+static void on_engine_timer_closed(uv_handle_t *handle)
+{
+    handle_closed(handle->data);
+}
+
+static void free_header_sets(struct http_engine *e)
+{
+    struct header_set *hs = e->header_sets;
+    while (hs) {
+        struct header_set *next = hs->next;
+        for (struct curl_slist *l = hs->list; l; l = l->next)
+            wipe(l->data, strlen(l->data));
+        curl_slist_free_all(hs->list);
+        free(hs->content_type);
+        free(hs);
+        hs = next;
+    }
+    e->header_sets = NULL;
+}
+
+static void wipe_key(struct http_engine *e)
+{
+    if (e->auth_key) {
+        wipe(e->auth_key, strlen(e->auth_key));
+        free(e->auth_key);
+        e->auth_key = NULL;
+    }
+}
+
+static void on_sock_closed(uv_handle_t *handle)
+{
+    struct sock_ctx *ctx = handle->data;
+    struct http_engine *e = ctx->engine;
+    free(ctx);
+    handle_closed(e);
+}
+
+static void sock_close(struct sock_ctx *ctx)
+{
+    list_remove(&ctx->link);
+    uv_poll_stop(&ctx->poll);
+    uv_close((uv_handle_t *)&ctx->poll, on_sock_closed);
+}
+
+/* The order matters (doc/http.md): the easy handles are already out of the
+ * multi; curl_multi_cleanup may still call the socket callback for cached
+ * connections, so the poll handles and the loop must exist then; only
+ * afterwards are the remaining handles closed. */
+static void teardown(struct http_engine *e)
+{
+    e->in_multi_cleanup = true;
+    curl_multi_cleanup(e->multi);
+    e->multi = NULL;
+    e->in_multi_cleanup = false;
+    while (!list_empty(&e->sockets))
+        sock_close(container_of(e->sockets.next, struct sock_ctx, link));
+    uv_timer_stop(&e->timer);
+    free_header_sets(e);
+    wipe_key(e);
+    free(e->ca_file);
+    e->ca_file = NULL;
+    e->torn_down = true;
+    uv_close((uv_handle_t *)&e->timer, on_engine_timer_closed);
+}
+
+static void engine_enter(struct http_engine *e)
+{
+    e->busy++;
+}
+
+static void engine_leave(struct http_engine *e)
+{
+    if (--e->busy == 0 && e->destroying && !e->torn_down)
+        teardown(e);
+}
+
+/* ---- calls ------------------------------------------------------------ */
+
+static void on_call_closed(uv_handle_t *handle)
+{
+    struct http_call *call = handle->data;
+    struct http_engine *e = call->engine;
+    free(call);
+    handle_closed(e);
+}
+
+/* Frees everything but the struct itself, which the timer's close callback
+ * releases. The easy handle must already be out of the multi. */
+static void call_release(struct http_call *call)
+{
+    call->state = CALL_CLOSED;
+    uv_timer_stop(&call->timer);
+    curl_easy_cleanup(call->easy);
+    call->easy = NULL;
+    free(call->url);
+    call->url = NULL;
+    free(call->body);
+    call->body = NULL;
+    dynbuf_finish(&call->resp);
+    free(call->content_type);
+    call->content_type = NULL;
+    uv_close((uv_handle_t *)&call->timer, on_call_closed);
+}
+
+/* Takes a call out of whatever it is doing without calling anything. */
+static void call_drop(struct http_call *call)
+{
+    struct http_engine *e = call->engine;
+    switch (call->state) {
+    case CALL_QUEUED:
+        list_remove(&call->link);
+        e->n_queued--;
+        break;
+    case CALL_RUNNING:
+        list_remove(&call->link);
+        e->n_running--;
+        curl_multi_remove_handle(e->multi, call->easy);
+        break;
+    case CALL_BACKOFF:
+    case CALL_FAILING:
+        list_remove(&call->link);
+        break;
+    case CALL_DELIVERING:
+        call->cancelled = true;
+        return;
+    case CALL_CLOSED:
+        return;
+    }
+    call_release(call);
+}
+
+static void notify_stage(struct http_call *call, enum http_stage stage)
+{
+    if (call->stage && !call->cancelled && call->state != CALL_CLOSED)
+        call->stage(call->data, stage);
+}
+
+/* Hands the result of the last attempt to the caller and releases the call.
+ * The caller may submit, cancel or destroy the engine from its callbacks. */
+static void call_complete(struct http_call *call)
+{
+    call->state = CALL_DELIVERING;
+    struct http_response resp = {
+        .outcome = call->outcome,
+        .status = call->status,
+        .body = dynbuf_ptr(&call->resp),
+        .body_len = dynbuf_len(&call->resp),
+        .retry_after_s = call->retry_after_s,
+        .content_type = call->content_type,
+        .error = call->error,
+        .attempts = call->attempts,
+        .elapsed_ms = (double)(uv_hrtime() - call->start_ns) / 1e6,
+        .maybe_delivered = call->maybe_delivered,
+    };
+    notify_stage(call, HTTP_STAGE_ANSWERED);
+    if (!call->cancelled)
+        call->done(call->data, &resp);
+    call_release(call);
+}
+
+/* Failures before the request reaches curl are reported from the loop, so
+ * that done never runs inside http_submit. */
+static void call_fail_later(struct http_call *call, const char *why)
+{
+    struct http_engine *e = call->engine;
+    call->outcome = HTTP_FAILED;
+    call->status = 0;
+    call->maybe_delivered = false;
+    snprintf(call->error, sizeof call->error, "%s", why);
+    call->state = CALL_FAILING;
+    list_push_back(&e->waiting, &call->link);
+    uv_timer_start(&call->timer, on_call_timer, 0, 0);
+}
+
+/* Starts queued calls while there are free slots, oldest first. */
+static void pump(struct http_engine *e)
+{
+    while (!e->destroying && e->n_running < e->max_inflight && !list_empty(&e->queue)) {
+        struct http_call *call = container_of(e->queue.next, struct http_call, link);
+        list_remove(&call->link);
+        e->n_queued--;
+        start_attempt(call);
+    }
+}
+
+/* ---- curl callbacks (never call the user from here) -------------------- */
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct http_call *call = userdata;
+    size_t n = size * nmemb;
+    int rc = dynbuf_append(&call->resp, ptr, n);
+    if (rc == DYNBUF_OK)
+        return n;
+    if (rc == DYNBUF_TOOBIG)
+        call->too_large = true;
+    else
+        call->out_of_memory = true;
+    /* Anything but n makes curl stop the transfer with CURLE_WRITE_ERROR. */
+    return n ? 0 : 1;
+}
+
+/* Retry-After is delta-seconds or an HTTP-date (RFC 9110 10.2.3). Returns
+ * seconds from now, or -1 when the value is not understood. */
+static long parse_retry_after(const char *v, size_t n)
+{
+    while (n && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' ||
+                 v[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return -1;
+    bool digits = true;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < '0' || v[i] > '9')
+            digits = false;
+    if (digits) {
+        long s = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (s > (LONG_MAX - 9) / 10)
+                return LONG_MAX / 1000;
+            s = s * 10 + (v[i] - '0');
+        }
+        return s;
+    }
+    char date[64];
+    if (n >= sizeof date)
+        return -1;
+    memcpy(date, v, n);
+    date[n] = '\0';
+    time_t when = curl_getdate(date, NULL);
+    if (when == (time_t)-1)
+        return -1;
+    time_t now = time(NULL);
+    return when > now ? (long)(when - now) : 0;
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    struct http_call *call = userdata;
+    size_t n = size * nitems;
+    static const char name[] = "retry-after:";
+    /* A status line starts a new response (1xx, then the final one). */
+    if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0)
+        call->retry_after_s = -1;
+    else if (n >= sizeof name - 1 && strncasecmp(buf, name, sizeof name - 1) == 0)
+        call->retry_after_s = parse_retry_after(buf + sizeof name - 1, n - (sizeof name - 1));
+    return n;
+}
+
+/* Drains every finished transfer. Called after every socket_action, as the
+ * reference example fails to do on its timer path. */
+static void attempt_finished(struct http_call *call, CURLcode rc);
+
+static void drain(struct http_engine *e)
+{
+    CURLMsg *msg;
+    int left;
+    while (!e->destroying && (msg = curl_multi_info_read(e->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        /* The message is invalid once the handle is removed; copy first. */
+        CURL *easy = msg->easy_handle;
+        CURLcode rc = msg->data.result;
+        char *priv = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        struct http_call *call = (struct http_call *)priv;
+        curl_multi_remove_handle(e->multi, easy);
+        attempt_finished(call, rc);
+    }
+}
+
+static void on_poll(uv_poll_t *handle, int status, int events)
+{
+    struct sock_ctx *ctx = handle->data;
+    struct http_engine *e = ctx->engine;
+    if (e->torn_down)
+        return;
+    int flags = 0;
+    if (status < 0) {
+        flags = CURL_CSELECT_ERR;
+    } else {
+        if (events & UV_READABLE)
+            flags |= CURL_CSELECT_IN;
+        if (events & UV_WRITABLE)
+            flags |= CURL_CSELECT_OUT;
+    }
+    int running;
+    engine_enter(e);
+    curl_multi_socket_action(e->multi, ctx->fd, flags, &running);
+    drain(e);
+    engine_leave(e);
+}
+
+static void on_timeout(uv_timer_t *timer)
+{
+    struct http_engine *e = timer->data;
+    if (e->torn_down)
+        return;
+    int running;
+    engine_enter(e);
+    curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    drain(e);
+    engine_leave(e);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t s, int action, void *userp,
+                          void *socketp)
+{
+    (void)easy;
+    struct http_engine *e = userp;
+    struct sock_ctx *ctx = socketp;
+    int events = 0;
+    switch (action) {
+    case CURL_POLL_IN:
+    case CURL_POLL_OUT:
+    case CURL_POLL_INOUT:
+        if (!ctx) {
+            ctx = calloc(1, sizeof *ctx);
+            if (!ctx)
+                return -1;
+            if (uv_poll_init_socket(e->loop, &ctx->poll, s) != 0) {
+                free(ctx);
+                return -1;
+            }
+            ctx->poll.data = ctx;
+            ctx->fd = s;
+            ctx->engine = e;
+            list_push_back(&e->sockets, &ctx->link);
+            e->open_handles++;
+            curl_multi_assign(e->multi, s, ctx);
+        }
+        if (action != CURL_POLL_OUT)
+            events |= UV_READABLE;
+        if (action != CURL_POLL_IN)
+            events |= UV_WRITABLE;
+        /* Starting an active poll only updates its event mask. */
+        return uv_poll_start(&ctx->poll, events, on_poll) == 0 ? 0 : -1;
+    case CURL_POLL_REMOVE:
+        if (ctx) {
+            sock_close(ctx);
+            /* During curl_multi_cleanup the socket hash is going away. */
+            if (!e->in_multi_cleanup)
+                curl_multi_assign(e->multi, s, NULL);
+        }
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* curl asks for one non-repeating timer whose new expiry replaces the old.
+ * A 0 ms request becomes 1 ms: uv timers never fire from uv_timer_start, but
+ * in libuv 1.44 a 0 ms timer started from a timer callback runs again in the
+ * same pass, which could spin without polling. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct http_engine *e = userp;
+    if (e->torn_down)
+        return 0;
+    if (timeout_ms < 0) {
+        uv_timer_stop(&e->timer);
+        return 0;
+    }
+    if (timeout_ms == 0)
+        timeout_ms = 1;
+    return uv_timer_start(&e->timer, on_timeout, (uint64_t)timeout_ms, 0) == 0 ? 0 : -1;
+}
+
+/* ---- attempts ----------------------------------------------------------- */
+
+static bool is_tls_error(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void classify(struct http_call *call, CURLcode rc)
+{
+    struct http_engine *e = call->engine;
+    long status = 0;
+    curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+    call->status = status;
+    call->maybe_delivered = true;
+    free(call->content_type);
+    call->content_type = NULL;
+    char *ct = NULL;
+    if (curl_easy_getinfo(call->easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+        call->content_type = strdup(ct);
+
+    if (call->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+        call->outcome = HTTP_TOO_LARGE;
+        snprintf(call->error, sizeof call->error, "response body exceeds %zu bytes",
+                 e->max_response_bytes);
+        /* Nothing partial is handed on. */
+        dynbuf_finish(&call->resp);
+        return;
+    }
+    if (call->out_of_memory) {
+        call->outcome = HTTP_FAILED;
+        snprintf(call->error, sizeof call->error, "out of memory reading the response");
+        dynbuf_finish(&call->resp);
+        return;
+    }
+    switch (rc) {
+    case CURLE_OK:
+        call->outcome = HTTP_ANSWERED;
+        break;
+    case CURLE_OPERATION_TIMEDOUT: {
+        /* A timeout before curl got to sending (still resolving or
+         * connecting) cannot have reached the server. */
+        curl_off_t pretransfer = 0;
+        curl_easy_getinfo(call->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+        call->outcome = HTTP_TIMEOUT;
+        call->maybe_delivered = pretransfer > 0;
+        break;
+    }
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        call->outcome = HTTP_DNS_FAILED;
+        call->maybe_delivered = false;
+        break;
+    case CURLE_COULDNT_CONNECT:
+        call->outcome = HTTP_CONNECT_FAILED;
+        call->maybe_delivered = false;
+        break;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        call->outcome = HTTP_RESET;
+        break;
+    default:
+        if (is_tls_error(rc)) {
+            call->outcome = HTTP_TLS_FAILED;
+            call->maybe_delivered = false;
+        } else {
+            call->outcome = HTTP_FAILED;
+        }
+        break;
+    }
+    if (call->outcome == HTTP_ANSWERED)
+        call->error[0] = '\0';
+    else
+        snprintf(call->error, sizeof call->error, "%s",
+                 call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc));
+}
+
+/* Milliseconds to wait before another attempt, or -1 for none. Only calls
+ * marked retryable are repeated, and only when the failure says nothing
+ * happened upstream (no connection, or a reset before any answer) or the
+ * server asked for a retry (5xx, 429). */
+static long retry_wait_ms(const struct http_call *call)
+{
+    const struct http_engine *e = call->engine;
+    if (!call->retryable || call->attempts > e->max_retries)
+        return -1;
+    bool no_connection = call->outcome == HTTP_DNS_FAILED ||
+                         call->outcome == HTTP_CONNECT_FAILED ||
+                         (call->outcome == HTTP_RESET && call->status == 0) ||
+                         (call->outcome == HTTP_TIMEOUT && !call->maybe_delivered);
+    bool retry_status = call->outcome == HTTP_ANSWERED &&
+                        (call->status == 429 || (call->status >= 500 && call->status <= 599));
+    if (!no_connection && !retry_status)
+        return -1;
+    long max = e->retry_max_wait_ms;
+    if (retry_status && (call->status == 429 || call->status == 503) &&
+        call->retry_after_s >= 0) {
+        /* The server said when; if that is longer than we may wait, the
+         * caller gets the answer with retry_after_s instead. */
+        if (call->retry_after_s > max / 1000 || call->retry_after_s * 1000 > max)
+            return -1;
+        return call->retry_after_s * 1000;
+    }
+    long wait = e->retry_base_ms;
+    for (unsigned i = 1; i < call->attempts; i++) {
+        if (wait > max / 2) {
+            wait = max;
+            break;
+        }
+        wait *= 2;
+    }
+    return wait < max ? wait : max;
+}
+
+static void attempt_finished(struct http_call *call, CURLcode rc)
+{
+    struct http_engine *e = call->engine;
+    list_remove(&call->link);
+    e->n_running--;
+    classify(call, rc);
+    long wait = retry_wait_ms(call);
+    if (wait >= 0) {
+        call->state = CALL_BACKOFF;
+        list_push_back(&e->waiting, &call->link);
+        uv_timer_start(&call->timer, on_call_timer, (uint64_t)wait, 0);
+    } else {
+        call_complete(call);
+    }
+    pump(e);
+}
+
+static void on_call_timer(uv_timer_t *timer)
+{
+    struct http_call *call = timer->data;
+    struct http_engine *e = call->engine;
+    engine_enter(e);
+    if (call->state == CALL_BACKOFF) {
+        list_remove(&call->link);
+        if (e->n_running < e->max_inflight) {
+            start_attempt(call);
+        } else {
+            /* It was admitted before anything still queued. */
+            call->state = CALL_QUEUED;
+            list_push_front(&e->queue, &call->link);
+            e->n_queued++;
+            notify_stage(call, HTTP_STAGE_QUEUED);
+        }
+    } else if (call->state == CALL_FAILING) {
+        list_remove(&call->link);
+        call_complete(call);
+    }
+    engine_leave(e);
+}
+
+static void start_attempt(struct http_call *call)
+{
+    struct http_engine *e = call->engine;
+    size_t toobig = e->max_response_bytes < SIZE_MAX ? e->max_response_bytes + 1 : SIZE_MAX;
+    dynbuf_finish(&call->resp);
+    dynbuf_init(&call->resp, toobig);
+    call->too_large = false;
+    call->out_of_memory = false;
+    call->retry_after_s = -1;
+    call->errbuf[0] = '\0';
+    call->attempts++;
+    CURLMcode mc = curl_multi_add_handle(e->multi, call->easy);
+    if (mc != CURLM_OK) {
+        call_fail_later(call, curl_multi_strerror(mc));
+        return;
+    }
+    call->state = CALL_RUNNING;
+    list_push_back(&e->running, &call->link);
+    e->n_running++;
+    notify_stage(call, HTTP_STAGE_SENT);
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+static struct header_set *header_set_for(struct http_engine *e, const char *content_type)
+{
+    for (struct header_set *hs = e->header_sets; hs; hs = hs->next) {
+        if (!hs->content_type && !content_type)
+            return hs;
+        if (hs->content_type && content_type && strcmp(hs->content_type, content_type) == 0)
+            return hs;
+    }
+    struct header_set *hs = calloc(1, sizeof *hs);
+    if (!hs)
+        return NULL;
+    if (content_type && !(hs->content_type = strdup(content_type)))
+        goto fail;
+    /* An empty "Expect:" stops curl waiting for 100-continue on bodies, and
+     * an empty "Content-Type:" stops it inventing a form type for POST. */
+    const char *fixed[] = {"Accept: application/json", "Expect:"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        struct curl_slist *l = curl_slist_append(hs->list, fixed[i]);
+        if (!l)
+            goto fail;
+        hs->list = l;
+    }
+    char line[512];
+    if (content_type)
+        snprintf(line, sizeof line, "Content-Type: %s", content_type);
+    else
+        snprintf(line, sizeof line, "Content-Type:");
+    struct curl_slist *l = curl_slist_append(hs->list, line);
+    if (!l)
+        goto fail;
+    hs->list = l;
+    if (e->auth_key) {
+        size_t n = strlen("authkey: ") + strlen(e->auth_key) + 1;
+        char *auth = malloc(n);
+        if (!auth)
+            goto fail;
+        snprintf(auth, n, "authkey: %s", e->auth_key);
+        l = curl_slist_append(hs->list, auth);
+        wipe(auth, n);
+        free(auth);
+        if (!l)
+            goto fail;
+        hs->list = l;
+    }
+    hs->next = e->header_sets;
+    e->header_sets = hs;
+    return hs;
+
+fail:
+    for (struct curl_slist *it = hs->list; it; it = it->next)
+        wipe(it->data, strlen(it->data));
+    curl_slist_free_all(hs->list);
+    free(hs->content_type);
+    free(hs);
+    return NULL;
+}
+
+static int configure_easy(struct http_call *call, struct header_set *hs)
+{
+    struct http_engine *e = call->engine;
+    CURL *c = call->easy;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                                                    \
+    do {                                                                                 \
+        if (rc == CURLE_OK)                                                              \
+            rc = curl_easy_setopt(c, opt, val);                                          \
+    } while (0)
+    SET(CURLOPT_URL, call->url);
+    SET(CURLOPT_PRIVATE, (char *)call);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_ERRORBUFFER, call->errbuf);
+    SET(CURLOPT_WRITEFUNCTION, on_write);
+    SET(CURLOPT_WRITEDATA, call);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, call);
+    SET(CURLOPT_HTTPHEADER, hs->list);
+    SET(CURLOPT_USERAGENT, "msg91-mcp/" MSG91_MCP_VERSION);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, e->connect_timeout_ms);
+    SET(CURLOPT_TIMEOUT_MS, e->timeout_ms);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(e->max_response_bytes > INT64_MAX
+                                                    ? INT64_MAX
+                                                    : e->max_response_bytes));
+    /* Verification stays on whatever the configuration says. */
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (e->ca_file)
+        SET(CURLOPT_CAINFO, e->ca_file);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Over TLS, wait for a connection that may multiplex rather than open
+     * more; ALPN settles the question at the handshake. Over plain http://
+     * (HTTP/1.1 only) curl 7.88 would wait for the first whole response. */
+    SET(CURLOPT_PIPEWAIT, strncasecmp(call->url, "https://", 8) == 0 ? 1L : 0L);
+
+    if (strcmp(call->method, "GET") == 0) {
+        SET(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(call->method, "HEAD") == 0) {
+        SET(CURLOPT_NOBODY, 1L);
+    } else {
+        if (call->body || strcmp(call->method, "POST") == 0) {
+            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+            SET(CURLOPT_POSTFIELDS, call->body ? call->body : "");
+        }
+        if (strcmp(call->method, "POST") != 0)
+            SET(CURLOPT_CUSTOMREQUEST, call->method);
+    }
+#undef SET
+    if (rc != CURLE_OK)
+        return -1;
+    /* HTTP/2 over TLS when the server offers it; a libcurl without nghttp2
+     * refuses the option and HTTP/1.1 is used. */
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    return 0;
+}
+
+static bool has_line_break(const char *s)
+{
+    return s && strpbrk(s, "\r\n") != NULL;
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+int http_engine_create(struct http_engine **out, uv_loop_t *loop,
+                       const struct http_engine_options *opts)
+{
+    static const struct http_engine_options defaults;
+    int err = -ENOMEM;
+    if (!out || !loop)
+        return -EINVAL;
+    *out = NULL;
+    if (!opts)
+        opts = &defaults;
+    if (has_line_break(opts->auth_key))
+        return -EINVAL;
+
+    struct http_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    e->loop = loop;
+    e->timeout_ms = positive_or(opts->timeout_ms, DEFAULT_TIMEOUT_MS);
+    e->connect_timeout_ms = positive_or(opts->connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS);
+    if (e->connect_timeout_ms > e->timeout_ms)
+        e->connect_timeout_ms = e->timeout_ms;
+    e->max_response_bytes =
+        opts->max_response_bytes ? opts->max_response_bytes : DEFAULT_MAX_RESPONSE_BYTES;
+    e->max_inflight = opts->max_inflight ? opts->max_inflight : DEFAULT_MAX_INFLIGHT;
+    e->max_retries = opts->max_retries;
+    e->retry_base_ms = positive_or(opts->retry_base_ms, DEFAULT_RETRY_BASE_MS);
+    e->retry_max_wait_ms = positive_or(opts->retry_max_wait_ms, DEFAULT_RETRY_MAX_WAIT_MS);
+    list_init(&e->queue);
+    list_init(&e->running);
+    list_init(&e->waiting);
+    list_init(&e->sockets);
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        err = -EIO;
+        goto fail_free;
+    }
+    if (opts->auth_key && !(e->auth_key = strdup(opts->auth_key)))
+        goto fail_global;
+    if (opts->ca_file && !(e->ca_file = strdup(opts->ca_file)))
+        goto fail_strings;
+    e->multi = curl_multi_init();
+    if (!e->multi)
+        goto fail_strings;
+    if (curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) ||
+        curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e) ||
+        curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) ||
+        curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e) ||
+        curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX)) {
+        err = -EIO;
+        goto fail_multi;
+    }
+    err = uv_timer_init(loop, &e->timer);
+    if (err != 0)
+        goto fail_multi;
+    e->timer.data = e;
+    e->open_handles = 1;
+    *out = e;
+    return 0;
+
+fail_multi:
+    curl_multi_cleanup(e->multi);
+fail_strings:
+    wipe_key(e);
+    free(e->ca_file);
+fail_global:
+    curl_global_cleanup();
+fail_free:
+    free(e);
+    return err;
+}
+
+struct http_call *http_submit(struct http_engine *e, struct http_request *req,
+                              http_done_cb done, http_stage_cb stage, void *data)
+{
+    if (!req)
+        return NULL;
+    char *url = req->url;
+    char *body = req->body;
+    req->url = NULL;
+    req->body = NULL;
+    struct http_call *call = NULL;
+    struct header_set *hs;
+
+    if (!e || e->destroying || !done || !url || !req->method || !*req->method ||
+        strpbrk(req->method, " \t\r\n") || has_line_break(req->content_type))
+        goto fail;
+    if (!(hs = header_set_for(e, req->content_type)))
+        goto fail;
+    if (!(call = calloc(1, sizeof *call)))
+        goto fail;
+    call->engine = e;
+    call->method = req->method;
+    call->url = url;
+    call->body = body;
+    call->body_len = body ? req->body_len : 0;
+    call->retryable = req->retryable;
+    call->done = done;
+    call->stage = stage;
+    call->data = data;
+    call->retry_after_s = -1;
+    list_init(&call->link);
+    dynbuf_init(&call->resp, 1);
+    if (!(call->easy = curl_easy_init()))
+        goto fail_call;
+    if (configure_easy(call, hs) != 0)
+        goto fail_easy;
+    if (uv_timer_init(e->loop, &call->timer) != 0)
+        goto fail_easy;
+    call->timer.data = call;
+    e->open_handles++;
+    call->start_ns = uv_hrtime();
+
+    engine_enter(e);
+    if (e->n_running < e->max_inflight && list_empty(&e->queue)) {
+        start_attempt(call);
+    } else {
+        call->state = CALL_QUEUED;
+        list_push_back(&e->queue, &call->link);
+        e->n_queued++;
+        notify_stage(call, HTTP_STAGE_QUEUED);
+    }
+    engine_leave(e);
+    /* A stage callback that destroyed the engine took the call with it; no
+     * callback will follow, which is what NULL promises. */
+    return call->state == CALL_CLOSED ? NULL : call;
+
+fail_easy:
+    curl_easy_cleanup(call->easy);
+fail_call:
+    free(call);
+fail:
+    free(url);
+    free(body);
+    return NULL;
+}
+
+void http_cancel(struct http_call *call)
+{
+    if (!call)
+        return;
+    struct http_engine *e = call->engine;
+    bool was_running = call->state == CALL_RUNNING;
+    engine_enter(e);
+    call_drop(call);
+    if (was_running)
+        pump(e);
+    engine_leave(e);
+}
+
+unsigned http_engine_inflight(const struct http_engine *engine)
+{
+    return engine ? engine->n_running : 0;
+}
+
+unsigned http_engine_queued(const struct http_engine *engine)
+{
+    return engine ? engine->n_queued : 0;
+}
+
+void http_engine_destroy(struct http_engine *e, void (*closed)(void *data), void *data)
+{
+    if (!e || e->destroying)
+        return;
+    e->destroying = true;
+    e->closed = closed;
+    e->closed_data = data;
+    struct list *lists[] = {&e->queue, &e->waiting, &e->running};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        while (!list_empty(lists[i]))
+            call_drop(container_of(lists[i]->next, struct http_call, link));
+    if (e->busy == 0)
+        teardown(e);
+}

@@ -1,0 +1,1067 @@
+/* Tests for the upstream HTTP engine (server/http.c) against a small
+ * libmicrohttpd server that lives in this file: it echoes requests as JSON,
+ * delays, answers chosen statuses with Retry-After, sends huge bodies,
+ * drops connections, and counts concurrent requests. Each test runs a
+ * private libuv loop and asserts on counters set by the callbacks. */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/testutil.h"
+
+/* ---- the test server -------------------------------------------------- */
+
+struct tserver {
+    struct MHD_Daemon *daemon;
+    unsigned port;
+    pthread_mutex_t mu;
+    int current;        /* requests inside the handler now */
+    int max_concurrent; /* the most seen at once */
+    int hits;           /* requests that reached the handler */
+    int flaky_hits;     /* requests to /flaky */
+    int aborted;        /* /delay requests whose client went away */
+    volatile int stopping;
+};
+
+struct upload {
+    char *data;
+    size_t len;
+};
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static long query_long(struct MHD_Connection *c, const char *key, long fallback)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+    return v ? strtol(v, NULL, 10) : fallback;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned code, const char *body,
+                               long retry_after)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    if (retry_after >= 0) {
+        char v[32];
+        snprintf(v, sizeof v, "%ld", retry_after);
+        MHD_add_response_header(r, "Retry-After", v);
+    }
+    enum MHD_Result ret = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    char name[128];
+    size_t i;
+    for (i = 0; key[i] && i < sizeof name - 1; i++)
+        name[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ? key[i] + 32 : key[i]);
+    name[i] = '\0';
+    json_object_set_new(cls, name, json_string(value ? value : ""));
+    return MHD_YES;
+}
+
+static bool client_gone(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0)
+        return false;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
+        return true;
+    char b;
+    return recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+struct huge_state {
+    size_t total;
+    size_t sent;
+};
+
+static ssize_t huge_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct huge_state *h = cls;
+    if (h->sent >= h->total)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t n = h->total - h->sent < max ? h->total - h->sent : max;
+    memset(buf, 'x', n);
+    h->sent += n;
+    return (ssize_t)n;
+}
+
+static enum MHD_Result handle(struct tserver *s, struct MHD_Connection *c, const char *url,
+                              const char *method, struct upload *u)
+{
+    if (strcmp(url, "/echo") == 0) {
+        json_t *o = json_object();
+        json_t *headers = json_object();
+        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
+        json_object_set_new(o, "method", json_string(method));
+        json_object_set_new(o, "path", json_string(url));
+        json_object_set_new(o, "headers", headers);
+        json_object_set_new(o, "body", json_stringn(u->data ? u->data : "", u->len));
+        json_object_set_new(o, "body_len", json_integer((json_int_t)u->len));
+        char *text = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        enum MHD_Result r = respond(c, 200, text, -1);
+        free(text);
+        return r;
+    }
+    if (strcmp(url, "/delay") == 0) {
+        long ms = query_long(c, "ms", 100);
+        struct timespec start;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long waited = (now.tv_sec - start.tv_sec) * 1000 +
+                          (now.tv_nsec - start.tv_nsec) / 1000000;
+            if (waited >= ms || s->stopping)
+                break;
+            if (client_gone(c)) {
+                pthread_mutex_lock(&s->mu);
+                s->aborted++;
+                pthread_mutex_unlock(&s->mu);
+                return MHD_NO;
+            }
+            usleep(2000);
+        }
+        return respond(c, 200, "{\"ok\":true}", -1);
+    }
+    if (strcmp(url, "/status") == 0)
+        return respond(c, (unsigned)query_long(c, "code", 200), "{\"status\":\"set\"}",
+                       query_long(c, "retry_after", -1));
+    if (strcmp(url, "/flaky") == 0) {
+        pthread_mutex_lock(&s->mu);
+        int n = ++s->flaky_hits;
+        pthread_mutex_unlock(&s->mu);
+        if (n <= query_long(c, "fail", 0))
+            return respond(c, (unsigned)query_long(c, "code", 503), "{\"status\":\"fail\"}",
+                           query_long(c, "retry_after", -1));
+        return respond(c, 200, "{\"status\":\"ok\"}", -1);
+    }
+    if (strcmp(url, "/huge") == 0) {
+        size_t bytes = (size_t)query_long(c, "bytes", 1 << 20);
+        struct MHD_Response *r;
+        if (query_long(c, "chunked", 0)) {
+            struct huge_state *h = calloc(1, sizeof *h);
+            h->total = bytes;
+            r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, huge_reader, h,
+                                                  free);
+        } else {
+            char *body = malloc(bytes + 1);
+            memset(body, 'x', bytes);
+            r = MHD_create_response_from_buffer(bytes, body, MHD_RESPMEM_MUST_FREE);
+        }
+        enum MHD_Result ret = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    /* /close and anything else: drop the connection without an answer. */
+    return MHD_NO;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct tserver *s = cls;
+    struct upload *u = *con_cls;
+    if (!u) {
+        *con_cls = calloc(1, sizeof *u);
+        return *con_cls ? MHD_YES : MHD_NO;
+    }
+    if (*upload_size) {
+        u->data = realloc(u->data, u->len + *upload_size + 1);
+        memcpy(u->data + u->len, upload_data, *upload_size);
+        u->len += *upload_size;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->hits++;
+    if (++s->current > s->max_concurrent)
+        s->max_concurrent = s->current;
+    pthread_mutex_unlock(&s->mu);
+    enum MHD_Result r = handle(s, c, url, method, u);
+    pthread_mutex_lock(&s->mu);
+    s->current--;
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct upload *u = *con_cls;
+    if (u) {
+        free(u->data);
+        free(u);
+    }
+    *con_cls = NULL;
+}
+
+static void tserver_start(struct tserver *s)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    s->daemon = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD, 0, NULL, NULL,
+        on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)2, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+    ck_assert_ptr_nonnull(s->daemon);
+    s->port = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT)->port;
+    ck_assert_uint_gt(s->port, 0);
+}
+
+static void tserver_stop(struct tserver *s)
+{
+    s->stopping = 1;
+    MHD_stop_daemon(s->daemon);
+    pthread_mutex_destroy(&s->mu);
+}
+
+static int tserver_get(struct tserver *s, const int *field)
+{
+    pthread_mutex_lock(&s->mu);
+    int v = *field;
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+/* A loopback port nobody listens on. */
+static unsigned closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    getsockname(fd, (struct sockaddr *)&addr, &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+/* ---- the client side --------------------------------------------------- */
+
+static struct tserver srv;
+static uv_loop_t loop;
+static uv_timer_t tick;
+static struct http_engine *engine;
+static int closed_count;
+static bool in_submit;
+static int violations; /* callbacks at forbidden times */
+static int done_total;
+static int sent_order[256];
+static int n_sent;
+
+struct capture {
+    int index;
+    int done;
+    int queued, sent, answered;
+    enum http_outcome outcome;
+    long status;
+    char *body;
+    size_t body_len;
+    long retry_after_s;
+    char *content_type;
+    char *error;
+    unsigned attempts;
+    double elapsed_ms;
+    bool maybe_delivered;
+    /* Optional follow-up run inside the done callback. */
+    void (*then)(struct capture *cap);
+};
+
+static void capture_free(struct capture *cap)
+{
+    free(cap->body);
+    free(cap->content_type);
+    free(cap->error);
+    cap->body = cap->content_type = cap->error = NULL;
+}
+
+static void on_stage(void *data, enum http_stage stage)
+{
+    struct capture *cap = data;
+    if (cap->done)
+        violations++;
+    switch (stage) {
+    case HTTP_STAGE_QUEUED:
+        cap->queued++;
+        break;
+    case HTTP_STAGE_SENT:
+        cap->sent++;
+        if (n_sent < (int)(sizeof sent_order / sizeof sent_order[0]))
+            sent_order[n_sent++] = cap->index;
+        break;
+    case HTTP_STAGE_ANSWERED:
+        cap->answered++;
+        break;
+    }
+}
+
+static void on_done(void *data, const struct http_response *r)
+{
+    struct capture *cap = data;
+    if (in_submit || cap->done || cap->answered != 1)
+        violations++;
+    ck_assert_ptr_nonnull(r->body);
+    ck_assert_ptr_nonnull(r->error);
+    ck_assert_int_eq(r->body[r->body_len], '\0');
+    cap->done++;
+    done_total++;
+    cap->outcome = r->outcome;
+    cap->status = r->status;
+    cap->body = xmalloc(r->body_len + 1);
+    memcpy(cap->body, r->body, r->body_len + 1);
+    cap->body_len = r->body_len;
+    cap->retry_after_s = r->retry_after_s;
+    cap->content_type = r->content_type ? strdup(r->content_type) : NULL;
+    cap->error = strdup(r->error);
+    cap->attempts = r->attempts;
+    cap->elapsed_ms = r->elapsed_ms;
+    cap->maybe_delivered = r->maybe_delivered;
+    if (cap->then)
+        cap->then(cap);
+}
+
+static void on_closed(void *data)
+{
+    (*(int *)data)++;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+/* Runs the loop until *counter reaches target or timeout_ms pass. The tick
+ * timer keeps each UV_RUN_ONCE short. */
+static bool run_until(const int *counter, int target, int timeout_ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    while (*counter < target) {
+        if (now_ms() >= deadline)
+            return false;
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    return true;
+}
+
+static void run_for(int ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)ms;
+    while (now_ms() < deadline)
+        uv_run(&loop, UV_RUN_ONCE);
+}
+
+/* Runs until the server has seen `target` in the given field. */
+static bool run_until_server(const int *field, int target, int timeout_ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    while (tserver_get(&srv, field) < target) {
+        if (now_ms() >= deadline)
+            return false;
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    return true;
+}
+
+static void make_engine(struct http_engine_options opts)
+{
+    ck_assert_int_eq(http_engine_create(&engine, &loop, &opts), 0);
+    ck_assert_ptr_nonnull(engine);
+}
+
+static char *url_for(const char *path)
+{
+    char *url = xmalloc(strlen(path) + 64);
+    if (strncmp(path, "http", 4) == 0)
+        strcpy(url, path);
+    else
+        sprintf(url, "http://127.0.0.1:%u%s", srv.port, path);
+    return url;
+}
+
+static struct http_call *submit(const char *method, const char *path, const char *body,
+                                const char *content_type, bool retryable,
+                                struct capture *cap)
+{
+    struct http_request req = {
+        .method = method,
+        .url = url_for(path),
+        .body = body ? strdup(body) : NULL,
+        .body_len = body ? strlen(body) : 0,
+        .content_type = content_type,
+        .retryable = retryable,
+    };
+    in_submit = true;
+    struct http_call *call = http_submit(engine, &req, on_done, on_stage, cap);
+    in_submit = false;
+    ck_assert_ptr_null(req.url);
+    ck_assert_ptr_null(req.body);
+    return call;
+}
+
+static void setup(void)
+{
+    tserver_start(&srv);
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, on_tick, 10, 10);
+    engine = NULL;
+    closed_count = 0;
+    violations = 0;
+    done_total = 0;
+    n_sent = 0;
+}
+
+static void finish_engine(void)
+{
+    if (!engine)
+        return;
+    http_engine_destroy(engine, on_closed, &closed_count);
+    engine = NULL;
+    ck_assert(run_until(&closed_count, 1, 5000));
+    ck_assert_int_eq(closed_count, 1);
+}
+
+static void teardown(void)
+{
+    finish_engine();
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    /* Every handle the engine opened is closed again. */
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    tserver_stop(&srv);
+    ck_assert_int_eq(violations, 0);
+}
+
+static json_t *parse_body(const struct capture *cap)
+{
+    json_error_t err;
+    json_t *v = json_loadb(cap->body, cap->body_len, 0, &err);
+    ck_assert_msg(v != NULL, "bad JSON body: %s", err.text);
+    return v;
+}
+
+static const char *header(json_t *echo, const char *name)
+{
+    return json_string_value(json_object_get(json_object_get(echo, "headers"), name));
+}
+
+/* ---- requests and headers ----------------------------------------------- */
+
+START_TEST(test_post_echo)
+{
+    make_engine((struct http_engine_options){.auth_key = "k-123456"});
+    struct capture cap = {0};
+    ck_assert_ptr_nonnull(
+        submit("POST", "/echo", "{\"a\":1}", "application/json", false, &cap));
+    ck_assert(run_until(&cap.done, 1, 5000));
+
+    ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
+    ck_assert_int_eq(cap.status, 200);
+    ck_assert_str_eq(cap.error, "");
+    ck_assert_str_eq(cap.content_type, "application/json");
+    ck_assert_uint_eq(cap.attempts, 1);
+    ck_assert_int_eq(cap.retry_after_s, -1);
+    ck_assert(cap.maybe_delivered);
+    ck_assert_int_eq(cap.queued, 0);
+    ck_assert_int_eq(cap.sent, 1);
+    ck_assert_int_eq(cap.answered, 1);
+
+    json_t *echo = parse_body(&cap);
+    ck_assert_str_eq(json_string_value(json_object_get(echo, "method")), "POST");
+    ck_assert_str_eq(json_string_value(json_object_get(echo, "path")), "/echo");
+    ck_assert_str_eq(json_string_value(json_object_get(echo, "body")), "{\"a\":1}");
+    ck_assert_int_eq(json_integer_value(json_object_get(echo, "body_len")), 7);
+    ck_assert_str_eq(header(echo, "authkey"), "k-123456");
+    ck_assert_str_eq(header(echo, "content-type"), "application/json");
+    ck_assert_str_eq(header(echo, "accept"), "application/json");
+    ck_assert_str_eq(header(echo, "user-agent"), "msg91-mcp/" MSG91_MCP_VERSION);
+    ck_assert_str_eq(header(echo, "content-length"), "7");
+    ck_assert_ptr_null(header(echo, "expect"));
+    json_decref(echo);
+    capture_free(&cap);
+}
+END_TEST
+
+START_TEST(test_get_without_key)
+{
+    make_engine((struct http_engine_options){0});
+    struct capture cap = {0};
+    ck_assert_ptr_nonnull(submit("GET", "/echo", NULL, NULL, true, &cap));
+    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
+    json_t *echo = parse_body(&cap);
+    ck_assert_str_eq(json_string_value(json_object_get(echo, "method")), "GET");
+    ck_assert_str_eq(json_string_value(json_object_get(echo, "body")), "");
+    ck_assert_ptr_null(header(echo, "authkey"));
+    ck_assert_ptr_null(header(echo, "content-type"));
+    ck_assert_str_eq(header(echo, "accept"), "application/json");
+    json_decref(echo);
+    capture_free(&cap);
+}
+END_TEST
+
+START_TEST(test_other_methods)
+{
+    make_engine((struct http_engine_options){.auth_key = "key"});
+    struct capture put = {0}, del = {0}, empty_post = {0};
+    submit("PUT", "/echo", "x=1&y=2", "application/x-www-form-urlencoded", false, &put);
+    submit("DELETE", "/echo", NULL, NULL, false, &del);
+    submit("POST", "/echo", NULL, NULL, false, &empty_post);
+    ck_assert(run_until(&done_total, 3, 5000));
+
+    json_t *echo = parse_body(&put);
+    ck_assert_str_eq(json_string_value(json_object_get(echo, "method")), "PUT");
+    ck_assert_str_eq(json_string_value(json_object_get(echo, "body")), "x=1&y=2");
+    ck_assert_str_eq(header(echo, "content-type"), "application/x-www-form-urlencoded");
+    json_decref(echo);
+
+    echo = parse_body(&del);
+    ck_assert_str_eq(json_string_value(json_object_get(echo, "method")), "DELETE");
+    ck_assert_str_eq(json_string_value(json_object_get(echo, "body")), "");
+    json_decref(echo);
+
+    /* A POST without a body or type: no invented form Content-Type. */
+    echo = parse_body(&empty_post);
+    ck_assert_str_eq(json_string_value(json_object_get(echo, "method")), "POST");
+    ck_assert_str_eq(header(echo, "content-length"), "0");
+    ck_assert_ptr_null(header(echo, "content-type"));
+    json_decref(echo);
+    capture_free(&put);
+    capture_free(&del);
+    capture_free(&empty_post);
+}
+END_TEST
+
+START_TEST(test_submit_rejects)
+{
+    make_engine((struct http_engine_options){0});
+    struct http_request req = {.method = "GET", .url = url_for("/echo")};
+    /* No done callback: refused, and the URL is still taken (ASan checks). */
+    ck_assert_ptr_null(http_submit(engine, &req, NULL, NULL, NULL));
+    ck_assert_ptr_null(req.url);
+    struct capture cap = {0};
+    req = (struct http_request){.method = "GET", .url = url_for("/echo"),
+                                .content_type = "text/plain\r\nX-Injected: 1"};
+    ck_assert_ptr_null(http_submit(engine, &req, on_done, on_stage, &cap));
+    ck_assert_ptr_null(http_submit(engine, NULL, on_done, on_stage, &cap));
+    run_for(50);
+    ck_assert_int_eq(cap.done, 0);
+    ck_assert_int_eq(cap.sent + cap.queued, 0);
+    http_engine_destroy(NULL, NULL, NULL);
+    http_cancel(NULL);
+
+    struct http_engine *bad = NULL;
+    struct http_engine_options opts = {.auth_key = "a\r\nb"};
+    ck_assert_int_lt(http_engine_create(&bad, &loop, &opts), 0);
+    ck_assert_ptr_null(bad);
+}
+END_TEST
+
+/* ---- failures ----------------------------------------------------------- */
+
+START_TEST(test_timeout)
+{
+    make_engine((struct http_engine_options){.timeout_ms = 300});
+    struct capture cap = {0};
+    submit("GET", "/delay?ms=3000", NULL, NULL, false, &cap);
+    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert_int_eq(cap.outcome, HTTP_TIMEOUT);
+    ck_assert(cap.maybe_delivered);
+    ck_assert_str_ne(cap.error, "");
+    ck_assert_str_eq(cap.body, "");
+    ck_assert_uint_eq(cap.body_len, 0);
+    ck_assert_double_ge(cap.elapsed_ms, 290);
+    ck_assert_double_lt(cap.elapsed_ms, 2000);
+    capture_free(&cap);
+}
+END_TEST
+
+START_TEST(test_connect_refused)
+{
+    make_engine((struct http_engine_options){0});
+    char path[64];
+    snprintf(path, sizeof path, "http://127.0.0.1:%u/echo", closed_port());
+    struct capture cap = {0};
+    submit("POST", path, "{}", "application/json", false, &cap);
+    /* Even a failure this fast is reported from the loop, never from
+     * inside http_submit (on_done counts that as a violation). */
+    ck_assert_int_eq(cap.done, 0);
+    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert_int_eq(cap.outcome, HTTP_CONNECT_FAILED);
+    ck_assert(!cap.maybe_delivered);
+    ck_assert_str_ne(cap.error, "");
+    ck_assert_uint_eq(cap.attempts, 1);
+    capture_free(&cap);
+}
+END_TEST
+
+START_TEST(test_dns_failure)
+{
+    /* .invalid never resolves (RFC 6761); the timeout bounds a slow resolver. */
+    make_engine((struct http_engine_options){.timeout_ms = 4000});
+    struct capture cap = {0};
+    submit("GET", "http://no-such-host.invalid/echo", NULL, NULL, false, &cap);
+    ck_assert(run_until(&cap.done, 1, 8000));
+    ck_assert_int_eq(cap.outcome, HTTP_DNS_FAILED);
+    ck_assert(!cap.maybe_delivered);
+    ck_assert_str_ne(cap.error, "");
+    capture_free(&cap);
+}
+END_TEST
+
+START_TEST(test_tls_failure)
+{
+    make_engine((struct http_engine_options){.timeout_ms = 5000});
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%u/echo", srv.port);
+    struct capture cap = {0};
+    submit("GET", url, NULL, NULL, false, &cap);
+    ck_assert(run_until(&cap.done, 1, 8000));
+    ck_assert_int_eq(cap.outcome, HTTP_TLS_FAILED);
+    ck_assert(!cap.maybe_delivered);
+    ck_assert_str_ne(cap.error, "");
+    capture_free(&cap);
+}
+END_TEST
+
+START_TEST(test_reset)
+{
+    make_engine((struct http_engine_options){0});
+    struct capture cap = {0};
+    submit("POST", "/close", "{}", "application/json", false, &cap);
+    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert_int_eq(cap.outcome, HTTP_RESET);
+    ck_assert(cap.maybe_delivered);
+    ck_assert_int_eq(cap.status, 0);
+    ck_assert_str_ne(cap.error, "");
+    ck_assert_int_eq(tserver_get(&srv, &srv.hits), 1);
+    capture_free(&cap);
+}
+END_TEST
+
+START_TEST(test_too_large)
+{
+    make_engine((struct http_engine_options){.max_response_bytes = 1000});
+    struct capture exact = {0}, announced = {0}, chunked = {0};
+    submit("GET", "/huge?bytes=1000", NULL, NULL, false, &exact);
+    /* With Content-Length curl refuses early; chunked hits the write cap. */
+    submit("GET", "/huge?bytes=5000", NULL, NULL, false, &announced);
+    submit("GET", "/huge?bytes=100000&chunked=1", NULL, NULL, false, &chunked);
+    ck_assert(run_until(&done_total, 3, 5000));
+
+    ck_assert_int_eq(exact.outcome, HTTP_ANSWERED);
+    ck_assert_uint_eq(exact.body_len, 1000);
+    ck_assert_int_eq(exact.body[999], 'x');
+
+    ck_assert_int_eq(announced.outcome, HTTP_TOO_LARGE);
+    ck_assert_int_eq(chunked.outcome, HTTP_TOO_LARGE);
+    ck_assert_str_eq(chunked.error, "response body exceeds 1000 bytes");
+    ck_assert_uint_eq(chunked.body_len, 0);
+    ck_assert_str_eq(chunked.body, "");
+    capture_free(&exact);
+    capture_free(&announced);
+    capture_free(&chunked);
+}
+END_TEST
+
+/* ---- retries ------------------------------------------------------------ */
+
+START_TEST(test_retry_then_success)
+{
+    make_engine((struct http_engine_options){.max_retries = 3, .retry_base_ms = 20});
+    struct capture cap = {0};
+    submit("GET", "/flaky?fail=2&code=503", NULL, NULL, true, &cap);
+    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
+    ck_assert_int_eq(cap.status, 200);
+    ck_assert_uint_eq(cap.attempts, 3);
+    ck_assert_int_eq(cap.sent, 3);
+    ck_assert_int_eq(cap.answered, 1);
+    ck_assert_str_eq(cap.body, "{\"status\":\"ok\"}");
+    ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 3);
+    /* Backoff 20 ms then 40 ms. */
+    ck_assert_double_ge(cap.elapsed_ms, 55);
+    capture_free(&cap);
+}
+END_TEST
+
+START_TEST(test_retries_exhausted)
+{
+    make_engine((struct http_engine_options){.max_retries = 2, .retry_base_ms = 10});
+    struct capture cap = {0};
+    submit("GET", "/flaky?fail=10&code=500", NULL, NULL, true, &cap);
+    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert_int_eq(cap.status, 500);
+    ck_assert_uint_eq(cap.attempts, 3);
+    ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 3);
+    capture_free(&cap);
+}
+END_TEST
+
+START_TEST(test_no_retry_for_non_retryable)
+{
+    make_engine((struct http_engine_options){.max_retries = 3, .retry_base_ms = 10});
+    struct capture cap = {0};
+    submit("POST", "/flaky?fail=2&code=503", "{}", "application/json", false, &cap);
+    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
+    ck_assert_int_eq(cap.status, 503);
+    ck_assert_uint_eq(cap.attempts, 1);
+    run_for(100);
+    ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 1);
+    capture_free(&cap);
+}
+END_TEST
+
+START_TEST(test_no_retry_for_4xx)
+{
+    make_engine((struct http_engine_options){.max_retries = 3, .retry_base_ms = 10});
+    struct capture cap = {0};
+    submit("GET", "/flaky?fail=1&code=404", NULL, NULL, true, &cap);
+    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert_int_eq(cap.status, 404);
+    ck_assert_uint_eq(cap.attempts, 1);
+    capture_free(&cap);
+}
+END_TEST
+
+START_TEST(test_retry_after_honoured)
+{
+    make_engine((struct http_engine_options){
+        .max_retries = 2, .retry_base_ms = 10, .retry_max_wait_ms = 5000});
+    struct capture cap = {0};
+    submit("GET", "/flaky?fail=1&code=429&retry_after=1", NULL, NULL, true, &cap);
+    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert_int_eq(cap.status, 200);
+    ck_assert_uint_eq(cap.attempts, 2);
+    ck_assert_int_eq(cap.retry_after_s, -1); /* the final answer had none */
+    ck_assert_double_ge(cap.elapsed_ms, 950);
+    ck_assert_double_lt(cap.elapsed_ms, 3000);
+    capture_free(&cap);
+}
+END_TEST
+
+START_TEST(test_retry_after_above_bound)
+{
+    make_engine((struct http_engine_options){
+        .max_retries = 2, .retry_base_ms = 10, .retry_max_wait_ms = 2000});
+    struct capture cap = {0};
+    submit("GET", "/flaky?fail=1&code=429&retry_after=30", NULL, NULL, true, &cap);
+    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
+    ck_assert_int_eq(cap.status, 429);
+    ck_assert_int_eq(cap.retry_after_s, 30);
+    ck_assert_uint_eq(cap.attempts, 1);
+    ck_assert_double_lt(cap.elapsed_ms, 1000);
+    ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 1);
+    capture_free(&cap);
+}
+END_TEST
+
+START_TEST(test_retry_connect_failure)
+{
+    make_engine((struct http_engine_options){.max_retries = 2, .retry_base_ms = 10});
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/echo", closed_port());
+    struct capture get = {0}, post = {0};
+    submit("GET", url, NULL, NULL, true, &get);
+    submit("POST", url, "{}", "application/json", false, &post);
+    ck_assert(run_until(&done_total, 2, 5000));
+    ck_assert_int_eq(get.outcome, HTTP_CONNECT_FAILED);
+    ck_assert_uint_eq(get.attempts, 3);
+    ck_assert_int_eq(get.sent, 3);
+    ck_assert_int_eq(post.outcome, HTTP_CONNECT_FAILED);
+    ck_assert_uint_eq(post.attempts, 1);
+    capture_free(&get);
+    capture_free(&post);
+}
+END_TEST
+
+/* ---- the in-flight cap and concurrency ----------------------------------- */
+
+START_TEST(test_max_inflight_fifo)
+{
+    enum { N = 20 };
+    make_engine((struct http_engine_options){.max_inflight = 3});
+    static struct capture caps[N];
+    memset(caps, 0, sizeof caps);
+    for (int i = 0; i < N; i++) {
+        caps[i].index = i;
+        ck_assert_ptr_nonnull(submit("GET", "/delay?ms=60", NULL, NULL, false, &caps[i]));
+    }
+    ck_assert_uint_eq(http_engine_inflight(engine), 3);
+    ck_assert_uint_eq(http_engine_queued(engine), N - 3);
+    ck_assert(run_until(&done_total, N, 10000));
+
+    ck_assert_int_eq(tserver_get(&srv, &srv.max_concurrent), 3);
+    ck_assert_int_eq(tserver_get(&srv, &srv.hits), N);
+    ck_assert_int_eq(n_sent, N);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(sent_order[i], i);
+        ck_assert_int_eq(caps[i].outcome, HTTP_ANSWERED);
+        ck_assert_int_eq(caps[i].status, 200);
+        /* QUEUED only for those that had to wait for a slot. */
+        ck_assert_int_eq(caps[i].queued, i < 3 ? 0 : 1);
+        capture_free(&caps[i]);
+    }
+    ck_assert_uint_eq(http_engine_inflight(engine), 0);
+    ck_assert_uint_eq(http_engine_queued(engine), 0);
+}
+END_TEST
+
+START_TEST(test_parallel_from_the_start)
+{
+    /* Plain-http transfers must not wait for the first answer to learn that
+     * the connection cannot multiplex. */
+    make_engine((struct http_engine_options){0});
+    struct capture a = {0}, b = {0};
+    submit("POST", "/delay?ms=500", "{}", "application/json", false, &a);
+    submit("POST", "/delay?ms=500", "{}", "application/json", false, &b);
+    ck_assert(run_until(&done_total, 2, 5000));
+    ck_assert_int_eq(tserver_get(&srv, &srv.max_concurrent), 2);
+    ck_assert_double_lt(b.elapsed_ms, 900);
+    capture_free(&a);
+    capture_free(&b);
+}
+END_TEST
+
+START_TEST(test_concurrency)
+{
+    enum { N = 200 };
+    make_engine((struct http_engine_options){.max_inflight = 256});
+    static struct capture caps[N];
+    memset(caps, 0, sizeof caps);
+    uint64_t start = now_ms();
+    for (int i = 0; i < N; i++)
+        submit("GET", "/delay?ms=300", NULL, NULL, false, &caps[i]);
+    ck_assert(run_until(&done_total, N, 10000));
+    uint64_t took = now_ms() - start;
+    /* Serial would be 60 s; in parallel it is about one delay. */
+    ck_assert_msg(took < 2000, "200 requests took %llu ms", (unsigned long long)took);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(caps[i].status, 200);
+        capture_free(&caps[i]);
+    }
+    ck_assert_int_gt(tserver_get(&srv, &srv.max_concurrent), 100);
+}
+END_TEST
+
+/* ---- cancellation and teardown ------------------------------------------ */
+
+START_TEST(test_cancel_queued)
+{
+    make_engine((struct http_engine_options){.max_inflight = 1});
+    struct capture a = {0}, b = {0}, c = {0};
+    submit("GET", "/delay?ms=200", NULL, NULL, false, &a);
+    struct http_call *call_b = submit("GET", "/echo", NULL, NULL, false, &b);
+    ck_assert_int_eq(b.queued, 1);
+    ck_assert_uint_eq(http_engine_queued(engine), 1);
+    http_cancel(call_b);
+    ck_assert_uint_eq(http_engine_queued(engine), 0);
+    ck_assert(run_until(&a.done, 1, 5000));
+    run_for(50);
+    ck_assert_int_eq(b.done + b.sent + b.answered, 0);
+    ck_assert_int_eq(tserver_get(&srv, &srv.hits), 1);
+
+    submit("GET", "/echo", NULL, NULL, false, &c);
+    ck_assert(run_until(&c.done, 1, 5000));
+    ck_assert_int_eq(c.status, 200);
+    ck_assert_int_eq(tserver_get(&srv, &srv.hits), 2);
+    capture_free(&a);
+    capture_free(&c);
+}
+END_TEST
+
+START_TEST(test_cancel_running)
+{
+    make_engine((struct http_engine_options){.max_inflight = 1});
+    struct capture a = {0}, b = {0}, c = {0};
+    struct http_call *call_a = submit("GET", "/delay?ms=3000", NULL, NULL, false, &a);
+    submit("GET", "/echo", NULL, NULL, false, &b);
+    ck_assert(run_until_server(&srv.current, 1, 5000));
+    http_cancel(call_a);
+    /* The freed slot goes to the queued call straight away. */
+    ck_assert_int_eq(b.sent, 1);
+    ck_assert(run_until(&b.done, 1, 5000));
+    /* The server sees the connection go away long before its 3 s. */
+    ck_assert(run_until_server(&srv.aborted, 1, 2000));
+    ck_assert_int_eq(a.done + a.answered, 0);
+    ck_assert_int_eq(a.sent, 1);
+
+    submit("GET", "/echo", NULL, NULL, false, &c);
+    ck_assert(run_until(&c.done, 1, 5000));
+    ck_assert_int_eq(c.status, 200);
+    ck_assert_int_eq(a.done, 0);
+    capture_free(&b);
+    capture_free(&c);
+}
+END_TEST
+
+static struct http_call *backoff_call;
+
+START_TEST(test_cancel_during_backoff)
+{
+    make_engine((struct http_engine_options){.max_retries = 3, .retry_base_ms = 300});
+    struct capture cap = {0};
+    backoff_call = submit("GET", "/flaky?fail=5&code=503", NULL, NULL, true, &cap);
+    ck_assert(run_until_server(&srv.flaky_hits, 1, 5000));
+    run_for(100);
+    http_cancel(backoff_call);
+    run_for(500);
+    ck_assert_int_eq(cap.done + cap.answered, 0);
+    ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 1);
+}
+END_TEST
+
+START_TEST(test_destroy_with_calls_in_flight)
+{
+    make_engine((struct http_engine_options){.max_inflight = 2, .auth_key = "secret"});
+    static struct capture caps[5];
+    memset(caps, 0, sizeof caps);
+    for (int i = 0; i < 5; i++)
+        submit("POST", "/delay?ms=2000", "{}", "application/json", false, &caps[i]);
+    ck_assert(run_until_server(&srv.current, 2, 5000));
+    http_engine_destroy(engine, on_closed, &closed_count);
+    engine = NULL;
+    ck_assert_int_eq(closed_count, 0); /* only from the loop */
+    ck_assert(run_until(&closed_count, 1, 5000));
+    run_for(50);
+    ck_assert_int_eq(closed_count, 1);
+    ck_assert_int_eq(done_total, 0);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(caps[i].answered, 0);
+    ck_assert(run_until_server(&srv.aborted, 2, 2000));
+}
+END_TEST
+
+/* Callbacks may use the engine: submit more, cancel others, or destroy it. */
+static struct capture chained;
+static struct http_call *victim;
+
+static void submit_another(struct capture *cap)
+{
+    (void)cap;
+    submit("GET", "/echo", NULL, NULL, false, &chained);
+    http_cancel(victim);
+}
+
+static void destroy_engine(struct capture *cap)
+{
+    (void)cap;
+    http_engine_destroy(engine, on_closed, &closed_count);
+    engine = NULL;
+}
+
+START_TEST(test_reentrant_callbacks)
+{
+    make_engine((struct http_engine_options){.max_inflight = 1});
+    struct capture first = {.then = submit_another}, second = {0}, last = {0};
+    memset(&chained, 0, sizeof chained);
+    submit("GET", "/echo", NULL, NULL, false, &first);
+    victim = submit("GET", "/echo", NULL, NULL, false, &second);
+    ck_assert(run_until(&chained.done, 1, 5000));
+    ck_assert_int_eq(chained.status, 200);
+    ck_assert_int_eq(second.done + second.sent, 0);
+
+    struct capture others[3] = {{0}};
+    last.then = destroy_engine;
+    submit("GET", "/echo", NULL, NULL, false, &last);
+    for (int i = 0; i < 3; i++)
+        submit("GET", "/delay?ms=500", NULL, NULL, false, &others[i]);
+    ck_assert(run_until(&closed_count, 1, 5000));
+    ck_assert_int_eq(last.done, 1);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(others[i].done, 0);
+    capture_free(&first);
+    capture_free(&chained);
+    capture_free(&last);
+}
+END_TEST
+
+static Suite *http_suite(void)
+{
+    Suite *s = suite_create("http");
+    TCase *tc = tcase_create("engine");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_post_echo);
+    tcase_add_test(tc, test_get_without_key);
+    tcase_add_test(tc, test_other_methods);
+    tcase_add_test(tc, test_submit_rejects);
+    tcase_add_test(tc, test_timeout);
+    tcase_add_test(tc, test_connect_refused);
+    tcase_add_test(tc, test_dns_failure);
+    tcase_add_test(tc, test_tls_failure);
+    tcase_add_test(tc, test_reset);
+    tcase_add_test(tc, test_too_large);
+    tcase_add_test(tc, test_retry_then_success);
+    tcase_add_test(tc, test_retries_exhausted);
+    tcase_add_test(tc, test_no_retry_for_non_retryable);
+    tcase_add_test(tc, test_no_retry_for_4xx);
+    tcase_add_test(tc, test_retry_after_honoured);
+    tcase_add_test(tc, test_retry_after_above_bound);
+    tcase_add_test(tc, test_retry_connect_failure);
+    tcase_add_test(tc, test_max_inflight_fifo);
+    tcase_add_test(tc, test_parallel_from_the_start);
+    tcase_add_test(tc, test_concurrency);
+    tcase_add_test(tc, test_cancel_queued);
+    tcase_add_test(tc, test_cancel_running);
+    tcase_add_test(tc, test_cancel_during_backoff);
+    tcase_add_test(tc, test_destroy_with_calls_in_flight);
+    tcase_add_test(tc, test_reentrant_callbacks);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(http_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
