@@ -1,1 +1,607 @@
-/* placeholder: being written */
+#include "tools/answer.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/dynbuf.h"
+
+/* Longest excerpt of an upstream body quoted in a message: enough to
+ * recognise an HTML error page or a proxy's text, short enough for a
+ * model's context. */
+#define EXCERPT_MAX 200
+/* MSG91's own error messages are short; longer ones are cut. */
+#define MESSAGE_MAX 300
+/* Upper bound of any message this module builds. */
+#define TEXT_MAX 4096
+
+static const char key_text[] =
+    "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) to a "
+    "valid key.";
+
+static char *vtextf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+static char *vtextf(const char *fmt, va_list ap)
+{
+    va_list copy;
+    va_copy(copy, ap);
+    int n = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    if (n < 0)
+        return NULL;
+    char *text = malloc((size_t)n + 1);
+    if (text)
+        vsnprintf(text, (size_t)n + 1, fmt, ap);
+    return text;
+}
+
+char *answer_textf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = vtextf(fmt, ap);
+    va_end(ap);
+    return text;
+}
+
+/* A message under construction. Once an append fails (out of memory) the
+ * message is dropped rather than sent half-written; finish_text then
+ * reports the lack of memory instead. */
+struct text {
+    struct dynbuf buf;
+    bool failed;
+};
+
+static void text_init(struct text *t)
+{
+    dynbuf_init(&t->buf, TEXT_MAX);
+    t->failed = false;
+}
+
+static void appendf(struct text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void appendf(struct text *t, const char *fmt, ...)
+{
+    if (t->failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = vtextf(fmt, ap);
+    va_end(ap);
+    if (!s || dynbuf_append_str(&t->buf, s) != DYNBUF_OK)
+        t->failed = true;
+    free(s);
+}
+
+static void set_error(struct tool_outcome *out, char *text)
+{
+    free(out->error_text);
+    out->error_text = text ? text : strdup("The server ran out of memory while reading "
+                                           "MSG91's answer.");
+}
+
+static void finish_text(struct text *t, struct tool_outcome *out)
+{
+    if (t->failed) {
+        dynbuf_finish(&t->buf);
+        set_error(out, NULL);
+        return;
+    }
+    set_error(out, dynbuf_take(&t->buf, NULL));
+}
+
+/* Length of the UTF-8 sequence starting at s (at most left bytes), or 0
+ * when it is not valid (overlong, surrogate, past U+10FFFF, truncated). */
+static size_t utf8_len(const unsigned char *s, size_t left, unsigned long *cp)
+{
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    size_t n;
+    unsigned long c, min;
+    if ((s[0] & 0xe0) == 0xc0) {
+        n = 2, c = s[0] & 0x1f, min = 0x80;
+    } else if ((s[0] & 0xf0) == 0xe0) {
+        n = 3, c = s[0] & 0x0f, min = 0x800;
+    } else if ((s[0] & 0xf8) == 0xf0) {
+        n = 4, c = s[0] & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n > left)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return n;
+}
+
+char *answer_excerpt(const char *s, size_t len, size_t max)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    char *out = malloc(max + 4);
+    if (!out)
+        return NULL;
+    size_t k = 0, i = 0;
+    bool space = false, cut = false;
+    while (i < len) {
+        unsigned long cp;
+        size_t n = utf8_len(u + i, len - i, &cp);
+        if (n == 0) {
+            i++;
+            continue;
+        }
+        /* Line breaks and tabs still separate words, so they become one
+         * space; other C0 and C1 controls and DEL would corrupt a log line
+         * or a terminal and are dropped. */
+        if (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\v' ||
+            cp == '\f') {
+            space = k > 0;
+            i += n;
+            continue;
+        }
+        if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
+            i += n;
+            continue;
+        }
+        size_t need = n + (space ? 1 : 0);
+        if (k + need > max) {
+            cut = true;
+            break;
+        }
+        if (space)
+            out[k++] = ' ';
+        space = false;
+        memcpy(out + k, s + i, n);
+        k += n;
+        i += n;
+    }
+    if (cut) {
+        memcpy(out + k, "...", 3);
+        k += 3;
+    }
+    out[k] = '\0';
+    return out;
+}
+
+/* Appends what an unknown outcome means for a tool that changes
+ * something: "; <unknown>. <advice>" or, for a read-only tool, readonly. */
+static void append_unknown(struct text *b, const struct answer_effect *effect,
+                           const char *readonly)
+{
+    if (effect)
+        appendf(b, "; %s. %s", effect->unknown, effect->advice);
+    else
+        appendf(b, "%s", readonly);
+}
+
+/* The libcurl detail in parentheses, when there is one. */
+static void append_detail(struct text *b, const char *error)
+{
+    if (!error || !error[0])
+        return;
+    char *detail = answer_excerpt(error, strlen(error), EXCERPT_MAX);
+    if (detail && detail[0])
+        appendf(b, " (%s)", detail);
+    free(detail);
+}
+
+static void transport_failure(const struct tool_read_ctx *ctx,
+                              const struct http_response *resp,
+                              const struct answer_effect *effect, struct tool_outcome *out)
+{
+    struct text b;
+    text_init(&b);
+    switch (resp->outcome) {
+    case HTTP_TIMEOUT:
+        appendf(&b, "MSG91 did not answer: the request timed out after %ld ms",
+                ctx->timeout_ms);
+        append_unknown(&b, effect,
+                       ". Nothing was changed, so it is safe to ask again; if this keeps "
+                       "happening, check the network or raise MSG91_TIMEOUT_MS.");
+        break;
+    case HTTP_DNS_FAILED:
+        appendf(&b, "Could not reach MSG91: the host name in MSG91_BASE_URL did not "
+                    "resolve");
+        append_detail(&b, resp->error);
+        appendf(&b, ". Nothing was sent. Check MSG91_BASE_URL and the network "
+                    "connection.");
+        break;
+    case HTTP_CONNECT_FAILED:
+        appendf(&b, "Could not connect to MSG91");
+        append_detail(&b, resp->error);
+        appendf(&b, ". Nothing was sent. Check the network connection and "
+                    "MSG91_BASE_URL.");
+        break;
+    case HTTP_TLS_FAILED:
+        appendf(&b, "The TLS connection to MSG91 failed");
+        append_detail(&b, resp->error);
+        appendf(&b, ". Nothing was sent. Check MSG91_BASE_URL; if a proxy or private CA "
+                    "signs the certificate, set MSG91_CA_FILE to its CA bundle.");
+        break;
+    case HTTP_RESET:
+        appendf(&b, "The connection to MSG91 dropped before a full answer arrived");
+        append_unknown(&b, effect, ". Nothing was changed, so it is safe to ask again.");
+        break;
+    case HTTP_TOO_LARGE:
+        appendf(&b, "MSG91's answer was too large to read (over the response size "
+                    "limit)");
+        append_unknown(&b, effect,
+                       ". Nothing was changed; ask for less at once (a smaller limit) "
+                       "if the tool takes one.");
+        break;
+    case HTTP_ANSWERED:
+    case HTTP_FAILED:
+    default:
+        appendf(&b, "The request to MSG91 failed");
+        append_detail(&b, resp->error);
+        append_unknown(&b, effect, ". Nothing was changed, so it is safe to ask again.");
+        break;
+    }
+    finish_text(&b, out);
+}
+
+/* The media type of a Content-Type header, without parameters. */
+static char *media_type(const char *content_type)
+{
+    if (!content_type || !content_type[0])
+        return strdup("no content type");
+    size_t n = strcspn(content_type, ";");
+    while (n > 0 && content_type[n - 1] == ' ')
+        n--;
+    char *t = answer_excerpt(content_type, n, 60);
+    if (t && !t[0]) {
+        free(t);
+        return strdup("no content type");
+    }
+    return t;
+}
+
+static void not_json(const struct http_response *resp, const struct answer_effect *effect,
+                     struct tool_outcome *out)
+{
+    struct text b;
+    text_init(&b);
+    char *type = media_type(resp->content_type);
+    char *excerpt = answer_excerpt(resp->body, resp->body_len, EXCERPT_MAX);
+    if (!type || !excerpt) {
+        free(type);
+        free(excerpt);
+        set_error(out, NULL);
+        return;
+    }
+    appendf(&b, "MSG91 answered with something that is not JSON (HTTP %ld, %s): ",
+            resp->status, type);
+    if (excerpt[0])
+        appendf(&b, "\"%s\".", excerpt);
+    else
+        appendf(&b, "an empty body.");
+    appendf(&b, " Check that MSG91_BASE_URL points at MSG91 and not at a proxy or "
+                "captive portal.");
+    /* A success status means MSG91 (or whatever answered) took the request. */
+    if (effect && resp->status >= 200 && resp->status < 300)
+        appendf(&b, " The outcome is unknown: %s. %s", effect->unknown, effect->advice);
+    free(type);
+    free(excerpt);
+    finish_text(&b, out);
+}
+
+void answer_wrong_shape(const struct http_response *resp,
+                        const struct answer_effect *effect, const char *what,
+                        struct tool_outcome *out)
+{
+    struct text b;
+    text_init(&b);
+    char *excerpt = answer_excerpt(resp->body, resp->body_len, EXCERPT_MAX);
+    if (!excerpt) {
+        set_error(out, NULL);
+        return;
+    }
+    appendf(&b, "MSG91 answered with JSON of an unexpected shape (HTTP %ld): %s: %s.",
+            resp->status, what, excerpt);
+    if (effect)
+        appendf(&b, " The outcome is unknown: %s. %s", effect->unknown, effect->advice);
+    free(excerpt);
+    finish_text(&b, out);
+}
+
+void answer_refused(const struct answer *a, const char *hint, struct tool_outcome *out)
+{
+    struct text b;
+    text_init(&b);
+    const char *msg = a->message && a->message[0] ? a->message : "no message given";
+    size_t n = strlen(msg);
+    /* MSG91's messages sometimes end with a full stop and sometimes not. */
+    const char *stop = n > 0 && (msg[n - 1] == '.' || msg[n - 1] == '!') ? "" : ".";
+    if (a->status >= 200 && a->status < 300)
+        appendf(&b, "MSG91 returned an error: %s%s", msg, stop);
+    else
+        appendf(&b, "MSG91 returned an error (HTTP %ld): %s%s", a->status, msg, stop);
+    if (hint)
+        appendf(&b, " %s", hint);
+    finish_text(&b, out);
+}
+
+void answer_success(struct tool_outcome *out, json_t *result)
+{
+    if (!result) {
+        set_error(out, NULL);
+        return;
+    }
+    json_decref(out->structured);
+    out->structured = result;
+}
+
+void answer_set_request_id(struct tool_outcome *out, const char *id)
+{
+    free(out->upstream_request_id);
+    out->upstream_request_id = id ? strdup(id) : NULL;
+}
+
+/* The first string among MSG91's usual message members. */
+static const char *member_text(json_t *obj, const char *const *names)
+{
+    for (size_t i = 0; names[i]; i++) {
+        json_t *v = json_object_get(obj, names[i]);
+        if (json_is_string(v))
+            return json_string_value(v);
+    }
+    return NULL;
+}
+
+static const char *const message_members[] = {"message", "msg", "error", NULL};
+
+/* Appends one item of family 2's "errors": a string, an object with a
+ * message, or anything else as compact JSON. */
+static void append_error_item(struct text *b, const char *key, json_t *item)
+{
+    const char *text = json_is_string(item) ? json_string_value(item)
+                                            : member_text(item, message_members);
+    char *dumped = NULL;
+    if (!text && json_is_array(item) && json_array_size(item) > 0 &&
+        json_is_string(json_array_get(item, 0)))
+        text = json_string_value(json_array_get(item, 0));
+    if (!text)
+        text = dumped = json_dumps(item, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *clean = text ? answer_excerpt(text, strlen(text), MESSAGE_MAX) : NULL;
+    if (dynbuf_len(&b->buf) > 0)
+        appendf(b, "; ");
+    if (key)
+        appendf(b, "%s: ", key);
+    appendf(b, "%s", clean ? clean : "");
+    free(clean);
+    free(dumped);
+}
+
+/* MSG91's error text from either family: family 2's "errors" (a string,
+ * an array, or an object of field errors) first, then the message members.
+ * Returns a sanitised malloc'd string, "" when there is none, NULL when
+ * out of memory. */
+static char *error_text_of(json_t *root)
+{
+    struct text b;
+    text_init(&b);
+    json_t *errors = json_object_get(root, "errors");
+    if (json_is_string(errors)) {
+        appendf(&b, "%s", json_string_value(errors));
+    } else if (json_is_array(errors)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(errors, i, item) append_error_item(&b, NULL, item);
+    } else if (json_is_object(errors)) {
+        const char *key;
+        json_t *item;
+        json_object_foreach(errors, key, item) append_error_item(&b, key, item);
+    }
+    if (dynbuf_len(&b.buf) == 0) {
+        const char *msg = member_text(root, message_members);
+        if (msg)
+            appendf(&b, "%s", msg);
+    }
+    if (b.failed) {
+        dynbuf_finish(&b.buf);
+        return NULL;
+    }
+    char *raw = dynbuf_take(&b.buf, NULL);
+    char *clean = answer_excerpt(raw ? raw : "", raw ? strlen(raw) : 0, MESSAGE_MAX);
+    free(raw);
+    return clean;
+}
+
+/* Key problems arrive as HTTP 200 in family 1 and as 401 in family 2;
+ * both mean the same to the person who has to fix the configuration. */
+static bool is_key_error(const char *message)
+{
+    static const char *const texts[] = {"Invalid authkey", "Auth Key missing",
+                                        "Unauthorized", "Invalid auth key",
+                                        "Authkey missing", NULL};
+    for (size_t i = 0; texts[i]; i++)
+        if (strcasecmp(message, texts[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool is_route_missing(json_t *root)
+{
+    const char *msg = member_text(root, message_members);
+    json_t *errors = json_object_get(root, "errors");
+    if (!msg && json_is_string(errors))
+        msg = json_string_value(errors);
+    return msg && strcasecmp(msg, "Route Missing") == 0;
+}
+
+static void route_missing(const struct tool_read_ctx *ctx, struct tool_outcome *out)
+{
+    const char *name = ctx->tool ? ctx->tool->name : "this tool";
+    struct text b;
+    text_init(&b);
+    if (ctx->endpoint)
+        appendf(&b, "MSG91 does not know the endpoint %s %s used by %s (HTTP 404 Route "
+                    "Missing), so nothing was done.",
+                ctx->endpoint->method, ctx->endpoint->path, name);
+    else
+        appendf(&b, "MSG91 does not know the endpoint used by %s (HTTP 404 Route "
+                    "Missing), so nothing was done.",
+                name);
+    const char *method = ctx->endpoint  ? ctx->endpoint->method
+                         : ctx->tool    ? ctx->tool->endpoint.method
+                                        : "POST";
+    appendf(&b, " The path may have changed upstream: its method and path can be "
+                "overridden in the config file under \"endpoints\", e.g. "
+                "{\"endpoints\":{\"%s\":{\"method\":\"%s\",\"path\":\"/api/v5/...\"}}}.",
+            name, method);
+    finish_text(&b, out);
+}
+
+static void server_error(const struct http_response *resp,
+                         const struct answer_effect *effect, struct tool_outcome *out)
+{
+    if (effect)
+        set_error(out, answer_textf("MSG91 had a server error (HTTP %ld), so the outcome "
+                                    "is unknown: %s. %s",
+                                    resp->status, effect->unknown, effect->advice));
+    else
+        set_error(out, answer_textf("MSG91 had a server error (HTTP %ld); try again "
+                                    "later.",
+                                    resp->status));
+}
+
+static void rate_limited(const struct http_response *resp, struct tool_outcome *out)
+{
+    if (resp->retry_after_s >= 0)
+        set_error(out, answer_textf("The call was rate limited by MSG91: retry after "
+                                    "%ld s. Nothing was done.",
+                                    resp->retry_after_s));
+    else
+        set_error(out, strdup("The call was rate limited by MSG91: retry in a minute. "
+                              "Nothing was done."));
+}
+
+static void key_rejected(long status, struct tool_outcome *out)
+{
+    if (status == 403)
+        set_error(out, answer_textf("%s A 403 can also mean the key may not be used "
+                                    "from this machine's IP address: check the key's "
+                                    "settings in the MSG91 panel.",
+                                    key_text));
+    else
+        set_error(out, strdup(key_text));
+}
+
+/* Family 1 says "type"; family 2 says "status" and "hasError". Returns the
+ * verdict for a parsed object, filling a->message on a refusal. */
+static enum answer_verdict envelope(const struct http_response *resp,
+                                    const struct answer_effect *effect, struct answer *a,
+                                    struct tool_outcome *out)
+{
+    json_t *root = a->root;
+    json_t *type = json_object_get(root, "type");
+    json_t *status = json_object_get(root, "status");
+    json_t *has_error = json_object_get(root, "hasError");
+    bool ok_http = resp->status >= 200 && resp->status < 300;
+
+    if (json_is_string(type)) {
+        if (ok_http && strcmp(json_string_value(type), "success") == 0) {
+            a->data = root;
+            return ANSWER_SUCCESS;
+        }
+    } else if (json_is_boolean(has_error) || json_is_string(status)) {
+        const char *s = json_string_value(status);
+        bool failed = json_is_true(has_error) || !ok_http || (s && strcmp(s, "success") != 0);
+        if (!failed) {
+            a->data = json_object_get(root, "data");
+            return ANSWER_SUCCESS;
+        }
+    } else if (ok_http || !member_text(root, message_members)) {
+        answer_wrong_shape(resp, effect,
+                           ok_http ? "it has neither \"type\" nor \"status\""
+                                   : "an error status without a message",
+                           out);
+        return ANSWER_FAILED;
+    }
+
+    a->message = error_text_of(root);
+    if (!a->message) {
+        set_error(out, NULL);
+        return ANSWER_FAILED;
+    }
+    if (is_key_error(a->message)) {
+        key_rejected(resp->status, out);
+        return ANSWER_FAILED;
+    }
+    return ANSWER_REFUSED;
+}
+
+enum answer_verdict answer_read(const struct tool_read_ctx *ctx,
+                                const struct http_response *resp,
+                                const struct answer_effect *effect, struct answer *a,
+                                struct tool_outcome *out)
+{
+    memset(a, 0, sizeof *a);
+    a->status = resp->status;
+    if (resp->outcome != HTTP_ANSWERED) {
+        transport_failure(ctx, resp, effect, out);
+        return ANSWER_FAILED;
+    }
+
+    a->root = json_loadb(resp->body, resp->body_len, JSON_DECODE_ANY, NULL);
+    if (json_is_object(a->root)) {
+        json_t *id = json_object_get(a->root, "request_id");
+        if (json_is_string(id) && json_string_length(id) > 0)
+            answer_set_request_id(out, json_string_value(id));
+    }
+
+    long st = resp->status;
+    if (st == 401 || st == 403) {
+        key_rejected(st, out);
+        return ANSWER_FAILED;
+    }
+    if (st == 429) {
+        rate_limited(resp, out);
+        return ANSWER_FAILED;
+    }
+    /* A 404 that is not JSON comes from a front end that knows no such
+     * path, which is the same situation as MSG91's own "Route Missing". */
+    if (st == 404 && (!json_is_object(a->root) || is_route_missing(a->root))) {
+        route_missing(ctx, out);
+        return ANSWER_FAILED;
+    }
+    if (st == 413) {
+        set_error(out, strdup("MSG91 refused the request as too large (HTTP 413), so "
+                              "nothing was done: split it into smaller calls (fewer "
+                              "recipients or events per call)."));
+        return ANSWER_FAILED;
+    }
+    if (st >= 500) {
+        server_error(resp, effect, out);
+        return ANSWER_FAILED;
+    }
+    if (!a->root) {
+        not_json(resp, effect, out);
+        return ANSWER_FAILED;
+    }
+    if (!json_is_object(a->root)) {
+        answer_wrong_shape(resp, effect, "expected a JSON object", out);
+        return ANSWER_FAILED;
+    }
+    return envelope(resp, effect, a, out);
+}
+
+void answer_finish(struct answer *a)
+{
+    json_decref(a->root);
+    free(a->message);
+    a->root = NULL;
+    a->data = NULL;
+    a->message = NULL;
+}

@@ -1,17 +1,136 @@
-/* placeholder until the tools are written: every call fails loudly */
+/* send_sms_flow: one templated SMS to many recipients through MSG91's Flow
+ * API. The request is a JSON body; the answer is family 1, with the request
+ * id in "message". */
 #include "tools/impl.h"
-#include <string.h>
-#include <stdlib.h>
 
-int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args, struct http_request *req, char **error)
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/answer.h"
+#include "tools/request.h"
+
+static const struct answer_effect flow_effect = {
+    "the message may or may not have been sent",
+    "Do not send it again until the recipients or MSG91's delivery reports show it did "
+    "not arrive.",
+};
+
+/* One recipient as MSG91 wants it: "mobiles" first, as digits, then the
+ * template variables in the order the caller gave them. Returns a new
+ * reference, or NULL when out of memory or "mobiles" is missing. */
+static json_t *recipient_body(json_t *recipient)
 {
-    (void)ctx; (void)args; (void)req;
-    *error = strdup("not implemented yet");
-    return -1;
+    const char *mobiles = json_string_value(json_object_get(recipient, "mobiles"));
+    if (!mobiles)
+        return NULL;
+    char *digits = request_mobile(mobiles);
+    json_t *obj = json_object();
+    if (!digits || !obj || json_object_set_new(obj, "mobiles", json_string(digits)) != 0)
+        goto fail;
+    const char *key;
+    json_t *value;
+    json_object_foreach(recipient, key, value)
+    {
+        if (strcmp(key, "mobiles") != 0 && json_object_set(obj, key, value) != 0)
+            goto fail;
+    }
+    free(digits);
+    return obj;
+
+fail:
+    free(digits);
+    json_decref(obj);
+    return NULL;
 }
 
-void send_sms_flow_read(const struct tool_read_ctx *ctx, const struct http_response *resp, json_t *args, struct tool_outcome *out)
+int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
+                        struct http_request *req, char **error)
 {
-    (void)ctx; (void)resp; (void)args;
-    out->error_text = strdup("not implemented yet");
+    const char *template_id = json_string_value(json_object_get(args, "template_id"));
+    json_t *recipients = json_object_get(args, "recipients");
+    if (!template_id || !json_is_array(recipients))
+        return request_fail(error, "template_id and recipients are required.");
+
+    json_t *body = json_object();
+    json_t *list = json_array();
+    if (!body || !list || json_object_set_new(body, "template_id", json_string(template_id)))
+        goto nomem;
+    /* MSG91 reads these flags as the strings "1" and "0". */
+    json_t *v = json_object_get(args, "short_url");
+    if (json_is_boolean(v) &&
+        json_object_set_new(body, "short_url", json_string(json_is_true(v) ? "1" : "0")))
+        goto nomem;
+    v = json_object_get(args, "short_url_expiry");
+    if (json_is_integer(v) && json_object_set_new(body, "short_url_expiry",
+                                                  json_integer(json_integer_value(v))))
+        goto nomem;
+    if (json_is_true(json_object_get(args, "realtime_response")) &&
+        json_object_set_new(body, "realTimeResponse", json_string("1")))
+        goto nomem;
+    size_t i;
+    json_t *recipient;
+    json_array_foreach(recipients, i, recipient)
+    {
+        json_t *r = recipient_body(recipient);
+        if (!r) {
+            json_decref(list);
+            json_decref(body);
+            return request_failf(error, "recipients/%zu needs mobiles.", i);
+        }
+        if (json_array_append_new(list, r))
+            goto nomem;
+    }
+    if (json_object_set_new(body, "recipients", list))
+        goto nomem_body;
+
+    struct request_url u;
+    if (request_url_init(&u, ctx, args, error) != 0) {
+        json_decref(body);
+        return -1;
+    }
+    return request_complete(ctx, &u, body, req, error);
+
+nomem:
+    json_decref(list);
+nomem_body:
+    json_decref(body);
+    return request_fail(error, "The server ran out of memory while building the request.");
+}
+
+void send_sms_flow_read(const struct tool_read_ctx *ctx,
+                        const struct http_response *resp, json_t *args,
+                        struct tool_outcome *out)
+{
+    struct answer a;
+    switch (answer_read(ctx, resp, &flow_effect, &a, out)) {
+    case ANSWER_SUCCESS: {
+        /* Flow puts its request id in "message"; "request_id" is taken too
+         * in case MSG91 aligns Flow with the OTP API. */
+        const char *id = json_string_value(json_object_get(a.root, "request_id"));
+        if (!id || !id[0])
+            id = json_string_value(json_object_get(a.root, "message"));
+        if (!id || !id[0]) {
+            answer_wrong_shape(resp, &flow_effect, "the request id (\"message\") is missing",
+                               out);
+            break;
+        }
+        answer_set_request_id(out, id);
+        size_t n = json_array_size(json_object_get(args, "recipients"));
+        answer_success(out, json_pack("{s:s, s:I}", "request_id", id, "recipients",
+                                      (json_int_t)n));
+        break;
+    }
+    case ANSWER_REFUSED:
+        if (a.message &&
+            strcmp(a.message, "The provided flow ID or template ID is invalid.") == 0)
+            answer_refused(&a, "Check template_id against the Flow templates in the MSG91 "
+                               "panel; nothing was sent.",
+                           out);
+        else
+            answer_refused(&a, NULL, out);
+        break;
+    case ANSWER_FAILED:
+        break;
+    }
+    answer_finish(&a);
 }

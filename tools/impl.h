@@ -1,5 +1,6 @@
 /* The build and read functions of each tool, defined one MSG91 area per
- * file (otp.c, flow.c, segmento.c) and gathered into the table by table.c. */
+ * file (otp.c, flow.c, segmento.c, campaign.c) and gathered into the table
+ * by table.c. */
 #ifndef MSG91_TOOLS_IMPL_H
 #define MSG91_TOOLS_IMPL_H
 

@@ -32,6 +32,9 @@ struct tool_build_ctx {
 struct tool_read_ctx {
     const struct tool_def *tool;
     long timeout_ms; /* the configured per-request timeout, for messages */
+    /* The endpoint the request went to (default or overridden), named in
+     * "route missing" errors; NULL names only the tool. */
+    const struct tool_endpoint *endpoint;
 };
 
 /* The reader's verdict. Exactly one of structured (success, a new

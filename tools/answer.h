@@ -1,0 +1,78 @@
+/* Reading MSG91 answers, shared by every tool: transport failures, HTTP
+ * statuses, the two envelope families, key errors and MSG91's request id,
+ * each turned into one sentence a model can act on. A tool's reader calls
+ * answer_read and then only looks at its own success shape.
+ * Design note: doc/tools.md. */
+#ifndef MSG91_TOOLS_ANSWER_H
+#define MSG91_TOOLS_ANSWER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "server/http.h"
+#include "tools/tool.h"
+
+/* What a tool that changes something upstream tells the model when the
+ * call's fate is unknown (timeout, dropped connection, server error).
+ * Read-only tools pass NULL: they change nothing and may simply be asked
+ * again. */
+struct answer_effect {
+    /* A clause, e.g. "the OTP may or may not have been sent". */
+    const char *unknown;
+    /* A sentence saying how to check before trying again; never "retry". */
+    const char *advice;
+};
+
+enum answer_verdict {
+    ANSWER_SUCCESS, /* the envelope says success: read a->root / a->data */
+    ANSWER_REFUSED, /* MSG91 answered with an error of its own: a->message */
+    ANSWER_FAILED,  /* out->error_text is set; the reader is done */
+};
+
+struct answer {
+    json_t *root;  /* the parsed body (owned), NULL unless it was JSON */
+    json_t *data;  /* borrowed: family 2's "data" member, else root; may be NULL */
+    long status;   /* the HTTP status */
+    char *message; /* ANSWER_REFUSED: MSG91's error text, sanitised (malloc'd) */
+};
+
+/* Classifies resp. Handles every outcome other than a normal answer, the
+ * statuses 401/403/404 Route Missing/413/429/5xx, bodies that are not a
+ * JSON object, and key errors in either envelope family, by setting
+ * out->error_text and returning ANSWER_FAILED. Sets out->upstream_request_id
+ * when the body carries "request_id". The caller releases a with
+ * answer_finish whatever the verdict. */
+enum answer_verdict answer_read(const struct tool_read_ctx *ctx,
+                                const struct http_response *resp,
+                                const struct answer_effect *effect, struct answer *a,
+                                struct tool_outcome *out);
+
+void answer_finish(struct answer *a);
+
+/* Sets out->error_text for a refusal: MSG91's message, then hint (a
+ * sentence, may be NULL). */
+void answer_refused(const struct answer *a, const char *hint, struct tool_outcome *out);
+
+/* Sets out->error_text for a JSON answer of the wrong shape; what says
+ * what was wrong (e.g. "\"request_id\" is missing"). */
+void answer_wrong_shape(const struct http_response *resp,
+                        const struct answer_effect *effect, const char *what,
+                        struct tool_outcome *out);
+
+/* Sets out->structured, stealing result; when result is NULL (out of
+ * memory while building it) sets an error text instead. */
+void answer_success(struct tool_outcome *out, json_t *result);
+
+/* Replaces out->upstream_request_id with a copy of id. */
+void answer_set_request_id(struct tool_outcome *out, const char *id);
+
+/* A printable excerpt of untrusted text for a message: valid UTF-8 only,
+ * control characters removed (runs of whitespace, line breaks included,
+ * become one space), trimmed, cut at max bytes with "..." appended. Returns a malloc'd string,
+ * or NULL when out of memory. */
+char *answer_excerpt(const char *s, size_t len, size_t max);
+
+/* A malloc'd printf-formatted string, or NULL when out of memory. */
+char *answer_textf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

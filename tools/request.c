@@ -1,0 +1,253 @@
+#include "tools/request.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* Appends the encoded form of s to b without an intermediate copy. */
+static int append_encoded(struct dynbuf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int rc;
+        if (is_unreserved(c)) {
+            rc = dynbuf_append(b, &s[i], 1);
+        } else {
+            char esc[3] = {'%', hex[c >> 4], hex[c & 0x0f]};
+            rc = dynbuf_append(b, esc, sizeof esc);
+        }
+        if (rc != DYNBUF_OK)
+            return rc;
+    }
+    return DYNBUF_OK;
+}
+
+char *request_encode(const char *s, size_t len)
+{
+    struct dynbuf b;
+    /* Each byte grows to at most three, plus the terminating NUL. */
+    dynbuf_init(&b, len * 3 + 2);
+    if (append_encoded(&b, s, len) != DYNBUF_OK)
+        return NULL;
+    char *out = dynbuf_take(&b, NULL);
+    return out ? out : strdup("");
+}
+
+char *request_mobile(const char *mobile)
+{
+    size_t n = strlen(mobile);
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (mobile[i] >= '0' && mobile[i] <= '9')
+            out[k++] = mobile[i];
+    out[k] = '\0';
+    return out;
+}
+
+int request_fail(char **error, const char *text)
+{
+    *error = strdup(text);
+    return -1;
+}
+
+int request_failf(char **error, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (text) {
+        va_start(ap, fmt);
+        vsnprintf(text, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    *error = text;
+    return -1;
+}
+
+/* True when the value, placed alone in a path segment, would be a dot
+ * segment: "." and ".." consist of unreserved characters only, so encoding
+ * leaves them as they are, and URL normalisation (curl's included) would
+ * then remove or climb a path level. */
+static bool is_dot_segment(const char *s, size_t len)
+{
+    return (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.');
+}
+
+/* Appends the argument named name (len bytes) as one encoded path segment. */
+static int append_placeholder(struct request_url *u, json_t *args, const char *name,
+                              size_t len, char **error)
+{
+    char key[128];
+    if (len == 0 || len >= sizeof key)
+        return request_fail(error, "The endpoint path has an empty or overlong {...} "
+                                   "placeholder: fix \"path\" under \"endpoints\" in the "
+                                   "config file.");
+    memcpy(key, name, len);
+    key[len] = '\0';
+
+    json_t *v = json_object_get(args, key);
+    char digits[32];
+    const char *s;
+    size_t slen;
+    if (json_is_string(v)) {
+        s = json_string_value(v);
+        slen = json_string_length(v);
+    } else if (json_is_integer(v)) {
+        snprintf(digits, sizeof digits, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        s = digits;
+        slen = strlen(digits);
+    } else {
+        return request_failf(error,
+                        "The endpoint path needs {%s}, but the call has no %s argument "
+                        "that is a string: check \"endpoints\" in the config file.",
+                        key, key);
+    }
+    if (slen == 0)
+        return request_failf(error, "%s must not be empty.", key);
+    if (is_dot_segment(s, slen))
+        return request_failf(error, "%s must not be \".\" or \"..\".", key);
+    if (append_encoded(&u->buf, s, slen) != DYNBUF_OK)
+        u->failed = true;
+    return 0;
+}
+
+int request_url_init(struct request_url *u, const struct tool_build_ctx *ctx,
+                     json_t *args, char **error)
+{
+    dynbuf_init(&u->buf, REQUEST_URL_MAX);
+    u->has_query = false;
+    u->failed = false;
+
+    const char *path = ctx->endpoint->path;
+    if (path[0] != '/')
+        return request_failf(error,
+                        "The endpoint path \"%s\" does not start with '/': fix \"path\" "
+                        "under \"endpoints\" in the config file.",
+                        path);
+    if (dynbuf_append_str(&u->buf, ctx->base_url) != DYNBUF_OK)
+        u->failed = true;
+
+    /* The template's literal text is the operator's (built in or from the
+     * config file) and is copied as written; only arguments are encoded. */
+    const char *p = path;
+    while (*p) {
+        const char *open = strchr(p, '{');
+        size_t lit = open ? (size_t)(open - p) : strlen(p);
+        if (memchr(p, '}', lit))
+            goto unbalanced;
+        if (memchr(p, '?', lit))
+            u->has_query = true;
+        if (lit && dynbuf_append(&u->buf, p, lit) != DYNBUF_OK)
+            u->failed = true;
+        if (!open)
+            break;
+        const char *close = strchr(open + 1, '}');
+        if (!close || memchr(open + 1, '{', (size_t)(close - open - 1)))
+            goto unbalanced;
+        if (append_placeholder(u, args, open + 1, (size_t)(close - open - 1), error) != 0) {
+            dynbuf_finish(&u->buf);
+            return -1;
+        }
+        p = close + 1;
+    }
+    return 0;
+
+unbalanced:
+    dynbuf_finish(&u->buf);
+    return request_failf(error,
+                    "The endpoint path \"%s\" has an unbalanced '{' or '}': fix \"path\" "
+                    "under \"endpoints\" in the config file.",
+                    path);
+}
+
+void request_url_add(struct request_url *u, const char *name, const char *value)
+{
+    if (u->failed)
+        return;
+    const char *sep = u->has_query ? "&" : "?";
+    u->has_query = true;
+    if (dynbuf_append_str(&u->buf, sep) != DYNBUF_OK ||
+        append_encoded(&u->buf, name, strlen(name)) != DYNBUF_OK ||
+        dynbuf_append_str(&u->buf, "=") != DYNBUF_OK ||
+        append_encoded(&u->buf, value, strlen(value)) != DYNBUF_OK)
+        u->failed = true;
+}
+
+void request_url_add_int(struct request_url *u, const char *name, json_int_t value)
+{
+    char digits[32];
+    snprintf(digits, sizeof digits, "%" JSON_INTEGER_FORMAT, value);
+    request_url_add(u, name, digits);
+}
+
+char *request_url_take(struct request_url *u)
+{
+    if (u->failed) {
+        dynbuf_finish(&u->buf);
+        return NULL;
+    }
+    return dynbuf_take(&u->buf, NULL);
+}
+
+void request_url_finish(struct request_url *u)
+{
+    dynbuf_finish(&u->buf);
+}
+
+int request_set_json_body(struct http_request *req, json_t *body)
+{
+    /* Objects keep their insertion order in jansson, so the bytes sent are
+     * exactly the order the build function chose. */
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text)
+        return -1;
+    req->body = text;
+    req->body_len = strlen(text);
+    req->content_type = "application/json";
+    return 0;
+}
+
+int request_complete(const struct tool_build_ctx *ctx, struct request_url *u,
+                     json_t *body, struct http_request *req, char **error)
+{
+    req->method = ctx->endpoint->method;
+    req->retryable = ctx->tool && ctx->tool->read_only;
+    req->url = request_url_take(u);
+    req->body = NULL;
+    req->body_len = 0;
+    req->content_type = NULL;
+    if (!req->url) {
+        json_decref(body);
+        return request_fail(error, "The request URL could not be built: it would be "
+                                   "longer than 64 KiB or the server is out of memory.");
+    }
+    if (body && request_set_json_body(req, body) != 0) {
+        request_clear(req);
+        return request_fail(error, "The server ran out of memory while building the "
+                                   "request.");
+    }
+    return 0;
+}
+
+void request_clear(struct http_request *req)
+{
+    free(req->url);
+    free(req->body);
+    req->url = NULL;
+    req->body = NULL;
+    req->body_len = 0;
+}
