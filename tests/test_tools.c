@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "schemas/embedded.h"
+#include "server/schema.h"
 #include "tools/answer.h"
 #include "tools/request.h"
 #include "tools/tool.h"
@@ -85,7 +87,8 @@ static void expect_request(const char *name, const char *args_text, const char *
     expect_request_with(name, NULL, NULL, args_text, method, url, body, retryable);
 }
 
-static void expect_build_error_with(const char *name, const struct tool_endpoint *endpoint,
+static void expect_build_error_with(const char *name,
+                                    const struct tool_endpoint *endpoint,
                                     const char *default_template, const char *args_text,
                                     const char *text)
 {
@@ -148,6 +151,30 @@ static void read_with(const char *name, const struct tool_endpoint *endpoint,
     json_decref(args);
 }
 
+/* Every structured result must conform to the tool's output schema, as
+ * the server promises its clients. */
+static void expect_conforms(const char *name, json_t *result)
+{
+    char file[128];
+    snprintf(file, sizeof file, "%s.output.json", name);
+    const struct embedded_file *f = embedded_find(file);
+    ck_assert_msg(f != NULL, "no embedded %s", file);
+    json_t *doc = json_loadb(f->text, f->len, 0, NULL);
+    ck_assert_ptr_nonnull(doc);
+    char *error = NULL;
+    struct schema_options opts = {.format_assertion = true};
+    struct schema *schema = schema_compile(NULL, doc, NULL, &opts, &error);
+    ck_assert_msg(schema != NULL, "%s: %s", file, error ? error : "");
+    struct schema_errors errors = {0};
+    bool ok = schema_validate(schema, result, &errors);
+    char *text = ok ? NULL : schema_errors_text(&errors);
+    ck_assert_msg(ok, "%s result does not conform: %s", name, text ? text : "");
+    free(text);
+    schema_errors_finish(&errors);
+    schema_destroy(schema);
+    json_decref(doc);
+}
+
 static void expect_result(const char *name, const char *args_text,
                           const struct http_response *resp, const char *result)
 {
@@ -156,6 +183,7 @@ static void expect_result(const char *name, const char *args_text,
     ck_assert_msg(out.error_text == NULL, "%s: unexpected error: %s", name,
                   out.error_text ? out.error_text : "");
     ck_assert_ptr_nonnull(out.structured);
+    expect_conforms(name, out.structured);
     char *got = json_dumps(out.structured, JSON_COMPACT);
     ck_assert_str_eq(got, result);
     free(got);
@@ -209,28 +237,31 @@ END_TEST
 
 START_TEST(send_otp_request)
 {
-    expect_request("send_otp", "{\"mobile\":\"+919876543210\",\"template_id\":\"tmpl_1\"}",
-                   "POST", BASE "/api/v5/otp?template_id=tmpl_1&mobile=919876543210", "{}",
-                   false);
-    expect_request("send_otp",
-                   "{\"mobile\":\"919876543210\",\"template_id\":\"T-9\",\"otp\":\"4821\","
-                   "\"otp_length\":6,\"otp_expiry\":10,"
-                   "\"variables\":{\"name\":\"Asha\",\"company\":\"Acme & Co\"}}",
-                   "POST",
-                   BASE "/api/v5/otp?template_id=T-9&mobile=919876543210&otp=4821"
-                        "&otp_length=6&otp_expiry=10",
-                   "{\"name\":\"Asha\",\"company\":\"Acme & Co\"}", false);
+    expect_request(
+        "send_otp", "{\"mobile\":\"+919876543210\",\"template_id\":\"tmpl_1\"}", "POST",
+        BASE "/api/v5/otp?template_id=tmpl_1&mobile=919876543210", "{}", false);
+    expect_request(
+        "send_otp",
+        "{\"mobile\":\"919876543210\",\"template_id\":\"T-9\",\"otp\":\"4821\","
+        "\"otp_length\":6,\"otp_expiry\":10,"
+        "\"variables\":{\"name\":\"Asha\",\"company\":\"Acme & Co\"}}",
+        "POST",
+        BASE "/api/v5/otp?template_id=T-9&mobile=919876543210&otp=4821"
+             "&otp_length=6&otp_expiry=10",
+        "{\"name\":\"Asha\",\"company\":\"Acme & Co\"}", false);
 }
 END_TEST
 
 START_TEST(send_otp_template_default)
 {
-    expect_request_with("send_otp", NULL, "dflt", "{\"mobile\":\"+919876543210\"}", "POST",
-                        BASE "/api/v5/otp?template_id=dflt&mobile=919876543210", "{}", false);
+    expect_request_with("send_otp", NULL, "dflt", "{\"mobile\":\"+919876543210\"}",
+                        "POST", BASE "/api/v5/otp?template_id=dflt&mobile=919876543210",
+                        "{}", false);
     /* An explicit template wins over the configured default. */
     expect_request_with("send_otp", NULL, "dflt",
                         "{\"mobile\":\"+919876543210\",\"template_id\":\"mine\"}", "POST",
-                        BASE "/api/v5/otp?template_id=mine&mobile=919876543210", "{}", false);
+                        BASE "/api/v5/otp?template_id=mine&mobile=919876543210", "{}",
+                        false);
     expect_build_error("send_otp", "{\"mobile\":\"+919876543210\"}",
                        "template_id is required: pass template_id or configure "
                        "MSG91_OTP_TEMPLATE_ID.");
@@ -243,45 +274,50 @@ END_TEST
 START_TEST(resend_otp_request)
 {
     expect_request("resend_otp", "{\"mobile\":\"+919876543210\"}", "GET",
-                   BASE "/api/v5/otp/retry?retrytype=text&mobile=919876543210", NULL, false);
-    expect_request("resend_otp", "{\"mobile\":\"+919876543210\",\"retry_type\":\"voice\"}",
-                   "GET", BASE "/api/v5/otp/retry?retrytype=voice&mobile=919876543210",
-                   NULL, false);
+                   BASE "/api/v5/otp/retry?retrytype=text&mobile=919876543210", NULL,
+                   false);
+    expect_request(
+        "resend_otp", "{\"mobile\":\"+919876543210\",\"retry_type\":\"voice\"}", "GET",
+        BASE "/api/v5/otp/retry?retrytype=voice&mobile=919876543210", NULL, false);
 }
 END_TEST
 
 START_TEST(verify_otp_request)
 {
-    expect_request("verify_otp", "{\"mobile\":\"+919876543210\",\"otp\":\"048213\"}", "GET",
-                   BASE "/api/v5/otp/verify?otp=048213&mobile=919876543210", NULL, false);
+    expect_request("verify_otp", "{\"mobile\":\"+919876543210\",\"otp\":\"048213\"}",
+                   "GET", BASE "/api/v5/otp/verify?otp=048213&mobile=919876543210", NULL,
+                   false);
 }
 END_TEST
 
 START_TEST(send_sms_flow_request)
 {
-    expect_request("send_sms_flow",
-                   "{\"template_id\":\"flow_1\",\"recipients\":[{\"mobiles\":\"+919876543210\","
-                   "\"name\":\"Asha\",\"OTP\":\"1234\"},{\"VAR1\":\"x\",\"mobiles\":"
-                   "\"447700900123\"}]}",
-                   "POST", BASE "/api/v5/flow",
-                   "{\"template_id\":\"flow_1\",\"recipients\":[{\"mobiles\":\"919876543210\","
-                   "\"name\":\"Asha\",\"OTP\":\"1234\"},{\"mobiles\":\"447700900123\","
-                   "\"VAR1\":\"x\"}]}",
-                   false);
-    expect_request("send_sms_flow",
-                   "{\"template_id\":\"flow_1\",\"recipients\":[{\"mobiles\":\"919876543210\"}],"
-                   "\"short_url\":true,\"short_url_expiry\":3600,\"realtime_response\":true}",
-                   "POST", BASE "/api/v5/flow",
-                   "{\"template_id\":\"flow_1\",\"short_url\":\"1\",\"short_url_expiry\":3600,"
-                   "\"realTimeResponse\":\"1\",\"recipients\":[{\"mobiles\":\"919876543210\"}]}",
-                   false);
-    expect_request("send_sms_flow",
-                   "{\"template_id\":\"flow_1\",\"recipients\":[{\"mobiles\":\"919876543210\"}],"
-                   "\"short_url\":false,\"realtime_response\":false}",
-                   "POST", BASE "/api/v5/flow",
-                   "{\"template_id\":\"flow_1\",\"short_url\":\"0\",\"recipients\":"
-                   "[{\"mobiles\":\"919876543210\"}]}",
-                   false);
+    expect_request(
+        "send_sms_flow",
+        "{\"template_id\":\"flow_1\",\"recipients\":[{\"mobiles\":\"+919876543210\","
+        "\"name\":\"Asha\",\"OTP\":\"1234\"},{\"VAR1\":\"x\",\"mobiles\":"
+        "\"447700900123\"}]}",
+        "POST", BASE "/api/v5/flow",
+        "{\"template_id\":\"flow_1\",\"recipients\":[{\"mobiles\":\"919876543210\","
+        "\"name\":\"Asha\",\"OTP\":\"1234\"},{\"mobiles\":\"447700900123\","
+        "\"VAR1\":\"x\"}]}",
+        false);
+    expect_request(
+        "send_sms_flow",
+        "{\"template_id\":\"flow_1\",\"recipients\":[{\"mobiles\":\"919876543210\"}],"
+        "\"short_url\":true,\"short_url_expiry\":3600,\"realtime_response\":true}",
+        "POST", BASE "/api/v5/flow",
+        "{\"template_id\":\"flow_1\",\"short_url\":\"1\",\"short_url_expiry\":3600,"
+        "\"realTimeResponse\":\"1\",\"recipients\":[{\"mobiles\":\"919876543210\"}]}",
+        false);
+    expect_request(
+        "send_sms_flow",
+        "{\"template_id\":\"flow_1\",\"recipients\":[{\"mobiles\":\"919876543210\"}],"
+        "\"short_url\":false,\"realtime_response\":false}",
+        "POST", BASE "/api/v5/flow",
+        "{\"template_id\":\"flow_1\",\"short_url\":\"0\",\"recipients\":"
+        "[{\"mobiles\":\"919876543210\"}]}",
+        false);
 }
 END_TEST
 
@@ -296,7 +332,8 @@ START_TEST(create_user_events_request)
         "{\"data\":[{\"event_name\":\"login\",\"visitor_id\":\"asha@example.com\","
         "\"event_properties\":{},\"type\":\"track\"},{\"event_name\":\"purchase\","
         "\"visitor_id\":\"asha@example.com\",\"event_properties\":{\"amount\":499,"
-        "\"sku\":\"A1\"},\"event_timestamp\":\"2024-05-01 05:00:00\",\"type\":\"track\"}]}",
+        "\"sku\":\"A1\"},\"event_timestamp\":\"2024-05-01 "
+        "05:00:00\",\"type\":\"track\"}]}",
         false);
 }
 END_TEST
@@ -307,13 +344,15 @@ static void expect_timestamp(const char *in, const char *utc)
 {
     char args[256], body[512];
     snprintf(args, sizeof args,
-             "{\"identifier\":\"c1\",\"events\":[{\"name\":\"e\",\"timestamp\":\"%s\"}]}", in);
-    snprintf(body, sizeof body,
-             "{\"data\":[{\"event_name\":\"e\",\"visitor_id\":\"c1\",\"event_properties\":{},"
-             "\"event_timestamp\":\"%s\",\"type\":\"track\"}]}",
-             utc);
-    expect_request("create_user_events", args, "POST", BASE "/api/v5/segmento/api/v1/events",
-                   body, false);
+             "{\"identifier\":\"c1\",\"events\":[{\"name\":\"e\",\"timestamp\":\"%s\"}]}",
+             in);
+    snprintf(
+        body, sizeof body,
+        "{\"data\":[{\"event_name\":\"e\",\"visitor_id\":\"c1\",\"event_properties\":{},"
+        "\"event_timestamp\":\"%s\",\"type\":\"track\"}]}",
+        utc);
+    expect_request("create_user_events", args, "POST",
+                   BASE "/api/v5/segmento/api/v1/events", body, false);
 }
 
 static void expect_bad_timestamp(const char *in)
@@ -323,9 +362,10 @@ static void expect_bad_timestamp(const char *in)
              "{\"identifier\":\"c1\",\"events\":[{\"name\":\"e\"},{\"name\":\"e\","
              "\"timestamp\":\"%s\"}]}",
              in);
-    expect_build_error("create_user_events", args,
-                       "events/1/timestamp is not an RFC 3339 date-time with a time zone, "
-                       "e.g. 2024-05-01T10:30:00+05:30 or 2024-05-01T05:00:00Z.");
+    expect_build_error(
+        "create_user_events", args,
+        "events/1/timestamp is not an RFC 3339 date-time with a time zone, "
+        "e.g. 2024-05-01T10:30:00+05:30 or 2024-05-01T05:00:00Z.");
 }
 
 START_TEST(timestamps_to_utc)
@@ -373,7 +413,8 @@ END_TEST
 START_TEST(list_campaigns_request)
 {
     expect_request("list_campaigns", "{}", "GET",
-                   BASE "/api/v5/campaign/api/campaigns?pageNo=1&itemsPerPage=25", NULL, true);
+                   BASE "/api/v5/campaign/api/campaigns?pageNo=1&itemsPerPage=25", NULL,
+                   true);
     expect_request("list_campaigns", "{\"page\":4,\"limit\":100}", "GET",
                    BASE "/api/v5/campaign/api/campaigns?pageNo=4&itemsPerPage=100", NULL,
                    true);
@@ -395,7 +436,8 @@ START_TEST(hostile_campaign_id_stays_one_segment)
                    BASE "/api/v5/segmento/api/v1/campaigns/x%0D%0AHost%3A%20evil"
                         "/failed-events",
                    "{\"page\":1,\"limit\":10}", true);
-    expect_request("get_failed_events", "{\"campaign_id\":\"caf\\u00e9 \\u2603\"}", "POST",
+    expect_request("get_failed_events", "{\"campaign_id\":\"caf\\u00e9 \\u2603\"}",
+                   "POST",
                    BASE "/api/v5/segmento/api/v1/campaigns/caf%C3%A9%20%E2%98%83"
                         "/failed-events",
                    "{\"page\":1,\"limit\":10}", true);
@@ -426,8 +468,9 @@ START_TEST(hostile_query_values_stay_values)
                         "{\"campaign_id\":\"7\",\"start_date\":\"2024-01-01&limit=100\","
                         "\"end_date\":\"2024-01-02#x\"}",
                         "GET",
-                        BASE "/v1/failed/7?page=1&limit=10&start_date=2024-01-01%26limit%3D100"
-                             "&end_date=2024-01-02%23x",
+                        BASE
+                        "/v1/failed/7?page=1&limit=10&start_date=2024-01-01%26limit%3D100"
+                        "&end_date=2024-01-02%23x",
                         NULL, true);
 }
 END_TEST
@@ -449,62 +492,70 @@ END_TEST
 START_TEST(endpoint_override_honoured)
 {
     static const struct tool_endpoint post_retry = {"POST", "/api/v5/otp/retry"};
-    expect_request_with("resend_otp", &post_retry, NULL, "{\"mobile\":\"+919876543210\"}",
-                        "POST", BASE "/api/v5/otp/retry?retrytype=text&mobile=919876543210",
-                        NULL, false);
+    expect_request_with(
+        "resend_otp", &post_retry, NULL, "{\"mobile\":\"+919876543210\"}", "POST",
+        BASE "/api/v5/otp/retry?retrytype=text&mobile=919876543210", NULL, false);
     static const struct tool_endpoint put_events = {"PUT", "/api/v6/segmento/track"};
     expect_request_with("create_user_events", &put_events, NULL,
-                        "{\"identifier\":\"c1\",\"events\":[{\"name\":\"login\"}]}", "PUT",
-                        BASE "/api/v6/segmento/track",
+                        "{\"identifier\":\"c1\",\"events\":[{\"name\":\"login\"}]}",
+                        "PUT", BASE "/api/v6/segmento/track",
                         "{\"data\":[{\"event_name\":\"login\",\"visitor_id\":\"c1\","
                         "\"event_properties\":{},\"type\":\"track\"}]}",
                         false);
     static const struct tool_endpoint failed_v2 = {
         "POST", "/api/v5/segmento/api/v2/failed/{campaign_id}/{campaign_id}"};
-    expect_request_with("get_failed_events", &failed_v2, NULL, "{\"campaign_id\":\"a/b\"}",
-                        "POST", BASE "/api/v5/segmento/api/v2/failed/a%2Fb/a%2Fb",
+    expect_request_with("get_failed_events", &failed_v2, NULL,
+                        "{\"campaign_id\":\"a/b\"}", "POST",
+                        BASE "/api/v5/segmento/api/v2/failed/a%2Fb/a%2Fb",
                         "{\"page\":1,\"limit\":10}", true);
     /* A template that already has a query string gets '&' before ours. */
     static const struct tool_endpoint versioned = {"GET", "/api/v5/campaigns?v=2"};
     expect_request_with("list_campaigns", &versioned, NULL, "{}", "GET",
-                        BASE "/api/v5/campaigns?v=2&pageNo=1&itemsPerPage=25", NULL, true);
+                        BASE "/api/v5/campaigns?v=2&pageNo=1&itemsPerPage=25", NULL,
+                        true);
     static const struct tool_endpoint by_mobile = {"GET", "/otp/{mobile}/verify"};
     expect_request_with("verify_otp", &by_mobile, NULL,
                         "{\"mobile\":\"+919876543210\",\"otp\":\"1234\"}", "GET",
-                        BASE "/otp/%2B919876543210/verify?otp=1234&mobile=919876543210", NULL,
-                        false);
+                        BASE "/otp/%2B919876543210/verify?otp=1234&mobile=919876543210",
+                        NULL, false);
 }
 END_TEST
 
 START_TEST(endpoint_override_errors)
 {
     static const struct tool_endpoint missing = {"GET", "/x/{nope}"};
-    expect_build_error_with("get_event_types", &missing, NULL, "{}",
-                            "The endpoint path needs {nope}, but the call has no nope "
-                            "argument that is a string: check \"endpoints\" in the config "
-                            "file.");
+    expect_build_error_with(
+        "get_event_types", &missing, NULL, "{}",
+        "The endpoint path needs {nope}, but the call has no nope "
+        "argument that is a string: check \"endpoints\" in the config "
+        "file.");
     static const struct tool_endpoint unbalanced = {"GET", "/x/{campaign_id"};
-    expect_build_error_with("get_failed_events", &unbalanced, NULL, "{\"campaign_id\":\"1\"}",
-                            "The endpoint path \"/x/{campaign_id\" has an unbalanced '{' or "
-                            "'}': fix \"path\" under \"endpoints\" in the config file.");
+    expect_build_error_with(
+        "get_failed_events", &unbalanced, NULL, "{\"campaign_id\":\"1\"}",
+        "The endpoint path \"/x/{campaign_id\" has an unbalanced '{' or "
+        "'}': fix \"path\" under \"endpoints\" in the config file.");
     static const struct tool_endpoint stray = {"GET", "/x/}"};
-    expect_build_error_with("list_campaigns", &stray, NULL, "{}",
-                            "The endpoint path \"/x/}\" has an unbalanced '{' or '}': fix "
-                            "\"path\" under \"endpoints\" in the config file.");
+    expect_build_error_with(
+        "list_campaigns", &stray, NULL, "{}",
+        "The endpoint path \"/x/}\" has an unbalanced '{' or '}': fix "
+        "\"path\" under \"endpoints\" in the config file.");
     static const struct tool_endpoint relative = {"GET", "x"};
-    expect_build_error_with("list_campaigns", &relative, NULL, "{}",
-                            "The endpoint path \"x\" does not start with '/': fix \"path\" "
-                            "under \"endpoints\" in the config file.");
+    expect_build_error_with(
+        "list_campaigns", &relative, NULL, "{}",
+        "The endpoint path \"x\" does not start with '/': fix \"path\" "
+        "under \"endpoints\" in the config file.");
     static const struct tool_endpoint empty = {"GET", "/x/{}"};
-    expect_build_error_with("list_campaigns", &empty, NULL, "{}",
-                            "The endpoint path has an empty or overlong {...} placeholder: "
-                            "fix \"path\" under \"endpoints\" in the config file.");
+    expect_build_error_with(
+        "list_campaigns", &empty, NULL, "{}",
+        "The endpoint path has an empty or overlong {...} placeholder: "
+        "fix \"path\" under \"endpoints\" in the config file.");
 }
 END_TEST
 
 /* ---- readers: success ---- */
 
-static const char ok2_tail[] = ",\"status\":\"success\",\"hasError\":false,\"errors\":[]}";
+static const char ok2_tail[] =
+    ",\"status\":\"success\",\"hasError\":false,\"errors\":[]}";
 
 START_TEST(send_otp_success)
 {
@@ -512,8 +563,9 @@ START_TEST(send_otp_success)
         200, "{\"type\":\"success\",\"request_id\":\"3463686b6b6d363832393530\"}",
         "application/json");
     struct tool_outcome out;
-    read_with("send_otp", NULL, "{\"mobile\":\"+919876543210\",\"template_id\":\"t\"}", &r,
-              &out);
+    read_with("send_otp", NULL, "{\"mobile\":\"+919876543210\",\"template_id\":\"t\"}",
+              &r, &out);
+    expect_conforms("send_otp", out.structured);
     char *got = json_dumps(out.structured, JSON_COMPACT);
     ck_assert_str_eq(got, "{\"request_id\":\"3463686b6b6d363832393530\","
                           "\"mobile\":\"919876543210\"}");
@@ -522,20 +574,23 @@ START_TEST(send_otp_success)
     tool_outcome_finish(&out);
 
     r = answered(200, "{\"type\":\"success\"}", "application/json");
-    expect_error("send_otp", "{\"mobile\":\"+919876543210\"}", &r,
-                 "MSG91 answered with JSON of an unexpected shape (HTTP 200): "
-                 "\"request_id\" is missing: {\"type\":\"success\"}. The outcome is "
-                 "unknown: the OTP may or may not have been sent. Ask the person whether a "
-                 "code arrived before calling send_otp again, since that mints a new code; "
-                 "if none arrived, resend_otp delivers the pending one.");
-    r = answered(200,
-                 "{\"type\":\"error\",\"message\":\"The provided flow ID or template ID is "
-                 "invalid.\"}",
-                 "application/json");
-    expect_error("send_otp", "{\"mobile\":\"+919876543210\"}", &r,
-                 "MSG91 returned an error: The provided flow ID or template ID is invalid. "
-                 "Check template_id (or the configured MSG91_OTP_TEMPLATE_ID) against the "
-                 "OTP templates in the MSG91 panel.");
+    expect_error(
+        "send_otp", "{\"mobile\":\"+919876543210\"}", &r,
+        "MSG91 answered with JSON of an unexpected shape (HTTP 200): "
+        "\"request_id\" is missing: {\"type\":\"success\"}. The outcome is "
+        "unknown: the OTP may or may not have been sent. Ask the person whether a "
+        "code arrived before calling send_otp again, since that mints a new code; "
+        "if none arrived, resend_otp delivers the pending one.");
+    r = answered(
+        200,
+        "{\"type\":\"error\",\"message\":\"The provided flow ID or template ID is "
+        "invalid.\"}",
+        "application/json");
+    expect_error(
+        "send_otp", "{\"mobile\":\"+919876543210\"}", &r,
+        "MSG91 returned an error: The provided flow ID or template ID is invalid. "
+        "Check template_id (or the configured MSG91_OTP_TEMPLATE_ID) against the "
+        "OTP templates in the MSG91 panel.");
 }
 END_TEST
 
@@ -546,14 +601,18 @@ START_TEST(resend_otp_success)
     expect_result("resend_otp", "{\"mobile\":\"+919876543210\"}", &r,
                   "{\"message\":\"retry send successfully\",\"mobile\":\"919876543210\","
                   "\"retry_type\":\"text\"}");
-    expect_result("resend_otp", "{\"mobile\":\"919876543210\",\"retry_type\":\"voice\"}", &r,
+    expect_result("resend_otp", "{\"mobile\":\"919876543210\",\"retry_type\":\"voice\"}",
+                  &r,
                   "{\"message\":\"retry send successfully\",\"mobile\":\"919876543210\","
                   "\"retry_type\":\"voice\"}");
-    r = answered(200, "{\"type\":\"error\",\"message\":\"OTP retry count maxed out\"}", NULL);
-    expect_error("resend_otp", "{\"mobile\":\"919876543210\"}", &r,
-                 "MSG91 returned an error: OTP retry count maxed out. No more retries for "
-                 "this code: call send_otp to send a new one.");
-    r = answered(200, "{\"type\":\"error\",\"message\":\"No OTP request found to retryotp\"}",
+    r = answered(200, "{\"type\":\"error\",\"message\":\"OTP retry count maxed out\"}",
+                 NULL);
+    expect_error(
+        "resend_otp", "{\"mobile\":\"919876543210\"}", &r,
+        "MSG91 returned an error: OTP retry count maxed out. No more retries for "
+        "this code: call send_otp to send a new one.");
+    r = answered(200,
+                 "{\"type\":\"error\",\"message\":\"No OTP request found to retryotp\"}",
                  NULL);
     expect_error("resend_otp", "{\"mobile\":\"919876543210\"}", &r,
                  "MSG91 returned an error: No OTP request found to retryotp. There is no "
@@ -564,8 +623,8 @@ END_TEST
 START_TEST(verify_otp_outcomes)
 {
     const char *args = "{\"mobile\":\"+919876543210\",\"otp\":\"1234\"}";
-    struct http_response r =
-        answered(200, "{\"type\":\"success\",\"message\":\"OTP verified success\"}", NULL);
+    struct http_response r = answered(
+        200, "{\"type\":\"success\",\"message\":\"OTP verified success\"}", NULL);
     expect_result("verify_otp", args, &r,
                   "{\"verified\":true,\"message\":\"OTP verified success\","
                   "\"mobile\":\"919876543210\"}");
@@ -578,48 +637,56 @@ START_TEST(verify_otp_outcomes)
     };
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
         char body[256], result[256];
-        snprintf(body, sizeof body, "{\"type\":\"error\",\"message\":\"%s\"}", reasons[i]);
+        snprintf(body, sizeof body, "{\"type\":\"error\",\"message\":\"%s\"}",
+                 reasons[i]);
         snprintf(result, sizeof result,
                  "{\"verified\":false,\"message\":\"%s\",\"mobile\":\"919876543210\"}",
                  reasons[i]);
         r = answered(200, body, "application/json");
         expect_result("verify_otp", args, &r, result);
     }
-    r = answered(200, "{\"message\":\"Invalid authkey\",\"type\":\"error\",\"code\":\"201\"}",
+    r = answered(200,
+                 "{\"message\":\"Invalid authkey\",\"type\":\"error\",\"code\":\"201\"}",
                  NULL);
-    expect_error("verify_otp", args, &r,
-                 "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) "
-                 "to a valid key.");
+    expect_error(
+        "verify_otp", args, &r,
+        "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) "
+        "to a valid key.");
 }
 END_TEST
 
 START_TEST(send_sms_flow_success)
 {
-    const char *args = "{\"template_id\":\"f\",\"recipients\":[{\"mobiles\":\"919876543210\"},"
-                       "{\"mobiles\":\"919876543211\"}]}";
-    struct http_response r =
-        answered(200, "{\"type\":\"success\",\"message\":\"3463686b6b6d363832393531\"}", NULL);
+    const char *args =
+        "{\"template_id\":\"f\",\"recipients\":[{\"mobiles\":\"919876543210\"},"
+        "{\"mobiles\":\"919876543211\"}]}";
+    struct http_response r = answered(
+        200, "{\"type\":\"success\",\"message\":\"3463686b6b6d363832393531\"}", NULL);
     struct tool_outcome out;
     read_with("send_sms_flow", NULL, args, &r, &out);
+    expect_conforms("send_sms_flow", out.structured);
     char *got = json_dumps(out.structured, JSON_COMPACT);
-    ck_assert_str_eq(got, "{\"request_id\":\"3463686b6b6d363832393531\",\"recipients\":2}");
+    ck_assert_str_eq(got,
+                     "{\"request_id\":\"3463686b6b6d363832393531\",\"recipients\":2}");
     ck_assert_str_eq(out.upstream_request_id, "3463686b6b6d363832393531");
     free(got);
     tool_outcome_finish(&out);
 
     r = answered(200, "{\"type\":\"success\"}", NULL);
-    expect_error("send_sms_flow", args, &r,
-                 "MSG91 answered with JSON of an unexpected shape (HTTP 200): the request id "
-                 "(\"message\") is missing: {\"type\":\"success\"}. The outcome is unknown: "
-                 "the message may or may not have been sent. Do not send it again until the "
-                 "recipients or MSG91's delivery reports show it did not arrive.");
+    expect_error(
+        "send_sms_flow", args, &r,
+        "MSG91 answered with JSON of an unexpected shape (HTTP 200): the request id "
+        "(\"message\") is missing: {\"type\":\"success\"}. The outcome is unknown: "
+        "the message may or may not have been sent. Do not send it again until the "
+        "recipients or MSG91's delivery reports show it did not arrive.");
 }
 END_TEST
 
 START_TEST(create_user_events_success)
 {
-    const char *args = "{\"identifier\":\"c1\",\"events\":[{\"name\":\"a\"},{\"name\":\"b\"},"
-                       "{\"name\":\"c\"}]}";
+    const char *args =
+        "{\"identifier\":\"c1\",\"events\":[{\"name\":\"a\"},{\"name\":\"b\"},"
+        "{\"name\":\"c\"}]}";
     char body[256];
     snprintf(body, sizeof body, "{\"data\":{\"accepted\":2}%s", ok2_tail);
     struct http_response r = answered(200, body, "application/json");
@@ -627,7 +694,8 @@ START_TEST(create_user_events_success)
     snprintf(body, sizeof body, "{\"data\":{\"accepted\":3,\"message\":\"queued\"}%s",
              ok2_tail);
     r = answered(200, body, "application/json");
-    expect_result("create_user_events", args, &r, "{\"accepted\":3,\"message\":\"queued\"}");
+    expect_result("create_user_events", args, &r,
+                  "{\"accepted\":3,\"message\":\"queued\"}");
     /* Without a count, success means every event was taken. */
     r = answered(200, "{\"type\":\"success\",\"message\":\"Events queued\"}", NULL);
     expect_result("create_user_events", args, &r,
@@ -659,16 +727,18 @@ START_TEST(get_event_types_success)
                   "{\"event_types\":[{\"name\":\"x\"}],\"total\":1}");
     snprintf(body, sizeof body, "{\"data\":[{\"id\":\"1\"}]%s", ok2_tail);
     r = answered(200, body, "application/json");
-    expect_error("get_event_types", "{}", &r,
-                 "MSG91 answered with JSON of an unexpected shape (HTTP 200): event type 0 "
-                 "has no \"name\": {\"data\":[{\"id\":\"1\"}],\"status\":\"success\","
-                 "\"hasError\":false,\"errors\":[]}.");
+    expect_error(
+        "get_event_types", "{}", &r,
+        "MSG91 answered with JSON of an unexpected shape (HTTP 200): event type 0 "
+        "has no \"name\": {\"data\":[{\"id\":\"1\"}],\"status\":\"success\","
+        "\"hasError\":false,\"errors\":[]}.");
     snprintf(body, sizeof body, "{\"data\":{}%s", ok2_tail);
     r = answered(200, body, "application/json");
-    expect_error("get_event_types", "{}", &r,
-                 "MSG91 answered with JSON of an unexpected shape (HTTP 200): \"data\" is "
-                 "not a list of event types: {\"data\":{},\"status\":\"success\","
-                 "\"hasError\":false,\"errors\":[]}.");
+    expect_error(
+        "get_event_types", "{}", &r,
+        "MSG91 answered with JSON of an unexpected shape (HTTP 200): \"data\" is "
+        "not a list of event types: {\"data\":{},\"status\":\"success\","
+        "\"hasError\":false,\"errors\":[]}.");
 }
 END_TEST
 
@@ -681,21 +751,24 @@ START_TEST(get_failed_events_success)
              "{\"eventId\":77}],\"page\":2,\"limit\":2,\"total\":5}%s",
              ok2_tail);
     struct http_response r = answered(200, body, "application/json");
-    expect_result("get_failed_events", "{\"campaign_id\":\"42\",\"page\":2,\"limit\":2}", &r,
-                  "{\"campaign_id\":\"42\",\"failed_events\":[{\"event_id\":\"ev1\","
-                  "\"reason\":\"visitor not found\",\"recipient\":\"c9\",\"timestamp\":"
-                  "\"2024-05-01 05:00:00\"},{\"event_id\":\"77\"}],\"page\":2,\"limit\":2,"
-                  "\"total\":5}");
+    expect_result(
+        "get_failed_events", "{\"campaign_id\":\"42\",\"page\":2,\"limit\":2}", &r,
+        "{\"campaign_id\":\"42\",\"failed_events\":[{\"event_id\":\"ev1\","
+        "\"reason\":\"visitor not found\",\"recipient\":\"c9\",\"timestamp\":"
+        "\"2024-05-01 05:00:00\"},{\"event_id\":\"77\"}],\"page\":2,\"limit\":2,"
+        "\"total\":5}");
     snprintf(body, sizeof body, "{\"data\":{\"failed_events\":[]}%s", ok2_tail);
     r = answered(200, body, "application/json");
     expect_result("get_failed_events", "{\"campaign_id\":\"42\",\"limit\":20}", &r,
                   "{\"campaign_id\":\"42\",\"failed_events\":[],\"page\":1,\"limit\":20,"
                   "\"total\":0}");
-    r = answered(404, "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Campaign not found\"}",
-                 "application/json");
-    expect_error("get_failed_events", "{\"campaign_id\":\"nope\\n\"}", &r,
-                 "MSG91 did not find campaign \"nope\" (HTTP 404: Campaign not found). Get "
-                 "valid campaign ids from list_campaigns.");
+    r = answered(
+        404, "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Campaign not found\"}",
+        "application/json");
+    expect_error(
+        "get_failed_events", "{\"campaign_id\":\"nope\\n\"}", &r,
+        "MSG91 did not find campaign \"nope\" (HTTP 404: Campaign not found). Get "
+        "valid campaign ids from list_campaigns.");
     snprintf(body, sizeof body, "{\"data\":{\"events\":[]}%s", ok2_tail);
     r = answered(200, body, "application/json");
     expect_error("get_failed_events", "{\"campaign_id\":\"42\"}", &r,
@@ -709,16 +782,19 @@ START_TEST(list_campaigns_success)
 {
     struct http_response r = answered(
         200,
-        "{\"data\":{\"data\":[{\"id\":123,\"name\":\"Welcome\",\"is_active\":true,\"slug\":"
-        "\"welcome-abc\",\"channels\":[{\"campaign_id\":123,\"channel_id\":1,\"count\":2},"
+        "{\"data\":{\"data\":[{\"id\":123,\"name\":\"Welcome\",\"is_active\":true,"
+        "\"slug\":"
+        "\"welcome-abc\",\"channels\":[{\"campaign_id\":123,\"channel_id\":1,\"count\":2}"
+        ","
         "{\"campaign_id\":123,\"channel_id\":3,\"count\":1}]}],\"itemsPerPage\":25,"
         "\"pageNo\":1,\"pageNumber\":1,\"totalEntityCount\":1,\"totalPageCount\":1},"
         "\"status\":\"success\",\"hasError\":false,\"errors\":[]}",
         "application/json");
-    expect_result("list_campaigns", "{}", &r,
-                  "{\"campaigns\":[{\"id\":123,\"name\":\"Welcome\",\"slug\":\"welcome-abc\","
-                  "\"is_active\":true,\"channels\":[1,3]}],\"page\":1,\"total_pages\":1,"
-                  "\"total\":1}");
+    expect_result(
+        "list_campaigns", "{}", &r,
+        "{\"campaigns\":[{\"id\":123,\"name\":\"Welcome\",\"slug\":\"welcome-abc\","
+        "\"is_active\":true,\"channels\":[1,3]}],\"page\":1,\"total_pages\":1,"
+        "\"total\":1}");
     /* The older backend's spelling. */
     r = answered(200,
                  "{\"data\":{\"data\":[{\"id\":\"7\",\"name\":\"Old\",\"is_active\":0,"
@@ -742,30 +818,34 @@ START_TEST(list_campaigns_success)
                  "{\"data\":{\"data\":[{\"id\":1,\"name\":\"x\",\"channels\":\"1;2\"}]},"
                  "\"status\":\"success\",\"hasError\":false,\"errors\":[]}",
                  "application/json");
-    expect_error("list_campaigns", "{}", &r,
-                 "MSG91 answered with JSON of an unexpected shape (HTTP 200): a campaign's "
-                 "\"channels\" is neither a list nor \"1,2\": {\"data\":{\"data\":[{\"id\":1,"
-                 "\"name\":\"x\",\"channels\":\"1;2\"}]},\"status\":\"success\",\"hasError\":"
-                 "false,\"errors\":[]}.");
+    expect_error(
+        "list_campaigns", "{}", &r,
+        "MSG91 answered with JSON of an unexpected shape (HTTP 200): a campaign's "
+        "\"channels\" is neither a list nor \"1,2\": {\"data\":{\"data\":[{\"id\":1,"
+        "\"name\":\"x\",\"channels\":\"1;2\"}]},\"status\":\"success\",\"hasError\":"
+        "false,\"errors\":[]}.");
     r = answered(200,
                  "{\"data\":{\"data\":[{\"id\":1,\"name\":\"x\",\"is_active\":2}]},"
                  "\"status\":\"success\",\"hasError\":false,\"errors\":[]}",
                  "application/json");
-    expect_error("list_campaigns", "{}", &r,
-                 "MSG91 answered with JSON of an unexpected shape (HTTP 200): a campaign's "
-                 "\"is_active\" is neither a boolean nor 0/1: {\"data\":{\"data\":[{\"id\":1,"
-                 "\"name\":\"x\",\"is_active\":2}]},\"status\":\"success\",\"hasError\":"
-                 "false,\"errors\":[]}.");
+    expect_error(
+        "list_campaigns", "{}", &r,
+        "MSG91 answered with JSON of an unexpected shape (HTTP 200): a campaign's "
+        "\"is_active\" is neither a boolean nor 0/1: {\"data\":{\"data\":[{\"id\":1,"
+        "\"name\":\"x\",\"is_active\":2}]},\"status\":\"success\",\"hasError\":"
+        "false,\"errors\":[]}.");
     r = answered(200, "{\"data\":{\"data\":[{\"name\":\"x\"}]},\"status\":\"success\"}",
                  "application/json");
-    expect_error("list_campaigns", "{}", &r,
-                 "MSG91 answered with JSON of an unexpected shape (HTTP 200): a campaign has "
-                 "no integer \"id\": {\"data\":{\"data\":[{\"name\":\"x\"}]},\"status\":"
-                 "\"success\"}.");
+    expect_error(
+        "list_campaigns", "{}", &r,
+        "MSG91 answered with JSON of an unexpected shape (HTTP 200): a campaign has "
+        "no integer \"id\": {\"data\":{\"data\":[{\"name\":\"x\"}]},\"status\":"
+        "\"success\"}.");
     r = answered(200, "{\"data\":[],\"status\":\"success\"}", "application/json");
-    expect_error("list_campaigns", "{}", &r,
-                 "MSG91 answered with JSON of an unexpected shape (HTTP 200): \"data.data\" "
-                 "is not a list of campaigns: {\"data\":[],\"status\":\"success\"}.");
+    expect_error(
+        "list_campaigns", "{}", &r,
+        "MSG91 answered with JSON of an unexpected shape (HTTP 200): \"data.data\" "
+        "is not a list of campaigns: {\"data\":[],\"status\":\"success\"}.");
 }
 END_TEST
 
@@ -783,20 +863,25 @@ static const struct case_tool case_tools[] = {
      "the OTP may or may not have been sent",
      "Ask the person whether a code arrived before calling send_otp again, since that "
      "mints a new code; if none arrived, resend_otp delivers the pending one."},
-    {"resend_otp", "{\"mobile\":\"+919876543210\"}", "the OTP may or may not have been resent",
-     "Ask the person whether a code arrived before calling resend_otp again; MSG91 allows "
+    {"resend_otp", "{\"mobile\":\"+919876543210\"}",
+     "the OTP may or may not have been resent",
+     "Ask the person whether a code arrived before calling resend_otp again; MSG91 "
+     "allows "
      "only two retries per code."},
     {"verify_otp", "{\"mobile\":\"+919876543210\",\"otp\":\"1234\"}",
      "MSG91 may or may not have checked the code",
      "A code can be verified only once: if verifying again answers \"Mobile no. already "
      "verified\", this check succeeded."},
-    {"send_sms_flow", "{\"template_id\":\"f\",\"recipients\":[{\"mobiles\":\"919876543210\"}]}",
+    {"send_sms_flow",
+     "{\"template_id\":\"f\",\"recipients\":[{\"mobiles\":\"919876543210\"}]}",
      "the message may or may not have been sent",
-     "Do not send it again until the recipients or MSG91's delivery reports show it did not "
+     "Do not send it again until the recipients or MSG91's delivery reports show it did "
+     "not "
      "arrive."},
     {"create_user_events", "{\"identifier\":\"c1\",\"events\":[{\"name\":\"login\"}]}",
      "the events may or may not have been recorded",
-     "Sending them again could record them twice; check the contact's activity in the MSG91 "
+     "Sending them again could record them twice; check the contact's activity in the "
+     "MSG91 "
      "panel (or get_failed_events) first."},
     {"get_event_types", "{}", NULL, NULL},
     {"get_failed_events", "{\"campaign_id\":\"42\"}", NULL, NULL},
@@ -834,36 +919,42 @@ static void check_same(const struct http_response *r, const char *text)
 START_TEST(failure_timeout)
 {
     struct http_response r = failed(HTTP_TIMEOUT, "Operation timed out after 15001 ms");
-    check_kind(&r, "MSG91 did not answer: the request timed out after 15000 ms", "; ",
-               ". Nothing was changed, so it is safe to ask again; if this keeps happening, "
-               "check the network or raise MSG91_TIMEOUT_MS.");
+    check_kind(
+        &r, "MSG91 did not answer: the request timed out after 15000 ms", "; ",
+        ". Nothing was changed, so it is safe to ask again; if this keeps happening, "
+        "check the network or raise MSG91_TIMEOUT_MS.");
     /* Spelled out once, to read as a whole. */
-    expect_error("send_otp", "{\"mobile\":\"+919876543210\"}", &r,
-                 "MSG91 did not answer: the request timed out after 15000 ms; the OTP may "
-                 "or may not have been sent. Ask the person whether a code arrived before "
-                 "calling send_otp again, since that mints a new code; if none arrived, "
-                 "resend_otp delivers the pending one.");
+    expect_error(
+        "send_otp", "{\"mobile\":\"+919876543210\"}", &r,
+        "MSG91 did not answer: the request timed out after 15000 ms; the OTP may "
+        "or may not have been sent. Ask the person whether a code arrived before "
+        "calling send_otp again, since that mints a new code; if none arrived, "
+        "resend_otp delivers the pending one.");
 }
 END_TEST
 
 START_TEST(failure_network)
 {
-    struct http_response r = failed(HTTP_DNS_FAILED, "Could not resolve host: control.msg91.com");
-    check_same(&r, "Could not reach MSG91: the host name in MSG91_BASE_URL did not resolve "
-                   "(Could not resolve host: control.msg91.com). Nothing was sent. Check "
-                   "MSG91_BASE_URL and the network connection.");
+    struct http_response r =
+        failed(HTTP_DNS_FAILED, "Could not resolve host: control.msg91.com");
+    check_same(&r,
+               "Could not reach MSG91: the host name in MSG91_BASE_URL did not resolve "
+               "(Could not resolve host: control.msg91.com). Nothing was sent. Check "
+               "MSG91_BASE_URL and the network connection.");
     r = failed(HTTP_CONNECT_FAILED, "Failed to connect to control.msg91.com port 443");
-    check_same(&r, "Could not connect to MSG91 (Failed to connect to control.msg91.com port "
-                   "443). Nothing was sent. Check the network connection and MSG91_BASE_URL.");
+    check_same(
+        &r, "Could not connect to MSG91 (Failed to connect to control.msg91.com port "
+            "443). Nothing was sent. Check the network connection and MSG91_BASE_URL.");
     r = failed(HTTP_CONNECT_FAILED, "");
     check_same(&r, "Could not connect to MSG91. Nothing was sent. Check the network "
                    "connection and MSG91_BASE_URL.");
     r = failed(HTTP_TLS_FAILED, "SSL certificate problem: unable to get local issuer "
                                 "certificate");
-    check_same(&r, "The TLS connection to MSG91 failed (SSL certificate problem: unable to get "
-                   "local issuer certificate). Nothing was sent. Check MSG91_BASE_URL; if a "
-                   "proxy or private CA signs the certificate, set MSG91_CA_FILE to its CA "
-                   "bundle.");
+    check_same(
+        &r, "The TLS connection to MSG91 failed (SSL certificate problem: unable to get "
+            "local issuer certificate). Nothing was sent. Check MSG91_BASE_URL; if a "
+            "proxy or private CA signs the certificate, set MSG91_CA_FILE to its CA "
+            "bundle.");
 }
 END_TEST
 
@@ -873,10 +964,10 @@ START_TEST(failure_reset_too_large_other)
     check_kind(&r, "The connection to MSG91 dropped before a full answer arrived", "; ",
                ". Nothing was changed, so it is safe to ask again.");
     r = failed(HTTP_TOO_LARGE, "");
-    check_kind(&r, "MSG91's answer was too large to read (over the response size limit)",
-               "; ",
-               ". Nothing was changed; ask for less at once (a smaller limit) if the tool "
-               "takes one.");
+    check_kind(
+        &r, "MSG91's answer was too large to read (over the response size limit)", "; ",
+        ". Nothing was changed; ask for less at once (a smaller limit) if the tool "
+        "takes one.");
     r = failed(HTTP_FAILED, "Unsupported protocol");
     check_kind(&r, "The request to MSG91 failed (Unsupported protocol)", "; ",
                ". Nothing was changed, so it is safe to ask again.");
@@ -888,25 +979,28 @@ static const char key_text[] = "MSG91 rejected the auth key: set MSG91_AUTH_KEY 
 
 START_TEST(failure_auth)
 {
-    struct http_response r = answered(
-        401,
-        "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Unauthorized\",\"code\":\"401\","
-        "\"apiError\":\"201\"}",
-        "application/json");
+    struct http_response r = answered(401,
+                                      "{\"status\":\"fail\",\"hasError\":true,\"errors\":"
+                                      "\"Unauthorized\",\"code\":\"401\","
+                                      "\"apiError\":\"201\"}",
+                                      "application/json");
     check_same(&r, key_text);
     r = answered(401, "", NULL);
     check_same(&r, key_text);
     r = answered(403, "<html>Forbidden</html>", "text/html");
-    check_same(&r, "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) "
-                   "to a valid key. A 403 can also mean the key may not be used from this "
-                   "machine's IP address: check the key's settings in the MSG91 panel.");
-    r = answered(200, "{\"message\":\"Invalid authkey\",\"type\":\"error\",\"code\":\"201\"}",
+    check_same(&r,
+               "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) "
+               "to a valid key. A 403 can also mean the key may not be used from this "
+               "machine's IP address: check the key's settings in the MSG91 panel.");
+    r = answered(200,
+                 "{\"message\":\"Invalid authkey\",\"type\":\"error\",\"code\":\"201\"}",
                  "application/json");
     check_same(&r, key_text);
     r = answered(200, "{\"type\":\"error\",\"message\":\"Auth Key missing\"}",
                  "application/json");
     check_same(&r, key_text);
-    r = answered(200, "{\"status\":\"fail\",\"hasError\":true,\"errors\":[\"Unauthorized\"]}",
+    r = answered(200,
+                 "{\"status\":\"fail\",\"hasError\":true,\"errors\":[\"Unauthorized\"]}",
                  "application/json");
     check_same(&r, key_text);
 }
@@ -914,13 +1008,14 @@ END_TEST
 
 START_TEST(failure_route_missing)
 {
-    struct http_response r =
-        answered(404, "{\"type\":\"error\",\"msg\":\"Route Missing\"}", "application/json");
+    struct http_response r = answered(
+        404, "{\"type\":\"error\",\"msg\":\"Route Missing\"}", "application/json");
     for (size_t i = 0; i < N_CASE_TOOLS; i++) {
         const struct tool_def *t = tool(case_tools[i].name);
         char *text = answer_textf(
             "MSG91 does not know the endpoint used by %s (HTTP 404 Route Missing), so "
-            "nothing was done. The path may have changed upstream: its method and path can "
+            "nothing was done. The path may have changed upstream: its method and path "
+            "can "
             "be overridden in the config file under \"endpoints\", e.g. "
             "{\"endpoints\":{\"%s\":{\"method\":\"%s\",\"path\":\"/api/v5/...\"}}}.",
             t->name, t->name, t->endpoint.method);
@@ -928,22 +1023,24 @@ START_TEST(failure_route_missing)
         free(text);
     }
     static const struct tool_endpoint ep = {"GET", "/api/v5/segmento/api/v1/event-types"};
-    expect_error_with("get_event_types", &ep, "{}", &r,
-                      "MSG91 does not know the endpoint GET "
-                      "/api/v5/segmento/api/v1/event-types used by get_event_types (HTTP 404 "
-                      "Route Missing), so nothing was done. The path may have changed "
-                      "upstream: its method and path can be overridden in the config file "
-                      "under \"endpoints\", e.g. {\"endpoints\":{\"get_event_types\":"
-                      "{\"method\":\"GET\",\"path\":\"/api/v5/...\"}}}.");
+    expect_error_with(
+        "get_event_types", &ep, "{}", &r,
+        "MSG91 does not know the endpoint GET "
+        "/api/v5/segmento/api/v1/event-types used by get_event_types (HTTP 404 "
+        "Route Missing), so nothing was done. The path may have changed "
+        "upstream: its method and path can be overridden in the config file "
+        "under \"endpoints\", e.g. {\"endpoints\":{\"get_event_types\":"
+        "{\"method\":\"GET\",\"path\":\"/api/v5/...\"}}}.");
     /* A front end's HTML 404 means the same. */
     r = answered(404, "<html>Not Found</html>", "text/html");
-    expect_error_with("get_event_types", &ep, "{}", &r,
-                      "MSG91 does not know the endpoint GET "
-                      "/api/v5/segmento/api/v1/event-types used by get_event_types (HTTP 404 "
-                      "Route Missing), so nothing was done. The path may have changed "
-                      "upstream: its method and path can be overridden in the config file "
-                      "under \"endpoints\", e.g. {\"endpoints\":{\"get_event_types\":"
-                      "{\"method\":\"GET\",\"path\":\"/api/v5/...\"}}}.");
+    expect_error_with(
+        "get_event_types", &ep, "{}", &r,
+        "MSG91 does not know the endpoint GET "
+        "/api/v5/segmento/api/v1/event-types used by get_event_types (HTTP 404 "
+        "Route Missing), so nothing was done. The path may have changed "
+        "upstream: its method and path can be overridden in the config file "
+        "under \"endpoints\", e.g. {\"endpoints\":{\"get_event_types\":"
+        "{\"method\":\"GET\",\"path\":\"/api/v5/...\"}}}.");
 }
 END_TEST
 
@@ -952,8 +1049,9 @@ START_TEST(failure_too_large_request)
     struct http_response r = answered(
         413, "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Payload too large\"}",
         "application/json");
-    check_same(&r, "MSG91 refused the request as too large (HTTP 413), so nothing was done: "
-                   "split it into smaller calls (fewer recipients or events per call).");
+    check_same(&r,
+               "MSG91 refused the request as too large (HTTP 413), so nothing was done: "
+               "split it into smaller calls (fewer recipients or events per call).");
 }
 END_TEST
 
@@ -961,32 +1059,37 @@ START_TEST(failure_rate_limited)
 {
     struct http_response r = answered(429, "{\"message\":\"Too many Attempts\"}", NULL);
     r.retry_after_s = 7;
-    check_same(&r, "The call was rate limited by MSG91: retry after 7 s. Nothing was done.");
+    check_same(&r,
+               "The call was rate limited by MSG91: retry after 7 s. Nothing was done.");
     r.retry_after_s = -1;
-    check_same(&r, "The call was rate limited by MSG91: retry in a minute. Nothing was done.");
+    check_same(
+        &r, "The call was rate limited by MSG91: retry in a minute. Nothing was done.");
     r.retry_after_s = 0;
-    check_same(&r, "The call was rate limited by MSG91: retry after 0 s. Nothing was done.");
+    check_same(&r,
+               "The call was rate limited by MSG91: retry after 0 s. Nothing was done.");
 }
 END_TEST
 
 START_TEST(failure_server_error)
 {
-    struct http_response r = answered(500, "{\"status\":\"fail\",\"hasError\":true,"
-                                           "\"errors\":\"Internal\"}",
+    struct http_response r = answered(500,
+                                      "{\"status\":\"fail\",\"hasError\":true,"
+                                      "\"errors\":\"Internal\"}",
                                       "application/json");
     for (size_t i = 0; i < N_CASE_TOOLS; i++) {
         const struct case_tool *c = &case_tools[i];
-        char *text = c->unknown
-                         ? answer_textf("MSG91 had a server error (HTTP 500), so the outcome "
-                                        "is unknown: %s. %s",
-                                        c->unknown, c->advice)
-                         : strdup("MSG91 had a server error (HTTP 500); try again later.");
+        char *text =
+            c->unknown
+                ? answer_textf("MSG91 had a server error (HTTP 500), so the outcome "
+                               "is unknown: %s. %s",
+                               c->unknown, c->advice)
+                : strdup("MSG91 had a server error (HTTP 500); try again later.");
         expect_error(c->name, c->args, &r, text);
         free(text);
     }
     r = answered(502, "<html><body>Bad Gateway</body></html>", "text/html");
-    check_kind(&r, "MSG91 had a server error (HTTP 502)", ", so the outcome is unknown: ",
-               "; try again later.");
+    check_kind(&r, "MSG91 had a server error (HTTP 502)",
+               ", so the outcome is unknown: ", "; try again later.");
 }
 END_TEST
 
@@ -995,22 +1098,25 @@ START_TEST(failure_not_json)
     struct http_response r =
         answered(200, "<html>\r\n<body>\tPlease log in\x01\x7f</body>\n</html>",
                  "text/html; charset=UTF-8");
-    check_kind(&r,
-               "MSG91 answered with something that is not JSON (HTTP 200, text/html): "
-               "\"<html> <body> Please log in</body> </html>\". Check that MSG91_BASE_URL "
-               "points at MSG91 and not at a proxy or captive portal.",
-               " The outcome is unknown: ", "");
+    check_kind(
+        &r,
+        "MSG91 answered with something that is not JSON (HTTP 200, text/html): "
+        "\"<html> <body> Please log in</body> </html>\". Check that MSG91_BASE_URL "
+        "points at MSG91 and not at a proxy or captive portal.",
+        " The outcome is unknown: ", "");
     r = answered(200, "", NULL);
-    check_kind(&r,
-               "MSG91 answered with something that is not JSON (HTTP 200, no content type): "
-               "an empty body. Check that MSG91_BASE_URL points at MSG91 and not at a proxy "
-               "or captive portal.",
-               " The outcome is unknown: ", "");
+    check_kind(
+        &r,
+        "MSG91 answered with something that is not JSON (HTTP 200, no content type): "
+        "an empty body. Check that MSG91_BASE_URL points at MSG91 and not at a proxy "
+        "or captive portal.",
+        " The outcome is unknown: ", "");
     /* A refusal status means nothing was taken, whatever the tool. */
     r = answered(400, " \n ", "text/plain");
-    check_same(&r, "MSG91 answered with something that is not JSON (HTTP 400, text/plain): "
-                   "an empty body. Check that MSG91_BASE_URL points at MSG91 and not at a "
-                   "proxy or captive portal.");
+    check_same(&r,
+               "MSG91 answered with something that is not JSON (HTTP 400, text/plain): "
+               "an empty body. Check that MSG91_BASE_URL points at MSG91 and not at a "
+               "proxy or captive portal.");
 }
 END_TEST
 
@@ -1028,7 +1134,8 @@ START_TEST(excerpt_is_short_and_clean)
     memcpy(want + 198, "...", 4);
     ck_assert_str_eq(e, want);
     free(e);
-    const char bad[] = "ok\xff\xc0\xaf\xed\xa0\x80 \x1b[31mred\x1b[0m \xc2\x85 end \xc3\xa9";
+    const char bad[] =
+        "ok\xff\xc0\xaf\xed\xa0\x80 \x1b[31mred\x1b[0m \xc2\x85 end \xc3\xa9";
     e = answer_excerpt(bad, strlen(bad), 200);
     ck_assert_str_eq(e, "ok [31mred[0m end \xc3\xa9");
     free(e);
@@ -1038,57 +1145,66 @@ END_TEST
 START_TEST(failure_wrong_shape)
 {
     struct http_response r = answered(200, "[1,2]", "application/json");
-    check_kind(&r,
-               "MSG91 answered with JSON of an unexpected shape (HTTP 200): expected a JSON "
-               "object: [1,2].",
-               " The outcome is unknown: ", "");
+    check_kind(
+        &r,
+        "MSG91 answered with JSON of an unexpected shape (HTTP 200): expected a JSON "
+        "object: [1,2].",
+        " The outcome is unknown: ", "");
     r = answered(200, "\"ok\"", "application/json");
-    check_kind(&r,
-               "MSG91 answered with JSON of an unexpected shape (HTTP 200): expected a JSON "
-               "object: \"ok\".",
-               " The outcome is unknown: ", "");
+    check_kind(
+        &r,
+        "MSG91 answered with JSON of an unexpected shape (HTTP 200): expected a JSON "
+        "object: \"ok\".",
+        " The outcome is unknown: ", "");
     r = answered(200, "{\"foo\":1}", "application/json");
-    check_kind(&r,
-               "MSG91 answered with JSON of an unexpected shape (HTTP 200): it has neither "
-               "\"type\" nor \"status\": {\"foo\":1}.",
-               " The outcome is unknown: ", "");
+    check_kind(
+        &r,
+        "MSG91 answered with JSON of an unexpected shape (HTTP 200): it has neither "
+        "\"type\" nor \"status\": {\"foo\":1}.",
+        " The outcome is unknown: ", "");
     r = answered(400, "{\"foo\":1}", "application/json");
-    check_kind(&r,
-               "MSG91 answered with JSON of an unexpected shape (HTTP 400): an error status "
-               "without a message: {\"foo\":1}.",
-               " The outcome is unknown: ", "");
+    check_kind(
+        &r,
+        "MSG91 answered with JSON of an unexpected shape (HTTP 400): an error status "
+        "without a message: {\"foo\":1}.",
+        " The outcome is unknown: ", "");
 }
 END_TEST
 
 START_TEST(failure_msg91_errors)
 {
-    struct http_response r =
-        answered(200, "{\"type\":\"error\",\"message\":\"Something odd\"}", "application/json");
+    struct http_response r = answered(
+        200, "{\"type\":\"error\",\"message\":\"Something odd\"}", "application/json");
     check_same(&r, "MSG91 returned an error: Something odd.");
     r = answered(200, "{\"type\":\"error\",\"message\":\"Insufficient balance!\"}", NULL);
     check_same(&r, "MSG91 returned an error: Insufficient balance!");
     r = answered(200, "{\"type\":\"error\"}", NULL);
     check_same(&r, "MSG91 returned an error: no message given.");
-    r = answered(400, "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Invalid page\"}",
+    r = answered(400,
+                 "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Invalid page\"}",
                  "application/json");
     check_same(&r, "MSG91 returned an error (HTTP 400): Invalid page.");
-    r = answered(422,
-                 "{\"status\":\"fail\",\"hasError\":true,\"errors\":[\"name is required\","
-                 "\"limit must be a number\"]}",
-                 "application/json");
-    check_same(&r, "MSG91 returned an error (HTTP 422): name is required; limit must be a "
-                   "number.");
+    r = answered(
+        422,
+        "{\"status\":\"fail\",\"hasError\":true,\"errors\":[\"name is required\","
+        "\"limit must be a number\"]}",
+        "application/json");
+    check_same(&r,
+               "MSG91 returned an error (HTTP 422): name is required; limit must be a "
+               "number.");
     r = answered(200,
                  "{\"status\":\"fail\",\"hasError\":true,\"errors\":[{\"message\":\"bad "
                  "date\\r\\n\"},{\"code\":9}]}",
                  "application/json");
     check_same(&r, "MSG91 returned an error: bad date; {\"code\":9}.");
-    r = answered(400,
-                 "{\"status\":\"fail\",\"hasError\":true,\"errors\":{\"start_date\":[\"must "
-                 "be a date\"],\"limit\":\"too big\"}}",
-                 "application/json");
-    check_same(&r, "MSG91 returned an error (HTTP 400): start_date: must be a date; limit: "
-                   "too big.");
+    r = answered(
+        400,
+        "{\"status\":\"fail\",\"hasError\":true,\"errors\":{\"start_date\":[\"must "
+        "be a date\"],\"limit\":\"too big\"}}",
+        "application/json");
+    check_same(&r,
+               "MSG91 returned an error (HTTP 400): start_date: must be a date; limit: "
+               "too big.");
     r = answered(200, "{\"status\":\"error\",\"message\":\"Campaign paused\"}", NULL);
     check_same(&r, "MSG91 returned an error: Campaign paused.");
     r = answered(400, "{\"message\":\"Bad request\"}", NULL);
@@ -1099,7 +1215,8 @@ END_TEST
 START_TEST(request_id_taken_from_errors_too)
 {
     struct http_response r = answered(
-        200, "{\"type\":\"error\",\"message\":\"Something odd\",\"request_id\":\"abc123\"}",
+        200,
+        "{\"type\":\"error\",\"message\":\"Something odd\",\"request_id\":\"abc123\"}",
         NULL);
     struct tool_outcome out;
     read_with("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
@@ -1127,8 +1244,8 @@ START_TEST(table_retryable_matches_read_only)
     for (unsigned i = 0; i < tool_table_len; i++) {
         struct http_request req;
         char *error;
-        ck_assert_int_eq(build_with(tool_table[i]->name, NULL, NULL, args[i], &req, &error),
-                         0);
+        ck_assert_int_eq(
+            build_with(tool_table[i]->name, NULL, NULL, args[i], &req, &error), 0);
         ck_assert_int_eq(req.retryable, tool_table[i]->read_only);
         request_clear(&req);
     }

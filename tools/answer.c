@@ -80,8 +80,9 @@ static void appendf(struct text *t, const char *fmt, ...)
 static void set_error(struct tool_outcome *out, char *text)
 {
     free(out->error_text);
-    out->error_text = text ? text : strdup("The server ran out of memory while reading "
-                                           "MSG91's answer.");
+    out->error_text = text ? text
+                           : strdup("The server ran out of memory while reading "
+                                    "MSG91's answer.");
 }
 
 static void finish_text(struct text *t, struct tool_outcome *out)
@@ -198,7 +199,8 @@ static void append_detail(struct text *b, const char *error)
 
 static void transport_failure(const struct tool_read_ctx *ctx,
                               const struct http_response *resp,
-                              const struct answer_effect *effect, struct tool_outcome *out)
+                              const struct answer_effect *effect,
+                              struct tool_outcome *out)
 {
     struct text b;
     text_init(&b);
@@ -397,11 +399,17 @@ static char *error_text_of(json_t *root)
     } else if (json_is_array(errors)) {
         size_t i;
         json_t *item;
-        json_array_foreach(errors, i, item) append_error_item(&b, NULL, item);
+        json_array_foreach(errors, i, item)
+        {
+            append_error_item(&b, NULL, item);
+        }
     } else if (json_is_object(errors)) {
         const char *key;
         json_t *item;
-        json_object_foreach(errors, key, item) append_error_item(&b, key, item);
+        json_object_foreach(errors, key, item)
+        {
+            append_error_item(&b, key, item);
+        }
     }
     if (dynbuf_len(&b.buf) == 0) {
         const char *msg = member_text(root, message_members);
@@ -423,7 +431,7 @@ static char *error_text_of(json_t *root)
 static bool is_key_error(const char *message)
 {
     static const char *const texts[] = {"Invalid authkey", "Auth Key missing",
-                                        "Unauthorized", "Invalid auth key",
+                                        "Unauthorized",    "Invalid auth key",
                                         "Authkey missing", NULL};
     for (size_t i = 0; texts[i]; i++)
         if (strcasecmp(message, texts[i]) == 0)
@@ -446,19 +454,22 @@ static void route_missing(const struct tool_read_ctx *ctx, struct tool_outcome *
     struct text b;
     text_init(&b);
     if (ctx->endpoint)
-        appendf(&b, "MSG91 does not know the endpoint %s %s used by %s (HTTP 404 Route "
-                    "Missing), so nothing was done.",
+        appendf(&b,
+                "MSG91 does not know the endpoint %s %s used by %s (HTTP 404 Route "
+                "Missing), so nothing was done.",
                 ctx->endpoint->method, ctx->endpoint->path, name);
     else
-        appendf(&b, "MSG91 does not know the endpoint used by %s (HTTP 404 Route "
-                    "Missing), so nothing was done.",
+        appendf(&b,
+                "MSG91 does not know the endpoint used by %s (HTTP 404 Route "
+                "Missing), so nothing was done.",
                 name);
-    const char *method = ctx->endpoint  ? ctx->endpoint->method
-                         : ctx->tool    ? ctx->tool->endpoint.method
-                                        : "POST";
-    appendf(&b, " The path may have changed upstream: its method and path can be "
-                "overridden in the config file under \"endpoints\", e.g. "
-                "{\"endpoints\":{\"%s\":{\"method\":\"%s\",\"path\":\"/api/v5/...\"}}}.",
+    const char *method = ctx->endpoint ? ctx->endpoint->method
+                         : ctx->tool   ? ctx->tool->endpoint.method
+                                       : "POST";
+    appendf(&b,
+            " The path may have changed upstream: its method and path can be "
+            "overridden in the config file under \"endpoints\", e.g. "
+            "{\"endpoints\":{\"%s\":{\"method\":\"%s\",\"path\":\"/api/v5/...\"}}}.",
             name, method);
     finish_text(&b, out);
 }
@@ -517,7 +528,8 @@ static enum answer_verdict envelope(const struct http_response *resp,
         }
     } else if (json_is_boolean(has_error) || json_is_string(status)) {
         const char *s = json_string_value(status);
-        bool failed = json_is_true(has_error) || !ok_http || (s && strcmp(s, "success") != 0);
+        bool failed =
+            json_is_true(has_error) || !ok_http || (s && strcmp(s, "success") != 0);
         if (!failed) {
             a->data = json_object_get(root, "data");
             return ANSWER_SUCCESS;

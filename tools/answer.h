@@ -68,8 +68,8 @@ void answer_set_request_id(struct tool_outcome *out, const char *id);
 
 /* A printable excerpt of untrusted text for a message: valid UTF-8 only,
  * control characters removed (runs of whitespace, line breaks included,
- * become one space), trimmed, cut at max bytes with "..." appended. Returns a malloc'd string,
- * or NULL when out of memory. */
+ * become one space), trimmed, cut at max bytes with "..." appended. Returns a malloc'd
+ * string, or NULL when out of memory. */
 char *answer_excerpt(const char *s, size_t len, size_t max);
 
 /* A malloc'd printf-formatted string, or NULL when out of memory. */

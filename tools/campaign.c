@@ -83,7 +83,8 @@ static json_t *channel_ids(json_t *channels)
         int n = 0;
         while (*s >= '0' && *s <= '9' && n++ < 18)
             id = id * 10 + (*s++ - '0');
-        if ((*s != ',' && *s != ' ' && *s) || json_array_append_new(ids, json_integer(id)))
+        if ((*s != ',' && *s != ' ' && *s) ||
+            json_array_append_new(ids, json_integer(id)))
             goto fail;
     }
     return ids;
@@ -219,8 +220,8 @@ void list_campaigns_read(const struct tool_read_ctx *ctx,
     json_int_t pages =
         int_member(a.data, pages_names, size > 0 ? (total + size - 1) / size : 0);
     answer_success(out, campaigns ? json_pack("{s:o, s:I, s:I, s:I}", "campaigns",
-                                              campaigns, "page", page, "total_pages", pages,
-                                              "total", total)
+                                              campaigns, "page", page, "total_pages",
+                                              pages, "total", total)
                                   : NULL);
     answer_finish(&a);
 }

@@ -53,7 +53,8 @@ int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
 
     json_t *body = json_object();
     json_t *list = json_array();
-    if (!body || !list || json_object_set_new(body, "template_id", json_string(template_id)))
+    if (!body || !list ||
+        json_object_set_new(body, "template_id", json_string(template_id)))
         goto nomem;
     /* MSG91 reads these flags as the strings "1" and "0". */
     json_t *v = json_object_get(args, "short_url");
@@ -94,12 +95,12 @@ nomem:
     json_decref(list);
 nomem_body:
     json_decref(body);
-    return request_fail(error, "The server ran out of memory while building the request.");
+    return request_fail(error,
+                        "The server ran out of memory while building the request.");
 }
 
-void send_sms_flow_read(const struct tool_read_ctx *ctx,
-                        const struct http_response *resp, json_t *args,
-                        struct tool_outcome *out)
+void send_sms_flow_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
+                        json_t *args, struct tool_outcome *out)
 {
     struct answer a;
     switch (answer_read(ctx, resp, &flow_effect, &a, out)) {
@@ -110,21 +111,22 @@ void send_sms_flow_read(const struct tool_read_ctx *ctx,
         if (!id || !id[0])
             id = json_string_value(json_object_get(a.root, "message"));
         if (!id || !id[0]) {
-            answer_wrong_shape(resp, &flow_effect, "the request id (\"message\") is missing",
-                               out);
+            answer_wrong_shape(resp, &flow_effect,
+                               "the request id (\"message\") is missing", out);
             break;
         }
         answer_set_request_id(out, id);
         size_t n = json_array_size(json_object_get(args, "recipients"));
-        answer_success(out, json_pack("{s:s, s:I}", "request_id", id, "recipients",
-                                      (json_int_t)n));
+        answer_success(
+            out, json_pack("{s:s, s:I}", "request_id", id, "recipients", (json_int_t)n));
         break;
     }
     case ANSWER_REFUSED:
         if (a.message &&
             strcmp(a.message, "The provided flow ID or template ID is invalid.") == 0)
-            answer_refused(&a, "Check template_id against the Flow templates in the MSG91 "
-                               "panel; nothing was sent.",
+            answer_refused(&a,
+                           "Check template_id against the Flow templates in the MSG91 "
+                           "panel; nothing was sent.",
                            out);
         else
             answer_refused(&a, NULL, out);

@@ -21,9 +21,8 @@ void verify_otp_read(const struct tool_read_ctx *ctx, const struct http_response
 
 int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
                         struct http_request *req, char **error);
-void send_sms_flow_read(const struct tool_read_ctx *ctx,
-                        const struct http_response *resp, json_t *args,
-                        struct tool_outcome *out);
+void send_sms_flow_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
+                        json_t *args, struct tool_outcome *out);
 
 int create_user_events_build(const struct tool_build_ctx *ctx, json_t *args,
                              struct http_request *req, char **error);

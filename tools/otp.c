@@ -105,11 +105,11 @@ void send_otp_read(const struct tool_read_ctx *ctx, const struct http_response *
             answer_wrong_shape(resp, &send_effect, "\"request_id\" is missing", out);
             break;
         }
-        char *mobile = request_mobile(str_arg(args, "mobile") ? str_arg(args, "mobile")
-                                                              : "");
-        answer_success(out, mobile ? json_pack("{s:s, s:s}", "request_id", id, "mobile",
-                                               mobile)
-                                   : NULL);
+        char *mobile =
+            request_mobile(str_arg(args, "mobile") ? str_arg(args, "mobile") : "");
+        answer_success(
+            out,
+            mobile ? json_pack("{s:s, s:s}", "request_id", id, "mobile", mobile) : NULL);
         free(mobile);
         break;
     }
@@ -156,24 +156,26 @@ void resend_otp_read(const struct tool_read_ctx *ctx, const struct http_response
     case ANSWER_SUCCESS: {
         const char *message = json_string_value(json_object_get(a.root, "message"));
         const char *retry_type = str_arg(args, "retry_type");
-        char *mobile = request_mobile(str_arg(args, "mobile") ? str_arg(args, "mobile")
-                                                              : "");
-        answer_success(out, mobile ? json_pack("{s:s, s:s, s:s}", "message",
-                                               message ? message : "", "mobile", mobile,
-                                               "retry_type",
-                                               retry_type ? retry_type : "text")
-                                   : NULL);
+        char *mobile =
+            request_mobile(str_arg(args, "mobile") ? str_arg(args, "mobile") : "");
+        answer_success(out,
+                       mobile ? json_pack("{s:s, s:s, s:s}", "message",
+                                          message ? message : "", "mobile", mobile,
+                                          "retry_type", retry_type ? retry_type : "text")
+                              : NULL);
         free(mobile);
         break;
     }
     case ANSWER_REFUSED:
         if (message_is(&a, "OTP retry count maxed out"))
-            answer_refused(&a, "No more retries for this code: call send_otp to send a "
-                               "new one.",
+            answer_refused(&a,
+                           "No more retries for this code: call send_otp to send a "
+                           "new one.",
                            out);
         else if (message_is(&a, "No OTP request found to retryotp"))
-            answer_refused(&a, "There is no pending OTP for this number: call send_otp "
-                               "first.",
+            answer_refused(&a,
+                           "There is no pending OTP for this number: call send_otp "
+                           "first.",
                            out);
         else
             answer_refused(&a, NULL, out);

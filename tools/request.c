@@ -110,10 +110,11 @@ static int append_placeholder(struct request_url *u, json_t *args, const char *n
         s = digits;
         slen = strlen(digits);
     } else {
-        return request_failf(error,
-                        "The endpoint path needs {%s}, but the call has no %s argument "
-                        "that is a string: check \"endpoints\" in the config file.",
-                        key, key);
+        return request_failf(
+            error,
+            "The endpoint path needs {%s}, but the call has no %s argument "
+            "that is a string: check \"endpoints\" in the config file.",
+            key, key);
     }
     if (slen == 0)
         return request_failf(error, "%s must not be empty.", key);
@@ -133,10 +134,11 @@ int request_url_init(struct request_url *u, const struct tool_build_ctx *ctx,
 
     const char *path = ctx->endpoint->path;
     if (path[0] != '/')
-        return request_failf(error,
-                        "The endpoint path \"%s\" does not start with '/': fix \"path\" "
-                        "under \"endpoints\" in the config file.",
-                        path);
+        return request_failf(
+            error,
+            "The endpoint path \"%s\" does not start with '/': fix \"path\" "
+            "under \"endpoints\" in the config file.",
+            path);
     if (dynbuf_append_str(&u->buf, ctx->base_url) != DYNBUF_OK)
         u->failed = true;
 
@@ -157,7 +159,8 @@ int request_url_init(struct request_url *u, const struct tool_build_ctx *ctx,
         const char *close = strchr(open + 1, '}');
         if (!close || memchr(open + 1, '{', (size_t)(close - open - 1)))
             goto unbalanced;
-        if (append_placeholder(u, args, open + 1, (size_t)(close - open - 1), error) != 0) {
+        if (append_placeholder(u, args, open + 1, (size_t)(close - open - 1), error) !=
+            0) {
             dynbuf_finish(&u->buf);
             return -1;
         }
@@ -167,10 +170,11 @@ int request_url_init(struct request_url *u, const struct tool_build_ctx *ctx,
 
 unbalanced:
     dynbuf_finish(&u->buf);
-    return request_failf(error,
-                    "The endpoint path \"%s\" has an unbalanced '{' or '}': fix \"path\" "
-                    "under \"endpoints\" in the config file.",
-                    path);
+    return request_failf(
+        error,
+        "The endpoint path \"%s\" has an unbalanced '{' or '}': fix \"path\" "
+        "under \"endpoints\" in the config file.",
+        path);
 }
 
 void request_url_add(struct request_url *u, const char *name, const char *value)

@@ -17,7 +17,8 @@ static const struct answer_effect events_effect = {
     "MSG91 panel (or get_failed_events) first.",
 };
 
-static const char nomem_text[] = "The server ran out of memory while building the request.";
+static const char nomem_text[] =
+    "The server ran out of memory while building the request.";
 
 /* ---- RFC 3339 to MSG91's "YYYY-MM-DD HH:MM:SS" in UTC ---- */
 
@@ -111,7 +112,8 @@ static int utc_timestamp(const char *s, char out[20])
     if (*p != '\0')
         return -1;
 
-    long long t = days_from_civil(y, mo, d) * 86400LL + h * 3600LL + mi * 60LL + sec - offset;
+    long long t =
+        days_from_civil(y, mo, d) * 86400LL + h * 3600LL + mi * 60LL + sec - offset;
     long long days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
     long long rem = t - days * 86400;
     long long uy;
@@ -150,9 +152,9 @@ static json_t *event_body(json_t *event, size_t i, const char *identifier, char 
     json_t *obj = json_object();
     if (!obj || json_object_set_new(obj, "event_name", json_string(name)) ||
         json_object_set_new(obj, "visitor_id", json_string(identifier)) ||
-        json_object_set_new(obj, "event_properties", json_is_object(properties)
-                                                         ? json_incref(properties)
-                                                         : json_object()) ||
+        json_object_set_new(obj, "event_properties",
+                            json_is_object(properties) ? json_incref(properties)
+                                                       : json_object()) ||
         (timestamp && json_object_set_new(obj, "event_timestamp", json_string(when))) ||
         json_object_set_new(obj, "type", json_string("track"))) {
         json_decref(obj);
@@ -220,7 +222,8 @@ void create_user_events_read(const struct tool_read_ctx *ctx,
     if (!message)
         message = json_string_value(json_object_get(a.root, "message"));
     json_t *result = json_pack("{s:I}", "accepted", n);
-    if (result && message && json_object_set_new(result, "message", json_string(message))) {
+    if (result && message &&
+        json_object_set_new(result, "message", json_string(message))) {
         json_decref(result);
         result = NULL;
     }
@@ -377,7 +380,7 @@ static json_int_t positive(json_t *obj, const char *name, json_int_t fallback)
 {
     json_t *v = json_object_get(obj, name);
     return json_is_integer(v) && json_integer_value(v) >= 1 ? json_integer_value(v)
-                                                             : fallback;
+                                                            : fallback;
 }
 
 static json_t *failed_event(json_t *item)
@@ -398,11 +401,11 @@ static void campaign_not_found(const struct answer *a, json_t *args,
 {
     const char *id = json_string_value(json_object_get(args, "campaign_id"));
     char *clean = answer_excerpt(id ? id : "", id ? strlen(id) : 0, 100);
-    char *text = clean ? answer_textf("MSG91 did not find campaign \"%s\" (HTTP %ld: %s). "
-                                      "Get valid campaign ids from list_campaigns.",
-                                      clean, a->status,
-                                      a->message ? a->message : "not found")
-                       : NULL;
+    char *text =
+        clean ? answer_textf("MSG91 did not find campaign \"%s\" (HTTP %ld: %s). "
+                             "Get valid campaign ids from list_campaigns.",
+                             clean, a->status, a->message ? a->message : "not found")
+              : NULL;
     free(clean);
     free(out->error_text);
     out->error_text = text ? text : strdup("MSG91 did not find the campaign.");
@@ -451,9 +454,10 @@ void get_failed_events_read(const struct tool_read_ctx *ctx,
     json_int_t n = json_is_integer(total) && json_integer_value(total) >= 0
                        ? json_integer_value(total)
                        : (json_int_t)json_array_size(events);
-    answer_success(out, events ? json_pack("{s:s, s:o, s:I, s:I, s:I}", "campaign_id",
-                                           campaign ? campaign : "", "failed_events",
-                                           events, "page", page, "limit", limit, "total", n)
-                               : NULL);
+    answer_success(out, events
+                            ? json_pack("{s:s, s:o, s:I, s:I, s:I}", "campaign_id",
+                                        campaign ? campaign : "", "failed_events", events,
+                                        "page", page, "limit", limit, "total", n)
+                            : NULL);
     answer_finish(&a);
 }
