@@ -625,6 +625,17 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return rq;
 }
 
+/* Takes the request out of the in-flight count, once. */
+static void release(struct sandbox *sb, struct request *rq)
+{
+    if (!rq->counted)
+        return;
+    rq->counted = false;
+    pthread_mutex_lock(&sb->lock);
+    sb->inflight--;
+    pthread_mutex_unlock(&sb->lock);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -634,11 +645,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct request *rq = *req_cls;
     if (!rq)
         return;
-    if (rq->counted) {
-        pthread_mutex_lock(&sb->lock);
-        sb->inflight--;
-        pthread_mutex_unlock(&sb->lock);
-    }
+    release(sb, rq);
     free(rq->uri);
     free(rq->body);
     free(rq);
@@ -722,6 +729,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                           : answer(sb, conn, method, path, query, rq);
     if (q)
         *q = '?';
+    /* Leave the count before the answer goes out, so a client that has its
+     * answer never sees itself still in flight. */
+    release(sb, rq);
     return rc;
 }
 

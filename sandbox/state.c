@@ -390,10 +390,13 @@ static struct otp_entry *otp_slot(struct sandbox_state *st, const char *mobile)
         st->otps = grown;
         st->otp_cap = cap;
     }
-    e = &st->otps[st->otp_len++];
-    memset(e, 0, sizeof *e);
-    snprintf(e->mobile, sizeof e->mobile, "%s", mobile);
-    return e;
+    struct otp_entry fresh = {0};
+    size_t n = strlen(mobile);
+    if (n >= sizeof fresh.mobile)
+        return NULL;
+    memcpy(fresh.mobile, mobile, n + 1);
+    st->otps[st->otp_len] = fresh;
+    return &st->otps[st->otp_len++];
 }
 
 static void send_otp(struct sandbox_state *st, const struct sandbox_call *call,
