@@ -413,7 +413,7 @@ static void send_otp(struct sandbox_state *st, const struct sandbox_call *call,
         otp_error(out, "Mobile no. empty or not numeric");
         return;
     }
-    /* The three messages below are ours: MSG91's v5 wording is unknown. */
+    /* The four messages below are ours: MSG91's v5 wording is unknown. */
     if (code && !all_digits(code, 4, 9)) {
         otp_error(out, "Invalid otp");
         return;

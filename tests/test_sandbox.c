@@ -681,6 +681,20 @@ START_TEST(custom_routes)
 }
 END_TEST
 
+START_TEST(port_in_use)
+{
+    struct sandbox_options opts = {.port = sandbox_port(sb)};
+    char *error = NULL;
+    ck_assert_ptr_null(sandbox_create(&opts, &error));
+    char expected[128];
+    snprintf(expected, sizeof expected,
+             "sandbox: cannot listen on 127.0.0.1:%u: Address already in use",
+             (unsigned)sandbox_port(sb));
+    ck_assert_str_eq(error, expected);
+    free(error);
+}
+END_TEST
+
 /* ---- misbehaviour ---- */
 
 static long now_ms(void)
@@ -1026,6 +1040,7 @@ static Suite *sandbox_suite(void)
     tcase_add_test(tc, failed_events_by_slug);
     tcase_add_test(tc, unknown_routes);
     tcase_add_test(tc, custom_routes);
+    tcase_add_test(tc, port_in_use);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("control");
