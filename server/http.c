@@ -84,7 +84,7 @@ struct http_call {
     struct list link;
     struct http_engine *engine;
     enum call_state state;
-    bool cancelled; /* http_cancel was called while delivering */
+    bool cancelled;   /* http_cancel was called while delivering */
     uv_timer_t timer; /* retry backoff and deferred failures */
     CURL *easy;
 
@@ -102,6 +102,7 @@ struct http_call {
     struct dynbuf resp;
     bool too_large;
     bool out_of_memory;
+    bool request_started; /* curl got as far as sending the request */
     long retry_after_s;
     char errbuf[CURL_ERROR_SIZE];
 
@@ -404,6 +405,20 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n ? 0 : 1;
 }
 
+/* curl calls this once the connection (TLS included) is ready and just
+ * before the request goes out. */
+static int on_prereq(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+                     int local_port)
+{
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    struct http_call *call = clientp;
+    call->request_started = true;
+    return CURL_PREREQFUNC_OK;
+}
+
 /* Retry-After is delta-seconds or an HTTP-date (RFC 9110 10.2.3). Returns
  * seconds from now, or -1 when the value is not understood. */
 static long parse_retry_after(const char *v, size_t n)
@@ -412,8 +427,8 @@ static long parse_retry_after(const char *v, size_t n)
         v++;
         n--;
     }
-    while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' ||
-                 v[n - 1] == '\t'))
+    while (n &&
+           (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
         n--;
     if (n == 0)
         return -1;
@@ -451,7 +466,8 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
     if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0)
         call->retry_after_s = -1;
     else if (n >= sizeof name - 1 && strncasecmp(buf, name, sizeof name - 1) == 0)
-        call->retry_after_s = parse_retry_after(buf + sizeof name - 1, n - (sizeof name - 1));
+        call->retry_after_s =
+            parse_retry_after(buf + sizeof name - 1, n - (sizeof name - 1));
     return n;
 }
 
@@ -631,15 +647,12 @@ static void classify(struct http_call *call, CURLcode rc)
     case CURLE_OK:
         call->outcome = HTTP_ANSWERED;
         break;
-    case CURLE_OPERATION_TIMEDOUT: {
-        /* A timeout before curl got to sending (still resolving or
-         * connecting) cannot have reached the server. */
-        curl_off_t pretransfer = 0;
-        curl_easy_getinfo(call->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+    case CURLE_OPERATION_TIMEDOUT:
+        /* A timeout before curl got to sending (still resolving, connecting
+         * or in the TLS handshake) cannot have reached the server. */
         call->outcome = HTTP_TIMEOUT;
-        call->maybe_delivered = pretransfer > 0;
+        call->maybe_delivered = call->request_started;
         break;
-    }
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
         call->outcome = HTTP_DNS_FAILED;
@@ -686,8 +699,9 @@ static long retry_wait_ms(const struct http_call *call)
                          call->outcome == HTTP_CONNECT_FAILED ||
                          (call->outcome == HTTP_RESET && call->status == 0) ||
                          (call->outcome == HTTP_TIMEOUT && !call->maybe_delivered);
-    bool retry_status = call->outcome == HTTP_ANSWERED &&
-                        (call->status == 429 || (call->status >= 500 && call->status <= 599));
+    bool retry_status =
+        call->outcome == HTTP_ANSWERED &&
+        (call->status == 429 || (call->status >= 500 && call->status <= 599));
     if (!no_connection && !retry_status)
         return -1;
     long max = e->retry_max_wait_ms;
@@ -753,11 +767,13 @@ static void on_call_timer(uv_timer_t *timer)
 static void start_attempt(struct http_call *call)
 {
     struct http_engine *e = call->engine;
-    size_t toobig = e->max_response_bytes < SIZE_MAX ? e->max_response_bytes + 1 : SIZE_MAX;
+    size_t toobig =
+        e->max_response_bytes < SIZE_MAX ? e->max_response_bytes + 1 : SIZE_MAX;
     dynbuf_finish(&call->resp);
     dynbuf_init(&call->resp, toobig);
     call->too_large = false;
     call->out_of_memory = false;
+    call->request_started = false;
     call->retry_after_s = -1;
     call->errbuf[0] = '\0';
     call->attempts++;
@@ -779,7 +795,8 @@ static struct header_set *header_set_for(struct http_engine *e, const char *cont
     for (struct header_set *hs = e->header_sets; hs; hs = hs->next) {
         if (!hs->content_type && !content_type)
             return hs;
-        if (hs->content_type && content_type && strcmp(hs->content_type, content_type) == 0)
+        if (hs->content_type && content_type &&
+            strcmp(hs->content_type, content_type) == 0)
             return hs;
     }
     struct header_set *hs = calloc(1, sizeof *hs);
@@ -850,13 +867,15 @@ static int configure_easy(struct http_call *call, struct header_set *hs)
     SET(CURLOPT_WRITEDATA, call);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, call);
+    SET(CURLOPT_PREREQFUNCTION, on_prereq);
+    SET(CURLOPT_PREREQDATA, call);
     SET(CURLOPT_HTTPHEADER, hs->list);
     SET(CURLOPT_USERAGENT, "msg91-mcp/" MSG91_MCP_VERSION);
     SET(CURLOPT_CONNECTTIMEOUT_MS, e->connect_timeout_ms);
     SET(CURLOPT_TIMEOUT_MS, e->timeout_ms);
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(e->max_response_bytes > INT64_MAX
-                                                    ? INT64_MAX
-                                                    : e->max_response_bytes));
+    SET(CURLOPT_MAXFILESIZE_LARGE,
+        (curl_off_t)(e->max_response_bytes > INT64_MAX ? INT64_MAX
+                                                       : e->max_response_bytes));
     /* Verification stays on whatever the configuration says. */
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
@@ -914,7 +933,8 @@ int http_engine_create(struct http_engine **out, uv_loop_t *loop,
         return -ENOMEM;
     e->loop = loop;
     e->timeout_ms = positive_or(opts->timeout_ms, DEFAULT_TIMEOUT_MS);
-    e->connect_timeout_ms = positive_or(opts->connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS);
+    e->connect_timeout_ms =
+        positive_or(opts->connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS);
     if (e->connect_timeout_ms > e->timeout_ms)
         e->connect_timeout_ms = e->timeout_ms;
     e->max_response_bytes =
@@ -922,7 +942,8 @@ int http_engine_create(struct http_engine **out, uv_loop_t *loop,
     e->max_inflight = opts->max_inflight ? opts->max_inflight : DEFAULT_MAX_INFLIGHT;
     e->max_retries = opts->max_retries;
     e->retry_base_ms = positive_or(opts->retry_base_ms, DEFAULT_RETRY_BASE_MS);
-    e->retry_max_wait_ms = positive_or(opts->retry_max_wait_ms, DEFAULT_RETRY_MAX_WAIT_MS);
+    e->retry_max_wait_ms =
+        positive_or(opts->retry_max_wait_ms, DEFAULT_RETRY_MAX_WAIT_MS);
     list_init(&e->queue);
     list_init(&e->running);
     list_init(&e->waiting);

@@ -23,6 +23,40 @@
 
 /* ---- the test server -------------------------------------------------- */
 
+/* A test CA and a certificate for 127.0.0.1 it signed (EC P-256, valid
+ * 2000-2100), generated once with openssl for these tests only. */
+static const char test_ca_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBazCCARGgAwIBAgIBATAKBggqhkjOPQQDAjAcMRowGAYDVQQDDBFtc2c5MS1t\n"
+    "Y3AgdGVzdCBDQTAgFw0wMDAxMDEwMDAwMDBaGA8yMTAwMDEwMTAwMDAwMFowHDEa\n"
+    "MBgGA1UEAwwRbXNnOTEtbWNwIHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMB\n"
+    "BwNCAAQIDVUcHN93d5VXhm6/yUSqZnqPx3aH7JEoDZ/7ADp3bFFnbAlQm9eNuEIP\n"
+    "kTzO5/fdyUFExqmgcXg4MnQR8Ylho0IwQDAPBgNVHRMBAf8EBTADAQH/MA4GA1Ud\n"
+    "DwEB/wQEAwIBBjAdBgNVHQ4EFgQUlRH4Rz6Y4msMQXFEhro4wPjyirIwCgYIKoZI\n"
+    "zj0EAwIDSAAwRQIhAKXnL/EwOynnMjs+Xj+6l0/kb0nV0Cy3FTht21DTbVzyAiB6\n"
+    "0by6/ZXTprg5NBzAOYfgqy85tYWmS1xDojRQ+4Dr9Q==\n"
+    "-----END CERTIFICATE-----\n";
+
+static const char test_cert_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBnzCCAUWgAwIBAgIBAjAKBggqhkjOPQQDAjAcMRowGAYDVQQDDBFtc2c5MS1t\n"
+    "Y3AgdGVzdCBDQTAgFw0wMDAxMDEwMDAwMDBaGA8yMTAwMDEwMTAwMDAwMFowFDES\n"
+    "MBAGA1UEAwwJMTI3LjAuMC4xMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEplJf\n"
+    "YjB22Al37Rqm8oGSOzu8LdflP6YZMPS8y0cxrbv8hvUjTUASma4/4A31QgXpMrZK\n"
+    "jhkLfhvpHGPGkjYsCqN+MHwwCQYDVR0TBAIwADAaBgNVHREEEzARhwR/AAABggls\n"
+    "b2NhbGhvc3QwEwYDVR0lBAwwCgYIKwYBBQUHAwEwHwYDVR0jBBgwFoAUlRH4Rz6Y\n"
+    "4msMQXFEhro4wPjyirIwHQYDVR0OBBYEFG7mJF6n1VG4AKs9JFpAz+kf03T/MAoG\n"
+    "CCqGSM49BAMCA0gAMEUCIQDJZzDXt2QLUMo2FbD+8WkaixggPe2V4QQ2aRWdAIQK\n"
+    "ogIgSjPTXuB4sL+WuQR76DIzQ/q/rI1/PywIzz/lkGu4h6U=\n"
+    "-----END CERTIFICATE-----\n";
+
+static const char test_key_pem[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgZkco0kKb+GdcK3uE\n"
+    "S2RaeqKRPL5yStFWxW5NL37PavWhRANCAASmUl9iMHbYCXftGqbygZI7O7wt1+U/\n"
+    "phkw9LzLRzGtu/yG9SNNQBKZrj/gDfVCBekytkqOGQt+G+kcY8aSNiwK\n"
+    "-----END PRIVATE KEY-----\n";
+
 struct tserver {
     struct MHD_Daemon *daemon;
     unsigned port;
@@ -56,8 +90,8 @@ static long query_long(struct MHD_Connection *c, const char *key, long fallback)
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned code, const char *body,
                                long retry_after)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                                             MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, "Content-Type", "application/json");
     if (retry_after >= 0) {
         char v[32];
@@ -114,8 +148,8 @@ static ssize_t huge_reader(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
-static enum MHD_Result handle(struct tserver *s, struct MHD_Connection *c, const char *url,
-                              const char *method, struct upload *u)
+static enum MHD_Result handle(struct tserver *s, struct MHD_Connection *c,
+                              const char *url, const char *method, struct upload *u)
 {
     if (strcmp(url, "/echo") == 0) {
         json_t *o = json_object();
@@ -161,8 +195,8 @@ static enum MHD_Result handle(struct tserver *s, struct MHD_Connection *c, const
         int n = ++s->flaky_hits;
         pthread_mutex_unlock(&s->mu);
         if (n <= query_long(c, "fail", 0))
-            return respond(c, (unsigned)query_long(c, "code", 503), "{\"status\":\"fail\"}",
-                           query_long(c, "retry_after", -1));
+            return respond(c, (unsigned)query_long(c, "code", 503),
+                           "{\"status\":\"fail\"}", query_long(c, "retry_after", -1));
         return respond(c, 200, "{\"status\":\"ok\"}", -1);
     }
     if (strcmp(url, "/huge") == 0) {
@@ -231,17 +265,25 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-static void tserver_start(struct tserver *s)
+static void tserver_start(struct tserver *s, bool tls)
 {
     memset(s, 0, sizeof *s);
     pthread_mutex_init(&s->mu, NULL);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD;
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)test_key_pem},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)test_cert_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (tls)
+        flags |= MHD_USE_TLS;
     s->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD, 0, NULL, NULL,
-        on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)2, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)2, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)1024, MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
     ck_assert_ptr_nonnull(s->daemon);
     s->port = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT)->port;
     ck_assert_uint_gt(s->port, 0);
@@ -444,7 +486,7 @@ static struct http_call *submit(const char *method, const char *path, const char
 
 static void setup(void)
 {
-    tserver_start(&srv);
+    tserver_start(&srv, false);
     ck_assert_int_eq(uv_loop_init(&loop), 0);
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, on_tick, 10, 10);
@@ -584,7 +626,8 @@ START_TEST(test_submit_rejects)
     ck_assert_ptr_null(http_submit(engine, &req, NULL, NULL, NULL));
     ck_assert_ptr_null(req.url);
     struct capture cap = {0};
-    req = (struct http_request){.method = "GET", .url = url_for("/echo"),
+    req = (struct http_request){.method = "GET",
+                                .url = url_for("/echo"),
                                 .content_type = "text/plain\r\nX-Injected: 1"};
     ck_assert_ptr_null(http_submit(engine, &req, on_done, on_stage, &cap));
     ck_assert_ptr_null(http_submit(engine, NULL, on_done, on_stage, &cap));
@@ -617,6 +660,45 @@ START_TEST(test_timeout)
     ck_assert_double_ge(cap.elapsed_ms, 290);
     ck_assert_double_lt(cap.elapsed_ms, 2000);
     capture_free(&cap);
+}
+END_TEST
+
+/* A loopback port whose listener never accepts: the kernel completes TCP
+ * connects, nothing ever answers. Returns the listening socket. */
+static int silent_listener(unsigned *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    ck_assert_int_eq(listen(fd, 16), 0);
+    socklen_t len = sizeof addr;
+    getsockname(fd, (struct sockaddr *)&addr, &len);
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+START_TEST(test_timeout_before_sending)
+{
+    make_engine((struct http_engine_options){.timeout_ms = 300});
+    unsigned port;
+    int fd = silent_listener(&port);
+    char tls_url[64], plain_url[64];
+    snprintf(tls_url, sizeof tls_url, "https://127.0.0.1:%u/echo", port);
+    snprintf(plain_url, sizeof plain_url, "http://127.0.0.1:%u/echo", port);
+    struct capture handshake = {0}, sent = {0};
+    submit("POST", tls_url, "{}", "application/json", false, &handshake);
+    submit("POST", plain_url, "{}", "application/json", false, &sent);
+    ck_assert(run_until(&done_total, 2, 5000));
+    close(fd);
+    /* Stuck in the TLS handshake: the request never left. */
+    ck_assert_int_eq(handshake.outcome, HTTP_TIMEOUT);
+    ck_assert(!handshake.maybe_delivered);
+    /* Written into an open connection: it may have been acted on. */
+    ck_assert_int_eq(sent.outcome, HTTP_TIMEOUT);
+    ck_assert(sent.maybe_delivered);
+    capture_free(&handshake);
+    capture_free(&sent);
 }
 END_TEST
 
@@ -664,6 +746,75 @@ START_TEST(test_tls_failure)
     ck_assert_int_eq(cap.outcome, HTTP_TLS_FAILED);
     ck_assert(!cap.maybe_delivered);
     ck_assert_str_ne(cap.error, "");
+    capture_free(&cap);
+}
+END_TEST
+
+/* A file holding the test CA, for ca_file. */
+static char ca_path[64];
+
+static void write_ca_file(void)
+{
+    strcpy(ca_path, "/tmp/test_http_ca_XXXXXX");
+    int fd = mkstemp(ca_path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, test_ca_pem, strlen(test_ca_pem)),
+                     (int)strlen(test_ca_pem));
+    close(fd);
+}
+
+START_TEST(test_tls_with_ca_file)
+{
+    struct tserver tls;
+    tserver_start(&tls, true);
+    write_ca_file();
+    make_engine((struct http_engine_options){.auth_key = "tls-key", .ca_file = ca_path});
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%u/echo", tls.port);
+    struct capture echo_cap = {0}, a = {0}, b = {0};
+    submit("POST", url, "{\"x\":true}", "application/json", false, &echo_cap);
+    /* Waiting for a connection that might multiplex ends at the handshake
+     * for this HTTP/1.1-only server, so two calls still overlap. */
+    snprintf(url, sizeof url, "https://127.0.0.1:%u/delay?ms=500", tls.port);
+    submit("GET", url, NULL, NULL, false, &a);
+    submit("GET", url, NULL, NULL, false, &b);
+    ck_assert(run_until(&done_total, 3, 8000));
+    unlink(ca_path);
+
+    ck_assert_int_eq(echo_cap.outcome, HTTP_ANSWERED);
+    ck_assert_int_eq(echo_cap.status, 200);
+    json_t *echo = parse_body(&echo_cap);
+    ck_assert_str_eq(header(echo, "authkey"), "tls-key");
+    ck_assert_str_eq(json_string_value(json_object_get(echo, "body")), "{\"x\":true}");
+    json_decref(echo);
+    ck_assert_int_eq(a.status, 200);
+    ck_assert_int_eq(b.status, 200);
+    ck_assert_int_eq(tserver_get(&tls, &tls.max_concurrent), 2);
+    ck_assert_double_lt(b.elapsed_ms, 1200);
+    finish_engine();
+    tserver_stop(&tls);
+    capture_free(&echo_cap);
+    capture_free(&a);
+    capture_free(&b);
+}
+END_TEST
+
+START_TEST(test_tls_untrusted)
+{
+    /* The system CAs do not know the test CA: verification fails. */
+    struct tserver tls;
+    tserver_start(&tls, true);
+    make_engine((struct http_engine_options){0});
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%u/echo", tls.port);
+    struct capture cap = {0};
+    submit("POST", url, "{}", "application/json", false, &cap);
+    ck_assert(run_until(&cap.done, 1, 8000));
+    ck_assert_int_eq(cap.outcome, HTTP_TLS_FAILED);
+    ck_assert(!cap.maybe_delivered);
+    ck_assert_int_eq(tserver_get(&tls, &tls.hits), 0);
+    finish_engine();
+    tserver_stop(&tls);
     capture_free(&cap);
 }
 END_TEST
@@ -1033,9 +1184,12 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_other_methods);
     tcase_add_test(tc, test_submit_rejects);
     tcase_add_test(tc, test_timeout);
+    tcase_add_test(tc, test_timeout_before_sending);
     tcase_add_test(tc, test_connect_refused);
     tcase_add_test(tc, test_dns_failure);
     tcase_add_test(tc, test_tls_failure);
+    tcase_add_test(tc, test_tls_with_ca_file);
+    tcase_add_test(tc, test_tls_untrusted);
     tcase_add_test(tc, test_reset);
     tcase_add_test(tc, test_too_large);
     tcase_add_test(tc, test_retry_then_success);
