@@ -544,6 +544,16 @@ START_TEST(endpoint_override_errors)
         "list_campaigns", &relative, NULL, "{}",
         "The endpoint path \"x\" does not start with '/': fix \"path\" "
         "under \"endpoints\" in the config file.");
+    static const struct tool_endpoint fragment = {"GET", "/x#frag"};
+    expect_build_error_with("list_campaigns", &fragment, NULL, "{}",
+                            "The endpoint path \"/x#frag\" holds a character that cannot "
+                            "appear in a URL path: fix \"path\" under \"endpoints\" in "
+                            "the config file.");
+    static const struct tool_endpoint space = {"GET", "/x y"};
+    expect_build_error_with("list_campaigns", &space, NULL, "{}",
+                            "The endpoint path \"/x y\" holds a character that cannot "
+                            "appear in a URL path: fix \"path\" under \"endpoints\" in "
+                            "the config file.");
     static const struct tool_endpoint empty = {"GET", "/x/{}"};
     expect_build_error_with(
         "list_campaigns", &empty, NULL, "{}",

@@ -86,6 +86,15 @@ static bool is_dot_segment(const char *s, size_t len)
     return (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.');
 }
 
+/* Characters the operator may write literally in a path template: RFC
+ * 3986 pchar, '/', '?' and '%' for escapes they wrote themselves. '#' is
+ * not among them: it would move our query parameters into a fragment that
+ * is never sent. */
+static bool is_path_literal(unsigned char c)
+{
+    return is_unreserved(c) || (c != '\0' && strchr("!$&'()*+,;=:@/?%", c) != NULL);
+}
+
 /* Appends the argument named name (len bytes) as one encoded path segment. */
 static int append_placeholder(struct request_url *u, json_t *args, const char *name,
                               size_t len, char **error)
@@ -150,6 +159,16 @@ int request_url_init(struct request_url *u, const struct tool_build_ctx *ctx,
         size_t lit = open ? (size_t)(open - p) : strlen(p);
         if (memchr(p, '}', lit))
             goto unbalanced;
+        for (size_t i = 0; i < lit; i++) {
+            if (!is_path_literal((unsigned char)p[i])) {
+                dynbuf_finish(&u->buf);
+                return request_failf(error,
+                                     "The endpoint path \"%s\" holds a character that "
+                                     "cannot appear in a URL path: fix \"path\" under "
+                                     "\"endpoints\" in the config file.",
+                                     path);
+            }
+        }
         if (memchr(p, '?', lit))
             u->has_query = true;
         if (lit && dynbuf_append(&u->buf, p, lit) != DYNBUF_OK)
