@@ -21,14 +21,17 @@ struct http_engine_options {
     long timeout_ms;           /* whole request, per attempt; 0 picks 15000 */
     size_t max_response_bytes; /* 0 picks 8 MiB; a larger body fails the call */
     unsigned max_inflight;     /* requests on the wire at once; 0 picks 64 */
-    const char *ca_file;       /* extra CA bundle; NULL uses the system CAs */
+    const char *ca_file;       /* CA bundle used instead of the system CAs;
+                                  NULL uses the system CAs. Verification of
+                                  peer and host name is always on. */
     unsigned max_retries;      /* extra attempts for retryable requests; 0 none */
     long retry_base_ms;        /* first backoff; doubles each retry; 0 picks 200 */
     long retry_max_wait_ms;    /* longest single wait incl. Retry-After; 0 picks 10000 */
 };
 
 /* What a caller hands to http_submit. The engine takes ownership of the
- * malloc'd fields (url, body) whether or not submission succeeds. */
+ * malloc'd fields (url, body) whether or not submission succeeds, and sets
+ * them to NULL in the caller's struct. */
 struct http_request {
     const char *method;       /* static string: "GET", "POST", ... */
     char *url;                /* absolute, already percent-encoded */
@@ -54,20 +57,27 @@ enum http_outcome {
 /* Valid only during the done callback; copy what must outlive it. */
 struct http_response {
     enum http_outcome outcome;
-    long status;            /* HTTP status when outcome == HTTP_ANSWERED */
+    long status;            /* HTTP status when outcome == HTTP_ANSWERED; for
+                               other outcomes the status of a response that
+                               began (e.g. HTTP_TOO_LARGE), else 0 */
     const char *body;       /* NUL-terminated, may be empty; never NULL */
     size_t body_len;
-    long retry_after_s;     /* Retry-After seconds, -1 when absent */
+    long retry_after_s;     /* Retry-After seconds of the last response (an
+                               HTTP-date is converted), -1 when absent */
     const char *content_type; /* response Content-Type or NULL */
     const char *error;      /* libcurl's text for failures, else "" */
     unsigned attempts;      /* 1 + retries made */
     double elapsed_ms;      /* from submission to completion */
     /* False only when the failure happened before any byte of the request
-     * left (DNS, connect, TLS); a sent-but-unanswered request may have
-     * taken effect upstream. */
+     * left (DNS, connect, TLS, or a timeout while still in one of those); a
+     * sent-but-unanswered request may have taken effect upstream. */
     bool maybe_delivered;
 };
 
+/* Stages are reported only as they happen: QUEUED only when the call has
+ * to wait for a slot (again if a retry has to wait), SENT once per attempt,
+ * ANSWERED once, just before done. QUEUED or SENT may be reported from
+ * inside http_submit, before it returns. */
 enum http_stage {
     HTTP_STAGE_QUEUED,   /* waiting for an in-flight slot */
     HTTP_STAGE_SENT,     /* handed to libcurl */
@@ -83,13 +93,17 @@ int http_engine_create(struct http_engine **out, uv_loop_t *loop,
 
 /* Queues a request. Steals req->url and req->body. `done` is called exactly
  * once, later, from the loop (never from inside http_submit), unless the
- * call is cancelled first. `stage` may be NULL. Returns NULL on failure, in
- * which case no callback is ever called. */
+ * call is cancelled first. `stage` may be NULL. Returns NULL on failure
+ * (no done callback, a method or content type with a line break, an engine
+ * being destroyed, no memory), in which case no callback is ever called.
+ * Callbacks may submit, cancel and destroy the engine. */
 struct http_call *http_submit(struct http_engine *engine, struct http_request *req,
                               http_done_cb done, http_stage_cb stage, void *data);
 
-/* Aborts a queued or running call; its callbacks are never called again
- * and the call handle is invalid afterwards. */
+/* Aborts a queued, running or retry-waiting call; its callbacks are never
+ * called again and the call handle is invalid afterwards. A running
+ * transfer is removed from libcurl, which closes an HTTP/1.1 connection or
+ * resets an HTTP/2 stream. NULL is ignored. */
 void http_cancel(struct http_call *call);
 
 unsigned http_engine_inflight(const struct http_engine *engine);
@@ -97,7 +111,8 @@ unsigned http_engine_queued(const struct http_engine *engine);
 
 /* Cancels everything (no done callbacks), tears down libcurl and closes
  * the libuv handles. `closed` runs from the loop once all handles are
- * closed; the engine memory is freed before it is called. */
+ * closed; the engine memory is freed before it is called. May be called
+ * from the engine's own callbacks. NULL, and a second call, are ignored. */
 void http_engine_destroy(struct http_engine *engine, void (*closed)(void *data),
                          void *data);
 
