@@ -759,10 +759,17 @@ static char *message(const char *fmt, unsigned port, int err)
 
 struct sandbox *sandbox_create(const struct sandbox_options *opts, char **error)
 {
+    static const struct sandbox_options defaults = {0};
+    char *ignored = NULL;
+    if (!opts)
+        opts = &defaults;
+    if (!error)
+        error = &ignored;
     *error = NULL;
     struct sandbox *sb = calloc(1, sizeof *sb);
     if (!sb) {
         *error = strdup("sandbox: out of memory");
+        free(ignored);
         return NULL;
     }
     pthread_condattr_t cattr;
@@ -810,6 +817,7 @@ struct sandbox *sandbox_create(const struct sandbox_options *opts, char **error)
 fail:
     if (!*error)
         *error = strdup("sandbox: out of memory");
+    free(ignored);
     sandbox_destroy(sb);
     return NULL;
 }
