@@ -116,7 +116,8 @@ static const struct tool_def get_failed_events = {
     .description =
         "Fetch the events that failed during a campaign run (validation errors, unknown "
         "recipients, missing data), a page at a time, optionally between two dates "
-        "(YYYY-MM-DD). Read-only. Get campaign ids from list_campaigns.",
+        "(YYYY-MM-DD). Read-only. Get campaign ids from list_campaigns and pass them as "
+        "strings (\"1032\"). Ask for the next page while page * limit < total.",
     .read_only = true,
     .destructive = false,
     .idempotent = true,
