@@ -2,7 +2,8 @@
  * annotations, schemas, endpoint) and its two functions, one that turns
  * valid arguments into the upstream request and one that turns the
  * upstream answer into a result. Adding a tool means a schema pair under
- * schemas/, one entry in tool_table (tools/table.c) and those two functions. */
+ * schemas/, one entry in tool_table (tools/table.c) and those two functions.
+ * Design note: doc/tools.md. */
 #ifndef MSG91_TOOL_H
 #define MSG91_TOOL_H
 
