@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "schemas/embedded.h"
+#include "server/audit.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "server/schema.h"
@@ -34,6 +35,7 @@ struct dispatch {
     unsigned nslots;
     struct dispatch_call *calls; /* pending, doubly linked */
     unsigned pending;
+    struct audit_log *audit; /* NULL unless MSG91_AUDIT_LOG is set */
 };
 
 struct dispatch_call {
@@ -43,6 +45,9 @@ struct dispatch_call {
     struct http_call *http;
     struct dispatch_callbacks cb;
     void *data;
+    uint64_t started_ns;
+    char *client_name; /* copies, for the audit line */
+    char *client_version;
     struct dispatch_call *prev, *next;
 };
 
@@ -128,10 +133,15 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
         return NULL;
     d->cfg = cfg;
     d->loop = loop;
+    if (cfg->audit_log && !(d->audit = audit_open(cfg->audit_log, error))) {
+        free(d);
+        return NULL;
+    }
     for (unsigned i = 0; i < tool_table_len && i < CONFIG_MAX_TOOLS; i++) {
         d->nslots = i + 1;
         if (init_slot(d, i, error) != 0) {
             free_slots(d);
+            audit_close(d->audit);
             free(d);
             if (!*error)
                 *error = strdup("out of memory while loading the tool schemas");
@@ -156,7 +166,50 @@ static void unlink_call(struct dispatch_call *c)
 static void free_call(struct dispatch_call *c)
 {
     json_decref(c->args);
+    free(c->client_name);
+    free(c->client_version);
     free(c);
+}
+
+static double ms_since(uint64_t started_ns)
+{
+    return (double)(uv_hrtime() - started_ns) / 1e6;
+}
+
+/* The error text of a CallToolResult with isError, for the audit line. */
+static const char *result_error(json_t *result)
+{
+    if (!json_is_true(json_object_get(result, "isError")))
+        return NULL;
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(result, "content"), 0), "text"));
+}
+
+static void audit_call(struct dispatch *d, const char *tool, json_t *args,
+                       const char *client_name, const char *client_version,
+                       const char *outcome, json_t *result, const char *request_id,
+                       long http_status, uint64_t started_ns)
+{
+    if (!d->audit)
+        return;
+    struct audit_entry e = {
+        .client_name = client_name,
+        .client_version = client_version,
+        .tool = tool,
+        .arguments = args,
+        .outcome = outcome,
+        .error = result ? result_error(result) : NULL,
+        .request_id = request_id,
+        .http_status = http_status,
+        .duration_ms = ms_since(started_ns),
+    };
+    audit_write(d->audit, &e);
+}
+
+void dispatch_reopen_audit(struct dispatch *d)
+{
+    if (d->audit)
+        audit_reopen(d->audit);
 }
 
 struct destroy_ctx {
@@ -183,6 +236,7 @@ void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data
         dispatch_cancel(d->calls);
     struct http_engine *engine = d->engine;
     free_slots(d);
+    audit_close(d->audit);
     free(d);
     if (engine) {
         struct destroy_ctx *ctx = malloc(sizeof *ctx);
@@ -354,6 +408,9 @@ static void on_http_done(void *data, const struct http_response *resp)
         result = dispatch_error_result(out.error_text ? out.error_text
                                                       : "MSG91's answer could not be read.");
     }
+    audit_call(c->d, c->slot->def->name, c->args, c->client_name, c->client_version,
+               out.structured ? "ok" : "tool_error", result, out.upstream_request_id,
+               resp->outcome == HTTP_ANSWERED ? resp->status : 0, c->started_ns);
     log_debug("%s finished: HTTP %ld, outcome %d, %.1f ms, %u attempt(s)%s%s",
               c->slot->def->name, resp->status, (int)resp->outcome, resp->elapsed_ms,
               resp->attempts, out.upstream_request_id ? ", request id " : "",
@@ -366,31 +423,46 @@ static void on_http_done(void *data, const struct http_response *resp)
     cb.done(cb_data, result);
 }
 
+/* Finishes a call that never reaches MSG91: audits it and hands the
+ * result back. Takes result. */
+static enum dispatch_status done_now(struct dispatch *d, const struct tool_slot *s,
+                                     json_t *args, const struct dispatch_client *client,
+                                     const char *outcome, json_t *result,
+                                     uint64_t started_ns, json_t **out)
+{
+    audit_call(d, s->def->name, args, client ? client->name : NULL,
+               client ? client->version : NULL, outcome, result, NULL, 0, started_ns);
+    *out = result;
+    return DISPATCH_DONE;
+}
+
 enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t *args,
                                    const struct dispatch_client *client,
                                    const struct dispatch_callbacks *cb, void *data,
                                    json_t **result, struct dispatch_call **call)
 {
-    (void)client;
+    uint64_t started = uv_hrtime();
     *result = NULL;
     *call = NULL;
     struct tool_slot *s = find_slot(d, name);
     if (!s)
         return DISPATCH_UNKNOWN_TOOL;
-    if (!s->allowed) {
-        *result = scope_refusal(d, s);
-        return DISPATCH_DONE;
-    }
-    json_t *empty = NULL;
+    json_t *empty = json_object();
     if (!args)
-        args = empty = json_object();
+        args = empty;
+    enum dispatch_status st;
+    struct http_request req = {0};
 
+    if (!s->allowed) {
+        st = done_now(d, s, args, client, "refused", scope_refusal(d, s), started, result);
+        goto out;
+    }
     struct schema_errors errors = {0};
     if (!schema_validate(s->input, args, &errors)) {
-        *result = invalid_arguments(s, &errors);
+        st = done_now(d, s, args, client, "invalid_arguments", invalid_arguments(s, &errors),
+                      started, result);
         schema_errors_finish(&errors);
-        json_decref(empty);
-        return DISPATCH_DONE;
+        goto out;
     }
     schema_errors_finish(&errors);
 
@@ -400,59 +472,54 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
         .base_url = d->cfg->base_url,
         .default_otp_template_id = d->cfg->otp_template_id,
     };
-    struct http_request req = {0};
     char *why = NULL;
     if (s->def->build(&bctx, args, &req, &why) != 0) {
-        *result = dispatch_error_result(why ? why : "The request could not be built.");
+        st = done_now(d, s, args, client, "tool_error",
+                      dispatch_error_result(why ? why : "The request could not be built."),
+                      started, result);
         free(why);
-        free(req.url);
-        free(req.body);
-        json_decref(empty);
-        return DISPATCH_DONE;
+        goto out;
     }
     if (d->cfg->dry_run) {
-        *result = dry_run_result(d, &req);
-        free(req.url);
-        free(req.body);
-        json_decref(empty);
-        return DISPATCH_DONE;
+        st = done_now(d, s, args, client, "dry_run", dry_run_result(d, &req), started, result);
+        goto out;
     }
     if (!d->cfg->auth_key && !d->cfg->sandbox) {
-        *result = dispatch_error_result(
-            "No MSG91 auth key is configured, so nothing was sent. Set MSG91_AUTH_KEY (or "
-            "MSG91_AUTH_KEY_FILE) in this server's environment, or start it with --sandbox "
-            "to try the tools against the built-in sandbox.");
-        free(req.url);
-        free(req.body);
-        json_decref(empty);
-        return DISPATCH_DONE;
+        st = done_now(
+            d, s, args, client, "tool_error",
+            dispatch_error_result(
+                "No MSG91 auth key is configured, so nothing was sent. Set MSG91_AUTH_KEY (or "
+                "MSG91_AUTH_KEY_FILE) in this server's environment, or start it with "
+                "--sandbox to try the tools against the built-in sandbox."),
+            started, result);
+        goto out;
     }
-    if (ensure_engine(d) != 0) {
-        *result = dispatch_error_result("The HTTP engine could not start; nothing was sent.");
-        free(req.url);
-        free(req.body);
-        json_decref(empty);
-        return DISPATCH_DONE;
-    }
-    struct dispatch_call *c = calloc(1, sizeof *c);
-    if (!c) {
-        free(req.url);
-        free(req.body);
-        json_decref(empty);
-        *result = dispatch_error_result("Out of memory; nothing was sent.");
-        return DISPATCH_DONE;
+    struct dispatch_call *c = NULL;
+    if (ensure_engine(d) != 0 || !(c = calloc(1, sizeof *c))) {
+        st = done_now(d, s, args, client, "tool_error",
+                      dispatch_error_result("The HTTP engine could not start; nothing was sent."),
+                      started, result);
+        goto out;
     }
     c->d = d;
     c->slot = s;
-    c->args = empty ? empty : json_incref(args);
+    c->args = json_incref(args);
     c->cb = *cb;
     c->data = data;
+    c->started_ns = started;
+    c->client_name = client && client->name ? strdup(client->name) : NULL;
+    c->client_version = client && client->version ? strdup(client->version) : NULL;
     log_debug("%s: %s %s", s->def->name, req.method, req.url);
+    /* The engine takes the URL and body, whether or not it accepts the call. */
     c->http = http_submit(d->engine, &req, on_http_done, on_http_stage, c);
+    req.url = NULL;
+    req.body = NULL;
     if (!c->http) {
         free_call(c);
-        *result = dispatch_error_result("The request could not be queued; nothing was sent.");
-        return DISPATCH_DONE;
+        st = done_now(d, s, args, client, "tool_error",
+                      dispatch_error_result("The request could not be queued; nothing was sent."),
+                      started, result);
+        goto out;
     }
     c->next = d->calls;
     if (d->calls)
@@ -460,7 +527,12 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
     d->calls = c;
     d->pending++;
     *call = c;
-    return DISPATCH_PENDING;
+    st = DISPATCH_PENDING;
+out:
+    free(req.url);
+    free(req.body);
+    json_decref(empty);
+    return st;
 }
 
 void dispatch_cancel(struct dispatch_call *c)
@@ -468,6 +540,8 @@ void dispatch_cancel(struct dispatch_call *c)
     if (!c)
         return;
     http_cancel(c->http);
+    audit_call(c->d, c->slot->def->name, c->args, c->client_name, c->client_version,
+               "cancelled", NULL, NULL, 0, c->started_ns);
     unlink_call(c);
     free_call(c);
 }

@@ -67,6 +67,9 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
 /* Aborts a pending call; its callbacks never run. */
 void dispatch_cancel(struct dispatch_call *call);
 
+/* Reopens the audit log (on SIGHUP, after rotation). */
+void dispatch_reopen_audit(struct dispatch *d);
+
 /* Number of calls still waiting for their result. */
 unsigned dispatch_pending(const struct dispatch *d);
 

@@ -22,6 +22,7 @@ struct server {
     struct mcp_session *session;
     uv_signal_t sigterm;
     uv_signal_t sigint;
+    uv_signal_t sighup;
     uv_timer_t drain_timer;
     uint64_t drain_deadline;
     bool draining;
@@ -106,6 +107,15 @@ static void on_signal(uv_signal_t *sig, int signum)
     start_drain(srv);
 }
 
+/* logrotate moves the audit log away and sends SIGHUP: start a new file. */
+static void on_sighup(uv_signal_t *sig, int signum)
+{
+    (void)signum;
+    struct server *srv = sig->data;
+    if (srv->dispatch)
+        dispatch_reopen_audit(srv->dispatch);
+}
+
 static void on_closed_handle(uv_handle_t *h)
 {
     (void)h;
@@ -116,6 +126,7 @@ static void on_transport_closed(struct transport *t)
     struct server *srv = t->data;
     uv_close((uv_handle_t *)&srv->sigterm, on_closed_handle);
     uv_close((uv_handle_t *)&srv->sigint, on_closed_handle);
+    uv_close((uv_handle_t *)&srv->sighup, on_closed_handle);
     uv_close((uv_handle_t *)&srv->drain_timer, on_closed_handle);
 }
 
@@ -177,13 +188,16 @@ int serve_stdio(const struct config *cfg)
     }
     uv_signal_init(&srv->loop, &srv->sigterm);
     uv_signal_init(&srv->loop, &srv->sigint);
+    uv_signal_init(&srv->loop, &srv->sighup);
     uv_timer_init(&srv->loop, &srv->drain_timer);
-    srv->sigterm.data = srv->sigint.data = srv->drain_timer.data = srv;
+    srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv->drain_timer.data = srv;
     uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
     uv_signal_start(&srv->sigint, on_signal, SIGINT);
+    uv_signal_start(&srv->sighup, on_sighup, SIGHUP);
     /* Signal handles must not keep the loop alive on their own. */
     uv_unref((uv_handle_t *)&srv->sigterm);
     uv_unref((uv_handle_t *)&srv->sigint);
+    uv_unref((uv_handle_t *)&srv->sighup);
 
     err = transport_start(&srv->transport);
     if (err != 0) {
