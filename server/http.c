@@ -372,6 +372,8 @@ static void call_fail_later(struct http_call *call, const char *why)
     call->status = 0;
     call->maybe_delivered = false;
     snprintf(call->error, sizeof call->error, "%s", why);
+    free(call->content_type);
+    call->content_type = NULL;
     call->state = CALL_FAILING;
     list_push_back(&e->waiting, &call->link);
     uv_timer_start(&call->timer, on_call_timer, 0, 0);
@@ -813,32 +815,36 @@ static struct header_set *header_set_for(struct http_engine *e, const char *cont
             goto fail;
         hs->list = l;
     }
-    char line[512];
-    if (content_type)
-        snprintf(line, sizeof line, "Content-Type: %s", content_type);
-    else
-        snprintf(line, sizeof line, "Content-Type:");
+    /* curl copies each line, so one buffer serves for both; it may hold
+     * the key and is wiped before it is freed. */
+    size_t n = strlen("Content-Type: ") + (content_type ? strlen(content_type) : 0) + 1;
+    if (e->auth_key && n < strlen("authkey: ") + strlen(e->auth_key) + 1)
+        n = strlen("authkey: ") + strlen(e->auth_key) + 1;
+    char *line = malloc(n);
+    if (!line)
+        goto fail;
+    snprintf(line, n, "Content-Type:%s%s", content_type ? " " : "",
+             content_type ? content_type : "");
     struct curl_slist *l = curl_slist_append(hs->list, line);
     if (!l)
-        goto fail;
+        goto fail_line;
     hs->list = l;
     if (e->auth_key) {
-        size_t n = strlen("authkey: ") + strlen(e->auth_key) + 1;
-        char *auth = malloc(n);
-        if (!auth)
-            goto fail;
-        snprintf(auth, n, "authkey: %s", e->auth_key);
-        l = curl_slist_append(hs->list, auth);
-        wipe(auth, n);
-        free(auth);
+        snprintf(line, n, "authkey: %s", e->auth_key);
+        l = curl_slist_append(hs->list, line);
         if (!l)
-            goto fail;
+            goto fail_line;
         hs->list = l;
     }
+    wipe(line, n);
+    free(line);
     hs->next = e->header_sets;
     e->header_sets = hs;
     return hs;
 
+fail_line:
+    wipe(line, n);
+    free(line);
 fail:
     for (struct curl_slist *it = hs->list; it; it = it->next)
         wipe(it->data, strlen(it->data));

@@ -618,6 +618,24 @@ START_TEST(test_other_methods)
 }
 END_TEST
 
+START_TEST(test_long_content_type)
+{
+    /* Header lines are built to size: nothing is cut off. */
+    static char ct[700];
+    strcpy(ct, "application/json; profile=");
+    memset(ct + strlen(ct), 'p', 600);
+    make_engine((struct http_engine_options){.auth_key = "k"});
+    struct capture cap = {0};
+    submit("POST", "/echo", "{}", ct, false, &cap);
+    ck_assert(run_until(&cap.done, 1, 5000));
+    json_t *echo = parse_body(&cap);
+    ck_assert_str_eq(header(echo, "content-type"), ct);
+    ck_assert_str_eq(header(echo, "authkey"), "k");
+    json_decref(echo);
+    capture_free(&cap);
+}
+END_TEST
+
 START_TEST(test_submit_rejects)
 {
     make_engine((struct http_engine_options){0});
@@ -1182,6 +1200,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_post_echo);
     tcase_add_test(tc, test_get_without_key);
     tcase_add_test(tc, test_other_methods);
+    tcase_add_test(tc, test_long_content_type);
     tcase_add_test(tc, test_submit_rejects);
     tcase_add_test(tc, test_timeout);
     tcase_add_test(tc, test_timeout_before_sending);
