@@ -671,6 +671,13 @@ START_TEST(custom_routes)
            "\"status\":\"success\",\"hasError\":false,\"errors\":[]}");
     EXPECT(req("GET", "/api/v5/segmento/api/v1/event-types", KEY, NULL), 404,
            ROUTE_MISSING);
+    /* Over GET, get_failed_events reads its fields from the query. */
+    EXPECT(req("GET", "/fe/1001?page=3&limit=5&start_date=2000-01-01", KEY, NULL), 200,
+           "{\"data\":{\"failedEvents\":[],\"page\":3,\"limit\":5,\"total\":0},"
+           "\"status\":\"success\",\"hasError\":false,\"errors\":[]}");
+    EXPECT(req("GET", "/fe/1001?limit=x", KEY, NULL), 422,
+           "{\"status\":\"fail\",\"hasError\":true,"
+           "\"errors\":\"limit must be an integer from 1 to 1000\"}");
 
     static const struct sandbox_route bad[] = {{"send_email", "POST", "/x"}};
     opts.routes = bad;
