@@ -746,7 +746,12 @@ START_TEST(test_dns_failure)
     struct capture cap = {0};
     submit("GET", "http://no-such-host.invalid/echo", NULL, NULL, false, &cap);
     ck_assert(run_until(&cap.done, 1, 8000));
-    ck_assert_int_eq(cap.outcome, HTTP_DNS_FAILED);
+    /* A resolver that neither answers nor fails within the bound shows up
+     * as curl's "Resolving timed out"; anything else must be a DNS failure. */
+    if (cap.outcome == HTTP_TIMEOUT)
+        ck_assert_ptr_nonnull(strstr(cap.error, "Resolving timed out"));
+    else
+        ck_assert_int_eq(cap.outcome, HTTP_DNS_FAILED);
     ck_assert(!cap.maybe_delivered);
     ck_assert_str_ne(cap.error, "");
     capture_free(&cap);
