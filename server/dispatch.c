@@ -36,6 +36,9 @@ struct dispatch {
     struct dispatch_call *calls; /* pending, doubly linked */
     unsigned pending;
     struct audit_log *audit; /* NULL unless MSG91_AUDIT_LOG is set */
+    /* One registry for all tool schemas, so the built-in meta-schemas are
+     * parsed once at startup rather than once per tool. */
+    struct schema_registry *registry;
 };
 
 struct dispatch_call {
@@ -104,7 +107,7 @@ static int init_slot(struct dispatch *d, unsigned i, char **error)
      * should be caught here, not by MSG91. */
     struct schema_options opts = {.format_assertion = true, .max_errors = 20};
     char *why = NULL;
-    s->input = schema_compile(NULL, s->input_doc, NULL, &opts, &why);
+    s->input = schema_compile(d->registry, s->input_doc, NULL, &opts, &why);
     if (!s->input) {
         if (asprintf(error, "schemas/%s.input.json does not compile: %s", s->def->name,
                      why ? why : "unknown error") < 0)
@@ -123,6 +126,8 @@ static void free_slots(struct dispatch *d)
         json_decref(d->slots[i].output_doc);
         free(d->slots[i].exposed_name);
     }
+    schema_registry_destroy(d->registry);
+    d->registry = NULL;
 }
 
 struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char **error)
@@ -135,6 +140,13 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
     d->loop = loop;
     if (cfg->audit_log && !(d->audit = audit_open(cfg->audit_log, error))) {
         free(d);
+        return NULL;
+    }
+    d->registry = schema_registry_create();
+    if (!d->registry) {
+        audit_close(d->audit);
+        free(d);
+        *error = strdup("cannot load the built-in JSON Schema meta-schemas");
         return NULL;
     }
     for (unsigned i = 0; i < tool_table_len && i < CONFIG_MAX_TOOLS; i++) {
