@@ -103,6 +103,7 @@ struct http_call {
     bool too_large;
     bool out_of_memory;
     bool request_started; /* curl got as far as sending the request */
+    bool resend_refused;  /* curl tried to send a non-retryable call again */
     long retry_after_s;
     char errbuf[CURL_ERROR_SIZE];
 
@@ -417,6 +418,13 @@ static int on_prereq(void *clientp, char *primary_ip, char *local_ip, int primar
     (void)primary_port;
     (void)local_port;
     struct http_call *call = clientp;
+    /* When a reused connection dies before any answer, curl sends the
+     * request again on a fresh one by itself. The first copy may have been
+     * acted on, so a call that is not retryable is stopped here instead. */
+    if (call->request_started && !call->retryable) {
+        call->resend_refused = true;
+        return CURL_PREREQFUNC_ABORT;
+    }
     call->request_started = true;
     return CURL_PREREQFUNC_OK;
 }
@@ -645,6 +653,12 @@ static void classify(struct http_call *call, CURLcode rc)
         dynbuf_finish(&call->resp);
         return;
     }
+    if (call->resend_refused) {
+        call->outcome = HTTP_RESET;
+        snprintf(call->error, sizeof call->error,
+                 "connection closed before an answer; not sent again");
+        return;
+    }
     switch (rc) {
     case CURLE_OK:
         call->outcome = HTTP_ANSWERED;
@@ -776,6 +790,7 @@ static void start_attempt(struct http_call *call)
     call->too_large = false;
     call->out_of_memory = false;
     call->request_started = false;
+    call->resend_refused = false;
     call->retry_after_s = -1;
     call->errbuf[0] = '\0';
     call->attempts++;

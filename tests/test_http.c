@@ -857,6 +857,30 @@ START_TEST(test_reset)
 }
 END_TEST
 
+START_TEST(test_reset_on_reused_connection)
+{
+    /* curl resends on its own when a reused connection dies before any
+     * answer; that must not happen to a call that is not retryable. */
+    make_engine((struct http_engine_options){.max_inflight = 1});
+    struct capture warm = {0}, post = {0}, get = {0};
+    submit("GET", "/echo", NULL, NULL, false, &warm);
+    ck_assert(run_until(&warm.done, 1, 5000));
+    submit("POST", "/close", "{}", "application/json", false, &post);
+    ck_assert(run_until(&post.done, 1, 5000));
+    ck_assert_int_eq(post.outcome, HTTP_RESET);
+    ck_assert(post.maybe_delivered);
+    ck_assert_uint_eq(post.attempts, 1);
+    ck_assert_int_eq(tserver_get(&srv, &srv.hits), 2);
+
+    submit("GET", "/echo", NULL, NULL, false, &get);
+    ck_assert(run_until(&get.done, 1, 5000));
+    ck_assert_int_eq(get.status, 200);
+    capture_free(&warm);
+    capture_free(&post);
+    capture_free(&get);
+}
+END_TEST
+
 START_TEST(test_too_large)
 {
     make_engine((struct http_engine_options){.max_response_bytes = 1000});
@@ -1215,6 +1239,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_tls_with_ca_file);
     tcase_add_test(tc, test_tls_untrusted);
     tcase_add_test(tc, test_reset);
+    tcase_add_test(tc, test_reset_on_reused_connection);
     tcase_add_test(tc, test_too_large);
     tcase_add_test(tc, test_retry_then_success);
     tcase_add_test(tc, test_retries_exhausted);
