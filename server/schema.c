@@ -887,6 +887,9 @@ struct node {
     const struct cres *res;
     bool is_bool, bool_value;
     uint8_t mark; /* cycle check at compile time */
+    /* Whether any in-place keyword ($ref, allOf, if, const, ...) is set:
+     * most nodes in tool schemas have none, and skip those checks. */
+    bool inplace;
     unsigned types;
     unsigned flags;
     struct num minimum, maximum, exmin, exmax, multiple;
@@ -1350,6 +1353,9 @@ static void compile_keywords(struct compiler *c, struct node *n, json_t *js,
         n->unevaluated_props = compile_sub(c, js, "unevaluatedProperties", depth);
         n->unevaluated_items = compile_sub(c, js, "unevaluatedItems", depth);
     }
+    n->inplace = n->ref || n->dynref || n->const_value || n->enum_values || n->n_all ||
+                 n->n_any || n->n_one || n->not_ || n->if_ || n->unevaluated_props ||
+                 n->unevaluated_items;
 }
 
 static struct node *compile_node(struct compiler *c, json_t *js, unsigned depth)
@@ -1627,6 +1633,13 @@ static char *render_path(const struct ipath *p)
     return s ? s : strdup("");
 }
 
+/* Whether an error here would be recorded; messages are only formatted
+ * then, so the yes-or-no path stays cheap. */
+static bool collecting(const struct vctx *c)
+{
+    return c->collect && c->st->errors;
+}
+
 static bool errors_full(const struct vctx *c)
 {
     return c->collect && c->st->errors && c->st->errors->truncated;
@@ -1771,7 +1784,11 @@ static bool check_string(const struct vctx *c, const struct node *n, const char 
                          size_t len, const struct ipath *path)
 {
     bool ok = true;
-    if (n->flags & (K_MINLEN | K_MAXLEN)) {
+    /* A string has at most as many characters as bytes, so most lengths
+     * are settled without counting. */
+    if ((n->flags & (K_MINLEN | K_MAXLEN)) &&
+        (((n->flags & K_MAXLEN) && len > n->max_len) ||
+         ((n->flags & K_MINLEN) && len / 4 < n->min_len))) {
         size_t chars = utf8_length(s, len);
         if ((n->flags & K_MINLEN) && chars < n->min_len) {
             ok = false;
@@ -2132,11 +2149,10 @@ static bool apply_object(const struct vctx *c, const struct node *n, json_t *ins
         }
     }
     if (n->n_props || n->n_pprops || n->additional || n->property_names) {
-        const char *key;
-        size_t klen;
-        json_t *v;
-        json_object_keylen_foreach(inst, key, klen, v)
-        {
+        for (void *it = json_object_iter(inst); it; it = json_object_iter_next(inst, it)) {
+            const char *key = json_object_iter_key(it);
+            size_t klen = json_object_iter_key_len(it);
+            json_t *v = json_object_iter_value(it);
             struct ipath sub = {path, key, klen, 0};
             bool matched = false;
             for (size_t i = 0; i < n->n_props; i++) {
@@ -2265,46 +2281,108 @@ static bool apply_array(const struct vctx *c, const struct node *n, json_t *inst
     return ok;
 }
 
-static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
-                  const struct ipath *path, const struct scope *scope, unsigned depth)
+/* Message builders, kept out of apply() so its stack frame stays small
+ * on the path that finds nothing wrong. */
+static __attribute__((noinline)) void report_type(const struct vctx *c, const struct node *n,
+                                                  const json_t *inst, const struct ipath *path)
 {
-    if (n->is_bool) {
-        if (!n->bool_value)
-            report(c, path, "false", "is not allowed here");
-        return n->bool_value;
-    }
-    if (!enter(c, path, depth))
-        return false;
-    struct scope sc = {scope, n->res};
-    if (!scope || scope->res != n->res)
-        scope = &sc;
-    bool ok = true;
+    if (!collecting(c))
+        return;
+    char want[128];
+    types_text(n->types, want, sizeof(want));
+    report(c, path, "type", "must be %s, not %s", want, instance_type_name(inst));
+}
 
+static __attribute__((noinline)) void report_const(const struct vctx *c, const struct node *n,
+                                                   const struct ipath *path)
+{
+    if (!collecting(c))
+        return;
+    char text[100];
+    value_text(n->const_value, text, sizeof(text));
+    report(c, path, "const", "must be %s", text);
+}
+
+static __attribute__((noinline)) void report_enum(const struct vctx *c, const struct node *n,
+                                                  const struct ipath *path)
+{
+    if (!collecting(c))
+        return;
+    char text[300] = "";
+    size_t off = 0, i;
+    json_t *v;
+    json_array_foreach(n->enum_values, i, v)
+    {
+        char one[100];
+        value_text(v, one, sizeof(one));
+        int w = snprintf(text + off, sizeof(text) - off, "%s%s", i ? ", " : "", one);
+        if (w < 0 || (size_t)w >= sizeof(text) - off) {
+            snprintf(text + (off > sizeof(text) - 5 ? sizeof(text) - 5 : off), 5, "...");
+            break;
+        }
+        off += (size_t)w;
+    }
+    report(c, path, "enum", "must be one of %s", text);
+}
+
+static __attribute__((noinline)) bool check_number(const struct vctx *c, const struct node *n,
+                                                   const json_t *inst, const struct ipath *path)
+{
+    struct num x;
+    char buf[40] = "";
+    bool ok = true;
+    num_of(inst, &x);
+    if ((n->flags & K_MINIMUM) && num_cmp(&x, &n->minimum) < 0) {
+        ok = false;
+        if (collecting(c))
+            num_format(&n->minimum, buf, sizeof(buf));
+        report(c, path, "minimum", "must be at least %s", buf);
+    }
+    if ((n->flags & K_MAXIMUM) && num_cmp(&x, &n->maximum) > 0) {
+        ok = false;
+        if (collecting(c))
+            num_format(&n->maximum, buf, sizeof(buf));
+        report(c, path, "maximum", "must be at most %s", buf);
+    }
+    if ((n->flags & K_EXMIN) && num_cmp(&x, &n->exmin) <= 0) {
+        ok = false;
+        if (collecting(c))
+            num_format(&n->exmin, buf, sizeof(buf));
+        report(c, path, "exclusiveMinimum", "must be greater than %s", buf);
+    }
+    if ((n->flags & K_EXMAX) && num_cmp(&x, &n->exmax) >= 0) {
+        ok = false;
+        if (collecting(c))
+            num_format(&n->exmax, buf, sizeof(buf));
+        report(c, path, "exclusiveMaximum", "must be less than %s", buf);
+    }
+    if ((n->flags & K_MULTIPLE) && !num_multiple(&x, &n->multiple)) {
+        ok = false;
+        if (collecting(c))
+            num_format(&n->multiple, buf, sizeof(buf));
+        report(c, path, "multipleOf", "must be a multiple of %s", buf);
+    }
+    return ok;
+}
+
+/* "$ref", "$dynamicRef", "const" and "enum": the keywords that look at
+ * the whole value before its type-specific keywords. */
+static bool apply_values(const struct vctx *c, const struct node *n, json_t *inst,
+                         const struct ipath *path, const struct scope *scope, unsigned depth)
+{
+    bool ok = true;
 #define FAILED()                                                                          \
     do {                                                                                  \
         ok = false;                                                                       \
         if (!c->collect || errors_full(c))                                                \
             return false;                                                                 \
     } while (0)
-
-    if (n->types) {
-        unsigned t = instance_type(inst);
-        if (!(n->types & t)) {
-            char want[128];
-            types_text(n->types, want, sizeof(want));
-            report(c, path, "type", "must be %s, not %s", want, instance_type_name(inst));
-            /* Everything else about a value of the wrong type is noise. */
-            return false;
-        }
-    }
     if (n->ref && !apply(c, n->ref, inst, path, scope, depth + 1))
         FAILED();
     if (n->dynref && !apply(c, dynamic_target(n, scope), inst, path, scope, depth + 1))
         FAILED();
     if ((n->flags & K_CONST) && !equal_or_deep(c, n->const_value, inst)) {
-        char text[100];
-        value_text(n->const_value, text, sizeof(text));
-        report(c, path, "const", "must be %s", text);
+        report_const(c, n, path);
         FAILED();
     }
     if (n->enum_values) {
@@ -2317,74 +2395,20 @@ static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
             break;
         }
         if (!any) {
-            char text[300] = "";
-            size_t off = 0;
-            json_array_foreach(n->enum_values, i, v)
-            {
-                char one[100];
-                value_text(v, one, sizeof(one));
-                int w = snprintf(text + off, sizeof(text) - off, "%s%s", i ? ", " : "", one);
-                if (w < 0 || (size_t)w >= sizeof(text) - off) {
-                    snprintf(text + (off > sizeof(text) - 5 ? sizeof(text) - 5 : off), 5, "...");
-                    break;
-                }
-                off += (size_t)w;
-            }
-            report(c, path, "enum", "must be one of %s", text);
+            report_enum(c, n, path);
             FAILED();
         }
     }
 
-    switch (json_typeof(inst)) {
-    case JSON_INTEGER:
-    case JSON_REAL:
-        if (n->flags & (K_MINIMUM | K_MAXIMUM | K_EXMIN | K_EXMAX | K_MULTIPLE)) {
-            struct num x;
-            char buf[40];
-            num_of(inst, &x);
-            if ((n->flags & K_MINIMUM) && num_cmp(&x, &n->minimum) < 0) {
-                num_format(&n->minimum, buf, sizeof(buf));
-                report(c, path, "minimum", "must be at least %s", buf);
-                FAILED();
-            }
-            if ((n->flags & K_MAXIMUM) && num_cmp(&x, &n->maximum) > 0) {
-                num_format(&n->maximum, buf, sizeof(buf));
-                report(c, path, "maximum", "must be at most %s", buf);
-                FAILED();
-            }
-            if ((n->flags & K_EXMIN) && num_cmp(&x, &n->exmin) <= 0) {
-                num_format(&n->exmin, buf, sizeof(buf));
-                report(c, path, "exclusiveMinimum", "must be greater than %s", buf);
-                FAILED();
-            }
-            if ((n->flags & K_EXMAX) && num_cmp(&x, &n->exmax) >= 0) {
-                num_format(&n->exmax, buf, sizeof(buf));
-                report(c, path, "exclusiveMaximum", "must be less than %s", buf);
-                FAILED();
-            }
-            if ((n->flags & K_MULTIPLE) && !num_multiple(&x, &n->multiple)) {
-                num_format(&n->multiple, buf, sizeof(buf));
-                report(c, path, "multipleOf", "must be a multiple of %s", buf);
-                FAILED();
-            }
-        }
-        break;
-    case JSON_STRING:
-        if (!check_string(c, n, json_string_value(inst), json_string_length(inst), path))
-            FAILED();
-        break;
-    case JSON_OBJECT:
-        if (!apply_object(c, n, inst, path, scope, depth))
-            FAILED();
-        break;
-    case JSON_ARRAY:
-        if (!apply_array(c, n, inst, path, scope, depth))
-            FAILED();
-        break;
-    default:
-        break;
-    }
+    return ok;
+}
 
+/* The in-place applicators that combine subschemas over the same value,
+ * and the unevaluated keywords that depend on them. */
+static bool apply_inplace(const struct vctx *c, const struct node *n, json_t *inst,
+                          const struct ipath *path, const struct scope *scope, unsigned depth)
+{
+    bool ok = true;
     for (size_t i = 0; i < n->n_all; i++)
         if (!apply(c, n->all_of[i], inst, path, scope, depth + 1))
             FAILED();
@@ -2467,6 +2491,68 @@ static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
             }
         }
     }
+#undef FAILED
+    return ok;
+}
+
+static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
+                  const struct ipath *path, const struct scope *scope, unsigned depth)
+{
+    if (n->is_bool) {
+        if (!n->bool_value)
+            report(c, path, "false", "is not allowed here");
+        return n->bool_value;
+    }
+    if (!enter(c, path, depth))
+        return false;
+    struct scope sc = {scope, n->res};
+    if (!scope || scope->res != n->res)
+        scope = &sc;
+    bool ok = true;
+
+#define FAILED()                                                                          \
+    do {                                                                                  \
+        ok = false;                                                                       \
+        if (!c->collect || errors_full(c))                                                \
+            return false;                                                                 \
+    } while (0)
+
+    if (n->types) {
+        unsigned t = instance_type(inst);
+        if (!(n->types & t)) {
+            report_type(c, n, inst, path);
+            /* Everything else about a value of the wrong type is noise. */
+            return false;
+        }
+    }
+    if (n->inplace && !apply_values(c, n, inst, path, scope, depth))
+        FAILED();
+
+    switch (json_typeof(inst)) {
+    case JSON_INTEGER:
+    case JSON_REAL:
+        if ((n->flags & (K_MINIMUM | K_MAXIMUM | K_EXMIN | K_EXMAX | K_MULTIPLE)) &&
+            !check_number(c, n, inst, path))
+            FAILED();
+        break;
+    case JSON_STRING:
+        if (!check_string(c, n, json_string_value(inst), json_string_length(inst), path))
+            FAILED();
+        break;
+    case JSON_OBJECT:
+        if (!apply_object(c, n, inst, path, scope, depth))
+            FAILED();
+        break;
+    case JSON_ARRAY:
+        if (!apply_array(c, n, inst, path, scope, depth))
+            FAILED();
+        break;
+    default:
+        break;
+    }
+
+    if (n->inplace && !apply_inplace(c, n, inst, path, scope, depth))
+        FAILED();
 #undef FAILED
     return ok && !c->st->too_deep;
 }

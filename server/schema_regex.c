@@ -26,6 +26,7 @@ struct schema_regex {
      * is why a compiled schema is used by one thread at a time. */
     pcre2_match_data *match;
     pcre2_match_context *mctx;
+    bool jit; /* matched by pcre2_jit_match, which skips the checks */
 };
 
 /* ECMA's \s is the Unicode white space set plus the line terminators and
@@ -176,7 +177,7 @@ struct schema_regex *schema_regex_create(const char *pattern, size_t len, char *
         goto fail;
     }
     /* The JIT is only a speed-up; the interpreter gives the same answers. */
-    (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
+    re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
     re->match = pcre2_match_data_create(1, NULL);
     re->mctx = pcre2_match_context_create(NULL);
     if (!re->match || !re->mctx)
@@ -210,8 +211,9 @@ void schema_regex_destroy(struct schema_regex *re)
 int schema_regex_match(const struct schema_regex *re, const char *s, size_t len)
 {
     /* jansson only holds valid UTF-8, so the check can be skipped. */
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, PCRE2_NO_UTF_CHECK, re->match,
-                         re->mctx);
+    int rc = re->jit ? pcre2_jit_match(re->code, (PCRE2_SPTR)s, len, 0, 0, re->match, re->mctx)
+                     : pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, PCRE2_NO_UTF_CHECK,
+                                   re->match, re->mctx);
     if (rc >= 0)
         return 1;
     if (rc == PCRE2_ERROR_NOMATCH)

@@ -1,0 +1,99 @@
+/* Every tool schema embedded in the binary (each *.input.json and
+ * *.output.json) must be a valid JSON Schema 2020-12 document, checked
+ * against the built-in meta-schema, and must compile. */
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schemas/embedded.h"
+#include "server/schema.h"
+#include "tests/testutil.h"
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static bool is_tool_schema(const char *name)
+{
+    return ends_with(name, ".input.json") || ends_with(name, ".output.json");
+}
+
+START_TEST(tool_schemas_are_valid)
+{
+    char *error = NULL;
+    json_t *meta_ref =
+        json_pack("{s:s}", "$ref", "https://json-schema.org/draft/2020-12/schema");
+    struct schema *meta = schema_compile(NULL, meta_ref, NULL, NULL, &error);
+    ck_assert_msg(meta != NULL, "meta-schema: %s", error ? error : "?");
+    json_decref(meta_ref);
+
+    size_t checked = 0;
+    for (size_t i = 0; i < embedded_files_len; i++) {
+        const struct embedded_file *f = &embedded_files[i];
+        if (!is_tool_schema(f->name))
+            continue;
+        json_error_t jerr;
+        json_t *doc = json_loadb(f->text, f->len, 0, &jerr);
+        ck_assert_msg(doc != NULL, "%s: %s", f->name, jerr.text);
+
+        struct schema_errors errs;
+        bool valid = schema_validate(meta, doc, &errs);
+        char *text = schema_errors_text(&errs);
+        ck_assert_msg(valid, "%s is not a valid 2020-12 schema:\n%s", f->name, text);
+        ck_assert_str_eq(text, "");
+        free(text);
+        schema_errors_finish(&errs);
+
+        struct schema *s = schema_compile(NULL, doc, NULL, NULL, &error);
+        ck_assert_msg(s != NULL, "%s does not compile: %s", f->name, error ? error : "?");
+        schema_destroy(s);
+        json_decref(doc);
+        checked++;
+    }
+    /* Eight tools, an input and an output schema each. */
+    ck_assert_uint_eq(checked, 16);
+    schema_destroy(meta);
+}
+END_TEST
+
+START_TEST(meta_schema_rejects_bad_schemas)
+{
+    char *error = NULL;
+    json_t *meta_ref =
+        json_pack("{s:s}", "$ref", "https://json-schema.org/draft/2020-12/schema");
+    struct schema *meta = schema_compile(NULL, meta_ref, NULL, NULL, &error);
+    ck_assert_ptr_nonnull(meta);
+    json_decref(meta_ref);
+    json_t *bad = json_loads("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"strin\"},"
+                             "\"b\":{\"maxLength\":-1}}}",
+                             0, NULL);
+    struct schema_errors errs;
+    ck_assert(!schema_validate(meta, bad, &errs));
+    char *text = schema_errors_text(&errs);
+    ck_assert_str_eq(text, "/properties/a/type: must be one of \"array\", \"boolean\", "
+                           "\"integer\", \"null\", \"number\", \"object\", \"string\"\n"
+                           "/properties/b/maxLength: must be at least 0");
+    free(text);
+    schema_errors_finish(&errs);
+    json_decref(bad);
+    schema_destroy(meta);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("schema_files");
+    TCase *tc = tcase_create("embedded");
+    tcase_add_test(tc, tool_schemas_are_valid);
+    tcase_add_test(tc, meta_schema_rejects_bad_schemas);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
