@@ -171,7 +171,7 @@ static bool check_ipv6(const char *s, size_t len)
     char buf[64];
     unsigned char addr[16];
 
-    if (len == 0 || len >= sizeof(buf))
+    if (!s || len == 0 || len >= sizeof(buf))
         return false;
     for (size_t i = 0; i < len; i++)
         if (!is_hex(s[i]) && s[i] != ':' && s[i] != '.')

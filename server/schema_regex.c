@@ -72,6 +72,18 @@ static int translate(const char *p, size_t len, struct dynbuf *out)
 
     for (size_t i = 0; i < len && rc == 0; i++) {
         char ch = p[i];
+        if (ch == '(' && !in_class && i + 2 < len && p[i + 1] == '?') {
+            /* PCRE2 group syntax that ECMA lacks: Python's (?P...), comments
+             * (?#...) and flag groups such as (?i) that cover the rest. */
+            char g = p[i + 2];
+            if (g == 'P' || g == '#')
+                return -1;
+            size_t k = i + 2;
+            while (k < len && strchr("imsxnU-", p[k]) && p[k])
+                k++;
+            if (k > i + 2 && k < len && p[k] == ')')
+                return -1;
+        }
         if (ch != '\\' || i + 1 == len) {
             if (ch == '[' && !in_class)
                 in_class = true;
