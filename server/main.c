@@ -33,6 +33,17 @@ static void print_help(void)
            MSG91_MCP_VERSION, config_flags_help());
 }
 
+/* Once read, the key has no business staying in the environment: wiping
+ * the value in place keeps it out of /proc/PID/environ, core dumps and any
+ * child process. */
+static void scrub_key_from_environment(void)
+{
+    static const char name[] = "MSG91_AUTH_KEY=";
+    for (char **e = environ; e && *e; e++)
+        if (!strncmp(*e, name, sizeof name - 1))
+            redact_wipe(*e + sizeof name - 1, strlen(*e + sizeof name - 1));
+}
+
 /* Starts the in-process sandbox and points the configuration at it. */
 static struct sandbox *start_sandbox(struct config *cfg)
 {
@@ -79,6 +90,7 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
     redact_set_secret(cfg.auth_key);
+    scrub_key_from_environment();
 
     int rc;
     const char *sub = rest[0];
