@@ -1648,41 +1648,48 @@ static bool errors_full(const struct vctx *c)
 static void report(const struct vctx *c, const struct ipath *path, const char *keyword,
                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Appends one error; takes ownership of path and message (either may be
+ * NULL after a failed allocation, which then marks the list truncated). */
+static void push_error(const struct vctx *c, char *path, const char *keyword, char *message)
+{
+    struct schema_errors *e = c->st->errors;
+    char *kw = NULL;
+    if (e->count >= c->st->max_errors)
+        goto truncated;
+    if (e->count % 8 == 0) {
+        struct schema_error *items = realloc(e->items, (e->count + 8) * sizeof(*items));
+        if (!items)
+            goto truncated;
+        e->items = items;
+    }
+    kw = strdup(keyword);
+    if (!path || !message || !kw)
+        goto truncated;
+    e->items[e->count++] = (struct schema_error){path, kw, message};
+    return;
+
+truncated:
+    e->truncated = true;
+    free(kw);
+    free(path);
+    free(message);
+}
+
 static void report(const struct vctx *c, const struct ipath *path, const char *keyword,
                    const char *fmt, ...)
 {
-    struct schema_errors *e = c->st->errors;
-    if (!c->collect || !e)
+    if (!collecting(c))
         return;
-    if (e->count >= c->st->max_errors) {
-        e->truncated = true;
+    if (c->st->errors->count >= c->st->max_errors) {
+        c->st->errors->truncated = true;
         return;
-    }
-    if (e->count % 8 == 0) {
-        struct schema_error *items = realloc(e->items, (e->count + 8) * sizeof(*items));
-        if (!items) {
-            e->truncated = true;
-            return;
-        }
-        e->items = items;
     }
     char msg[MAX_MESSAGE];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    struct schema_error *it = &e->items[e->count];
-    it->instance_path = render_path(path);
-    it->keyword = strdup(keyword);
-    it->message = strdup(msg);
-    if (!it->instance_path || !it->keyword || !it->message) {
-        free(it->instance_path);
-        free(it->keyword);
-        free(it->message);
-        e->truncated = true;
-        return;
-    }
-    e->count++;
+    push_error(c, render_path(path), keyword, strdup(msg));
 }
 
 static unsigned instance_type(const json_t *j)
@@ -2073,19 +2080,10 @@ static void report_alternatives(const struct vctx *c, const char *kw, struct nod
         types_text(types, want, sizeof(want));
         report(c, path, kw, "must be %s, not %s", want, instance_type_name(inst));
     } else if (have_best && best.count == 1 && !best.truncated) {
-        struct schema_errors *e = c->st->errors;
-        report(c, path, kw, "%s", "");
-        /* Re-home the closest branch's error: its own path and message. */
-        if (e->count && strcmp(e->items[e->count - 1].keyword, kw) == 0 &&
-            e->items[e->count - 1].message[0] == '\0') {
-            struct schema_error *it = &e->items[e->count - 1];
-            free(it->instance_path);
-            free(it->message);
-            it->instance_path = best.items[0].instance_path;
-            it->message = best.items[0].message;
-            best.items[0].instance_path = NULL;
-            best.items[0].message = NULL;
-        }
+        /* The closest alternative's own error, at its own path. */
+        push_error(c, best.items[0].instance_path, kw, best.items[0].message);
+        best.items[0].instance_path = NULL;
+        best.items[0].message = NULL;
     } else {
         report(c, path, kw, "does not match any of the %zu allowed alternatives", n);
     }

@@ -167,7 +167,7 @@ struct schema_regex *schema_regex_create(const char *pattern, size_t len, char *
     *error = NULL;
     dynbuf_init(&buf, REGEX_MAX_PATTERN);
     if (translate(pattern, len, &buf) != 0) {
-        *error = strdup("uses an escape that ECMA-262 does not allow");
+        *error = strdup("uses syntax that ECMA-262 does not allow");
         goto fail;
     }
     re = calloc(1, sizeof(*re));

@@ -379,6 +379,50 @@ START_TEST(deep_instances)
 }
 END_TEST
 
+START_TEST(hostile_schemas)
+{
+    /* A schema nested far deeper than any real one is refused, not
+     * followed down the stack. */
+    json_t *doc = json_true();
+    for (int i = 0; i < 100000; i++)
+        doc = json_pack("{s:o}", "not", doc);
+    char *error = NULL;
+    ck_assert_ptr_null(schema_compile(NULL, doc, NULL, NULL, &error));
+    ck_assert_str_eq(error, "cannot register urn:msg91-mcp:schema: out of memory or nested too "
+                            "deeply");
+    free(error);
+    while (doc) {
+        json_t *inner = json_incref(json_object_get(doc, "not"));
+        json_decref(doc);
+        doc = json_is_object(inner) ? inner : (json_decref(inner), NULL);
+    }
+
+    static const struct {
+        const char *schema, *error;
+    } bad[] = {
+        {"{\"type\":\"strng\"}", "\"type\" must name JSON types"},
+        {"{\"minLength\":-1}", "\"minLength\" must be a non-negative integer"},
+        {"{\"multipleOf\":0}", "\"multipleOf\" must be greater than 0"},
+        {"{\"items\":[true]}", "\"items\" must be a schema in 2020-12 (use prefixItems)"},
+        {"{\"$ref\":\"#/$defs/missing\"}",
+         "cannot resolve reference \"#/$defs/missing\": no such location"},
+        {"{\"$ref\":\"#nope\"}", "cannot resolve reference \"#nope\": no anchor \"nope\""},
+        {"{\"pattern\":\"(?P<x>a)\"}",
+         "\"pattern\" (?P<x>a) uses syntax that ECMA-262 does not allow"},
+        {"{\"allOf\":[]}", "\"allOf\" must be a non-empty array of schemas"},
+        {"{\"properties\":{\"a\":3}}", "a schema must be an object or a boolean"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        doc = json_loads(bad[i].schema, 0, NULL);
+        ck_assert_ptr_nonnull(doc);
+        ck_assert_ptr_null(schema_compile(NULL, doc, NULL, NULL, &error));
+        ck_assert_str_eq(error, bad[i].error);
+        free(error);
+        json_decref(doc);
+    }
+}
+END_TEST
+
 START_TEST(huge_arrays)
 {
     struct schema *s = compile_text(
@@ -549,6 +593,7 @@ int main(void)
     tcase_add_test(tc, references_and_registry);
     tcase_add_test(tc, loops_are_errors);
     tcase_add_test(tc, deep_instances);
+    tcase_add_test(tc, hostile_schemas);
     tcase_add_test(tc, huge_arrays);
     tcase_add_test(tc, catastrophic_regex);
     tcase_add_test(tc, formats);
