@@ -23,24 +23,30 @@ struct bench_case {
 static const struct bench_case cases[] = {
     {"send_sms_flow", "valid, 10 recipients", NULL, true},
     {"send_sms_flow", "invalid, 10 recipients", NULL, false},
-    {"send_otp", "valid", "{\"mobile\":\"+919876543210\",\"template_id\":\"otp_tpl_1\","
-                          "\"otp_length\":6,\"otp_expiry\":10,\"variables\":{\"name\":\"Asha\"}}",
+    {"send_otp", "valid",
+     "{\"mobile\":\"+919876543210\",\"template_id\":\"otp_tpl_1\","
+     "\"otp_length\":6,\"otp_expiry\":10,\"variables\":{\"name\":\"Asha\"}}",
      true},
-    {"send_otp", "invalid", "{\"mobile\":\"98765\",\"otp_length\":12,\"surprise\":true}", false},
-    {"resend_otp", "valid", "{\"mobile\":\"919876543210\",\"retry_type\":\"voice\"}", true},
-    {"resend_otp", "invalid", "{\"mobile\":\"919876543210\",\"retry_type\":\"fax\"}", false},
+    {"send_otp", "invalid", "{\"mobile\":\"98765\",\"otp_length\":12,\"surprise\":true}",
+     false},
+    {"resend_otp", "valid", "{\"mobile\":\"919876543210\",\"retry_type\":\"voice\"}",
+     true},
+    {"resend_otp", "invalid", "{\"mobile\":\"919876543210\",\"retry_type\":\"fax\"}",
+     false},
     {"verify_otp", "valid", "{\"mobile\":\"919876543210\",\"otp\":\"482913\"}", true},
     {"verify_otp", "invalid", "{\"mobile\":\"919876543210\",\"otp\":\"48\"}", false},
     {"create_user_events", "valid",
-     "{\"identifier\":\"user-42\",\"events\":[{\"name\":\"login\",\"properties\":{\"plan\":"
+     "{\"identifier\":\"user-42\",\"events\":[{\"name\":\"login\",\"properties\":{"
+     "\"plan\":"
      "\"pro\"},\"timestamp\":\"2024-05-01T10:00:00Z\"},{\"name\":\"purchase\"}]}",
      true},
-    {"create_user_events", "invalid", "{\"identifier\":\"\",\"events\":[{\"nam\":\"login\"}]}",
-     false},
+    {"create_user_events", "invalid",
+     "{\"identifier\":\"\",\"events\":[{\"nam\":\"login\"}]}", false},
     {"get_event_types", "valid", "{}", true},
     {"get_event_types", "invalid", "{\"page\":1}", false},
     {"get_failed_events", "valid",
-     "{\"campaign_id\":\"cmp_1\",\"page\":2,\"limit\":50,\"start_date\":\"2024-05-01\"}", true},
+     "{\"campaign_id\":\"cmp_1\",\"page\":2,\"limit\":50,\"start_date\":\"2024-05-01\"}",
+     true},
     {"get_failed_events", "invalid", "{\"page\":\"2\",\"limit\":500}", false},
     {"list_campaigns", "valid", "{\"page\":1,\"limit\":25}", true},
     {"list_campaigns", "invalid", "{\"page\":0}", false},
@@ -120,7 +126,8 @@ int main(int argc, char **argv)
         struct schema *s = doc ? schema_compile(NULL, doc, NULL, NULL, &error) : NULL;
         json_t *args = c->args ? json_loads(c->args, 0, NULL) : sms_flow_args(c->valid);
         if (!s || !args) {
-            fprintf(stderr, "%s: cannot set up: %s\n", c->tool, error ? error : "missing");
+            fprintf(stderr, "%s: cannot set up: %s\n", c->tool,
+                    error ? error : "missing");
             free(error);
             rc = 1;
         } else if (schema_validate(s, args, NULL) != c->valid) {
@@ -129,8 +136,8 @@ int main(int argc, char **argv)
         } else {
             double quiet = measure(s, args, false, seconds);
             double collect = measure(s, args, true, seconds);
-            printf("%-20s %-24s %12.0f %14.0f %14.0f\n", c->tool, c->label, quiet, 1e9 / quiet,
-                   collect);
+            printf("%-20s %-24s %12.0f %14.0f %14.0f\n", c->tool, c->label, quiet,
+                   1e9 / quiet, collect);
         }
         json_decref(args);
         json_decref(doc);

@@ -83,7 +83,8 @@ static struct map_entry *map_find(const struct map *m, const void *pkey, const c
         return NULL;
     struct map_entry *e = m->buckets[map_hash(pkey, skey) % m->nbuckets];
     for (; e; e = e->next)
-        if (skey ? (e->skey && strcmp(e->skey, skey) == 0) : (!e->skey && e->pkey == pkey))
+        if (skey ? (e->skey && strcmp(e->skey, skey) == 0)
+                 : (!e->skey && e->pkey == pkey))
             return e;
     return NULL;
 }
@@ -202,7 +203,8 @@ static int append_clean_path(struct dynbuf *out, const char *path, size_t len)
             i += 3;
         } else if (left >= 2 && strncmp(p, "./", 2) == 0) {
             i += 2;
-        } else if ((left >= 3 && strncmp(p, "/./", 3) == 0) || (left == 2 && strncmp(p, "/.", 2) == 0)) {
+        } else if ((left >= 3 && strncmp(p, "/./", 3) == 0) ||
+                   (left == 2 && strncmp(p, "/.", 2) == 0)) {
             if (left == 2) {
                 rc = dynbuf_append(out, "/", 1);
                 i += 2;
@@ -227,7 +229,8 @@ static int append_clean_path(struct dynbuf *out, const char *path, size_t len)
             } else {
                 i += 3;
             }
-        } else if ((left == 1 && p[0] == '.') || (left == 2 && strncmp(p, "..", 2) == 0)) {
+        } else if ((left == 1 && p[0] == '.') ||
+                   (left == 2 && strncmp(p, "..", 2) == 0)) {
             i = len;
         } else {
             size_t seg = 1;
@@ -298,7 +301,9 @@ static char *uri_resolve(const char *base, const char *ref)
                     rc = rc ? rc : dynbuf_append(&merged, b.path, keep);
                 }
                 rc = rc ? rc : dynbuf_append(&merged, r.path, r.path_len);
-                rc = rc ? rc : append_clean_path(&out, dynbuf_ptr(&merged), dynbuf_len(&merged));
+                rc = rc ? rc
+                        : append_clean_path(&out, dynbuf_ptr(&merged),
+                                            dynbuf_len(&merged));
                 dynbuf_finish(&merged);
             }
             if (r.has_query) {
@@ -381,7 +386,8 @@ struct schema_registry {
     json_t *docs;                   /* references that keep documents alive */
 };
 
-static struct reg_resource *reg_find_resource(const struct schema_registry *reg, const char *uri)
+static struct reg_resource *reg_find_resource(const struct schema_registry *reg,
+                                              const char *uri)
 {
     for (; reg; reg = reg->parent) {
         struct reg_resource *r = map_get(&reg->resources, NULL, uri);
@@ -391,7 +397,8 @@ static struct reg_resource *reg_find_resource(const struct schema_registry *reg,
     return NULL;
 }
 
-static struct reg_anchor *reg_find_anchor(const struct schema_registry *reg, const char *key)
+static struct reg_anchor *reg_find_anchor(const struct schema_registry *reg,
+                                          const char *key)
 {
     for (; reg; reg = reg->parent) {
         struct reg_anchor *a = map_get(&reg->anchors, NULL, key);
@@ -401,7 +408,8 @@ static struct reg_anchor *reg_find_anchor(const struct schema_registry *reg, con
     return NULL;
 }
 
-static struct reg_info *reg_find_info(const struct schema_registry *reg, const json_t *node)
+static struct reg_info *reg_find_info(const struct schema_registry *reg,
+                                      const json_t *node)
 {
     for (; reg; reg = reg->parent) {
         struct reg_info *i = map_get(&reg->infos, node, NULL);
@@ -424,7 +432,8 @@ static struct reg_resource *reg_new_resource(struct schema_registry *reg, const 
     reg->all = r;
     /* The first document registered under a URI wins, as it does for
      * duplicate keys in a JSON object. */
-    if (!map_get(&reg->resources, NULL, uri) && map_put(&reg->resources, NULL, uri, r) != 0)
+    if (!map_get(&reg->resources, NULL, uri) &&
+        map_put(&reg->resources, NULL, uri, r) != 0)
         return NULL;
     return r;
 }
@@ -436,19 +445,14 @@ static int reg_add_anchor(struct schema_registry *reg, struct reg_resource *res,
     if (!key)
         return -1;
     int rc = 0;
-    struct reg_anchor *a = map_get(&reg->anchors, NULL, key);
-    if (!a) {
-        a = calloc(1, sizeof(*a));
+    /* The first anchor registered under a name is the one "$ref" finds;
+     * a $dynamicAnchor is also listed on its resource for "$dynamicRef". */
+    if (!map_get(&reg->anchors, NULL, key)) {
+        struct reg_anchor *a = calloc(1, sizeof(*a));
         if (!a || map_put(&reg->anchors, NULL, key, a) != 0) {
             free(a);
             rc = -1;
-        }
-    } else if (a->node != node && !dynamic) {
-        /* A plain $anchor and a $dynamicAnchor with one name in one
-         * resource: the plain one is what "$ref" means. */
-    }
-    if (rc == 0 && (!a->node || !dynamic || a->dynamic)) {
-        if (!a->node) {
+        } else {
             a->node = node;
             a->dynamic = dynamic;
         }
@@ -469,13 +473,24 @@ static int reg_add_anchor(struct schema_registry *reg, struct reg_resource *res,
 }
 
 static const char *const single_keywords[] = {
-    "additionalProperties", "propertyNames", "unevaluatedProperties", "unevaluatedItems",
-    "items", "contains", "not", "if", "then", "else", "contentSchema", NULL,
+    "additionalProperties",
+    "propertyNames",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "items",
+    "contains",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contentSchema",
+    NULL,
 };
 static const char *const map_keywords[] = {
     "$defs", "definitions", "properties", "patternProperties", "dependentSchemas", NULL,
 };
-static const char *const array_keywords[] = {"allOf", "anyOf", "oneOf", "prefixItems", NULL};
+static const char *const array_keywords[] = {"allOf", "anyOf", "oneOf", "prefixItems",
+                                             NULL};
 
 /* Records where every schema object in the tree sits and registers its
  * "$id", "$anchor" and "$dynamicAnchor". Only keywords known to hold
@@ -508,10 +523,12 @@ static int reg_walk(struct schema_registry *reg, json_t *s, struct reg_resource 
     }
     info->res = res;
     json_t *anchor = json_object_get(s, "$anchor");
-    if (json_is_string(anchor) && reg_add_anchor(reg, res, json_string_value(anchor), s, false))
+    if (json_is_string(anchor) &&
+        reg_add_anchor(reg, res, json_string_value(anchor), s, false))
         return -1;
     anchor = json_object_get(s, "$dynamicAnchor");
-    if (json_is_string(anchor) && reg_add_anchor(reg, res, json_string_value(anchor), s, true))
+    if (json_is_string(anchor) &&
+        reg_add_anchor(reg, res, json_string_value(anchor), s, true))
         return -1;
 
     for (const char *const *k = single_keywords; *k; k++)
@@ -522,7 +539,8 @@ static int reg_walk(struct schema_registry *reg, json_t *s, struct reg_resource 
         const char *key;
         json_t *v;
         if (json_is_object(m))
-            json_object_foreach(m, key, v) if (reg_walk(reg, v, res, depth + 1)) return -1;
+            json_object_foreach(m, key,
+                                v) if (reg_walk(reg, v, res, depth + 1)) return -1;
     }
     for (const char *const *k = array_keywords; *k; k++) {
         json_t *a = json_object_get(s, *k);
@@ -747,7 +765,8 @@ static bool json_same(const json_t *a, const json_t *b, unsigned depth, bool *de
     switch (json_typeof(a)) {
     case JSON_STRING:
         return json_string_length(a) == json_string_length(b) &&
-               memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+               memcmp(json_string_value(a), json_string_value(b),
+                      json_string_length(a)) == 0;
     case JSON_ARRAY: {
         size_t n = json_array_size(a);
         if (n != json_array_size(b))
@@ -824,8 +843,8 @@ enum {
     T_INTEGER = 1 << 6,
 };
 
-static const char *const type_names[] = {"null", "boolean", "object", "array",
-                                         "number", "string", "integer"};
+static const char *const type_names[] = {"null",   "boolean", "object", "array",
+                                         "number", "string",  "integer"};
 
 enum {
     V_APPLICATOR = 1 << 0,
@@ -861,7 +880,7 @@ struct cres {
     struct cdyn {
         char *name;
         struct node *node;
-    } *dyn;
+    } * dyn;
     struct cres *next;
 };
 
@@ -902,8 +921,8 @@ struct node {
     const char *format_name;
 
     struct node *ref;
-    struct node *dynref;         /* where "$dynamicRef" points statically */
-    const char *dynref_anchor;   /* set when it may be redirected dynamically */
+    struct node *dynref;       /* where "$dynamicRef" points statically */
+    const char *dynref_anchor; /* set when it may be redirected dynamically */
     struct node **all_of, **any_of, **one_of;
     size_t n_all, n_any, n_one;
     struct node *not_, *if_, *then_, *else_;
@@ -979,7 +998,8 @@ static json_t *resolve_ref(struct compiler *c, const char *base_uri, const char 
     percent_decode(frag);
     struct reg_resource *res = reg_find_resource(c->reg, uri);
     if (!res) {
-        compile_fail(c, "cannot resolve reference \"%s\": %s is not a known schema", ref, uri);
+        compile_fail(c, "cannot resolve reference \"%s\": %s is not a known schema", ref,
+                     uri);
         goto done;
     }
     if (frag[0] == '\0') {
@@ -1033,7 +1053,8 @@ static json_t *resolve_ref(struct compiler *c, const char *base_uri, const char 
         struct reg_anchor *a = key ? reg_find_anchor(c->reg, key) : NULL;
         free(key);
         if (!a) {
-            compile_fail(c, "cannot resolve reference \"%s\": no anchor \"%s\"", ref, frag);
+            compile_fail(c, "cannot resolve reference \"%s\": no anchor \"%s\"", ref,
+                         frag);
             goto done;
         }
         target = a->node;
@@ -1116,8 +1137,8 @@ static struct node *compile_sub(struct compiler *c, json_t *js, const char *kw,
     return v ? compile_node(c, v, depth + 1) : NULL;
 }
 
-static struct node **compile_list(struct compiler *c, json_t *js, const char *kw, size_t *n,
-                                  unsigned depth)
+static struct node **compile_list(struct compiler *c, json_t *js, const char *kw,
+                                  size_t *n, unsigned depth)
 {
     json_t *a = json_object_get(js, kw);
     *n = 0;
@@ -1305,7 +1326,8 @@ static void compile_keywords(struct compiler *c, struct node *n, json_t *js,
     if (c->error)
         return;
 
-    if ((c->vocab & V_FORMAT) && (v = json_object_get(js, "format")) && json_is_string(v)) {
+    if ((c->vocab & V_FORMAT) && (v = json_object_get(js, "format")) &&
+        json_is_string(v)) {
         n->format_name = json_string_value(v);
         n->format = schema_format_lookup(n->format_name);
     }
@@ -1324,7 +1346,8 @@ static void compile_keywords(struct compiler *c, struct node *n, json_t *js,
         n->dep_schemas = compile_map(c, js, "dependentSchemas", &n->n_dep_schemas, depth);
         n->contains = compile_sub(c, js, "contains", depth);
         if ((v = json_object_get(js, "items")) && json_is_array(v))
-            return compile_fail(c, "\"items\" must be a schema in 2020-12 (use prefixItems)");
+            return compile_fail(
+                c, "\"items\" must be a schema in 2020-12 (use prefixItems)");
         n->items = compile_sub(c, js, "items", depth);
         n->prefix = compile_list(c, js, "prefixItems", &n->n_prefix, depth);
         if (c->error)
@@ -1343,7 +1366,8 @@ static void compile_keywords(struct compiler *c, struct node *n, json_t *js,
                 n->pprops[i].re = schema_regex_create(pp[i].key, pp[i].len, &err);
                 n->n_pprops = i + 1;
                 if (!n->pprops[i].re)
-                    compile_fail(c, "\"patternProperties\" %s %s", pp[i].key, err ? err : "");
+                    compile_fail(c, "\"patternProperties\" %s %s", pp[i].key,
+                                 err ? err : "");
                 free(err);
             }
             free(pp);
@@ -1375,7 +1399,8 @@ static struct node *compile_node(struct compiler *c, json_t *js, unsigned depth)
     if (n)
         return n;
     if (depth > MAX_COMPILE_DEPTH) {
-        compile_fail(c, "the schema is nested more than %d levels deep", MAX_COMPILE_DEPTH);
+        compile_fail(c, "the schema is nested more than %d levels deep",
+                     MAX_COMPILE_DEPTH);
         return NULL;
     }
     n = calloc(1, sizeof(*n));
@@ -1428,7 +1453,8 @@ static unsigned vocabularies(struct compiler *c, json_t *doc, const char *base)
     if (!uri)
         return V_ALL;
     uri_cut_fragment(uri);
-    struct reg_resource *res = strcmp(uri, META_URI) ? reg_find_resource(c->reg, uri) : NULL;
+    struct reg_resource *res =
+        strcmp(uri, META_URI) ? reg_find_resource(c->reg, uri) : NULL;
     free(uri);
     json_t *vocab = res ? json_object_get(res->root, "$vocabulary") : NULL;
     if (!json_is_object(vocab))
@@ -1463,8 +1489,9 @@ static unsigned vocabularies(struct compiler *c, json_t *doc, const char *base)
     return bits;
 }
 
-struct schema *schema_compile(struct schema_registry *reg, json_t *doc, const char *base_uri,
-                              const struct schema_options *opts, char **error)
+struct schema *schema_compile(struct schema_registry *reg, json_t *doc,
+                              const char *base_uri, const struct schema_options *opts,
+                              char **error)
 {
     struct compiler c = {0};
     struct schema_registry *meta = NULL;
@@ -1650,7 +1677,8 @@ static void report(const struct vctx *c, const struct ipath *path, const char *k
 
 /* Appends one error; takes ownership of path and message (either may be
  * NULL after a failed allocation, which then marks the list truncated). */
-static void push_error(const struct vctx *c, char *path, const char *keyword, char *message)
+static void push_error(const struct vctx *c, char *path, const char *keyword,
+                       char *message)
 {
     struct schema_errors *e = c->st->errors;
     char *kw = NULL;
@@ -1799,11 +1827,13 @@ static bool check_string(const struct vctx *c, const struct node *n, const char 
         size_t chars = utf8_length(s, len);
         if ((n->flags & K_MINLEN) && chars < n->min_len) {
             ok = false;
-            report(c, path, "minLength", "must be at least %zu characters long", n->min_len);
+            report(c, path, "minLength", "must be at least %zu characters long",
+                   n->min_len);
         }
         if ((n->flags & K_MAXLEN) && chars > n->max_len) {
             ok = false;
-            report(c, path, "maxLength", "must be at most %zu characters long", n->max_len);
+            report(c, path, "maxLength", "must be at most %zu characters long",
+                   n->max_len);
         }
     }
     if (n->pattern && (ok || c->collect)) {
@@ -1811,7 +1841,8 @@ static bool check_string(const struct vctx *c, const struct node *n, const char 
         if (m != 1) {
             ok = false;
             if (m < 0)
-                report(c, path, "pattern", "is too costly to match against %s", n->pattern_src);
+                report(c, path, "pattern", "is too costly to match against %s",
+                       n->pattern_src);
             else
                 report(c, path, "pattern", "does not match %s", n->pattern_src);
         }
@@ -1836,8 +1867,8 @@ static bool enter(const struct vctx *c, const struct ipath *path, unsigned depth
 }
 
 /* Applies n to a property name, which is a string without a json_t. */
-static bool apply_name(const struct vctx *c, const struct node *n, const char *s, size_t len,
-                       const struct scope *scope, unsigned depth)
+static bool apply_name(const struct vctx *c, const struct node *n, const char *s,
+                       size_t len, const struct scope *scope, unsigned depth)
 {
     if (n->is_bool)
         return n->bool_value;
@@ -1848,17 +1879,17 @@ static bool apply_name(const struct vctx *c, const struct node *n, const char *s
         scope = &sc;
     if (n->types && !(n->types & T_STRING))
         return false;
-    if (n->const_value && !(json_is_string(n->const_value) &&
-                            json_string_length(n->const_value) == len &&
-                            memcmp(json_string_value(n->const_value), s, len) == 0))
+    if (n->const_value &&
+        !(json_is_string(n->const_value) && json_string_length(n->const_value) == len &&
+          memcmp(json_string_value(n->const_value), s, len) == 0))
         return false;
     if (n->enum_values) {
         size_t i;
         json_t *v;
         bool any = false;
-        json_array_foreach(n->enum_values, i, v) if (json_is_string(v) &&
-                                                     json_string_length(v) == len &&
-                                                     memcmp(json_string_value(v), s, len) == 0)
+        json_array_foreach(n->enum_values, i,
+                           v) if (json_is_string(v) && json_string_length(v) == len &&
+                                  memcmp(json_string_value(v), s, len) == 0)
         {
             any = true;
             break;
@@ -1922,8 +1953,8 @@ static bool prop_evaluated(const struct vctx *q, const struct node *n, json_t *i
             return true;
     if (n->ref && prop_evaluated(q, n->ref, inst, key, klen, scope, depth + 1, false))
         return true;
-    if (n->dynref &&
-        prop_evaluated(q, dynamic_target(n, scope), inst, key, klen, scope, depth + 1, false))
+    if (n->dynref && prop_evaluated(q, dynamic_target(n, scope), inst, key, klen, scope,
+                                    depth + 1, false))
         return true;
     for (size_t i = 0; i < n->n_all; i++)
         if (prop_evaluated(q, n->all_of[i], inst, key, klen, scope, depth + 1, false))
@@ -1939,16 +1970,18 @@ static bool prop_evaluated(const struct vctx *q, const struct node *n, json_t *i
     if (n->if_) {
         if (apply(q, n->if_, inst, NULL, scope, depth + 1)) {
             if (prop_evaluated(q, n->if_, inst, key, klen, scope, depth + 1, false) ||
-                (n->then_ && prop_evaluated(q, n->then_, inst, key, klen, scope, depth + 1, false)))
+                (n->then_ &&
+                 prop_evaluated(q, n->then_, inst, key, klen, scope, depth + 1, false)))
                 return true;
-        } else if (n->else_ &&
-                   prop_evaluated(q, n->else_, inst, key, klen, scope, depth + 1, false)) {
+        } else if (n->else_ && prop_evaluated(q, n->else_, inst, key, klen, scope,
+                                              depth + 1, false)) {
             return true;
         }
     }
     for (size_t i = 0; i < n->n_dep_schemas; i++)
         if (json_object_getn(inst, n->dep_schemas[i].key, n->dep_schemas[i].len) &&
-            prop_evaluated(q, n->dep_schemas[i].node, inst, key, klen, scope, depth + 1, false))
+            prop_evaluated(q, n->dep_schemas[i].node, inst, key, klen, scope, depth + 1,
+                           false))
             return true;
     return false;
 }
@@ -1965,11 +1998,13 @@ static bool item_evaluated(const struct vctx *q, const struct node *n, json_t *i
         scope = &sc;
     if (idx < n->n_prefix || n->items || (n->unevaluated_items && !skip_self))
         return true;
-    if (n->contains && apply(q, n->contains, json_array_get(inst, idx), NULL, scope, depth + 1))
+    if (n->contains &&
+        apply(q, n->contains, json_array_get(inst, idx), NULL, scope, depth + 1))
         return true;
     if (n->ref && item_evaluated(q, n->ref, inst, idx, scope, depth + 1, false))
         return true;
-    if (n->dynref && item_evaluated(q, dynamic_target(n, scope), inst, idx, scope, depth + 1, false))
+    if (n->dynref &&
+        item_evaluated(q, dynamic_target(n, scope), inst, idx, scope, depth + 1, false))
         return true;
     for (size_t i = 0; i < n->n_all; i++)
         if (item_evaluated(q, n->all_of[i], inst, idx, scope, depth + 1, false))
@@ -1985,9 +2020,11 @@ static bool item_evaluated(const struct vctx *q, const struct node *n, json_t *i
     if (n->if_) {
         if (apply(q, n->if_, inst, NULL, scope, depth + 1)) {
             if (item_evaluated(q, n->if_, inst, idx, scope, depth + 1, false) ||
-                (n->then_ && item_evaluated(q, n->then_, inst, idx, scope, depth + 1, false)))
+                (n->then_ &&
+                 item_evaluated(q, n->then_, inst, idx, scope, depth + 1, false)))
                 return true;
-        } else if (n->else_ && item_evaluated(q, n->else_, inst, idx, scope, depth + 1, false)) {
+        } else if (n->else_ &&
+                   item_evaluated(q, n->else_, inst, idx, scope, depth + 1, false)) {
             return true;
         }
     }
@@ -2032,7 +2069,8 @@ static bool items_unique(const struct vctx *c, json_t *arr, size_t *i, size_t *j
     bool unique = true;
     for (size_t a = 0; a < n && unique; a++)
         for (size_t b = a + 1; b < n && h[b].hash == h[a].hash && unique; b++)
-            if (equal_or_deep(c, json_array_get(arr, h[a].index), json_array_get(arr, h[b].index))) {
+            if (equal_or_deep(c, json_array_get(arr, h[a].index),
+                              json_array_get(arr, h[b].index))) {
                 *i = h[a].index;
                 *j = h[b].index;
                 unique = false;
@@ -2091,17 +2129,20 @@ static void report_alternatives(const struct vctx *c, const char *kw, struct nod
 }
 
 static bool apply_object(const struct vctx *c, const struct node *n, json_t *inst,
-                         const struct ipath *path, const struct scope *scope, unsigned depth)
+                         const struct ipath *path, const struct scope *scope,
+                         unsigned depth)
 {
     bool ok = true;
     size_t size = json_object_size(inst);
     if ((n->flags & K_MINPROPS) && size < n->min_props) {
         ok = false;
-        report(c, path, "minProperties", "must have at least %zu properties", n->min_props);
+        report(c, path, "minProperties", "must have at least %zu properties",
+               n->min_props);
     }
     if ((n->flags & K_MAXPROPS) && size > n->max_props) {
         ok = false;
-        report(c, path, "maxProperties", "must have at most %zu properties", n->max_props);
+        report(c, path, "maxProperties", "must have at most %zu properties",
+               n->max_props);
     }
     if (!ok && !c->collect)
         return false;
@@ -2110,7 +2151,8 @@ static bool apply_object(const struct vctx *c, const struct node *n, json_t *ins
         json_t *name;
         json_array_foreach(n->required, i, name)
         {
-            if (!json_object_getn(inst, json_string_value(name), json_string_length(name))) {
+            if (!json_object_getn(inst, json_string_value(name),
+                                  json_string_length(name))) {
                 ok = false;
                 if (!c->collect)
                     return false;
@@ -2127,8 +2169,8 @@ static bool apply_object(const struct vctx *c, const struct node *n, json_t *ins
         json_t *name;
         json_array_foreach(dr->names, i, name)
         {
-            if (json_is_string(name) &&
-                !json_object_getn(inst, json_string_value(name), json_string_length(name))) {
+            if (json_is_string(name) && !json_object_getn(inst, json_string_value(name),
+                                                          json_string_length(name))) {
                 ok = false;
                 if (!c->collect)
                     return false;
@@ -2147,7 +2189,8 @@ static bool apply_object(const struct vctx *c, const struct node *n, json_t *ins
         }
     }
     if (n->n_props || n->n_pprops || n->additional || n->property_names) {
-        for (void *it = json_object_iter(inst); it; it = json_object_iter_next(inst, it)) {
+        for (void *it = json_object_iter(inst); it;
+             it = json_object_iter_next(inst, it)) {
             const char *key = json_object_iter_key(it);
             size_t klen = json_object_iter_key_len(it);
             json_t *v = json_object_iter_value(it);
@@ -2168,7 +2211,8 @@ static bool apply_object(const struct vctx *c, const struct node *n, json_t *ins
                 int m = schema_regex_match(n->pprops[i].re, key, klen);
                 if (m < 0) {
                     ok = false;
-                    report(c, &sub, "patternProperties", "property name is too costly to match");
+                    report(c, &sub, "patternProperties",
+                           "property name is too costly to match");
                 }
                 if (m != 1)
                     continue;
@@ -2184,8 +2228,9 @@ static bool apply_object(const struct vctx *c, const struct node *n, json_t *ins
                     ok = false;
                     if (!c->collect)
                         return false;
-                    report(c, path, "additionalProperties", "unexpected property \"%.*s\"",
-                           (int)(klen > 100 ? 100 : klen), key);
+                    report(c, path, "additionalProperties",
+                           "unexpected property \"%.*s\"", (int)(klen > 100 ? 100 : klen),
+                           key);
                 } else if (!apply(c, n->additional, v, &sub, scope, depth + 1)) {
                     ok = false;
                     if (!c->collect || errors_full(c))
@@ -2198,7 +2243,8 @@ static bool apply_object(const struct vctx *c, const struct node *n, json_t *ins
                     ok = false;
                     if (!c->collect)
                         return false;
-                    report(c, path, "propertyNames", "property name \"%.*s\" is not allowed",
+                    report(c, path, "propertyNames",
+                           "property name \"%.*s\" is not allowed",
                            (int)(klen > 100 ? 100 : klen), key);
                 }
             }
@@ -2208,7 +2254,8 @@ static bool apply_object(const struct vctx *c, const struct node *n, json_t *ins
 }
 
 static bool apply_array(const struct vctx *c, const struct node *n, json_t *inst,
-                        const struct ipath *path, const struct scope *scope, unsigned depth)
+                        const struct ipath *path, const struct scope *scope,
+                        unsigned depth)
 {
     bool ok = true;
     size_t size = json_array_size(inst);
@@ -2228,8 +2275,8 @@ static bool apply_array(const struct vctx *c, const struct node *n, json_t *inst
             ok = false;
             if (!c->collect)
                 return false;
-            report(c, path, "uniqueItems", "must not contain duplicates (items %zu and %zu are equal)",
-                   i, j);
+            report(c, path, "uniqueItems",
+                   "must not contain duplicates (items %zu and %zu are equal)", i, j);
         }
     }
     for (size_t i = 0; i < size && (i < n->n_prefix || n->items); i++) {
@@ -2254,7 +2301,8 @@ static bool apply_array(const struct vctx *c, const struct node *n, json_t *inst
         bool need_all = (n->flags & K_MAXCONTAINS) != 0;
         for (size_t i = 0; i < size; i++) {
             struct ipath sub = {path, NULL, 0, i};
-            count += apply(&q, n->contains, json_array_get(inst, i), &sub, scope, depth + 1);
+            count +=
+                apply(&q, n->contains, json_array_get(inst, i), &sub, scope, depth + 1);
             if (!need_all && count >= n->min_contains)
                 break;
         }
@@ -2281,8 +2329,10 @@ static bool apply_array(const struct vctx *c, const struct node *n, json_t *inst
 
 /* Message builders, kept out of apply() so its stack frame stays small
  * on the path that finds nothing wrong. */
-static __attribute__((noinline)) void report_type(const struct vctx *c, const struct node *n,
-                                                  const json_t *inst, const struct ipath *path)
+static __attribute__((noinline)) void report_type(const struct vctx *c,
+                                                  const struct node *n,
+                                                  const json_t *inst,
+                                                  const struct ipath *path)
 {
     if (!collecting(c))
         return;
@@ -2291,8 +2341,8 @@ static __attribute__((noinline)) void report_type(const struct vctx *c, const st
     report(c, path, "type", "must be %s, not %s", want, instance_type_name(inst));
 }
 
-static __attribute__((noinline)) void report_const(const struct vctx *c, const struct node *n,
-                                                   const struct ipath *path)
+static __attribute__((noinline)) void
+report_const(const struct vctx *c, const struct node *n, const struct ipath *path)
 {
     if (!collecting(c))
         return;
@@ -2301,8 +2351,8 @@ static __attribute__((noinline)) void report_const(const struct vctx *c, const s
     report(c, path, "const", "must be %s", text);
 }
 
-static __attribute__((noinline)) void report_enum(const struct vctx *c, const struct node *n,
-                                                  const struct ipath *path)
+static __attribute__((noinline)) void
+report_enum(const struct vctx *c, const struct node *n, const struct ipath *path)
 {
     if (!collecting(c))
         return;
@@ -2323,8 +2373,10 @@ static __attribute__((noinline)) void report_enum(const struct vctx *c, const st
     report(c, path, "enum", "must be one of %s", text);
 }
 
-static __attribute__((noinline)) bool check_number(const struct vctx *c, const struct node *n,
-                                                   const json_t *inst, const struct ipath *path)
+static __attribute__((noinline)) bool check_number(const struct vctx *c,
+                                                   const struct node *n,
+                                                   const json_t *inst,
+                                                   const struct ipath *path)
 {
     struct num x;
     char buf[40] = "";
@@ -2366,14 +2418,15 @@ static __attribute__((noinline)) bool check_number(const struct vctx *c, const s
 /* "$ref", "$dynamicRef", "const" and "enum": the keywords that look at
  * the whole value before its type-specific keywords. */
 static bool apply_values(const struct vctx *c, const struct node *n, json_t *inst,
-                         const struct ipath *path, const struct scope *scope, unsigned depth)
+                         const struct ipath *path, const struct scope *scope,
+                         unsigned depth)
 {
     bool ok = true;
-#define FAILED()                                                                          \
-    do {                                                                                  \
-        ok = false;                                                                       \
-        if (!c->collect || errors_full(c))                                                \
-            return false;                                                                 \
+#define FAILED()                                                                         \
+    do {                                                                                 \
+        ok = false;                                                                      \
+        if (!c->collect || errors_full(c))                                               \
+            return false;                                                                \
     } while (0)
     if (n->ref && !apply(c, n->ref, inst, path, scope, depth + 1))
         FAILED();
@@ -2404,7 +2457,8 @@ static bool apply_values(const struct vctx *c, const struct node *n, json_t *ins
 /* The in-place applicators that combine subschemas over the same value,
  * and the unevaluated keywords that depend on them. */
 static bool apply_inplace(const struct vctx *c, const struct node *n, json_t *inst,
-                          const struct ipath *path, const struct scope *scope, unsigned depth)
+                          const struct ipath *path, const struct scope *scope,
+                          unsigned depth)
 {
     bool ok = true;
     for (size_t i = 0; i < n->n_all; i++)
@@ -2416,7 +2470,8 @@ static bool apply_inplace(const struct vctx *c, const struct node *n, json_t *in
         for (size_t i = 0; i < n->n_any && !any; i++)
             any = apply(&q, n->any_of[i], inst, path, scope, depth + 1);
         if (!any) {
-            report_alternatives(c, "anyOf", n->any_of, n->n_any, inst, path, scope, depth);
+            report_alternatives(c, "anyOf", n->any_of, n->n_any, inst, path, scope,
+                                depth);
             FAILED();
         }
     }
@@ -2432,11 +2487,13 @@ static bool apply_inplace(const struct vctx *c, const struct node *n, json_t *in
             }
         }
         if (count == 0) {
-            report_alternatives(c, "oneOf", n->one_of, n->n_one, inst, path, scope, depth);
+            report_alternatives(c, "oneOf", n->one_of, n->n_one, inst, path, scope,
+                                depth);
             FAILED();
         } else if (count > 1) {
             report(c, path, "oneOf",
-                   "must match exactly one alternative, but matches %zu and %zu", first, second);
+                   "must match exactly one alternative, but matches %zu and %zu", first,
+                   second);
             FAILED();
         }
     }
@@ -2483,8 +2540,8 @@ static bool apply_inplace(const struct vctx *c, const struct node *n, json_t *in
             if (n->unevaluated_items->is_bool && !n->unevaluated_items->bool_value) {
                 report(c, &sub, "unevaluatedItems", "unexpected item");
                 FAILED();
-            } else if (!apply(c, n->unevaluated_items, json_array_get(inst, i), &sub, scope,
-                              depth + 1)) {
+            } else if (!apply(c, n->unevaluated_items, json_array_get(inst, i), &sub,
+                              scope, depth + 1)) {
                 FAILED();
             }
         }
@@ -2508,11 +2565,11 @@ static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
         scope = &sc;
     bool ok = true;
 
-#define FAILED()                                                                          \
-    do {                                                                                  \
-        ok = false;                                                                       \
-        if (!c->collect || errors_full(c))                                                \
-            return false;                                                                 \
+#define FAILED()                                                                         \
+    do {                                                                                 \
+        ok = false;                                                                      \
+        if (!c->collect || errors_full(c))                                               \
+            return false;                                                                \
     } while (0)
 
     if (n->types) {
@@ -2599,7 +2656,8 @@ char *schema_errors_text(const struct schema_errors *errors)
         dynbuf_append_str(&b, e->message);
     }
     if (errors && errors->truncated)
-        dynbuf_append_str(&b, errors->count ? "\n... and more errors" : "... and more errors");
+        dynbuf_append_str(&b, errors->count ? "\n... and more errors"
+                                            : "... and more errors");
     char *s = dynbuf_take(&b, NULL);
     return s ? s : strdup("");
 }

@@ -14,16 +14,11 @@ static const struct {
     const char *name;
     enum schema_format format;
 } format_names[] = {
-    {"date", SCHEMA_FORMAT_DATE},
-    {"date-time", SCHEMA_FORMAT_DATE_TIME},
-    {"time", SCHEMA_FORMAT_TIME},
-    {"email", SCHEMA_FORMAT_EMAIL},
-    {"uri", SCHEMA_FORMAT_URI},
-    {"uuid", SCHEMA_FORMAT_UUID},
-    {"ipv4", SCHEMA_FORMAT_IPV4},
-    {"ipv6", SCHEMA_FORMAT_IPV6},
-    {"hostname", SCHEMA_FORMAT_HOSTNAME},
-    {"regex", SCHEMA_FORMAT_REGEX},
+    {"date", SCHEMA_FORMAT_DATE},         {"date-time", SCHEMA_FORMAT_DATE_TIME},
+    {"time", SCHEMA_FORMAT_TIME},         {"email", SCHEMA_FORMAT_EMAIL},
+    {"uri", SCHEMA_FORMAT_URI},           {"uuid", SCHEMA_FORMAT_UUID},
+    {"ipv4", SCHEMA_FORMAT_IPV4},         {"ipv6", SCHEMA_FORMAT_IPV6},
+    {"hostname", SCHEMA_FORMAT_HOSTNAME}, {"regex", SCHEMA_FORMAT_REGEX},
 };
 
 enum schema_format schema_format_lookup(const char *name)

@@ -42,14 +42,29 @@ static const char ecma_space[] =
 static const char *property_name(const char *name, size_t len)
 {
     static const char *const names[][2] = {
-        {"Letter", "L"},          {"Lowercase_Letter", "Ll"}, {"Uppercase_Letter", "Lu"},
-        {"Titlecase_Letter", "Lt"}, {"Modifier_Letter", "Lm"}, {"Other_Letter", "Lo"},
-        {"Mark", "M"},            {"Number", "N"},            {"Decimal_Number", "Nd"},
-        {"digit", "Nd"},          {"Letter_Number", "Nl"},    {"Other_Number", "No"},
-        {"Punctuation", "P"},     {"punct", "P"},             {"Symbol", "S"},
-        {"Separator", "Z"},       {"Space_Separator", "Zs"},  {"Other", "C"},
-        {"Control", "Cc"},        {"cntrl", "Cc"},            {"Format", "Cf"},
-        {"Math_Symbol", "Sm"},    {"Currency_Symbol", "Sc"},
+        {"Letter", "L"},
+        {"Lowercase_Letter", "Ll"},
+        {"Uppercase_Letter", "Lu"},
+        {"Titlecase_Letter", "Lt"},
+        {"Modifier_Letter", "Lm"},
+        {"Other_Letter", "Lo"},
+        {"Mark", "M"},
+        {"Number", "N"},
+        {"Decimal_Number", "Nd"},
+        {"digit", "Nd"},
+        {"Letter_Number", "Nl"},
+        {"Other_Number", "No"},
+        {"Punctuation", "P"},
+        {"punct", "P"},
+        {"Symbol", "S"},
+        {"Separator", "Z"},
+        {"Space_Separator", "Zs"},
+        {"Other", "C"},
+        {"Control", "Cc"},
+        {"cntrl", "Cc"},
+        {"Format", "Cf"},
+        {"Math_Symbol", "Sm"},
+        {"Currency_Symbol", "Sc"},
     };
     const char *eq = memchr(name, '=', len);
     if (eq) {
@@ -140,11 +155,39 @@ static int translate(const char *p, size_t len, struct dynbuf *out)
                 return -1;
             }
             break;
-        case 'a': case 'e': case 'g': case 'h': case 'H': case 'i': case 'j':
-        case 'l': case 'm': case 'o': case 'q': case 'y': case 'z': case 'A':
-        case 'C': case 'E': case 'F': case 'G': case 'I': case 'J': case 'K':
-        case 'L': case 'M': case 'N': case 'O': case 'Q': case 'R': case 'T':
-        case 'U': case 'V': case 'X': case 'Y': case 'Z':
+        case 'a':
+        case 'e':
+        case 'g':
+        case 'h':
+        case 'H':
+        case 'i':
+        case 'j':
+        case 'l':
+        case 'm':
+        case 'o':
+        case 'q':
+        case 'y':
+        case 'z':
+        case 'A':
+        case 'C':
+        case 'E':
+        case 'F':
+        case 'G':
+        case 'I':
+        case 'J':
+        case 'K':
+        case 'L':
+        case 'M':
+        case 'N':
+        case 'O':
+        case 'Q':
+        case 'R':
+        case 'T':
+        case 'U':
+        case 'V':
+        case 'X':
+        case 'Y':
+        case 'Z':
             /* Not escapes in ECMA; in PCRE2 they mean something else. */
             return -1;
         default: {
@@ -223,9 +266,10 @@ void schema_regex_destroy(struct schema_regex *re)
 int schema_regex_match(const struct schema_regex *re, const char *s, size_t len)
 {
     /* jansson only holds valid UTF-8, so the check can be skipped. */
-    int rc = re->jit ? pcre2_jit_match(re->code, (PCRE2_SPTR)s, len, 0, 0, re->match, re->mctx)
-                     : pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, PCRE2_NO_UTF_CHECK,
-                                   re->match, re->mctx);
+    int rc =
+        re->jit ? pcre2_jit_match(re->code, (PCRE2_SPTR)s, len, 0, 0, re->match, re->mctx)
+                : pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, PCRE2_NO_UTF_CHECK,
+                              re->match, re->mctx);
     if (rc >= 0)
         return 1;
     if (rc == PCRE2_ERROR_NOMATCH)

@@ -105,13 +105,13 @@ static char *errors_of(const struct schema *s, const char *text, bool *valid)
     return out;
 }
 
-#define ASSERT_ERRORS(s, instance, expected)                                               \
-    do {                                                                                   \
-        bool valid_;                                                                       \
-        char *got_ = errors_of((s), (instance), &valid_);                                  \
-        ck_assert_str_eq(got_, (expected));                                                \
-        ck_assert_int_eq(valid_, ((expected)[0] == '\0'));                                 \
-        free(got_);                                                                        \
+#define ASSERT_ERRORS(s, instance, expected)                                             \
+    do {                                                                                 \
+        bool valid_;                                                                     \
+        char *got_ = errors_of((s), (instance), &valid_);                                \
+        ck_assert_str_eq(got_, (expected));                                              \
+        ck_assert_int_eq(valid_, ((expected)[0] == '\0'));                               \
+        free(got_);                                                                      \
     } while (0)
 
 START_TEST(messages_send_sms_flow)
@@ -122,8 +122,9 @@ START_TEST(messages_send_sms_flow)
                   "\"surprise\":1}",
                   "/recipients/0/mobiles: does not match ^\\+?[0-9]{8,15}$\n"
                   "/: unexpected property \"surprise\"");
-    ASSERT_ERRORS(s, "{\"template_id\":\"t1\",\"recipients\":[{\"mobiles\":\"+919876543210\"}]}",
-                  "");
+    ASSERT_ERRORS(
+        s, "{\"template_id\":\"t1\",\"recipients\":[{\"mobiles\":\"+919876543210\"}]}",
+        "");
     ASSERT_ERRORS(s, "{\"recipients\":[]}",
                   "/: missing required property \"template_id\"\n"
                   "/recipients: must have at least 1 items");
@@ -201,8 +202,10 @@ START_TEST(messages_alternatives)
         NULL);
     ASSERT_ERRORS(s, "{\"v\":{}}", "/v: must be string or integer, not object");
     ASSERT_ERRORS(s, "{\"w\":12}", "/w: must be at most 9");
-    ASSERT_ERRORS(s, "{\"z\":3}", "/z: must match exactly one alternative, but matches 0 and 1");
-    ASSERT_ERRORS(s, "{\"q\":{}}", "/q: does not match any of the 2 allowed alternatives");
+    ASSERT_ERRORS(s, "{\"z\":3}",
+                  "/z: must match exactly one alternative, but matches 0 and 1");
+    ASSERT_ERRORS(s, "{\"q\":{}}",
+                  "/q: does not match any of the 2 allowed alternatives");
     schema_destroy(s);
 }
 END_TEST
@@ -235,7 +238,8 @@ END_TEST
 
 START_TEST(numbers)
 {
-    struct schema *s = compile_text("{\"type\":\"integer\",\"maximum\":9007199254740992}", NULL);
+    struct schema *s =
+        compile_text("{\"type\":\"integer\",\"maximum\":9007199254740992}", NULL);
     ASSERT_ERRORS(s, "9007199254740993", "/: must be at most 9007199254740992");
     ASSERT_ERRORS(s, "9007199254740992.0", "");
     ASSERT_ERRORS(s, "1.0", "");
@@ -255,17 +259,20 @@ START_TEST(references_and_registry)
 {
     struct schema_registry *reg = schema_registry_create();
     ck_assert_ptr_nonnull(reg);
-    json_t *defs = json_loads("{\"$defs\":{\"phone\":{\"type\":\"string\",\"$anchor\":\"ph\","
-                              "\"pattern\":\"^[0-9]+$\"}}}",
-                              0, NULL);
+    json_t *defs =
+        json_loads("{\"$defs\":{\"phone\":{\"type\":\"string\",\"$anchor\":\"ph\","
+                   "\"pattern\":\"^[0-9]+$\"}}}",
+                   0, NULL);
     char *error = NULL;
-    ck_assert_int_eq(schema_registry_add(reg, "https://example.com/defs.json", defs, &error), 0);
+    ck_assert_int_eq(
+        schema_registry_add(reg, "https://example.com/defs.json", defs, &error), 0);
     json_decref(defs);
 
-    json_t *doc = json_loads("{\"$id\":\"https://example.com/root.json\","
-                             "\"properties\":{\"a\":{\"$ref\":\"defs.json#/$defs/phone\"},"
-                             "\"b\":{\"$ref\":\"defs.json#ph\"}}}",
-                             0, NULL);
+    json_t *doc =
+        json_loads("{\"$id\":\"https://example.com/root.json\","
+                   "\"properties\":{\"a\":{\"$ref\":\"defs.json#/$defs/phone\"},"
+                   "\"b\":{\"$ref\":\"defs.json#ph\"}}}",
+                   0, NULL);
     struct schema *s = schema_compile(reg, doc, NULL, NULL, &error);
     ck_assert_ptr_nonnull(s);
     /* The compiled schema keeps what it needs: the registry may go first. */
@@ -276,8 +283,9 @@ START_TEST(references_and_registry)
 
     doc = json_loads("{\"$ref\":\"https://nowhere.example/x.json\"}", 0, NULL);
     ck_assert_ptr_null(schema_compile(NULL, doc, NULL, NULL, &error));
-    ck_assert_str_eq(error, "cannot resolve reference \"https://nowhere.example/x.json\": "
-                            "https://nowhere.example/x.json is not a known schema");
+    ck_assert_str_eq(error,
+                     "cannot resolve reference \"https://nowhere.example/x.json\": "
+                     "https://nowhere.example/x.json is not a known schema");
     free(error);
     json_decref(doc);
 
@@ -293,7 +301,8 @@ START_TEST(loops_are_errors)
 {
     static const char *const loops[] = {
         "{\"$ref\":\"#\"}",
-        "{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"allOf\":[{\"$ref\":\"#/$defs/a\"}]}},"
+        "{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"allOf\":[{\"$ref\":\"#/"
+        "$defs/a\"}]}},"
         "\"$ref\":\"#/$defs/a\"}",
     };
     for (size_t i = 0; i < sizeof(loops) / sizeof(loops[0]); i++) {
@@ -356,7 +365,8 @@ START_TEST(deep_instances)
     schema_errors_finish(&errs);
     schema_destroy(s);
 
-    s = compile_text("{\"additionalProperties\":{\"$ref\":\"#\"},\"type\":\"object\"}", NULL);
+    s = compile_text("{\"additionalProperties\":{\"$ref\":\"#\"},\"type\":\"object\"}",
+                     NULL);
     ck_assert(!schema_validate(s, obj, NULL));
     schema_destroy(s);
 
@@ -388,8 +398,9 @@ START_TEST(hostile_schemas)
         doc = json_pack("{s:o}", "not", doc);
     char *error = NULL;
     ck_assert_ptr_null(schema_compile(NULL, doc, NULL, NULL, &error));
-    ck_assert_str_eq(error, "cannot register urn:msg91-mcp:schema: out of memory or nested too "
-                            "deeply");
+    ck_assert_str_eq(error,
+                     "cannot register urn:msg91-mcp:schema: out of memory or nested too "
+                     "deeply");
     free(error);
     while (doc) {
         json_t *inner = json_incref(json_object_get(doc, "not"));
@@ -406,7 +417,8 @@ START_TEST(hostile_schemas)
         {"{\"items\":[true]}", "\"items\" must be a schema in 2020-12 (use prefixItems)"},
         {"{\"$ref\":\"#/$defs/missing\"}",
          "cannot resolve reference \"#/$defs/missing\": no such location"},
-        {"{\"$ref\":\"#nope\"}", "cannot resolve reference \"#nope\": no anchor \"nope\""},
+        {"{\"$ref\":\"#nope\"}",
+         "cannot resolve reference \"#nope\": no anchor \"nope\""},
         {"{\"pattern\":\"(?P<x>a)\"}",
          "\"pattern\" (?P<x>a) uses syntax that ECMA-262 does not allow"},
         {"{\"allOf\":[]}", "\"allOf\" must be a non-empty array of schemas"},
@@ -426,7 +438,8 @@ END_TEST
 START_TEST(huge_arrays)
 {
     struct schema *s = compile_text(
-        "{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"uniqueItems\":true}", NULL);
+        "{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"uniqueItems\":true}",
+        NULL);
     json_t *big = json_array();
     for (int i = 0; i < 200000; i++)
         json_array_append_new(big, json_integer(i));
@@ -435,7 +448,8 @@ START_TEST(huge_arrays)
     struct schema_errors errs;
     ck_assert(!schema_validate(s, big, &errs));
     char *text = schema_errors_text(&errs);
-    ck_assert_str_eq(text, "/: must not contain duplicates (items 3 and 200000 are equal)");
+    ck_assert_str_eq(text,
+                     "/: must not contain duplicates (items 3 and 200000 are equal)");
     free(text);
     schema_errors_finish(&errs);
     json_decref(big);
@@ -481,8 +495,9 @@ START_TEST(catastrophic_regex)
     json_t *doc = json_loads("{\"pattern\":\"(\"}", 0, NULL);
     char *error = NULL;
     ck_assert_ptr_null(schema_compile(NULL, doc, NULL, NULL, &error));
-    ck_assert_str_eq(error, "\"pattern\" ( is not a valid regular expression: missing closing "
-                            "parenthesis");
+    ck_assert_str_eq(error,
+                     "\"pattern\" ( is not a valid regular expression: missing closing "
+                     "parenthesis");
     free(error);
     json_decref(doc);
 }
@@ -494,32 +509,38 @@ START_TEST(formats)
     ASSERT_ERRORS(s, "\"2024-02-30\"", "");
     schema_destroy(s);
     struct schema_options opts = {.format_assertion = true};
-    s = compile_text("{\"properties\":{\"d\":{\"format\":\"date\"},\"e\":{\"format\":\"email\"},"
-                     "\"i\":{\"format\":\"ipv4\"},\"u\":{\"format\":\"uuid\"},"
-                     "\"t\":{\"format\":\"date-time\"},\"h\":{\"format\":\"hostname\"},"
-                     "\"r\":{\"format\":\"regex\"},\"x\":{\"format\":\"no-such-format\"}}}",
-                     &opts);
-    ASSERT_ERRORS(s, "{\"d\":\"2024-02-29\",\"e\":\"a@example.com\",\"i\":\"10.0.0.1\","
-                     "\"u\":\"2eb8aa08-aa98-11ea-b4aa-73b441d16380\","
-                     "\"t\":\"2024-01-01T10:00:00+05:30\",\"h\":\"api.msg91.com\",\"r\":\"^a\","
-                     "\"x\":\"anything\"}",
-                  "");
-    ASSERT_ERRORS(s, "{\"d\":\"2023-02-29\",\"e\":\"a..b@example.com\",\"i\":\"10.0.0.256\","
-                     "\"u\":\"2eb8aa08\",\"t\":\"2024-01-01 10:00:00\",\"h\":\"-bad-.com\","
-                     "\"r\":\"(\"}",
-                  "/d: must be a valid date\n/e: must be a valid email\n/i: must be a valid ipv4\n"
-                  "/u: must be a valid uuid\n/t: must be a valid date-time\n"
-                  "/h: must be a valid hostname\n/r: must be a valid regex");
+    s = compile_text(
+        "{\"properties\":{\"d\":{\"format\":\"date\"},\"e\":{\"format\":\"email\"},"
+        "\"i\":{\"format\":\"ipv4\"},\"u\":{\"format\":\"uuid\"},"
+        "\"t\":{\"format\":\"date-time\"},\"h\":{\"format\":\"hostname\"},"
+        "\"r\":{\"format\":\"regex\"},\"x\":{\"format\":\"no-such-format\"}}}",
+        &opts);
+    ASSERT_ERRORS(
+        s,
+        "{\"d\":\"2024-02-29\",\"e\":\"a@example.com\",\"i\":\"10.0.0.1\","
+        "\"u\":\"2eb8aa08-aa98-11ea-b4aa-73b441d16380\","
+        "\"t\":\"2024-01-01T10:00:00+05:30\",\"h\":\"api.msg91.com\",\"r\":\"^a\","
+        "\"x\":\"anything\"}",
+        "");
+    ASSERT_ERRORS(
+        s,
+        "{\"d\":\"2023-02-29\",\"e\":\"a..b@example.com\",\"i\":\"10.0.0.256\","
+        "\"u\":\"2eb8aa08\",\"t\":\"2024-01-01 10:00:00\",\"h\":\"-bad-.com\","
+        "\"r\":\"(\"}",
+        "/d: must be a valid date\n/e: must be a valid email\n/i: must be a valid ipv4\n"
+        "/u: must be a valid uuid\n/t: must be a valid date-time\n"
+        "/h: must be a valid hostname\n/r: must be a valid regex");
     schema_destroy(s);
 }
 END_TEST
 
 START_TEST(unevaluated_and_dynamic)
 {
-    struct schema *s = compile_text(
-        "{\"allOf\":[{\"properties\":{\"a\":true}}],\"anyOf\":[{\"properties\":{\"b\":true},"
-        "\"required\":[\"b\"]},true],\"unevaluatedProperties\":false}",
-        NULL);
+    struct schema *s =
+        compile_text("{\"allOf\":[{\"properties\":{\"a\":true}}],\"anyOf\":[{"
+                     "\"properties\":{\"b\":true},"
+                     "\"required\":[\"b\"]},true],\"unevaluatedProperties\":false}",
+                     NULL);
     ASSERT_ERRORS(s, "{\"a\":1,\"b\":2}", "");
     ASSERT_ERRORS(s, "{\"a\":1,\"c\":2}", "/: unexpected property \"c\"");
     schema_destroy(s);
@@ -534,10 +555,11 @@ START_TEST(no_allocation_on_success)
 {
 #if COUNT_ALLOCS
     struct schema *s = compile_tool("send_sms_flow.input.json");
-    json_t *inst = json_loads(
-        "{\"template_id\":\"flow_1\",\"recipients\":[{\"mobiles\":\"919876543210\",\"name\":\"A\"},"
-        "{\"mobiles\":\"+919876543211\",\"name\":\"B\"}],\"short_url\":true}",
-        0, NULL);
+    json_t *inst =
+        json_loads("{\"template_id\":\"flow_1\",\"recipients\":[{\"mobiles\":"
+                   "\"919876543210\",\"name\":\"A\"},"
+                   "{\"mobiles\":\"+919876543211\",\"name\":\"B\"}],\"short_url\":true}",
+                   0, NULL);
     struct schema_errors errs;
     ck_assert(schema_validate(s, inst, NULL)); /* warms up lazily built regex state */
     /* No Check asserts between the counts: they allocate themselves. */

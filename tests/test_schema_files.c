@@ -68,9 +68,10 @@ START_TEST(meta_schema_rejects_bad_schemas)
     struct schema *meta = schema_compile(NULL, meta_ref, NULL, NULL, &error);
     ck_assert_ptr_nonnull(meta);
     json_decref(meta_ref);
-    json_t *bad = json_loads("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"strin\"},"
-                             "\"b\":{\"maxLength\":-1}}}",
-                             0, NULL);
+    json_t *bad =
+        json_loads("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"strin\"},"
+                   "\"b\":{\"maxLength\":-1}}}",
+                   0, NULL);
     struct schema_errors errs;
     ck_assert(!schema_validate(meta, bad, &errs));
     char *text = schema_errors_text(&errs);

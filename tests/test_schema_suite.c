@@ -33,7 +33,8 @@ static json_t *load_json(const char *path)
     return j;
 }
 
-static void register_remotes(struct schema_registry *reg, const char *dir, const char *rel)
+static void register_remotes(struct schema_registry *reg, const char *dir,
+                             const char *rel)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, rel);
@@ -66,7 +67,8 @@ static void register_remotes(struct schema_registry *reg, const char *dir, const
 static struct schema_registry *suite_registry(void)
 {
     char dir[4096];
-    snprintf(dir, sizeof(dir), "%s/json-schema-test-suite/remotes", testutil_shared_dir());
+    snprintf(dir, sizeof(dir), "%s/json-schema-test-suite/remotes",
+             testutil_shared_dir());
     struct schema_registry *reg = schema_registry_create();
     ck_assert_ptr_nonnull(reg);
     register_remotes(reg, dir, "");
@@ -108,8 +110,8 @@ static void run_file(struct schema_registry *reg, const char *path, const char *
                 t->passed++;
             } else {
                 t->failed++;
-                printf("FAIL %s: %s: %s%s%s\n", name, gdesc, tdesc, s ? "" : " (compile: ",
-                       s ? "" : (error ? error : "?"));
+                printf("FAIL %s: %s: %s%s%s\n", name, gdesc, tdesc,
+                       s ? "" : " (compile: ", s ? "" : (error ? error : "?"));
             }
         }
         free(error);
