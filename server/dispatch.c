@@ -410,7 +410,11 @@ static void on_http_stage(void *data, enum http_stage stage)
 static void on_http_done(void *data, const struct http_response *resp)
 {
     struct dispatch_call *c = data;
-    struct tool_read_ctx rctx = {.tool = c->slot->def, .timeout_ms = c->d->cfg->timeout_ms};
+    struct tool_read_ctx rctx = {
+        .tool = c->slot->def,
+        .timeout_ms = c->d->cfg->timeout_ms,
+        .endpoint = &c->slot->endpoint,
+    };
     struct tool_outcome out = {0};
     c->slot->def->read(&rctx, resp, c->args, &out);
     json_t *result;
