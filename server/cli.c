@@ -13,6 +13,7 @@
 #include "server/log.h"
 #include "server/mcp.h"
 #include "server/redact.h"
+#include "tools/tool.h"
 
 static struct dispatch *make_dispatch(const struct config *cfg, uv_loop_t *loop)
 {
@@ -204,6 +205,18 @@ out:
     return rc;
 }
 
+unsigned cli_sandbox_routes(const struct config *cfg, struct sandbox_route *routes)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < tool_table_len && i < CONFIG_MAX_TOOLS; i++, n++) {
+        const struct config_endpoint *o = &cfg->endpoints[i];
+        routes[n].tool = tool_table[i]->name;
+        routes[n].method = o->method ? o->method : tool_table[i]->endpoint.method;
+        routes[n].path = o->path ? o->path : tool_table[i]->endpoint.path;
+    }
+    return n;
+}
+
 int cli_sandbox(const struct config *cfg, char **args)
 {
     unsigned long port = 0;
@@ -225,7 +238,6 @@ int cli_sandbox(const struct config *cfg, char **args)
             return CLI_EXIT_USAGE;
         }
     }
-    (void)cfg;
     /* Block the stop signals before the sandbox starts its threads, so
      * they inherit the mask and sigwait below receives the signal. */
     sigset_t stop;
@@ -234,7 +246,9 @@ int cli_sandbox(const struct config *cfg, char **args)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     char *error = NULL;
-    struct sandbox_options opts = {.port = (uint16_t)port};
+    struct sandbox_route routes[CONFIG_MAX_TOOLS];
+    struct sandbox_options opts = {.port = (uint16_t)port, .routes = routes};
+    opts.route_count = cli_sandbox_routes(cfg, routes);
     struct sandbox *sb = sandbox_create(&opts, &error);
     if (!sb) {
         fprintf(stderr, "msg91-mcp: cannot start the sandbox: %s\n",

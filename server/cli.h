@@ -13,6 +13,13 @@ enum cli_exit {
     CLI_EXIT_TOOL_ERROR = 2 /* the tool reported an error (isError) */
 };
 
+struct sandbox_route;
+
+/* Fills routes (room for CONFIG_MAX_TOOLS) with the endpoint table as this
+ * configuration has it, overrides included, so the sandbox serves exactly
+ * the paths the tools will call. Returns how many were filled. */
+unsigned cli_sandbox_routes(const struct config *cfg, struct sandbox_route *routes);
+
 /* args: the words after the subcommand, NULL-terminated. */
 int cli_list(const struct config *cfg, char **args);
 int cli_call(const struct config *cfg, char **args);

@@ -48,7 +48,9 @@ static void scrub_key_from_environment(void)
 static struct sandbox *start_sandbox(struct config *cfg)
 {
     char *error = NULL;
-    struct sandbox_options opts = {0};
+    struct sandbox_route routes[CONFIG_MAX_TOOLS];
+    struct sandbox_options opts = {.routes = routes};
+    opts.route_count = cli_sandbox_routes(cfg, routes);
     struct sandbox *sb = sandbox_create(&opts, &error);
     if (!sb) {
         log_error("cannot start the sandbox: %s", error ? error : "unknown error");
