@@ -57,9 +57,12 @@ struct schema *schema_compile(struct schema_registry *reg, json_t *doc,
 void schema_destroy(struct schema *schema);
 
 /* Validates instance (borrowed). With errors == NULL it only answers yes or
- * no and never allocates. Otherwise every violation up to max_errors is
- * collected into *errors, which the caller releases with
- * schema_errors_finish (also when the instance is valid). */
+ * no and never allocates (one exception: "uniqueItems" on an array of more
+ * than 64 items sorts hashes in a scratch array). Otherwise every violation
+ * up to max_errors is collected into *errors, which the caller releases
+ * with schema_errors_finish (also when the instance is valid); memory is
+ * then allocated only to record errors. A compiled schema keeps match
+ * state in its patterns, so it is used by one thread at a time. */
 bool schema_validate(const struct schema *schema, json_t *instance,
                      struct schema_errors *errors);
 void schema_errors_finish(struct schema_errors *errors);
