@@ -235,7 +235,8 @@ static struct mem server_mem(pid_t pid)
 /* ---- requests and replies ---------------------------------------------- */
 
 static const char init_lines[] =
-    "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+    "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{"
+    "\"protocolVersion\":"
     "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"bench_engine\","
     "\"version\":\"1\"}}}\n"
     "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
@@ -243,15 +244,17 @@ static const char init_lines[] =
 static int append_call(char *out, size_t cap, unsigned id, enum call_kind kind)
 {
     if (kind == KIND_VERIFY)
-        return snprintf(out, cap,
-                        "{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"tools/call\",\"params\":"
-                        "{\"name\":\"verify_otp\",\"arguments\":{\"mobile\":\"+919876543210\","
-                        "\"otp\":\"%04u\"}}}\n",
-                        id, 1000 + id % 9000);
-    return snprintf(out, cap,
-                    "{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"tools/call\",\"params\":"
-                    "{\"name\":\"list_campaigns\",\"arguments\":{\"page\":1,\"limit\":25}}}\n",
-                    id);
+        return snprintf(
+            out, cap,
+            "{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"tools/call\",\"params\":"
+            "{\"name\":\"verify_otp\",\"arguments\":{\"mobile\":\"+919876543210\","
+            "\"otp\":\"%04u\"}}}\n",
+            id, 1000 + id % 9000);
+    return snprintf(
+        out, cap,
+        "{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"tools/call\",\"params\":"
+        "{\"name\":\"list_campaigns\",\"arguments\":{\"page\":1,\"limit\":25}}}\n",
+        id);
 }
 
 /* Checks a reply with a parser, for lines the fast path did not recognise.
@@ -262,7 +265,8 @@ static long check_reply_slow(const char *line, size_t len, unsigned first, unsig
     json_error_t err;
     json_t *msg = json_loadb(line, len, 0, &err);
     if (!msg)
-        die("the server wrote a line that is not JSON (%s): %.*s", err.text, (int)len, line);
+        die("the server wrote a line that is not JSON (%s): %.*s", err.text, (int)len,
+            line);
     json_t *idv = json_object_get(msg, "id");
     if (!idv) {
         json_decref(msg);
@@ -327,7 +331,8 @@ static unsigned read_replies(struct server *s, unsigned first, unsigned count,
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             break;
         if (n <= 0)
-            die("the server closed its output (%s)", n < 0 ? strerror(errno) : "end of file");
+            die("the server closed its output (%s)",
+                n < 0 ? strerror(errno) : "end of file");
         s->len += (size_t)n;
         if ((size_t)n < 65536)
             break;
@@ -376,8 +381,9 @@ static double run_calls(struct server *s, unsigned first, unsigned count, unsign
         /* Lines up to received + window may be on their way. */
         unsigned may = received + window < count ? received + window : count;
         size_t allowed = may ? line_end[may - 1] : 0;
-        struct pollfd pf[2] = {{.fd = s->out_fd, .events = POLLIN},
-                               {.fd = s->in_fd, .events = written < allowed ? POLLOUT : 0}};
+        struct pollfd pf[2] = {
+            {.fd = s->out_fd, .events = POLLIN},
+            {.fd = s->in_fd, .events = written < allowed ? POLLOUT : 0}};
         int pr = poll(pf, 2, 1000);
         if (pr < 0 && errno != EINTR)
             die("poll: %s", strerror(errno));
@@ -395,7 +401,8 @@ static double run_calls(struct server *s, unsigned first, unsigned count, unsign
             received += got;
         }
         if (now_ms() - last_progress > STALL_MS)
-            die("no reply for %d ms with %u of %u calls answered", STALL_MS, received, count);
+            die("no reply for %d ms with %u of %u calls answered", STALL_MS, received,
+                count);
     }
     double took = now_ms() - t0;
     free(out);
@@ -483,9 +490,10 @@ static void throughput_run(const struct options *o, struct round *r, unsigned ro
     printf("run %u: server CPU per 1,000 calls, instant upstream: %.1f ms (user %.1f, "
            "system %.1f)\n",
            round_no, r->cpu_ms_per_1000, r->cpu_user_ms, r->cpu_sys_ms);
-    printf("run %u: server peak memory (VmHWM) after the throughput run: %.1f MiB (resident "
-           "at the end: %.1f MiB anonymous, %.1f MiB file-backed)\n",
-           round_no, m.hwm, m.anon, m.file);
+    printf(
+        "run %u: server peak memory (VmHWM) after the throughput run: %.1f MiB (resident "
+        "at the end: %.1f MiB anonymous, %.1f MiB file-backed)\n",
+        round_no, m.hwm, m.anon, m.file);
     fflush(stdout);
 }
 
@@ -497,7 +505,8 @@ static void burst_run(const struct options *o, struct round *r, unsigned round_n
         die("mkstemp: %s", strerror(errno));
     config_path = tmpl;
     FILE *f = fdopen(fd, "w");
-    fprintf(f, "{\"endpoints\":{\"list_campaigns\":{\"method\":\"GET\",\"path\":\"%s\"}}}\n",
+    fprintf(f,
+            "{\"endpoints\":{\"list_campaigns\":{\"method\":\"GET\",\"path\":\"%s\"}}}\n",
             o->slow_path);
     fclose(f);
 
@@ -505,8 +514,8 @@ static void burst_run(const struct options *o, struct round *r, unsigned round_n
     snprintf(base, sizeof base, "MSG91_BASE_URL=%s", o->base_url);
     snprintf(cfg, sizeof cfg, "MSG91_CONFIG=%s", tmpl);
     snprintf(inflight, sizeof inflight, "MSG91_MAX_INFLIGHT=%u", o->burst);
-    char *env[] = {base, cfg, inflight, "MSG91_AUTH_KEY=bench-key", "MSG91_LOG_LEVEL=error",
-                   NULL};
+    char *env[] = {
+        base, cfg, inflight, "MSG91_AUTH_KEY=bench-key", "MSG91_LOG_LEVEL=error", NULL};
     struct server s;
     server_spawn(&s, o->binary, env);
     initialize(&s);
@@ -580,14 +589,29 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt(argc, argv, "n:w:i:c:s:mr:")) != -1) {
         switch (opt) {
-        case 'n': o.calls = parse_count(optarg, "-n"); break;
-        case 'w': o.window = parse_count(optarg, "-w"); break;
-        case 'i': o.max_inflight = parse_count(optarg, "-i"); break;
-        case 'c': o.burst = parse_count(optarg, "-c"); break;
-        case 's': o.slow_path = optarg; break;
-        case 'm': o.mix = true; break;
-        case 'r': o.runs = parse_count(optarg, "-r"); break;
-        default: usage();
+        case 'n':
+            o.calls = parse_count(optarg, "-n");
+            break;
+        case 'w':
+            o.window = parse_count(optarg, "-w");
+            break;
+        case 'i':
+            o.max_inflight = parse_count(optarg, "-i");
+            break;
+        case 'c':
+            o.burst = parse_count(optarg, "-c");
+            break;
+        case 's':
+            o.slow_path = optarg;
+            break;
+        case 'm':
+            o.mix = true;
+            break;
+        case 'r':
+            o.runs = parse_count(optarg, "-r");
+            break;
+        default:
+            usage();
         }
     }
     if (argc - optind != 2)
@@ -615,8 +639,8 @@ int main(int argc, char **argv)
     double again = median(rs, n, offsetof(struct round, burst_again_ms));
     double peak = hwm1 > hwm2 ? hwm1 : hwm2;
     printf("median of %u runs: throughput, instant upstream: %.0f calls/s\n", n, cps);
-    printf("median of %u runs: server CPU per 1,000 calls, instant upstream: %.1f ms\n", n,
-           cpu);
+    printf("median of %u runs: server CPU per 1,000 calls, instant upstream: %.1f ms\n",
+           n, cpu);
     printf("median of %u runs: server peak memory: %.1f MiB (throughput run %.1f, "
            "concurrency run %.1f)\n",
            n, peak, hwm1, hwm2);
