@@ -313,9 +313,13 @@ char *jsonrpc_error_line(const char *id_raw, int code, const char *message,
         json_object_set(error, "data", data);
     struct dynbuf b;
     dynbuf_init(&b, JSONRPC_MAX_LINE);
-    int rc = dynbuf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":");
-    rc = rc ? rc : dynbuf_append_str(&b, id_raw ? id_raw : "null");
-    rc = rc ? rc : dynbuf_append_str(&b, ",\"error\":");
+    int rc = dynbuf_append_str(&b, "{\"jsonrpc\":\"2.0\",");
+    if (id_raw) {
+        rc = rc ? rc : dynbuf_append_str(&b, "\"id\":");
+        rc = rc ? rc : dynbuf_append_str(&b, id_raw);
+        rc = rc ? rc : dynbuf_append_str(&b, ",");
+    }
+    rc = rc ? rc : dynbuf_append_str(&b, "\"error\":");
     rc = rc ? rc : append_dump(&b, error);
     rc = rc ? rc : dynbuf_append_str(&b, "}");
     json_decref(error);

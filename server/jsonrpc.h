@@ -50,7 +50,9 @@ void jsonrpc_message_finish(struct jsonrpc_message *msg);
 char *jsonrpc_id_key(json_t *id);
 
 /* Each writer returns a malloc'd compact line without the newline, and its
- * length in *len; NULL only when memory ran out. */
+ * length in *len; NULL only when memory ran out. An error line with id_raw
+ * NULL has no "id" member at all (2025-11-25 forbids a null id and makes
+ * it optional); pass "null" for JSON-RPC's id null. */
 char *jsonrpc_result_line(const char *id_raw, json_t *result, size_t *len);
 char *jsonrpc_error_line(const char *id_raw, int code, const char *message,
                          json_t *data, size_t *len);

@@ -101,6 +101,23 @@ static void emit(struct mcp_session *s, char *line, size_t len)
 
 static void batch_flush(struct batch *b);
 
+/* The id of an error answering a message whose id could not be read:
+ * JSON-RPC says null, but from 2025-11-25 on MCP forbids a null id and
+ * makes the member optional, so it is left out. Before initialize the
+ * version is unknown and plain JSON-RPC applies. */
+static const char *unknown_id(const struct mcp_session *s)
+{
+    return s->version && strcmp(s->version, "2025-11-25") >= 0 ? NULL : "null";
+}
+
+/* Protocol versions before 2025-06-18 have no structuredContent; its JSON
+ * is in the text block anyway, so older clients lose nothing. */
+static void fit_result_to_version(const struct mcp_session *s, json_t *result)
+{
+    if (s->version && strcmp(s->version, "2025-06-18") < 0)
+        json_object_del(result, "structuredContent");
+}
+
 /* Sends a response line, or adds it to its batch. Takes line. */
 static void respond(struct mcp_session *s, struct batch *b, char *line, size_t len)
 {
@@ -332,6 +349,7 @@ static void call_done(void *data, json_t *result)
     struct mcp_session *s = p->s;
     struct batch *b = p->batch;
     pending_unlink(p);
+    fit_result_to_version(s, result);
     respond_result(s, b, p->id_raw, result);
     pending_free(p);
     if (b)
@@ -393,6 +411,7 @@ static void handle_tools_call(struct mcp_session *s, struct batch *b,
         respond_error(s, b, p->id_raw, JSONRPC_INVALID_PARAMS, text ? text : "Unknown tool");
         free(text);
     } else {
+        fit_result_to_version(s, result);
         respond_result(s, b, p->id_raw, result);
     }
     pending_free(p);
@@ -424,13 +443,14 @@ static void handle_message(struct mcp_session *s, struct batch *b, struct jsonrp
 {
     switch (m->kind) {
     case JSONRPC_INVALID:
-        respond_error(s, b, m->id_raw ? m->id_raw : "null", m->error_code, m->error_text);
+        respond_error(s, b, m->id_raw ? m->id_raw : unknown_id(s), m->error_code,
+                      m->error_text);
         return;
     case JSONRPC_RESPONSE:
         /* The server sends no requests, so a response answers nothing. */
         return;
     case JSONRPC_BATCH:
-        respond_error(s, b, "null", JSONRPC_INVALID_REQUEST,
+        respond_error(s, b, unknown_id(s), JSONRPC_INVALID_REQUEST,
                       "Invalid Request: batches may not be nested");
         return;
     case JSONRPC_NOTIFICATION:
@@ -497,7 +517,7 @@ static void handle_batch(struct mcp_session *s, json_t *array)
 {
     /* Only 2025-03-26 has batches; every other version gets one error. */
     if (!s->version || strcmp(s->version, "2025-03-26") != 0 || json_array_size(array) == 0) {
-        respond_error(s, NULL, "null", JSONRPC_INVALID_REQUEST,
+        respond_error(s, NULL, unknown_id(s), JSONRPC_INVALID_REQUEST,
                       json_array_size(array) == 0
                           ? "Invalid Request: empty batch"
                           : "Invalid Request: batches are only accepted with protocol "
@@ -540,5 +560,5 @@ void mcp_session_line_too_big(struct mcp_session *s, size_t max_line)
              "Invalid Request: the message is larger than the %zu-byte line limit and was "
              "discarded (MSG91_MAX_LINE_BYTES)",
              max_line);
-    respond_error(s, NULL, "null", JSONRPC_INVALID_REQUEST, text);
+    respond_error(s, NULL, unknown_id(s), JSONRPC_INVALID_REQUEST, text);
 }

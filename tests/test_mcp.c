@@ -10,6 +10,7 @@
 #include "server/log.h"
 #include "server/mcp.h"
 #include "server/redact.h"
+#include "sandbox/sandbox.h"
 
 struct harness {
     uv_loop_t loop;
@@ -208,9 +209,10 @@ START_TEST(protocol_errors)
     struct harness h;
     setup_with(&h, NULL);
     initialize(&h, "2025-11-25");
+    /* 2025-11-25 forbids a null id: an error with no readable id has none. */
     send_line(&h, "{not json");
     ck_assert_str_eq(h.lines[h.count - 1],
-                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":"
+                     "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32700,\"message\":"
                      "\"Parse error: the line is not valid JSON\"}}");
     send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"resources/list\"}");
     ck_assert_str_eq(h.lines[h.count - 1],
@@ -222,7 +224,7 @@ START_TEST(protocol_errors)
                      "\"Invalid Request: \\\"method\\\" is missing\"}}");
     mcp_session_line_too_big(h.session, 1024);
     ck_assert_str_eq(h.lines[h.count - 1],
-                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":"
+                     "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,\"message\":"
                      "\"Invalid Request: the message is larger than the 1024-byte line limit "
                      "and was discarded (MSG91_MAX_LINE_BYTES)\"}}");
     teardown_harness(&h);
@@ -493,10 +495,79 @@ START_TEST(batches_only_for_2025_03_26)
     initialize(&h, "2025-11-25");
     send_line(&h, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]");
     ck_assert_str_eq(h.lines[h.count - 1],
-                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":"
+                     "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,\"message\":"
                      "\"Invalid Request: batches are only accepted with protocol version "
                      "2025-03-26\"}}");
     teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(unknown_ids_by_version)
+{
+    /* Before initialize and in older versions JSON-RPC's null id is used. */
+    struct harness h;
+    setup_with(&h, NULL);
+    send_line(&h, "{not json");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":"
+                     "\"Parse error: the line is not valid JSON\"}}");
+    initialize(&h, "2025-06-18");
+    send_line(&h, "{not json");
+    ck_assert_ptr_nonnull(strstr(h.lines[h.count - 1], "\"id\":null"));
+    teardown_harness(&h);
+}
+END_TEST
+
+static struct sandbox *shared_sandbox;
+
+static void against_sandbox(struct config *c)
+{
+    free(c->base_url);
+    if (asprintf(&c->base_url, "http://127.0.0.1:%u", (unsigned)sandbox_port(shared_sandbox)) < 0)
+        c->base_url = NULL;
+    c->auth_key = strdup("test-key-for-mcp");
+}
+
+/* Runs the loop until the session has written `want` lines in all. */
+static void run_until(struct harness *h, int want)
+{
+    for (int i = 0; i < 5000 && h->count < want; i++)
+        uv_run(&h->loop, UV_RUN_ONCE);
+    ck_assert_int_ge(h->count, want);
+}
+
+START_TEST(structured_content_only_from_2025_06_18)
+{
+    char *error = NULL;
+    struct sandbox_options opts = {0};
+    shared_sandbox = sandbox_create(&opts, &error);
+    ck_assert_msg(shared_sandbox != NULL, "%s", error);
+    static const char *const versions[] = {"2024-11-05", "2025-03-26", "2025-06-18",
+                                           "2025-11-25"};
+    for (int v = 0; v < 4; v++) {
+        struct harness h;
+        setup_with(&h, against_sandbox);
+        initialize(&h, versions[v]);
+        int before = h.count;
+        send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\","
+                      "\"params\":{\"name\":\"list_campaigns\",\"arguments\":{\"limit\":1}}}");
+        run_until(&h, before + 1);
+        json_t *r = json_loads(h.lines[h.count - 1], 0, NULL);
+        json_t *result = json_object_get(r, "result");
+        ck_assert(!json_is_true(json_object_get(result, "isError")));
+        json_t *sc = json_object_get(result, "structuredContent");
+        ck_assert_int_eq(sc != NULL, v >= 2);
+        /* The same JSON is always in the text block. */
+        json_t *text = json_loads(first_text(r), 0, NULL);
+        ck_assert_int_eq(json_integer_value(json_object_get(text, "page")), 1);
+        ck_assert_int_eq(json_array_size(json_object_get(text, "campaigns")), 1);
+        if (sc)
+            ck_assert(json_equal(sc, text));
+        json_decref(text);
+        json_decref(r);
+        teardown_harness(&h);
+    }
+    sandbox_destroy(shared_sandbox);
 }
 END_TEST
 
@@ -519,6 +590,8 @@ int main(void)
     tcase_add_test(tc, key_never_reaches_the_output);
     tcase_add_test(tc, logging_set_level_and_notifications);
     tcase_add_test(tc, batches_only_for_2025_03_26);
+    tcase_add_test(tc, unknown_ids_by_version);
+    tcase_add_test(tc, structured_content_only_from_2025_06_18);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
