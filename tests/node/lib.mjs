@@ -15,14 +15,14 @@ const Ajv2020 = require('ajv/dist/2020').default;
 const addFormats = require('ajv-formats').default;
 
 export const HERE = dirname(fileURLToPath(import.meta.url));
-export const BIN = process.env.MSG91_MCP_BIN || '/work/main/build/msg91-mcp';
-export const SHARED = process.env.MSG91_SHARED_DIR || resolve('/work/main/../shared');
+export const BIN = process.env.MSG91_MCP_BIN || resolve(HERE, '..', '..', 'build', 'msg91-mcp');
+export const SHARED = process.env.MSG91_SHARED_DIR || resolve(HERE, '..', '..', '..', 'shared');
 export const NODE22 = join(HERE, 'node_modules', '.bin', 'node');
 
 export const VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25'];
 
 // The eight tools, in the order and with the properties of the contract
-// (/work/shared/tool-contract.md, "The eight tools").
+// (../shared/tool-contract.md, "The eight tools").
 export const TOOLS = [
   { name: 'send_otp', title: 'Send OTP', readOnly: false, destructive: false, idempotent: false },
   { name: 'resend_otp', title: 'Resend OTP', readOnly: false, destructive: false, idempotent: false },
