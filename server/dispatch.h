@@ -28,6 +28,9 @@ enum dispatch_stage {
     DISPATCH_STAGE_ANSWERED = 3,
 };
 
+/* A successful CallToolResult has exactly two members: content, one text
+ * block holding the compact JSON of structuredContent, and
+ * structuredContent. The MCP session relies on that to serialise it once. */
 struct dispatch_callbacks {
     /* Steals result (a CallToolResult object). Called once, from the loop. */
     void (*done)(void *data, json_t *result);

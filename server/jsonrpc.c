@@ -303,6 +303,19 @@ char *jsonrpc_result_line(const char *id_raw, json_t *result, size_t *len)
     return finish_line(&b, rc, len);
 }
 
+char *jsonrpc_result_line_raw(const char *id_raw, const char *result_json, size_t result_len,
+                              size_t *len)
+{
+    struct dynbuf b;
+    dynbuf_init(&b, JSONRPC_MAX_LINE);
+    int rc = dynbuf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":");
+    rc = rc ? rc : dynbuf_append_str(&b, id_raw ? id_raw : "null");
+    rc = rc ? rc : dynbuf_append_str(&b, ",\"result\":");
+    rc = rc ? rc : dynbuf_append(&b, result_json, result_len);
+    rc = rc ? rc : dynbuf_append_str(&b, "}");
+    return finish_line(&b, rc, len);
+}
+
 char *jsonrpc_error_line(const char *id_raw, int code, const char *message,
                          json_t *data, size_t *len)
 {

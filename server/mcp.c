@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/dynbuf.h"
 #include "server/jsonrpc.h"
 #include "server/log.h"
 #include "server/redact.h"
@@ -145,6 +146,44 @@ static void respond_result(struct mcp_session *s, struct batch *b, const char *i
 {
     size_t len;
     char *line = jsonrpc_result_line(id_raw, result, &len);
+    json_decref(result);
+    respond(s, b, line, len);
+}
+
+/* A successful tool result holds its structuredContent twice: as the
+ * object and, in its one text block, as that object's compact JSON (see
+ * dispatch.h). The line reuses the text for the object instead of
+ * serialising it again, which is most of the cost of answering a call. */
+static char *tool_result_line(const char *id_raw, json_t *result, size_t *len)
+{
+    json_t *content = json_object_get(result, "content");
+    json_t *text = json_object_get(json_array_get(content, 0), "text");
+    if (!json_object_get(result, "structuredContent") || json_object_size(result) != 2 ||
+        json_array_size(content) != 1 || !json_is_string(text))
+        return jsonrpc_result_line(id_raw, result, len);
+    char *escaped = json_dumps(text, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!escaped)
+        return NULL;
+    struct dynbuf b;
+    dynbuf_init(&b, (size_t)1 << 30);
+    int rc = dynbuf_append_str(&b, "{\"content\":[{\"type\":\"text\",\"text\":");
+    rc = rc ? rc : dynbuf_append_str(&b, escaped);
+    rc = rc ? rc : dynbuf_append_str(&b, "}],\"structuredContent\":");
+    rc = rc ? rc : dynbuf_append(&b, json_string_value(text), json_string_length(text));
+    rc = rc ? rc : dynbuf_append_str(&b, "}");
+    free(escaped);
+    char *line = NULL;
+    if (rc == DYNBUF_OK)
+        line = jsonrpc_result_line_raw(id_raw, dynbuf_ptr(&b), dynbuf_len(&b), len);
+    dynbuf_finish(&b);
+    return line;
+}
+
+static void respond_tool_result(struct mcp_session *s, struct batch *b, const char *id_raw,
+                                json_t *result)
+{
+    size_t len;
+    char *line = tool_result_line(id_raw, result, &len);
     json_decref(result);
     respond(s, b, line, len);
 }
@@ -350,7 +389,7 @@ static void call_done(void *data, json_t *result)
     struct batch *b = p->batch;
     pending_unlink(p);
     fit_result_to_version(s, result);
-    respond_result(s, b, p->id_raw, result);
+    respond_tool_result(s, b, p->id_raw, result);
     pending_free(p);
     if (b)
         batch_done_one(b);
@@ -412,7 +451,7 @@ static void handle_tools_call(struct mcp_session *s, struct batch *b,
         free(text);
     } else {
         fit_result_to_version(s, result);
-        respond_result(s, b, p->id_raw, result);
+        respond_tool_result(s, b, p->id_raw, result);
     }
     pending_free(p);
 }

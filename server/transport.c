@@ -9,11 +9,17 @@
 #define TRANSPORT_PAUSE_ABOVE (8u * 1024 * 1024)
 #define TRANSPORT_RESUME_BELOW (1u * 1024 * 1024)
 
+/* Lines written during one turn of the loop are gathered and handed to
+ * libuv as one write when the turn ends (the check phase), so a burst of
+ * replies costs one system call instead of one per line. A batch is
+ * flushed early once it reaches this size. */
+#define TRANSPORT_BATCH_FLUSH (256u * 1024)
+
 struct write_req {
     uv_write_t req;
     struct transport *t;
     size_t len;
-    char bytes[]; /* the line and its newline */
+    char *bytes; /* whole lines, each with its newline */
 };
 
 static void maybe_close(struct transport *t);
@@ -72,6 +78,12 @@ int transport_init(struct transport *t, uv_loop_t *loop, int in_fd, int out_fd,
     t->pause_above = TRANSPORT_PAUSE_ABOVE;
     t->resume_below = TRANSPORT_RESUME_BELOW;
     framing_init(&t->framing, max_line);
+    /* A single line may be as large as a result can be; the batch only
+     * needs a bound so a runaway producer fails cleanly. */
+    dynbuf_init(&t->out_batch, (size_t)1 << 30);
+    uv_check_init(loop, &t->flush_check);
+    t->flush_check.data = t;
+    t->open_handles++;
 
     int rc = open_side(t, in_fd, true, &t->in.handle, &t->in_kind);
     if (rc != 0)
@@ -91,6 +103,7 @@ int transport_init(struct transport *t, uv_loop_t *loop, int in_fd, int out_fd,
     return 0;
 fail:
     framing_finish(&t->framing);
+    uv_close((uv_handle_t *)&t->flush_check, NULL);
     return rc;
 }
 
@@ -209,6 +222,7 @@ static void write_cb(uv_write_t *req, int status)
     struct transport *t = w->t;
     t->out_pending_bytes -= w->len;
     t->out_pending_writes--;
+    free(w->bytes);
     free(w);
     if (status < 0 && !t->out_failed) {
         t->out_failed = true;
@@ -235,45 +249,79 @@ static int write_file(struct transport *t, const char *bytes, size_t len)
     return 0;
 }
 
+static void fail_output(struct transport *t, int rc)
+{
+    dynbuf_finish(&t->out_batch);
+    if (!t->out_failed) {
+        t->out_failed = true;
+        t->cb->on_write_error(t, rc);
+    }
+}
+
+/* Hands the gathered lines to libuv (or the file) as one write. */
+static void flush_batch(struct transport *t)
+{
+    uv_check_stop(&t->flush_check);
+    if (dynbuf_len(&t->out_batch) == 0)
+        return;
+    size_t len;
+    char *bytes = dynbuf_take(&t->out_batch, &len);
+    if (t->out_kind == TRANSPORT_FILE) {
+        int rc = write_file(t, bytes, len);
+        free(bytes);
+        if (rc < 0)
+            fail_output(t, rc);
+        return;
+    }
+    struct write_req *w = malloc(sizeof *w);
+    if (!w) {
+        free(bytes);
+        fail_output(t, UV_ENOMEM);
+        return;
+    }
+    w->t = t;
+    w->bytes = bytes;
+    w->len = len;
+    uv_buf_t buf = uv_buf_init(bytes, (unsigned)len);
+    t->out_pending_bytes += len;
+    t->out_pending_writes++;
+    int rc = uv_write(&w->req, (uv_stream_t *)&t->out.handle, &buf, 1, write_cb);
+    if (rc != 0) {
+        t->out_pending_bytes -= len;
+        t->out_pending_writes--;
+        free(bytes);
+        free(w);
+        fail_output(t, rc);
+        return;
+    }
+    pause_if_needed(t);
+}
+
+static void flush_check_cb(uv_check_t *check)
+{
+    flush_batch(check->data);
+}
+
 int transport_write(struct transport *t, const char *line, size_t len)
 {
     if (t->out_failed || !t->out_open)
         return UV_EPIPE;
-    struct write_req *w = malloc(sizeof *w + len + 1);
-    if (!w)
+    if (dynbuf_len(&t->out_batch) > 0 &&
+        dynbuf_len(&t->out_batch) + len + 1 > TRANSPORT_BATCH_FLUSH)
+        flush_batch(t);
+    if (dynbuf_append(&t->out_batch, line, len) != DYNBUF_OK ||
+        dynbuf_append(&t->out_batch, "\n", 1) != DYNBUF_OK) {
+        fail_output(t, UV_ENOMEM);
         return UV_ENOMEM;
-    memcpy(w->bytes, line, len);
-    w->bytes[len] = '\n';
-    w->len = len + 1;
-    w->t = t;
-    if (t->out_kind == TRANSPORT_FILE) {
-        int rc = write_file(t, w->bytes, w->len);
-        free(w);
-        if (rc < 0) {
-            t->out_failed = true;
-            t->cb->on_write_error(t, rc);
-        }
-        return rc;
     }
-    uv_buf_t buf = uv_buf_init(w->bytes, (unsigned)w->len);
-    t->out_pending_bytes += w->len;
-    t->out_pending_writes++;
-    int rc = uv_write(&w->req, (uv_stream_t *)&t->out.handle, &buf, 1, write_cb);
-    if (rc != 0) {
-        t->out_pending_bytes -= w->len;
-        t->out_pending_writes--;
-        free(w);
-        t->out_failed = true;
-        t->cb->on_write_error(t, rc);
-        return rc;
-    }
-    pause_if_needed(t);
+    if (!uv_is_active((uv_handle_t *)&t->flush_check))
+        uv_check_start(&t->flush_check, flush_check_cb);
     return 0;
 }
 
 bool transport_flushed(const struct transport *t)
 {
-    return t->out_pending_writes == 0;
+    return t->out_pending_writes == 0 && dynbuf_len(&t->out_batch) == 0;
 }
 
 static void close_cb(uv_handle_t *h)
@@ -286,8 +334,13 @@ static void close_cb(uv_handle_t *h)
 
 static void maybe_close(struct transport *t)
 {
-    if (!t->closing || t->out_pending_writes > 0 || t->file_read_active)
+    if (!t->closing)
         return;
+    flush_batch(t);
+    if (t->out_pending_writes > 0 || t->file_read_active)
+        return;
+    if (!uv_is_closing((uv_handle_t *)&t->flush_check))
+        uv_close((uv_handle_t *)&t->flush_check, close_cb);
     if (t->in_open) {
         t->in_open = false;
         if (t->in_kind == TRANSPORT_STREAM)
@@ -317,6 +370,7 @@ void transport_close(struct transport *t)
 void transport_finish(struct transport *t)
 {
     framing_finish(&t->framing);
+    dynbuf_finish(&t->out_batch);
     free(t->in_buf);
     t->in_buf = NULL;
 }
