@@ -7,6 +7,7 @@
 #include "server/audit.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/redact.h"
 #include "server/schema.h"
 #include "tools/tool.h"
 
@@ -416,7 +417,19 @@ static void on_http_done(void *data, const struct http_response *resp)
         .endpoint = &c->slot->endpoint,
     };
     struct tool_outcome out = {0};
-    c->slot->def->read(&rctx, resp, c->args, &out);
+    /* An upstream that echoes the key (in an error message, say) must not
+     * smuggle it out: readers cut excerpts, and a cut through the key would
+     * leave a part that the final redaction cannot recognise. So the body
+     * is cleaned before any reader sees it. */
+    struct http_response clean = *resp;
+    size_t clean_len = 0;
+    char *scrubbed = redact_apply(resp->body, resp->body_len, &clean_len);
+    if (scrubbed) {
+        clean.body = scrubbed;
+        clean.body_len = clean_len;
+    }
+    c->slot->def->read(&rctx, &clean, c->args, &out);
+    free(scrubbed);
     json_t *result;
     if (out.structured) {
         result = success_result(json_incref(out.structured));

@@ -1,10 +1,18 @@
 #include "server/redact.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char *secret;
-static size_t secret_len;
+/* The key as it is, and the key as it looks inside a JSON string when it
+ * holds characters JSON escapes (" \ and control characters); output is
+ * mostly JSON, so both forms must go. */
+#define REDACT_FORMS 2
+
+static struct {
+    char *text;
+    size_t len;
+} forms[REDACT_FORMS];
 
 void redact_wipe(void *p, size_t len)
 {
@@ -17,12 +25,24 @@ void redact_wipe(void *p, size_t len)
 
 void redact_clear(void)
 {
-    if (secret) {
-        redact_wipe(secret, secret_len);
-        free(secret);
+    for (int i = 0; i < REDACT_FORMS; i++) {
+        if (forms[i].text) {
+            redact_wipe(forms[i].text, forms[i].len);
+            free(forms[i].text);
+        }
+        forms[i].text = NULL;
+        forms[i].len = 0;
     }
-    secret = NULL;
-    secret_len = 0;
+}
+
+static void set_form(int i, const char *text, size_t len)
+{
+    forms[i].text = malloc(len + 1);
+    if (!forms[i].text)
+        return;
+    memcpy(forms[i].text, text, len);
+    forms[i].text[len] = '\0';
+    forms[i].len = len;
 }
 
 void redact_set_secret(const char *s)
@@ -30,43 +50,71 @@ void redact_set_secret(const char *s)
     redact_clear();
     if (!s || !*s)
         return;
-    secret_len = strlen(s);
-    secret = malloc(secret_len + 1);
-    if (!secret) {
-        secret_len = 0;
-        return;
+    set_form(0, s, strlen(s));
+    json_t *str = json_string(s);
+    char *quoted = str ? json_dumps(str, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    json_decref(str);
+    if (quoted) {
+        size_t n = strlen(quoted);
+        /* Without its quotes; only kept when escaping changed something. */
+        if (n >= 2 && (n - 2 != forms[0].len || memcmp(quoted + 1, s, n - 2) != 0))
+            set_form(1, quoted + 1, n - 2);
+        redact_wipe(quoted, n);
+        free(quoted);
     }
-    memcpy(secret, s, secret_len + 1);
+}
+
+/* The earliest occurrence of any form in text[0..len), or NULL. */
+static const char *find_any(const char *text, size_t len, size_t *match_len)
+{
+    const char *best = NULL;
+    for (int i = 0; i < REDACT_FORMS; i++) {
+        if (!forms[i].text)
+            continue;
+        const char *hit = memmem(text, len, forms[i].text, forms[i].len);
+        if (hit && (!best || hit < best)) {
+            best = hit;
+            *match_len = forms[i].len;
+        }
+    }
+    return best;
 }
 
 bool redact_needed(const char *text, size_t len)
 {
-    return secret && memmem(text, len, secret, secret_len) != NULL;
+    size_t n;
+    return find_any(text, len, &n) != NULL;
 }
 
 char *redact_apply(const char *text, size_t len, size_t *out_len)
 {
-    if (!redact_needed(text, len))
+    size_t match_len = 0;
+    const char *hit = find_any(text, len, &match_len);
+    if (!hit)
         return NULL;
     size_t mark_len = strlen(REDACT_MARK);
+    const char *end = text + len;
     size_t count = 0;
-    for (const char *p = text, *end = text + len;
-         (p = memmem(p, (size_t)(end - p), secret, secret_len)); p += secret_len)
+    for (const char *q = hit; q; q = find_any(q, (size_t)(end - q), &match_len)) {
         count++;
-    /* A mark may be longer than the secret, so size for the worst case. */
-    size_t cap = len + count * mark_len + 1;
-    char *out = malloc(cap);
+        q += match_len;
+        if (q >= end)
+            break;
+    }
+    /* A mark may be longer than the secret, so size for every match. */
+    char *out = malloc(len + count * mark_len + 1);
     if (!out)
         return NULL;
     size_t o = 0;
-    const char *p = text, *end = text + len;
-    const char *hit;
-    while ((hit = memmem(p, (size_t)(end - p), secret, secret_len))) {
+    const char *p = text;
+    hit = find_any(text, len, &match_len);
+    while (hit) {
         memcpy(out + o, p, (size_t)(hit - p));
         o += (size_t)(hit - p);
         memcpy(out + o, REDACT_MARK, mark_len);
         o += mark_len;
-        p = hit + secret_len;
+        p = hit + match_len;
+        hit = find_any(p, (size_t)(end - p), &match_len);
     }
     memcpy(out + o, p, (size_t)(end - p));
     o += (size_t)(end - p);

@@ -61,6 +61,19 @@ START_TEST(binary_text_with_nul)
 }
 END_TEST
 
+START_TEST(json_escaped_form_is_redacted_too)
+{
+    /* A key with characters JSON escapes looks different inside a JSON
+     * string; both forms must go. */
+    redact_set_secret("Q\"uo\\te-1");
+    const char *raw = "raw Q\"uo\\te-1 and json \"Q\\\"uo\\\\te-1\"";
+    char *out = redact_apply(raw, strlen(raw), NULL);
+    ck_assert_str_eq(out, "raw [REDACTED] and json \"[REDACTED]\"");
+    free(out);
+    redact_clear();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("redact");
@@ -70,6 +83,7 @@ int main(void)
     tcase_add_test(tc, short_secret_longer_mark);
     tcase_add_test(tc, empty_secret_is_no_secret);
     tcase_add_test(tc, binary_text_with_nul);
+    tcase_add_test(tc, json_escaped_form_is_redacted_too);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
