@@ -453,6 +453,34 @@ static int check_base_url(struct config *c, char **error)
     return 0;
 }
 
+/* MSG91 keys are long random strings. A placeholder such as "key" or
+ * "type" is refused: besides failing upstream, it would make the redaction
+ * step (which removes the key by value from every output) mangle ordinary
+ * words of the server's own messages. */
+#define MIN_KEY_LENGTH 8
+
+static int check_key(const struct config *c, char **error)
+{
+    if (!c->auth_key)
+        return 0;
+    const char *source = c->auth_key_file ? "the key in MSG91_AUTH_KEY_FILE" : "MSG91_AUTH_KEY";
+    if (strlen(c->auth_key) < MIN_KEY_LENGTH) {
+        *error = fmt_error("%s is too short to be an MSG91 auth key (at least %d characters; "
+                           "copy the key from the MSG91 panel)",
+                           source, MIN_KEY_LENGTH);
+        return -1;
+    }
+    for (const char *p = c->auth_key; *p; p++) {
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            *error = fmt_error("%s contains spaces or control characters; an MSG91 auth key "
+                               "never does",
+                               source);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static const char *const refused_flags[] = {"--auth-key", "--authkey", "--key", NULL};
 
 int config_load(struct config *c, int argc, char **argv, char **envp, char ***rest,
@@ -550,7 +578,7 @@ int config_load(struct config *c, int argc, char **argv, char **envp, char ***re
         if (apply(c, s, value, source, error) != 0)
             goto fail;
     }
-    if (check_base_url(c, error) != 0)
+    if (check_base_url(c, error) != 0 || check_key(c, error) != 0)
         goto fail;
     if (c->tool_prefix && strspn(c->tool_prefix, "abcdefghijklmnopqrstuvwxyz"
                                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=

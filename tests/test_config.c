@@ -81,14 +81,14 @@ START_TEST(file_then_env_then_flags)
     struct loaded l;
     char *argv[] = {"msg91-mcp", "--timeout-ms", "3000", "list", "--json", NULL};
     char *envp[] = {config_env, "MSG91_TIMEOUT_MS=2000", "MSG91_MAX_INFLIGHT=7",
-                    "MSG91_AUTH_KEY=abc123", NULL};
+                    "MSG91_AUTH_KEY=abc123def456", NULL};
     load(&l, argv, envp);
     ck_assert_msg(l.rc == 0, "%s", l.error);
     ck_assert_int_eq(l.cfg.timeout_ms, 3000);     /* flag beats env beats file */
     ck_assert_uint_eq(l.cfg.max_inflight, 7);     /* env beats file */
     ck_assert_int_eq(l.cfg.log_level, LOG_LEVEL_ERROR); /* file only */
     ck_assert_str_eq(l.cfg.tool_prefix, "file_");
-    ck_assert_str_eq(l.cfg.auth_key, "abc123");
+    ck_assert_str_eq(l.cfg.auth_key, "abc123def456");
     ck_assert_str_eq(l.rest[0], "list");
     ck_assert_str_eq(l.rest[1], "--json");
     ck_assert_ptr_null(l.rest[2]);
@@ -149,6 +149,10 @@ START_TEST(bad_values_are_startup_errors)
     expect_error(argv, e8, "MSG91_MAX_INFLIGHT must be a whole number from 1");
     char *e9[] = {"MSG91_TOOL_PREFIX=bad.prefix", NULL};
     expect_error(argv, e9, "MSG91_TOOL_PREFIX may hold only");
+    char *e10[] = {"MSG91_AUTH_KEY=type", NULL};
+    expect_error(argv, e10, "MSG91_AUTH_KEY is too short to be an MSG91 auth key");
+    char *e11[] = {"MSG91_AUTH_KEY=abc def ghi", NULL};
+    expect_error(argv, e11, "MSG91_AUTH_KEY contains spaces or control characters");
 }
 END_TEST
 
