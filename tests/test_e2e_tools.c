@@ -565,7 +565,7 @@ static void srv_ping(struct srv *v)
 /* The first campaign of a one-item page, as the sandbox lists it. */
 #define NEWEST_CAMPAIGN                                                                  \
     "{\"campaigns\":[{\"id\":1032,\"name\":\"Service Outage\",\"slug\":"                 \
-    "\"service-outage-%03x\",\"is_active\":true,\"channels\":[1,2]}],\"page\":1,"        \
+    "\"service-outage-188\",\"is_active\":true,\"channels\":[1,2]}],\"page\":1,"         \
     "\"total_pages\":32,\"total\":32}"
 
 /* After a failure: rules and records cleared, a ping answers and a real
@@ -574,8 +574,7 @@ static void srv_healthy(struct srv *v, const struct sbx *s)
 {
     sb_clear(s);
     srv_ping(v);
-    expect_ok(srv_call(v, "list_campaigns", "{\"limit\":1}"),
-              F(NEWEST_CAMPAIGN, (unsigned)(1032u * 2654435761u) & 0xfff));
+    expect_ok(srv_call(v, "list_campaigns", "{\"limit\":1}"), NEWEST_CAMPAIGN);
     json_t *list;
     expect_req_at(s, only_req(s, &list), "GET", "/api/v5/campaign/api/campaigns",
                   "pageNo=1&itemsPerPage=1", NULL, "list_campaigns");
@@ -1268,8 +1267,7 @@ START_TEST(failure_5xx_and_read_retries)
     /* Reads: one 503 (or 500) then the answer is a success after 2 requests. */
     sb_clear(&SB);
     sb_rule(&SB, "{\"tool\":\"list_campaigns\",\"count\":1,\"status\":503}");
-    expect_ok(srv_call(&v, "list_campaigns", CAMPAIGNS_ARGS),
-              F(NEWEST_CAMPAIGN, (unsigned)(1032u * 2654435761u) & 0xfff));
+    expect_ok(srv_call(&v, "list_campaigns", CAMPAIGNS_ARGS), NEWEST_CAMPAIGN);
     json_t *list = sb_requests(&SB);
     ck_assert_uint_eq(json_array_size(list), 2);
     for (size_t i = 0; i < 2; i++)
@@ -1982,6 +1980,84 @@ START_TEST(cancelled_call_gets_no_reply)
 }
 END_TEST
 
+/* Reads lines until a notifications/progress for token arrives; returns
+ * its progress value, or -1 after timeout_ms. */
+static double wait_progress(struct srv *v, const char *token, int timeout_ms)
+{
+    double deadline = now_s() + timeout_ms / 1000.0;
+    for (;;) {
+        int left = (int)((deadline - now_s()) * 1000);
+        json_t *m = left > 0 ? srv_read(v, left) : NULL;
+        if (!m)
+            return -1;
+        json_t *p = json_object_get(m, "params");
+        const char *method = json_string_value(json_object_get(m, "method"));
+        const char *t = json_string_value(json_object_get(p, "progressToken"));
+        if (method && !strcmp(method, "notifications/progress") && t &&
+            !strcmp(t, token)) {
+            double progress = json_number_value(json_object_get(p, "progress"));
+            json_decref(m);
+            return progress;
+        }
+        if (!json_object_get(m, "method"))
+            json_array_append(v->stash, m);
+        json_decref(m);
+    }
+}
+
+START_TEST(cancel_while_queued_or_waiting_to_retry)
+{
+    struct srv v;
+    srv_start(&v, SB.base, (const char *[]){"MSG91_MAX_INFLIGHT=1", NULL});
+    sb_rule(&SB, "{\"tool\":\"list_campaigns\",\"count\":1,\"delay_ms\":800}");
+    long a = srv_send(&v, "list_campaigns", CAMPAIGNS_ARGS, "{\"progressToken\":\"a\"}");
+    ck_assert_double_eq(wait_progress(&v, "a", 2000), 2);
+    /* The only slot is taken: the second call says it is queued. */
+    long b = srv_send(&v, "get_event_types", "{}", "{\"progressToken\":\"b\"}");
+    ck_assert_double_eq(wait_progress(&v, "b", 2000), 1);
+    ck_assert_int_eq(
+        testutil_send_line(
+            &v.c, F("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                    "\"params\":{\"requestId\":%ld}}",
+                    b)),
+        0);
+    json_t *r = srv_wait(&v, a, REPLY_MS);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(json_integer_value(json_object_get(sc_of(r), "total")), 32);
+    json_decref(r);
+    /* The cancelled call never leaves the queue and never answers. */
+    ck_assert_ptr_null(srv_wait(&v, b, 500));
+    json_t *list = sb_requests(&SB);
+    ck_assert_uint_eq(json_array_size(list), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "tool")),
+                     "list_campaigns");
+    json_decref(list);
+    sb_clear(&SB);
+
+    /* A read waiting out Retry-After 2 before its retry: cancelled there,
+     * it is not sent again and gets no answer. */
+    sb_rule(&SB, "{\"tool\":\"get_event_types\",\"count\":1,\"status\":503,"
+                 "\"retry_after\":2}");
+    double t0 = now_s();
+    long c = srv_send(&v, "get_event_types", "{}", NULL);
+    while (sb_count(&SB) == 0) {
+        ck_assert_msg(now_s() - t0 < 1.5, "the request never reached the sandbox");
+        usleep(5000);
+    }
+    usleep(100000);
+    ck_assert_int_eq(
+        testutil_send_line(
+            &v.c, F("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                    "\"params\":{\"requestId\":%ld}}",
+                    c)),
+        0);
+    ck_assert_ptr_null(srv_wait(&v, c, (int)((t0 + 2.6 - now_s()) * 1000)));
+    ck_assert_uint_eq(sb_count(&SB), 1);
+    srv_healthy(&v, &SB);
+    srv_stop(&v);
+}
+END_TEST
+
 /* Runs one call with a progress token and checks the notifications: the
  * same token (same JSON type), progress rising, all before the result and
  * none after it. */
@@ -2165,8 +2241,7 @@ START_TEST(scope_tool_prefix)
 {
     struct srv v;
     srv_start(&v, SB.base, (const char *[]){"MSG91_TOOL_PREFIX=msg91_", NULL});
-    expect_ok(srv_call(&v, "msg91_list_campaigns", CAMPAIGNS_ARGS),
-              F(NEWEST_CAMPAIGN, (unsigned)(1032u * 2654435761u) & 0xfff));
+    expect_ok(srv_call(&v, "msg91_list_campaigns", CAMPAIGNS_ARGS), NEWEST_CAMPAIGN);
     json_t *list;
     expect_req(only_req(&SB, &list), "GET", "/api/v5/campaign/api/campaigns",
                "pageNo=1&itemsPerPage=1", NULL, "list_campaigns");
@@ -2180,6 +2255,51 @@ START_TEST(scope_tool_prefix)
     ck_assert_uint_eq(sb_count(&SB), 0);
     srv_ping(&v);
     srv_stop(&v);
+}
+END_TEST
+
+/* A placeholder key such as "type" (people try "key", "test", "type"
+ * before they have a real one) must not turn the server's own protocol
+ * text into "[REDACTED]": either the key is refused at start-up, or the
+ * answers stay intact. */
+START_TEST(placeholder_key_does_not_corrupt_messages)
+{
+    struct sbx other;
+    sbx_start(&other, "the-sandbox-only-key");
+    const char *env[] = {F("MSG91_BASE_URL=%s", other.base), "MSG91_AUTH_KEY=type", NULL};
+    const char *argv[] = {"msg91-mcp", NULL};
+    struct testutil_child c;
+    ck_assert_int_eq(testutil_spawn(&c, argv, env), 0);
+    testutil_send_line(
+        &c, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":"
+            "{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},"
+            "\"clientInfo\":{\"name\":\"e2e\",\"version\":\"1\"}}}");
+    testutil_send_line(
+        &c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
+            "{\"name\":\"list_campaigns\",\"arguments\":{}}}");
+    char *init = testutil_read_line(&c, REPLY_MS);
+    if (!init) {
+        /* Refused at start-up: a configuration error, exit 1. */
+        ck_assert_int_eq(testutil_finish(&c, 5000), 1);
+        char *err = testutil_read_stderr(&c);
+        ck_assert_msg(strstr(err, "MSG91_AUTH_KEY"), "%s", err);
+        free(err);
+    } else {
+        free(init);
+        char *line = testutil_read_line(&c, REPLY_MS);
+        ck_assert_ptr_nonnull(line);
+        json_t *r = json_loads(line, 0, NULL);
+        ck_assert_ptr_nonnull(r);
+        expect_json(
+            r,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\","
+            "\"text\":\"" KEY_TEXT "\"}],\"isError\":true}}");
+        json_decref(r);
+        free(line);
+        ck_assert_int_eq(testutil_finish(&c, 5000), 0);
+        free(testutil_read_stderr(&c));
+    }
+    sbx_stop(&other);
 }
 END_TEST
 
@@ -2207,10 +2327,11 @@ int main(void)
           hostile_values_in_bodies, nul_in_arguments, NULL}},
         {"concurrency",
          {concurrency_200_at_once, concurrency_default_cap_64, concurrency_cap_3,
-          cancelled_call_gets_no_reply, progress_tokens_string_and_integer, NULL}},
+          cancelled_call_gets_no_reply, cancel_while_queued_or_waiting_to_retry,
+          progress_tokens_string_and_integer, NULL}},
         {"modes",
          {dry_run_sends_nothing, scope_read_only, scope_allowlist, scope_tool_prefix,
-          NULL}},
+          placeholder_key_does_not_corrupt_messages, NULL}},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         TCase *tc = tcase_create(groups[g].name);
