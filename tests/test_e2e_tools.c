@@ -29,6 +29,14 @@
 #define TEST_KEY "e2e-test-key-7f3a9c51d2"
 #define UA "msg91-mcp/" MSG91_MCP_VERSION
 #define MOBILE "919876543210"
+/* Valid arguments for each tool, for calls whose answer a rule decides. */
+#define OTP_ARGS "{\"mobile\":\"" MOBILE "\",\"template_id\":\"T1\"}"
+#define RESEND_ARGS "{\"mobile\":\"" MOBILE "\"}"
+#define VERIFY_ARGS "{\"mobile\":\"" MOBILE "\",\"otp\":\"1234\"}"
+#define FLOW_ARGS "{\"template_id\":\"F1\",\"recipients\":[{\"mobiles\":\"" MOBILE "\"}]}"
+#define EVENTS_ARGS "{\"identifier\":\"contact-1001\",\"events\":[{\"name\":\"login\"}]}"
+#define FAILED_ARGS "{\"campaign_id\":\"1001\"}"
+#define CAMPAIGNS_ARGS "{\"limit\":1}"
 /* Longest wait for any single answer: far beyond every delay used here. */
 #define REPLY_MS 15000
 
@@ -708,6 +716,57 @@ START_TEST(otp_send_resend_verify)
 }
 END_TEST
 
+#define NOT_VERIFIED(msg)                                                                \
+    "{\"verified\":false,\"message\":\"" msg "\",\"mobile\":\"" MOBILE "\"}"
+
+/* MSG91's other answers to "is this code right?", and its retry limit. */
+START_TEST(otp_expiry_and_limits)
+{
+    struct srv v;
+    srv_start(&v, SB.base, NULL);
+    /* Nothing sent to this number yet. */
+    expect_ok(srv_call(&v, "verify_otp", VERIFY_ARGS),
+              NOT_VERIFIED("Mobile no. not found"));
+
+    /* A one-minute code checked 61 s later on the sandbox clock. */
+    json_decref(srv_call(&v, "send_otp",
+                         "{\"mobile\":\"" MOBILE
+                         "\",\"template_id\":\"T1\",\"otp\":\"246810\","
+                         "\"otp_expiry\":1}"));
+    json_decref(ctl(&SB, "POST", "/_sandbox/clock", "{\"advance_s\":61}"));
+    expect_ok(
+        srv_call(&v, "verify_otp", "{\"mobile\":\"" MOBILE "\",\"otp\":\"246810\"}"),
+        NOT_VERIFIED("OTP expired"));
+
+    /* Two resends, then the third is refused with what to do next. */
+    json_decref(srv_call(&v, "send_otp",
+                         "{\"mobile\":\"" MOBILE
+                         "\",\"template_id\":\"T1\",\"otp\":\"1357\"}"));
+    for (int i = 0; i < 2; i++)
+        expect_ok(srv_call(&v, "resend_otp", RESEND_ARGS),
+                  "{\"message\":\"retry send successfully\",\"mobile\":\"" MOBILE "\","
+                  "\"retry_type\":\"text\"}");
+    expect_err(
+        srv_call(&v, "resend_otp", RESEND_ARGS),
+        "MSG91 returned an error: OTP retry count maxed out. No more retries for this "
+        "code: call send_otp to send a new one.");
+
+    /* Five wrong codes use up the attempts: even the right one is refused. */
+    for (int i = 0; i < 5; i++)
+        expect_ok(
+            srv_call(&v, "verify_otp", "{\"mobile\":\"" MOBILE "\",\"otp\":\"9999\"}"),
+            NOT_VERIFIED("OTP not match"));
+    expect_ok(srv_call(&v, "verify_otp", "{\"mobile\":\"" MOBILE "\",\"otp\":\"1357\"}"),
+              NOT_VERIFIED("Max limit reached for this otp verification"));
+    json_t *otp = ctl(&SB, "GET", "/_sandbox/otp?mobile=" MOBILE, NULL);
+    expect_json(json_object_get(otp, "verified"), "false");
+    json_decref(otp);
+    /* Every one of those was one request: nothing is retried. */
+    ck_assert_uint_eq(sb_count(&SB), 13);
+    srv_stop(&v);
+}
+END_TEST
+
 START_TEST(flow_to_several_recipients)
 {
     struct srv v;
@@ -771,8 +830,9 @@ START_TEST(user_events_with_offset_timestamps)
             "{\"name\":\"login\",\"properties\":{\"plan\":\"pro\",\"seats\":3},"
             "\"timestamp\":\"2024-05-01T10:30:00+05:30\"},"
             "{\"name\":\"purchase\",\"timestamp\":\"2024-12-31T23:59:59.750-01:00\"},"
+            "{\"name\":\"signup\",\"timestamp\":\"2024-02-29T23:30:00-01:00\"},"
             "{\"name\":\"logout\"}]}"),
-        "{\"accepted\":3}");
+        "{\"accepted\":4}");
     json_t *list;
     expect_req(only_req(&SB, &list), "POST", "/api/v5/segmento/api/v1/events", "",
                "{\"data\":["
@@ -782,15 +842,18 @@ START_TEST(user_events_with_offset_timestamps)
                "{\"event_name\":\"purchase\",\"visitor_id\":\"asha@example.com\","
                "\"event_properties\":{},\"event_timestamp\":\"2025-01-01 00:59:59\","
                "\"type\":\"track\"},"
+               "{\"event_name\":\"signup\",\"visitor_id\":\"asha@example.com\","
+               "\"event_properties\":{},\"event_timestamp\":\"2024-03-01 00:30:00\","
+               "\"type\":\"track\"},"
                "{\"event_name\":\"logout\",\"visitor_id\":\"asha@example.com\","
                "\"event_properties\":{},\"type\":\"track\"}]}",
                "create_user_events");
     json_decref(list);
-    /* All three were stored as accepted (asha is in the phonebook). */
+    /* All four were stored as accepted (asha is in the phonebook). */
     json_t *events = ctl(&SB, "GET", "/_sandbox/events", NULL);
     json_t *all = json_object_get(events, "events");
-    ck_assert_uint_eq(json_array_size(all), 3);
-    for (size_t i = 0; i < 3; i++)
+    ck_assert_uint_eq(json_array_size(all), 4);
+    for (size_t i = 0; i < 4; i++)
         ck_assert_str_eq(
             json_string_value(json_object_get(json_array_get(all, i), "status")),
             "accepted");
@@ -976,14 +1039,6 @@ START_TEST(campaigns_page_two)
 END_TEST
 
 /* ---- failures: exact text, requests made, and a healthy server after ---- */
-
-#define OTP_ARGS "{\"mobile\":\"" MOBILE "\",\"template_id\":\"T1\"}"
-#define RESEND_ARGS "{\"mobile\":\"" MOBILE "\"}"
-#define VERIFY_ARGS "{\"mobile\":\"" MOBILE "\",\"otp\":\"1234\"}"
-#define FLOW_ARGS "{\"template_id\":\"F1\",\"recipients\":[{\"mobiles\":\"" MOBILE "\"}]}"
-#define EVENTS_ARGS "{\"identifier\":\"contact-1001\",\"events\":[{\"name\":\"login\"}]}"
-#define FAILED_ARGS "{\"campaign_id\":\"1001\"}"
-#define CAMPAIGNS_ARGS "{\"limit\":1}"
 
 #define RESEND_UNKNOWN                                                                   \
     "the OTP may or may not have been resent. Ask the person whether a code arrived "    \
@@ -2312,7 +2367,7 @@ int main(void)
         const TTest *tests[16];
     } groups[] = {
         {"tools",
-         {otp_send_resend_verify, flow_to_several_recipients,
+         {otp_send_resend_verify, otp_expiry_and_limits, flow_to_several_recipients,
           user_events_with_offset_timestamps, event_types_listed,
           failed_events_with_dates, campaigns_page_two, NULL}},
         {"failures",
