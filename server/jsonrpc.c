@@ -237,10 +237,19 @@ void jsonrpc_parse_line(const char *line, size_t len, struct jsonrpc_message *ms
     message_init(msg);
     json_error_t err;
     msg->root = json_loadb(line, len, JSON_DECODE_ANY, &err);
+    size_t flags = JSON_DECODE_ANY;
+    if (!msg->root && json_error_code(&err) == json_error_null_character) {
+        /* Valid JSON with "\u0000" in a string: parse it anyway so the
+         * request keeps its id and gets a precise error, not a parse error
+         * that could not name the request it answers. */
+        msg->has_nul = true;
+        flags |= JSON_ALLOW_NUL;
+        msg->root = json_loadb(line, len, flags, &err);
+    }
     if (!msg->root && json_error_code(&err) == json_error_numeric_overflow) {
         /* An integer past 64 bits (a large id) is still valid JSON; parse it
          * as a real and echo the id from its raw text. */
-        msg->root = json_loadb(line, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &err);
+        msg->root = json_loadb(line, len, flags | JSON_DECODE_INT_AS_REAL, &err);
     }
     if (!msg->root) {
         set_invalid(msg, JSONRPC_PARSE_ERROR, "Parse error: the line is not valid JSON");

@@ -6,6 +6,7 @@
 #define MSG91_JSONRPC_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 enum jsonrpc_code {
@@ -33,6 +34,10 @@ struct jsonrpc_message {
     json_t *params;     /* borrowed from root, NULL when absent */
     int error_code;     /* for JSONRPC_INVALID */
     const char *error_text;
+    /* The message holds a string with a NUL character (\u0000). It is valid
+     * JSON, so it is classified as usual to keep its id, but no C string
+     * can carry it: a request must be answered with an error. */
+    bool has_nul;
 };
 
 /* Parses one line. Never fails: anything unusable becomes JSONRPC_INVALID

@@ -500,6 +500,24 @@ static void handle_message(struct mcp_session *s, struct batch *b, struct jsonrp
     case JSONRPC_REQUEST:
         break;
     }
+    if (m->has_nul) {
+        /* In a tool call this is an argument a model can fix, so it is a
+         * tool error (as every invalid argument is); elsewhere a protocol
+         * error. Either way the request's own id is answered. */
+        static const char text[] = "a string holds a NUL character (\\u0000), which no "
+                                   "MSG91 field accepts; remove it and send the request again";
+        if (!strcmp(m->method, "tools/call") && s->version) {
+            char *msg = NULL;
+            if (asprintf(&msg, "Invalid arguments: %s", text) < 0)
+                msg = NULL;
+            respond_result(s, b, m->id_raw, dispatch_error_result(msg ? msg : text));
+            free(msg);
+        } else {
+            respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS, "Invalid params: " "a string "
+                          "holds a NUL character (\\u0000), which no MSG91 field accepts");
+        }
+        return;
+    }
     const char *method = m->method;
     if (!strcmp(method, "initialize")) {
         handle_initialize(s, b, m);

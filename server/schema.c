@@ -1827,13 +1827,13 @@ static bool check_string(const struct vctx *c, const struct node *n, const char 
         size_t chars = utf8_length(s, len);
         if ((n->flags & K_MINLEN) && chars < n->min_len) {
             ok = false;
-            report(c, path, "minLength", "must be at least %zu characters long",
-                   n->min_len);
+            report(c, path, "minLength", "must be at least %zu character%s long",
+                   n->min_len, n->min_len == 1 ? "" : "s");
         }
         if ((n->flags & K_MAXLEN) && chars > n->max_len) {
             ok = false;
-            report(c, path, "maxLength", "must be at most %zu characters long",
-                   n->max_len);
+            report(c, path, "maxLength", "must be at most %zu character%s long",
+                   n->max_len, n->max_len == 1 ? "" : "s");
         }
     }
     if (n->pattern && (ok || c->collect)) {
@@ -2261,7 +2261,8 @@ static bool apply_array(const struct vctx *c, const struct node *n, json_t *inst
     size_t size = json_array_size(inst);
     if ((n->flags & K_MINITEMS) && size < n->min_items) {
         ok = false;
-        report(c, path, "minItems", "must have at least %zu items", n->min_items);
+        report(c, path, "minItems", "must have at least %zu item%s", n->min_items,
+               n->min_items == 1 ? "" : "s");
     }
     if ((n->flags & K_MAXITEMS) && size > n->max_items) {
         ok = false;

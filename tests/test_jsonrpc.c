@@ -179,6 +179,21 @@ START_TEST(lines_are_compact_without_newlines)
 }
 END_TEST
 
+START_TEST(nul_in_a_string_keeps_the_id)
+{
+    struct jsonrpc_message m = parse(
+        "{\"jsonrpc\":\"2.0\",\"id\":901,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"x\",\"arguments\":{\"a\":\"1\\u0000/../otp\"}}}");
+    ck_assert_int_eq(m.kind, JSONRPC_REQUEST);
+    ck_assert(m.has_nul);
+    ck_assert_str_eq(m.id_raw, "901");
+    jsonrpc_message_finish(&m);
+    m = parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}");
+    ck_assert(!m.has_nul);
+    jsonrpc_message_finish(&m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("jsonrpc");
@@ -192,6 +207,7 @@ int main(void)
     tcase_add_test(tc, batch_is_recognised);
     tcase_add_test(tc, error_lines_for_every_code);
     tcase_add_test(tc, lines_are_compact_without_newlines);
+    tcase_add_test(tc, nul_in_a_string_keeps_the_id);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -222,6 +222,18 @@ START_TEST(protocol_errors)
     ck_assert_str_eq(h.lines[h.count - 1],
                      "{\"jsonrpc\":\"2.0\",\"id\":8,\"error\":{\"code\":-32600,\"message\":"
                      "\"Invalid Request: \\\"method\\\" is missing\"}}");
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":"
+                  "{\"name\":\"get_failed_events\",\"arguments\":{\"campaign_id\":\"1\\u0000/..\"}}}");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{\"content\":[{\"type\":\"text\","
+                     "\"text\":\"Invalid arguments: a string holds a NUL character (\\\\u0000), "
+                     "which no MSG91 field accepts; remove it and send the request again\"}],"
+                     "\"isError\":true}}");
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"p\\u0000ing\"}");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":10,\"error\":{\"code\":-32602,\"message\":"
+                     "\"Invalid params: a string holds a NUL character (\\\\u0000), which no "
+                     "MSG91 field accepts\"}}");
     mcp_session_line_too_big(h.session, 1024);
     ck_assert_str_eq(h.lines[h.count - 1],
                      "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,\"message\":"

@@ -127,7 +127,7 @@ START_TEST(messages_send_sms_flow)
         "");
     ASSERT_ERRORS(s, "{\"recipients\":[]}",
                   "/: missing required property \"template_id\"\n"
-                  "/recipients: must have at least 1 items");
+                  "/recipients: must have at least 1 item");
     ASSERT_ERRORS(s, "[]", "/: must be object, not array");
     schema_destroy(s);
 }
