@@ -120,7 +120,7 @@ static int utc_timestamp(const char *s, char out[20])
     int um, ud;
     civil_from_days(days, &uy, &um, &ud);
     if (uy < 1 || uy > 9999)
-        return -1;
+        return -2; /* valid, but outside what "YYYY-MM-DD" can say in UTC */
     int secs = (int)rem; /* 0..86399 */
     snprintf(out, 20, "%04u-%02u-%02u %02u:%02u:%02u", (unsigned)uy % 10000u,
              (unsigned)um % 100u, (unsigned)ud % 100u, (unsigned)secs / 3600u % 100u,
@@ -141,7 +141,15 @@ static json_t *event_body(json_t *event, size_t i, const char *identifier, char 
     }
     char when[20];
     const char *timestamp = json_string_value(json_object_get(event, "timestamp"));
-    if (timestamp && utc_timestamp(timestamp, when) != 0) {
+    int rc = timestamp ? utc_timestamp(timestamp, when) : 0;
+    if (rc == -2) {
+        request_failf(error,
+                      "events/%zu/timestamp falls outside the years 0001 to 9999 once "
+                      "converted to UTC; use a date within them.",
+                      i);
+        return NULL;
+    }
+    if (rc != 0) {
         request_failf(error,
                       "events/%zu/timestamp is not an RFC 3339 date-time with a time "
                       "zone, e.g. 2024-05-01T10:30:00+05:30 or 2024-05-01T05:00:00Z.",
