@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <pty.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "tests/testutil.h"
@@ -252,6 +254,55 @@ START_TEST(call_exit_codes)
 }
 END_TEST
 
+/* A terminal as stdin and stdout (a person trying the server by hand):
+ * the same framing and replies, and hanging up the terminal ends the
+ * server cleanly. The terminal is put in raw mode so it neither echoes
+ * the input nor rewrites newlines. */
+START_TEST(terminal_as_stdin_and_stdout)
+{
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct termios t;
+        tcgetattr(STDIN_FILENO, &t);
+        cfmakeraw(&t);
+        tcsetattr(STDIN_FILENO, TCSANOW, &t);
+        execl(testutil_binary(), testutil_binary(), "--log-level", "error", (char *)NULL);
+        _exit(127);
+    }
+    /* Give the child time to switch the terminal to raw mode first. */
+    usleep(200000);
+    const char *in = INIT_LINE "\n{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}\n";
+    ck_assert_int_eq(write(master, in, strlen(in)), (ssize_t)strlen(in));
+    char buf[8192];
+    size_t got = 0;
+    double t0 = now_s();
+    while (now_s() - t0 < 5.0) {
+        ssize_t n = read(master, buf + got, sizeof buf - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "\"id\":7,"))
+            break;
+    }
+    buf[got] = '\0';
+    ck_assert_msg(strstr(buf, "\"protocolVersion\":\"2025-11-25\""), "%s", buf);
+    char *ping = strstr(buf, "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n");
+    ck_assert_msg(ping != NULL, "no ping reply in: %s", buf);
+    close(master); /* hang up */
+    int status;
+    t0 = now_s();
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        ck_assert_msg(now_s() - t0 < 5.0, "server did not exit after the hang-up");
+        usleep(10000);
+    }
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("e2e_stdio");
@@ -263,6 +314,7 @@ int main(void)
     tcase_add_test(tc, sigterm_exits_zero);
     tcase_add_test(tc, closed_stdout_ends_the_process_cleanly);
     tcase_add_test(tc, regular_files_as_stdin_and_stdout);
+    tcase_add_test(tc, terminal_as_stdin_and_stdout);
     tcase_add_test(tc, stdout_holds_only_protocol_lines);
     tcase_add_test(tc, startup_errors_exit_one);
     tcase_add_test(tc, help_version_list);
