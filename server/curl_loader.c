@@ -27,6 +27,7 @@ static struct {
     void (*global_cleanup)(void);
     CURL *(*easy_init)(void);
     void (*easy_cleanup)(CURL *);
+    void (*easy_reset)(CURL *);
     CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
     CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
     const char *(*easy_strerror)(CURLcode);
@@ -65,6 +66,7 @@ static void load(void)
     RESOLVE(global_cleanup, "curl_global_cleanup");
     RESOLVE(easy_init, "curl_easy_init");
     RESOLVE(easy_cleanup, "curl_easy_cleanup");
+    RESOLVE(easy_reset, "curl_easy_reset");
     RESOLVE(easy_setopt, "curl_easy_setopt");
     RESOLVE(easy_getinfo, "curl_easy_getinfo");
     RESOLVE(easy_strerror, "curl_easy_strerror");
@@ -114,6 +116,12 @@ void curl_easy_cleanup(CURL *curl)
 {
     if (ready())
         api.easy_cleanup(curl);
+}
+
+void curl_easy_reset(CURL *curl)
+{
+    if (ready())
+        api.easy_reset(curl);
 }
 
 CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,6 +117,18 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
+/* Counts request headers named "authkey": the JSON object above keeps only
+ * the last of several. */
+static enum MHD_Result count_authkey(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, "authkey") == 0)
+        (*(int *)cls)++;
+    return MHD_YES;
+}
+
 static bool client_gone(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci =
@@ -155,6 +168,9 @@ static enum MHD_Result handle(struct tserver *s, struct MHD_Connection *c,
         json_t *o = json_object();
         json_t *headers = json_object();
         MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
+        int authkeys = 0;
+        MHD_get_connection_values(c, MHD_HEADER_KIND, count_authkey, &authkeys);
+        json_object_set_new(o, "authkey_lines", json_integer(authkeys));
         json_object_set_new(o, "method", json_string(method));
         json_object_set_new(o, "path", json_string(url));
         json_object_set_new(o, "headers", headers);
@@ -165,6 +181,12 @@ static enum MHD_Result handle(struct tserver *s, struct MHD_Connection *c,
         enum MHD_Result r = respond(c, 200, text, -1);
         free(text);
         return r;
+    }
+    /* A request in absolute form: we are being used as a proxy. */
+    if (strncmp(url, "http://", 7) == 0) {
+        char body[512];
+        snprintf(body, sizeof body, "{\"proxied\":\"%s %s\"}", method, url);
+        return respond(c, 200, body, -1);
     }
     if (strcmp(url, "/delay") == 0) {
         long ms = query_long(c, "ms", 100);
@@ -906,6 +928,208 @@ START_TEST(test_too_large)
 }
 END_TEST
 
+/* ---- reused easy handles and the receive buffer -------------------------- */
+
+/* Submits one call and runs the loop until it is done. */
+static void call_one(const char *method, const char *path, const char *body,
+                     const char *content_type, struct capture *cap)
+{
+    int before = done_total;
+    ck_assert_ptr_nonnull(submit(method, path, body, content_type, false, cap));
+    ck_assert(run_until(&done_total, before + 1, 5000));
+}
+
+static void assert_echo(const struct capture *cap, const char *method, const char *body,
+                        const char *content_type)
+{
+    ck_assert_int_eq(cap->outcome, HTTP_ANSWERED);
+    ck_assert_int_eq(cap->status, 200);
+    ck_assert_str_eq(cap->error, "");
+    ck_assert_int_eq(cap->retry_after_s, -1);
+    ck_assert_str_eq(cap->content_type, "application/json");
+    json_t *echo = parse_body(cap);
+    ck_assert_str_eq(json_string_value(json_object_get(echo, "method")), method);
+    ck_assert_str_eq(json_string_value(json_object_get(echo, "body")), body);
+    ck_assert_int_eq(json_integer_value(json_object_get(echo, "authkey_lines")), 1);
+    ck_assert_str_eq(header(echo, "authkey"), "k-reuse");
+    ck_assert_str_eq(header(echo, "accept"), "application/json");
+    ck_assert_str_eq(header(echo, "user-agent"), "msg91-mcp/" MSG91_MCP_VERSION);
+    ck_assert_ptr_null(header(echo, "expect"));
+    if (content_type)
+        ck_assert_str_eq(header(echo, "content-type"), content_type);
+    else
+        ck_assert_ptr_null(header(echo, "content-type"));
+    if (strcmp(method, "GET") == 0)
+        ck_assert_ptr_null(header(echo, "content-length"));
+    json_decref(echo);
+}
+
+START_TEST(test_reused_handle_is_clean)
+{
+    /* One slot, one call at a time: every call after the first runs on the
+     * easy handle the previous call gave back. Nothing of the previous call
+     * (method, body, headers, status, Retry-After, error) may show. */
+    make_engine((struct http_engine_options){.auth_key = "k-reuse", .max_inflight = 1});
+    struct capture c[10];
+    memset(c, 0, sizeof c);
+
+    call_one("POST", "/echo", "{\"a\":1}", "application/json", &c[0]);
+    assert_echo(&c[0], "POST", "{\"a\":1}", "application/json");
+
+    /* A GET after a POST sends no body, no Content-Type, no Content-Length. */
+    call_one("GET", "/echo", NULL, NULL, &c[1]);
+    assert_echo(&c[1], "GET", "", NULL);
+
+    call_one("PUT", "/echo", "x=1&y=2", "application/x-www-form-urlencoded", &c[2]);
+    assert_echo(&c[2], "PUT", "x=1&y=2", "application/x-www-form-urlencoded");
+
+    /* After a custom method the next POST is a POST. */
+    call_one("POST", "/echo", NULL, NULL, &c[3]);
+    assert_echo(&c[3], "POST", "", NULL);
+
+    /* HEAD sets NOBODY; the GET after it must read its body again. */
+    call_one("HEAD", "/echo", NULL, NULL, &c[4]);
+    ck_assert_int_eq(c[4].status, 200);
+    ck_assert_uint_eq(c[4].body_len, 0);
+    call_one("GET", "/echo", NULL, NULL, &c[5]);
+    assert_echo(&c[5], "GET", "", NULL);
+
+    /* A status with Retry-After, then a failure with curl's error text:
+     * neither carries over. */
+    call_one("GET", "/status?code=429&retry_after=7", NULL, NULL, &c[6]);
+    ck_assert_int_eq(c[6].status, 429);
+    ck_assert_int_eq(c[6].retry_after_s, 7);
+    call_one("DELETE", "/close", NULL, NULL, &c[7]);
+    ck_assert_int_eq(c[7].outcome, HTTP_RESET);
+    ck_assert_str_ne(c[7].error, "");
+    call_one("DELETE", "/echo", NULL, NULL, &c[8]);
+    assert_echo(&c[8], "DELETE", "", NULL);
+
+    /* A cancelled running call gives its handle back too. */
+    struct capture cancelled = {0};
+    struct http_call *call =
+        submit("POST", "/delay?ms=2000", "{}", "application/json", false, &cancelled);
+    ck_assert(run_until_server(&srv.current, 1, 5000));
+    http_cancel(call);
+    call_one("GET", "/echo", NULL, NULL, &c[9]);
+    assert_echo(&c[9], "GET", "", NULL);
+    ck_assert_int_eq(cancelled.done, 0);
+
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+        capture_free(&c[i]);
+}
+END_TEST
+
+static bool all_x(const struct capture *cap)
+{
+    for (size_t i = 0; i < cap->body_len; i++)
+        if (cap->body[i] != 'x')
+            return false;
+    return true;
+}
+
+START_TEST(test_large_body_small_buffer)
+{
+    /* curl reads through a 4 KiB buffer: bodies far larger still arrive
+     * whole, and a cap above the buffer size is still enforced. */
+    make_engine((struct http_engine_options){.max_response_bytes = 300000});
+    struct capture whole = {0}, whole_chunked = {0}, over = {0}, over_chunked = {0};
+    submit("GET", "/huge?bytes=300000", NULL, NULL, false, &whole);
+    submit("GET", "/huge?bytes=300000&chunked=1", NULL, NULL, false, &whole_chunked);
+    submit("GET", "/huge?bytes=300001", NULL, NULL, false, &over);
+    submit("GET", "/huge?bytes=300001&chunked=1", NULL, NULL, false, &over_chunked);
+    ck_assert(run_until(&done_total, 4, 10000));
+
+    ck_assert_int_eq(whole.outcome, HTTP_ANSWERED);
+    ck_assert_uint_eq(whole.body_len, 300000);
+    ck_assert(all_x(&whole));
+    ck_assert_int_eq(whole_chunked.outcome, HTTP_ANSWERED);
+    ck_assert_uint_eq(whole_chunked.body_len, 300000);
+    ck_assert(all_x(&whole_chunked));
+
+    ck_assert_int_eq(over.outcome, HTTP_TOO_LARGE);
+    ck_assert_uint_eq(over.body_len, 0);
+    ck_assert_int_eq(over_chunked.outcome, HTTP_TOO_LARGE);
+    ck_assert_str_eq(over_chunked.error, "response body exceeds 300000 bytes");
+    ck_assert_uint_eq(over_chunked.body_len, 0);
+    capture_free(&whole);
+    capture_free(&whole_chunked);
+    capture_free(&over);
+    capture_free(&over_chunked);
+}
+END_TEST
+
+/* Saves, sets (NULL unsets) and later restores one environment variable. */
+struct saved_env {
+    const char *name;
+    char *value;
+};
+
+static void env_set(struct saved_env *save, const char *name, const char *value)
+{
+    const char *old = getenv(name);
+    save->name = name;
+    save->value = old ? strdup(old) : NULL;
+    if (value)
+        setenv(name, value, 1);
+    else
+        unsetenv(name);
+}
+
+static void env_restore(struct saved_env *save)
+{
+    if (save->value)
+        setenv(save->name, save->value, 1);
+    else
+        unsetenv(save->name);
+    free(save->value);
+}
+
+START_TEST(test_proxy_from_environment)
+{
+    /* The engine skips libcurl's per-request proxy lookup only when no proxy
+     * variable is set; one set at creation is still honoured. The test
+     * server plays the proxy, so the unresolvable host is never looked up. */
+    static const char *const others[] = {"HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                         "all_proxy",  "ALL_PROXY",   "no_proxy",
+                                         "NO_PROXY"};
+    struct saved_env saved[8];
+    char proxy[64];
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%u", srv.port);
+    env_set(&saved[0], "http_proxy", proxy);
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        env_set(&saved[i + 1], others[i], NULL);
+
+    make_engine((struct http_engine_options){.auth_key = "k"});
+    struct capture via_proxy = {0};
+    submit("GET", "http://proxied.invalid/echo", NULL, NULL, false, &via_proxy);
+    ck_assert(run_until(&via_proxy.done, 1, 5000));
+    ck_assert_int_eq(via_proxy.outcome, HTTP_ANSWERED);
+    ck_assert_int_eq(via_proxy.status, 200);
+    ck_assert_str_eq(via_proxy.body, "{\"proxied\":\"GET http://proxied.invalid/echo\"}");
+    finish_engine();
+
+    /* Without the variable at creation: no proxy, so the name must resolve
+     * (a resolver that neither answers nor fails shows up as a timeout, as
+     * in test_dns_failure), and nothing reaches the test server. */
+    unsetenv("http_proxy");
+    make_engine((struct http_engine_options){.timeout_ms = 4000});
+    struct capture direct = {0};
+    submit("GET", "http://proxied.invalid/echo", NULL, NULL, false, &direct);
+    ck_assert(run_until(&direct.done, 1, 8000));
+    if (direct.outcome == HTTP_TIMEOUT)
+        ck_assert_ptr_nonnull(strstr(direct.error, "Resolving timed out"));
+    else
+        ck_assert_int_eq(direct.outcome, HTTP_DNS_FAILED);
+    ck_assert_int_eq(tserver_get(&srv, &srv.hits), 1);
+
+    for (size_t i = 0; i < sizeof saved / sizeof saved[0]; i++)
+        env_restore(&saved[i]);
+    capture_free(&via_proxy);
+    capture_free(&direct);
+}
+END_TEST
+
 /* ---- retries ------------------------------------------------------------ */
 
 START_TEST(test_retry_then_success)
@@ -1241,6 +1465,9 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_reset);
     tcase_add_test(tc, test_reset_on_reused_connection);
     tcase_add_test(tc, test_too_large);
+    tcase_add_test(tc, test_reused_handle_is_clean);
+    tcase_add_test(tc, test_large_body_small_buffer);
+    tcase_add_test(tc, test_proxy_from_environment);
     tcase_add_test(tc, test_retry_then_success);
     tcase_add_test(tc, test_retries_exhausted);
     tcase_add_test(tc, test_no_retry_for_non_retryable);
