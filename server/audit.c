@@ -100,14 +100,18 @@ static json_t *mask_value(const char *key, json_t *value)
         json_t *copy = json_object();
         const char *k;
         json_t *v;
-        json_object_foreach(value, k, v) json_object_set_new(copy, k, mask_value(k, v));
+        json_object_foreach(value, k, v) {
+            json_object_set_new(copy, k, mask_value(k, v));
+        }
         return copy;
     }
     if (json_is_array(value)) {
         json_t *copy = json_array();
         size_t i;
         json_t *v;
-        json_array_foreach(value, i, v) json_array_append_new(copy, mask_value(key, v));
+        json_array_foreach(value, i, v) {
+            json_array_append_new(copy, mask_value(key, v));
+        }
         return copy;
     }
     if (key && json_is_string(value)) {
