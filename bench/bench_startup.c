@@ -14,9 +14,10 @@
 
 extern char **environ;
 
-static const char init_line[] =
-    "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
-    "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"bench\",\"version\":\"1\"}}}\n";
+static const char init_line[] = "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\","
+                                "\"params\":{\"protocolVersion\":"
+                                "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{"
+                                "\"name\":\"bench\",\"version\":\"1\"}}}\n";
 
 static double now_ms(void)
 {

@@ -26,7 +26,8 @@ struct audit_log *audit_open(const char *path, char **error)
 {
     int fd = open_append(path);
     if (fd < 0) {
-        if (asprintf(error, "cannot open the audit log %s: %s", path, strerror(errno)) < 0)
+        if (asprintf(error, "cannot open the audit log %s: %s", path, strerror(errno)) <
+            0)
             *error = NULL;
         return NULL;
     }
@@ -100,7 +101,8 @@ static json_t *mask_value(const char *key, json_t *value)
         json_t *copy = json_object();
         const char *k;
         json_t *v;
-        json_object_foreach(value, k, v) {
+        json_object_foreach(value, k, v)
+        {
             json_object_set_new(copy, k, mask_value(k, v));
         }
         return copy;
@@ -109,7 +111,8 @@ static json_t *mask_value(const char *key, json_t *value)
         json_t *copy = json_array();
         size_t i;
         json_t *v;
-        json_array_foreach(value, i, v) {
+        json_array_foreach(value, i, v)
+        {
             json_array_append_new(copy, mask_value(key, v));
         }
         return copy;
@@ -146,10 +149,10 @@ void audit_write(struct audit_log *log, const struct audit_entry *e)
         return;
     char when[40];
     timestamp(when, sizeof when);
-    json_t *line = json_pack("{s:s,s:{s:s?,s:s?},s:s,s:o,s:s}", "time", when, "client", "name",
-                             e->client_name, "version", e->client_version, "tool", e->tool,
-                             "arguments", audit_mask_arguments(e->arguments), "outcome",
-                             e->outcome);
+    json_t *line =
+        json_pack("{s:s,s:{s:s?,s:s?},s:s,s:o,s:s}", "time", when, "client", "name",
+                  e->client_name, "version", e->client_version, "tool", e->tool,
+                  "arguments", audit_mask_arguments(e->arguments), "outcome", e->outcome);
     if (!line)
         return;
     if (e->error)

@@ -14,12 +14,12 @@ struct audit_entry {
     const char *client_name;    /* from initialize; may be NULL */
     const char *client_version; /* may be NULL */
     const char *tool;
-    json_t *arguments;          /* borrowed; masked in the line, not in place */
-    const char *outcome;        /* "ok", "tool_error", "invalid_arguments",
-                                   "refused", "dry_run", "cancelled" */
-    const char *error;          /* what went wrong, or NULL */
-    const char *request_id;     /* MSG91's request id, or NULL */
-    long http_status;           /* 0 when nothing was answered */
+    json_t *arguments;      /* borrowed; masked in the line, not in place */
+    const char *outcome;    /* "ok", "tool_error", "invalid_arguments",
+                               "refused", "dry_run", "cancelled" */
+    const char *error;      /* what went wrong, or NULL */
+    const char *request_id; /* MSG91's request id, or NULL */
+    long http_status;       /* 0 when nothing was answered */
     double duration_ms;
 };
 

@@ -59,7 +59,8 @@ int cli_list(const struct config *cfg, char **args)
     } else {
         size_t i;
         json_t *t;
-        json_array_foreach(tools, i, t) {
+        json_array_foreach(tools, i, t)
+        {
             printf("%-24s %-26s ", json_string_value(json_object_get(t, "name")),
                    json_string_value(json_object_get(t, "title")));
             print_summary(json_string_value(json_object_get(t, "description")));
@@ -135,7 +136,8 @@ int cli_call(const struct config *cfg, char **args)
     json_t *schema = dispatch_input_schema(d, tool);
     json_t *arguments = NULL;
     if (!schema) {
-        fprintf(stderr, "msg91-mcp: unknown tool \"%s\"; `msg91-mcp list` shows the tools\n",
+        fprintf(stderr,
+                "msg91-mcp: unknown tool \"%s\"; `msg91-mcp list` shows the tools\n",
                 tool);
         goto out;
     }
@@ -178,9 +180,9 @@ int cli_call(const struct config *cfg, char **args)
     static const struct dispatch_callbacks cb = {call_done, NULL};
     struct dispatch_call *call = NULL;
     json_t *result = NULL;
-    enum dispatch_status status =
-        dispatch_call(d, tool, arguments, &(struct dispatch_client){"msg91-mcp-cli", MSG91_MCP_VERSION},
-                      &cb, &st, &result, &call);
+    enum dispatch_status status = dispatch_call(
+        d, tool, arguments, &(struct dispatch_client){"msg91-mcp-cli", MSG91_MCP_VERSION},
+        &cb, &st, &result, &call);
     if (status == DISPATCH_PENDING) {
         while (!st.result && uv_run(&loop, UV_RUN_ONCE))
             ;
@@ -191,7 +193,8 @@ int cli_call(const struct config *cfg, char **args)
         goto out;
     }
     print_result(result);
-    bool dry = json_is_true(json_object_get(json_object_get(result, "_meta"), "msg91/dryRun"));
+    bool dry =
+        json_is_true(json_object_get(json_object_get(result, "_meta"), "msg91/dryRun"));
     rc = json_is_true(json_object_get(result, "isError")) && !dry ? CLI_EXIT_TOOL_ERROR
                                                                   : CLI_EXIT_OK;
     json_decref(result);

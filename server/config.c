@@ -53,8 +53,8 @@ static const struct setting settings[] = {
      10000, "most upstream calls at once (default 64)"},
     {"MSG91_CA_FILE", "ca-file", "ca_file", SET_STRING, OFF(ca_file), 0, 0,
      "extra CA bundle for TLS verification"},
-    {"MSG91_TOOL_PREFIX", "tool-prefix", "tool_prefix", SET_STRING, OFF(tool_prefix), 0, 0,
-     "prefix added to every tool name"},
+    {"MSG91_TOOL_PREFIX", "tool-prefix", "tool_prefix", SET_STRING, OFF(tool_prefix), 0,
+     0, "prefix added to every tool name"},
     {"MSG91_MAX_LINE_BYTES", "max-line-bytes", "max_line_bytes", SET_LONG,
      OFF(max_line_bytes), 1024, 1L << 30, "largest accepted input line (default 4 MiB)"},
 };
@@ -175,10 +175,11 @@ static int set_tools(struct config *c, const char *list, char **error)
          name = strtok_r(NULL, ", \t", &save)) {
         const struct tool_def *t = tool_find(name);
         if (!t) {
-            *error = fmt_error("unknown tool \"%s\" in MSG91_TOOLS; the tools are send_otp, "
-                               "resend_otp, verify_otp, send_sms_flow, create_user_events, "
-                               "get_event_types, get_failed_events, list_campaigns",
-                               name);
+            *error =
+                fmt_error("unknown tool \"%s\" in MSG91_TOOLS; the tools are send_otp, "
+                          "resend_otp, verify_otp, send_sms_flow, create_user_events, "
+                          "get_event_types, get_failed_events, list_campaigns",
+                          name);
             free(copy);
             return -1;
         }
@@ -263,10 +264,12 @@ static int load_endpoints(struct config *c, json_t *endpoints, const char *path,
     }
     const char *name;
     json_t *ep;
-    json_object_foreach(endpoints, name, ep) {
+    json_object_foreach(endpoints, name, ep)
+    {
         const struct tool_def *t = tool_find(name);
         if (!t) {
-            *error = fmt_error("%s: \"endpoints\" names an unknown tool \"%s\"", path, name);
+            *error =
+                fmt_error("%s: \"endpoints\" names an unknown tool \"%s\"", path, name);
             return -1;
         }
         unsigned idx = 0;
@@ -312,8 +315,8 @@ static int load_file(struct config *c, const char *path, char **error)
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);
     if (!root) {
-        *error = fmt_error("cannot load the config file %s: %s (line %d)", path, jerr.text,
-                           jerr.line);
+        *error = fmt_error("cannot load the config file %s: %s (line %d)", path,
+                           jerr.text, jerr.line);
         return -1;
     }
     int rc = 0;
@@ -324,7 +327,8 @@ static int load_file(struct config *c, const char *path, char **error)
     }
     const char *key;
     json_t *value;
-    json_object_foreach(root, key, value) {
+    json_object_foreach(root, key, value)
+    {
         if (!strcmp(key, "endpoints")) {
             if ((rc = load_endpoints(c, value, path, error)) != 0)
                 goto out;
@@ -360,13 +364,15 @@ static int load_file(struct config *c, const char *path, char **error)
             size_t i;
             json_t *item;
             size_t len = 0;
-            json_array_foreach(value, i, item) {
+            json_array_foreach(value, i, item)
+            {
                 if (!json_is_string(item))
                     break;
                 len += json_string_length(item) + 1;
             }
             joined = calloc(1, len + 1);
-            json_array_foreach(value, i, item) {
+            json_array_foreach(value, i, item)
+            {
                 if (json_is_string(item)) {
                     strcat(joined, json_string_value(item));
                     strcat(joined, ",");
@@ -463,18 +469,21 @@ static int check_key(const struct config *c, char **error)
 {
     if (!c->auth_key)
         return 0;
-    const char *source = c->auth_key_file ? "the key in MSG91_AUTH_KEY_FILE" : "MSG91_AUTH_KEY";
+    const char *source =
+        c->auth_key_file ? "the key in MSG91_AUTH_KEY_FILE" : "MSG91_AUTH_KEY";
     if (strlen(c->auth_key) < MIN_KEY_LENGTH) {
-        *error = fmt_error("%s is too short to be an MSG91 auth key (at least %d characters; "
-                           "copy the key from the MSG91 panel)",
-                           source, MIN_KEY_LENGTH);
+        *error =
+            fmt_error("%s is too short to be an MSG91 auth key (at least %d characters; "
+                      "copy the key from the MSG91 panel)",
+                      source, MIN_KEY_LENGTH);
         return -1;
     }
     for (const char *p = c->auth_key; *p; p++) {
         if ((unsigned char)*p <= ' ' || *p == 0x7f) {
-            *error = fmt_error("%s contains spaces or control characters; an MSG91 auth key "
-                               "never does",
-                               source);
+            *error =
+                fmt_error("%s contains spaces or control characters; an MSG91 auth key "
+                          "never does",
+                          source);
             return -1;
         }
     }
@@ -510,7 +519,8 @@ int config_load(struct config *c, int argc, char **argv, char **envp, char ***re
     const char *env_key = env_get(envp, "MSG91_AUTH_KEY");
     const char *env_key_file = env_get(envp, "MSG91_AUTH_KEY_FILE");
     if (env_key && *env_key && env_key_file && *env_key_file) {
-        *error = fmt_error("both MSG91_AUTH_KEY and MSG91_AUTH_KEY_FILE are set; set only one");
+        *error = fmt_error(
+            "both MSG91_AUTH_KEY and MSG91_AUTH_KEY_FILE are set; set only one");
         goto fail;
     }
     if (env_key && *env_key) {
@@ -580,9 +590,10 @@ int config_load(struct config *c, int argc, char **argv, char **envp, char ***re
     }
     if (check_base_url(c, error) != 0 || check_key(c, error) != 0)
         goto fail;
-    if (c->tool_prefix && strspn(c->tool_prefix, "abcdefghijklmnopqrstuvwxyz"
-                                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
-                              strlen(c->tool_prefix)) {
+    if (c->tool_prefix &&
+        strspn(c->tool_prefix,
+               "abcdefghijklmnopqrstuvwxyz"
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(c->tool_prefix)) {
         *error = fmt_error("MSG91_TOOL_PREFIX may hold only letters, digits, _ and -");
         goto fail;
     }
@@ -616,9 +627,10 @@ const char *config_flags_help(void)
     if (text[0])
         return text;
     size_t o = 0;
-    o += (size_t)snprintf(text + o, sizeof text - o,
-                          "  --config PATH            JSON config file (MSG91_CONFIG)\n"
-                          "  --sandbox                send every call to the built-in sandbox\n");
+    o += (size_t)snprintf(
+        text + o, sizeof text - o,
+        "  --config PATH            JSON config file (MSG91_CONFIG)\n"
+        "  --sandbox                send every call to the built-in sandbox\n");
     for (size_t i = 0; i < SETTINGS_LEN && o < sizeof text; i++) {
         char flag[48];
         snprintf(flag, sizeof flag, "--%s%s", settings[i].flag,

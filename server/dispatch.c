@@ -278,12 +278,12 @@ static json_t *tool_json(const struct tool_slot *s, const char *version)
     if (v2025_06)
         json_object_set(t, "outputSchema", s->output_doc);
     if (v2025_03) {
-        json_object_set_new(
-            t, "annotations",
-            json_pack("{s:s,s:b,s:b,s:b,s:b}", "title", s->def->title, "readOnlyHint",
-                      s->def->read_only, "destructiveHint", s->def->destructive,
-                      "idempotentHint", s->def->idempotent, "openWorldHint",
-                      s->def->open_world));
+        json_object_set_new(t, "annotations",
+                            json_pack("{s:s,s:b,s:b,s:b,s:b}", "title", s->def->title,
+                                      "readOnlyHint", s->def->read_only,
+                                      "destructiveHint", s->def->destructive,
+                                      "idempotentHint", s->def->idempotent,
+                                      "openWorldHint", s->def->open_world));
     }
     return t;
 }
@@ -321,10 +321,11 @@ static json_t *scope_refusal(const struct dispatch *d, const struct tool_slot *s
                      "get_failed_events and list_campaigns.",
                      s->exposed_name) < 0)
             text = NULL;
-    } else if (asprintf(&text,
-                        "The tool %s is not allowed: it is not in this server's MSG91_TOOLS "
-                        "allowlist. Use one of the tools from tools/list.",
-                        s->exposed_name) < 0) {
+    } else if (asprintf(
+                   &text,
+                   "The tool %s is not allowed: it is not in this server's MSG91_TOOLS "
+                   "allowlist. Use one of the tools from tools/list.",
+                   s->exposed_name) < 0) {
         text = NULL;
     }
     json_t *r = dispatch_error_result(text ? text : "This tool is not allowed here.");
@@ -355,17 +356,16 @@ static json_t *dry_run_result(struct dispatch *d, struct http_request *req)
         json_t *parsed = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, NULL);
         body = parsed ? parsed : json_stringn(req->body, req->body_len);
     }
-    json_t *request = json_pack("{s:s,s:s,s:o,s:o}", "method", req->method, "url", req->url,
-                                "headers", headers, "body", body);
+    json_t *request = json_pack("{s:s,s:s,s:o,s:o}", "method", req->method, "url",
+                                req->url, "headers", headers, "body", body);
     char *text = json_dumps(request, JSON_COMPACT);
     json_decref(request);
     (void)d;
-    json_t *r = json_pack("{s:[{s:s,s:s},{s:s,s:s?}],s:b,s:{s:b}}", "content", "type", "text",
-                          "text",
-                          "Dry run (MSG91_DRY_RUN=1): the request below was validated and "
-                          "built but NOT sent; nothing was delivered.",
-                          "type", "text", "text", text, "isError", 1, "_meta",
-                          "msg91/dryRun", 1);
+    json_t *r = json_pack(
+        "{s:[{s:s,s:s},{s:s,s:s?}],s:b,s:{s:b}}", "content", "type", "text", "text",
+        "Dry run (MSG91_DRY_RUN=1): the request below was validated and "
+        "built but NOT sent; nothing was delivered.",
+        "type", "text", "text", text, "isError", 1, "_meta", "msg91/dryRun", 1);
     free(text);
     return r;
 }
@@ -434,8 +434,8 @@ static void on_http_done(void *data, const struct http_response *resp)
     if (out.structured) {
         result = success_result(json_incref(out.structured));
     } else {
-        result = dispatch_error_result(out.error_text ? out.error_text
-                                                      : "MSG91's answer could not be read.");
+        result = dispatch_error_result(
+            out.error_text ? out.error_text : "MSG91's answer could not be read.");
     }
     audit_call(c->d, c->slot->def->name, c->args, c->client_name, c->client_version,
                out.structured ? "ok" : "tool_error", result, out.upstream_request_id,
@@ -483,13 +483,14 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
     struct http_request req = {0};
 
     if (!s->allowed) {
-        st = done_now(d, s, args, client, "refused", scope_refusal(d, s), started, result);
+        st =
+            done_now(d, s, args, client, "refused", scope_refusal(d, s), started, result);
         goto out;
     }
     struct schema_errors errors = {0};
     if (!schema_validate(s->input, args, &errors)) {
-        st = done_now(d, s, args, client, "invalid_arguments", invalid_arguments(s, &errors),
-                      started, result);
+        st = done_now(d, s, args, client, "invalid_arguments",
+                      invalid_arguments(s, &errors), started, result);
         schema_errors_finish(&errors);
         goto out;
     }
@@ -503,21 +504,24 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
     };
     char *why = NULL;
     if (s->def->build(&bctx, args, &req, &why) != 0) {
-        st = done_now(d, s, args, client, "tool_error",
-                      dispatch_error_result(why ? why : "The request could not be built."),
-                      started, result);
+        st =
+            done_now(d, s, args, client, "tool_error",
+                     dispatch_error_result(why ? why : "The request could not be built."),
+                     started, result);
         free(why);
         goto out;
     }
     if (d->cfg->dry_run) {
-        st = done_now(d, s, args, client, "dry_run", dry_run_result(d, &req), started, result);
+        st = done_now(d, s, args, client, "dry_run", dry_run_result(d, &req), started,
+                      result);
         goto out;
     }
     if (!d->cfg->auth_key && !d->cfg->sandbox) {
         st = done_now(
             d, s, args, client, "tool_error",
             dispatch_error_result(
-                "No MSG91 auth key is configured, so nothing was sent. Set MSG91_AUTH_KEY (or "
+                "No MSG91 auth key is configured, so nothing was sent. Set "
+                "MSG91_AUTH_KEY (or "
                 "MSG91_AUTH_KEY_FILE) in this server's environment, or start it with "
                 "--sandbox to try the tools against the built-in sandbox."),
             started, result);
@@ -525,9 +529,10 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
     }
     struct dispatch_call *c = NULL;
     if (ensure_engine(d) != 0 || !(c = calloc(1, sizeof *c))) {
-        st = done_now(d, s, args, client, "tool_error",
-                      dispatch_error_result("The HTTP engine could not start; nothing was sent."),
-                      started, result);
+        st = done_now(
+            d, s, args, client, "tool_error",
+            dispatch_error_result("The HTTP engine could not start; nothing was sent."),
+            started, result);
         goto out;
     }
     c->d = d;
@@ -545,9 +550,10 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
     req.body = NULL;
     if (!c->http) {
         free_call(c);
-        st = done_now(d, s, args, client, "tool_error",
-                      dispatch_error_result("The request could not be queued; nothing was sent."),
-                      started, result);
+        st = done_now(
+            d, s, args, client, "tool_error",
+            dispatch_error_result("The request could not be queued; nothing was sent."),
+            started, result);
         goto out;
     }
     c->next = d->calls;

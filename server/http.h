@@ -33,9 +33,9 @@ struct http_engine_options {
  * malloc'd fields (url, body) whether or not submission succeeds, and sets
  * them to NULL in the caller's struct. */
 struct http_request {
-    const char *method;       /* static string: "GET", "POST", ... */
-    char *url;                /* absolute, already percent-encoded */
-    char *body;               /* NULL for none */
+    const char *method; /* static string: "GET", "POST", ... */
+    char *url;          /* absolute, already percent-encoded */
+    char *body;         /* NULL for none */
     size_t body_len;
     const char *content_type; /* static string or NULL */
     /* Only read-only calls may be retried: a call that sends a message is
@@ -44,30 +44,30 @@ struct http_request {
 };
 
 enum http_outcome {
-    HTTP_ANSWERED = 0,  /* an HTTP response arrived, whatever its status */
-    HTTP_TIMEOUT,       /* the whole-request or connect timeout expired */
-    HTTP_DNS_FAILED,    /* the host name did not resolve */
-    HTTP_CONNECT_FAILED,/* refused or unreachable */
-    HTTP_TLS_FAILED,    /* handshake or certificate verification failed */
-    HTTP_RESET,         /* connection reset or closed before a full answer */
-    HTTP_TOO_LARGE,     /* body exceeded max_response_bytes */
-    HTTP_FAILED,        /* anything else libcurl reported */
+    HTTP_ANSWERED = 0,   /* an HTTP response arrived, whatever its status */
+    HTTP_TIMEOUT,        /* the whole-request or connect timeout expired */
+    HTTP_DNS_FAILED,     /* the host name did not resolve */
+    HTTP_CONNECT_FAILED, /* refused or unreachable */
+    HTTP_TLS_FAILED,     /* handshake or certificate verification failed */
+    HTTP_RESET,          /* connection reset or closed before a full answer */
+    HTTP_TOO_LARGE,      /* body exceeded max_response_bytes */
+    HTTP_FAILED,         /* anything else libcurl reported */
 };
 
 /* Valid only during the done callback; copy what must outlive it. */
 struct http_response {
     enum http_outcome outcome;
-    long status;            /* HTTP status when outcome == HTTP_ANSWERED; for
-                               other outcomes the status of a response that
-                               began (e.g. HTTP_TOO_LARGE), else 0 */
-    const char *body;       /* NUL-terminated, may be empty; never NULL */
+    long status;      /* HTTP status when outcome == HTTP_ANSWERED; for
+                         other outcomes the status of a response that
+                         began (e.g. HTTP_TOO_LARGE), else 0 */
+    const char *body; /* NUL-terminated, may be empty; never NULL */
     size_t body_len;
-    long retry_after_s;     /* Retry-After seconds of the last response (an
-                               HTTP-date is converted), -1 when absent */
+    long retry_after_s;       /* Retry-After seconds of the last response (an
+                                 HTTP-date is converted), -1 when absent */
     const char *content_type; /* response Content-Type or NULL */
-    const char *error;      /* libcurl's text for failures, else "" */
-    unsigned attempts;      /* 1 + retries made */
-    double elapsed_ms;      /* from submission to completion */
+    const char *error;        /* libcurl's text for failures, else "" */
+    unsigned attempts;        /* 1 + retries made */
+    double elapsed_ms;        /* from submission to completion */
     /* False only when the failure happened before any byte of the request
      * left (DNS, connect, TLS, or a timeout while still in one of those); a
      * sent-but-unanswered request may have taken effect upstream. */

@@ -196,11 +196,13 @@ static void classify(struct jsonrpc_message *msg, const char *raw_id, size_t raw
         return;
     }
     if (!method) {
-        if (has_id && (json_object_get(root, "result") || json_object_get(root, "error"))) {
+        if (has_id &&
+            (json_object_get(root, "result") || json_object_get(root, "error"))) {
             msg->kind = JSONRPC_RESPONSE;
             return;
         }
-        set_invalid(msg, JSONRPC_INVALID_REQUEST, "Invalid Request: \"method\" is missing");
+        set_invalid(msg, JSONRPC_INVALID_REQUEST,
+                    "Invalid Request: \"method\" is missing");
         return;
     }
     if (!json_is_string(method)) {
@@ -312,8 +314,8 @@ char *jsonrpc_result_line(const char *id_raw, json_t *result, size_t *len)
     return finish_line(&b, rc, len);
 }
 
-char *jsonrpc_result_line_raw(const char *id_raw, const char *result_json, size_t result_len,
-                              size_t *len)
+char *jsonrpc_result_line_raw(const char *id_raw, const char *result_json,
+                              size_t result_len, size_t *len)
 {
     struct dynbuf b;
     dynbuf_init(&b, JSONRPC_MAX_LINE);
@@ -325,8 +327,8 @@ char *jsonrpc_result_line_raw(const char *id_raw, const char *result_json, size_
     return finish_line(&b, rc, len);
 }
 
-char *jsonrpc_error_line(const char *id_raw, int code, const char *message,
-                         json_t *data, size_t *len)
+char *jsonrpc_error_line(const char *id_raw, int code, const char *message, json_t *data,
+                         size_t *len)
 {
     json_t *error = json_pack("{s:i,s:s}", "code", code, "message", message);
     if (!error)

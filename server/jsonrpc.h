@@ -61,10 +61,10 @@ char *jsonrpc_id_key(json_t *id);
 char *jsonrpc_result_line(const char *id_raw, json_t *result, size_t *len);
 /* The same with the result given as compact JSON text, for callers that
  * already hold it serialised. */
-char *jsonrpc_result_line_raw(const char *id_raw, const char *result_json, size_t result_len,
-                              size_t *len);
-char *jsonrpc_error_line(const char *id_raw, int code, const char *message,
-                         json_t *data, size_t *len);
+char *jsonrpc_result_line_raw(const char *id_raw, const char *result_json,
+                              size_t result_len, size_t *len);
+char *jsonrpc_error_line(const char *id_raw, int code, const char *message, json_t *data,
+                         size_t *len);
 char *jsonrpc_notification_line(const char *method, json_t *params, size_t *len);
 
 #endif

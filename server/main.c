@@ -17,20 +17,22 @@ extern char **environ;
 
 static void print_help(void)
 {
-    printf("msg91-mcp %s: MSG91 (OTP, SMS, Segmento) as MCP tools over stdio\n\n"
-           "usage:\n"
-           "  msg91-mcp [options]                 serve MCP over stdio\n"
-           "  msg91-mcp --sandbox [options]       the same, against the built-in sandbox\n"
-           "  msg91-mcp sandbox [--port N]        run the sandbox alone on 127.0.0.1\n"
-           "  msg91-mcp list [--json]             print the tools this configuration exposes\n"
-           "  msg91-mcp call TOOL [JSON | --arg key=value ...]\n"
-           "                                      one tool call; exit 0 ok, 2 tool error,\n"
-           "                                      1 usage or configuration error\n"
-           "  msg91-mcp --help | --version\n\n"
-           "options (each also read from the environment variable shown):\n%s\n"
-           "The auth key comes from MSG91_AUTH_KEY or MSG91_AUTH_KEY_FILE, never from\n"
-           "the command line. See msg91-mcp(1) and README.md.\n",
-           MSG91_MCP_VERSION, config_flags_help());
+    printf(
+        "msg91-mcp %s: MSG91 (OTP, SMS, Segmento) as MCP tools over stdio\n\n"
+        "usage:\n"
+        "  msg91-mcp [options]                 serve MCP over stdio\n"
+        "  msg91-mcp --sandbox [options]       the same, against the built-in sandbox\n"
+        "  msg91-mcp sandbox [--port N]        run the sandbox alone on 127.0.0.1\n"
+        "  msg91-mcp list [--json]             print the tools this configuration "
+        "exposes\n"
+        "  msg91-mcp call TOOL [JSON | --arg key=value ...]\n"
+        "                                      one tool call; exit 0 ok, 2 tool error,\n"
+        "                                      1 usage or configuration error\n"
+        "  msg91-mcp --help | --version\n\n"
+        "options (each also read from the environment variable shown):\n%s\n"
+        "The auth key comes from MSG91_AUTH_KEY or MSG91_AUTH_KEY_FILE, never from\n"
+        "the command line. See msg91-mcp(1) and README.md.\n",
+        MSG91_MCP_VERSION, config_flags_help());
 }
 
 /* Once read, the key has no business staying in the environment: wiping
@@ -98,7 +100,8 @@ int main(int argc, char **argv)
     const char *sub = rest[0];
     struct sandbox *sb = NULL;
     if (sub && strcmp(sub, "list") && strcmp(sub, "call") && strcmp(sub, "sandbox")) {
-        fprintf(stderr, "msg91-mcp: unknown command or option \"%s\" (see --help)\n", sub);
+        fprintf(stderr, "msg91-mcp: unknown command or option \"%s\" (see --help)\n",
+                sub);
         rc = 1;
         goto out;
     }
@@ -118,9 +121,10 @@ int main(int argc, char **argv)
         log_info("running against the built-in sandbox at %s: nothing is delivered",
                  cfg.base_url);
     else if (!cfg.auth_key && !cfg.dry_run)
-        log_warning("no MSG91 auth key is set: tool calls will answer with an error until "
-                    "MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) is set; use --sandbox to try "
-                    "the tools");
+        log_warning(
+            "no MSG91 auth key is set: tool calls will answer with an error until "
+            "MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) is set; use --sandbox to try "
+            "the tools");
     if (sub)
         rc = cli_call(&cfg, rest + 1);
     else

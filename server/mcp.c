@@ -179,8 +179,8 @@ static char *tool_result_line(const char *id_raw, json_t *result, size_t *len)
     return line;
 }
 
-static void respond_tool_result(struct mcp_session *s, struct batch *b, const char *id_raw,
-                                json_t *result)
+static void respond_tool_result(struct mcp_session *s, struct batch *b,
+                                const char *id_raw, json_t *result)
 {
     size_t len;
     char *line = tool_result_line(id_raw, result, &len);
@@ -216,8 +216,9 @@ static void log_sink(void *data, enum log_level level, const char *text)
                      MCP_SERVER_NAME, "data", text));
 }
 
-struct mcp_session *mcp_session_create(struct dispatch *dispatch, const struct config *cfg,
-                                       mcp_write_fn write, void *data)
+struct mcp_session *mcp_session_create(struct dispatch *dispatch,
+                                       const struct config *cfg, mcp_write_fn write,
+                                       void *data)
 {
     struct mcp_session *s = calloc(1, sizeof *s);
     if (!s)
@@ -279,8 +280,8 @@ void mcp_session_destroy(struct mcp_session *s)
 static json_t *initialize_result(struct mcp_session *s)
 {
     bool v2025_06 = strcmp(s->version, "2025-06-18") >= 0;
-    json_t *info = json_pack("{s:s,s:s}", "name", MCP_SERVER_NAME, "version",
-                             MSG91_MCP_VERSION);
+    json_t *info =
+        json_pack("{s:s,s:s}", "name", MCP_SERVER_NAME, "version", MSG91_MCP_VERSION);
     if (v2025_06)
         json_object_set_new(info, "title", json_string("MSG91"));
     if (strcmp(s->version, "2025-11-25") >= 0)
@@ -327,7 +328,8 @@ static void handle_initialize(struct mcp_session *s, struct batch *b,
 static void handle_tools_list(struct mcp_session *s, struct batch *b,
                               struct jsonrpc_message *m)
 {
-    json_t *cursor = json_is_object(m->params) ? json_object_get(m->params, "cursor") : NULL;
+    json_t *cursor =
+        json_is_object(m->params) ? json_object_get(m->params, "cursor") : NULL;
     if (cursor && !json_is_null(cursor)) {
         /* Every tool fits in one page, so no cursor was ever handed out and
          * any cursor the client sends is not one of ours. */
@@ -335,7 +337,8 @@ static void handle_tools_list(struct mcp_session *s, struct batch *b,
                       "invalid cursor: this server lists all tools in one page");
         return;
     }
-    json_t *result = json_pack("{s:o}", "tools", dispatch_list_tools(s->dispatch, s->version));
+    json_t *result =
+        json_pack("{s:o}", "tools", dispatch_list_tools(s->dispatch, s->version));
     respond_result(s, b, m->id_raw, result);
 }
 
@@ -348,9 +351,10 @@ static void handle_set_level(struct mcp_session *s, struct batch *b,
         if (!strcmp(level, mcp_levels[i]))
             found = i;
     if (found < 0) {
-        respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
-                      "level must be one of debug, info, notice, warning, error, critical, "
-                      "alert, emergency");
+        respond_error(
+            s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
+            "level must be one of debug, info, notice, warning, error, critical, "
+            "alert, emergency");
         return;
     }
     s->client_log_level = found;
@@ -447,7 +451,8 @@ static void handle_tools_call(struct mcp_session *s, struct batch *b,
         char *text = NULL;
         if (asprintf(&text, "Unknown tool: %s", json_string_value(name)) < 0)
             text = NULL;
-        respond_error(s, b, p->id_raw, JSONRPC_INVALID_PARAMS, text ? text : "Unknown tool");
+        respond_error(s, b, p->id_raw, JSONRPC_INVALID_PARAMS,
+                      text ? text : "Unknown tool");
         free(text);
     } else {
         fit_result_to_version(s, result);
@@ -458,7 +463,8 @@ static void handle_tools_call(struct mcp_session *s, struct batch *b,
 
 static void handle_cancelled(struct mcp_session *s, struct jsonrpc_message *m)
 {
-    json_t *id = json_is_object(m->params) ? json_object_get(m->params, "requestId") : NULL;
+    json_t *id =
+        json_is_object(m->params) ? json_object_get(m->params, "requestId") : NULL;
     char *key = id ? jsonrpc_id_key(id) : NULL;
     if (!key)
         return;
@@ -478,7 +484,8 @@ static void handle_cancelled(struct mcp_session *s, struct jsonrpc_message *m)
     free(key);
 }
 
-static void handle_message(struct mcp_session *s, struct batch *b, struct jsonrpc_message *m)
+static void handle_message(struct mcp_session *s, struct batch *b,
+                           struct jsonrpc_message *m)
 {
     switch (m->kind) {
     case JSONRPC_INVALID:
@@ -504,8 +511,9 @@ static void handle_message(struct mcp_session *s, struct batch *b, struct jsonrp
         /* In a tool call this is an argument a model can fix, so it is a
          * tool error (as every invalid argument is); elsewhere a protocol
          * error. Either way the request's own id is answered. */
-        static const char text[] = "a string holds a NUL character (\\u0000), which no "
-                                   "MSG91 field accepts; remove it and send the request again";
+        static const char text[] =
+            "a string holds a NUL character (\\u0000), which no "
+            "MSG91 field accepts; remove it and send the request again";
         if (!strcmp(m->method, "tools/call") && s->version) {
             char *msg = NULL;
             if (asprintf(&msg, "Invalid arguments: %s", text) < 0)
@@ -513,8 +521,11 @@ static void handle_message(struct mcp_session *s, struct batch *b, struct jsonrp
             respond_result(s, b, m->id_raw, dispatch_error_result(msg ? msg : text));
             free(msg);
         } else {
-            respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS, "Invalid params: " "a string "
-                          "holds a NUL character (\\u0000), which no MSG91 field accepts");
+            respond_error(
+                s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
+                "Invalid params: "
+                "a string "
+                "holds a NUL character (\\u0000), which no MSG91 field accepts");
         }
         return;
     }
@@ -573,7 +584,8 @@ static void batch_flush(struct batch *b)
 static void handle_batch(struct mcp_session *s, json_t *array)
 {
     /* Only 2025-03-26 has batches; every other version gets one error. */
-    if (!s->version || strcmp(s->version, "2025-03-26") != 0 || json_array_size(array) == 0) {
+    if (!s->version || strcmp(s->version, "2025-03-26") != 0 ||
+        json_array_size(array) == 0) {
         respond_error(s, NULL, unknown_id(s), JSONRPC_INVALID_REQUEST,
                       json_array_size(array) == 0
                           ? "Invalid Request: empty batch"
@@ -588,7 +600,8 @@ static void handle_batch(struct mcp_session *s, json_t *array)
     b->parsing = true;
     size_t i;
     json_t *item;
-    json_array_foreach(array, i, item) {
+    json_array_foreach(array, i, item)
+    {
         struct jsonrpc_message m;
         jsonrpc_parse_value(item, &m);
         handle_message(s, b, &m);
@@ -613,9 +626,10 @@ void mcp_session_handle_line(struct mcp_session *s, const char *line, size_t len
 void mcp_session_line_too_big(struct mcp_session *s, size_t max_line)
 {
     char text[160];
-    snprintf(text, sizeof text,
-             "Invalid Request: the message is larger than the %zu-byte line limit and was "
-             "discarded (MSG91_MAX_LINE_BYTES)",
-             max_line);
+    snprintf(
+        text, sizeof text,
+        "Invalid Request: the message is larger than the %zu-byte line limit and was "
+        "discarded (MSG91_MAX_LINE_BYTES)",
+        max_line);
     respond_error(s, NULL, unknown_id(s), JSONRPC_INVALID_REQUEST, text);
 }

@@ -22,8 +22,9 @@ struct mcp_session;
 typedef void (*mcp_write_fn)(void *data, const char *line, size_t len);
 
 /* dispatch and cfg are borrowed and must outlive the session. */
-struct mcp_session *mcp_session_create(struct dispatch *dispatch, const struct config *cfg,
-                                       mcp_write_fn write, void *data);
+struct mcp_session *mcp_session_create(struct dispatch *dispatch,
+                                       const struct config *cfg, mcp_write_fn write,
+                                       void *data);
 
 /* Cancels pending calls without replies and frees the session. Accepts NULL. */
 void mcp_session_destroy(struct mcp_session *s);

@@ -58,8 +58,9 @@ static const struct sandbox_module_api *load(char **error)
     if (!api)
         api = try_open(MSG91_SANDBOX_MODULE_DIR "/" SANDBOX_MODULE_FILE, &why);
     if (!api) {
-        if (asprintf(error, "cannot load the sandbox module (%s); is msg91-mcp installed "
-                            "completely?",
+        if (asprintf(error,
+                     "cannot load the sandbox module (%s); is msg91-mcp installed "
+                     "completely?",
                      why ? why : "not found") < 0)
             *error = NULL;
     }

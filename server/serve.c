@@ -47,7 +47,8 @@ static void on_line(struct transport *t, const char *line, size_t len)
 static void on_too_big(struct transport *t)
 {
     struct server *srv = t->data;
-    log_warning("discarded an input line longer than %zu bytes", srv->cfg->max_line_bytes);
+    log_warning("discarded an input line longer than %zu bytes",
+                srv->cfg->max_line_bytes);
     mcp_session_line_too_big(srv->session, srv->cfg->max_line_bytes);
 }
 
@@ -98,7 +99,8 @@ static void on_write_error(struct transport *t, int status)
 static void on_signal(uv_signal_t *sig, int signum)
 {
     struct server *srv = sig->data;
-    log_info("received %s; finishing in-flight calls", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    log_info("received %s; finishing in-flight calls",
+             signum == SIGTERM ? "SIGTERM" : "SIGINT");
     if (srv->draining && signum == SIGINT) {
         /* A second Ctrl-C means now. */
         teardown(srv);

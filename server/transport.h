@@ -66,8 +66,8 @@ struct transport {
     bool out_failed;
     size_t out_pending_bytes; /* queued in libuv, not yet written */
     unsigned out_pending_writes;
-    struct dynbuf out_batch;  /* lines of this loop turn, not yet handed over */
-    uv_check_t flush_check;   /* hands out_batch over at the end of the turn */
+    struct dynbuf out_batch; /* lines of this loop turn, not yet handed over */
+    uv_check_t flush_check;  /* hands out_batch over at the end of the turn */
 
     struct framing framing;
     size_t pause_above; /* stop reading stdin when this much output waits */

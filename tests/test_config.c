@@ -84,8 +84,8 @@ START_TEST(file_then_env_then_flags)
                     "MSG91_AUTH_KEY=abc123def456", NULL};
     load(&l, argv, envp);
     ck_assert_msg(l.rc == 0, "%s", l.error);
-    ck_assert_int_eq(l.cfg.timeout_ms, 3000);     /* flag beats env beats file */
-    ck_assert_uint_eq(l.cfg.max_inflight, 7);     /* env beats file */
+    ck_assert_int_eq(l.cfg.timeout_ms, 3000);           /* flag beats env beats file */
+    ck_assert_uint_eq(l.cfg.max_inflight, 7);           /* env beats file */
     ck_assert_int_eq(l.cfg.log_level, LOG_LEVEL_ERROR); /* file only */
     ck_assert_str_eq(l.cfg.tool_prefix, "file_");
     ck_assert_str_eq(l.cfg.auth_key, "abc123def456");
@@ -101,8 +101,14 @@ END_TEST
 START_TEST(flag_forms_and_booleans)
 {
     struct loaded l;
-    char *argv[] = {"msg91-mcp", "--read-only", "--dry-run=0", "--log-level=debug",
-                    "--sandbox", "--tools", "list_campaigns,send_otp", NULL};
+    char *argv[] = {"msg91-mcp",
+                    "--read-only",
+                    "--dry-run=0",
+                    "--log-level=debug",
+                    "--sandbox",
+                    "--tools",
+                    "list_campaigns,send_otp",
+                    NULL};
     char *envp[] = {"MSG91_DRY_RUN=1", NULL};
     load(&l, argv, envp);
     ck_assert_msg(l.rc == 0, "%s", l.error);

@@ -2,21 +2,23 @@
  * flow control, oversized lines, signals, a vanished reader, files as
  * stdio, and the subcommands' exit codes. */
 #include <check.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <pty.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/testutil.h"
 
 #define INIT_LINE                                                                        \
-    "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":" \
-    "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"e2e\",\"version\":\"1\"}}}"
+    "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{"               \
+    "\"protocolVersion\":"                                                               \
+    "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"e2e\",\"version\":"   \
+    "\"1\"}}}"
 
 static double now_s(void)
 {
@@ -58,8 +60,9 @@ START_TEST(ten_thousand_pings_without_reading)
     size_t cap = 10000 * 64, len = 0;
     char *all = malloc(cap);
     for (int i = 1; i <= 10000; i++)
-        len += (size_t)snprintf(all + len, cap - len,
-                                "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"ping\"}\n", i);
+        len +=
+            (size_t)snprintf(all + len, cap - len,
+                             "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"ping\"}\n", i);
     ck_assert_int_eq(testutil_send(&c, all, len), 0);
     free(all);
     char *line = testutil_read_line(&c, 10000);
@@ -70,7 +73,8 @@ START_TEST(ten_thousand_pings_without_reading)
         line = testutil_read_line(&c, 10000);
         ck_assert_msg(line != NULL, "reply %d missing", i);
         char expect[96];
-        snprintf(expect, sizeof expect, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"result\":{}}", i);
+        snprintf(expect, sizeof expect, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"result\":{}}",
+                 i);
         ck_assert_str_eq(line, expect);
         free(line);
     }
@@ -88,12 +92,13 @@ START_TEST(oversized_line_gets_an_error_and_serving_goes_on)
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     ck_assert_int_eq(testutil_send_line(&c, big), 0);
-    ck_assert_int_eq(testutil_send_line(&c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"),
-                     0);
+    ck_assert_int_eq(
+        testutil_send_line(&c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"), 0);
     char *line = testutil_read_line(&c, 5000);
-    ck_assert_str_eq(line, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,"
-                           "\"message\":\"Invalid Request: the message is larger than the "
-                           "1024-byte line limit and was discarded (MSG91_MAX_LINE_BYTES)\"}}");
+    ck_assert_str_eq(line,
+                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,"
+                     "\"message\":\"Invalid Request: the message is larger than the "
+                     "1024-byte line limit and was discarded (MSG91_MAX_LINE_BYTES)\"}}");
     free(line);
     line = testutil_read_line(&c, 5000);
     ck_assert_str_eq(line, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}");
@@ -132,7 +137,8 @@ START_TEST(closed_stdout_ends_the_process_cleanly)
     ck_assert_int_eq(testutil_spawn(&c, argv, NULL), 0);
     close(c.out_fd); /* the reader goes away */
     for (int i = 0; i < 100; i++) {
-        if (testutil_send_line(&c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}") != 0)
+        if (testutil_send_line(&c,
+                               "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}") != 0)
             break;
     }
     int status;
@@ -218,8 +224,8 @@ START_TEST(help_version_list)
     ck_assert_str_eq(v, "msg91-mcp " MSG91_MCP_VERSION "\n");
     free(v);
     ck_assert_int_eq(run_shell("\"$BIN\" --help > /dev/null"), 0);
-    ck_assert_int_eq(run_shell("MSG91_READ_ONLY=1 \"$BIN\" list --json > /tmp/msg91-e2e-l"),
-                     0);
+    ck_assert_int_eq(
+        run_shell("MSG91_READ_ONLY=1 \"$BIN\" list --json > /tmp/msg91-e2e-l"), 0);
     char *l = testutil_read_file("/tmp/msg91-e2e-l", NULL);
     json_t *tools = json_loads(l, 0, NULL);
     ck_assert_int_eq(json_array_size(tools), 3);
@@ -240,8 +246,8 @@ START_TEST(call_exit_codes)
     ck_assert_int_eq(run_shell("\"$BIN\" call send_fax '{}' >/dev/null 2>&1"), 1);
     ck_assert_int_eq(run_shell("\"$BIN\" call send_otp 'not json' >/dev/null 2>&1"), 1);
     /* a tool error: 2 (invalid arguments, or no key) */
-    ck_assert_int_eq(run_shell("\"$BIN\" call send_otp '{\"mobile\":\"1\"}' >/dev/null 2>&1"),
-                     2);
+    ck_assert_int_eq(
+        run_shell("\"$BIN\" call send_otp '{\"mobile\":\"1\"}' >/dev/null 2>&1"), 2);
     ck_assert_int_eq(run_shell("\"$BIN\" call list_campaigns >/dev/null 2>&1"), 2);
     /* dry run: the built request, exit 0 */
     ck_assert_int_eq(run_shell("MSG91_DRY_RUN=1 \"$BIN\" call verify_otp --arg "

@@ -13,7 +13,8 @@ static struct jsonrpc_message parse(const char *line)
 
 START_TEST(request_with_integer_id)
 {
-    struct jsonrpc_message m = parse("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}");
+    struct jsonrpc_message m =
+        parse("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}");
     ck_assert_int_eq(m.kind, JSONRPC_REQUEST);
     ck_assert_str_eq(m.method, "ping");
     ck_assert_str_eq(m.id_raw, "7");
@@ -36,7 +37,8 @@ START_TEST(ids_echo_exactly)
          "\"a\\\"b\\u00e9\""},
         {"{\"jsonrpc\":\"2.0\",\"id\":9223372036854775807,\"method\":\"ping\"}",
          "9223372036854775807"},
-        {"{\"jsonrpc\":\"2.0\",\"id\":123456789012345678901234567890,\"method\":\"ping\"}",
+        {"{\"jsonrpc\":\"2.0\",\"id\":123456789012345678901234567890,\"method\":"
+         "\"ping\"}",
          "123456789012345678901234567890"},
         {"{\"params\":{\"id\":1},\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}", "2"},
         {"{\"jsonrpc\":\"2.0\",\"\\u0069d\":3,\"method\":\"ping\"}", "3"},
@@ -63,7 +65,8 @@ END_TEST
 START_TEST(string_and_number_ids_do_not_collide)
 {
     struct jsonrpc_message a = parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\"}");
-    struct jsonrpc_message b = parse("{\"jsonrpc\":\"2.0\",\"id\":\"1\",\"method\":\"x\"}");
+    struct jsonrpc_message b =
+        parse("{\"jsonrpc\":\"2.0\",\"id\":\"1\",\"method\":\"x\"}");
     ck_assert_str_ne(a.id_key, b.id_key);
     json_t *one = json_integer(1);
     char *key = jsonrpc_id_key(one);
@@ -136,7 +139,8 @@ END_TEST
 
 START_TEST(batch_is_recognised)
 {
-    struct jsonrpc_message m = parse("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]");
+    struct jsonrpc_message m =
+        parse("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]");
     ck_assert_int_eq(m.kind, JSONRPC_BATCH);
     ck_assert(json_is_array(m.root));
     struct jsonrpc_message e;
@@ -158,7 +162,8 @@ START_TEST(error_lines_for_every_code)
         char *line = jsonrpc_error_line("null", codes[i], "msg", NULL, &len);
         char expect[128];
         snprintf(expect, sizeof expect,
-                 "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":%d,\"message\":\"msg\"}}",
+                 "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":%d,\"message\":"
+                 "\"msg\"}}",
                  codes[i]);
         ck_assert_str_eq(line, expect);
         free(line);

@@ -5,12 +5,12 @@
 #include <string.h>
 #include <uv.h>
 
+#include "sandbox/sandbox.h"
 #include "server/config.h"
 #include "server/dispatch.h"
 #include "server/log.h"
 #include "server/mcp.h"
 #include "server/redact.h"
-#include "sandbox/sandbox.h"
 
 struct harness {
     uv_loop_t loop;
@@ -75,11 +75,12 @@ static json_t *exchange(struct harness *h, const char *line)
 static void initialize(struct harness *h, const char *version)
 {
     char line[256];
-    snprintf(line, sizeof line,
-             "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":"
-             "{\"protocolVersion\":\"%s\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\","
-             "\"version\":\"1\"}}}",
-             version);
+    snprintf(
+        line, sizeof line,
+        "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":"
+        "{\"protocolVersion\":\"%s\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\","
+        "\"version\":\"1\"}}}",
+        version);
     json_decref(exchange(h, line));
 }
 
@@ -124,7 +125,8 @@ START_TEST(negotiates_each_version)
         ck_assert_str_eq(mcp_session_version(h.session), versions[i][1]);
         json_t *caps = json_object_get(result, "capabilities");
         ck_assert_int_eq(json_object_size(caps), 2);
-        ck_assert(json_is_false(json_object_get(json_object_get(caps, "tools"), "listChanged")));
+        ck_assert(json_is_false(
+            json_object_get(json_object_get(caps, "tools"), "listChanged")));
         ck_assert(json_is_object(json_object_get(caps, "logging")));
         json_t *info = json_object_get(result, "serverInfo");
         ck_assert_str_eq(json_string_value(json_object_get(info, "name")), "msg91-mcp");
@@ -171,7 +173,8 @@ START_TEST(before_initialize)
     json_decref(r);
     int code;
     r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}");
-    ck_assert_str_eq(error_message(r, &code), "Server not initialized: send initialize first");
+    ck_assert_str_eq(error_message(r, &code),
+                     "Server not initialized: send initialize first");
     ck_assert_int_eq(code, -32600);
     json_decref(r);
     r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":"
@@ -181,8 +184,9 @@ START_TEST(before_initialize)
     json_decref(r);
     r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":\"d\",\"method\":\"server/discover\","
                      "\"params\":{\"_meta\":{}}}");
-    ck_assert_str_eq(h.lines[h.count - 1], "{\"jsonrpc\":\"2.0\",\"id\":\"d\",\"error\":"
-                                           "{\"code\":-32601,\"message\":\"Method not found\"}}");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":\"d\",\"error\":"
+                     "{\"code\":-32601,\"message\":\"Method not found\"}}");
     json_decref(r);
     teardown_harness(&h);
 }
@@ -195,7 +199,8 @@ START_TEST(notifications_get_no_reply)
     initialize(&h, "2025-11-25");
     int before = h.count;
     send_line(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");
-    send_line(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/whatever\",\"params\":{}}");
+    send_line(
+        &h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/whatever\",\"params\":{}}");
     send_line(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
                   "\"params\":{\"requestId\":99}}");
     send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}}");
@@ -215,30 +220,36 @@ START_TEST(protocol_errors)
                      "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32700,\"message\":"
                      "\"Parse error: the line is not valid JSON\"}}");
     send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"resources/list\"}");
-    ck_assert_str_eq(h.lines[h.count - 1],
-                     "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32601,\"message\":"
-                     "\"Method not found\"}}");
+    ck_assert_str_eq(
+        h.lines[h.count - 1],
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32601,\"message\":"
+        "\"Method not found\"}}");
     send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":8}");
-    ck_assert_str_eq(h.lines[h.count - 1],
-                     "{\"jsonrpc\":\"2.0\",\"id\":8,\"error\":{\"code\":-32600,\"message\":"
-                     "\"Invalid Request: \\\"method\\\" is missing\"}}");
+    ck_assert_str_eq(
+        h.lines[h.count - 1],
+        "{\"jsonrpc\":\"2.0\",\"id\":8,\"error\":{\"code\":-32600,\"message\":"
+        "\"Invalid Request: \\\"method\\\" is missing\"}}");
     send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":"
-                  "{\"name\":\"get_failed_events\",\"arguments\":{\"campaign_id\":\"1\\u0000/..\"}}}");
-    ck_assert_str_eq(h.lines[h.count - 1],
-                     "{\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{\"content\":[{\"type\":\"text\","
-                     "\"text\":\"Invalid arguments: a string holds a NUL character (\\\\u0000), "
-                     "which no MSG91 field accepts; remove it and send the request again\"}],"
-                     "\"isError\":true}}");
+                  "{\"name\":\"get_failed_events\",\"arguments\":{\"campaign_id\":"
+                  "\"1\\u0000/..\"}}}");
+    ck_assert_str_eq(
+        h.lines[h.count - 1],
+        "{\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{\"content\":[{\"type\":\"text\","
+        "\"text\":\"Invalid arguments: a string holds a NUL character (\\\\u0000), "
+        "which no MSG91 field accepts; remove it and send the request again\"}],"
+        "\"isError\":true}}");
     send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"p\\u0000ing\"}");
-    ck_assert_str_eq(h.lines[h.count - 1],
-                     "{\"jsonrpc\":\"2.0\",\"id\":10,\"error\":{\"code\":-32602,\"message\":"
-                     "\"Invalid params: a string holds a NUL character (\\\\u0000), which no "
-                     "MSG91 field accepts\"}}");
+    ck_assert_str_eq(
+        h.lines[h.count - 1],
+        "{\"jsonrpc\":\"2.0\",\"id\":10,\"error\":{\"code\":-32602,\"message\":"
+        "\"Invalid params: a string holds a NUL character (\\\\u0000), which no "
+        "MSG91 field accepts\"}}");
     mcp_session_line_too_big(h.session, 1024);
-    ck_assert_str_eq(h.lines[h.count - 1],
-                     "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,\"message\":"
-                     "\"Invalid Request: the message is larger than the 1024-byte line limit "
-                     "and was discarded (MSG91_MAX_LINE_BYTES)\"}}");
+    ck_assert_str_eq(
+        h.lines[h.count - 1],
+        "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,\"message\":"
+        "\"Invalid Request: the message is larger than the 1024-byte line limit "
+        "and was discarded (MSG91_MAX_LINE_BYTES)\"}}");
     teardown_harness(&h);
 }
 END_TEST
@@ -246,7 +257,7 @@ END_TEST
 START_TEST(tools_list_by_version)
 {
     static const char *const names[] = {
-        "send_otp",        "resend_otp",        "verify_otp",     "send_sms_flow",
+        "send_otp",           "resend_otp",      "verify_otp",        "send_sms_flow",
         "create_user_events", "get_event_types", "get_failed_events", "list_campaigns",
     };
     static const char *const versions[] = {"2024-11-05", "2025-03-26", "2025-06-18",
@@ -255,7 +266,8 @@ START_TEST(tools_list_by_version)
         struct harness h;
         setup_with(&h, NULL);
         initialize(&h, versions[v]);
-        json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
+        json_t *r =
+            exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
         json_t *tools = json_object_get(json_object_get(r, "result"), "tools");
         ck_assert_int_eq(json_array_size(tools), 8);
         ck_assert_ptr_null(json_object_get(json_object_get(r, "result"), "nextCursor"));
@@ -273,14 +285,17 @@ START_TEST(tools_list_by_version)
             if (ann) {
                 ck_assert(json_is_true(json_object_get(ann, "openWorldHint")));
                 ck_assert(json_is_false(json_object_get(ann, "destructiveHint")));
-                ck_assert_int_eq(json_is_true(json_object_get(ann, "readOnlyHint")), i >= 5);
-                ck_assert_int_eq(json_is_true(json_object_get(ann, "idempotentHint")), i >= 5);
+                ck_assert_int_eq(json_is_true(json_object_get(ann, "readOnlyHint")),
+                                 i >= 5);
+                ck_assert_int_eq(json_is_true(json_object_get(ann, "idempotentHint")),
+                                 i >= 5);
             }
         }
         json_decref(r);
         int code;
-        r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":"
-                         "{\"cursor\":\"abc\"}}");
+        r = exchange(&h,
+                     "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":"
+                     "{\"cursor\":\"abc\"}}");
         ck_assert_str_eq(error_message(r, &code),
                          "invalid cursor: this server lists all tools in one page");
         ck_assert_int_eq(code, -32602);
@@ -297,16 +312,19 @@ START_TEST(tools_call_protocol_errors)
     initialize(&h, "2025-11-25");
     send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
                   "{\"name\":\"nope\",\"arguments\":{}}}");
-    ck_assert_str_eq(h.lines[h.count - 1],
-                     "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32602,\"message\":"
-                     "\"Unknown tool: nope\"}}");
+    ck_assert_str_eq(
+        h.lines[h.count - 1],
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32602,\"message\":"
+        "\"Unknown tool: nope\"}}");
     int code;
     json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\","
                              "\"params\":{\"name\":\"send_otp\",\"arguments\":[1]}}");
-    ck_assert_str_eq(error_message(r, &code), "tools/call params.arguments must be an object");
+    ck_assert_str_eq(error_message(r, &code),
+                     "tools/call params.arguments must be an object");
     ck_assert_int_eq(code, -32602);
     json_decref(r);
-    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{}}");
+    r = exchange(
+        &h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{}}");
     ck_assert_str_eq(error_message(r, &code), "tools/call needs params.name (a string)");
     json_decref(r);
     teardown_harness(&h);
@@ -318,9 +336,10 @@ START_TEST(invalid_arguments_are_tool_errors)
     struct harness h;
     setup_with(&h, NULL);
     initialize(&h, "2025-11-25");
-    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\","
-                             "\"params\":{\"name\":\"send_otp\",\"arguments\":{\"mobile\":"
-                             "\"12ab\",\"otp_length\":12,\"surprise\":1}}}");
+    json_t *r =
+        exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\","
+                     "\"params\":{\"name\":\"send_otp\",\"arguments\":{\"mobile\":"
+                     "\"12ab\",\"otp_length\":12,\"surprise\":1}}}");
     ck_assert(is_tool_error(r));
     const char *text = first_text(r);
     ck_assert_msg(strstr(text, "Invalid arguments for send_otp"), "%s", text);
@@ -346,11 +365,12 @@ START_TEST(no_key_means_a_tool_error_that_says_how)
     json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\","
                              "\"params\":{\"name\":\"list_campaigns\"}}");
     ck_assert(is_tool_error(r));
-    ck_assert_str_eq(first_text(r),
-                     "No MSG91 auth key is configured, so nothing was sent. Set "
-                     "MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) in this server's environment, "
-                     "or start it with --sandbox to try the tools against the built-in "
-                     "sandbox.");
+    ck_assert_str_eq(
+        first_text(r),
+        "No MSG91 auth key is configured, so nothing was sent. Set "
+        "MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) in this server's environment, "
+        "or start it with --sandbox to try the tools against the built-in "
+        "sandbox.");
     json_decref(r);
     teardown_harness(&h);
 }
@@ -372,13 +392,15 @@ START_TEST(read_only_scope_at_list_and_call)
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(tools, 0), "name")),
                      "get_event_types");
     json_decref(r);
-    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":"
-                     "{\"name\":\"send_otp\",\"arguments\":{\"mobile\":\"919876543210\"}}}");
+    r = exchange(&h,
+                 "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"send_otp\",\"arguments\":{\"mobile\":\"919876543210\"}}}");
     ck_assert(is_tool_error(r));
-    ck_assert_str_eq(first_text(r),
-                     "The tool send_otp is not allowed: this server runs in read-only mode "
-                     "(MSG91_READ_ONLY=1), which allows only get_event_types, "
-                     "get_failed_events and list_campaigns.");
+    ck_assert_str_eq(
+        first_text(r),
+        "The tool send_otp is not allowed: this server runs in read-only mode "
+        "(MSG91_READ_ONLY=1), which allows only get_event_types, "
+        "get_failed_events and list_campaigns.");
     json_decref(r);
     teardown_harness(&h);
 }
@@ -401,24 +423,30 @@ START_TEST(dry_run_and_prefix)
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(tools, 0), "name")),
                      "msg91_send_otp");
     json_decref(r);
-    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":"
-                     "{\"name\":\"send_otp\",\"arguments\":{\"mobile\":\"919876543210\"}}}");
+    r = exchange(&h,
+                 "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"send_otp\",\"arguments\":{\"mobile\":\"919876543210\"}}}");
     int code;
     ck_assert_str_eq(error_message(r, &code), "Unknown tool: send_otp");
     json_decref(r);
-    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":"
-                     "{\"name\":\"msg91_send_otp\",\"arguments\":{\"mobile\":\"+919876543210\"}}}");
+    r = exchange(
+        &h,
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":"
+        "{\"name\":\"msg91_send_otp\",\"arguments\":{\"mobile\":\"+919876543210\"}}}");
     ck_assert(is_tool_error(r));
     json_t *result = json_object_get(r, "result");
-    ck_assert(json_is_true(json_object_get(json_object_get(result, "_meta"), "msg91/dryRun")));
-    ck_assert_str_eq(first_text(r), "Dry run (MSG91_DRY_RUN=1): the request below was "
-                                    "validated and built but NOT sent; nothing was delivered.");
+    ck_assert(
+        json_is_true(json_object_get(json_object_get(result, "_meta"), "msg91/dryRun")));
+    ck_assert_str_eq(first_text(r),
+                     "Dry run (MSG91_DRY_RUN=1): the request below was "
+                     "validated and built but NOT sent; nothing was delivered.");
     const char *req = json_string_value(
         json_object_get(json_array_get(json_object_get(result, "content"), 1), "text"));
     json_t *parsed = json_loads(req, 0, NULL);
     ck_assert_str_eq(json_string_value(json_object_get(parsed, "method")), "POST");
-    ck_assert_str_eq(json_string_value(json_object_get(parsed, "url")),
-                     "https://control.msg91.com/api/v5/otp?template_id=tmpl1&mobile=919876543210");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(parsed, "url")),
+        "https://control.msg91.com/api/v5/otp?template_id=tmpl1&mobile=919876543210");
     ck_assert_str_eq(
         json_string_value(json_object_get(json_object_get(parsed, "headers"), "authkey")),
         "[REDACTED]");
@@ -457,14 +485,17 @@ START_TEST(logging_set_level_and_notifications)
     setup_with(&h, NULL);
     initialize(&h, "2025-11-25");
     int code;
-    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"logging/setLevel\","
-                             "\"params\":{\"level\":\"loud\"}}");
+    json_t *r =
+        exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"logging/setLevel\","
+                     "\"params\":{\"level\":\"loud\"}}");
     error_message(r, &code);
     ck_assert_int_eq(code, -32602);
     json_decref(r);
-    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"logging/setLevel\",\"params\":"
-                  "{\"level\":\"warning\"}}");
-    ck_assert_str_eq(h.lines[h.count - 1], "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}");
+    send_line(&h,
+              "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"logging/setLevel\",\"params\":"
+              "{\"level\":\"warning\"}}");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}");
     /* stderr shows only errors here; the client still gets its warnings. */
     log_set_level(LOG_LEVEL_ERROR);
     int before = h.count;
@@ -472,10 +503,11 @@ START_TEST(logging_set_level_and_notifications)
     ck_assert_int_eq(h.count, before);
     log_warning("upstream is slow");
     ck_assert_int_eq(h.count, before + 1);
-    ck_assert_str_eq(h.lines[h.count - 1],
-                     "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":"
-                     "{\"level\":\"warning\",\"logger\":\"msg91-mcp\",\"data\":"
-                     "\"upstream is slow\"}}");
+    ck_assert_str_eq(
+        h.lines[h.count - 1],
+        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":"
+        "{\"level\":\"warning\",\"logger\":\"msg91-mcp\",\"data\":"
+        "\"upstream is slow\"}}");
     teardown_harness(&h);
     log_set_level(LOG_LEVEL_INFO);
 }
@@ -491,16 +523,18 @@ START_TEST(batches_only_for_2025_03_26)
                   "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"},"
                   "{\"jsonrpc\":\"2.0\",\"id\":\"b\",\"method\":\"nope\"}]");
     ck_assert_int_eq(h.count, before + 1);
-    ck_assert_str_eq(h.lines[h.count - 1],
-                     "[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}},{\"jsonrpc\":\"2.0\",\"id\":"
-                     "\"b\",\"error\":{\"code\":-32601,\"message\":\"Method not found\"}}]");
+    ck_assert_str_eq(
+        h.lines[h.count - 1],
+        "[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}},{\"jsonrpc\":\"2.0\",\"id\":"
+        "\"b\",\"error\":{\"code\":-32601,\"message\":\"Method not found\"}}]");
     before = h.count;
     send_line(&h, "[{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}]");
     ck_assert_int_eq(h.count, before);
     send_line(&h, "[]");
-    ck_assert_str_eq(h.lines[h.count - 1],
-                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":"
-                     "\"Invalid Request: empty batch\"}}");
+    ck_assert_str_eq(
+        h.lines[h.count - 1],
+        "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":"
+        "\"Invalid Request: empty batch\"}}");
     teardown_harness(&h);
 
     setup_with(&h, NULL);
@@ -520,9 +554,10 @@ START_TEST(unknown_ids_by_version)
     struct harness h;
     setup_with(&h, NULL);
     send_line(&h, "{not json");
-    ck_assert_str_eq(h.lines[h.count - 1],
-                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":"
-                     "\"Parse error: the line is not valid JSON\"}}");
+    ck_assert_str_eq(
+        h.lines[h.count - 1],
+        "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":"
+        "\"Parse error: the line is not valid JSON\"}}");
     initialize(&h, "2025-06-18");
     send_line(&h, "{not json");
     ck_assert_ptr_nonnull(strstr(h.lines[h.count - 1], "\"id\":null"));
@@ -535,7 +570,8 @@ static struct sandbox *shared_sandbox;
 static void against_sandbox(struct config *c)
 {
     free(c->base_url);
-    if (asprintf(&c->base_url, "http://127.0.0.1:%u", (unsigned)sandbox_port(shared_sandbox)) < 0)
+    if (asprintf(&c->base_url, "http://127.0.0.1:%u",
+                 (unsigned)sandbox_port(shared_sandbox)) < 0)
         c->base_url = NULL;
     c->auth_key = strdup("test-key-for-mcp");
 }
@@ -561,8 +597,9 @@ START_TEST(structured_content_only_from_2025_06_18)
         setup_with(&h, against_sandbox);
         initialize(&h, versions[v]);
         int before = h.count;
-        send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\","
-                      "\"params\":{\"name\":\"list_campaigns\",\"arguments\":{\"limit\":1}}}");
+        send_line(
+            &h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\","
+                "\"params\":{\"name\":\"list_campaigns\",\"arguments\":{\"limit\":1}}}");
         run_until(&h, before + 1);
         json_t *r = json_loads(h.lines[h.count - 1], 0, NULL);
         json_t *result = json_object_get(r, "result");

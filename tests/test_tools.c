@@ -385,11 +385,12 @@ START_TEST(timestamps_to_utc)
     expect_bad_timestamp("2024-05-01T10:30:00.Z");
     expect_bad_timestamp("2024-05-01T10:30:00Zjunk");
     /* Valid RFC 3339, but before year 1 once in UTC: said as such. */
-    expect_build_error("create_user_events",
-                       "{\"identifier\":\"c1\",\"events\":[{\"name\":\"e\"},{\"name\":\"e\","
-                       "\"timestamp\":\"0001-01-01T00:30:00+01:00\"}]}",
-                       "events/1/timestamp falls outside the years 0001 to 9999 once "
-                       "converted to UTC; use a date within them.");
+    expect_build_error(
+        "create_user_events",
+        "{\"identifier\":\"c1\",\"events\":[{\"name\":\"e\"},{\"name\":\"e\","
+        "\"timestamp\":\"0001-01-01T00:30:00+01:00\"}]}",
+        "events/1/timestamp falls outside the years 0001 to 9999 once "
+        "converted to UTC; use a date within them.");
 }
 END_TEST
 

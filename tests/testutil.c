@@ -89,7 +89,8 @@ int testutil_spawn(struct testutil_child *c, const char *const *argv,
         envp[n++] = asan_env;
     }
     if (getenv("UBSAN_OPTIONS")) {
-        snprintf(ubsan_env, sizeof ubsan_env, "UBSAN_OPTIONS=%s", getenv("UBSAN_OPTIONS"));
+        snprintf(ubsan_env, sizeof ubsan_env, "UBSAN_OPTIONS=%s",
+                 getenv("UBSAN_OPTIONS"));
         envp[n++] = ubsan_env;
     }
     for (size_t i = 0; env && env[i] && n < 62; i++)

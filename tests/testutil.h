@@ -19,9 +19,9 @@ char *testutil_read_file(const char *path, size_t *len);
 /* A running msg91-mcp with its stdin, stdout and stderr piped. */
 struct testutil_child {
     pid_t pid;
-    int in_fd;  /* we write the server's stdin here */
-    int out_fd; /* the server's stdout */
-    int err_fd; /* the server's stderr */
+    int in_fd;     /* we write the server's stdin here */
+    int out_fd;    /* the server's stdout */
+    int err_fd;    /* the server's stderr */
     char *pending; /* bytes read from stdout past the last full line */
     size_t pending_len;
 };

@@ -120,7 +120,7 @@ static int utc_timestamp(const char *s, char out[20])
     int um, ud;
     civil_from_days(days, &uy, &um, &ud);
     if (uy < 1 || uy > 9999)
-        return -2; /* valid, but outside what "YYYY-MM-DD" can say in UTC */
+        return -2;       /* valid, but outside what "YYYY-MM-DD" can say in UTC */
     int secs = (int)rem; /* 0..86399 */
     snprintf(out, 20, "%04u-%02u-%02u %02u:%02u:%02u", (unsigned)uy % 10000u,
              (unsigned)um % 100u, (unsigned)ud % 100u, (unsigned)secs / 3600u % 100u,
