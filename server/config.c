@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "server/redact.h"
 #include "tools/tool.h"
@@ -590,6 +591,13 @@ int config_load(struct config *c, int argc, char **argv, char **envp, char ***re
     }
     if (check_base_url(c, error) != 0 || check_key(c, error) != 0)
         goto fail;
+    /* A CA bundle that cannot be read would only show at the first call,
+     * as a TLS failure on every call after it: say so now instead. */
+    if (c->ca_file && access(c->ca_file, R_OK) != 0) {
+        *error =
+            fmt_error("MSG91_CA_FILE %s cannot be read: %s", c->ca_file, strerror(errno));
+        goto fail;
+    }
     if (c->tool_prefix &&
         strspn(c->tool_prefix,
                "abcdefghijklmnopqrstuvwxyz"

@@ -155,6 +155,8 @@ START_TEST(bad_values_are_startup_errors)
     expect_error(argv, e8, "MSG91_MAX_INFLIGHT must be a whole number from 1");
     char *e9[] = {"MSG91_TOOL_PREFIX=bad.prefix", NULL};
     expect_error(argv, e9, "MSG91_TOOL_PREFIX may hold only");
+    char *e12[] = {"MSG91_CA_FILE=/nonexistent/ca.pem", NULL};
+    expect_error(argv, e12, "MSG91_CA_FILE /nonexistent/ca.pem cannot be read");
     char *e10[] = {"MSG91_AUTH_KEY=type", NULL};
     expect_error(argv, e10, "MSG91_AUTH_KEY is too short to be an MSG91 auth key");
     char *e11[] = {"MSG91_AUTH_KEY=abc def ghi", NULL};

@@ -687,22 +687,27 @@ START_TEST(a_certificate_for_another_name_is_refused)
 }
 END_TEST
 
-/* The server does not look at MSG91_CA_FILE when it starts: it starts and
- * answers initialize, and each call fails as a TLS failure that names the
- * file curl could not load. */
-START_TEST(a_missing_ca_file_fails_each_call_naming_the_file)
+/* A CA bundle that cannot be read is a configuration error at start-up,
+ * with the path and the reason, rather than a TLS failure on every call. */
+START_TEST(a_missing_ca_file_is_a_startup_error)
 {
     const char *missing = in_dir("no-such-ca.pem");
-    struct srv v;
-    srv_start(&v, F("https://localhost:%u", T.port), missing);
-    json_t *r = call_once(&v);
-    expect_error_text(result_of(r, 1),
-                      F("The TLS connection to MSG91 failed (error setting certificate "
-                        "file: %s)" TLS_ADVICE,
-                        missing));
-    json_decref(r);
-    char *err = srv_stop(&v);
-    ck_assert_str_eq(err, "");
+    char base_env[512], ca_env[1024];
+    snprintf(base_env, sizeof base_env, "MSG91_BASE_URL=https://localhost:%u", T.port);
+    snprintf(ca_env, sizeof ca_env, "MSG91_CA_FILE=%s", missing);
+    const char *env[] = {base_env, "MSG91_AUTH_KEY=" TEST_KEY, ca_env, NULL};
+    const char *argv[] = {"msg91-mcp", NULL};
+    struct testutil_child c;
+    ck_assert_int_eq(testutil_spawn(&c, argv, env), 0);
+    ck_assert_int_eq(testutil_finish(&c, 10000), 1);
+    char *err = testutil_read_stderr(&c);
+    char expect[1200];
+    snprintf(
+        expect, sizeof expect,
+        "msg91-mcp: configuration error: MSG91_CA_FILE %s cannot be read: No such file "
+        "or directory\n",
+        missing);
+    ck_assert_str_eq(err, expect);
     free(err);
     size_t n;
     free(read_access_log(0, &n));
@@ -733,7 +738,7 @@ int main(void)
     tcase_add_test(tc, fifty_calls_share_one_http2_connection);
     tcase_add_test(tc, without_the_ca_file_the_certificate_is_refused);
     tcase_add_test(tc, a_certificate_for_another_name_is_refused);
-    tcase_add_test(tc, a_missing_ca_file_fails_each_call_naming_the_file);
+    tcase_add_test(tc, a_missing_ca_file_is_a_startup_error);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
