@@ -172,8 +172,10 @@ START_TEST(optional_part)
     struct tally opt = {0}, fmt = {0};
     run_dir(reg, "/optional", true, &opt);
     run_dir(reg, "/optional/format", true, &fmt);
-    printf("optional: %d passed, %d failed; optional/format: %d passed, %d failed\n",
-           opt.passed, opt.failed, fmt.passed, fmt.failed);
+    /* Worded unlike the required line, so nothing reads it as a verdict. */
+    printf("optional cases (format asserted): %d of %d pass; optional/format: %d of %d "
+           "pass\n",
+           opt.passed, opt.passed + opt.failed, fmt.passed, fmt.passed + fmt.failed);
     fflush(stdout);
     schema_registry_destroy(reg);
     /* Not required to pass; but every case must run to an answer. */
