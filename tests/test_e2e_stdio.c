@@ -20,13 +20,6 @@
     "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"e2e\",\"version\":"   \
     "\"1\"}}}"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Runs a shell command with the binary in $BIN; returns the exit status. */
 static int run_shell(const char *cmd)
 {
@@ -38,9 +31,9 @@ static int run_shell(const char *cmd)
 
 START_TEST(dev_null_exits_zero_at_once)
 {
-    double t0 = now_s();
+    double t0 = testutil_now_s();
     int rc = run_shell("\"$BIN\" < /dev/null > /tmp/msg91-e2e-null.out 2>/dev/null");
-    double took = now_s() - t0;
+    double took = testutil_now_s() - t0;
     ck_assert_int_eq(rc, 0);
     ck_assert_msg(took < 2.0, "took %.2f s", took);
     size_t len = 99;
@@ -117,9 +110,9 @@ START_TEST(sigterm_exits_zero)
     free(testutil_read_line(&c, 5000));
     kill(c.pid, SIGTERM);
     int status;
-    double t0 = now_s();
+    double t0 = testutil_now_s();
     ck_assert_int_eq(waitpid(c.pid, &status, 0), c.pid);
-    ck_assert(now_s() - t0 < 3.0);
+    ck_assert(testutil_now_s() - t0 < 3.0);
     ck_assert(WIFEXITED(status));
     ck_assert_int_eq(WEXITSTATUS(status), 0);
     c.pid = 0;
@@ -142,9 +135,10 @@ START_TEST(closed_stdout_ends_the_process_cleanly)
             break;
     }
     int status;
-    double t0 = now_s();
+    double t0 = testutil_now_s();
     while (waitpid(c.pid, &status, WNOHANG) == 0) {
-        ck_assert_msg(now_s() - t0 < 5.0, "server did not exit after stdout closed");
+        ck_assert_msg(testutil_now_s() - t0 < 5.0,
+                      "server did not exit after stdout closed");
         usleep(10000);
     }
     ck_assert(WIFEXITED(status));
@@ -283,8 +277,8 @@ START_TEST(terminal_as_stdin_and_stdout)
     ck_assert_int_eq(write(master, in, strlen(in)), (ssize_t)strlen(in));
     char buf[8192];
     size_t got = 0;
-    double t0 = now_s();
-    while (now_s() - t0 < 5.0) {
+    double t0 = testutil_now_s();
+    while (testutil_now_s() - t0 < 5.0) {
         ssize_t n = read(master, buf + got, sizeof buf - 1 - got);
         if (n <= 0)
             break;
@@ -299,9 +293,10 @@ START_TEST(terminal_as_stdin_and_stdout)
     ck_assert_msg(ping != NULL, "no ping reply in: %s", buf);
     close(master); /* hang up */
     int status;
-    t0 = now_s();
+    t0 = testutil_now_s();
     while (waitpid(pid, &status, WNOHANG) == 0) {
-        ck_assert_msg(now_s() - t0 < 5.0, "server did not exit after the hang-up");
+        ck_assert_msg(testutil_now_s() - t0 < 5.0,
+                      "server did not exit after the hang-up");
         usleep(10000);
     }
     ck_assert(WIFEXITED(status));

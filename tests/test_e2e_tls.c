@@ -27,6 +27,8 @@
 
 #include "tests/testutil.h"
 
+#define F testutil_fmt
+
 #define TEST_KEY "e2e-tls-key-4b1d8e27"
 #define ECHO_MODULE "/usr/lib/nginx/modules/ngx_http_echo_module.so"
 #define CAMPAIGNS_PATH "/api/v5/campaign/api/campaigns"
@@ -47,28 +49,6 @@
 #define TLS_ADVICE                                                                       \
     ". Nothing was sent. Check MSG91_BASE_URL; if a proxy or private CA signs the "      \
     "certificate, set MSG91_CA_FILE to its CA bundle."
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* printf into one of a few rotating static buffers. Tests are
- * single-threaded. */
-static const char *F(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *F(const char *fmt, ...)
-{
-    static char bufs[8][4096];
-    static unsigned next;
-    char *b = bufs[next++ % 8];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, sizeof bufs[0], fmt, ap);
-    va_end(ap);
-    return b;
-}
 
 /* The full path of an executable found on PATH or in the sbin directories
  * (nginx lives in /usr/sbin, which a normal user's PATH may lack), or
@@ -310,8 +290,8 @@ static bool start_nginx(void)
         _exit(127);
     }
     T.nginx_pid = pid;
-    double deadline = now_s() + 5.0;
-    while (now_s() < deadline) {
+    double deadline = testutil_now_s() + 5.0;
+    while (testutil_now_s() < deadline) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             T.nginx_pid = 0;
@@ -330,10 +310,10 @@ static void stop_nginx(void)
     if (T.nginx_pid <= 0)
         return;
     kill(T.nginx_pid, SIGTERM);
-    double deadline = now_s() + 5.0;
+    double deadline = testutil_now_s() + 5.0;
     int status;
     while (waitpid(T.nginx_pid, &status, WNOHANG) == 0) {
-        if (now_s() > deadline) {
+        if (testutil_now_s() > deadline) {
             kill(T.nginx_pid, SIGKILL);
             waitpid(T.nginx_pid, &status, 0);
             break;
@@ -534,7 +514,7 @@ struct log_line {
  * stream, which may be a moment after the client has the answer. */
 static struct log_line *read_access_log(size_t want, size_t *n)
 {
-    double deadline = now_s() + 2.0;
+    double deadline = testutil_now_s() + 2.0;
     for (;;) {
         char *text = testutil_read_file(in_dir("access.log"), NULL);
         size_t cap = 0, count = 0;
@@ -555,7 +535,7 @@ static struct log_line *read_access_log(size_t want, size_t *n)
                           "unexpected access log line: %s", l);
         }
         free(text);
-        if (count >= want || now_s() > deadline) {
+        if (count >= want || testutil_now_s() > deadline) {
             *n = count;
             return lines;
         }
@@ -571,7 +551,7 @@ START_TEST(fifty_calls_share_one_http2_connection)
     struct srv v;
     srv_start(&v, F("https://localhost:%u", T.port), in_dir("ca.pem"));
     /* All at once: each answer takes DELAY_S, so they overlap at nginx. */
-    double t0 = now_s();
+    double t0 = testutil_now_s();
     for (long id = 1; id <= CALLS; id++)
         send_call(&v, id);
     bool seen[CALLS + 1] = {false};
@@ -584,7 +564,7 @@ START_TEST(fifty_calls_share_one_http2_connection)
         expect_campaigns(result_of(r, id));
         json_decref(r);
     }
-    double took = now_s() - t0;
+    double took = testutil_now_s() - t0;
     /* One after the other they would take CALLS * 0.2 s = 10 s. */
     ck_assert_msg(took < 3.0, "%d calls took %.2f s: they did not overlap", CALLS, took);
     char *err = srv_stop(&v);

@@ -24,6 +24,8 @@
 #include "sandbox/sandbox.h"
 #include "tests/testutil.h"
 
+#define F testutil_fmt
+
 /* The key the server is given; long and distinctive so a leak is found by
  * a plain substring search. */
 #define TEST_KEY "e2e-test-key-7f3a9c51d2"
@@ -52,28 +54,6 @@
     "recipients or MSG91's delivery reports show it did not arrive."
 #define NOT_JSON_TAIL                                                                    \
     " Check that MSG91_BASE_URL points at MSG91 and not at a proxy or captive portal."
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* printf into one of a few rotating static buffers: expected values are
- * built inline in assertions. Tests are single-threaded. */
-static const char *F(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *F(const char *fmt, ...)
-{
-    static char bufs[8][16384];
-    static unsigned next;
-    char *b = bufs[next++ % 8];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, sizeof bufs[0], fmt, ap);
-    va_end(ap);
-    return b;
-}
 
 /* Fails with both values printed unless got equals the JSON text want. */
 static void expect_json(json_t *got, const char *want_text)
@@ -477,9 +457,9 @@ static json_t *srv_wait(struct srv *v, long id, int timeout_ms)
             return m;
         }
     }
-    double deadline = now_s() + timeout_ms / 1000.0;
+    double deadline = testutil_now_s() + timeout_ms / 1000.0;
     for (;;) {
-        int left = (int)((deadline - now_s()) * 1000);
+        int left = (int)((deadline - testutil_now_s()) * 1000);
         if (left <= 0)
             return NULL;
         m = srv_read(v, left);
@@ -1265,9 +1245,9 @@ START_TEST(failure_413_429)
     /* One 429 with a short Retry-After, then the answer: success. */
     sb_clear(&SB);
     sb_rule(&SB, "{\"tool\":\"get_event_types\",\"count\":1,\"retry_after\":1}");
-    double t0 = now_s();
+    double t0 = testutil_now_s();
     json_t *r = srv_call(&v, "get_event_types", "{}");
-    double took = now_s() - t0;
+    double took = testutil_now_s() - t0;
     ck_assert_int_eq(json_integer_value(json_object_get(sc_of(r), "total")), 7);
     json_decref(r);
     ck_assert_uint_eq(sb_count(&SB), 2);
@@ -1470,7 +1450,7 @@ START_TEST(failure_timeout)
 {
     struct srv v;
     srv_start(&v, SB.base, (const char *[]){"MSG91_TIMEOUT_MS=300", NULL});
-    double t0 = now_s();
+    double t0 = testutil_now_s();
     expect_failure(
         &v, "{\"tool\":\"send_otp\",\"count\":1,\"delay_ms\":1500}", "send_otp", OTP_ARGS,
         "MSG91 did not answer: the request timed out after 300 ms; " OTP_UNKNOWN, 1);
@@ -1486,7 +1466,7 @@ START_TEST(failure_timeout)
         "changed, so it is safe to ask again; if this keeps happening, check the "
         "network or raise MSG91_TIMEOUT_MS.",
         1);
-    double took = now_s() - t0;
+    double took = testutil_now_s() - t0;
     /* Three timeouts of 300 ms (and three healthy calls), not three delays. */
     ck_assert_msg(took < 4.0, "took %.2f s", took);
     srv_stop(&v);
@@ -1861,7 +1841,7 @@ static double burst(struct srv *v, int n)
                              "\"params\":{\"name\":\"list_campaigns\",\"arguments\":"
                              "{\"limit\":1}}}\n",
                              v->next_id++);
-    double t0 = now_s();
+    double t0 = testutil_now_s();
     ck_assert_int_eq(testutil_send(&v->c, all, len), 0);
     free(all);
     for (long id = first; id < first + n; id++) {
@@ -1870,7 +1850,7 @@ static double burst(struct srv *v, int n)
         ck_assert_int_eq(json_integer_value(json_object_get(sc_of(r), "total")), 32);
         json_decref(r);
     }
-    return now_s() - t0;
+    return testutil_now_s() - t0;
 }
 
 START_TEST(concurrency_200_at_once)
@@ -1976,11 +1956,12 @@ START_TEST(cancelled_call_gets_no_reply)
     struct srv v;
     srv_start(&v, SB.base, NULL);
     sb_rule(&SB, "{\"tool\":\"list_campaigns\",\"count\":1,\"delay_ms\":2000}");
-    double t0 = now_s();
+    double t0 = testutil_now_s();
     long id = srv_send(&v, "list_campaigns", CAMPAIGNS_ARGS, NULL);
     /* Wait until the request is at the sandbox, held by the delay. */
     while (sb_count(&SB) == 0) {
-        ck_assert_msg(now_s() - t0 < 2.0, "the request never reached the sandbox");
+        ck_assert_msg(testutil_now_s() - t0 < 2.0,
+                      "the request never reached the sandbox");
         usleep(10000);
     }
     unsigned peers[16];
@@ -1996,22 +1977,23 @@ START_TEST(cancelled_call_gets_no_reply)
     if (tcp_state(SB.port, 0) >= 0) {
         ck_assert_uint_ge(npeers, 1);
         for (size_t i = 0; i < npeers; i++) {
-            double t1 = now_s();
+            double t1 = testutil_now_s();
             while (tcp_state(SB.port, peers[i]) == 0x01) {
-                ck_assert_msg(now_s() - t1 < 1.0, "connection from port %u still open",
-                              peers[i]);
+                ck_assert_msg(testutil_now_s() - t1 < 1.0,
+                              "connection from port %u still open", peers[i]);
                 usleep(10000);
             }
             printf("cancel: the sandbox's connection from port %u left ESTABLISHED for "
                    "state "
                    "%02X (08 is CLOSE_WAIT) %.0f ms after the cancellation\n",
-                   peers[i], tcp_state(SB.port, peers[i]), (now_s() - t1) * 1000);
+                   peers[i], tcp_state(SB.port, peers[i]),
+                   (testutil_now_s() - t1) * 1000);
         }
         fflush(stdout);
     }
     /* Nothing for that id, even well past the delay. */
     for (;;) {
-        int left = (int)((t0 + 2.6 - now_s()) * 1000);
+        int left = (int)((t0 + 2.6 - testutil_now_s()) * 1000);
         if (left <= 0)
             break;
         json_t *m = srv_read(&v, left);
@@ -2039,9 +2021,9 @@ END_TEST
  * its progress value, or -1 after timeout_ms. */
 static double wait_progress(struct srv *v, const char *token, int timeout_ms)
 {
-    double deadline = now_s() + timeout_ms / 1000.0;
+    double deadline = testutil_now_s() + timeout_ms / 1000.0;
     for (;;) {
-        int left = (int)((deadline - now_s()) * 1000);
+        int left = (int)((deadline - testutil_now_s()) * 1000);
         json_t *m = left > 0 ? srv_read(v, left) : NULL;
         if (!m)
             return -1;
@@ -2093,10 +2075,11 @@ START_TEST(cancel_while_queued_or_waiting_to_retry)
      * it is not sent again and gets no answer. */
     sb_rule(&SB, "{\"tool\":\"get_event_types\",\"count\":1,\"status\":503,"
                  "\"retry_after\":2}");
-    double t0 = now_s();
+    double t0 = testutil_now_s();
     long c = srv_send(&v, "get_event_types", "{}", NULL);
     while (sb_count(&SB) == 0) {
-        ck_assert_msg(now_s() - t0 < 1.5, "the request never reached the sandbox");
+        ck_assert_msg(testutil_now_s() - t0 < 1.5,
+                      "the request never reached the sandbox");
         usleep(5000);
     }
     usleep(100000);
@@ -2106,7 +2089,7 @@ START_TEST(cancel_while_queued_or_waiting_to_retry)
                     "\"params\":{\"requestId\":%ld}}",
                     c)),
         0);
-    ck_assert_ptr_null(srv_wait(&v, c, (int)((t0 + 2.6 - now_s()) * 1000)));
+    ck_assert_ptr_null(srv_wait(&v, c, (int)((t0 + 2.6 - testutil_now_s()) * 1000)));
     ck_assert_uint_eq(sb_count(&SB), 1);
     srv_healthy(&v, &SB);
     srv_stop(&v);

@@ -13,6 +13,11 @@
 const char *testutil_shared_dir(void);
 /* Path of the built binary (MSG91_MCP_BIN). */
 const char *testutil_binary(void);
+/* Seconds on the monotonic clock, for measuring how long something took. */
+double testutil_now_s(void);
+/* printf into one of eight rotating static buffers, for building lines
+ * and environment entries inline. Tests are single-threaded. */
+const char *testutil_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reads a whole file into a malloc'd NUL-terminated buffer, or NULL. */
 char *testutil_read_file(const char *path, size_t *len);
 
