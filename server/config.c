@@ -227,12 +227,7 @@ static int apply(struct config *c, const struct setting *s, const char *value,
                                source, s->min, s->max, value);
             return -1;
         }
-        if (s->offset == OFF(timeout_ms))
-            c->timeout_ms = v;
-        else if (s->offset == OFF(max_inflight))
-            c->max_inflight = (unsigned)v;
-        else
-            c->max_line_bytes = (size_t)v;
+        *(long *)field = v;
         return 0;
     }
     case SET_LEVEL:

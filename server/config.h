@@ -29,10 +29,10 @@ struct config {
     bool dry_run;
     char *audit_log;
     enum log_level log_level;
-    unsigned max_inflight;
+    long max_inflight;
     char *ca_file;
     char *tool_prefix;
-    size_t max_line_bytes;
+    long max_line_bytes;
     bool sandbox; /* --sandbox: every call goes to the built-in sandbox */
     char *config_path;
     struct config_endpoint endpoints[CONFIG_MAX_TOOLS]; /* by tool_table index */

@@ -378,7 +378,7 @@ static int ensure_engine(struct dispatch *d)
     struct http_engine_options opts = {
         .auth_key = cfg->sandbox ? SANDBOX_AUTH_KEY : cfg->auth_key,
         .timeout_ms = cfg->timeout_ms,
-        .max_inflight = cfg->max_inflight,
+        .max_inflight = (unsigned)cfg->max_inflight,
         .ca_file = cfg->ca_file,
         .max_retries = READ_ONLY_RETRIES,
     };

@@ -48,8 +48,8 @@ static void on_too_big(struct transport *t)
 {
     struct server *srv = t->data;
     log_warning("discarded an input line longer than %zu bytes",
-                srv->cfg->max_line_bytes);
-    mcp_session_line_too_big(srv->session, srv->cfg->max_line_bytes);
+                (size_t)srv->cfg->max_line_bytes);
+    mcp_session_line_too_big(srv->session, (size_t)srv->cfg->max_line_bytes);
 }
 
 static void drain_tick(uv_timer_t *timer)
@@ -180,7 +180,7 @@ int serve_stdio(const struct config *cfg)
     }
     srv->session = mcp_session_create(srv->dispatch, cfg, write_line, srv);
     int err = transport_init(&srv->transport, &srv->loop, STDIN_FILENO, STDOUT_FILENO,
-                             cfg->max_line_bytes, &transport_cb, srv);
+                             (size_t)cfg->max_line_bytes, &transport_cb, srv);
     if (!srv->session || err != 0) {
         log_error("cannot set up stdio: %s", err ? uv_strerror(err) : "out of memory");
         mcp_session_destroy(srv->session);
