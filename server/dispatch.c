@@ -476,7 +476,9 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
     struct tool_slot *s = find_slot(d, name);
     if (!s)
         return DISPATCH_UNKNOWN_TOOL;
-    json_t *empty = json_object();
+    /* Only a call without arguments needs an object made for it; this is
+     * the hot path, so nothing is allocated otherwise. */
+    json_t *empty = args ? NULL : json_object();
     if (!args)
         args = empty;
     enum dispatch_status st;

@@ -372,23 +372,7 @@ static void srv_start(struct srv *v, const char *base_url, const char *const *ex
     v->next_id = 1;
     v->log = json_array();
     v->stash = json_array();
-    ck_assert_int_eq(
-        testutil_send_line(&v->c,
-                           "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\","
-                           "\"params\":{\"protocolVersion\":\"2025-11-25\","
-                           "\"capabilities\":{},\"clientInfo\":{\"name\":\"e2e-tools\","
-                           "\"version\":\"1\"}}}"),
-        0);
-    json_t *r = testutil_read_json(&v->c, REPLY_MS);
-    ck_assert_msg(r != NULL, "no answer to initialize");
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "result"),
-                                                       "protocolVersion")),
-                     "2025-11-25");
-    json_decref(r);
-    ck_assert_int_eq(
-        testutil_send_line(
-            &v->c, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"),
-        0);
+    testutil_initialize(&v->c, "e2e-tools", REPLY_MS);
 }
 
 /* Ends the server: stdin closed, exit 0, and the key nowhere on stderr or

@@ -1,5 +1,7 @@
 #include "tests/testutil.h"
 
+#include <check.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -253,4 +255,26 @@ char *testutil_read_stderr(struct testutil_child *c)
     buf[n] = '\0';
     close(c->err_fd);
     return buf;
+}
+
+void testutil_initialize(struct testutil_child *c, const char *client_name,
+                         int timeout_ms)
+{
+    char line[512];
+    snprintf(line, sizeof line,
+             "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":"
+             "{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":"
+             "{\"name\":\"%s\",\"version\":\"1\"}}}",
+             client_name);
+    ck_assert_int_eq(testutil_send_line(c, line), 0);
+    json_t *r = testutil_read_json(c, timeout_ms);
+    ck_assert_msg(r != NULL, "no answer to initialize");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "result"),
+                                                       "protocolVersion")),
+                     "2025-11-25");
+    json_decref(r);
+    ck_assert_int_eq(
+        testutil_send_line(
+            c, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"),
+        0);
 }

@@ -44,6 +44,11 @@ int testutil_send_line(struct testutil_child *c, const char *line);
 char *testutil_read_line(struct testutil_child *c, int timeout_ms);
 /* Reads one line and parses it; NULL on timeout or bad JSON. */
 json_t *testutil_read_json(struct testutil_child *c, int timeout_ms);
+/* The MCP handshake as a client does it: initialize with protocol
+ * 2025-11-25 (asserting that version comes back), then
+ * notifications/initialized. Aborts the test on failure. */
+void testutil_initialize(struct testutil_child *c, const char *client_name,
+                         int timeout_ms);
 /* Closes stdin and waits up to timeout_ms for exit; returns the exit
  * status (0..255), 128+signal, or -1 on timeout (the child is then killed). */
 int testutil_finish(struct testutil_child *c, int timeout_ms);

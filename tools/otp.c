@@ -34,19 +34,22 @@ static const char *str_arg(json_t *args, const char *name)
     return json_string_value(json_object_get(args, name));
 }
 
-/* The digits-only mobile number from the "mobile" argument; the schema
- * requires it, so a missing one is a bug in the caller. */
-static char *mobile_arg(json_t *args, char **error)
+/* Adds the "mobile" argument as the digits-only "mobile" parameter. The
+ * schema requires it, so a missing one is a bug in the caller. On failure
+ * u is released and -1 returned with *error set. */
+static int add_mobile(struct request_url *u, json_t *args, char **error)
 {
     const char *mobile = str_arg(args, "mobile");
-    if (!mobile) {
-        request_fail(error, "mobile is required.");
-        return NULL;
+    char *digits = mobile ? request_mobile(mobile) : NULL;
+    if (!digits) {
+        request_url_finish(u);
+        return request_fail(error, mobile ? "The server ran out of memory while "
+                                            "building the request."
+                                          : "mobile is required.");
     }
-    char *digits = request_mobile(mobile);
-    if (!digits)
-        request_fail(error, "The server ran out of memory while building the request.");
-    return digits;
+    request_url_add(u, "mobile", digits);
+    free(digits);
+    return 0;
 }
 
 /* The text of a refusal matched against MSG91's known messages, ignoring
@@ -65,18 +68,12 @@ int send_otp_build(const struct tool_build_ctx *ctx, json_t *args,
     if (!template_id || !template_id[0])
         return request_fail(error, "template_id is required: pass template_id or "
                                    "configure MSG91_OTP_TEMPLATE_ID.");
-    char *mobile = mobile_arg(args, error);
-    if (!mobile)
-        return -1;
-
     struct request_url u;
-    if (request_url_init(&u, ctx, args, error) != 0) {
-        free(mobile);
+    if (request_url_init(&u, ctx, args, error) != 0)
         return -1;
-    }
     request_url_add(&u, "template_id", template_id);
-    request_url_add(&u, "mobile", mobile);
-    free(mobile);
+    if (add_mobile(&u, args, error) != 0)
+        return -1;
     const char *otp = str_arg(args, "otp");
     if (otp)
         request_url_add(&u, "otp", otp);
@@ -131,20 +128,15 @@ void send_otp_read(const struct tool_read_ctx *ctx, const struct http_response *
 int resend_otp_build(const struct tool_build_ctx *ctx, json_t *args,
                      struct http_request *req, char **error)
 {
-    char *mobile = mobile_arg(args, error);
-    if (!mobile)
-        return -1;
     struct request_url u;
-    if (request_url_init(&u, ctx, args, error) != 0) {
-        free(mobile);
+    if (request_url_init(&u, ctx, args, error) != 0)
         return -1;
-    }
     /* Left out, MSG91 retries by voice call; the contract's default is text,
      * so the choice is always spelled out. */
     const char *retry_type = str_arg(args, "retry_type");
     request_url_add(&u, "retrytype", retry_type ? retry_type : "text");
-    request_url_add(&u, "mobile", mobile);
-    free(mobile);
+    if (add_mobile(&u, args, error) != 0)
+        return -1;
     return request_complete(ctx, &u, NULL, req, error);
 }
 
@@ -192,17 +184,12 @@ int verify_otp_build(const struct tool_build_ctx *ctx, json_t *args,
     const char *otp = str_arg(args, "otp");
     if (!otp)
         return request_fail(error, "otp is required.");
-    char *mobile = mobile_arg(args, error);
-    if (!mobile)
-        return -1;
     struct request_url u;
-    if (request_url_init(&u, ctx, args, error) != 0) {
-        free(mobile);
+    if (request_url_init(&u, ctx, args, error) != 0)
         return -1;
-    }
     request_url_add(&u, "otp", otp);
-    request_url_add(&u, "mobile", mobile);
-    free(mobile);
+    if (add_mobile(&u, args, error) != 0)
+        return -1;
     return request_complete(ctx, &u, NULL, req, error);
 }
 

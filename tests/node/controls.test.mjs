@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { BIN, TOOLS, serverEnv, startSandbox, killTree, sleep } from './lib.mjs';
+import { BIN, TOOLS, serverEnv, startSandbox, sandboxControl, killTree, sleep } from './lib.mjs';
 
 const KEY = 'ctl-key-' + randomBytes(10).toString('hex');
 const MOBILE = '+919876543210';
@@ -36,17 +36,7 @@ let sandbox;
 const sessions = new Set();
 let tmp;
 
-async function sb(path, { method = 'GET', body } = {}) {
-  const r = await fetch(`${sandbox.url}/_sandbox/${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await r.text();
-  assert.ok(r.status < 300, `${method} /_sandbox/${path} answered ${r.status}: ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const sb = (path, opts) => sandboxControl(sandbox.url, path, opts);
 const recorded = async () => (await sb('requests')).requests;
 const clearRecorded = () => sb('requests', { method: 'DELETE' });
 const misbehave = (rule) => sb('misbehave', { method: 'POST', body: rule });

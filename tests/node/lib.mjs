@@ -374,6 +374,20 @@ export async function startSandbox() {
   };
 }
 
+// One call to the sandbox's control API (/_sandbox/PATH): the parsed JSON
+// answer, or a thrown error naming the route and status when it is not 2xx.
+export async function sandboxControl(url, path, { method = 'GET', body } = {}) {
+  const r = await fetch(`${url}/_sandbox/${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await r.text();
+  if (r.status >= 300) throw new Error(`${method} /_sandbox/${path} answered ${r.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
 export async function sandboxOtp(url, mobileDigits) {
   const r = await fetch(`${url}/_sandbox/otp?mobile=${encodeURIComponent(mobileDigits)}`, { signal: AbortSignal.timeout(5000) });
   if (r.status !== 200) throw new Error(`GET /_sandbox/otp answered ${r.status}: ${await r.text()}`);

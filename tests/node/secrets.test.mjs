@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { BIN, TOOLS, serverEnv, startSandbox, sandboxOtp, killTree, sleep, RawSession } from './lib.mjs';
+import { BIN, TOOLS, serverEnv, startSandbox, sandboxControl, sandboxOtp, killTree, sleep, RawSession } from './lib.mjs';
 
 // Distinctive, and within ^[A-Za-z0-9_-]+$ so it passes as a template id.
 const KEY = 'K3y-' + randomBytes(16).toString('hex');
@@ -30,17 +30,7 @@ let sandbox;
 let tmp;
 const sessions = new Set();
 
-async function sb(path, { method = 'GET', body } = {}) {
-  const r = await fetch(`${sandbox.url}/_sandbox/${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await r.text();
-  assert.ok(r.status < 300, `${method} /_sandbox/${path} answered ${r.status}: ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const sb = (path, opts) => sandboxControl(sandbox.url, path, opts);
 const misbehave = (rule) => sb('misbehave', { method: 'POST', body: rule });
 const clearRules = () => sb('misbehave', { method: 'DELETE' });
 
