@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "schemas/embedded.h"
-#include "server/schema.h"
+#include "jsonschema/schema.h"
 
 struct bench_case {
     const char *tool;

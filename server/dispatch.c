@@ -5,10 +5,10 @@
 
 #include "schemas/embedded.h"
 #include "server/audit.h"
-#include "server/http.h"
+#include "upstream/http.h"
 #include "server/log.h"
 #include "server/redact.h"
-#include "server/schema.h"
+#include "jsonschema/schema.h"
 #include "tools/tool.h"
 
 /* In --sandbox mode the sandbox accepts any key; this placeholder is not

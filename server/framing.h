@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "server/dynbuf.h"
+#include "util/dynbuf.h"
 
 enum framing_event {
     FRAMING_LINE,   /* a complete line (NUL-terminated, without CR/LF) */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/dynbuf.h"
+#include "util/dynbuf.h"
 
 /* Outgoing lines may be large (a tools/list or a big result) but never
  * unbounded: the TypeScript SDK drops any line over 10 MiB. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/dynbuf.h"
+#include "util/dynbuf.h"
 #include "server/jsonrpc.h"
 #include "server/log.h"
 #include "server/redact.h"

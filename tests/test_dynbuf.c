@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/dynbuf.h"
+#include "util/dynbuf.h"
 
 START_TEST(appends_and_terminates)
 {

@@ -3,7 +3,7 @@
  * delays, answers chosen statuses with Retry-After, sends huge bodies,
  * drops connections, and counts concurrent requests. Each test runs a
  * private libuv loop and asserts on counters set by the callbacks. */
-#include "server/http.h"
+#include "upstream/http.h"
 
 #include <arpa/inet.h>
 #include <check.h>

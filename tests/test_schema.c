@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "schemas/embedded.h"
-#include "server/schema.h"
+#include "jsonschema/schema.h"
 #include "tests/testutil.h"
 
 /* Counting allocations: the test binary replaces malloc (glibc allows it)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "schemas/embedded.h"
-#include "server/schema.h"
+#include "jsonschema/schema.h"
 #include "tests/testutil.h"
 
 static bool ends_with(const char *s, const char *suffix)

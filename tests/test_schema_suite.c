@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "server/schema.h"
+#include "jsonschema/schema.h"
 #include "tests/testutil.h"
 
 /* Cases the validator is known to fail in the required part; the test

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "schemas/embedded.h"
-#include "server/schema.h"
+#include "jsonschema/schema.h"
 #include "tools/answer.h"
 #include "tools/request.h"
 #include "tools/tool.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server/dynbuf.h"
+#include "util/dynbuf.h"
 
 /* Longest excerpt of an upstream body quoted in a message: enough to
  * recognise an HTML error page or a proxy's text, short enough for a

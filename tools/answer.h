@@ -9,7 +9,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "server/http.h"
+#include "upstream/http.h"
 #include "tools/tool.h"
 
 /* What a tool that changes something upstream tells the model when the

@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "server/dynbuf.h"
-#include "server/http.h"
+#include "util/dynbuf.h"
+#include "upstream/http.h"
 #include "tools/tool.h"
 
 /* Longest URL we build. MSG91 URLs are a few hundred bytes; a URL past

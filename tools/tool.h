@@ -10,7 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "server/http.h"
+#include "upstream/http.h"
 
 /* Method and path template. "{name}" in the path is replaced by the
  * argument of that name, percent-encoded as one path segment. */

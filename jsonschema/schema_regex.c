@@ -3,7 +3,7 @@
  * dialects differ (\s, \v, \a), compiled once and JIT-compiled when the
  * platform allows, and every match runs under a match and heap limit so a
  * catastrophic pattern fails fast instead of hanging the server. */
-#include "server/schema.h"
+#include "jsonschema/schema.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/dynbuf.h"
+#include "util/dynbuf.h"
 
 /* Enough for any sensible pattern over a tool argument; ^(a+)+$ against a
  * few dozen characters blows through it in well under a millisecond. */

@@ -1,4 +1,4 @@
-#include "server/dynbuf.h"
+#include "util/dynbuf.h"
 
 #include <stdlib.h>
 #include <string.h>

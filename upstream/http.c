@@ -3,9 +3,9 @@
  * life of a call, the queue, retries and the teardown order are described in
  * doc/http.md; the comments here explain the choices that are easy to get
  * wrong. */
-#include "server/http.h"
+#include "upstream/http.h"
 
-#include "server/dynbuf.h"
+#include "util/dynbuf.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
  * after RFC 3339, RFC 5321, RFC 3986, RFC 4122 and RFC 1123. Each check
  * reads the string once and allocates nothing, except regex, which has to
  * compile the pattern to know. */
-#include "server/schema.h"
+#include "jsonschema/schema.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>

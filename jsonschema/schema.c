@@ -3,7 +3,7 @@
  * with every reference resolved, and the validator that walks that graph
  * over an instance. Regular expressions live in schema_regex.c and format
  * checks in schema_format.c; doc/schema.md explains the design. */
-#include "server/schema.h"
+#include "jsonschema/schema.h"
 
 #include <float.h>
 #include <math.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "schemas/embedded.h"
-#include "server/dynbuf.h"
+#include "util/dynbuf.h"
 
 #define DEFAULT_MAX_DEPTH 256
 #define DEFAULT_MAX_ERRORS 32
