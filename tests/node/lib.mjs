@@ -1,5 +1,5 @@
 // Shared helpers for the Node end-to-end tests: where the binary and the
-// shared folder are, a line-oriented raw stdio session, the standalone
+// vendored MCP schemas (tests/data/mcp-schema) are, a line-oriented raw stdio session, the standalone
 // sandbox, schema validators built from the official MCP schemas, and
 // process-tree cleanup by PID.
 import { spawn } from 'node:child_process';
@@ -16,13 +16,17 @@ const addFormats = require('ajv-formats').default;
 
 export const HERE = dirname(fileURLToPath(import.meta.url));
 export const BIN = process.env.MSG91_MCP_BIN || resolve(HERE, '..', '..', 'build', 'msg91-mcp');
-export const SHARED = process.env.MSG91_SHARED_DIR || resolve(HERE, '..', '..', '..', 'shared');
-export const NODE22 = join(HERE, 'node_modules', '.bin', 'node');
+// The official MCP wire schemas, vendored with their licence.
+export const MCP_SCHEMA_DIR = resolve(HERE, '..', 'data', 'mcp-schema');
+// The tests run under the pinned Node 22 that scripts/node-runtime installs
+// (tests/node/run.sh starts them with it), so child Node processes use the
+// same binary.
+export const NODE22 = process.execPath;
 
 export const VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25'];
 
 // The eight tools, in the order and with the properties of the contract
-// (../shared/tool-contract.md, "The eight tools").
+// (the README's "The tools" and doc/tools.md).
 export const TOOLS = [
   { name: 'send_otp', title: 'Send OTP', readOnly: false, destructive: false, idempotent: false },
   { name: 'resend_otp', title: 'Resend OTP', readOnly: false, destructive: false, idempotent: false },
@@ -297,7 +301,10 @@ export function topLevelRaw(text, key) {
 export class McpSchema {
   constructor(version) {
     this.version = version;
-    const path = join(SHARED, 'mcp-schema', version, 'schema.json');
+    const path = join(MCP_SCHEMA_DIR, version, 'schema.json');
+    if (!existsSync(path)) {
+      throw new Error(`the official MCP schema of ${version} is missing: ${path} (tests/data/mcp-schema/ is part of the repository)`);
+    }
     this.doc = JSON.parse(readFileSync(path, 'utf8'));
     this.is2020 = String(this.doc.$schema || '').includes('2020-12');
     this.defsKey = this.doc.$defs ? '$defs' : 'definitions';

@@ -1,19 +1,26 @@
 #!/bin/sh
-# Installs the pinned test dependencies from package-lock.json (npm ci) and
-# runs the Node end-to-end tests. Environment:
-#   MSG91_MCP_BIN     the server binary (default ../../build/msg91-mcp from here)
-#   MSG91_SHARED_DIR  the shared folder with mcp-schema/ (default ../../../shared from here)
+# Runs the Node end-to-end tests (official MCP SDK, Inspector CLI,
+# conformance suite) under the pinned Node 22 that scripts/node-runtime
+# installs, whatever `node` is on PATH. The test packages are installed
+# from package-lock.json with `npm ci`, but only when the lockfile (or the
+# runtime) changed since the last install, so a second run spends no time
+# on it. Environment:
+#   MSG91_MCP_BIN  the server binary (default ../../build/msg91-mcp from here)
+#   MSG91_NODE     a Node.js 22.19+ binary to use instead of the pinned one
+#                  (its npm must be on PATH beside it)
 set -eu
 cd "$(dirname "$0")"
 
-if ! command -v node >/dev/null 2>&1; then
-    echo "run.sh: node is not installed (Debian: apt-get install nodejs; Node 20 or newer)" >&2
-    exit 1
+if [ -n "${MSG91_NODE:-}" ]; then
+    bindir="$(dirname "$MSG91_NODE")"
+else
+    bindir="$(../../scripts/node-runtime)/bin"
 fi
-if ! command -v npm >/dev/null 2>&1; then
-    echo "run.sh: npm is not installed (Debian: apt-get install npm); it is needed to install the pinned test packages" >&2
-    exit 1
-fi
+# Child processes (npm's scripts, the Inspector, supergateway) find the
+# same node first on PATH.
+PATH="$bindir:$PATH"
+export PATH
+
 bin="${MSG91_MCP_BIN:-$(cd ../.. && pwd)/build/msg91-mcp}"
 export MSG91_MCP_BIN="$bin"
 if [ ! -x "$bin" ]; then
@@ -21,5 +28,10 @@ if [ ! -x "$bin" ]; then
     exit 1
 fi
 
-npm ci --no-audit --no-fund --loglevel=error
-exec node --test --test-concurrency=1 --test-timeout=120000 *.test.mjs
+stamp="$(sha256sum package-lock.json | cut -c1-64) $("$bindir/node" --version)"
+if [ ! -f node_modules/.msg91-stamp ] || [ "$(cat node_modules/.msg91-stamp)" != "$stamp" ]; then
+    echo "tests/node: npm ci: installing the test packages of package-lock.json" >&2
+    "$bindir/npm" ci --no-audit --no-fund --loglevel=error
+    echo "$stamp" >node_modules/.msg91-stamp
+fi
+exec "$bindir/node" --test --test-concurrency=1 --test-timeout=120000 *.test.mjs
