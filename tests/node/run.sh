@@ -20,6 +20,12 @@ fi
 # same node first on PATH.
 PATH="$bindir:$PATH"
 export PATH
+# Node trusts only its own CA list; let npm also trust the CAs the machine
+# trusts (curl and apt do), as a machine behind a TLS-inspecting proxy needs.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r /etc/ssl/certs/ca-certificates.crt ]; then
+    NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+    export NODE_EXTRA_CA_CERTS
+fi
 
 bin="${MSG91_MCP_BIN:-$(cd ../.. && pwd)/build/msg91-mcp}"
 export MSG91_MCP_BIN="$bin"
