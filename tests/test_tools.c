@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schemas/embedded.h"
 #include "jsonschema/schema.h"
+#include "schemas/embedded.h"
 #include "tools/answer.h"
 #include "tools/request.h"
 #include "tools/tool.h"
@@ -424,6 +424,72 @@ START_TEST(list_campaigns_request)
     expect_request("list_campaigns", "{\"page\":4,\"limit\":100}", "GET",
                    BASE "/api/v5/campaign/api/campaigns?pageNo=4&itemsPerPage=100", NULL,
                    true);
+}
+END_TEST
+
+/* ---- integer arguments that arrive as reals ---- */
+
+/* JSON Schema counts 3.0 as an integer, so a builder must read it as 3,
+ * never fall back to its default. */
+START_TEST(whole_reals_are_integers)
+{
+    expect_request("list_campaigns", "{\"page\":3.0,\"limit\":5.0}", "GET",
+                   BASE "/api/v5/campaign/api/campaigns?pageNo=3&itemsPerPage=5", NULL,
+                   true);
+    expect_request("get_failed_events",
+                   "{\"campaign_id\":\"42\",\"page\":3.0,\"limit\":5e1}", "POST",
+                   BASE "/api/v5/segmento/api/v1/campaigns/42/failed-events",
+                   "{\"page\":3,\"limit\":50}", true);
+    expect_request(
+        "send_otp",
+        "{\"mobile\":\"919876543210\",\"template_id\":\"t\",\"otp_length\":6.0,"
+        "\"otp_expiry\":10.0}",
+        "POST",
+        BASE "/api/v5/otp?template_id=t&mobile=919876543210&otp_length=6"
+             "&otp_expiry=10",
+        "{}", false);
+    expect_request(
+        "send_sms_flow",
+        "{\"template_id\":\"f\",\"recipients\":[{\"mobiles\":\"919876543210\"}],"
+        "\"short_url_expiry\":3600.0}",
+        "POST", BASE "/api/v5/flow",
+        "{\"template_id\":\"f\",\"short_url_expiry\":3600,\"recipients\":"
+        "[{\"mobiles\":\"919876543210\"}]}",
+        false);
+}
+END_TEST
+
+/* A number too big for 64 bits (the JSON-RPC parser reads such a literal
+ * as a real) or with a fraction is refused by name, never replaced by a
+ * default. */
+START_TEST(huge_or_fractional_numbers_are_refused)
+{
+    static const struct {
+        const char *tool, *args, *name;
+    } cases[] = {
+        {"list_campaigns", "{\"page\":1.2345678901234568e29}", "page"},
+        {"list_campaigns", "{\"page\":2,\"limit\":9.3e18}", "limit"},
+        {"get_failed_events", "{\"campaign_id\":\"1\",\"page\":1e30}", "page"},
+        {"get_failed_events", "{\"campaign_id\":\"1\",\"limit\":2.5}", "limit"},
+        {"send_otp",
+         "{\"mobile\":\"919876543210\",\"template_id\":\"t\",\"otp_length\":1e19}",
+         "otp_length"},
+        {"send_otp",
+         "{\"mobile\":\"919876543210\",\"template_id\":\"t\",\"otp_expiry\":-1e19}",
+         "otp_expiry"},
+        {"send_sms_flow",
+         "{\"template_id\":\"f\",\"recipients\":[{\"mobiles\":\"919876543210\"}],"
+         "\"short_url_expiry\":1e300}",
+         "short_url_expiry"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "Invalid arguments: %s must be a whole number between "
+                 "-9223372036854775808 and 9223372036854775807; fix it and call again.",
+                 cases[i].name);
+        expect_build_error(cases[i].tool, cases[i].args, text);
+    }
 }
 END_TEST
 
@@ -1284,6 +1350,8 @@ static Suite *tools_suite(void)
     tcase_add_test(tc, get_event_types_request);
     tcase_add_test(tc, get_failed_events_request);
     tcase_add_test(tc, list_campaigns_request);
+    tcase_add_test(tc, whole_reals_are_integers);
+    tcase_add_test(tc, huge_or_fractional_numbers_are_refused);
     tcase_add_test(tc, hostile_campaign_id_stays_one_segment);
     tcase_add_test(tc, hostile_query_values_stay_values);
     tcase_add_test(tc, hostile_body_values_stay_strings);

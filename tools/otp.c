@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "tools/answer.h"
+#include "tools/args.h"
 #include "tools/request.h"
 
 static const struct answer_effect send_effect = {
@@ -52,6 +53,22 @@ static int add_mobile(struct request_url *u, json_t *args, char **error)
     return 0;
 }
 
+/* Adds the integer argument name, when given, as the parameter of that
+ * name. On failure u is released and -1 returned with *error set. */
+static int add_integer(struct request_url *u, json_t *args, const char *name,
+                       char **error)
+{
+    json_int_t value;
+    int rc = args_integer(args, name, &value, error);
+    if (rc < 0) {
+        request_url_finish(u);
+        return -1;
+    }
+    if (rc > 0)
+        request_url_add_int(u, name, value);
+    return 0;
+}
+
 /* The text of a refusal matched against MSG91's known messages, ignoring
  * case since MSG91 has changed capitalisation before. */
 static bool message_is(const struct answer *a, const char *text)
@@ -77,12 +94,9 @@ int send_otp_build(const struct tool_build_ctx *ctx, json_t *args,
     const char *otp = str_arg(args, "otp");
     if (otp)
         request_url_add(&u, "otp", otp);
-    json_t *v = json_object_get(args, "otp_length");
-    if (json_is_integer(v))
-        request_url_add_int(&u, "otp_length", json_integer_value(v));
-    v = json_object_get(args, "otp_expiry");
-    if (json_is_integer(v))
-        request_url_add_int(&u, "otp_expiry", json_integer_value(v));
+    if (add_integer(&u, args, "otp_length", error) != 0 ||
+        add_integer(&u, args, "otp_expiry", error) != 0)
+        return -1;
 
     /* MSG91 reads template variables from the body and wants a JSON body
      * even when there are none. */

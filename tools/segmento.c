@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tools/answer.h"
+#include "tools/args.h"
 #include "tools/request.h"
 
 static const struct answer_effect events_effect = {
@@ -341,17 +342,13 @@ void get_event_types_read(const struct tool_read_ctx *ctx,
 
 /* ---- get_failed_events ---- */
 
-static json_int_t int_arg(json_t *args, const char *name, json_int_t fallback)
-{
-    json_t *v = json_object_get(args, name);
-    return json_is_integer(v) ? json_integer_value(v) : fallback;
-}
-
 int get_failed_events_build(const struct tool_build_ctx *ctx, json_t *args,
                             struct http_request *req, char **error)
 {
-    json_int_t page = int_arg(args, "page", 1);
-    json_int_t limit = int_arg(args, "limit", 10);
+    json_int_t page = 1, limit = 10;
+    if (args_integer(args, "page", &page, error) < 0 ||
+        args_integer(args, "limit", &limit, error) < 0)
+        return -1;
     const char *start = json_string_value(json_object_get(args, "start_date"));
     const char *end = json_string_value(json_object_get(args, "end_date"));
 
@@ -456,8 +453,8 @@ void get_failed_events_read(const struct tool_read_ctx *ctx,
         }
     }
     const char *campaign = json_string_value(json_object_get(args, "campaign_id"));
-    json_int_t page = positive(a.data, "page", int_arg(args, "page", 1));
-    json_int_t limit = positive(a.data, "limit", int_arg(args, "limit", 10));
+    json_int_t page = positive(a.data, "page", args_integer_or(args, "page", 1));
+    json_int_t limit = positive(a.data, "limit", args_integer_or(args, "limit", 10));
     json_t *total = json_object_get(a.data, "total");
     json_int_t n = json_is_integer(total) && json_integer_value(total) >= 0
                        ? json_integer_value(total)
