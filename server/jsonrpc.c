@@ -304,49 +304,33 @@ static size_t widen_huge_integers(const char *text, size_t len, char *out)
     return o;
 }
 
-/* Parses line once; a string holding "\u0000" is allowed (and flagged),
- * and integers past 64 bits are read as reals, one literal at a time
- * (see widen_huge_integers). Sets *widened when that was needed and
- * *nomem when memory ran out. */
-static json_t *load(const char *line, size_t len, struct jsonrpc_message *msg,
-                    bool *widened, bool *nomem)
+json_t *jsonrpc_load(const char *text, size_t len, size_t flags, json_error_t *error,
+                     bool *nomem)
 {
-    size_t flags = JSON_DECODE_ANY;
-    const char *text = line;
-    size_t text_len = len;
-    char *wide = NULL;
-    json_error_t err;
-    json_t *root;
-    while (!(root = json_loadb(text, text_len, flags, &err))) {
-        enum json_error_code code = json_error_code(&err);
-        if (code == json_error_null_character && !(flags & JSON_ALLOW_NUL)) {
-            /* Valid JSON with "\u0000" in a string: parse it anyway so the
-             * request keeps its id and gets a precise error, not a parse
-             * error that could not name the request it answers. */
-            msg->has_nul = true;
-            flags |= JSON_ALLOW_NUL;
-        } else if (code == json_error_numeric_overflow && !wide) {
-            text_len = widen_huge_integers(line, len, NULL);
-            wide = malloc(text_len + 1);
-            if (!wide) {
-                *nomem = true;
-                break;
-            }
-            widen_huge_integers(line, len, wide);
-            text = wide;
-            *widened = true;
-        } else {
-            break;
-        }
+    json_error_t local;
+    if (!error)
+        error = &local;
+    if (nomem)
+        *nomem = false;
+    json_t *root = json_loadb(text, len, flags, error);
+    if (root || json_error_code(error) != json_error_numeric_overflow)
+        return root;
+    size_t wide_len = widen_huge_integers(text, len, NULL);
+    char *wide = malloc(wide_len + 1);
+    if (!wide) {
+        if (nomem)
+            *nomem = true;
+        return NULL;
     }
+    widen_huge_integers(text, len, wide);
+    root = json_loadb(wide, wide_len, flags, error);
     free(wide);
     return root;
 }
 
 /* The raw id text of each element of a batch, so that an element's
  * integer id past 64 bits (a real once parsed) is echoed exactly, as for
- * a single message. Only needed when the line held such an integer.
- * Returns 0, or -1 when out of memory. */
+ * a single message. Returns 0, or -1 when out of memory. */
 static int find_element_ids(struct jsonrpc_message *msg, const char *line, size_t len)
 {
     size_t count = json_array_size(msg->root);
@@ -376,11 +360,34 @@ static int find_element_ids(struct jsonrpc_message *msg, const char *line, size_
     return 0;
 }
 
+/* Whether an element of a batch has an id that is a real: an integer too
+ * big for 64 bits, whose raw text the element then needs. */
+static bool has_real_id(json_t *batch)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(batch, i, item)
+    {
+        if (json_is_real(json_object_get(item, "id")))
+            return true;
+    }
+    return false;
+}
+
 void jsonrpc_parse_line(const char *line, size_t len, struct jsonrpc_message *msg)
 {
     message_init(msg);
-    bool widened = false, nomem = false;
-    msg->root = load(line, len, msg, &widened, &nomem);
+    json_error_t err;
+    bool nomem = false;
+    msg->root = jsonrpc_load(line, len, JSON_DECODE_ANY, &err, &nomem);
+    if (!msg->root && !nomem && json_error_code(&err) == json_error_null_character) {
+        /* Valid JSON with "\u0000" in a string: parse it anyway so the
+         * request keeps its id and gets a precise error, not a parse error
+         * that could not name the request it answers. */
+        msg->has_nul = true;
+        msg->root =
+            jsonrpc_load(line, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err, &nomem);
+    }
     if (!msg->root) {
         if (nomem)
             set_invalid(msg, JSONRPC_INTERNAL_ERROR, "Internal error: out of memory");
@@ -391,7 +398,7 @@ void jsonrpc_parse_line(const char *line, size_t len, struct jsonrpc_message *ms
     }
     if (json_is_array(msg->root)) {
         msg->kind = JSONRPC_BATCH;
-        if (widened && find_element_ids(msg, line, len) != 0)
+        if (has_real_id(msg->root) && find_element_ids(msg, line, len) != 0)
             set_invalid(msg, JSONRPC_INTERNAL_ERROR, "Internal error: out of memory");
         return;
     }

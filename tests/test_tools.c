@@ -1308,6 +1308,44 @@ START_TEST(request_id_taken_from_errors_too)
 }
 END_TEST
 
+/* An integer past 64 bits in an answer is still JSON: a successful send
+ * must not read as "not JSON, outcome unknown", and the other integers
+ * of the answer keep their values. */
+START_TEST(huge_integer_in_an_answer)
+{
+    struct http_response r =
+        answered(200,
+                 "{\"type\":\"success\",\"request_id\":\"3463686b\",\"code\":"
+                 "123456789012345678901234567890}",
+                 "application/json");
+    struct tool_outcome out;
+    read_with("send_otp", NULL, "{\"mobile\":\"+919876543210\",\"template_id\":\"t\"}",
+              &r, &out);
+    ck_assert_msg(out.error_text == NULL, "%s", out.error_text);
+    char *got = json_dumps(out.structured, JSON_COMPACT);
+    ck_assert_str_eq(got, "{\"request_id\":\"3463686b\",\"mobile\":\"919876543210\"}");
+    free(got);
+    tool_outcome_finish(&out);
+
+    r = answered(200,
+                 "{\"data\":{\"data\":[{\"id\":9,\"views\":"
+                 "123456789012345678901234567890,\"name\":"
+                 "\"Big\"}],\"pageNo\":2,\"itemsPerPage\":5,\"totalEntityCount\":7,"
+                 "\"totalPageCount\":2}"
+                 ","
+                 "\"status\":\"success\",\"hasError\":false,"
+                 "\"errors\":[]}",
+                 "application/json");
+    read_with("list_campaigns", NULL, "{\"page\":2,\"limit\":5}", &r, &out);
+    ck_assert_msg(out.error_text == NULL, "%s", out.error_text);
+    ck_assert_int_eq(json_integer_value(json_object_get(out.structured, "page")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(out.structured, "total")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(out.structured, "total_pages")),
+                     2);
+    tool_outcome_finish(&out);
+}
+END_TEST
+
 /* ---- the table ---- */
 
 START_TEST(table_retryable_matches_read_only)
@@ -1382,6 +1420,7 @@ static Suite *tools_suite(void)
     tcase_add_test(tc, failure_wrong_shape);
     tcase_add_test(tc, failure_msg91_errors);
     tcase_add_test(tc, request_id_taken_from_errors_too);
+    tcase_add_test(tc, huge_integer_in_an_answer);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/jsonrpc.h"
 #include "util/dynbuf.h"
 
 /* Longest excerpt of an upstream body quoted in a message: enough to
@@ -566,7 +567,14 @@ enum answer_verdict answer_read(const struct tool_read_ctx *ctx,
         return ANSWER_FAILED;
     }
 
-    a->root = json_loadb(resp->body, resp->body_len, JSON_DECODE_ANY, NULL);
+    /* An integer past 64 bits (an id, a counter) is still JSON; read as a
+     * real, it must not turn a successful send into "not JSON". */
+    bool nomem = false;
+    a->root = jsonrpc_load(resp->body, resp->body_len, JSON_DECODE_ANY, NULL, &nomem);
+    if (nomem) {
+        set_error(out, NULL);
+        return ANSWER_FAILED;
+    }
     if (json_is_object(a->root)) {
         json_t *id = json_object_get(a->root, "request_id");
         if (json_is_string(id) && json_string_length(id) > 0)
