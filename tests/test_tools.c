@@ -10,6 +10,7 @@
 
 #include "jsonschema/schema.h"
 #include "schemas/embedded.h"
+#include "server/redact.h"
 #include "tools/answer.h"
 #include "tools/request.h"
 #include "tools/tool.h"
@@ -1346,6 +1347,126 @@ START_TEST(huge_integer_in_an_answer)
 }
 END_TEST
 
+/* ---- no part of the key in any excerpt ---- */
+
+#define KEY "Zq7-secret-key-0123456789"
+/* Every prefix of KEY of 4 bytes or more starts with this. */
+#define KEY_START "Zq7-"
+
+static void expect_no_key_part(const char *what, const char *text)
+{
+    ck_assert_msg(text != NULL, "%s: no text", what);
+    ck_assert_msg(strstr(text, KEY_START) == NULL, "%s: part of the key in \"%s\"", what,
+                  text);
+}
+
+/* Whatever the cut, an excerpt holds the key neither whole nor in part,
+ * also when a control byte splits it (cleaning joins the halves). */
+START_TEST(excerpts_never_hold_part_of_the_key)
+{
+    redact_set_secret(KEY);
+    static const char *const keys[] = {KEY, "Zq7-secret\x01-key-0123456789",
+                                       "Zq7-se\x7f\xc2\x85"
+                                       "cret-key-0123456789"};
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        for (size_t pad = 150; pad <= 205; pad++) {
+            char text[512];
+            memset(text, 'a', pad);
+            snprintf(text + pad, sizeof text - pad, "%s bbbbbbbbbb", keys[k]);
+            char *e = answer_excerpt(text, strlen(text), 200);
+            char what[64];
+            snprintf(what, sizeof what, "key %zu after %zu bytes", k, pad);
+            expect_no_key_part(what, e);
+            ck_assert_uint_le(strlen(e), 203);
+            free(e);
+        }
+    }
+    char *e = answer_excerpt("x " KEY " y", strlen("x " KEY " y"), 200);
+    ck_assert_str_eq(e, "x [REDACTED] y");
+    free(e);
+    /* A text that ends in the first bytes of the key loses them. */
+    e = answer_excerpt("the key starts Zq7-sec", strlen("the key starts Zq7-sec"), 200);
+    ck_assert_str_eq(e, "the key starts...");
+    free(e);
+    redact_clear();
+}
+END_TEST
+
+/* MSG91's message is decoded before it is cut: a key written with a JSON
+ * escape, placed across the cut, must not leave its start behind. The
+ * same for the Content-Type header, curl's error text and a JSON body of
+ * the wrong shape. */
+START_TEST(answers_never_quote_part_of_the_key)
+{
+    redact_set_secret(KEY);
+    for (size_t pad = 270; pad <= 300; pad++) {
+        char body[512];
+        int n = snprintf(body, sizeof body, "{\"type\":\"error\",\"message\":\"");
+        memset(body + n, 'a', pad);
+        snprintf(body + n + pad, sizeof body - n - pad,
+                 " Zq7\\u002dsecret-key-0123456789\"}");
+        struct http_response r = answered(200, body, "application/json");
+        struct tool_outcome out;
+        read_with("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
+        expect_no_key_part("message", out.error_text);
+        ck_assert_msg(strncmp(out.error_text, "MSG91 returned an error: aaa", 28) == 0,
+                      "%s", out.error_text);
+        tool_outcome_finish(&out);
+    }
+    for (size_t pad = 30; pad <= 60; pad++) {
+        char type[128] = "text/";
+        memset(type + 5, 'p', pad);
+        snprintf(type + 5 + pad, sizeof type - 5 - pad, " %s", KEY);
+        struct http_response r = answered(200, "not json", type);
+        struct tool_outcome out;
+        read_with("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
+        expect_no_key_part("content type", out.error_text);
+        tool_outcome_finish(&out);
+    }
+    struct http_response r = answered(200, "not json", "text/plain " KEY);
+    expect_error("list_campaigns", "{}", &r,
+                 "MSG91 answered with something that is not JSON (HTTP 200, text/plain "
+                 "[REDACTED]): \"not json\". Check that MSG91_BASE_URL points at MSG91 "
+                 "and not at a proxy or captive portal.");
+    r = failed(HTTP_CONNECT_FAILED, "Failed to connect to " KEY);
+    expect_error("list_campaigns", "{}", &r,
+                 "Could not connect to MSG91 (Failed to connect to [REDACTED]). Nothing "
+                 "was sent. Check the network connection and MSG91_BASE_URL.");
+    r = answered(200,
+                 "{\"type\":\"success\",\"weird\":\"Zq7\\u002dsecret-key-0123456789\"}",
+                 "application/json");
+    struct tool_outcome out;
+    read_with("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
+    ck_assert_ptr_nonnull(strstr(out.error_text, "\"weird\":\"[REDACTED]\""));
+    ck_assert_ptr_null(strstr(out.error_text, "Zq7"));
+    tool_outcome_finish(&out);
+    redact_clear();
+}
+END_TEST
+
+/* A long message from MSG91 is quoted in part, never reported as a lack
+ * of memory. */
+START_TEST(long_message_is_cut)
+{
+    static char body[6000];
+    int n = snprintf(body, sizeof body, "{\"type\":\"error\",\"message\":\"");
+    memset(body + n, 'm', 5000);
+    snprintf(body + n + 5000, sizeof body - n - 5000, "\"}");
+    struct http_response r = answered(200, body, "application/json");
+    char want[400] = "MSG91 returned an error: ";
+    size_t w = strlen(want);
+    memset(want + w, 'm', 300);
+    memcpy(want + w + 300, "...", 4);
+    expect_error("list_campaigns", "{}", &r, want);
+    n = snprintf(body, sizeof body,
+                 "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"");
+    memset(body + n, 'm', 5000);
+    snprintf(body + n + 5000, sizeof body - n - 5000, "\"}");
+    r = answered(200, body, "application/json");
+    expect_error("list_campaigns", "{}", &r, want);
+}
+END_TEST
+
 /* ---- the table ---- */
 
 START_TEST(table_retryable_matches_read_only)
@@ -1421,6 +1542,9 @@ static Suite *tools_suite(void)
     tcase_add_test(tc, failure_msg91_errors);
     tcase_add_test(tc, request_id_taken_from_errors_too);
     tcase_add_test(tc, huge_integer_in_an_answer);
+    tcase_add_test(tc, excerpts_never_hold_part_of_the_key);
+    tcase_add_test(tc, answers_never_quote_part_of_the_key);
+    tcase_add_test(tc, long_message_is_cut);
     suite_add_tcase(s, tc);
     return s;
 }
