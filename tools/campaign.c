@@ -170,22 +170,13 @@ static json_int_t int_member(json_t *obj, const char *const *names, json_int_t f
     return fallback;
 }
 
-void list_campaigns_read(const struct tool_read_ctx *ctx,
-                         const struct http_response *resp, json_t *args,
-                         struct tool_outcome *out)
+/* The success of list_campaigns: one page of campaigns and the counts. */
+static void read_campaigns(const struct answer *a, const struct http_response *resp,
+                           json_t *args, struct tool_outcome *out)
 {
-    struct answer a;
-    enum answer_verdict verdict = answer_read(ctx, resp, NULL, &a, out);
-    if (verdict == ANSWER_REFUSED)
-        answer_refused(&a, NULL, out);
-    if (verdict != ANSWER_SUCCESS) {
-        answer_finish(&a);
-        return;
-    }
-    json_t *list = json_object_get(a.data, "data");
+    json_t *list = json_object_get(a->data, "data");
     if (!json_is_array(list)) {
         answer_wrong_shape(resp, NULL, "\"data.data\" is not a list of campaigns", out);
-        answer_finish(&a);
         return;
     }
     json_t *campaigns = json_array();
@@ -198,7 +189,6 @@ void list_campaigns_read(const struct tool_read_ctx *ctx,
         if (!c && what) {
             answer_wrong_shape(resp, NULL, what, out);
             json_decref(campaigns);
-            answer_finish(&a);
             return;
         }
         if (!c || json_array_append_new(campaigns, c)) {
@@ -211,16 +201,34 @@ void list_campaigns_read(const struct tool_read_ctx *ctx,
     static const char *const total_names[] = {"totalEntityCount", "total", NULL};
     static const char *const pages_names[] = {"totalPageCount", "totalPages", NULL};
     static const char *const size_names[] = {"itemsPerPage", NULL};
-    json_int_t page = int_member(a.data, page_names, args_integer_or(args, "page", 1));
+    json_int_t page = int_member(a->data, page_names, args_integer_or(args, "page", 1));
     if (page < 1)
         page = 1;
-    json_int_t total = int_member(a.data, total_names, (json_int_t)json_array_size(list));
-    json_int_t size = int_member(a.data, size_names, args_integer_or(args, "limit", 25));
+    json_int_t total =
+        int_member(a->data, total_names, (json_int_t)json_array_size(list));
+    json_int_t size = int_member(a->data, size_names, args_integer_or(args, "limit", 25));
     json_int_t pages =
-        int_member(a.data, pages_names, size > 0 ? (total + size - 1) / size : 0);
+        int_member(a->data, pages_names, size > 0 ? (total + size - 1) / size : 0);
     answer_success(out, campaigns ? json_pack("{s:o, s:I, s:I, s:I}", "campaigns",
                                               campaigns, "page", page, "total_pages",
                                               pages, "total", total)
                                   : NULL);
+}
+
+void list_campaigns_read(const struct tool_read_ctx *ctx,
+                         const struct http_response *resp, json_t *args,
+                         struct tool_outcome *out)
+{
+    struct answer a;
+    switch (answer_read(ctx, resp, NULL, &a, out)) {
+    case ANSWER_SUCCESS:
+        read_campaigns(&a, resp, args, out);
+        break;
+    case ANSWER_REFUSED:
+        answer_refused(&a, NULL, out);
+        break;
+    case ANSWER_FAILED:
+        break;
+    }
     answer_finish(&a);
 }

@@ -228,6 +228,19 @@ static void verify_result(struct tool_outcome *out, bool verified, const char *m
     free(mobile);
 }
 
+/* A refusal of verify_otp: a wrong, expired or used code is an answer
+ * (verified: false); anything else is an error. */
+static void verify_refused(const struct answer *a, json_t *args, struct tool_outcome *out)
+{
+    for (size_t i = 0; not_verified[i]; i++) {
+        if (message_is(a, not_verified[i])) {
+            verify_result(out, false, a->message, args);
+            return;
+        }
+    }
+    answer_refused(a, NULL, out);
+}
+
 void verify_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
                      json_t *args, struct tool_outcome *out)
 {
@@ -239,17 +252,10 @@ void verify_otp_read(const struct tool_read_ctx *ctx, const struct http_response
         break;
     }
     case ANSWER_REFUSED:
-        for (size_t i = 0; not_verified[i]; i++) {
-            if (message_is(&a, not_verified[i])) {
-                verify_result(out, false, a.message, args);
-                goto done;
-            }
-        }
-        answer_refused(&a, NULL, out);
+        verify_refused(&a, args, out);
         break;
     case ANSWER_FAILED:
         break;
     }
-done:
     answer_finish(&a);
 }
