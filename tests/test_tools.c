@@ -1150,6 +1150,16 @@ START_TEST(failure_rate_limited)
     r.retry_after_s = 0;
     check_same(&r,
                "The call was rate limited by MSG91: retry after 0 s. Nothing was done.");
+    r.retry_after_s = 86400;
+    check_same(
+        &r, "The call was rate limited by MSG91: retry after 86400 s. Nothing was done.");
+    /* A saturated or absurd Retry-After is not quoted as a wait. */
+    static const long long_waits[] = {86401, 9223372036854775L};
+    for (size_t i = 0; i < 2; i++) {
+        r.retry_after_s = long_waits[i];
+        check_same(&r, "The call was rate limited by MSG91, which asked for a wait of "
+                       "more than a day: try again later. Nothing was done.");
+    }
 }
 END_TEST
 

@@ -612,7 +612,13 @@ static void server_error(const struct http_response *resp,
 
 static void rate_limited(const struct http_response *resp, struct tool_outcome *out)
 {
-    if (resp->retry_after_s >= 0)
+    /* A wait past a day is a saturated or absurd header, not advice worth
+     * quoting in seconds. */
+    if (resp->retry_after_s > 86400)
+        set_error(out, strdup("The call was rate limited by MSG91, which asked for a "
+                              "wait of more than a day: try again later. Nothing was "
+                              "done."));
+    else if (resp->retry_after_s >= 0)
         set_error(out, answer_textf("The call was rate limited by MSG91: retry after "
                                     "%ld s. Nothing was done.",
                                     resp->retry_after_s));
