@@ -145,9 +145,9 @@ char *jsonrpc_id_key(json_t *id)
     return NULL;
 }
 
-/* An id is a string or an integer. A real only reaches here for an integer
- * literal too big for 64 bits (see jsonrpc_parse_line), whose raw text
- * is then all digits. */
+/* An id is a string or an integer. A real is one only when its raw text
+ * is all digits: an integer literal too big for 64 bits, which the parser
+ * reads as a real (see widen_huge_integers). */
 static bool valid_id(json_t *id, const char *raw, size_t raw_len)
 {
     if (json_is_string(id) || json_is_integer(id))
@@ -234,31 +234,172 @@ static void message_init(struct jsonrpc_message *msg)
     memset(msg, 0, sizeof *msg);
 }
 
+/* Whether the integer literal p[0..n) (an optional '-' and digits) lies
+ * outside json_int_t, which jansson refuses as a numeric overflow. */
+static bool integer_overflows(const char *p, size_t n)
+{
+    static const char max[] = "9223372036854775807";
+    static const char min[] = "9223372036854775808";
+    bool negative = n > 0 && *p == '-';
+    if (negative) {
+        p++;
+        n--;
+    }
+    while (n > 1 && *p == '0') {
+        p++;
+        n--;
+    }
+    if (n != sizeof max - 1)
+        return n > sizeof max - 1;
+    return memcmp(p, negative ? min : max, n) > 0;
+}
+
+/* Length of the number token at p, and whether it is an integer literal. */
+static size_t number_length(const char *p, size_t left, bool *integer)
+{
+    size_t n = 0;
+    *integer = true;
+    while (n < left && strchr("0123456789+-.eE", p[n]) && p[n] != '\0') {
+        if (!(p[n] >= '0' && p[n] <= '9') && !(n == 0 && p[n] == '-'))
+            *integer = false;
+        n++;
+    }
+    return n;
+}
+
+/* Copies text to out (when out is not NULL) with ".0" after every integer
+ * literal outside strings that does not fit in 64 bits, so jansson reads
+ * that one as a real and every other integer stays an integer: tool
+ * arguments must keep their types whatever else a message holds. Returns
+ * the length of the result. */
+static size_t widen_huge_integers(const char *text, size_t len, char *out)
+{
+    size_t o = 0, i = 0;
+    bool in_string = false;
+    while (i < len) {
+        char c = text[i];
+        size_t n = 1;
+        bool integer = false;
+        if (in_string) {
+            if (c == '\\' && i + 1 < len)
+                n = 2;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            n = number_length(text + i, len - i, &integer);
+        }
+        bool widen = integer && integer_overflows(text + i, n);
+        if (out)
+            memcpy(out + o, text + i, n);
+        o += n;
+        i += n;
+        if (widen) {
+            if (out)
+                memcpy(out + o, ".0", 2);
+            o += 2;
+        }
+    }
+    return o;
+}
+
+json_t *jsonrpc_load(const char *text, size_t len, size_t flags, json_error_t *error,
+                     bool *nomem)
+{
+    json_error_t local;
+    if (!error)
+        error = &local;
+    if (nomem)
+        *nomem = false;
+    json_t *root = json_loadb(text, len, flags, error);
+    if (root || json_error_code(error) != json_error_numeric_overflow)
+        return root;
+    size_t wide_len = widen_huge_integers(text, len, NULL);
+    char *wide = malloc(wide_len + 1);
+    if (!wide) {
+        if (nomem)
+            *nomem = true;
+        return NULL;
+    }
+    widen_huge_integers(text, len, wide);
+    root = json_loadb(wide, wide_len, flags, error);
+    free(wide);
+    return root;
+}
+
+/* The raw id text of each element of a batch, so that an element's
+ * integer id past 64 bits (a real once parsed) is echoed exactly, as for
+ * a single message. Returns 0, or -1 when out of memory. */
+static int find_element_ids(struct jsonrpc_message *msg, const char *line, size_t len)
+{
+    size_t count = json_array_size(msg->root);
+    if (count == 0)
+        return 0;
+    msg->element_ids = calloc(count, sizeof *msg->element_ids);
+    if (!msg->element_ids)
+        return -1;
+    msg->element_count = count;
+    const char *end = line + len;
+    const char *p = skip_ws(line, end) + 1;
+    for (size_t i = 0; i < count && p < end; i++) {
+        p = skip_ws(p, end);
+        const char *element = p;
+        p = skip_value(p, end);
+        const char *raw;
+        size_t n;
+        if (find_raw_id(element, (size_t)(p - element), &raw, &n)) {
+            msg->element_ids[i] = strndup(raw, n);
+            if (!msg->element_ids[i])
+                return -1;
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/* Whether an element of a batch has an id that is a real: an integer too
+ * big for 64 bits, whose raw text the element then needs. */
+static bool has_real_id(json_t *batch)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(batch, i, item)
+    {
+        if (json_is_real(json_object_get(item, "id")))
+            return true;
+    }
+    return false;
+}
+
 void jsonrpc_parse_line(const char *line, size_t len, struct jsonrpc_message *msg)
 {
     message_init(msg);
     json_error_t err;
-    msg->root = json_loadb(line, len, JSON_DECODE_ANY, &err);
-    size_t flags = JSON_DECODE_ANY;
-    if (!msg->root && json_error_code(&err) == json_error_null_character) {
+    bool nomem = false;
+    msg->root = jsonrpc_load(line, len, JSON_DECODE_ANY, &err, &nomem);
+    if (!msg->root && !nomem && json_error_code(&err) == json_error_null_character) {
         /* Valid JSON with "\u0000" in a string: parse it anyway so the
          * request keeps its id and gets a precise error, not a parse error
          * that could not name the request it answers. */
         msg->has_nul = true;
-        flags |= JSON_ALLOW_NUL;
-        msg->root = json_loadb(line, len, flags, &err);
-    }
-    if (!msg->root && json_error_code(&err) == json_error_numeric_overflow) {
-        /* An integer past 64 bits (a large id) is still valid JSON; parse it
-         * as a real and echo the id from its raw text. */
-        msg->root = json_loadb(line, len, flags | JSON_DECODE_INT_AS_REAL, &err);
+        msg->root =
+            jsonrpc_load(line, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err, &nomem);
     }
     if (!msg->root) {
-        set_invalid(msg, JSONRPC_PARSE_ERROR, "Parse error: the line is not valid JSON");
+        if (nomem)
+            set_invalid(msg, JSONRPC_INTERNAL_ERROR, "Internal error: out of memory");
+        else
+            set_invalid(msg, JSONRPC_PARSE_ERROR,
+                        "Parse error: the line is not valid JSON");
         return;
     }
     if (json_is_array(msg->root)) {
         msg->kind = JSONRPC_BATCH;
+        if (has_real_id(msg->root) && find_element_ids(msg, line, len) != 0)
+            set_invalid(msg, JSONRPC_INTERNAL_ERROR, "Internal error: out of memory");
         return;
     }
     const char *raw = NULL;
@@ -275,8 +416,20 @@ void jsonrpc_parse_value(json_t *value, struct jsonrpc_message *msg)
     classify(msg, NULL, 0);
 }
 
+void jsonrpc_parse_element(const struct jsonrpc_message *batch, size_t index,
+                           struct jsonrpc_message *msg)
+{
+    message_init(msg);
+    msg->root = json_incref(json_array_get(batch->root, index));
+    const char *raw = index < batch->element_count ? batch->element_ids[index] : NULL;
+    classify(msg, raw, raw ? strlen(raw) : 0);
+}
+
 void jsonrpc_message_finish(struct jsonrpc_message *msg)
 {
+    for (size_t i = 0; i < msg->element_count; i++)
+        free(msg->element_ids[i]);
+    free(msg->element_ids);
     json_decref(msg->root);
     free(msg->id_raw);
     free(msg->id_key);

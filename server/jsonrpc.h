@@ -38,15 +38,36 @@ struct jsonrpc_message {
      * JSON, so it is classified as usual to keep its id, but no C string
      * can carry it: a request must be answered with an error. */
     bool has_nul;
+    /* For a batch whose line held an integer past 64 bits: the raw text of
+     * each element's id (NULL where it has none), owned; element_count 0
+     * otherwise. Read through jsonrpc_parse_element. */
+    char **element_ids;
+    size_t element_count;
 };
 
 /* Parses one line. Never fails: anything unusable becomes JSONRPC_INVALID
- * with a parse error or invalid request code. Release with
- * jsonrpc_message_finish. */
+ * with a parse error or invalid request code. An integer literal too big
+ * for 64 bits becomes a real; every other integer stays an integer. Release
+ * with jsonrpc_message_finish. */
 void jsonrpc_parse_line(const char *line, size_t len, struct jsonrpc_message *msg);
 
-/* Classifies one element of a batch (value borrowed; msg takes a reference). */
+/* json_loadb, except that an integer literal too big for 64 bits is read
+ * as a real, that literal alone: every other integer stays an integer (a
+ * whole-text JSON_DECODE_INT_AS_REAL would turn them all into reals). Sets
+ * *nomem (when not NULL) to whether memory ran out; error may be NULL.
+ * Used for client lines and for MSG91's answers. */
+json_t *jsonrpc_load(const char *text, size_t len, size_t flags, json_error_t *error,
+                     bool *nomem);
+
+/* Classifies one element of a batch (value borrowed; msg takes a reference).
+ * An id too big for 64 bits is refused here, as its raw text is unknown:
+ * jsonrpc_parse_element keeps it. */
 void jsonrpc_parse_value(json_t *value, struct jsonrpc_message *msg);
+
+/* Classifies element index of batch (a JSONRPC_BATCH message from
+ * jsonrpc_parse_line); the element keeps its own id, of any size. */
+void jsonrpc_parse_element(const struct jsonrpc_message *batch, size_t index,
+                           struct jsonrpc_message *msg);
 
 void jsonrpc_message_finish(struct jsonrpc_message *msg);
 

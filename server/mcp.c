@@ -581,8 +581,9 @@ static void batch_flush(struct batch *b)
     free(b);
 }
 
-static void handle_batch(struct mcp_session *s, json_t *array)
+static void handle_batch(struct mcp_session *s, const struct jsonrpc_message *batch)
 {
+    json_t *array = batch->root;
     /* Only 2025-03-26 has batches; every other version gets one error. */
     if (!s->version || strcmp(s->version, "2025-03-26") != 0 ||
         json_array_size(array) == 0) {
@@ -603,7 +604,7 @@ static void handle_batch(struct mcp_session *s, json_t *array)
     json_array_foreach(array, i, item)
     {
         struct jsonrpc_message m;
-        jsonrpc_parse_value(item, &m);
+        jsonrpc_parse_element(batch, i, &m);
         handle_message(s, b, &m);
         jsonrpc_message_finish(&m);
     }
@@ -617,7 +618,7 @@ void mcp_session_handle_line(struct mcp_session *s, const char *line, size_t len
     struct jsonrpc_message m;
     jsonrpc_parse_line(line, len, &m);
     if (m.kind == JSONRPC_BATCH)
-        handle_batch(s, m.root);
+        handle_batch(s, &m);
     else
         handle_message(s, NULL, &m);
     jsonrpc_message_finish(&m);

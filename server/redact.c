@@ -123,3 +123,26 @@ char *redact_apply(const char *text, size_t len, size_t *out_len)
         *out_len = o;
     return out;
 }
+
+size_t redact_find(const char *text, size_t len, size_t *match_len)
+{
+    const char *hit = find_any(text, len, match_len);
+    return hit ? (size_t)(hit - text) : len;
+}
+
+size_t redact_partial_tail(const char *text, size_t len, size_t min)
+{
+    size_t best = 0;
+    for (int i = 0; i < REDACT_FORMS; i++) {
+        if (!forms[i].text)
+            continue;
+        for (size_t n = forms[i].len < len ? forms[i].len : len; n >= min && n > best;
+             n--) {
+            if (memcmp(text + len - n, forms[i].text, n) == 0) {
+                best = n;
+                break;
+            }
+        }
+    }
+    return best;
+}

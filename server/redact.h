@@ -25,6 +25,17 @@ bool redact_needed(const char *text, size_t len);
  * replace (the caller then uses text as it is) or memory ran out. */
 char *redact_apply(const char *text, size_t len, size_t *out_len);
 
+/* The offset of the first whole occurrence of the secret (in any stored
+ * form) in text[0..len), with its length in *match_len; len when there is
+ * none. */
+size_t redact_find(const char *text, size_t len, size_t *match_len);
+
+/* The length of the longest tail of text[0..len), at least min bytes
+ * long, that is the start of the secret (in any stored form), or 0: what a
+ * cut through the secret would leave behind, which no later redaction can
+ * recognise. */
+size_t redact_partial_tail(const char *text, size_t len, size_t min);
+
 /* Wipes len bytes so the compiler cannot drop the stores. */
 void redact_wipe(void *p, size_t len);
 

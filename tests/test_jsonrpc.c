@@ -199,6 +199,116 @@ START_TEST(nul_in_a_string_keeps_the_id)
 }
 END_TEST
 
+/* A 30-digit literal: past 64 bits, so jansson cannot hold it as an integer. */
+#define HUGE_INT "123456789012345678901234567890"
+
+/* One huge integer anywhere in a message must not turn the message's other
+ * integers into reals: the tool builders read integers, and a real would
+ * make them fall back to defaults. */
+START_TEST(huge_integer_elsewhere_keeps_integers)
+{
+    static const char *const lines[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"list_campaigns\",\"arguments\":{\"page\":3,\"limit\":5},\"_meta\":{"
+        "\"x\":" HUGE_INT "}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"list_campaigns\",\"_meta\":{\"progressToken\":-" HUGE_INT
+        "},\"arguments\":{\"page\":3,\"limit\":5}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"list_campaigns\",\"arguments\":{\"page\":3,\"limit\":5,\"x\":[1," HUGE_INT
+        ",\"" HUGE_INT "\",1.5e3,9223372036854775808]}}}",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+        struct jsonrpc_message m = parse(lines[i]);
+        ck_assert_msg(m.kind == JSONRPC_REQUEST, "case %zu kind %d", i, m.kind);
+        ck_assert_str_eq(m.id_raw, "2");
+        ck_assert_str_eq(m.id_key, "n2");
+        json_t *args = json_object_get(m.params, "arguments");
+        ck_assert(json_is_integer(json_object_get(args, "page")));
+        ck_assert_int_eq(json_integer_value(json_object_get(args, "page")), 3);
+        ck_assert(json_is_integer(json_object_get(args, "limit")));
+        ck_assert_int_eq(json_integer_value(json_object_get(args, "limit")), 5);
+        jsonrpc_message_finish(&m);
+    }
+    /* The huge value itself is kept as a number, as close as a double gets;
+     * strings that look like numbers are left alone. */
+    struct jsonrpc_message m = parse(lines[2]);
+    json_t *x = json_object_get(json_object_get(m.params, "arguments"), "x");
+    ck_assert_int_eq(json_integer_value(json_array_get(x, 0)), 1);
+    ck_assert(json_is_real(json_array_get(x, 1)));
+    ck_assert(json_real_value(json_array_get(x, 1)) > 1.2e29);
+    ck_assert_str_eq(json_string_value(json_array_get(x, 2)), HUGE_INT);
+    ck_assert(json_is_real(json_array_get(x, 3)));
+    ck_assert(json_real_value(json_array_get(x, 3)) == 1500.0);
+    ck_assert(json_is_real(json_array_get(x, 4)));
+    jsonrpc_message_finish(&m);
+}
+END_TEST
+
+/* The boundaries of 64 bits stay integers; one past them does not. */
+START_TEST(integer_boundaries)
+{
+    struct jsonrpc_message m =
+        parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"a\":"
+              "9223372036854775807,\"b\":-9223372036854775808,\"c\":-9223372036854775809,"
+              "\"d\":0,\"e\":\"\\\"9223372036854775808\"}}");
+    ck_assert_int_eq(m.kind, JSONRPC_REQUEST);
+    ck_assert(json_is_integer(json_object_get(m.params, "a")));
+    ck_assert(json_is_integer(json_object_get(m.params, "b")));
+    ck_assert(json_is_real(json_object_get(m.params, "c")));
+    ck_assert(json_is_integer(json_object_get(m.params, "d")));
+    ck_assert_str_eq(json_string_value(json_object_get(m.params, "e")),
+                     "\"9223372036854775808");
+    jsonrpc_message_finish(&m);
+    /* A real too big for a double is still not JSON we can read. */
+    m = parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"a\":1e999,"
+              "\"b\":" HUGE_INT "}}");
+    ck_assert_int_eq(m.kind, JSONRPC_INVALID);
+    ck_assert_int_eq(m.error_code, JSONRPC_PARSE_ERROR);
+    jsonrpc_message_finish(&m);
+}
+END_TEST
+
+/* A huge integer id still comes back exactly, also with a NUL in a string. */
+START_TEST(huge_id_with_nul_and_overflow)
+{
+    struct jsonrpc_message m =
+        parse("{\"jsonrpc\":\"2.0\",\"id\":" HUGE_INT ",\"method\":\"tools/call\","
+              "\"params\":{\"arguments\":{\"a\":\"x\\u0000\",\"n\":7}}}");
+    ck_assert_int_eq(m.kind, JSONRPC_REQUEST);
+    ck_assert(m.has_nul);
+    ck_assert_str_eq(m.id_raw, HUGE_INT);
+    json_t *n = json_object_get(json_object_get(m.params, "arguments"), "n");
+    ck_assert(json_is_integer(n));
+    jsonrpc_message_finish(&m);
+}
+END_TEST
+
+/* In a batch, a huge integer in one element changes nothing for the
+ * others, and every element keeps its own id, a huge one included. */
+START_TEST(batch_with_huge_integers_keeps_ids)
+{
+    struct jsonrpc_message m = parse(
+        "[{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"},"
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\",\"params\":{\"x\":" HUGE_INT
+        ",\"n\":5}},"
+        " {\"jsonrpc\":\"2.0\",\"method\":\"ping\",\"id\":" HUGE_INT "} ,"
+        "{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"ping\"}]");
+    ck_assert_int_eq(m.kind, JSONRPC_BATCH);
+    static const char *const ids[] = {"3", "4", HUGE_INT, "\"s\""};
+    for (size_t i = 0; i < 4; i++) {
+        struct jsonrpc_message e;
+        jsonrpc_parse_element(&m, i, &e);
+        ck_assert_msg(e.kind == JSONRPC_REQUEST, "element %zu kind %d", i, e.kind);
+        ck_assert_str_eq(e.id_raw, ids[i]);
+        if (i == 1)
+            ck_assert(json_is_integer(json_object_get(e.params, "n")));
+        jsonrpc_message_finish(&e);
+    }
+    jsonrpc_message_finish(&m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("jsonrpc");
@@ -213,6 +323,10 @@ int main(void)
     tcase_add_test(tc, error_lines_for_every_code);
     tcase_add_test(tc, lines_are_compact_without_newlines);
     tcase_add_test(tc, nul_in_a_string_keeps_the_id);
+    tcase_add_test(tc, huge_integer_elsewhere_keeps_integers);
+    tcase_add_test(tc, integer_boundaries);
+    tcase_add_test(tc, huge_id_with_nul_and_overflow);
+    tcase_add_test(tc, batch_with_huge_integers_keeps_ids);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schemas/embedded.h"
 #include "jsonschema/schema.h"
+#include "schemas/embedded.h"
+#include "server/redact.h"
 #include "tools/answer.h"
 #include "tools/request.h"
 #include "tools/tool.h"
@@ -424,6 +425,72 @@ START_TEST(list_campaigns_request)
     expect_request("list_campaigns", "{\"page\":4,\"limit\":100}", "GET",
                    BASE "/api/v5/campaign/api/campaigns?pageNo=4&itemsPerPage=100", NULL,
                    true);
+}
+END_TEST
+
+/* ---- integer arguments that arrive as reals ---- */
+
+/* JSON Schema counts 3.0 as an integer, so a builder must read it as 3,
+ * never fall back to its default. */
+START_TEST(whole_reals_are_integers)
+{
+    expect_request("list_campaigns", "{\"page\":3.0,\"limit\":5.0}", "GET",
+                   BASE "/api/v5/campaign/api/campaigns?pageNo=3&itemsPerPage=5", NULL,
+                   true);
+    expect_request("get_failed_events",
+                   "{\"campaign_id\":\"42\",\"page\":3.0,\"limit\":5e1}", "POST",
+                   BASE "/api/v5/segmento/api/v1/campaigns/42/failed-events",
+                   "{\"page\":3,\"limit\":50}", true);
+    expect_request(
+        "send_otp",
+        "{\"mobile\":\"919876543210\",\"template_id\":\"t\",\"otp_length\":6.0,"
+        "\"otp_expiry\":10.0}",
+        "POST",
+        BASE "/api/v5/otp?template_id=t&mobile=919876543210&otp_length=6"
+             "&otp_expiry=10",
+        "{}", false);
+    expect_request(
+        "send_sms_flow",
+        "{\"template_id\":\"f\",\"recipients\":[{\"mobiles\":\"919876543210\"}],"
+        "\"short_url_expiry\":3600.0}",
+        "POST", BASE "/api/v5/flow",
+        "{\"template_id\":\"f\",\"short_url_expiry\":3600,\"recipients\":"
+        "[{\"mobiles\":\"919876543210\"}]}",
+        false);
+}
+END_TEST
+
+/* A number too big for 64 bits (the JSON-RPC parser reads such a literal
+ * as a real) or with a fraction is refused by name, never replaced by a
+ * default. */
+START_TEST(huge_or_fractional_numbers_are_refused)
+{
+    static const struct {
+        const char *tool, *args, *name;
+    } cases[] = {
+        {"list_campaigns", "{\"page\":1.2345678901234568e29}", "page"},
+        {"list_campaigns", "{\"page\":2,\"limit\":9.3e18}", "limit"},
+        {"get_failed_events", "{\"campaign_id\":\"1\",\"page\":1e30}", "page"},
+        {"get_failed_events", "{\"campaign_id\":\"1\",\"limit\":2.5}", "limit"},
+        {"send_otp",
+         "{\"mobile\":\"919876543210\",\"template_id\":\"t\",\"otp_length\":1e19}",
+         "otp_length"},
+        {"send_otp",
+         "{\"mobile\":\"919876543210\",\"template_id\":\"t\",\"otp_expiry\":-1e19}",
+         "otp_expiry"},
+        {"send_sms_flow",
+         "{\"template_id\":\"f\",\"recipients\":[{\"mobiles\":\"919876543210\"}],"
+         "\"short_url_expiry\":1e300}",
+         "short_url_expiry"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "Invalid arguments: %s must be a whole number between "
+                 "-9223372036854775808 and 9223372036854775807; fix it and call again.",
+                 cases[i].name);
+        expect_build_error(cases[i].tool, cases[i].args, text);
+    }
 }
 END_TEST
 
@@ -1083,6 +1150,16 @@ START_TEST(failure_rate_limited)
     r.retry_after_s = 0;
     check_same(&r,
                "The call was rate limited by MSG91: retry after 0 s. Nothing was done.");
+    r.retry_after_s = 86400;
+    check_same(
+        &r, "The call was rate limited by MSG91: retry after 86400 s. Nothing was done.");
+    /* A saturated or absurd Retry-After is not quoted as a wait. */
+    static const long long_waits[] = {86401, 9223372036854775L};
+    for (size_t i = 0; i < 2; i++) {
+        r.retry_after_s = long_waits[i];
+        check_same(&r, "The call was rate limited by MSG91, which asked for a wait of "
+                       "more than a day: try again later. Nothing was done.");
+    }
 }
 END_TEST
 
@@ -1242,6 +1319,165 @@ START_TEST(request_id_taken_from_errors_too)
 }
 END_TEST
 
+/* An integer past 64 bits in an answer is still JSON: a successful send
+ * must not read as "not JSON, outcome unknown", and the other integers
+ * of the answer keep their values. */
+START_TEST(huge_integer_in_an_answer)
+{
+    struct http_response r =
+        answered(200,
+                 "{\"type\":\"success\",\"request_id\":\"3463686b\",\"code\":"
+                 "123456789012345678901234567890}",
+                 "application/json");
+    struct tool_outcome out;
+    read_with("send_otp", NULL, "{\"mobile\":\"+919876543210\",\"template_id\":\"t\"}",
+              &r, &out);
+    ck_assert_msg(out.error_text == NULL, "%s", out.error_text);
+    char *got = json_dumps(out.structured, JSON_COMPACT);
+    ck_assert_str_eq(got, "{\"request_id\":\"3463686b\",\"mobile\":\"919876543210\"}");
+    free(got);
+    tool_outcome_finish(&out);
+
+    r = answered(200,
+                 "{\"data\":{\"data\":[{\"id\":9,\"views\":"
+                 "123456789012345678901234567890,\"name\":"
+                 "\"Big\"}],\"pageNo\":2,\"itemsPerPage\":5,\"totalEntityCount\":7,"
+                 "\"totalPageCount\":2}"
+                 ","
+                 "\"status\":\"success\",\"hasError\":false,"
+                 "\"errors\":[]}",
+                 "application/json");
+    read_with("list_campaigns", NULL, "{\"page\":2,\"limit\":5}", &r, &out);
+    ck_assert_msg(out.error_text == NULL, "%s", out.error_text);
+    ck_assert_int_eq(json_integer_value(json_object_get(out.structured, "page")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(out.structured, "total")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(out.structured, "total_pages")),
+                     2);
+    tool_outcome_finish(&out);
+}
+END_TEST
+
+/* ---- no part of the key in any excerpt ---- */
+
+#define KEY "Zq7-secret-key-0123456789"
+/* Every prefix of KEY of 4 bytes or more starts with this. */
+#define KEY_START "Zq7-"
+
+static void expect_no_key_part(const char *what, const char *text)
+{
+    ck_assert_msg(text != NULL, "%s: no text", what);
+    ck_assert_msg(strstr(text, KEY_START) == NULL, "%s: part of the key in \"%s\"", what,
+                  text);
+}
+
+/* Whatever the cut, an excerpt holds the key neither whole nor in part,
+ * also when a control byte splits it (cleaning joins the halves). */
+START_TEST(excerpts_never_hold_part_of_the_key)
+{
+    redact_set_secret(KEY);
+    static const char *const keys[] = {KEY, "Zq7-secret\x01-key-0123456789",
+                                       /* DEL and U+0085, in octal so the
+                                        * escapes end where they should */
+                                       "Zq7-se\177\302\205cret-key-0123456789"};
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        for (size_t pad = 150; pad <= 205; pad++) {
+            char text[512];
+            memset(text, 'a', pad);
+            snprintf(text + pad, sizeof text - pad, "%s bbbbbbbbbb", keys[k]);
+            char *e = answer_excerpt(text, strlen(text), 200);
+            char what[64];
+            snprintf(what, sizeof what, "key %zu after %zu bytes", k, pad);
+            expect_no_key_part(what, e);
+            ck_assert_uint_le(strlen(e), 203);
+            free(e);
+        }
+    }
+    char *e = answer_excerpt("x " KEY " y", strlen("x " KEY " y"), 200);
+    ck_assert_str_eq(e, "x [REDACTED] y");
+    free(e);
+    /* A text that ends in the first bytes of the key loses them. */
+    e = answer_excerpt("the key starts Zq7-sec", strlen("the key starts Zq7-sec"), 200);
+    ck_assert_str_eq(e, "the key starts...");
+    free(e);
+    redact_clear();
+}
+END_TEST
+
+/* MSG91's message is decoded before it is cut: a key written with a JSON
+ * escape, placed across the cut, must not leave its start behind. The
+ * same for the Content-Type header, curl's error text and a JSON body of
+ * the wrong shape. */
+START_TEST(answers_never_quote_part_of_the_key)
+{
+    redact_set_secret(KEY);
+    for (size_t pad = 270; pad <= 300; pad++) {
+        char body[512];
+        int n = snprintf(body, sizeof body, "{\"type\":\"error\",\"message\":\"");
+        memset(body + n, 'a', pad);
+        snprintf(body + n + pad, sizeof body - n - pad,
+                 " Zq7\\u002dsecret-key-0123456789\"}");
+        struct http_response r = answered(200, body, "application/json");
+        struct tool_outcome out;
+        read_with("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
+        expect_no_key_part("message", out.error_text);
+        ck_assert_msg(strncmp(out.error_text, "MSG91 returned an error: aaa", 28) == 0,
+                      "%s", out.error_text);
+        tool_outcome_finish(&out);
+    }
+    for (size_t pad = 30; pad <= 60; pad++) {
+        char type[128] = "text/";
+        memset(type + 5, 'p', pad);
+        snprintf(type + 5 + pad, sizeof type - 5 - pad, " %s", KEY);
+        struct http_response r = answered(200, "not json", type);
+        struct tool_outcome out;
+        read_with("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
+        expect_no_key_part("content type", out.error_text);
+        tool_outcome_finish(&out);
+    }
+    struct http_response r = answered(200, "not json", "text/plain " KEY);
+    expect_error("list_campaigns", "{}", &r,
+                 "MSG91 answered with something that is not JSON (HTTP 200, text/plain "
+                 "[REDACTED]): \"not json\". Check that MSG91_BASE_URL points at MSG91 "
+                 "and not at a proxy or captive portal.");
+    r = failed(HTTP_CONNECT_FAILED, "Failed to connect to " KEY);
+    expect_error("list_campaigns", "{}", &r,
+                 "Could not connect to MSG91 (Failed to connect to [REDACTED]). Nothing "
+                 "was sent. Check the network connection and MSG91_BASE_URL.");
+    r = answered(200,
+                 "{\"type\":\"success\",\"weird\":\"Zq7\\u002dsecret-key-0123456789\"}",
+                 "application/json");
+    struct tool_outcome out;
+    read_with("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
+    ck_assert_ptr_nonnull(strstr(out.error_text, "\"weird\":\"[REDACTED]\""));
+    ck_assert_ptr_null(strstr(out.error_text, "Zq7"));
+    tool_outcome_finish(&out);
+    redact_clear();
+}
+END_TEST
+
+/* A long message from MSG91 is quoted in part, never reported as a lack
+ * of memory. */
+START_TEST(long_message_is_cut)
+{
+    static char body[6000];
+    int n = snprintf(body, sizeof body, "{\"type\":\"error\",\"message\":\"");
+    memset(body + n, 'm', 5000);
+    snprintf(body + n + 5000, sizeof body - n - 5000, "\"}");
+    struct http_response r = answered(200, body, "application/json");
+    char want[400] = "MSG91 returned an error: ";
+    size_t w = strlen(want);
+    memset(want + w, 'm', 300);
+    memcpy(want + w + 300, "...", 4);
+    expect_error("list_campaigns", "{}", &r, want);
+    n = snprintf(body, sizeof body,
+                 "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"");
+    memset(body + n, 'm', 5000);
+    snprintf(body + n + 5000, sizeof body - n - 5000, "\"}");
+    r = answered(200, body, "application/json");
+    expect_error("list_campaigns", "{}", &r, want);
+}
+END_TEST
+
 /* ---- the table ---- */
 
 START_TEST(table_retryable_matches_read_only)
@@ -1284,6 +1520,8 @@ static Suite *tools_suite(void)
     tcase_add_test(tc, get_event_types_request);
     tcase_add_test(tc, get_failed_events_request);
     tcase_add_test(tc, list_campaigns_request);
+    tcase_add_test(tc, whole_reals_are_integers);
+    tcase_add_test(tc, huge_or_fractional_numbers_are_refused);
     tcase_add_test(tc, hostile_campaign_id_stays_one_segment);
     tcase_add_test(tc, hostile_query_values_stay_values);
     tcase_add_test(tc, hostile_body_values_stay_strings);
@@ -1314,6 +1552,10 @@ static Suite *tools_suite(void)
     tcase_add_test(tc, failure_wrong_shape);
     tcase_add_test(tc, failure_msg91_errors);
     tcase_add_test(tc, request_id_taken_from_errors_too);
+    tcase_add_test(tc, huge_integer_in_an_answer);
+    tcase_add_test(tc, excerpts_never_hold_part_of_the_key);
+    tcase_add_test(tc, answers_never_quote_part_of_the_key);
+    tcase_add_test(tc, long_message_is_cut);
     suite_add_tcase(s, tc);
     return s;
 }

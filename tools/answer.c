@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/jsonrpc.h"
+#include "server/redact.h"
 #include "util/dynbuf.h"
 
 /* Longest excerpt of an upstream body quoted in a message: enough to
@@ -17,6 +19,11 @@
 #define MESSAGE_MAX 300
 /* Upper bound of any message this module builds. */
 #define TEXT_MAX 4096
+/* The shortest start of the key that a cut may not leave in an excerpt:
+ * shorter ones are too common to tell apart from ordinary text. */
+#define ANSWER_PARTIAL_KEY_MIN 4
+/* How far past an excerpt's cut the text is cleaned and redacted. */
+#define ANSWER_CLEAN_MARGIN 4096
 
 static const char key_text[] =
     "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) to a "
@@ -127,14 +134,17 @@ static size_t utf8_len(const unsigned char *s, size_t left, unsigned long *cp)
     return n;
 }
 
-char *answer_excerpt(const char *s, size_t len, size_t max)
+/* Copies the printable part of s to out, which has room for limit bytes:
+ * valid UTF-8 only, line breaks and tabs as one space (they still
+ * separate words), other C0 and C1 controls and DEL dropped (they would
+ * corrupt a log line or a terminal), trimmed. Returns the length; *more
+ * tells whether printable text did not fit. */
+static size_t clean_text(const char *s, size_t len, char *out, size_t limit, bool *more)
 {
     const unsigned char *u = (const unsigned char *)s;
-    char *out = malloc(max + 4);
-    if (!out)
-        return NULL;
     size_t k = 0, i = 0;
-    bool space = false, cut = false;
+    bool space = false;
+    *more = false;
     while (i < len) {
         unsigned long cp;
         size_t n = utf8_len(u + i, len - i, &cp);
@@ -142,36 +152,108 @@ char *answer_excerpt(const char *s, size_t len, size_t max)
             i++;
             continue;
         }
-        /* Line breaks and tabs still separate words, so they become one
-         * space; other C0 and C1 controls and DEL would corrupt a log line
-         * or a terminal and are dropped. */
+        i += n;
         if (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\v' ||
             cp == '\f') {
             space = k > 0;
-            i += n;
             continue;
         }
-        if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
-            i += n;
+        if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
             continue;
-        }
-        size_t need = n + (space ? 1 : 0);
-        if (k + need > max) {
-            cut = true;
+        if (k + n + (space ? 1 : 0) > limit) {
+            *more = true;
             break;
         }
         if (space)
             out[k++] = ' ';
         space = false;
-        memcpy(out + k, s + i, n);
+        memcpy(out + k, s + i - n, n);
         k += n;
-        i += n;
     }
-    if (cut) {
-        memcpy(out + k, "...", 3);
-        k += 3;
+    return k;
+}
+
+/* Appends text[0..len) to b with every whole secret replaced by the mark. */
+static int append_redacted(struct dynbuf *b, const char *text, size_t len)
+{
+    for (;;) {
+        size_t match = 0;
+        size_t at = redact_find(text, len, &match);
+        int rc = dynbuf_append(b, text, at);
+        if (rc != DYNBUF_OK || at == len)
+            return rc;
+        rc = dynbuf_append_str(b, REDACT_MARK);
+        if (rc != DYNBUF_OK)
+            return rc;
+        text += at + match;
+        len -= at + match;
     }
-    out[k] = '\0';
+}
+
+/* Redacts clean[0..n), cuts it at max bytes on a character boundary and
+ * drops what a cut would leave of a secret's start (which no later
+ * redaction could recognise) and trailing spaces; "..." marks anything
+ * left out. Returns a malloc'd string, or NULL when out of memory. */
+static char *cut_excerpt(const char *clean, size_t n, size_t max, bool cut)
+{
+    struct dynbuf b;
+    dynbuf_init(&b, (n + 1) * (sizeof REDACT_MARK));
+    if (append_redacted(&b, clean, n) != DYNBUF_OK)
+        return NULL;
+    const char *t = dynbuf_ptr(&b);
+    size_t k = dynbuf_len(&b);
+    if (k > max) {
+        k = max;
+        while (k > 0 && ((unsigned char)t[k] & 0xc0) == 0x80)
+            k--;
+        cut = true;
+    }
+    for (;;) {
+        size_t partial = redact_partial_tail(t, k, ANSWER_PARTIAL_KEY_MIN);
+        if (partial > 0) {
+            k -= partial;
+            cut = true;
+        } else if (k > 0 && t[k - 1] == ' ') {
+            k--;
+        } else {
+            break;
+        }
+    }
+    char *out = malloc(k + 4);
+    if (out) {
+        memcpy(out, t, k);
+        memcpy(out + k, cut ? "..." : "", cut ? 4 : 1);
+    }
+    dynbuf_finish(&b);
+    return out;
+}
+
+char *answer_excerpt(const char *s, size_t len, size_t max)
+{
+    /* Whole secrets go first, in the text as given (cleaning could hide
+     * one, by joining spaces) and again once cleaned (cleaning joins a key
+     * split by a control byte); only then is the text cut. */
+    char *raw = NULL;
+    size_t match;
+    if (redact_find(s, len, &match) < len) {
+        struct dynbuf b;
+        dynbuf_init(&b, (len + 1) * (sizeof REDACT_MARK));
+        if (append_redacted(&b, s, len) != DYNBUF_OK)
+            return NULL;
+        raw = dynbuf_take(&b, &len);
+        if (!raw)
+            return NULL;
+        s = raw;
+    }
+    /* Cleaned past the cut by a margin, so a secret across the cut is
+     * whole when it is redacted; a longer one is still caught at the cut. */
+    size_t limit = max + ANSWER_CLEAN_MARGIN;
+    char *clean = malloc(limit);
+    bool more = false;
+    size_t n = clean ? clean_text(s, len, clean, limit, &more) : 0;
+    free(raw);
+    char *out = clean ? cut_excerpt(clean, n, max, more) : NULL;
+    free(clean);
     return out;
 }
 
@@ -258,10 +340,16 @@ static char *media_type(const char *content_type)
 {
     if (!content_type || !content_type[0])
         return strdup("no content type");
-    size_t n = strcspn(content_type, ";");
-    while (n > 0 && content_type[n - 1] == ' ')
+    /* The whole header is redacted before the parameters are cut off, in
+     * case a secret holds a ';'. */
+    char *whole = answer_excerpt(content_type, strlen(content_type), 1024);
+    if (!whole)
+        return NULL;
+    size_t n = strcspn(whole, ";");
+    while (n > 0 && whole[n - 1] == ' ')
         n--;
-    char *t = answer_excerpt(content_type, n, 60);
+    char *t = answer_excerpt(whole, n, 60);
+    free(whole);
     if (t && !t[0]) {
         free(t);
         return strdup("no content type");
@@ -298,13 +386,28 @@ static void not_json(const struct http_response *resp, const struct answer_effec
     finish_text(&b, out);
 }
 
+/* An excerpt of a JSON body as the parsed value written out again, so
+ * that escapes are decoded before redaction: a key written with "\u002d"
+ * in it is the key all the same. A body that does not parse is quoted as
+ * it came. */
+static char *json_excerpt(const struct http_response *resp)
+{
+    json_t *root = jsonrpc_load(resp->body, resp->body_len, JSON_DECODE_ANY, NULL, NULL);
+    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(root);
+    char *excerpt = text ? answer_excerpt(text, strlen(text), EXCERPT_MAX)
+                         : answer_excerpt(resp->body, resp->body_len, EXCERPT_MAX);
+    free(text);
+    return excerpt;
+}
+
 void answer_wrong_shape(const struct http_response *resp,
                         const struct answer_effect *effect, const char *what,
                         struct tool_outcome *out)
 {
     struct text b;
     text_init(&b);
-    char *excerpt = answer_excerpt(resp->body, resp->body_len, EXCERPT_MAX);
+    char *excerpt = json_excerpt(resp);
     if (!excerpt) {
         set_error(out, NULL);
         return;
@@ -363,10 +466,27 @@ static const char *member_text(json_t *obj, const char *const *names)
 
 static const char *const message_members[] = {"message", "msg", "error", NULL};
 
+/* Appends an excerpt of s. Once the text is longer than a message may
+ * be, the rest would be cut off anyway and is skipped, which also keeps a
+ * long answer within TEXT_MAX. */
+static void append_excerpt(struct text *b, const char *s)
+{
+    if (dynbuf_len(&b->buf) > MESSAGE_MAX)
+        return;
+    char *clean = answer_excerpt(s, strlen(s), MESSAGE_MAX);
+    if (!clean)
+        b->failed = true;
+    else
+        appendf(b, "%s", clean);
+    free(clean);
+}
+
 /* Appends one item of family 2's "errors": a string, an object with a
  * message, or anything else as compact JSON. */
 static void append_error_item(struct text *b, const char *key, json_t *item)
 {
+    if (dynbuf_len(&b->buf) > MESSAGE_MAX)
+        return;
     const char *text = json_is_string(item) ? json_string_value(item)
                                             : member_text(item, message_members);
     char *dumped = NULL;
@@ -375,13 +495,16 @@ static void append_error_item(struct text *b, const char *key, json_t *item)
         text = json_string_value(json_array_get(item, 0));
     if (!text)
         text = dumped = json_dumps(item, JSON_COMPACT | JSON_ENCODE_ANY);
-    char *clean = text ? answer_excerpt(text, strlen(text), MESSAGE_MAX) : NULL;
     if (dynbuf_len(&b->buf) > 0)
         appendf(b, "; ");
-    if (key)
-        appendf(b, "%s: ", key);
-    appendf(b, "%s", clean ? clean : "");
-    free(clean);
+    if (key) {
+        append_excerpt(b, key);
+        appendf(b, ": ");
+    }
+    if (text)
+        append_excerpt(b, text);
+    else
+        b->failed = true;
     free(dumped);
 }
 
@@ -395,7 +518,7 @@ static char *error_text_of(json_t *root)
     text_init(&b);
     json_t *errors = json_object_get(root, "errors");
     if (json_is_string(errors)) {
-        appendf(&b, "%s", json_string_value(errors));
+        append_excerpt(&b, json_string_value(errors));
     } else if (json_is_array(errors)) {
         size_t i;
         json_t *item;
@@ -414,7 +537,7 @@ static char *error_text_of(json_t *root)
     if (dynbuf_len(&b.buf) == 0) {
         const char *msg = member_text(root, message_members);
         if (msg)
-            appendf(&b, "%s", msg);
+            append_excerpt(&b, msg);
     }
     if (b.failed) {
         dynbuf_finish(&b.buf);
@@ -489,7 +612,13 @@ static void server_error(const struct http_response *resp,
 
 static void rate_limited(const struct http_response *resp, struct tool_outcome *out)
 {
-    if (resp->retry_after_s >= 0)
+    /* A wait past a day is a saturated or absurd header, not advice worth
+     * quoting in seconds. */
+    if (resp->retry_after_s > 86400)
+        set_error(out, strdup("The call was rate limited by MSG91, which asked for a "
+                              "wait of more than a day: try again later. Nothing was "
+                              "done."));
+    else if (resp->retry_after_s >= 0)
         set_error(out, answer_textf("The call was rate limited by MSG91: retry after "
                                     "%ld s. Nothing was done.",
                                     resp->retry_after_s));
@@ -566,7 +695,14 @@ enum answer_verdict answer_read(const struct tool_read_ctx *ctx,
         return ANSWER_FAILED;
     }
 
-    a->root = json_loadb(resp->body, resp->body_len, JSON_DECODE_ANY, NULL);
+    /* An integer past 64 bits (an id, a counter) is still JSON; read as a
+     * real, it must not turn a successful send into "not JSON". */
+    bool nomem = false;
+    a->root = jsonrpc_load(resp->body, resp->body_len, JSON_DECODE_ANY, NULL, &nomem);
+    if (nomem) {
+        set_error(out, NULL);
+        return ANSWER_FAILED;
+    }
     if (json_is_object(a->root)) {
         json_t *id = json_object_get(a->root, "request_id");
         if (json_is_string(id) && json_string_length(id) > 0)

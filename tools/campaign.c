@@ -8,24 +8,23 @@
 #include <string.h>
 
 #include "tools/answer.h"
+#include "tools/args.h"
 #include "tools/request.h"
-
-static json_int_t int_arg(json_t *args, const char *name, json_int_t fallback)
-{
-    json_t *v = json_object_get(args, name);
-    return json_is_integer(v) ? json_integer_value(v) : fallback;
-}
 
 int list_campaigns_build(const struct tool_build_ctx *ctx, json_t *args,
                          struct http_request *req, char **error)
 {
+    /* The defaults are sent explicitly so the page size does not depend on
+     * what MSG91 picks today. */
+    json_int_t page = 1, limit = 25;
+    if (args_integer(args, "page", &page, error) < 0 ||
+        args_integer(args, "limit", &limit, error) < 0)
+        return -1;
     struct request_url u;
     if (request_url_init(&u, ctx, args, error) != 0)
         return -1;
-    /* The defaults are sent explicitly so the page size does not depend on
-     * what MSG91 picks today. */
-    request_url_add_int(&u, "pageNo", int_arg(args, "page", 1));
-    request_url_add_int(&u, "itemsPerPage", int_arg(args, "limit", 25));
+    request_url_add_int(&u, "pageNo", page);
+    request_url_add_int(&u, "itemsPerPage", limit);
     return request_complete(ctx, &u, NULL, req, error);
 }
 
@@ -171,22 +170,13 @@ static json_int_t int_member(json_t *obj, const char *const *names, json_int_t f
     return fallback;
 }
 
-void list_campaigns_read(const struct tool_read_ctx *ctx,
-                         const struct http_response *resp, json_t *args,
-                         struct tool_outcome *out)
+/* The success of list_campaigns: one page of campaigns and the counts. */
+static void read_campaigns(const struct answer *a, const struct http_response *resp,
+                           json_t *args, struct tool_outcome *out)
 {
-    struct answer a;
-    enum answer_verdict verdict = answer_read(ctx, resp, NULL, &a, out);
-    if (verdict == ANSWER_REFUSED)
-        answer_refused(&a, NULL, out);
-    if (verdict != ANSWER_SUCCESS) {
-        answer_finish(&a);
-        return;
-    }
-    json_t *list = json_object_get(a.data, "data");
+    json_t *list = json_object_get(a->data, "data");
     if (!json_is_array(list)) {
         answer_wrong_shape(resp, NULL, "\"data.data\" is not a list of campaigns", out);
-        answer_finish(&a);
         return;
     }
     json_t *campaigns = json_array();
@@ -199,7 +189,6 @@ void list_campaigns_read(const struct tool_read_ctx *ctx,
         if (!c && what) {
             answer_wrong_shape(resp, NULL, what, out);
             json_decref(campaigns);
-            answer_finish(&a);
             return;
         }
         if (!c || json_array_append_new(campaigns, c)) {
@@ -212,16 +201,34 @@ void list_campaigns_read(const struct tool_read_ctx *ctx,
     static const char *const total_names[] = {"totalEntityCount", "total", NULL};
     static const char *const pages_names[] = {"totalPageCount", "totalPages", NULL};
     static const char *const size_names[] = {"itemsPerPage", NULL};
-    json_int_t page = int_member(a.data, page_names, int_arg(args, "page", 1));
+    json_int_t page = int_member(a->data, page_names, args_integer_or(args, "page", 1));
     if (page < 1)
         page = 1;
-    json_int_t total = int_member(a.data, total_names, (json_int_t)json_array_size(list));
-    json_int_t size = int_member(a.data, size_names, int_arg(args, "limit", 25));
+    json_int_t total =
+        int_member(a->data, total_names, (json_int_t)json_array_size(list));
+    json_int_t size = int_member(a->data, size_names, args_integer_or(args, "limit", 25));
     json_int_t pages =
-        int_member(a.data, pages_names, size > 0 ? (total + size - 1) / size : 0);
+        int_member(a->data, pages_names, size > 0 ? (total + size - 1) / size : 0);
     answer_success(out, campaigns ? json_pack("{s:o, s:I, s:I, s:I}", "campaigns",
                                               campaigns, "page", page, "total_pages",
                                               pages, "total", total)
                                   : NULL);
+}
+
+void list_campaigns_read(const struct tool_read_ctx *ctx,
+                         const struct http_response *resp, json_t *args,
+                         struct tool_outcome *out)
+{
+    struct answer a;
+    switch (answer_read(ctx, resp, NULL, &a, out)) {
+    case ANSWER_SUCCESS:
+        read_campaigns(&a, resp, args, out);
+        break;
+    case ANSWER_REFUSED:
+        answer_refused(&a, NULL, out);
+        break;
+    case ANSWER_FAILED:
+        break;
+    }
     answer_finish(&a);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tools/answer.h"
+#include "tools/args.h"
 #include "tools/request.h"
 
 static const struct answer_effect flow_effect = {
@@ -50,6 +51,10 @@ int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
     json_t *recipients = json_object_get(args, "recipients");
     if (!template_id || !json_is_array(recipients))
         return request_fail(error, "template_id and recipients are required.");
+    json_int_t expiry = 0;
+    int has_expiry = args_integer(args, "short_url_expiry", &expiry, error);
+    if (has_expiry < 0)
+        return -1;
 
     json_t *body = json_object();
     json_t *list = json_array();
@@ -61,9 +66,7 @@ int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
     if (json_is_boolean(v) &&
         json_object_set_new(body, "short_url", json_string(json_is_true(v) ? "1" : "0")))
         goto nomem;
-    v = json_object_get(args, "short_url_expiry");
-    if (json_is_integer(v) && json_object_set_new(body, "short_url_expiry",
-                                                  json_integer(json_integer_value(v))))
+    if (has_expiry && json_object_set_new(body, "short_url_expiry", json_integer(expiry)))
         goto nomem;
     if (json_is_true(json_object_get(args, "realtime_response")) &&
         json_object_set_new(body, "realTimeResponse", json_string("1")))

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "tools/answer.h"
+#include "tools/args.h"
 #include "tools/request.h"
 
 static const struct answer_effect send_effect = {
@@ -34,6 +35,14 @@ static const char *str_arg(json_t *args, const char *name)
     return json_string_value(json_object_get(args, name));
 }
 
+/* The "mobile" argument as digits only (malloc'd), or NULL when out of
+ * memory; results name the number as it was sent. */
+static char *mobile_digits(json_t *args)
+{
+    const char *mobile = str_arg(args, "mobile");
+    return request_mobile(mobile ? mobile : "");
+}
+
 /* Adds the "mobile" argument as the digits-only "mobile" parameter. The
  * schema requires it, so a missing one is a bug in the caller. On failure
  * u is released and -1 returned with *error set. */
@@ -52,11 +61,47 @@ static int add_mobile(struct request_url *u, json_t *args, char **error)
     return 0;
 }
 
+/* Adds the integer argument name, when given, as the parameter of that
+ * name. On failure u is released and -1 returned with *error set. */
+static int add_integer(struct request_url *u, json_t *args, const char *name,
+                       char **error)
+{
+    json_int_t value;
+    int rc = args_integer(args, name, &value, error);
+    if (rc < 0) {
+        request_url_finish(u);
+        return -1;
+    }
+    if (rc > 0)
+        request_url_add_int(u, name, value);
+    return 0;
+}
+
 /* The text of a refusal matched against MSG91's known messages, ignoring
  * case since MSG91 has changed capitalisation before. */
 static bool message_is(const struct answer *a, const char *text)
 {
     return a->message && strcasecmp(a->message, text) == 0;
+}
+
+/* A known refusal of MSG91 and the hint that goes with it. */
+struct refusal_hint {
+    const char *message;
+    const char *hint;
+};
+
+/* Sets the refusal's error text, with the hint of the first entry of
+ * hints (ended by a NULL message) whose message it is. */
+static void refuse_with_hint(const struct answer *a, const struct refusal_hint *hints,
+                             struct tool_outcome *out)
+{
+    for (size_t i = 0; hints[i].message; i++) {
+        if (message_is(a, hints[i].message)) {
+            answer_refused(a, hints[i].hint, out);
+            return;
+        }
+    }
+    answer_refused(a, NULL, out);
 }
 
 int send_otp_build(const struct tool_build_ctx *ctx, json_t *args,
@@ -77,12 +122,9 @@ int send_otp_build(const struct tool_build_ctx *ctx, json_t *args,
     const char *otp = str_arg(args, "otp");
     if (otp)
         request_url_add(&u, "otp", otp);
-    json_t *v = json_object_get(args, "otp_length");
-    if (json_is_integer(v))
-        request_url_add_int(&u, "otp_length", json_integer_value(v));
-    v = json_object_get(args, "otp_expiry");
-    if (json_is_integer(v))
-        request_url_add_int(&u, "otp_expiry", json_integer_value(v));
+    if (add_integer(&u, args, "otp_length", error) != 0 ||
+        add_integer(&u, args, "otp_expiry", error) != 0)
+        return -1;
 
     /* MSG91 reads template variables from the body and wants a JSON body
      * even when there are none. */
@@ -90,6 +132,13 @@ int send_otp_build(const struct tool_build_ctx *ctx, json_t *args,
     json_t *body = json_is_object(variables) ? json_incref(variables) : json_object();
     return request_complete(ctx, &u, body, req, error);
 }
+
+static const struct refusal_hint send_hints[] = {
+    {"The provided flow ID or template ID is invalid.",
+     "Check template_id (or the configured MSG91_OTP_TEMPLATE_ID) against the OTP "
+     "templates in the MSG91 panel."},
+    {NULL, NULL},
+};
 
 void send_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
                    json_t *args, struct tool_outcome *out)
@@ -102,8 +151,7 @@ void send_otp_read(const struct tool_read_ctx *ctx, const struct http_response *
             answer_wrong_shape(resp, &send_effect, "\"request_id\" is missing", out);
             break;
         }
-        char *mobile =
-            request_mobile(str_arg(args, "mobile") ? str_arg(args, "mobile") : "");
+        char *mobile = mobile_digits(args);
         answer_success(
             out,
             mobile ? json_pack("{s:s, s:s}", "request_id", id, "mobile", mobile) : NULL);
@@ -111,13 +159,7 @@ void send_otp_read(const struct tool_read_ctx *ctx, const struct http_response *
         break;
     }
     case ANSWER_REFUSED:
-        if (message_is(&a, "The provided flow ID or template ID is invalid."))
-            answer_refused(&a,
-                           "Check template_id (or the configured MSG91_OTP_TEMPLATE_ID) "
-                           "against the OTP templates in the MSG91 panel.",
-                           out);
-        else
-            answer_refused(&a, NULL, out);
+        refuse_with_hint(&a, send_hints, out);
         break;
     case ANSWER_FAILED:
         break;
@@ -140,6 +182,14 @@ int resend_otp_build(const struct tool_build_ctx *ctx, json_t *args,
     return request_complete(ctx, &u, NULL, req, error);
 }
 
+static const struct refusal_hint resend_hints[] = {
+    {"OTP retry count maxed out",
+     "No more retries for this code: call send_otp to send a new one."},
+    {"No OTP request found to retryotp",
+     "There is no pending OTP for this number: call send_otp first."},
+    {NULL, NULL},
+};
+
 void resend_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
                      json_t *args, struct tool_outcome *out)
 {
@@ -148,8 +198,7 @@ void resend_otp_read(const struct tool_read_ctx *ctx, const struct http_response
     case ANSWER_SUCCESS: {
         const char *message = json_string_value(json_object_get(a.root, "message"));
         const char *retry_type = str_arg(args, "retry_type");
-        char *mobile =
-            request_mobile(str_arg(args, "mobile") ? str_arg(args, "mobile") : "");
+        char *mobile = mobile_digits(args);
         answer_success(out,
                        mobile ? json_pack("{s:s, s:s, s:s}", "message",
                                           message ? message : "", "mobile", mobile,
@@ -159,18 +208,7 @@ void resend_otp_read(const struct tool_read_ctx *ctx, const struct http_response
         break;
     }
     case ANSWER_REFUSED:
-        if (message_is(&a, "OTP retry count maxed out"))
-            answer_refused(&a,
-                           "No more retries for this code: call send_otp to send a "
-                           "new one.",
-                           out);
-        else if (message_is(&a, "No OTP request found to retryotp"))
-            answer_refused(&a,
-                           "There is no pending OTP for this number: call send_otp "
-                           "first.",
-                           out);
-        else
-            answer_refused(&a, NULL, out);
+        refuse_with_hint(&a, resend_hints, out);
         break;
     case ANSWER_FAILED:
         break;
@@ -207,11 +245,24 @@ static const char *const not_verified[] = {
 static void verify_result(struct tool_outcome *out, bool verified, const char *message,
                           json_t *args)
 {
-    char *mobile = request_mobile(str_arg(args, "mobile") ? str_arg(args, "mobile") : "");
+    char *mobile = mobile_digits(args);
     answer_success(out, mobile ? json_pack("{s:b, s:s, s:s}", "verified", verified,
                                            "message", message, "mobile", mobile)
                                : NULL);
     free(mobile);
+}
+
+/* A refusal of verify_otp: a wrong, expired or used code is an answer
+ * (verified: false); anything else is an error. */
+static void verify_refused(const struct answer *a, json_t *args, struct tool_outcome *out)
+{
+    for (size_t i = 0; not_verified[i]; i++) {
+        if (message_is(a, not_verified[i])) {
+            verify_result(out, false, a->message, args);
+            return;
+        }
+    }
+    answer_refused(a, NULL, out);
 }
 
 void verify_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
@@ -225,17 +276,10 @@ void verify_otp_read(const struct tool_read_ctx *ctx, const struct http_response
         break;
     }
     case ANSWER_REFUSED:
-        for (size_t i = 0; not_verified[i]; i++) {
-            if (message_is(&a, not_verified[i])) {
-                verify_result(out, false, a.message, args);
-                goto done;
-            }
-        }
-        answer_refused(&a, NULL, out);
+        verify_refused(&a, args, out);
         break;
     case ANSWER_FAILED:
         break;
     }
-done:
     answer_finish(&a);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tools/answer.h"
+#include "tools/args.h"
 #include "tools/request.h"
 
 static const struct answer_effect events_effect = {
@@ -209,26 +210,17 @@ int create_user_events_build(const struct tool_build_ctx *ctx, json_t *args,
     return request_complete(ctx, &u, body, req, error);
 }
 
-void create_user_events_read(const struct tool_read_ctx *ctx,
-                             const struct http_response *resp, json_t *args,
-                             struct tool_outcome *out)
+/* The success of create_user_events: how many events MSG91 took. */
+static void read_accepted(const struct answer *a, json_t *args, struct tool_outcome *out)
 {
-    struct answer a;
-    enum answer_verdict verdict = answer_read(ctx, resp, &events_effect, &a, out);
-    if (verdict == ANSWER_REFUSED)
-        answer_refused(&a, NULL, out);
-    if (verdict != ANSWER_SUCCESS) {
-        answer_finish(&a);
-        return;
-    }
     /* Without a count, a success means MSG91 took every event it was given. */
-    json_t *accepted = json_object_get(a.data, "accepted");
+    json_t *accepted = json_object_get(a->data, "accepted");
     json_int_t n = json_is_integer(accepted) && json_integer_value(accepted) >= 0
                        ? json_integer_value(accepted)
                        : (json_int_t)json_array_size(json_object_get(args, "events"));
-    const char *message = json_string_value(json_object_get(a.data, "message"));
+    const char *message = json_string_value(json_object_get(a->data, "message"));
     if (!message)
-        message = json_string_value(json_object_get(a.root, "message"));
+        message = json_string_value(json_object_get(a->root, "message"));
     json_t *result = json_pack("{s:I}", "accepted", n);
     if (result && message &&
         json_object_set_new(result, "message", json_string(message))) {
@@ -236,6 +228,23 @@ void create_user_events_read(const struct tool_read_ctx *ctx,
         result = NULL;
     }
     answer_success(out, result);
+}
+
+void create_user_events_read(const struct tool_read_ctx *ctx,
+                             const struct http_response *resp, json_t *args,
+                             struct tool_outcome *out)
+{
+    struct answer a;
+    switch (answer_read(ctx, resp, &events_effect, &a, out)) {
+    case ANSWER_SUCCESS:
+        read_accepted(&a, args, out);
+        break;
+    case ANSWER_REFUSED:
+        answer_refused(&a, NULL, out);
+        break;
+    case ANSWER_FAILED:
+        break;
+    }
     answer_finish(&a);
 }
 
@@ -286,24 +295,14 @@ static const char *either(json_t *obj, const char *a, const char *b)
     return json_object_get(obj, a) ? a : b;
 }
 
-void get_event_types_read(const struct tool_read_ctx *ctx,
-                          const struct http_response *resp, json_t *args,
-                          struct tool_outcome *out)
+/* The success of get_event_types: the list, whichever spelling holds it. */
+static void read_event_types(const struct answer *a, const struct http_response *resp,
+                             struct tool_outcome *out)
 {
-    (void)args;
-    struct answer a;
-    enum answer_verdict verdict = answer_read(ctx, resp, NULL, &a, out);
-    if (verdict == ANSWER_REFUSED)
-        answer_refused(&a, NULL, out);
-    if (verdict != ANSWER_SUCCESS) {
-        answer_finish(&a);
-        return;
-    }
     static const char *const names[] = {"data", "eventTypes", "event_types", NULL};
-    json_t *list = list_in(a.data, names);
+    json_t *list = list_in(a->data, names);
     if (!list) {
         answer_wrong_shape(resp, NULL, "\"data\" is not a list of event types", out);
-        answer_finish(&a);
         return;
     }
     json_t *types = json_array();
@@ -318,7 +317,6 @@ void get_event_types_read(const struct tool_read_ctx *ctx,
             snprintf(what, sizeof what, "event type %zu has no \"name\"", i);
             answer_wrong_shape(resp, NULL, what, out);
             json_decref(types);
-            answer_finish(&a);
             return;
         }
         json_t *t = json_object();
@@ -336,22 +334,36 @@ void get_event_types_read(const struct tool_read_ctx *ctx,
     answer_success(out, types ? json_pack("{s:o, s:I}", "event_types", types, "total",
                                           (json_int_t)json_array_size(types))
                               : NULL);
+}
+
+void get_event_types_read(const struct tool_read_ctx *ctx,
+                          const struct http_response *resp, json_t *args,
+                          struct tool_outcome *out)
+{
+    (void)args;
+    struct answer a;
+    switch (answer_read(ctx, resp, NULL, &a, out)) {
+    case ANSWER_SUCCESS:
+        read_event_types(&a, resp, out);
+        break;
+    case ANSWER_REFUSED:
+        answer_refused(&a, NULL, out);
+        break;
+    case ANSWER_FAILED:
+        break;
+    }
     answer_finish(&a);
 }
 
 /* ---- get_failed_events ---- */
 
-static json_int_t int_arg(json_t *args, const char *name, json_int_t fallback)
-{
-    json_t *v = json_object_get(args, name);
-    return json_is_integer(v) ? json_integer_value(v) : fallback;
-}
-
 int get_failed_events_build(const struct tool_build_ctx *ctx, json_t *args,
                             struct http_request *req, char **error)
 {
-    json_int_t page = int_arg(args, "page", 1);
-    json_int_t limit = int_arg(args, "limit", 10);
+    json_int_t page = 1, limit = 10;
+    if (args_integer(args, "page", &page, error) < 0 ||
+        args_integer(args, "limit", &limit, error) < 0)
+        return -1;
     const char *start = json_string_value(json_object_get(args, "start_date"));
     const char *end = json_string_value(json_object_get(args, "end_date"));
 
@@ -419,28 +431,14 @@ static void campaign_not_found(const struct answer *a, json_t *args,
     out->error_text = text ? text : strdup("MSG91 did not find the campaign.");
 }
 
-void get_failed_events_read(const struct tool_read_ctx *ctx,
-                            const struct http_response *resp, json_t *args,
-                            struct tool_outcome *out)
+/* The success of get_failed_events: the events of one page. */
+static void read_failed_events(const struct answer *a, const struct http_response *resp,
+                               json_t *args, struct tool_outcome *out)
 {
-    struct answer a;
-    enum answer_verdict verdict = answer_read(ctx, resp, NULL, &a, out);
-    if (verdict == ANSWER_REFUSED) {
-        if (a.status == 404 ||
-            (a.message && strcmp(a.message, "Campaign not found") == 0))
-            campaign_not_found(&a, args, out);
-        else
-            answer_refused(&a, NULL, out);
-    }
-    if (verdict != ANSWER_SUCCESS) {
-        answer_finish(&a);
-        return;
-    }
     static const char *const names[] = {"failedEvents", "failed_events", NULL};
-    json_t *list = json_is_object(a.data) ? list_in(a.data, names) : NULL;
+    json_t *list = json_is_object(a->data) ? list_in(a->data, names) : NULL;
     if (!list) {
         answer_wrong_shape(resp, NULL, "\"data.failedEvents\" is missing", out);
-        answer_finish(&a);
         return;
     }
     json_t *events = json_array();
@@ -456,9 +454,9 @@ void get_failed_events_read(const struct tool_read_ctx *ctx,
         }
     }
     const char *campaign = json_string_value(json_object_get(args, "campaign_id"));
-    json_int_t page = positive(a.data, "page", int_arg(args, "page", 1));
-    json_int_t limit = positive(a.data, "limit", int_arg(args, "limit", 10));
-    json_t *total = json_object_get(a.data, "total");
+    json_int_t page = positive(a->data, "page", args_integer_or(args, "page", 1));
+    json_int_t limit = positive(a->data, "limit", args_integer_or(args, "limit", 10));
+    json_t *total = json_object_get(a->data, "total");
     json_int_t n = json_is_integer(total) && json_integer_value(total) >= 0
                        ? json_integer_value(total)
                        : (json_int_t)json_array_size(events);
@@ -467,5 +465,26 @@ void get_failed_events_read(const struct tool_read_ctx *ctx,
                                         campaign ? campaign : "", "failed_events", events,
                                         "page", page, "limit", limit, "total", n)
                             : NULL);
+}
+
+void get_failed_events_read(const struct tool_read_ctx *ctx,
+                            const struct http_response *resp, json_t *args,
+                            struct tool_outcome *out)
+{
+    struct answer a;
+    switch (answer_read(ctx, resp, NULL, &a, out)) {
+    case ANSWER_SUCCESS:
+        read_failed_events(&a, resp, args, out);
+        break;
+    case ANSWER_REFUSED:
+        if (a.status == 404 ||
+            (a.message && strcmp(a.message, "Campaign not found") == 0))
+            campaign_not_found(&a, args, out);
+        else
+            answer_refused(&a, NULL, out);
+        break;
+    case ANSWER_FAILED:
+        break;
+    }
     answer_finish(&a);
 }
