@@ -276,6 +276,28 @@ static json_t *masked_string(const char *key, json_t *value)
     return out;
 }
 
+/* A number where a personal value belongs ({"mobile": 919876543210}, a
+ * call the schema refuses, is audited too) is masked as its text would be. */
+static json_t *masked_number(const char *key, json_t *value)
+{
+    char text[64];
+    if (json_is_integer(value))
+        snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+    else
+        snprintf(text, sizeof text, "%.17g", json_real_value(value));
+    size_t len = strlen(text);
+    switch (key ? log_personal_kind(key, strlen(key), text, len) : LOG_PERSONAL_NONE) {
+    case LOG_PERSONAL_CODE:
+        return json_string("****");
+    case LOG_PERSONAL_PHONE:
+        log_mask_phone(text, len);
+        return json_string(text);
+    case LOG_PERSONAL_NONE:
+        break;
+    }
+    return json_copy(value);
+}
+
 /* Bytes a string takes in the line, escapes included. */
 static size_t text_cost(const char *s, size_t len)
 {
@@ -356,7 +378,9 @@ static json_t *capped_value(const char *key, json_t *value, unsigned depth,
         return capped_object(value, depth, budget);
     if (json_is_array(value))
         return capped_array(key, value, depth, budget);
-    json_t *copy = json_is_string(value) ? masked_string(key, value) : json_copy(value);
+    json_t *copy = json_is_string(value)   ? masked_string(key, value)
+                   : json_is_number(value) ? masked_number(key, value)
+                                           : json_copy(value);
     size_t cost = json_is_string(copy)
                       ? text_cost(json_string_value(copy), json_string_length(copy))
                       : 24;

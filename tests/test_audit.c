@@ -171,13 +171,18 @@ START_TEST(line_fields_and_masking)
     write_call(log, args, "ok");
     json_t *email = json_pack("{s:s}", "identifier", "someone@example.com");
     write_call(log, email, "tool_error");
+    /* Numbers where strings belong: a call the schema refuses is audited. */
+    json_t *numbers = json_pack("{s:i,s:I,s:i}", "otp", 482913, "mobile",
+                                (json_int_t)919876543210, "otp_length", 6);
+    write_call(log, numbers, "invalid_arguments");
+    json_decref(numbers);
     json_decref(args);
     json_decref(email);
     audit_close(log);
     uv_run(&loop, UV_RUN_DEFAULT);
 
     char *text = read_all(path);
-    ck_assert_uint_eq(count_lines(text), 2);
+    ck_assert_uint_eq(count_lines(text), 3);
     /* Everything but the time is fixed. */
     const char *first = strchr(text, ',');
     ck_assert_ptr_nonnull(first);
@@ -192,6 +197,10 @@ START_TEST(line_fields_and_masking)
         "\"duration_ms\":6.865}\n";
     ck_assert_msg(!strncmp(first, expected, strlen(expected)), "line: %s", text);
     ck_assert_ptr_nonnull(strstr(text, "\"identifier\":\"someone@example.com\""));
+    ck_assert_ptr_nonnull(strstr(
+        text,
+        "\"arguments\":{\"otp\":\"****\",\"mobile\":\"********3210\",\"otp_length\":6}"));
+    ck_assert_ptr_null(strstr(text, "482913"));
     ck_assert_ptr_null(strstr(text, "123456"));
     ck_assert_ptr_null(strstr(text, "9876543210"));
     free(text);
