@@ -439,8 +439,8 @@ static int join_tools(json_t *list, const char *source, char **out, char **error
     json_t *item;
     json_array_foreach(list, i, item)
     {
-        char what[64];
         if (!json_is_string(item)) {
+            char what[64];
             dynbuf_finish(&b);
             *error = fmt_error("%s item %zu must be a tool name, not %s", source, i + 1,
                                describe(item, what, sizeof what));
@@ -562,9 +562,9 @@ static int load_file(struct config *c, const char *path, char **error)
             *error = fmt_error("cannot load the config file %s: %s", path, jerr.text);
         return -EINVAL;
     }
-    char what[64];
     int rc = 0;
     if (!json_is_object(root)) {
+        char what[64];
         *error = fmt_error("the config file %s must hold a JSON object, not %s", path,
                            describe(root, what, sizeof what));
         rc = -EINVAL;
