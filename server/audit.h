@@ -1,12 +1,24 @@
 /* The audit log: one JSON line per tool call (time, client, tool, masked
  * arguments, outcome, MSG91 request id, HTTP status, duration), appended
- * with one write per line so concurrent writers and log shippers never see
- * half a line. The file is reopened on SIGHUP so it survives rotation; the
- * line passes the redaction step, so the key can never be written. */
+ * with one write per batch of whole lines so concurrent writers and log
+ * shippers never see half a line. The file is reopened on SIGHUP so it
+ * survives rotation; the line passes the redaction step, so the key can
+ * never be written. Writes run off the event loop (uv_fs_write) behind a
+ * bounded queue: storage that does not keep up costs lines, counted and
+ * logged, never the server's responsiveness. */
 #ifndef MSG91_AUDIT_H
 #define MSG91_AUDIT_H
 
 #include <jansson.h>
+#include <uv.h>
+
+/* A string in a line keeps at most this many bytes of its value, then a
+ * marker with the full length: "xxxx...[3000000 bytes]". */
+#define AUDIT_STRING_MAX 256
+/* No line is longer; past it the arguments are left out, with a marker. */
+#define AUDIT_LINE_MAX 16384
+/* Bytes of whole lines that may wait behind the write in flight. */
+#define AUDIT_QUEUE_MAX (1024 * 1024)
 
 struct audit_log;
 
@@ -23,21 +35,24 @@ struct audit_entry {
     double duration_ms;
 };
 
-/* Opens (creating with mode 0600) path for appending. Returns NULL with
- * *error set (malloc'd) when it cannot. */
-struct audit_log *audit_open(const char *path, char **error);
+/* Opens path for appending, creating it with mode 0600 and setting an
+ * existing file to 0600. Only a regular file is accepted: never a symbolic
+ * link, a FIFO or a device (the open cannot block). Writes run on loop.
+ * Returns NULL with *error set to a malloc'd sentence (NULL when even that
+ * could not be allocated). */
+struct audit_log *audit_open(uv_loop_t *loop, const char *path, char **error);
 
-/* Reopens the same path: after logrotate moved the file away, new lines
- * go to a fresh file. Keeps the old descriptor if the reopen fails. */
+/* Reopens the same path with the same checks: after logrotate moved the
+ * file away, new lines go to a fresh file. When the path cannot be used,
+ * keeps the old file, logs why and returns a negative error. */
 int audit_reopen(struct audit_log *log);
 
+/* Queues one line; never blocks. A line that does not fit in the queue is
+ * dropped and counted, and the count is logged once the file catches up. */
 void audit_write(struct audit_log *log, const struct audit_entry *entry);
 
-/* Accepts NULL. */
+/* Accepts NULL. Lines already queued are still written: the log is freed
+ * once the last write ends, so the loop must run after this call. */
 void audit_close(struct audit_log *log);
-
-/* The masked copy of arguments used in the line (new reference): OTP codes
- * become "****", mobile numbers keep only their last four digits. */
-json_t *audit_mask_arguments(json_t *arguments);
 
 #endif

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +17,59 @@
 #include "server/redact.h"
 #include "tools/tool.h"
 
-static struct dispatch *make_dispatch(const struct config *cfg, uv_loop_t *loop)
+/* "msg91-mcp: " and the sentence, through the redaction step like every
+ * other output. */
+static void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void cli_error(const char *fmt, ...)
 {
-    char *error = NULL;
-    struct dispatch *d = dispatch_create(cfg, loop, &error);
-    if (!d) {
-        fprintf(stderr, "msg91-mcp: %s\n", error ? error : "cannot load the tools");
-        free(error);
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = NULL;
+    if (vasprintf(&text, fmt, ap) < 0)
+        text = NULL;
+    va_end(ap);
+    size_t len = text ? strlen(text) : 0;
+    char *clean = text ? redact_apply(text, len, &len) : NULL;
+    fprintf(stderr, "msg91-mcp: %s\n",
+            clean  ? clean
+            : text ? text
+                   : "out of memory while reporting an error");
+    free(clean);
+    free(text);
+}
+
+/* The loop and the dispatch one subcommand runs on. */
+struct cli_run {
+    uv_loop_t loop;
+    struct dispatch *d;
+};
+
+static int run_start(struct cli_run *r, const struct config *cfg)
+{
+    int err = uv_loop_init(&r->loop);
+    if (err != 0) {
+        cli_error("cannot start: %s", uv_strerror(err));
+        return err;
     }
-    return d;
+    char *error = NULL;
+    r->d = dispatch_create(cfg, &r->loop, &error);
+    if (!r->d) {
+        cli_error("%s", error ? error : "cannot load the tools");
+        free(error);
+        uv_loop_close(&r->loop);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Tears down after run_start (the loop runs until the audit log and the
+ * engine are done) and returns rc, or a usage error when stdout failed. */
+static int run_finish(struct cli_run *r, int rc)
+{
+    dispatch_destroy(r->d, NULL, NULL);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r->loop);
+    return fflush(stdout) == 0 ? rc : CLI_EXIT_USAGE;
 }
 
 /* First sentence of a description, for one-line summaries. */
@@ -34,43 +80,46 @@ static void print_summary(const char *description)
     printf("%.*s\n", n, description);
 }
 
+static void print_tools(json_t *tools, bool as_json)
+{
+    if (as_json) {
+        json_dumpf(tools, stdout, JSON_COMPACT);
+        putchar('\n');
+        return;
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t)
+    {
+        printf("%-24s %-26s ", json_string_value(json_object_get(t, "name")),
+               json_string_value(json_object_get(t, "title")));
+        print_summary(json_string_value(json_object_get(t, "description")));
+    }
+}
+
 int cli_list(const struct config *cfg, char **args)
 {
     bool as_json = false;
     for (char **a = args; *a; a++) {
-        if (!strcmp(*a, "--json")) {
-            as_json = true;
-        } else {
-            fprintf(stderr, "msg91-mcp: list takes only --json, not \"%s\"\n", *a);
+        if (strcmp(*a, "--json") != 0) {
+            cli_error("list takes only --json, not \"%s\"", *a);
             return CLI_EXIT_USAGE;
         }
+        as_json = true;
     }
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct dispatch *d = make_dispatch(cfg, &loop);
-    if (!d) {
-        uv_loop_close(&loop);
+    struct cli_run r;
+    if (run_start(&r, cfg) != 0)
         return CLI_EXIT_USAGE;
-    }
-    json_t *tools = dispatch_list_tools(d, MCP_LATEST_VERSION);
-    if (as_json) {
-        json_dumpf(tools, stdout, JSON_COMPACT);
-        putchar('\n');
+    int rc = CLI_EXIT_OK;
+    json_t *tools = dispatch_list_tools(r.d, MCP_LATEST_VERSION);
+    if (tools) {
+        print_tools(tools, as_json);
     } else {
-        size_t i;
-        json_t *t;
-        json_array_foreach(tools, i, t)
-        {
-            printf("%-24s %-26s ", json_string_value(json_object_get(t, "name")),
-                   json_string_value(json_object_get(t, "title")));
-            print_summary(json_string_value(json_object_get(t, "description")));
-        }
+        cli_error("out of memory while listing the tools");
+        rc = CLI_EXIT_USAGE;
     }
     json_decref(tools);
-    dispatch_destroy(d, NULL, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    return run_finish(&r, rc);
 }
 
 /* Turns `--arg k=v` into a JSON value using the type the tool's schema
@@ -88,34 +137,125 @@ static json_t *arg_value(json_t *schema, const char *key, const char *text)
     return v ? v : json_string(text);
 }
 
-struct call_state {
-    json_t *result;
-    struct dispatch *dispatch;
-};
+static void usage_call(void)
+{
+    fprintf(stderr, "usage: msg91-mcp call TOOL [JSON | --arg key=value ...]\n");
+}
+
+/* The arguments written as one JSON object. */
+static json_t *json_arguments(char **args)
+{
+    json_error_t jerr;
+    json_t *arguments = json_loads(args[0], 0, &jerr);
+    if (json_is_object(arguments) && !args[1])
+        return arguments;
+    cli_error("the arguments must be one JSON object%s%s", arguments ? "" : ": ",
+              arguments ? "" : jerr.text);
+    json_decref(arguments);
+    return NULL;
+}
+
+/* One "--arg key=value" at a[0] and a[1]. Returns 0, or -1 after saying
+ * what is wrong. */
+static int add_pair(json_t *arguments, json_t *schema, char **a)
+{
+    if (strcmp(a[0], "--arg") != 0 || !a[1]) {
+        cli_error("expected --arg key=value, got \"%s\"", a[0]);
+        usage_call();
+        return -1;
+    }
+    const char *kv = a[1];
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) {
+        cli_error("--arg needs key=value, got \"%s\"", kv);
+        return -1;
+    }
+    char *key = strndup(kv, (size_t)(eq - kv));
+    int rc =
+        key ? json_object_set_new(arguments, key, arg_value(schema, key, eq + 1)) : -1;
+    free(key);
+    if (rc != 0)
+        cli_error("out of memory while reading the arguments");
+    return rc;
+}
+
+/* The arguments written as --arg key=value pairs (none is {}). */
+static json_t *pair_arguments(json_t *schema, char **args)
+{
+    json_t *arguments = json_object();
+    if (!arguments) {
+        cli_error("out of memory while reading the arguments");
+        return NULL;
+    }
+    for (char **a = args; *a; a += 2) {
+        if (add_pair(arguments, schema, a) != 0) {
+            json_decref(arguments);
+            return NULL;
+        }
+    }
+    return arguments;
+}
+
+/* The call's arguments from the words after the tool name (a new
+ * reference), or NULL after saying what is wrong. */
+static json_t *call_arguments(json_t *schema, char **args)
+{
+    if (args[0] && strcmp(args[0], "--arg") && !strncmp(args[0], "--", 2)) {
+        cli_error("unknown option \"%s\"", args[0]);
+        usage_call();
+        return NULL;
+    }
+    if (args[0] && strcmp(args[0], "--arg") != 0)
+        return json_arguments(args);
+    return pair_arguments(schema, args);
+}
 
 static void call_done(void *data, json_t *result)
 {
-    struct call_state *st = data;
-    st->result = result;
+    *(json_t **)data = result;
 }
 
-static void print_result(json_t *result)
+static int print_result(json_t *result)
 {
     size_t flags = isatty(STDOUT_FILENO) ? JSON_INDENT(2) : JSON_COMPACT;
     char *text = json_dumps(result, flags);
     if (!text)
-        return;
+        return -ENOMEM;
     size_t len = strlen(text);
     char *clean = redact_apply(text, len, &len);
     fwrite(clean ? clean : text, 1, len, stdout);
     putchar('\n');
     free(clean);
     free(text);
+    return 0;
 }
 
-static void usage_call(void)
+/* Runs the call to its end and prints the result; returns the exit code. */
+static int run_call(struct cli_run *r, const char *tool, json_t *arguments)
 {
-    fprintf(stderr, "usage: msg91-mcp call TOOL [JSON | --arg key=value ...]\n");
+    static const struct dispatch_callbacks cb = {call_done, NULL};
+    struct dispatch_client client = {"msg91-mcp-cli", MSG91_MCP_VERSION};
+    json_t *done = NULL, *result = NULL;
+    struct dispatch_call *call = NULL;
+    if (dispatch_call(r->d, tool, arguments, &client, &cb, &done, &result, &call) ==
+        DISPATCH_PENDING) {
+        while (!done && uv_run(&r->loop, UV_RUN_ONCE))
+            ;
+        result = done;
+    }
+    if (!result || print_result(result) != 0) {
+        cli_error(result ? "out of memory while printing the result"
+                         : "the call produced no result");
+        json_decref(result);
+        return CLI_EXIT_USAGE;
+    }
+    bool dry =
+        json_is_true(json_object_get(json_object_get(result, "_meta"), "msg91/dryRun"));
+    int rc = json_is_true(json_object_get(result, "isError")) && !dry
+                 ? CLI_EXIT_TOOL_ERROR
+                 : CLI_EXIT_OK;
+    json_decref(result);
+    return rc;
 }
 
 int cli_call(const struct config *cfg, char **args)
@@ -124,88 +264,18 @@ int cli_call(const struct config *cfg, char **args)
         usage_call();
         return CLI_EXIT_USAGE;
     }
-    const char *tool = args[0];
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct dispatch *d = make_dispatch(cfg, &loop);
-    if (!d) {
-        uv_loop_close(&loop);
+    struct cli_run r;
+    if (run_start(&r, cfg) != 0)
         return CLI_EXIT_USAGE;
-    }
     int rc = CLI_EXIT_USAGE;
-    json_t *schema = dispatch_input_schema(d, tool);
+    json_t *schema = dispatch_input_schema(r.d, args[0]);
     json_t *arguments = NULL;
-    if (!schema) {
-        fprintf(stderr,
-                "msg91-mcp: unknown tool \"%s\"; `msg91-mcp list` shows the tools\n",
-                tool);
-        goto out;
-    }
-    if (args[1] && strcmp(args[1], "--arg") && !strncmp(args[1], "--", 2)) {
-        fprintf(stderr, "msg91-mcp: unknown option \"%s\"\n", args[1]);
-        usage_call();
-        goto out;
-    }
-    if (args[1] && strcmp(args[1], "--arg") != 0) {
-        json_error_t jerr;
-        arguments = json_loads(args[1], 0, &jerr);
-        if (!json_is_object(arguments) || args[2]) {
-            fprintf(stderr, "msg91-mcp: the arguments must be one JSON object%s%s\n",
-                    arguments ? "" : ": ", arguments ? "" : jerr.text);
-            goto out;
-        }
-    } else {
-        arguments = json_object();
-        for (char **a = args + 1; *a; a++) {
-            const char *kv = NULL;
-            if (!strcmp(*a, "--arg") && a[1]) {
-                kv = *++a;
-            } else {
-                fprintf(stderr, "msg91-mcp: expected --arg key=value, got \"%s\"\n", *a);
-                usage_call();
-                goto out;
-            }
-            const char *eq = strchr(kv, '=');
-            if (!eq || eq == kv) {
-                fprintf(stderr, "msg91-mcp: --arg needs key=value, got \"%s\"\n", kv);
-                goto out;
-            }
-            char *key = strndup(kv, (size_t)(eq - kv));
-            json_object_set_new(arguments, key, arg_value(schema, key, eq + 1));
-            free(key);
-        }
-    }
-
-    struct call_state st = {.dispatch = d};
-    static const struct dispatch_callbacks cb = {call_done, NULL};
-    struct dispatch_call *call = NULL;
-    json_t *result = NULL;
-    enum dispatch_status status = dispatch_call(
-        d, tool, arguments, &(struct dispatch_client){"msg91-mcp-cli", MSG91_MCP_VERSION},
-        &cb, &st, &result, &call);
-    if (status == DISPATCH_PENDING) {
-        while (!st.result && uv_run(&loop, UV_RUN_ONCE))
-            ;
-        result = st.result;
-    }
-    if (!result) {
-        fprintf(stderr, "msg91-mcp: the call produced no result\n");
-        goto out;
-    }
-    print_result(result);
-    bool dry =
-        json_is_true(json_object_get(json_object_get(result, "_meta"), "msg91/dryRun"));
-    rc = json_is_true(json_object_get(result, "isError")) && !dry ? CLI_EXIT_TOOL_ERROR
-                                                                  : CLI_EXIT_OK;
-    json_decref(result);
-out:
+    if (!schema)
+        cli_error("unknown tool \"%s\"; `msg91-mcp list` shows the tools", args[0]);
+    else if ((arguments = call_arguments(schema, args + 1)))
+        rc = run_call(&r, args[0], arguments);
     json_decref(arguments);
-    dispatch_destroy(d, NULL, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    if (fflush(stdout) != 0)
-        rc = CLI_EXIT_USAGE;
-    return rc;
+    return run_finish(&r, rc);
 }
 
 unsigned cli_sandbox_routes(const struct config *cfg, struct sandbox_route *routes)

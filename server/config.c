@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "server/redact.h"
 #include "tools/tool.h"
+#include "util/dynbuf.h"
 
 #define DEFAULT_BASE_URL "https://control.msg91.com"
 #define DEFAULT_MAX_LINE (4u * 1024 * 1024)
@@ -102,7 +104,6 @@ void config_finish(struct config *c)
     free(c->audit_log);
     free(c->ca_file);
     free(c->tool_prefix);
-    free(c->config_path);
     for (unsigned i = 0; i < CONFIG_MAX_TOOLS; i++) {
         free(c->endpoints[i].method);
         free(c->endpoints[i].path);
@@ -125,26 +126,29 @@ static int parse_bool(const char *v, bool *out)
     return -1;
 }
 
-static int read_key_file(struct config *c, const char *path, char **error)
+/* Replaces the key with a copy of text. A copy that fails is an error,
+ * never a silent start without the key. */
+static int set_key(struct config *c, const char *text, char **error)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        *error = fmt_error("cannot read the auth key file %s: %s", path, strerror(errno));
-        return -1;
+    char *copy = strdup(text);
+    if (!copy) {
+        *error = fmt_error("out of memory while copying the auth key");
+        return -ENOMEM;
     }
-    char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    int failed = ferror(f);
-    int more = fgetc(f) != EOF;
-    fclose(f);
-    if (failed) {
-        *error = fmt_error("cannot read the auth key file %s", path);
-        return -1;
-    }
-    if (more) {
-        redact_wipe(buf, sizeof buf);
+    wipe_free(c->auth_key);
+    c->auth_key = copy;
+    return 0;
+}
+
+#define KEY_FILE_MAX 1024
+
+/* buf holds the n bytes read from the key file (room for one more). */
+static int key_from_buffer(struct config *c, const char *path, char *buf, size_t n,
+                           char **error)
+{
+    if (n >= KEY_FILE_MAX) {
         *error = fmt_error("the auth key file %s is too large to hold a key", path);
-        return -1;
+        return -EINVAL;
     }
     buf[n] = '\0';
     /* Secret files often end with a newline; the key itself never has
@@ -157,45 +161,107 @@ static int read_key_file(struct config *c, const char *path, char **error)
         start++;
     if (!*start) {
         *error = fmt_error("the auth key file %s is empty", path);
-        return -1;
+        return -EINVAL;
     }
-    wipe_free(c->auth_key);
-    c->auth_key = strdup(start);
-    redact_wipe(buf, sizeof buf);
-    return c->auth_key ? 0 : -1;
+    return set_key(c, start, error);
 }
 
-static int set_tools(struct config *c, const char *list, char **error)
+/* read(2), not stdio: a stdio buffer would leave a copy of the key in freed
+ * memory, where this buffer is wiped. */
+static int read_key_file(struct config *c, const char *path, char **error)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *error = fmt_error("cannot read the auth key file %s: %s", path, strerror(errno));
+        return -EINVAL;
+    }
+    char buf[KEY_FILE_MAX + 1];
+    size_t n = 0;
+    int err = 0;
+    while (n < KEY_FILE_MAX) {
+        ssize_t r = read(fd, buf + n, KEY_FILE_MAX - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            err = r < 0 ? errno : 0;
+            break;
+        }
+        n += (size_t)r;
+    }
+    close(fd);
+    int rc;
+    if (err) {
+        *error = fmt_error("cannot read the auth key file %s: %s", path, strerror(err));
+        rc = -EINVAL;
+    } else {
+        rc = key_from_buffer(c, path, buf, n, error);
+    }
+    redact_wipe(buf, sizeof buf);
+    return rc;
+}
+
+static int set_key_file(struct config *c, const char *path, char **error)
+{
+    free(c->auth_key_file);
+    c->auth_key_file = strdup(path);
+    if (!c->auth_key_file)
+        return -ENOMEM;
+    return read_key_file(c, path, error);
+}
+
+/* The index of the tool with this name in tool_table, or -1. */
+static int tool_index(const char *name)
+{
+    for (unsigned i = 0; i < tool_table_len && i < CONFIG_MAX_TOOLS; i++)
+        if (!strcmp(tool_table[i]->name, name))
+            return (int)i;
+    return -1;
+}
+
+/* "send_otp, resend_otp, ...", from the table (malloc'd, NULL when memory
+ * ran out). */
+static char *tool_names(void)
+{
+    struct dynbuf b;
+    dynbuf_init(&b, 4096);
+    for (unsigned i = 0; i < tool_table_len; i++)
+        if ((i > 0 && dynbuf_append_str(&b, ", ") != DYNBUF_OK) ||
+            dynbuf_append_str(&b, tool_table[i]->name) != DYNBUF_OK)
+            return NULL;
+    return dynbuf_take(&b, NULL);
+}
+
+static int set_tools(struct config *c, const char *list, const char *source, char **error)
 {
     bool enabled[CONFIG_MAX_TOOLS] = {false};
     char *copy = strdup(list);
     if (!copy)
-        return -1;
+        return -ENOMEM;
+    int rc = 0;
     char *save = NULL;
-    for (char *name = strtok_r(copy, ", \t", &save); name;
+    for (char *name = strtok_r(copy, ", \t", &save); name && rc == 0;
          name = strtok_r(NULL, ", \t", &save)) {
-        const struct tool_def *t = tool_find(name);
-        if (!t) {
-            *error =
-                fmt_error("unknown tool \"%s\" in MSG91_TOOLS; the tools are send_otp, "
-                          "resend_otp, verify_otp, send_sms_flow, create_user_events, "
-                          "get_event_types, get_failed_events, list_campaigns",
-                          name);
-            free(copy);
-            return -1;
+        int i = tool_index(name);
+        if (i >= 0) {
+            enabled[i] = true;
+            continue;
         }
-        for (unsigned i = 0; i < tool_table_len; i++)
-            if (tool_table[i] == t)
-                enabled[i] = true;
+        char *names = tool_names();
+        *error = names ? fmt_error("unknown tool \"%s\" in %s; the tools are %s", name,
+                                   source, names)
+                       : NULL;
+        free(names);
+        rc = -EINVAL;
     }
     free(copy);
-    memcpy(c->tool_enabled, enabled, sizeof enabled);
-    c->tools_restricted = true;
-    return 0;
+    if (rc == 0)
+        memcpy(c->tool_enabled, enabled, sizeof enabled);
+    return rc;
 }
 
 /* Applies one textual value to a setting; `source` names where it came
- * from for the error message. */
+ * from for the error message. Returns 0, -EINVAL with *error set, or
+ * -ENOMEM. */
 static int apply(struct config *c, const struct setting *s, const char *value,
                  const char *source, char **error)
 {
@@ -205,17 +271,14 @@ static int apply(struct config *c, const struct setting *s, const char *value,
         char **slot = (char **)field;
         free(*slot);
         *slot = strdup(value);
-        return *slot ? 0 : -1;
+        return *slot ? 0 : -ENOMEM;
     }
-    case SET_KEY_FILE: {
-        free(c->auth_key_file);
-        c->auth_key_file = strdup(value);
-        return read_key_file(c, value, error);
-    }
+    case SET_KEY_FILE:
+        return set_key_file(c, value, error);
     case SET_BOOL:
         if (parse_bool(value, (bool *)field) != 0) {
             *error = fmt_error("%s must be 1 or 0, not \"%s\"", source, value);
-            return -1;
+            return -EINVAL;
         }
         return 0;
     case SET_LONG: {
@@ -225,7 +288,7 @@ static int apply(struct config *c, const struct setting *s, const char *value,
         if (errno || end == value || *end || v < s->min || v > s->max) {
             *error = fmt_error("%s must be a whole number from %ld to %ld, not \"%s\"",
                                source, s->min, s->max, value);
-            return -1;
+            return -EINVAL;
         }
         *(long *)field = v;
         return 0;
@@ -234,13 +297,13 @@ static int apply(struct config *c, const struct setting *s, const char *value,
         if (log_level_parse(value, &c->log_level) != 0) {
             *error = fmt_error("%s must be debug, info, warning or error, not \"%s\"",
                                source, value);
-            return -1;
+            return -EINVAL;
         }
         return 0;
     case SET_TOOLS:
-        return set_tools(c, value, error);
+        return set_tools(c, value, source, error);
     }
-    return -1;
+    return -EINVAL;
 }
 
 static const struct setting *find_flag(const char *name, size_t len)
@@ -251,148 +314,270 @@ static const struct setting *find_flag(const char *name, size_t len)
     return NULL;
 }
 
+static int set_endpoint_method(struct config *c, int idx, const char *name,
+                               json_t *method, const char *path, char **error)
+{
+    const char *m = json_string_value(method);
+    if (strcmp(m, "GET") && strcmp(m, "POST") && strcmp(m, "PUT") && strcmp(m, "PATCH") &&
+        strcmp(m, "DELETE")) {
+        *error = fmt_error("%s: endpoints.%s.method \"%s\" is not an HTTP method", path,
+                           name, m);
+        return -EINVAL;
+    }
+    free(c->endpoints[idx].method);
+    c->endpoints[idx].method = strdup(m);
+    return c->endpoints[idx].method ? 0 : -ENOMEM;
+}
+
+static int set_endpoint_path(struct config *c, int idx, const char *name, json_t *p,
+                             const char *path, char **error)
+{
+    const char *v = json_string_value(p);
+    if (v[0] != '/' || strpbrk(v, "?# \r\n")) {
+        *error = fmt_error("%s: endpoints.%s.path must start with / and hold no "
+                           "query, fragment or spaces",
+                           path, name);
+        return -EINVAL;
+    }
+    free(c->endpoints[idx].path);
+    c->endpoints[idx].path = strdup(v);
+    return c->endpoints[idx].path ? 0 : -ENOMEM;
+}
+
+/* One member of "endpoints": {"method": ..., "path": ...}, either or both. */
+static int load_endpoint(struct config *c, const char *name, json_t *ep, const char *path,
+                         char **error)
+{
+    int idx = tool_index(name);
+    if (idx < 0) {
+        *error = fmt_error("%s: \"endpoints\" names an unknown tool \"%s\"", path, name);
+        return -EINVAL;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(ep, key, value)
+    {
+        if (strcmp(key, "method") && strcmp(key, "path")) {
+            *error = fmt_error("%s: endpoints.%s has an unknown key \"%s\"; it takes "
+                               "\"method\" and \"path\"",
+                               path, name, key);
+            return -EINVAL;
+        }
+    }
+    json_t *method = json_object_get(ep, "method");
+    json_t *p = json_object_get(ep, "path");
+    if (!json_is_object(ep) || (method && !json_is_string(method)) ||
+        (p && !json_is_string(p)) || (!method && !p)) {
+        *error = fmt_error("%s: endpoints.%s must be {\"method\": \"GET\"|\"POST\", "
+                           "\"path\": \"/api/...\"}",
+                           path, name);
+        return -EINVAL;
+    }
+    int rc = method ? set_endpoint_method(c, idx, name, method, path, error) : 0;
+    if (rc == 0 && p)
+        rc = set_endpoint_path(c, idx, name, p, path, error);
+    return rc;
+}
+
 static int load_endpoints(struct config *c, json_t *endpoints, const char *path,
                           char **error)
 {
     if (!json_is_object(endpoints)) {
         *error = fmt_error("%s: \"endpoints\" must be an object of tool names", path);
-        return -1;
+        return -EINVAL;
     }
     const char *name;
     json_t *ep;
     json_object_foreach(endpoints, name, ep)
     {
-        const struct tool_def *t = tool_find(name);
-        if (!t) {
-            *error =
-                fmt_error("%s: \"endpoints\" names an unknown tool \"%s\"", path, name);
-            return -1;
-        }
-        unsigned idx = 0;
-        while (tool_table[idx] != t)
-            idx++;
-        json_t *method = json_object_get(ep, "method");
-        json_t *p = json_object_get(ep, "path");
-        if (!json_is_object(ep) || (method && !json_is_string(method)) ||
-            (p && !json_is_string(p)) || (!method && !p)) {
-            *error = fmt_error("%s: endpoints.%s must be {\"method\": \"GET\"|\"POST\", "
-                               "\"path\": \"/api/...\"}",
-                               path, name);
-            return -1;
-        }
-        if (method) {
-            const char *m = json_string_value(method);
-            if (strcmp(m, "GET") && strcmp(m, "POST") && strcmp(m, "PUT") &&
-                strcmp(m, "PATCH") && strcmp(m, "DELETE")) {
-                *error = fmt_error("%s: endpoints.%s.method \"%s\" is not an HTTP method",
-                                   path, name, m);
-                return -1;
-            }
-            free(c->endpoints[idx].method);
-            c->endpoints[idx].method = strdup(m);
-        }
-        if (p) {
-            const char *v = json_string_value(p);
-            if (v[0] != '/' || strpbrk(v, "?# \r\n")) {
-                *error = fmt_error("%s: endpoints.%s.path must start with / and hold no "
-                                   "query, fragment or spaces",
-                                   path, name);
-                return -1;
-            }
-            free(c->endpoints[idx].path);
-            c->endpoints[idx].path = strdup(v);
-        }
+        int rc = load_endpoint(c, name, ep, path, error);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
 
+/* What a JSON value is, for "must be ..., not X": numbers as written, other
+ * values by their type. */
+static const char *describe(json_t *v, char *buf, size_t len)
+{
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+        snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    case JSON_REAL:
+        snprintf(buf, len, "%g", json_real_value(v));
+        return buf;
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "a list";
+    case JSON_STRING:
+        return "a string";
+    case JSON_TRUE:
+        return "true";
+    case JSON_FALSE:
+        return "false";
+    case JSON_NULL:
+        return "null";
+    }
+    return "a value";
+}
+
+static int dup_text(const char *text, char **out)
+{
+    *out = strdup(text);
+    return *out ? 0 : -ENOMEM;
+}
+
+/* A "tools" list, joined with commas as MSG91_TOOLS writes it. */
+static int join_tools(json_t *list, const char *source, char **out, char **error)
+{
+    struct dynbuf b;
+    dynbuf_init(&b, 64 * 1024);
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item)
+    {
+        if (!json_is_string(item)) {
+            char what[64];
+            dynbuf_finish(&b);
+            *error = fmt_error("%s item %zu must be a tool name, not %s", source, i + 1,
+                               describe(item, what, sizeof what));
+            return -EINVAL;
+        }
+        if (dynbuf_append_str(&b, json_string_value(item)) != DYNBUF_OK ||
+            dynbuf_append(&b, ",", 1) != DYNBUF_OK)
+            return -ENOMEM;
+    }
+    *out = dynbuf_take(&b, NULL);
+    return *out ? 0 : dup_text("", out);
+}
+
+/* The text a file value stands for, when it has the JSON type its setting
+ * takes: strings for text, true/false for switches, integers in range. */
+static int file_text(const struct setting *s, json_t *v, const char *source, char **out,
+                     char **error)
+{
+    char what[64];
+    switch (s->kind) {
+    case SET_STRING:
+    case SET_LEVEL:
+    case SET_KEY_FILE:
+        if (json_is_string(v))
+            return dup_text(json_string_value(v), out);
+        *error = fmt_error("%s must be a string, not %s", source,
+                           describe(v, what, sizeof what));
+        return -EINVAL;
+    case SET_BOOL:
+        if (json_is_boolean(v))
+            return dup_text(json_is_true(v) ? "1" : "0", out);
+        *error = fmt_error("%s must be true or false, not %s", source,
+                           describe(v, what, sizeof what));
+        return -EINVAL;
+    case SET_LONG:
+        if (json_is_integer(v) && json_integer_value(v) >= s->min &&
+            json_integer_value(v) <= s->max)
+            return dup_text(describe(v, what, sizeof what), out);
+        *error = fmt_error("%s must be a whole number from %ld to %ld, not %s", source,
+                           s->min, s->max, describe(v, what, sizeof what));
+        return -EINVAL;
+    case SET_TOOLS:
+        if (json_is_string(v))
+            return dup_text(json_string_value(v), out);
+        if (json_is_array(v))
+            return join_tools(v, source, out, error);
+        *error = fmt_error("%s must be a list of tool names, not %s", source,
+                           describe(v, what, sizeof what));
+        return -EINVAL;
+    }
+    return -EINVAL;
+}
+
+static const struct setting *find_file_key(const char *key)
+{
+    for (size_t i = 0; i < SETTINGS_LEN; i++)
+        if (!strcmp(settings[i].file_key, key))
+            return &settings[i];
+    return NULL;
+}
+
+/* Applies one member of the file; "auth_key_file" was read before. */
+static int apply_file_value(struct config *c, const char *key, json_t *value,
+                            const char *path, char **error)
+{
+    if (!strcmp(key, "endpoints"))
+        return load_endpoints(c, value, path, error);
+    if (!strcmp(key, "auth_key")) {
+        *error = fmt_error("%s: put the key in a file of its own and name it with "
+                           "\"auth_key_file\", or set MSG91_AUTH_KEY",
+                           path);
+        return -EINVAL;
+    }
+    const struct setting *s = find_file_key(key);
+    if (!s) {
+        *error = fmt_error("%s: unknown setting \"%s\"", path, key);
+        return -EINVAL;
+    }
+    if (s->kind == SET_KEY_FILE)
+        return 0;
+    char source[512];
+    snprintf(source, sizeof source, "%s: \"%s\"", path, key);
+    char *text = NULL;
+    int rc = file_text(s, value, source, &text, error);
+    if (rc == 0)
+        rc = apply(c, s, text, source, error);
+    free(text);
+    return rc;
+}
+
+/* The file's "auth_key_file", read before its other values (see
+ * load_key), unless the environment or a flag named the key. */
+static int load_file_key(struct config *c, json_t *root, const char *path, char **error)
+{
+    json_t *value = json_object_get(root, "auth_key_file");
+    if (!value)
+        return 0;
+    char source[512];
+    snprintf(source, sizeof source, "%s: \"auth_key_file\"", path);
+    char *text = NULL;
+    int rc = file_text(find_file_key("auth_key_file"), value, source, &text, error);
+    if (rc == 0 && !c->auth_key && *text)
+        rc = set_key_file(c, text, error);
+    free(text);
+    return rc;
+}
+
 static int load_file(struct config *c, const char *path, char **error)
 {
+    if (!path)
+        return 0;
     json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
+    json_t *root = json_load_file(path, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        *error = fmt_error("cannot load the config file %s: %s (line %d)", path,
-                           jerr.text, jerr.line);
-        return -1;
+        if (jerr.line > 0)
+            *error = fmt_error("cannot load the config file %s: line %d, column %d: %s",
+                               path, jerr.line, jerr.column, jerr.text);
+        else
+            *error = fmt_error("cannot load the config file %s: %s", path, jerr.text);
+        return -EINVAL;
     }
     int rc = 0;
     if (!json_is_object(root)) {
-        *error = fmt_error("the config file %s must hold a JSON object", path);
-        rc = -1;
-        goto out;
+        char what[64];
+        *error = fmt_error("the config file %s must hold a JSON object, not %s", path,
+                           describe(root, what, sizeof what));
+        rc = -EINVAL;
     }
+    if (rc == 0)
+        rc = load_file_key(c, root, path, error);
     const char *key;
     json_t *value;
     json_object_foreach(root, key, value)
     {
-        if (!strcmp(key, "endpoints")) {
-            if ((rc = load_endpoints(c, value, path, error)) != 0)
-                goto out;
-            continue;
-        }
-        if (!strcmp(key, "auth_key")) {
-            *error = fmt_error("%s: put the key in a file of its own and name it with "
-                               "\"auth_key_file\", or set MSG91_AUTH_KEY",
-                               path);
-            rc = -1;
-            goto out;
-        }
-        const struct setting *s = NULL;
-        for (size_t i = 0; i < SETTINGS_LEN; i++)
-            if (!strcmp(settings[i].file_key, key))
-                s = &settings[i];
-        if (!s) {
-            *error = fmt_error("%s: unknown setting \"%s\"", path, key);
-            rc = -1;
-            goto out;
-        }
-        char text[64];
-        const char *v = NULL;
-        if (json_is_string(value))
-            v = json_string_value(value);
-        else if (json_is_boolean(value))
-            v = json_is_true(value) ? "1" : "0";
-        else if (json_is_integer(value)) {
-            snprintf(text, sizeof text, "%lld", (long long)json_integer_value(value));
-            v = text;
-        } else if (json_is_array(value) && s->kind == SET_TOOLS) {
-            char *joined = NULL;
-            size_t i;
-            json_t *item;
-            size_t len = 0;
-            json_array_foreach(value, i, item)
-            {
-                if (!json_is_string(item))
-                    break;
-                len += json_string_length(item) + 1;
-            }
-            joined = calloc(1, len + 1);
-            json_array_foreach(value, i, item)
-            {
-                if (json_is_string(item)) {
-                    strcat(joined, json_string_value(item));
-                    strcat(joined, ",");
-                }
-            }
-            char source[128];
-            snprintf(source, sizeof source, "%s: \"%s\"", path, key);
-            rc = apply(c, s, joined, source, error);
-            free(joined);
-            if (rc)
-                goto out;
-            continue;
-        }
-        if (!v) {
-            *error = fmt_error("%s: \"%s\" has the wrong type", path, key);
-            rc = -1;
-            goto out;
-        }
-        char source[128];
-        snprintf(source, sizeof source, "%s: \"%s\"", path, key);
-        if ((rc = apply(c, s, v, source, error)) != 0)
-            goto out;
+        if (rc == 0)
+            rc = apply_file_value(c, key, value, path, error);
     }
-out:
     json_decref(root);
     return rc;
 }
@@ -488,133 +673,214 @@ static int check_key(const struct config *c, char **error)
 
 static const char *const refused_flags[] = {"--auth-key", "--authkey", "--key", NULL};
 
-int config_load(struct config *c, int argc, char **argv, char **envp, char ***rest,
-                char **error)
+/* What the command line holds, from one pass over argv before any value is
+ * applied. Pointers are into argv. */
+struct cmdline {
+    const char *config_file; /* --config */
+    const char *key_file;    /* --auth-key-file */
+    bool sandbox;
+    struct flag_value {
+        const struct setting *setting;
+        const char *value;
+    } * flags; /* every other setting flag, in order */
+    size_t nflags;
+    char **left; /* the rest, for the subcommand; NULL-terminated */
+    size_t nleft;
+};
+
+static int refuse_key_flag(const char *arg, char **error)
 {
-    *error = NULL;
-    char **left = calloc((size_t)argc + 1, sizeof *left);
-    if (!left)
-        return -1;
-    size_t nleft = 0;
+    for (const char *const *r = refused_flags; *r; r++) {
+        size_t rl = strlen(*r);
+        if (!strncmp(arg, *r, rl) && (arg[rl] == '\0' || arg[rl] == '=')) {
+            *error = fmt_error("the auth key is never accepted on the command line "
+                               "(other users could read it in the process list); set "
+                               "MSG91_AUTH_KEY or MSG91_AUTH_KEY_FILE instead");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
 
-    /* Where the file is can come from a flag or the environment; it is
-     * read first so both can override it. */
-    const char *file = env_get(envp, "MSG91_CONFIG");
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            file = argv[i + 1];
-        else if (!strncmp(argv[i], "--config=", 9))
-            file = argv[i] + 9;
+/* The "--name[=value]" flag at argv[*i], and its value word when it takes
+ * one. A flag the configuration does not know is left for the subcommand. */
+static int scan_flag(struct cmdline *cl, int argc, char **argv, int *i, char **error)
+{
+    const char *name = argv[*i] + 2;
+    const char *eq = strchr(name, '=');
+    size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+    bool is_config = name_len == 6 && !strncmp(name, "config", 6);
+    const struct setting *s = is_config ? NULL : find_flag(name, name_len);
+    if (!s && !is_config) {
+        cl->left[cl->nleft++] = argv[*i];
+        return 0;
     }
-    if (file) {
-        c->config_path = strdup(file);
-        if (load_file(c, file, error) != 0)
-            goto fail;
+    const char *value;
+    if (eq) {
+        value = eq + 1;
+    } else if (s && s->kind == SET_BOOL) {
+        value = "1";
+    } else if (*i + 1 < argc) {
+        value = argv[++*i];
+    } else {
+        *error = fmt_error("--%s needs a value", name);
+        return -EINVAL;
     }
+    if (is_config)
+        cl->config_file = value;
+    else if (s->kind == SET_KEY_FILE)
+        cl->key_file = value;
+    else
+        cl->flags[cl->nflags++] = (struct flag_value){s, value};
+    return 0;
+}
 
-    const char *env_key = env_get(envp, "MSG91_AUTH_KEY");
-    const char *env_key_file = env_get(envp, "MSG91_AUTH_KEY_FILE");
-    if (env_key && *env_key && env_key_file && *env_key_file) {
-        *error = fmt_error(
-            "both MSG91_AUTH_KEY and MSG91_AUTH_KEY_FILE are set; set only one");
-        goto fail;
-    }
-    if (env_key && *env_key) {
-        wipe_free(c->auth_key);
-        c->auth_key = strdup(env_key);
-    }
-    for (size_t i = 0; i < SETTINGS_LEN; i++) {
-        const char *v = env_get(envp, settings[i].env);
-        if (v && (*v || settings[i].kind == SET_BOOL) &&
-            apply(c, &settings[i], v, settings[i].env, error) != 0)
-            goto fail;
-    }
-
+static int scan_argv(struct cmdline *cl, int argc, char **argv, char **error)
+{
+    memset(cl, 0, sizeof *cl);
+    cl->flags = calloc((size_t)argc + 1, sizeof *cl->flags);
+    cl->left = calloc((size_t)argc + 1, sizeof *cl->left);
+    if (!cl->flags || !cl->left)
+        return -ENOMEM;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        for (const char *const *r = refused_flags; *r; r++) {
-            size_t rl = strlen(*r);
-            if (!strncmp(arg, *r, rl) && (arg[rl] == '\0' || arg[rl] == '=')) {
-                *error = fmt_error("the auth key is never accepted on the command line "
-                                   "(other users could read it in the process list); set "
-                                   "MSG91_AUTH_KEY or MSG91_AUTH_KEY_FILE instead");
-                goto fail;
-            }
-        }
+        int rc = refuse_key_flag(arg, error);
+        if (rc != 0)
+            return rc;
         if (!strcmp(arg, "--")) {
             while (++i < argc)
-                left[nleft++] = argv[i];
+                cl->left[cl->nleft++] = argv[i];
             break;
         }
-        if (!strcmp(arg, "--config") && i + 1 < argc) {
-            i++;
+        if (!strcmp(arg, "--sandbox"))
+            cl->sandbox = true;
+        else if (strncmp(arg, "--", 2) != 0)
+            cl->left[cl->nleft++] = argv[i];
+        else if ((rc = scan_flag(cl, argc, argv, &i, error)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A non-empty environment value, or NULL. */
+static const char *env_value(char **envp, const char *name)
+{
+    const char *v = env_get(envp, name);
+    return v && *v ? v : NULL;
+}
+
+/* The key is read before any other value is applied: main registers it for
+ * redaction before it prints a configuration error, and such an error may
+ * quote a value. Precedence as for every setting: --auth-key-file, then
+ * MSG91_AUTH_KEY or MSG91_AUTH_KEY_FILE (never both), then the config
+ * file's "auth_key_file" (load_file_key). */
+static int load_key(struct config *c, const struct cmdline *cl, char **envp, char **error)
+{
+    const char *env_key = env_value(envp, "MSG91_AUTH_KEY");
+    const char *env_file = env_value(envp, "MSG91_AUTH_KEY_FILE");
+    if (env_key && env_file) {
+        *error = fmt_error(
+            "both MSG91_AUTH_KEY and MSG91_AUTH_KEY_FILE are set; set only one");
+        return -EINVAL;
+    }
+    if (cl->key_file)
+        return set_key_file(c, cl->key_file, error);
+    if (env_file)
+        return set_key_file(c, env_file, error);
+    if (env_key)
+        return set_key(c, env_key, error);
+    return 0;
+}
+
+static int apply_env(struct config *c, char **envp, char **error)
+{
+    for (size_t i = 0; i < SETTINGS_LEN; i++) {
+        const struct setting *s = &settings[i];
+        const char *v = env_get(envp, s->env);
+        /* An empty value means unset, except for a switch, where it is 0. */
+        if (s->kind == SET_KEY_FILE || !v || (!*v && s->kind != SET_BOOL))
             continue;
-        }
-        if (!strncmp(arg, "--config=", 9))
-            continue;
-        if (!strcmp(arg, "--sandbox")) {
-            c->sandbox = true;
-            continue;
-        }
-        if (strncmp(arg, "--", 2) != 0) {
-            left[nleft++] = argv[i];
-            continue;
-        }
-        const char *name = arg + 2;
-        const char *eq = strchr(name, '=');
-        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
-        const struct setting *s = find_flag(name, name_len);
-        if (!s) {
-            left[nleft++] = argv[i];
-            continue;
-        }
-        const char *value;
-        if (eq) {
-            value = eq + 1;
-        } else if (s->kind == SET_BOOL) {
-            value = "1";
-        } else if (i + 1 < argc) {
-            value = argv[++i];
-        } else {
-            *error = fmt_error("--%s needs a value", s->flag);
-            goto fail;
-        }
+        int rc = apply(c, s, v, s->env, error);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int apply_flags(struct config *c, const struct cmdline *cl, char **error)
+{
+    for (size_t i = 0; i < cl->nflags; i++) {
+        const struct setting *s = cl->flags[i].setting;
         char source[64];
         snprintf(source, sizeof source, "--%s", s->flag);
-        if (apply(c, s, value, source, error) != 0)
-            goto fail;
+        int rc = apply(c, s, cl->flags[i].value, source, error);
+        if (rc != 0)
+            return rc;
     }
+    if (cl->sandbox)
+        c->sandbox = true;
+    return 0;
+}
+
+/* Checks that need every source applied first. */
+static int check_values(struct config *c, char **error)
+{
+    if (!c->base_url) /* config_init's copy failed */
+        return -ENOMEM;
     if (check_base_url(c, error) != 0 || check_key(c, error) != 0)
-        goto fail;
+        return -EINVAL;
     /* A CA bundle that cannot be read would only show at the first call,
      * as a TLS failure on every call after it: say so now instead. */
     if (c->ca_file && access(c->ca_file, R_OK) != 0) {
         *error =
             fmt_error("MSG91_CA_FILE %s cannot be read: %s", c->ca_file, strerror(errno));
-        goto fail;
+        return -EINVAL;
     }
     if (c->tool_prefix &&
         strspn(c->tool_prefix,
                "abcdefghijklmnopqrstuvwxyz"
                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(c->tool_prefix)) {
         *error = fmt_error("MSG91_TOOL_PREFIX may hold only letters, digits, _ and -");
-        goto fail;
+        return -EINVAL;
     }
     if (c->tool_prefix && strlen(c->tool_prefix) > 40) {
         *error = fmt_error("MSG91_TOOL_PREFIX is too long (40 characters at most)");
-        goto fail;
+        return -EINVAL;
     }
     if (c->otp_template_id && !*c->otp_template_id) {
         free(c->otp_template_id);
         c->otp_template_id = NULL;
     }
-    *rest = left;
     return 0;
-fail:
-    free(left);
-    if (!*error)
-        *error = strdup("out of memory while reading the configuration");
-    return -1;
+}
+
+int config_load(struct config *c, int argc, char **argv, char **envp, char ***rest,
+                char **error)
+{
+    *error = NULL;
+    *rest = NULL;
+    struct cmdline cl;
+    int rc = scan_argv(&cl, argc, argv, error);
+    if (rc == 0)
+        rc = load_key(c, &cl, envp, error);
+    if (rc == 0)
+        rc = load_file(
+            c, cl.config_file ? cl.config_file : env_value(envp, "MSG91_CONFIG"), error);
+    if (rc == 0)
+        rc = apply_env(c, envp, error);
+    if (rc == 0)
+        rc = apply_flags(c, &cl, error);
+    if (rc == 0)
+        rc = check_values(c, error);
+    free(cl.flags);
+    if (rc != 0) {
+        free(cl.left);
+        if (!*error)
+            *error = strdup("out of memory while reading the configuration");
+        return rc;
+    }
+    *rest = cl.left;
+    return 0;
 }
 
 bool config_tool_allowed(const struct config *c, unsigned i)

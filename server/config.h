@@ -24,7 +24,6 @@ struct config {
     char *otp_template_id;
     long timeout_ms;
     bool tool_enabled[CONFIG_MAX_TOOLS]; /* by tool_table index */
-    bool tools_restricted;               /* MSG91_TOOLS was given */
     bool read_only;
     bool dry_run;
     char *audit_log;
@@ -34,7 +33,6 @@ struct config {
     char *tool_prefix;
     long max_line_bytes;
     bool sandbox; /* --sandbox: every call goes to the built-in sandbox */
-    char *config_path;
     struct config_endpoint endpoints[CONFIG_MAX_TOOLS]; /* by tool_table index */
 };
 
@@ -46,8 +44,11 @@ void config_finish(struct config *c);
  * (envp, NULL-terminated), then flags from argv. Flags the configuration
  * does not know are left in place: *rest receives the remaining arguments
  * (malloc'd array, NULL-terminated, pointing into argv; argv[0] excluded)
- * for the subcommand to read. Returns 0, or -1 with *error set to a
- * malloc'd sentence. */
+ * for the subcommand to read. Returns 0, or a negative errno (-EINVAL for a
+ * bad value, -ENOMEM) with *error set to a malloc'd sentence (NULL only
+ * when memory ran out even for that). The key is read before every other
+ * value, so after a failure c->auth_key holds it when a source named a
+ * readable one: register it for redaction before printing *error. */
 int config_load(struct config *c, int argc, char **argv, char **envp, char ***rest,
                 char **error);
 

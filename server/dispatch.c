@@ -139,7 +139,7 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
         return NULL;
     d->cfg = cfg;
     d->loop = loop;
-    if (cfg->audit_log && !(d->audit = audit_open(cfg->audit_log, error))) {
+    if (cfg->audit_log && !(d->audit = audit_open(loop, cfg->audit_log, error))) {
         free(d);
         return NULL;
     }

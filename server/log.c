@@ -1,5 +1,6 @@
 #include "server/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,25 +30,154 @@ int log_level_parse(const char *text, enum log_level *out)
     return -1;
 }
 
-const char *log_level_name(enum log_level level)
-{
-    return level_names[level];
-}
-
 void log_set_level(enum log_level level)
 {
     threshold = level;
-}
-
-enum log_level log_get_level(void)
-{
-    return threshold;
 }
 
 void log_set_sink(log_sink_fn sink, void *data)
 {
     sink_fn = sink;
     sink_data = data;
+}
+
+static bool key_is(const char *key, size_t key_len, const char *name)
+{
+    return strlen(name) == key_len && !memcmp(key, name, key_len);
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The character at value[*i], a "%XX" escape read as the byte it stands
+ * for; moves *i past it. */
+static char next_char(const char *value, size_t len, size_t *i)
+{
+    char c = value[(*i)++];
+    if (c == '%' && *i + 2 <= len) {
+        int hi = hex_value(value[*i]), lo = hex_value(value[*i + 1]);
+        if (hi >= 0 && lo >= 0) {
+            *i += 2;
+            return (char)(hi * 16 + lo);
+        }
+    }
+    return c;
+}
+
+/* Digits with spaces or dashes, at least six, after an optional '+'. */
+static bool looks_like_phone(const char *value, size_t len)
+{
+    size_t i = 0, digits = 0;
+    if (len > 0) {
+        char first = next_char(value, len, &i);
+        if (first != '+')
+            i = 0;
+    }
+    while (i < len) {
+        char c = next_char(value, len, &i);
+        if (c >= '0' && c <= '9')
+            digits++;
+        else if (c != ' ' && c != '-')
+            return false;
+    }
+    return digits >= 6;
+}
+
+enum log_personal log_personal_kind(const char *key, size_t key_len, const char *value,
+                                    size_t len)
+{
+    if (key_is(key, key_len, "otp"))
+        return LOG_PERSONAL_CODE;
+    if (key_is(key, key_len, "mobile") || key_is(key, key_len, "mobiles") ||
+        (key_is(key, key_len, "identifier") && looks_like_phone(value, len)))
+        return LOG_PERSONAL_PHONE;
+    return LOG_PERSONAL_NONE;
+}
+
+void log_mask_phone(char *value, size_t len)
+{
+    for (size_t i = 0; i + 4 < len; i++)
+        if (value[i] != '+')
+            value[i] = '*';
+}
+
+/* One "name=value" after '?' or '&', as offsets into the text. */
+struct query_param {
+    size_t name, name_len, value, value_len;
+};
+
+#define QUERY_VALUE_END "&#; \t\"'<>"
+
+/* Finds the next query parameter at or after *pos and moves *pos past it. */
+static bool next_param(const char *text, size_t *pos, struct query_param *p)
+{
+    for (size_t i = *pos; text[i]; i++) {
+        if (text[i] != '?' && text[i] != '&')
+            continue;
+        size_t name = i + 1;
+        size_t name_len = strcspn(text + name, "=?" QUERY_VALUE_END);
+        if (name_len == 0 || text[name + name_len] != '=')
+            continue;
+        p->name = name;
+        p->name_len = name_len;
+        p->value = name + name_len + 1;
+        p->value_len = strcspn(text + p->value, QUERY_VALUE_END);
+        *pos = p->value + p->value_len;
+        return true;
+    }
+    return false;
+}
+
+static enum log_personal param_kind(const char *text, const struct query_param *p)
+{
+    return log_personal_kind(text + p->name, p->name_len, text + p->value, p->value_len);
+}
+
+/* Copies text with the personal values of URL query parameters masked.
+ * Returns 0 with *out NULL when nothing needed masking, 0 with *out
+ * malloc'd, or -ENOMEM. */
+static int mask_query(const char *text, char **out)
+{
+    *out = NULL;
+    struct query_param p;
+    size_t pos = 0, count = 0;
+    while (next_param(text, &pos, &p))
+        count += param_kind(text, &p) != LOG_PERSONAL_NONE;
+    if (count == 0)
+        return 0;
+    size_t n = strlen(text), from = 0, len = 0;
+    /* A code becomes "****", which may be longer than the code. */
+    char *o = malloc(n + 4 * count + 1);
+    if (!o)
+        return -ENOMEM;
+    pos = 0;
+    while (next_param(text, &pos, &p)) {
+        enum log_personal kind = param_kind(text, &p);
+        if (kind == LOG_PERSONAL_NONE)
+            continue;
+        memcpy(o + len, text + from, p.value - from);
+        len += p.value - from;
+        if (kind == LOG_PERSONAL_CODE) {
+            memcpy(o + len, "****", 4);
+            len += 4;
+        } else {
+            memcpy(o + len, text + p.value, p.value_len);
+            log_mask_phone(o + len, p.value_len);
+            len += p.value_len;
+        }
+        from = p.value + p.value_len;
+    }
+    memcpy(o + len, text + from, n - from + 1);
+    *out = o;
+    return 0;
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
@@ -80,10 +210,17 @@ void log_msg(enum log_level level, const char *fmt, ...)
     for (char *p = text; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
+    char *masked = NULL;
+    const char *out = text;
+    if (mask_query(text, &masked) != 0)
+        out = "a log line was withheld: out of memory while masking it";
+    else if (masked)
+        out = masked;
     if (level >= threshold)
-        fprintf(stderr, "msg91-mcp: %s: %s\n", level_names[level], text);
+        fprintf(stderr, "msg91-mcp: %s: %s\n", level_names[level], out);
     if (sink_fn)
-        sink_fn(sink_data, level, text);
+        sink_fn(sink_data, level, out);
+    free(masked);
     free(clean);
     free(heap);
 }

@@ -5,6 +5,7 @@
 #define MSG91_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level {
     LOG_LEVEL_DEBUG = 0,
@@ -15,10 +16,8 @@ enum log_level {
 
 /* Parses "debug", "info", "warning" (or "warn") and "error". Returns 0 or -1. */
 int log_level_parse(const char *text, enum log_level *out);
-const char *log_level_name(enum log_level level);
 
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 
 /* Receives every message at any level, already redacted, after it was
  * written to stderr (when its level was high enough for stderr). */
@@ -27,6 +26,25 @@ void log_set_sink(log_sink_fn sink, void *data);
 
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Personal values are masked wherever the server writes for people: an OTP
+ * code becomes "****" and a mobile number keeps only its last four
+ * characters. log_msg applies this to URL query parameters in every line
+ * (the debug log names each upstream URL); the audit log to arguments. */
+enum log_personal {
+    LOG_PERSONAL_NONE = 0,
+    LOG_PERSONAL_CODE,  /* "otp" */
+    LOG_PERSONAL_PHONE, /* "mobile", "mobiles", a phone-like "identifier" */
+};
+
+/* What the value named key (key_len bytes) is. value (len bytes) may hold
+ * URL percent-escapes, read as the characters they stand for. */
+enum log_personal log_personal_kind(const char *key, size_t key_len, const char *value,
+                                    size_t len);
+
+/* Masks a phone number in place: every character but '+' and the last four
+ * becomes '*' ("919876543210" -> "********3210"). */
+void log_mask_phone(char *value, size_t len);
 
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)

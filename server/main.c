@@ -59,10 +59,80 @@ static struct sandbox *start_sandbox(struct config *cfg)
         free(error);
         return NULL;
     }
+    char *url = NULL;
+    if (asprintf(&url, "http://127.0.0.1:%u", (unsigned)sandbox_port(sb)) < 0) {
+        log_error("cannot start the sandbox: out of memory");
+        sandbox_destroy(sb);
+        return NULL;
+    }
     free(cfg->base_url);
-    if (asprintf(&cfg->base_url, "http://127.0.0.1:%u", (unsigned)sandbox_port(sb)) < 0)
-        cfg->base_url = NULL;
+    cfg->base_url = url;
     return sb;
+}
+
+/* A configuration error goes through the redaction step like every other
+ * output: the key (read before any other value, when a source named one)
+ * is registered first, since the sentence may quote any value. */
+static int config_failed(struct config *cfg, char *error)
+{
+    redact_set_secret(cfg->auth_key);
+    const char *text = error ? error : "out of memory while reading the configuration";
+    size_t len = strlen(text);
+    char *clean = redact_apply(text, len, &len);
+    if (clean)
+        text = clean;
+    else if (redact_needed(text, len))
+        text = "a value holds the auth key (the message is withheld)";
+    fprintf(stderr, "msg91-mcp: configuration error: %s\n", text);
+    free(clean);
+    free(error);
+    config_finish(cfg);
+    redact_clear();
+    return 1;
+}
+
+/* Every byte written from here on must pass redaction, so a key that could
+ * not be registered stops the start. */
+static int register_key(const struct config *cfg)
+{
+    redact_set_secret(cfg->auth_key);
+    if (cfg->auth_key && !redact_needed(cfg->auth_key, strlen(cfg->auth_key))) {
+        fprintf(stderr, "msg91-mcp: out of memory while registering the auth key for "
+                        "redaction\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int run(struct config *cfg, char **rest)
+{
+    const char *sub = rest[0];
+    if (sub && strcmp(sub, "list") && strcmp(sub, "call") && strcmp(sub, "sandbox")) {
+        fprintf(stderr, "msg91-mcp: unknown command or option \"%s\" (see --help)\n",
+                sub);
+        return 1;
+    }
+    if (sub && !strcmp(sub, "sandbox"))
+        return cli_sandbox(cfg, rest + 1);
+    struct sandbox *sb = NULL;
+    if (cfg->sandbox && !(sb = start_sandbox(cfg)))
+        return 1;
+    int rc;
+    if (sub && !strcmp(sub, "list")) {
+        rc = cli_list(cfg, rest + 1);
+    } else {
+        if (sb)
+            log_info("running against the built-in sandbox at %s: nothing is delivered",
+                     cfg->base_url);
+        else if (!cfg->auth_key && !cfg->dry_run)
+            log_warning(
+                "no MSG91 auth key is set: tool calls will answer with an error until "
+                "MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) is set; use --sandbox to try "
+                "the tools");
+        rc = sub ? cli_call(cfg, rest + 1) : serve_stdio(cfg);
+    }
+    sandbox_destroy(sb);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -86,51 +156,14 @@ int main(int argc, char **argv)
     config_init(&cfg);
     char **rest = NULL;
     char *error = NULL;
-    if (config_load(&cfg, argc, argv, environ, &rest, &error) != 0) {
-        fprintf(stderr, "msg91-mcp: configuration error: %s\n", error);
-        free(error);
-        config_finish(&cfg);
-        return 1;
-    }
+    if (config_load(&cfg, argc, argv, environ, &rest, &error) != 0)
+        return config_failed(&cfg, error);
     log_set_level(cfg.log_level);
-    redact_set_secret(cfg.auth_key);
-    scrub_key_from_environment();
-
-    int rc;
-    const char *sub = rest[0];
-    struct sandbox *sb = NULL;
-    if (sub && strcmp(sub, "list") && strcmp(sub, "call") && strcmp(sub, "sandbox")) {
-        fprintf(stderr, "msg91-mcp: unknown command or option \"%s\" (see --help)\n",
-                sub);
-        rc = 1;
-        goto out;
+    int rc = 1;
+    if (register_key(&cfg) == 0) {
+        scrub_key_from_environment();
+        rc = run(&cfg, rest);
     }
-    if (sub && !strcmp(sub, "sandbox")) {
-        rc = cli_sandbox(&cfg, rest + 1);
-        goto out;
-    }
-    if (cfg.sandbox && !(sb = start_sandbox(&cfg))) {
-        rc = 1;
-        goto out;
-    }
-    if (sub && !strcmp(sub, "list")) {
-        rc = cli_list(&cfg, rest + 1);
-        goto out;
-    }
-    if (sb)
-        log_info("running against the built-in sandbox at %s: nothing is delivered",
-                 cfg.base_url);
-    else if (!cfg.auth_key && !cfg.dry_run)
-        log_warning(
-            "no MSG91 auth key is set: tool calls will answer with an error until "
-            "MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) is set; use --sandbox to try "
-            "the tools");
-    if (sub)
-        rc = cli_call(&cfg, rest + 1);
-    else
-        rc = serve_stdio(&cfg);
-out:
-    sandbox_destroy(sb);
     free(rest);
     config_finish(&cfg);
     redact_clear();

@@ -6,6 +6,7 @@
 
 #include "server/log.h"
 #include "server/redact.h"
+#include "tests/testutil.h"
 
 static char sunk[4096];
 static enum log_level sunk_level;
@@ -109,6 +110,59 @@ START_TEST(parses_levels)
 }
 END_TEST
 
+static void emit_urls(void)
+{
+    log_debug("verify_otp: GET https://control.msg91.com/api/v5/otp/verify?otp=123456"
+              "&mobile=919876543210");
+    log_debug("send_otp: POST http://127.0.0.1:9/api/v5/otp?template_id=t1&mobile="
+              "919812345678&otp_length=6 (an otp=1 outside a query stays)");
+    log_debug("x?identifier=someone@example.com&identifier=%%2B919811122222&mobiles="
+              "919800000001,919800000002#frag");
+}
+
+/* Personal values in URLs are masked in log lines as in the audit log: the
+ * debug log once carried full mobile numbers and OTP codes. */
+START_TEST(personal_values_in_urls_are_masked)
+{
+    log_set_level(LOG_LEVEL_DEBUG);
+    log_set_sink(sink, NULL);
+    char *out = capture_stderr(emit_urls);
+    ck_assert_str_eq(
+        out,
+        "msg91-mcp: debug: verify_otp: GET https://control.msg91.com/api/v5/otp/"
+        "verify?otp=****&mobile=********3210\n"
+        "msg91-mcp: debug: send_otp: POST http://127.0.0.1:9/api/v5/otp?template_id=t1"
+        "&mobile=********5678&otp_length=6 (an otp=1 outside a query stays)\n"
+        "msg91-mcp: debug: x?identifier=someone@example.com&identifier=***********2222"
+        "&mobiles=*********************0002#frag\n");
+    ck_assert_ptr_nonnull(strstr(sunk, "&mobiles=*****"));
+    log_set_sink(NULL, NULL);
+    log_set_level(LOG_LEVEL_INFO);
+    free(out);
+}
+END_TEST
+
+/* The binary at MSG91_LOG_LEVEL=debug logs each upstream URL. */
+START_TEST(debug_log_of_a_call_holds_no_otp_or_mobile)
+{
+    struct testutil_child c;
+    const char *env[] = {"MSG91_AUTH_KEY=abcdefgh12345", "MSG91_LOG_LEVEL=debug",
+                         "MSG91_BASE_URL=http://127.0.0.1:1", NULL};
+    const char *argv[] = {"msg91-mcp",  "call",  "verify_otp",          "--arg",
+                          "otp=482913", "--arg", "mobile=919876543210", NULL};
+    ck_assert_int_eq(testutil_spawn(&c, argv, env), 0);
+    ck_assert_int_eq(testutil_finish(&c, 60000), 2);
+    char *err = testutil_read_stderr(&c);
+    ck_assert_msg(strstr(err, "verify_otp: POST http://127.0.0.1:1/") ||
+                      strstr(err, "verify_otp: GET http://127.0.0.1:1/"),
+                  "no URL in the debug log: %s", err);
+    ck_assert_msg(!strstr(err, "482913"), "the OTP is in the debug log: %s", err);
+    ck_assert_msg(!strstr(err, "9876543210"), "the mobile is in the debug log: %s", err);
+    ck_assert_ptr_nonnull(strstr(err, "********3210"));
+    free(err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("log");
@@ -117,6 +171,9 @@ int main(void)
     tcase_add_test(tc, sink_receives_redacted_text_at_every_level);
     tcase_add_test(tc, long_messages_are_not_cut);
     tcase_add_test(tc, parses_levels);
+    tcase_add_test(tc, personal_values_in_urls_are_masked);
+    tcase_add_test(tc, debug_log_of_a_call_holds_no_otp_or_mobile);
+    tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
