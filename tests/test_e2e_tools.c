@@ -1622,19 +1622,20 @@ START_TEST(hostile_campaign_ids_with_get_override)
          "/api/v5/segmento/api/v1/campaigns/{campaign_id}/failed-events"},
         {"list_campaigns", "GET", "/api/v5/campaign/api/campaigns"},
     };
-    /* This test's sandbox serves the overridden method. */
-    sbx_stop(&SB);
+    /* This test's own sandbox serves the overridden method (the shared one
+     * belongs to the parent process and serves the default routes). */
+    struct sbx gs;
     struct sandbox_options opts = {.routes = routes, .route_count = 2, .seed = 42};
     char *error = NULL;
-    SB.sb = sandbox_create(&opts, &error);
-    ck_assert_ptr_nonnull(SB.sb);
-    SB.port = sandbox_port(SB.sb);
-    snprintf(SB.base, sizeof SB.base, "http://127.0.0.1:%u", SB.port);
+    gs.sb = sandbox_create(&opts, &error);
+    ck_assert_ptr_nonnull(gs.sb);
+    gs.port = sandbox_port(gs.sb);
+    snprintf(gs.base, sizeof gs.base, "http://127.0.0.1:%u", gs.port);
 
     struct srv v;
-    srv_start(&v, SB.base, (const char *[]){config_env, NULL});
+    srv_start(&v, gs.base, (const char *[]){config_env, NULL});
     for (size_t i = 0; i < sizeof hostile_ids / sizeof hostile_ids[0]; i++) {
-        sb_clear(&SB);
+        sb_clear(&gs);
         expect_err(
             srv_call(&v, "get_failed_events",
                      F("{\"campaign_id\":%s,\"page\":2,\"start_date\":\"2024-02-29\"}",
@@ -1643,26 +1644,28 @@ START_TEST(hostile_campaign_ids_with_get_override)
               "valid campaign ids from list_campaigns.",
               hostile_ids[i][2]));
         json_t *list;
-        json_t *rec = only_req(&SB, &list);
-        expect_req(rec, "GET", F(FAILED_PREFIX "%s" FAILED_SUFFIX, hostile_ids[i][1]),
-                   "page=2&limit=10&start_date=2024-02-29", NULL, "get_failed_events");
+        json_t *rec = only_req(&gs, &list);
+        expect_req_at(&gs, rec, "GET",
+                      F(FAILED_PREFIX "%s" FAILED_SUFFIX, hostile_ids[i][1]),
+                      "page=2&limit=10&start_date=2024-02-29", NULL, "get_failed_events");
         expect_query(
             rec, "[[\"page\",\"2\"],[\"limit\",\"10\"],[\"start_date\",\"2024-02-29\"]]");
         json_decref(list);
     }
     /* And a real one answers through the override. */
-    sb_clear(&SB);
+    sb_clear(&gs);
     expect_ok(srv_call(&v, "get_failed_events",
                        "{\"campaign_id\":\"1001\",\"start_date\":\"2024-01-01\","
                        "\"end_date\":\"2024-01-31\"}"),
               "{\"campaign_id\":\"1001\",\"failed_events\":[],\"page\":1,\"limit\":10,"
               "\"total\":0}");
     json_t *list;
-    expect_query(only_req(&SB, &list), "[[\"page\",\"1\"],[\"limit\",\"10\"],"
+    expect_query(only_req(&gs, &list), "[[\"page\",\"1\"],[\"limit\",\"10\"],"
                                        "[\"start_date\",\"2024-01-01\"],"
                                        "[\"end_date\",\"2024-01-31\"]]");
     json_decref(list);
     srv_stop(&v);
+    sbx_stop(&gs);
     unlink(config);
 }
 END_TEST
