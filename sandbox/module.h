@@ -20,7 +20,7 @@ struct sandbox_module_api {
 };
 
 /* Default visibility overrides -fvisibility=hidden for this one symbol. */
-extern __attribute__((visibility("default"))) const struct sandbox_module_api
-    msg91_sandbox_module_api;
+extern __attribute__((visibility("default")))
+const struct sandbox_module_api msg91_sandbox_module_api;
 
 #endif
