@@ -116,6 +116,10 @@ void sandbox_state_answer(struct sandbox_state *st, const struct sandbox_call *c
 
 /* Moves the sandbox clock forward by seconds (>= 0). */
 void sandbox_state_advance(struct sandbox_state *st, int64_t seconds);
+/* Stops the sandbox clock at its current reading: from then on only
+ * sandbox_state_advance moves it, so a test's expiry checks cannot depend
+ * on how long the test took. A reset lets it follow real time again. */
+void sandbox_state_freeze(struct sandbox_state *st);
 
 /* A new reference describing the OTP pending for mobile
  * ({"mobile","otp","retries","attempts","verified","expires_in_s"}), or NULL

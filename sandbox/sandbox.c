@@ -562,6 +562,12 @@ static enum MHD_Result advance_clock(const struct control_ctx *c)
     return control_ok(c->conn);
 }
 
+static enum MHD_Result freeze_clock(const struct control_ctx *c)
+{
+    sandbox_state_freeze(c->sb->state);
+    return control_ok(c->conn);
+}
+
 static enum MHD_Result reset_all(const struct control_ctx *c)
 {
     struct sandbox *sb = c->sb;
@@ -587,11 +593,17 @@ static const struct {
     const char *what; /* the path after CONTROL_PREFIX */
     enum MHD_Result (*handle)(const struct control_ctx *c);
 } control_routes[] = {
-    {"POST", "misbehave", add_rule},   {"DELETE", "misbehave", drop_rules},
-    {"GET", "requests", get_requests}, {"DELETE", "requests", drop_requests},
-    {"GET", "stats", get_stats},       {"POST", "stats/reset", reset_stats},
-    {"GET", "otp", get_otp},           {"GET", "flows", get_flows},
-    {"GET", "events", get_events},     {"POST", "clock", advance_clock},
+    {"POST", "misbehave", add_rule},
+    {"DELETE", "misbehave", drop_rules},
+    {"GET", "requests", get_requests},
+    {"DELETE", "requests", drop_requests},
+    {"GET", "stats", get_stats},
+    {"POST", "stats/reset", reset_stats},
+    {"GET", "otp", get_otp},
+    {"GET", "flows", get_flows},
+    {"GET", "events", get_events},
+    {"POST", "clock", advance_clock},
+    {"POST", "clock/freeze", freeze_clock},
     {"POST", "reset", reset_all},
 };
 
