@@ -49,15 +49,9 @@ struct sandbox_params {
  * "+" is a space, as PHP-style backends read it. NULL or "" gives no pairs.
  * Returns 0 or -1 on allocation failure (p is then empty). */
 int sandbox_params_parse(struct sandbox_params *p, const char *query);
-/* Appends a copy of name and value; returns 0 or -1. */
-int sandbox_params_add(struct sandbox_params *p, const char *name, const char *value);
 /* Borrowed value of the first pair with this name, or NULL. */
 const char *sandbox_params_get(const struct sandbox_params *p, const char *name);
 void sandbox_params_finish(struct sandbox_params *p);
-
-/* Percent-decodes len bytes of s into a new NUL-terminated string; with
- * plus_is_space, "+" becomes " ". Returns NULL on allocation failure. */
-char *sandbox_percent_decode(const char *s, size_t len, bool plus_is_space);
 
 /* An answer: status and a malloc'd body (JSON text, never NULL once set). */
 struct sandbox_reply {
@@ -122,6 +116,10 @@ void sandbox_state_answer(struct sandbox_state *st, const struct sandbox_call *c
 
 /* Moves the sandbox clock forward by seconds (>= 0). */
 void sandbox_state_advance(struct sandbox_state *st, int64_t seconds);
+/* Stops the sandbox clock at its current reading: from then on only
+ * sandbox_state_advance moves it, so a test's expiry checks cannot depend
+ * on how long the test took. A reset lets it follow real time again. */
+void sandbox_state_freeze(struct sandbox_state *st);
 
 /* A new reference describing the OTP pending for mobile
  * ({"mobile","otp","retries","attempts","verified","expires_in_s"}), or NULL

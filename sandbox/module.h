@@ -1,6 +1,8 @@
 /* The contract between the server and the loadable sandbox module: the
  * module exports one symbol, SANDBOX_MODULE_SYMBOL, a table of the
- * sandbox.h functions. The ABI number changes whenever sandbox.h does. */
+ * sandbox.h functions. The ABI number changes whenever sandbox.h does.
+ * The module is compiled with hidden visibility and linked with
+ * sandbox/module.map, so the table is the only symbol it exports. */
 #ifndef MSG91_SANDBOX_MODULE_H
 #define MSG91_SANDBOX_MODULE_H
 
@@ -17,6 +19,8 @@ struct sandbox_module_api {
     void (*destroy)(struct sandbox *sb);
 };
 
-extern const struct sandbox_module_api msg91_sandbox_module_api;
+/* Default visibility overrides -fvisibility=hidden for this one symbol. */
+extern __attribute__((visibility("default")))
+const struct sandbox_module_api msg91_sandbox_module_api;
 
 #endif

@@ -49,6 +49,7 @@ static const struct sandbox_module_api *load(char **error)
             char *slash = strrchr(exe, '/');
             if (slash) {
                 char path[PATH_MAX + 64];
+                /* Bounded by sizeof path; glibc has no snprintf_s. NOLINTNEXTLINE */
                 snprintf(path, sizeof path, "%.*s/%s", (int)(slash - exe), exe,
                          SANDBOX_MODULE_FILE);
                 api = try_open(path, &why);

@@ -11,6 +11,7 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <utmp.h>
 
 #include "tests/testutil.h"
 
@@ -176,8 +177,8 @@ START_TEST(stdout_holds_only_protocol_lines)
         INIT_LINE,
         "garbage",
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}",
-        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
-        "\"send_otp\",\"arguments\":{\"mobile\":\"x\"}}}",
+        ("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
+         "\"send_otp\",\"arguments\":{\"mobile\":\"x\"}}}"),
         "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"nope\"}",
     };
     for (size_t i = 0; i < 5; i++)
@@ -260,19 +261,23 @@ END_TEST
  * the input nor rewrites newlines. */
 START_TEST(terminal_as_stdin_and_stdout)
 {
-    int master;
-    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    /* Raw mode is set before the child exists, so nothing races it. */
+    int master, slave;
+    struct termios t;
+    ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    ck_assert_int_eq(tcgetattr(slave, &t), 0);
+    cfmakeraw(&t);
+    ck_assert_int_eq(tcsetattr(slave, TCSANOW, &t), 0);
+    pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        struct termios t;
-        tcgetattr(STDIN_FILENO, &t);
-        cfmakeraw(&t);
-        tcsetattr(STDIN_FILENO, TCSANOW, &t);
-        execl(testutil_binary(), testutil_binary(), "--log-level", "error", (char *)NULL);
+        close(master);
+        if (login_tty(slave) == 0)
+            execl(testutil_binary(), testutil_binary(), "--log-level", "error",
+                  (char *)NULL);
         _exit(127);
     }
-    /* Give the child time to switch the terminal to raw mode first. */
-    usleep(200000);
+    close(slave);
     const char *in = INIT_LINE "\n{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}\n";
     ck_assert_int_eq(write(master, in, strlen(in)), (ssize_t)strlen(in));
     char buf[8192];

@@ -24,6 +24,12 @@
 #include "sandbox/sandbox.h"
 #include "tests/testutil.h"
 
+/* For clang-tidy: the Annex K (*_s) functions it suggests are not in glibc,
+ * and every copy here is bounded by its size; parameter lists of the same
+ * type are fixed by the libraries' callbacks or read as HTTP names them.
+ * NOLINTBEGIN(clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling)
+ * NOLINTBEGIN(bugprone-easily-swappable-parameters) */
+
 #define F testutil_fmt
 
 /* The key the server is given; long and distinctive so a leak is found by
@@ -75,7 +81,10 @@ struct sbx {
     char base[64];
 };
 
-static struct sbx SB; /* the default sandbox of every test (checked fixture) */
+/* The default sandbox: one per TCase (started in Check's parent process,
+ * which serves it while each test runs in its own child), reset before
+ * every test. */
+static struct sbx SB;
 
 static void sbx_start(struct sbx *s, const char *auth_key)
 {
@@ -93,12 +102,15 @@ static void sbx_stop(struct sbx *s)
     s->sb = NULL;
 }
 
+/* A response body as it arrives. */
+struct body_buf {
+    char *p;
+    size_t len;
+};
+
 static size_t collect(char *data, size_t size, size_t n, void *userp)
 {
-    struct {
-        char *p;
-        size_t len;
-    } *b = userp;
+    struct body_buf *b = userp;
     char *grown = realloc(b->p, b->len + size * n + 1);
     if (!grown)
         return 0;
@@ -115,16 +127,13 @@ static size_t collect(char *data, size_t size, size_t n, void *userp)
 static json_t *http_to(const struct sbx *s, const char *method, const char *path,
                        const char *body, const char *authkey, long *status)
 {
-    struct {
-        char *p;
-        size_t len;
-    } b = {NULL, 0};
+    struct body_buf b = {NULL, 0};
     CURL *c = curl_easy_init();
     ck_assert_ptr_nonnull(c);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = curl_slist_append(h, "Connection: close");
-    char key[256];
     if (authkey) {
+        char key[256]; /* curl_slist_append copies it */
         snprintf(key, sizeof key, "authkey: %s", authkey);
         h = curl_slist_append(h, key);
     }
@@ -204,6 +213,19 @@ static json_int_t sb_stat(const struct sbx *s, const char *name)
     json_int_t n = json_integer_value(json_object_get(v, name));
     json_decref(v);
     return n;
+}
+
+/* Waits until the statistic reaches want. The limit only turns a hang into
+ * a failure; the wait ends as soon as the state is there. */
+static void sb_wait_stat(const struct sbx *s, const char *name, json_int_t want)
+{
+    double deadline = testutil_now_s() + REPLY_MS / 1000.0;
+    json_int_t n;
+    while ((n = sb_stat(s, name)) != want) {
+        ck_assert_msg(testutil_now_s() < deadline, "sandbox %s stays %lld, want %lld",
+                      name, (long long)n, (long long)want);
+        usleep(2000);
+    }
 }
 
 /* A loopback port nothing listens on. */
@@ -554,14 +576,23 @@ static void srv_healthy(struct srv *v, const struct sbx *s)
     sb_clear(s);
 }
 
-static void setup(void)
+static void tcase_setup(void)
 {
     sbx_start(&SB, NULL);
 }
 
-static void teardown(void)
+static void tcase_teardown(void)
 {
     sbx_stop(&SB);
+}
+
+/* Each test starts from the sandbox as it was created: the reset forgets
+ * state, rules, records and statistics and drops any request an earlier
+ * test left waiting out a delay, which the wait then sees gone. */
+static void setup(void)
+{
+    json_decref(ctl(&SB, "POST", "/_sandbox/reset", NULL));
+    sb_wait_stat(&SB, "inflight", 0);
 }
 
 /* structuredContent of a response (borrowed). */
@@ -635,7 +666,7 @@ START_TEST(otp_send_resend_verify)
     /* A wrong code, the right one, then the right one again. */
     char wrong[16];
     snprintf(wrong, sizeof wrong, "%s", code);
-    wrong[0] = wrong[0] == '9' ? '0' : (char)(wrong[0] + 1);
+    wrong[0] = (char)(wrong[0] == '9' ? '0' : wrong[0] + 1);
     expect_ok(srv_call(&v, "verify_otp",
                        F("{\"mobile\":\"" MOBILE "\",\"otp\":\"%s\"}", wrong)),
               "{\"verified\":false,\"message\":\"OTP not match\",\"mobile\":\"" MOBILE
@@ -1434,25 +1465,25 @@ START_TEST(failure_timeout)
 {
     struct srv v;
     srv_start(&v, SB.base, (const char *[]){"MSG91_TIMEOUT_MS=300", NULL});
-    double t0 = testutil_now_s();
+    /* Each delay outlasts the test, so an answer can only be the timeout. */
     expect_failure(
-        &v, "{\"tool\":\"send_otp\",\"count\":1,\"delay_ms\":1500}", "send_otp", OTP_ARGS,
+        &v, "{\"tool\":\"send_otp\",\"count\":1,\"delay_ms\":600000}", "send_otp",
+        OTP_ARGS,
         "MSG91 did not answer: the request timed out after 300 ms; " OTP_UNKNOWN, 1);
     expect_failure(
-        &v, "{\"tool\":\"send_sms_flow\",\"count\":1,\"delay_ms\":1500}", "send_sms_flow",
-        FLOW_ARGS,
+        &v, "{\"tool\":\"send_sms_flow\",\"count\":1,\"delay_ms\":600000}",
+        "send_sms_flow", FLOW_ARGS,
         "MSG91 did not answer: the request timed out after 300 ms; " FLOW_UNKNOWN, 1);
     /* A read that timed out after it was sent is not repeated either. */
     expect_failure(
-        &v, "{\"tool\":\"list_campaigns\",\"count\":1,\"delay_ms\":1500}",
+        &v, "{\"tool\":\"list_campaigns\",\"count\":1,\"delay_ms\":600000}",
         "list_campaigns", CAMPAIGNS_ARGS,
         "MSG91 did not answer: the request timed out after 300 ms. Nothing was "
         "changed, so it is safe to ask again; if this keeps happening, check the "
         "network or raise MSG91_TIMEOUT_MS.",
         1);
-    double took = testutil_now_s() - t0;
-    /* Three timeouts of 300 ms (and three healthy calls), not three delays. */
-    ck_assert_msg(took < 4.0, "took %.2f s", took);
+    /* The sandbox still holds all three: the server waited out no delay. */
+    ck_assert_int_eq(sb_stat(&SB, "inflight"), 3);
     srv_stop(&v);
 }
 END_TEST
@@ -1591,19 +1622,20 @@ START_TEST(hostile_campaign_ids_with_get_override)
          "/api/v5/segmento/api/v1/campaigns/{campaign_id}/failed-events"},
         {"list_campaigns", "GET", "/api/v5/campaign/api/campaigns"},
     };
-    /* This test's sandbox serves the overridden method. */
-    sbx_stop(&SB);
+    /* This test's own sandbox serves the overridden method (the shared one
+     * belongs to the parent process and serves the default routes). */
+    struct sbx gs;
     struct sandbox_options opts = {.routes = routes, .route_count = 2, .seed = 42};
     char *error = NULL;
-    SB.sb = sandbox_create(&opts, &error);
-    ck_assert_ptr_nonnull(SB.sb);
-    SB.port = sandbox_port(SB.sb);
-    snprintf(SB.base, sizeof SB.base, "http://127.0.0.1:%u", SB.port);
+    gs.sb = sandbox_create(&opts, &error);
+    ck_assert_ptr_nonnull(gs.sb);
+    gs.port = sandbox_port(gs.sb);
+    snprintf(gs.base, sizeof gs.base, "http://127.0.0.1:%u", gs.port);
 
     struct srv v;
-    srv_start(&v, SB.base, (const char *[]){config_env, NULL});
+    srv_start(&v, gs.base, (const char *[]){config_env, NULL});
     for (size_t i = 0; i < sizeof hostile_ids / sizeof hostile_ids[0]; i++) {
-        sb_clear(&SB);
+        sb_clear(&gs);
         expect_err(
             srv_call(&v, "get_failed_events",
                      F("{\"campaign_id\":%s,\"page\":2,\"start_date\":\"2024-02-29\"}",
@@ -1612,26 +1644,28 @@ START_TEST(hostile_campaign_ids_with_get_override)
               "valid campaign ids from list_campaigns.",
               hostile_ids[i][2]));
         json_t *list;
-        json_t *rec = only_req(&SB, &list);
-        expect_req(rec, "GET", F(FAILED_PREFIX "%s" FAILED_SUFFIX, hostile_ids[i][1]),
-                   "page=2&limit=10&start_date=2024-02-29", NULL, "get_failed_events");
+        json_t *rec = only_req(&gs, &list);
+        expect_req_at(&gs, rec, "GET",
+                      F(FAILED_PREFIX "%s" FAILED_SUFFIX, hostile_ids[i][1]),
+                      "page=2&limit=10&start_date=2024-02-29", NULL, "get_failed_events");
         expect_query(
             rec, "[[\"page\",\"2\"],[\"limit\",\"10\"],[\"start_date\",\"2024-02-29\"]]");
         json_decref(list);
     }
     /* And a real one answers through the override. */
-    sb_clear(&SB);
+    sb_clear(&gs);
     expect_ok(srv_call(&v, "get_failed_events",
                        "{\"campaign_id\":\"1001\",\"start_date\":\"2024-01-01\","
                        "\"end_date\":\"2024-01-31\"}"),
               "{\"campaign_id\":\"1001\",\"failed_events\":[],\"page\":1,\"limit\":10,"
               "\"total\":0}");
     json_t *list;
-    expect_query(only_req(&SB, &list), "[[\"page\",\"1\"],[\"limit\",\"10\"],"
+    expect_query(only_req(&gs, &list), "[[\"page\",\"1\"],[\"limit\",\"10\"],"
                                        "[\"start_date\",\"2024-01-01\"],"
                                        "[\"end_date\",\"2024-01-31\"]]");
     json_decref(list);
     srv_stop(&v);
+    sbx_stop(&gs);
     unlink(config);
 }
 END_TEST
@@ -1850,8 +1884,7 @@ START_TEST(concurrency_200_at_once)
         took, (long long)max);
     fflush(stdout);
     ck_assert_int_eq(sb_stat(&SB, "received"), 200);
-    /* Serial would be 60 s; one wave is 0.3 s. */
-    ck_assert_msg(took < 3.0, "200 calls took %.3f s", took);
+    /* More at once than the default cap of 64 allows: the setting holds. */
     ck_assert_int_le(max, 200);
     ck_assert_int_gt(max, 64);
     srv_healthy(&v, &SB);
@@ -1871,8 +1904,9 @@ START_TEST(concurrency_default_cap_64)
            took, (long long)max);
     fflush(stdout);
     ck_assert_int_eq(max, 64);
-    /* Four waves of 0.3 s. */
-    ck_assert_msg(took >= 1.1 && took < 4.0, "200 calls took %.3f s", took);
+    ck_assert_int_eq(sb_stat(&SB, "received"), 200);
+    /* At least four waves of 0.3 s. */
+    ck_assert_msg(took >= 1.1, "200 calls took %.3f s", took);
     srv_stop(&v);
 }
 END_TEST
@@ -1882,16 +1916,17 @@ START_TEST(concurrency_cap_3)
     struct srv v;
     srv_start(&v, SB.base, (const char *[]){"MSG91_MAX_INFLIGHT=3", NULL});
     sb_rule(&SB, "{\"tool\":\"list_campaigns\",\"delay_ms\":300}");
-    double took = burst(&v, 20);
+    /* Three full waves are enough to show the cap holds while calls queue. */
+    double took = burst(&v, 9);
     json_int_t max = sb_stat(&SB, "max_inflight");
-    printf("concurrency: 20 calls with MSG91_MAX_INFLIGHT=3 answered in %.3f s; sandbox "
+    printf("concurrency: 9 calls with MSG91_MAX_INFLIGHT=3 answered in %.3f s; sandbox "
            "max_inflight %lld\n",
            took, (long long)max);
     fflush(stdout);
     ck_assert_int_eq(max, 3);
-    ck_assert_int_eq(sb_stat(&SB, "received"), 20);
-    /* ceil(20 / 3) = 7 waves of 0.3 s. */
-    ck_assert_msg(took >= 2.0 && took < 6.0, "20 calls took %.3f s", took);
+    ck_assert_int_eq(sb_stat(&SB, "received"), 9);
+    /* At least 9 / 3 = 3 waves of 0.3 s. */
+    ck_assert_msg(took >= 0.85, "9 calls took %.3f s", took);
     srv_stop(&v);
 }
 END_TEST
@@ -1935,59 +1970,62 @@ static size_t sandbox_peers(unsigned *ports, size_t max)
     return n;
 }
 
+/* Sends notifications/cancelled for id. */
+static void srv_cancel(struct srv *v, long id)
+{
+    ck_assert_int_eq(
+        testutil_send_line(
+            &v->c, F("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                     "\"params\":{\"requestId\":%ld,\"reason\":\"user\"}}",
+                     id)),
+        0);
+}
+
+/* True when anything the server wrote so far answers id. */
+static bool srv_answered(const struct srv *v, long id)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(v->log, i, m)
+    {
+        if (has_id(m, id))
+            return true;
+    }
+    return false;
+}
+
 START_TEST(cancelled_call_gets_no_reply)
 {
     struct srv v;
     srv_start(&v, SB.base, NULL);
-    sb_rule(&SB, "{\"tool\":\"list_campaigns\",\"count\":1,\"delay_ms\":2000}");
-    double t0 = testutil_now_s();
+    /* The delay outlasts the test: only the server can end this call. */
+    sb_rule(&SB, "{\"tool\":\"list_campaigns\",\"count\":1,\"delay_ms\":600000}");
     long id = srv_send(&v, "list_campaigns", CAMPAIGNS_ARGS, NULL);
     /* Wait until the request is at the sandbox, held by the delay. */
-    while (sb_count(&SB) == 0) {
-        ck_assert_msg(testutil_now_s() - t0 < 2.0,
-                      "the request never reached the sandbox");
-        usleep(10000);
-    }
+    sb_wait_stat(&SB, "inflight", 1);
+    ck_assert_msg(tcp_state(SB.port, 0) >= 0, "/proc/net/tcp cannot be read");
     unsigned peers[16];
     size_t npeers = sandbox_peers(peers, 16);
-    ck_assert_int_eq(
-        testutil_send_line(
-            &v.c, F("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
-                    "\"params\":{\"requestId\":%ld,\"reason\":\"user\"}}",
-                    id)),
-        0);
+    ck_assert_uint_ge(npeers, 1);
+    srv_cancel(&v, id);
     /* The server dropped the connection: on the sandbox's side it is no
      * longer established (CLOSE_WAIT while the delay sleeps). */
-    if (tcp_state(SB.port, 0) >= 0) {
-        ck_assert_uint_ge(npeers, 1);
-        for (size_t i = 0; i < npeers; i++) {
-            double t1 = testutil_now_s();
-            while (tcp_state(SB.port, peers[i]) == 0x01) {
-                ck_assert_msg(testutil_now_s() - t1 < 1.0,
-                              "connection from port %u still open", peers[i]);
-                usleep(10000);
-            }
-            printf("cancel: the sandbox's connection from port %u left ESTABLISHED for "
-                   "state "
-                   "%02X (08 is CLOSE_WAIT) %.0f ms after the cancellation\n",
-                   peers[i], tcp_state(SB.port, peers[i]),
-                   (testutil_now_s() - t1) * 1000);
+    for (size_t i = 0; i < npeers; i++) {
+        double t1 = testutil_now_s();
+        while (tcp_state(SB.port, peers[i]) == 0x01) {
+            ck_assert_msg(testutil_now_s() - t1 < REPLY_MS / 1000.0,
+                          "connection from port %u still open", peers[i]);
+            usleep(2000);
         }
-        fflush(stdout);
+        printf("cancel: the sandbox's connection from port %u left ESTABLISHED for "
+               "state %02X (08 is CLOSE_WAIT) %.0f ms after the cancellation\n",
+               peers[i], tcp_state(SB.port, peers[i]), (testutil_now_s() - t1) * 1000);
     }
-    /* Nothing for that id, even well past the delay. */
-    for (;;) {
-        int left = (int)((t0 + 2.6 - testutil_now_s()) * 1000);
-        if (left <= 0)
-            break;
-        json_t *m = srv_read(&v, left);
-        if (!m)
-            break;
-        char *dump = json_dumps(m, JSON_COMPACT);
-        ck_assert_msg(!has_id(m, id), "reply to a cancelled call: %s", dump);
-        free(dump);
-        json_decref(m);
-    }
+    fflush(stdout);
+    /* Nothing for that id: the server read the cancellation before the
+     * ping, and no upstream answer can come on a closed connection. */
+    srv_ping(&v);
+    ck_assert_msg(!srv_answered(&v, id), "reply to a cancelled call");
     ck_assert_uint_eq(sb_count(&SB), 1);
     srv_healthy(&v, &SB);
     /* A cancellation for an unknown or finished id is ignored. */
@@ -1997,6 +2035,7 @@ START_TEST(cancelled_call_gets_no_reply)
                            "\"params\":{\"requestId\":12345}}"),
         0);
     srv_healthy(&v, &SB);
+    ck_assert_msg(!srv_answered(&v, id), "reply to a cancelled call");
     srv_stop(&v);
 }
 END_TEST
@@ -2026,55 +2065,66 @@ static double wait_progress(struct srv *v, const char *token, int timeout_ms)
     }
 }
 
+/* The tools of the recorded requests, in order, as a JSON array text. */
+static void expect_tools_recorded(const char *tools_json)
+{
+    json_t *list = sb_requests(&SB), *tools = json_array();
+    size_t i;
+    json_t *rec;
+    json_array_foreach(list, i, rec)
+    {
+        json_array_append(tools, json_object_get(rec, "tool"));
+    }
+    expect_json(tools, tools_json);
+    json_decref(tools);
+    json_decref(list);
+}
+
 START_TEST(cancel_while_queued_or_waiting_to_retry)
 {
     struct srv v;
     srv_start(&v, SB.base, (const char *[]){"MSG91_MAX_INFLIGHT=1", NULL});
-    sb_rule(&SB, "{\"tool\":\"list_campaigns\",\"count\":1,\"delay_ms\":800}");
+    /* The first call holds the only slot until the sandbox lets it go. */
+    sb_rule(&SB, "{\"tool\":\"list_campaigns\",\"count\":1,\"delay_ms\":600000}");
     long a = srv_send(&v, "list_campaigns", CAMPAIGNS_ARGS, "{\"progressToken\":\"a\"}");
-    ck_assert_double_eq(wait_progress(&v, "a", 2000), 2);
+    ck_assert_double_eq(wait_progress(&v, "a", REPLY_MS), 2);
     /* The only slot is taken: the second call says it is queued. */
     long b = srv_send(&v, "get_event_types", "{}", "{\"progressToken\":\"b\"}");
-    ck_assert_double_eq(wait_progress(&v, "b", 2000), 1);
-    ck_assert_int_eq(
-        testutil_send_line(
-            &v.c, F("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
-                    "\"params\":{\"requestId\":%ld}}",
-                    b)),
-        0);
+    ck_assert_double_eq(wait_progress(&v, "b", REPLY_MS), 1);
+    srv_cancel(&v, b);
+    srv_ping(&v); /* the cancellation has been read */
+    /* Dropping the held request frees the slot: the first call, a read,
+     * tries again and gets its answer. */
+    json_decref(ctl(&SB, "POST", "/_sandbox/reset", NULL));
     json_t *r = srv_wait(&v, a, REPLY_MS);
     ck_assert_ptr_nonnull(r);
     ck_assert_int_eq(json_integer_value(json_object_get(sc_of(r), "total")), 32);
     json_decref(r);
-    /* The cancelled call never leaves the queue and never answers. */
-    ck_assert_ptr_null(srv_wait(&v, b, 500));
-    json_t *list = sb_requests(&SB);
-    ck_assert_uint_eq(json_array_size(list), 1);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "tool")),
-                     "list_campaigns");
-    json_decref(list);
+    /* The cancelled call never leaves the queue and never answers: had it
+     * stayed queued, it would have gone out (and answered) before a call
+     * made after the first one finished. */
+    expect_ok(srv_call(&v, "list_campaigns", CAMPAIGNS_ARGS), NEWEST_CAMPAIGN);
+    ck_assert_msg(!srv_answered(&v, b), "reply to a cancelled call");
+    expect_tools_recorded("[\"list_campaigns\",\"list_campaigns\"]");
     sb_clear(&SB);
 
     /* A read waiting out Retry-After 2 before its retry: cancelled there,
      * it is not sent again and gets no answer. */
     sb_rule(&SB, "{\"tool\":\"get_event_types\",\"count\":1,\"status\":503,"
                  "\"retry_after\":2}");
-    double t0 = testutil_now_s();
     long c = srv_send(&v, "get_event_types", "{}", NULL);
-    while (sb_count(&SB) == 0) {
-        ck_assert_msg(testutil_now_s() - t0 < 1.5,
-                      "the request never reached the sandbox");
-        usleep(5000);
-    }
-    usleep(100000);
-    ck_assert_int_eq(
-        testutil_send_line(
-            &v.c, F("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
-                    "\"params\":{\"requestId\":%ld}}",
-                    c)),
-        0);
-    ck_assert_ptr_null(srv_wait(&v, c, (int)((t0 + 2.6 - testutil_now_s()) * 1000)));
-    ck_assert_uint_eq(sb_count(&SB), 1);
+    /* With one slot, this call can only go out once the first has its 503
+     * and waits to retry: its answer says the first is in the backoff. */
+    long d = srv_send(&v, "list_campaigns", CAMPAIGNS_ARGS, NULL);
+    r = srv_wait(&v, d, REPLY_MS);
+    ck_assert_ptr_nonnull(r);
+    expect_ok(r, NEWEST_CAMPAIGN);
+    double t1 = testutil_now_s();
+    srv_cancel(&v, c);
+    /* The retry was due at most 2 s after t1; wait well past that. */
+    ck_assert_ptr_null(srv_wait(&v, c, (int)((t1 + 2.5 - testutil_now_s()) * 1000)));
+    ck_assert_msg(!srv_answered(&v, c), "reply to a cancelled call");
+    expect_tools_recorded("[\"get_event_types\",\"list_campaigns\"]");
     srv_healthy(&v, &SB);
     srv_stop(&v);
 }
@@ -2358,7 +2408,8 @@ int main(void)
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         TCase *tc = tcase_create(groups[g].name);
         tcase_set_timeout(tc, 60);
-        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_unchecked_fixture(tc, tcase_setup, tcase_teardown);
+        tcase_add_checked_fixture(tc, setup, NULL);
         for (size_t i = 0; groups[g].tests[i]; i++)
             tcase_add_test(tc, groups[g].tests[i]);
         suite_add_tcase(s, tc);
@@ -2370,3 +2421,6 @@ int main(void)
     curl_global_cleanup();
     return failed ? 1 : 0;
 }
+
+/* NOLINTEND(bugprone-easily-swappable-parameters)
+ * NOLINTEND(clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling) */

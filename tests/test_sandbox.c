@@ -12,6 +12,12 @@
 #include "sandbox/sandbox.h"
 #include "tests/testutil.h"
 
+/* For clang-tidy: the Annex K (*_s) functions it suggests are not in glibc,
+ * and every copy here is bounded by its size; parameter lists of the same
+ * type are fixed by the libraries' callbacks or read as HTTP names them.
+ * NOLINTBEGIN(clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling)
+ * NOLINTBEGIN(bugprone-easily-swappable-parameters) */
+
 #define KEY "test-key"
 #define MOBILE "919876543210"
 
@@ -49,7 +55,10 @@ static size_t on_data(char *p, size_t size, size_t n, void *cls)
 {
     struct resp *r = cls;
     size_t len = size * n;
-    r->body = realloc(r->body, r->len + len + 1);
+    char *grown = realloc(r->body, r->len + len + 1);
+    if (!grown)
+        return 0; /* curl fails the transfer; r->body is still freed */
+    r->body = grown;
     memcpy(r->body + r->len, p, len);
     r->len += len;
     r->body[r->len] = '\0';
@@ -70,7 +79,7 @@ static CURL *easy(const char *method, const char *target, const char *key,
                   const char *body, size_t body_len, struct curl_slist **hdrs,
                   struct resp *r)
 {
-    char url[4096], h[256];
+    char url[4096];
     snprintf(url, sizeof url, "%s%s", base, target);
     CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -82,6 +91,7 @@ static CURL *easy(const char *method, const char *target, const char *key,
     *hdrs = curl_slist_append(*hdrs, "Accept:");
     *hdrs = curl_slist_append(*hdrs, "Expect:");
     if (key) {
+        char h[256]; /* curl_slist_append copies it */
         snprintf(h, sizeof h, "authkey: %s", key);
         *hdrs = curl_slist_append(*hdrs, h);
     }
@@ -314,6 +324,9 @@ END_TEST
 
 START_TEST(verify_after_expiry)
 {
+    /* Only the test moves the clock: a real second passing between the
+     * send and the first check must not expire the code early. */
+    EXPECT(req("POST", "/_sandbox/clock/freeze", NULL, NULL), 200, "{\"ok\":true}");
     send_code(MOBILE, "&otp=1234&otp_expiry=1");
     EXPECT(req("POST", "/_sandbox/clock", NULL, "{\"advance_s\":59}"), 200,
            "{\"ok\":true}");
@@ -647,6 +660,13 @@ START_TEST(unknown_routes)
            404, ROUTE_MISSING);
     EXPECT(req("GET", "/_sandbox/nothing", NULL, NULL), 404,
            "{\"error\":\"no such control route\"}");
+    /* A control route answers its own method only. */
+    EXPECT(req("GET", "/_sandbox/misbehave", NULL, NULL), 404,
+           "{\"error\":\"no such control route\"}");
+    EXPECT(req("GET", "/_sandbox/reset", NULL, NULL), 404,
+           "{\"error\":\"no such control route\"}");
+    EXPECT(req("POST", "/_sandbox/requests", NULL, "{}"), 404,
+           "{\"error\":\"no such control route\"}");
 }
 END_TEST
 
@@ -724,10 +744,6 @@ START_TEST(misbehave_delay)
     long t0 = now_ms();
     verify(MOBILE, "1", OTP_ERROR("Mobile no. not found"));
     ck_assert_int_ge(now_ms() - t0, 290);
-    /* Other tools are not delayed. */
-    t0 = now_ms();
-    EXPECT(req("GET", "/api/v5/nothing", KEY, NULL), 404, ROUTE_MISSING);
-    ck_assert_int_lt(now_ms() - t0, 250);
 }
 END_TEST
 
@@ -928,6 +944,7 @@ static long run_concurrent(int n, int delay_ms)
     CURLM *m = curl_multi_init();
     CURL **handles = calloc((size_t)n, sizeof *handles);
     struct resp *resps = calloc((size_t)n, sizeof *resps);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): n list pointers, as meant */
     struct curl_slist **hdrs = calloc((size_t)n, sizeof *hdrs);
     long t0 = now_ms();
     for (int i = 0; i < n; i++) {
@@ -979,8 +996,8 @@ static json_int_t stat_of(const char *name)
 START_TEST(concurrent_delays_overlap)
 {
     long elapsed = run_concurrent(200, 300);
-    /* Serially this would take 60 s; overlapping, about one delay. */
-    ck_assert_int_lt(elapsed, 10000);
+    /* Every answer waited its delay, and the delays overlapped: the
+     * sandbox held at least half of the requests at once. */
     ck_assert_int_ge(elapsed, 290);
     ck_assert_int_ge(stat_of("max_inflight"), 100);
     ck_assert_int_eq(stat_of("received"), 200);
@@ -991,35 +1008,89 @@ END_TEST
 START_TEST(a_thousand_connections)
 {
     long elapsed = run_concurrent(1000, 1000);
-    ck_assert_int_lt(elapsed, 30000);
+    ck_assert_int_ge(elapsed, 990);
     ck_assert_int_ge(stat_of("max_inflight"), 500);
     ck_assert_int_eq(stat_of("received"), 1000);
 }
 END_TEST
 
-START_TEST(destroy_cuts_delays_short)
+/* A request the sandbox holds for a delay, sent with a multi handle so
+ * the test goes on meanwhile. */
+struct held {
+    CURLM *m;
+    CURL *c;
+    struct curl_slist *hdrs;
+    struct resp r;
+};
+
+/* Sends method + target and returns once the sandbox counts it in
+ * flight, i.e. it is waiting out its delay. */
+static void held_start(struct held *h, const char *method, const char *target)
 {
-    misbehave("{\"delay_ms\":20000}", 1);
-    CURLM *m = curl_multi_init();
-    struct resp r = {0};
-    struct curl_slist *hdrs = NULL;
-    CURL *c = easy("GET", "/api/v5/segmento/api/v1/event-types", KEY, NULL, 0, &hdrs, &r);
-    curl_multi_add_handle(m, c);
+    memset(h, 0, sizeof *h);
+    h->m = curl_multi_init();
+    h->c = easy(method, target, KEY, NULL, 0, &h->hdrs, &h->r);
+    curl_multi_add_handle(h->m, h->c);
     int running = 1;
     long t0 = now_ms();
-    while (stat_of("inflight") == 0 && now_ms() - t0 < 5000) {
-        curl_multi_perform(m, &running);
-        curl_multi_poll(m, NULL, 0, 20, NULL);
+    while (stat_of("inflight") == 0) {
+        ck_assert_msg(now_ms() - t0 < 60000, "the request never reached the sandbox");
+        curl_multi_perform(h->m, &running);
+        curl_multi_poll(h->m, NULL, 0, 20, NULL);
     }
     ck_assert_int_eq(stat_of("inflight"), 1);
-    t0 = now_ms();
+}
+
+/* Drives the held request to its end; returns libcurl's result. */
+static CURLcode held_finish(struct held *h)
+{
+    int running = 1;
+    while (running) {
+        curl_multi_perform(h->m, &running);
+        if (running)
+            curl_multi_poll(h->m, NULL, 0, 100, NULL);
+    }
+    int left;
+    CURLMsg *msg = curl_multi_info_read(h->m, &left);
+    ck_assert_ptr_nonnull(msg);
+    CURLcode rc = msg->data.result;
+    curl_multi_remove_handle(h->m, h->c);
+    curl_easy_cleanup(h->c);
+    curl_slist_free_all(h->hdrs);
+    curl_multi_cleanup(h->m);
+    resp_free(&h->r);
+    return rc;
+}
+
+/* The delay outlasts the test: were it waited out, the test would time
+ * out rather than pass. */
+#define FOREVER_RULE(tool) "{\"tool\":\"" tool "\",\"delay_ms\":600000}"
+
+START_TEST(delays_hold_only_their_own_request)
+{
+    misbehave(FOREVER_RULE("send_otp"), 1);
+    struct held h;
+    held_start(&h, "POST", "/api/v5/otp?template_id=t&otp=1234&mobile=" MOBILE);
+    /* Another tool is answered while the send is held... */
+    verify(MOBILE, "1234", OTP_ERROR("Mobile no. not found"));
+    ck_assert_int_eq(stat_of("inflight"), 1);
+    /* ...and a reset drops the held request: no answer, nothing stored. */
+    EXPECT(req("POST", "/_sandbox/reset", NULL, NULL), 200, "{\"ok\":true}");
+    ck_assert_int_eq(held_finish(&h), CURLE_GOT_NOTHING);
+    ck_assert_int_eq(stat_of("inflight"), 0);
+    EXPECT(req("GET", "/_sandbox/otp?mobile=" MOBILE, NULL, NULL), 404,
+           "{\"error\":\"no OTP for this mobile\"}");
+    verify(MOBILE, "1234", OTP_ERROR("Mobile no. not found"));
+}
+END_TEST
+
+START_TEST(destroy_cuts_delays_short)
+{
+    misbehave(FOREVER_RULE("get_event_types"), 1);
+    struct held h;
+    held_start(&h, "GET", "/api/v5/segmento/api/v1/event-types");
     stop();
-    ck_assert_int_lt(now_ms() - t0, 3000);
-    curl_multi_remove_handle(m, c);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(hdrs);
-    curl_multi_cleanup(m);
-    resp_free(&r);
+    held_finish(&h);
 }
 END_TEST
 
@@ -1065,6 +1136,7 @@ static Suite *sandbox_suite(void)
     tcase_add_test(tc, same_seed_same_ids);
     tcase_add_test(tc, concurrent_delays_overlap);
     tcase_add_test(tc, a_thousand_connections);
+    tcase_add_test(tc, delays_hold_only_their_own_request);
     tcase_add_test(tc, destroy_cuts_delays_short);
     suite_add_tcase(s, tc);
     return s;
@@ -1080,3 +1152,6 @@ int main(void)
     curl_global_cleanup();
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+/* NOLINTEND(bugprone-easily-swappable-parameters)
+ * NOLINTEND(clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling) */
