@@ -1,4 +1,4 @@
-/* Tests for the upstream HTTP engine (server/http.c) against a small
+/* Tests for the upstream HTTP engine (upstream/http.c) against a small
  * libmicrohttpd server that lives in this file: it echoes requests as JSON,
  * delays, answers chosen statuses with Retry-After, sends huge bodies,
  * drops connections, and counts concurrent requests. Each test runs a
@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -349,6 +350,7 @@ static int closed_count;
 static bool in_submit;
 static int violations; /* callbacks at forbidden times */
 static int done_total;
+static int last_submit_rc;
 static int sent_order[256];
 static int n_sent;
 
@@ -499,8 +501,10 @@ static struct http_call *submit(const char *method, const char *path, const char
         .retryable = retryable,
     };
     in_submit = true;
-    struct http_call *call = http_submit(engine, &req, on_done, on_stage, cap);
+    struct http_call *call = NULL;
+    last_submit_rc = http_submit(engine, &req, on_done, on_stage, cap, &call);
     in_submit = false;
+    ck_assert_int_eq(last_submit_rc == 0, call != NULL);
     ck_assert_ptr_null(req.url);
     ck_assert_ptr_null(req.body);
     return call;
@@ -557,7 +561,9 @@ static const char *header(json_t *echo, const char *name)
 
 START_TEST(test_post_echo)
 {
-    make_engine((struct http_engine_options){.auth_key = "k-123456"});
+    make_engine((struct http_engine_options){.auth_header = "authkey",
+                                             .auth_value = "k-123456",
+                                             .user_agent = "engine-test/1"});
     struct capture cap = {0};
     ck_assert_ptr_nonnull(
         submit("POST", "/echo", "{\"a\":1}", "application/json", false, &cap));
@@ -582,7 +588,7 @@ START_TEST(test_post_echo)
     ck_assert_str_eq(header(echo, "authkey"), "k-123456");
     ck_assert_str_eq(header(echo, "content-type"), "application/json");
     ck_assert_str_eq(header(echo, "accept"), "application/json");
-    ck_assert_str_eq(header(echo, "user-agent"), "msg91-mcp/" MSG91_MCP_VERSION);
+    ck_assert_str_eq(header(echo, "user-agent"), "engine-test/1");
     ck_assert_str_eq(header(echo, "content-length"), "7");
     ck_assert_ptr_null(header(echo, "expect"));
     json_decref(echo);
@@ -602,6 +608,7 @@ START_TEST(test_get_without_key)
     ck_assert_str_eq(json_string_value(json_object_get(echo, "body")), "");
     ck_assert_ptr_null(header(echo, "authkey"));
     ck_assert_ptr_null(header(echo, "content-type"));
+    ck_assert_ptr_null(header(echo, "user-agent"));
     ck_assert_str_eq(header(echo, "accept"), "application/json");
     json_decref(echo);
     capture_free(&cap);
@@ -610,7 +617,8 @@ END_TEST
 
 START_TEST(test_other_methods)
 {
-    make_engine((struct http_engine_options){.auth_key = "key"});
+    make_engine(
+        (struct http_engine_options){.auth_header = "authkey", .auth_value = "key"});
     struct capture put = {0}, del = {0}, empty_post = {0};
     submit("PUT", "/echo", "x=1&y=2", "application/x-www-form-urlencoded", false, &put);
     submit("DELETE", "/echo", NULL, NULL, false, &del);
@@ -646,7 +654,8 @@ START_TEST(test_long_content_type)
     static char ct[700];
     strcpy(ct, "application/json; profile=");
     memset(ct + strlen(ct), 'p', 600);
-    make_engine((struct http_engine_options){.auth_key = "k"});
+    make_engine(
+        (struct http_engine_options){.auth_header = "authkey", .auth_value = "k"});
     struct capture cap = {0};
     submit("POST", "/echo", "{}", ct, false, &cap);
     ck_assert(run_until(&cap.done, 1, 5000));
@@ -662,15 +671,20 @@ START_TEST(test_submit_rejects)
 {
     make_engine((struct http_engine_options){0});
     struct http_request req = {.method = "GET", .url = url_for("/echo")};
+    struct http_call *call = (struct http_call *)&req;
     /* No done callback: refused, and the URL is still taken (ASan checks). */
-    ck_assert_ptr_null(http_submit(engine, &req, NULL, NULL, NULL));
+    ck_assert_int_eq(http_submit(engine, &req, NULL, NULL, NULL, &call), -EINVAL);
+    ck_assert_ptr_null(call);
     ck_assert_ptr_null(req.url);
     struct capture cap = {0};
     req = (struct http_request){.method = "GET",
                                 .url = url_for("/echo"),
                                 .content_type = "text/plain\r\nX-Injected: 1"};
-    ck_assert_ptr_null(http_submit(engine, &req, on_done, on_stage, &cap));
-    ck_assert_ptr_null(http_submit(engine, NULL, on_done, on_stage, &cap));
+    ck_assert_int_eq(http_submit(engine, &req, on_done, on_stage, &cap, &call), -EINVAL);
+    ck_assert_int_eq(http_submit(engine, NULL, on_done, on_stage, &cap, &call), -EINVAL);
+    req = (struct http_request){.method = "GET", .url = url_for("/echo")};
+    ck_assert_int_eq(http_submit(engine, &req, on_done, on_stage, &cap, NULL), -EINVAL);
+    ck_assert_ptr_null(req.url);
     run_for(50);
     ck_assert_int_eq(cap.done, 0);
     ck_assert_int_eq(cap.sent + cap.queued, 0);
@@ -678,9 +692,18 @@ START_TEST(test_submit_rejects)
     http_cancel(NULL);
 
     struct http_engine *bad = NULL;
-    struct http_engine_options opts = {.auth_key = "a\r\nb"};
-    ck_assert_int_lt(http_engine_create(&bad, &loop, &opts), 0);
+    struct http_engine_options opts = {.auth_header = "authkey", .auth_value = "a\r\nb"};
+    ck_assert_int_eq(http_engine_create(&bad, &loop, &opts), -EINVAL);
     ck_assert_ptr_null(bad);
+    /* A header name must be an HTTP token. */
+    static const char *const names[] = {"", "auth key", "authkey:", "a\r\nb", "k\x7f"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        opts = (struct http_engine_options){.auth_header = names[i], .auth_value = "v"};
+        ck_assert_int_eq(http_engine_create(&bad, &loop, &opts), -EINVAL);
+        ck_assert_ptr_null(bad);
+    }
+    opts = (struct http_engine_options){.user_agent = "a\nb"};
+    ck_assert_int_eq(http_engine_create(&bad, &loop, &opts), -EINVAL);
 }
 END_TEST
 
@@ -813,7 +836,8 @@ START_TEST(test_tls_with_ca_file)
     struct tserver tls;
     tserver_start(&tls, true);
     write_ca_file();
-    make_engine((struct http_engine_options){.auth_key = "tls-key", .ca_file = ca_path});
+    make_engine((struct http_engine_options){
+        .auth_header = "authkey", .auth_value = "tls-key", .ca_file = ca_path});
     char url[64];
     snprintf(url, sizeof url, "https://127.0.0.1:%u/echo", tls.port);
     struct capture echo_cap = {0}, a = {0}, b = {0};
@@ -953,7 +977,7 @@ static void assert_echo(const struct capture *cap, const char *method, const cha
     ck_assert_int_eq(json_integer_value(json_object_get(echo, "authkey_lines")), 1);
     ck_assert_str_eq(header(echo, "authkey"), "k-reuse");
     ck_assert_str_eq(header(echo, "accept"), "application/json");
-    ck_assert_str_eq(header(echo, "user-agent"), "msg91-mcp/" MSG91_MCP_VERSION);
+    ck_assert_str_eq(header(echo, "user-agent"), "engine-test/1");
     ck_assert_ptr_null(header(echo, "expect"));
     if (content_type)
         ck_assert_str_eq(header(echo, "content-type"), content_type);
@@ -969,7 +993,10 @@ START_TEST(test_reused_handle_is_clean)
     /* One slot, one call at a time: every call after the first runs on the
      * easy handle the previous call gave back. Nothing of the previous call
      * (method, body, headers, status, Retry-After, error) may show. */
-    make_engine((struct http_engine_options){.auth_key = "k-reuse", .max_inflight = 1});
+    make_engine((struct http_engine_options){.auth_header = "authkey",
+                                             .auth_value = "k-reuse",
+                                             .user_agent = "engine-test/1",
+                                             .max_inflight = 1});
     struct capture c[10];
     memset(c, 0, sizeof c);
 
@@ -1100,7 +1127,8 @@ START_TEST(test_proxy_from_environment)
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
         env_set(&saved[i + 1], others[i], NULL);
 
-    make_engine((struct http_engine_options){.auth_key = "k"});
+    make_engine(
+        (struct http_engine_options){.auth_header = "authkey", .auth_value = "k"});
     struct capture via_proxy = {0};
     submit("GET", "http://proxied.invalid/echo", NULL, NULL, false, &via_proxy);
     ck_assert(run_until(&via_proxy.done, 1, 5000));
@@ -1381,7 +1409,8 @@ END_TEST
 
 START_TEST(test_destroy_with_calls_in_flight)
 {
-    make_engine((struct http_engine_options){.max_inflight = 2, .auth_key = "secret"});
+    make_engine((struct http_engine_options){
+        .max_inflight = 2, .auth_header = "authkey", .auth_value = "secret"});
     static struct capture caps[5];
     memset(caps, 0, sizeof caps);
     for (int i = 0; i < 5; i++)
