@@ -4,14 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonschema/schema.h"
 #include "schemas/embedded.h"
 #include "server/audit.h"
+#include "upstream/http.h"
 #include "server/log.h"
 #include "server/redact.h"
+#include "jsonschema/schema.h"
 #include "tools/request.h"
 #include "tools/tool.h"
-#include "upstream/http.h"
 
 /* In --sandbox mode the sandbox accepts any key; this placeholder is not
  * a secret, so it is deliberately not registered for redaction. */
