@@ -1,13 +1,19 @@
-/* End-to-end test of the bounded call queue: the real binary against an
- * upstream that accepts connections and never answers, flooded with more
- * tools/call lines than it may hold. The first MSG91_MAX_INFLIGHT calls go
- * on the wire, the next MSG91_MAX_QUEUE wait, and every call beyond that is
- * answered at once as busy, while ping keeps working and memory stays
- * small because a waiting call holds only its request. */
+/* End-to-end tests of the upstream side of the real binary.
+ *
+ * The bounded call queue: against an upstream that accepts connections and
+ * never answers, flooded with more tools/call lines than it may hold. The
+ * first MSG91_MAX_INFLIGHT calls go on the wire, the next MSG91_MAX_QUEUE
+ * wait, and every call beyond that is answered at once as busy, while ping
+ * keeps working and memory stays small because a waiting call holds only
+ * its request.
+ *
+ * The base URL: one whose user part looks like a loopback host but whose
+ * real host is another is a start-up error, and nothing connects there. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,12 +34,12 @@ enum {
 /* A loopback listener that never accepts: connects complete in the kernel
  * (or wait in SYN retries once the backlog is full) and no answer ever
  * comes, so every call that reaches the wire stays in flight. */
-static int silent_listener(unsigned *port)
+static int silent_listener(const char *ip, unsigned *port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_ge(fd, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(inet_pton(AF_INET, ip, &addr.sin_addr), 1);
     ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
     ck_assert_int_eq(listen(fd, 256), 0);
     socklen_t len = sizeof addr;
@@ -105,7 +111,7 @@ static bool is_busy_answer(json_t *reply)
 START_TEST(test_flood_is_refused_as_busy)
 {
     unsigned port;
-    int listener = silent_listener(&port);
+    int listener = silent_listener("127.0.0.1", &port);
     struct testutil_child c;
     const char *env[] = {
         "MSG91_AUTH_KEY=queue-test-key-123456",
@@ -178,12 +184,48 @@ START_TEST(test_flood_is_refused_as_busy)
 }
 END_TEST
 
+START_TEST(test_userinfo_in_base_url_is_refused)
+{
+    /* 127.0.0.2 is loopback too, so the test stays on this machine; the
+     * point is that it is not the host the base URL seems to name. */
+    unsigned port;
+    int listener = silent_listener("127.0.0.2", &port);
+    struct testutil_child c;
+    const char *env[] = {
+        "MSG91_AUTH_KEY=userinfo-test-key-123456",
+        testutil_fmt("MSG91_BASE_URL=http://127.0.0.1:1@127.0.0.2:%u", port),
+        "MSG91_TIMEOUT_MS=1000",
+        NULL,
+    };
+    const char *argv[] = {"msg91-mcp", NULL};
+    ck_assert_int_eq(testutil_spawn(&c, argv, env), 0);
+    /* Had it started, this call would go to 127.0.0.2 with the key. The
+     * writes may fail once the server has exited; that is the point. */
+    testutil_send_line(&c, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\","
+                           "\"params\":{\"protocolVersion\":\"2025-11-25\","
+                           "\"capabilities\":{},\"clientInfo\":{\"name\":\"t\","
+                           "\"version\":\"1\"}}}");
+    testutil_send_line(&c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\","
+                           "\"params\":{\"name\":\"list_campaigns\",\"arguments\":{}}}");
+    int status = testutil_finish(&c, 5000);
+    char *err = testutil_read_stderr(&c);
+    struct pollfd p = {.fd = listener, .events = POLLIN};
+    ck_assert_msg(poll(&p, 1, 0) == 0, "the server connected to the host after '@'");
+    ck_assert_msg(status == 1, "exit status %d, stderr: %s", status, err);
+    ck_assert_msg(strstr(err, "MSG91_BASE_URL") && strstr(err, "user name or password"),
+                  "stderr: %s", err);
+    free(err);
+    close(listener);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("e2e_queue");
     TCase *tc = tcase_create("flood");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_flood_is_refused_as_busy);
+    tcase_add_test(tc, test_userinfo_in_base_url_is_refused);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

@@ -21,7 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/config.h"
 #include "tests/testutil.h"
+#include "upstream/url.h"
 
 /* ---- the test server -------------------------------------------------- */
 
@@ -1473,6 +1475,138 @@ START_TEST(test_reentrant_callbacks)
 }
 END_TEST
 
+/* ---- the base URL ------------------------------------------------------- */
+
+/* URLs whose host a reader could take for loopback while libcurl connects
+ * elsewhere, or that carry parts a base URL must not have. */
+static const char *const refused_bases[] = {
+    "http://127.0.0.1:1@evil.example.com",
+    "http://localhost:x@evil.example.com",
+    "http://[::1]@evil.example.com",
+    "http://127.0.0.1@evil.example.com/",
+    "https://user:secret@api.example.com",
+    "http://127.0.0.1:1\\@evil.example.com",
+    "http://127.0.0.1%40evil.example.com",
+    "http://127.0.0.1.evil.example.com",
+    "http://127.1",
+    "http://0177.0.0.1",
+    "http://127.0.0.01",
+    "http://2130706433",
+    "http://example.com",
+    "https://api.example.com/?x=1",
+    "https://api.example.com/#top",
+    "https://api.example.com:0",
+    "https://api.example.com:99999",
+    "https://api.example.com:8x",
+    "https://",
+    "https:///path",
+    "https://-bad.example.com",
+    "https://a..b.example.com",
+    "https://api.example.com/a b",
+    "ftp://127.0.0.1",
+    "127.0.0.1:8080",
+};
+
+static const char *const accepted_bases[] = {
+    "http://127.0.0.1:8080",
+    "http://127.255.0.9",
+    "http://localhost:1/",
+    "http://LOCALHOST",
+    "http://[::1]:9",
+    "https://api.msg91.com/",
+    "https://control.msg91.com/api/v5",
+    "https://10.0.0.1:8443",
+};
+
+START_TEST(test_base_url_check)
+{
+    for (size_t i = 0; i < sizeof refused_bases / sizeof refused_bases[0]; i++) {
+        const char *why = NULL;
+        ck_assert_msg(http_url_check_base(refused_bases[i], &why) == -EINVAL,
+                      "%s was accepted", refused_bases[i]);
+        ck_assert_ptr_nonnull(why);
+    }
+    for (size_t i = 0; i < sizeof accepted_bases / sizeof accepted_bases[0]; i++) {
+        const char *why = NULL;
+        ck_assert_msg(http_url_check_base(accepted_bases[i], &why) == 0, "%s: %s",
+                      accepted_bases[i], why);
+    }
+    const char *why = NULL;
+    http_url_check_base("http://127.0.0.1:1@evil.example.com", &why);
+    ck_assert_str_eq(why, "holds a user name or password (an '@' before the host)");
+    http_url_check_base("http://example.com", &why);
+    ck_assert_ptr_nonnull(strstr(why, "not loopback"));
+}
+END_TEST
+
+/* The start-up check is the configuration's: a refused base URL is an
+ * error with a sentence, never a server that sends the key elsewhere. */
+START_TEST(test_base_url_is_a_startup_error)
+{
+    for (size_t i = 0; i < sizeof refused_bases / sizeof refused_bases[0]; i++) {
+        struct config cfg;
+        config_init(&cfg);
+        char *argv[] = {"msg91-mcp", NULL};
+        char env[256];
+        snprintf(env, sizeof env, "MSG91_BASE_URL=%s", refused_bases[i]);
+        char *envp[] = {env, NULL};
+        char **rest = NULL;
+        char *error = NULL;
+        int rc = config_load(&cfg, 1, argv, envp, &rest, &error);
+        ck_assert_msg(rc == -1, "%s was accepted", refused_bases[i]);
+        ck_assert_msg(error && strncmp(error, "MSG91_BASE_URL \"", 16) == 0, "%s: %s",
+                      refused_bases[i], error);
+        free(error);
+        free(rest);
+        config_finish(&cfg);
+    }
+}
+END_TEST
+
+/* The engine reads the base URL again with libcurl's parser, which is the
+ * one that connects, and keeps every request below it. */
+START_TEST(test_engine_base_url)
+{
+    struct http_engine *e = NULL;
+    for (size_t i = 0; i < sizeof refused_bases / sizeof refused_bases[0]; i++) {
+        struct http_engine_options opts = {.base_url = refused_bases[i]};
+        ck_assert_msg(http_engine_create(&e, &loop, &opts) == -EINVAL, "%s was accepted",
+                      refused_bases[i]);
+        ck_assert_ptr_null(e);
+    }
+    for (size_t i = 0; i < sizeof accepted_bases / sizeof accepted_bases[0]; i++) {
+        struct http_engine_options opts = {.base_url = accepted_bases[i]};
+        ck_assert_msg(http_engine_create(&e, &loop, &opts) == 0, "%s refused",
+                      accepted_bases[i]);
+        http_engine_destroy(e, NULL, NULL);
+        e = NULL;
+    }
+
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", srv.port);
+    make_engine((struct http_engine_options){.base_url = base});
+    struct capture cap = {0};
+    static const char *const outside[] = {
+        "http://127.0.0.1:1/echo",
+        "http://127.0.0.2/echo",
+        "https://127.0.0.1/echo",
+    };
+    for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+        ck_assert_ptr_null(submit("GET", outside[i], NULL, NULL, false, &cap));
+        ck_assert_int_eq(last_submit_rc, -EINVAL);
+    }
+    /* The same port with more digits is another port. */
+    char longer[80];
+    snprintf(longer, sizeof longer, "%s0/echo", base);
+    ck_assert_ptr_null(submit("GET", longer, NULL, NULL, false, &cap));
+    ck_assert_ptr_nonnull(submit("GET", "/echo", NULL, NULL, false, &cap));
+    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert_int_eq(cap.status, 200);
+    ck_assert_int_eq(tserver_get(&srv, &srv.hits), 1);
+    capture_free(&cap);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -1512,6 +1646,9 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_cancel_during_backoff);
     tcase_add_test(tc, test_destroy_with_calls_in_flight);
     tcase_add_test(tc, test_reentrant_callbacks);
+    tcase_add_test(tc, test_base_url_check);
+    tcase_add_test(tc, test_base_url_is_a_startup_error);
+    tcase_add_test(tc, test_engine_base_url);
     suite_add_tcase(s, tc);
     return s;
 }
