@@ -1475,6 +1475,138 @@ START_TEST(test_reentrant_callbacks)
 }
 END_TEST
 
+/* ---- answers libmicrohttpd will not send ---------------------------------- */
+
+/* A one-connection server on loopback that answers the first request with
+ * head, then `filler` bytes of 'a', then tail, and closes. */
+struct raw_server {
+    int fd;
+    unsigned port;
+    pthread_t thread;
+    const char *head;
+    size_t filler;
+    const char *tail;
+};
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return; /* the client gave up on the answer */
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void *raw_serve(void *arg)
+{
+    struct raw_server *r = arg;
+    int conn = accept(r->fd, NULL, NULL);
+    if (conn < 0)
+        return NULL;
+    char req[4096];
+    size_t got = 0;
+    while (got < sizeof req - 1) {
+        ssize_t n = recv(conn, req + got, sizeof req - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        req[got] = '\0';
+        if (strstr(req, "\r\n\r\n"))
+            break;
+    }
+    send_all(conn, r->head, strlen(r->head));
+    static char chunk[65536];
+    memset(chunk, 'a', sizeof chunk);
+    for (size_t left = r->filler; left > 0;) {
+        size_t n = left < sizeof chunk ? left : sizeof chunk;
+        send_all(conn, chunk, n);
+        left -= n;
+    }
+    send_all(conn, r->tail, strlen(r->tail));
+    close(conn);
+    return NULL;
+}
+
+static void raw_server_start(struct raw_server *r, const char *head, size_t filler,
+                             const char *tail)
+{
+    r->head = head;
+    r->filler = filler;
+    r->tail = tail;
+    r->fd = silent_listener(&r->port);
+    ck_assert_int_eq(pthread_create(&r->thread, NULL, raw_serve, r), 0);
+}
+
+static void raw_server_stop(struct raw_server *r)
+{
+    pthread_join(r->thread, NULL);
+    close(r->fd);
+}
+
+/* Runs one GET against a raw server answering head + filler + tail. */
+static void raw_call(struct capture *cap, const char *head, size_t filler,
+                     const char *tail)
+{
+    struct raw_server r;
+    raw_server_start(&r, head, filler, tail);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/x", r.port);
+    int before = done_total;
+    ck_assert_ptr_nonnull(submit("GET", url, NULL, NULL, false, cap));
+    ck_assert(run_until(&done_total, before + 1, 5000));
+    raw_server_stop(&r);
+}
+
+START_TEST(test_retry_after_is_capped)
+{
+    make_engine((struct http_engine_options){0});
+    static const char *const values[] = {
+        "99999999999999999999",
+        "86401",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    };
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char head[256];
+        snprintf(head, sizeof head,
+                 "HTTP/1.1 429 Too Many Requests\r\nRetry-After: %s\r\n"
+                 "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+                 values[i]);
+        struct capture cap = {0};
+        raw_call(&cap, head, 0, "");
+        ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
+        ck_assert_int_eq(cap.status, 429);
+        ck_assert_msg(cap.retry_after_s == HTTP_RETRY_AFTER_MAX_S, "%s gave %ld",
+                      values[i], cap.retry_after_s);
+        capture_free(&cap);
+    }
+    struct capture exact = {0};
+    raw_call(&exact,
+             "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 86400\r\n"
+             "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+             0, "");
+    ck_assert_int_eq(exact.retry_after_s, 86400);
+    capture_free(&exact);
+}
+END_TEST
+
+START_TEST(test_huge_header_is_too_large)
+{
+    /* One 2 MiB header line: libcurl stops reading it; the caller must
+     * learn that the answer was too large, not that memory ran out. */
+    make_engine((struct http_engine_options){0});
+    struct capture cap = {0};
+    raw_call(&cap, "HTTP/1.1 200 OK\r\nX-Big: ", (size_t)2 << 20,
+             "\r\nContent-Length: 2\r\n\r\n{}");
+    ck_assert_int_eq(cap.outcome, HTTP_TOO_LARGE);
+    ck_assert_str_eq(cap.error, "a response header exceeds libcurl's size limit");
+    ck_assert(cap.maybe_delivered);
+    ck_assert_uint_eq(cap.body_len, 0);
+    capture_free(&cap);
+}
+END_TEST
+
 /* ---- the base URL ------------------------------------------------------- */
 
 /* URLs whose host a reader could take for loopback while libcurl connects
@@ -1646,6 +1778,8 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_cancel_during_backoff);
     tcase_add_test(tc, test_destroy_with_calls_in_flight);
     tcase_add_test(tc, test_reentrant_callbacks);
+    tcase_add_test(tc, test_retry_after_is_capped);
+    tcase_add_test(tc, test_huge_header_is_too_large);
     tcase_add_test(tc, test_base_url_check);
     tcase_add_test(tc, test_base_url_is_a_startup_error);
     tcase_add_test(tc, test_engine_base_url);
