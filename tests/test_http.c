@@ -455,10 +455,12 @@ static bool run_until(const int *counter, int target, int timeout_ms)
     return true;
 }
 
-static void run_for(int ms)
+/* Runs n loop iterations, so that anything already due (a 0 ms timer, a
+ * ready socket) has run; the tick timer keeps each one short. Used to show
+ * that something does NOT happen, never to wait for something that should. */
+static void run_turns(int n)
 {
-    uint64_t deadline = now_ms() + (uint64_t)ms;
-    while (now_ms() < deadline)
+    while (n-- > 0)
         uv_run(&loop, UV_RUN_ONCE);
 }
 
@@ -687,7 +689,7 @@ START_TEST(test_submit_rejects)
     req = (struct http_request){.method = "GET", .url = url_for("/echo")};
     ck_assert_int_eq(http_submit(engine, &req, on_done, on_stage, &cap, NULL), -EINVAL);
     ck_assert_ptr_null(req.url);
-    run_for(50);
+    run_turns(3);
     ck_assert_int_eq(cap.done, 0);
     ck_assert_int_eq(cap.sent + cap.queued, 0);
     http_engine_destroy(NULL, NULL, NULL);
@@ -723,7 +725,8 @@ START_TEST(test_timeout)
     ck_assert_str_eq(cap.body, "");
     ck_assert_uint_eq(cap.body_len, 0);
     ck_assert_double_ge(cap.elapsed_ms, 290);
-    ck_assert_double_lt(cap.elapsed_ms, 2000);
+    /* The engine gave up, not the server: it sees the client go away. */
+    ck_assert(run_until_server(&srv.aborted, 1, 5000));
     capture_free(&cap);
 }
 END_TEST
@@ -861,7 +864,6 @@ START_TEST(test_tls_with_ca_file)
     ck_assert_int_eq(a.status, 200);
     ck_assert_int_eq(b.status, 200);
     ck_assert_int_eq(tserver_get(&tls, &tls.max_concurrent), 2);
-    ck_assert_double_lt(b.elapsed_ms, 1200);
     finish_engine();
     tserver_stop(&tls);
     capture_free(&echo_cap);
@@ -1203,7 +1205,7 @@ START_TEST(test_no_retry_for_non_retryable)
     ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
     ck_assert_int_eq(cap.status, 503);
     ck_assert_uint_eq(cap.attempts, 1);
-    run_for(100);
+    /* done was the last word on the call: no retry can follow it. */
     ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 1);
     capture_free(&cap);
 }
@@ -1232,7 +1234,7 @@ START_TEST(test_retry_after_honoured)
     ck_assert_uint_eq(cap.attempts, 2);
     ck_assert_int_eq(cap.retry_after_s, -1); /* the final answer had none */
     ck_assert_double_ge(cap.elapsed_ms, 950);
-    ck_assert_double_lt(cap.elapsed_ms, 3000);
+    ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 2);
     capture_free(&cap);
 }
 END_TEST
@@ -1248,7 +1250,7 @@ START_TEST(test_retry_after_above_bound)
     ck_assert_int_eq(cap.status, 429);
     ck_assert_int_eq(cap.retry_after_s, 30);
     ck_assert_uint_eq(cap.attempts, 1);
-    ck_assert_double_lt(cap.elapsed_ms, 1000);
+    ck_assert_int_eq(cap.sent, 1);
     ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 1);
     capture_free(&cap);
 }
@@ -1305,6 +1307,36 @@ START_TEST(test_max_inflight_fifo)
 }
 END_TEST
 
+START_TEST(test_queue_bound)
+{
+    make_engine((struct http_engine_options){.max_inflight = 1, .max_queue = 2});
+    struct capture a = {0}, b = {0}, c = {0}, refused = {0}, d = {0};
+    ck_assert_ptr_nonnull(submit("GET", "/delay?ms=300", NULL, NULL, false, &a));
+    ck_assert_ptr_nonnull(submit("GET", "/echo", NULL, NULL, false, &b));
+    struct http_call *call_c = submit("GET", "/echo", NULL, NULL, false, &c);
+    ck_assert_ptr_nonnull(call_c);
+    /* One running, two waiting: the next is refused at once, with no
+     * callback, and nothing reaches the server for it. */
+    ck_assert_ptr_null(submit("GET", "/echo?refused", NULL, NULL, false, &refused));
+    ck_assert_int_eq(last_submit_rc, -EBUSY);
+    ck_assert_uint_eq(http_engine_queued(engine), 2);
+    /* A cancelled waiting call frees its place in the queue. */
+    http_cancel(call_c);
+    ck_assert_ptr_nonnull(submit("GET", "/echo", NULL, NULL, false, &d));
+    ck_assert(run_until(&done_total, 3, 5000));
+    ck_assert_int_eq(refused.queued + refused.sent + refused.done, 0);
+    ck_assert_int_eq(a.status + b.status + d.status, 600);
+    ck_assert_int_eq(tserver_get(&srv, &srv.hits), 3);
+    /* With the queue empty again, calls are accepted. */
+    ck_assert_ptr_nonnull(submit("GET", "/echo", NULL, NULL, false, &refused));
+    ck_assert(run_until(&refused.done, 1, 5000));
+    capture_free(&a);
+    capture_free(&b);
+    capture_free(&d);
+    capture_free(&refused);
+}
+END_TEST
+
 START_TEST(test_parallel_from_the_start)
 {
     /* Plain-http transfers must not wait for the first answer to learn that
@@ -1314,8 +1346,8 @@ START_TEST(test_parallel_from_the_start)
     submit("POST", "/delay?ms=500", "{}", "application/json", false, &a);
     submit("POST", "/delay?ms=500", "{}", "application/json", false, &b);
     ck_assert(run_until(&done_total, 2, 5000));
+    /* Both were on the server at once: b did not wait for a's answer. */
     ck_assert_int_eq(tserver_get(&srv, &srv.max_concurrent), 2);
-    ck_assert_double_lt(b.elapsed_ms, 900);
     capture_free(&a);
     capture_free(&b);
 }
@@ -1327,13 +1359,10 @@ START_TEST(test_concurrency)
     make_engine((struct http_engine_options){.max_inflight = 256});
     static struct capture caps[N];
     memset(caps, 0, sizeof caps);
-    uint64_t start = now_ms();
     for (int i = 0; i < N; i++)
         submit("GET", "/delay?ms=300", NULL, NULL, false, &caps[i]);
+    ck_assert_uint_eq(http_engine_inflight(engine), N);
     ck_assert(run_until(&done_total, N, 10000));
-    uint64_t took = now_ms() - start;
-    /* Serial would be 60 s; in parallel it is about one delay. */
-    ck_assert_msg(took < 2000, "200 requests took %llu ms", (unsigned long long)took);
     for (int i = 0; i < N; i++) {
         ck_assert_int_eq(caps[i].status, 200);
         capture_free(&caps[i]);
@@ -1355,7 +1384,7 @@ START_TEST(test_cancel_queued)
     http_cancel(call_b);
     ck_assert_uint_eq(http_engine_queued(engine), 0);
     ck_assert(run_until(&a.done, 1, 5000));
-    run_for(50);
+    /* a's slot would have gone to b at once, inside a's completion. */
     ck_assert_int_eq(b.done + b.sent + b.answered, 0);
     ck_assert_int_eq(tserver_get(&srv, &srv.hits), 1);
 
@@ -1400,11 +1429,18 @@ START_TEST(test_cancel_during_backoff)
     make_engine((struct http_engine_options){.max_retries = 3, .retry_base_ms = 300});
     struct capture cap = {0};
     backoff_call = submit("GET", "/flaky?fail=5&code=503", NULL, NULL, true, &cap);
+    /* Answered once and not running: waiting for its retry. */
     ck_assert(run_until_server(&srv.flaky_hits, 1, 5000));
-    run_for(100);
+    while (http_engine_inflight(engine) > 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_int_eq(cap.sent, 1);
     http_cancel(backoff_call);
-    run_for(500);
+    ck_assert_uint_eq(http_engine_inflight(engine) + http_engine_queued(engine), 0);
+    /* The engine closes only once every call timer is closed, the
+     * cancelled call's included: no retry can be pending after that. */
+    finish_engine();
     ck_assert_int_eq(cap.done + cap.answered, 0);
+    ck_assert_int_eq(cap.sent, 1);
     ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 1);
 }
 END_TEST
@@ -1422,7 +1458,7 @@ START_TEST(test_destroy_with_calls_in_flight)
     engine = NULL;
     ck_assert_int_eq(closed_count, 0); /* only from the loop */
     ck_assert(run_until(&closed_count, 1, 5000));
-    run_for(50);
+    run_turns(3);
     ck_assert_int_eq(closed_count, 1);
     ck_assert_int_eq(done_total, 0);
     for (int i = 0; i < 5; i++)
@@ -1771,6 +1807,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_retry_after_above_bound);
     tcase_add_test(tc, test_retry_connect_failure);
     tcase_add_test(tc, test_max_inflight_fifo);
+    tcase_add_test(tc, test_queue_bound);
     tcase_add_test(tc, test_parallel_from_the_start);
     tcase_add_test(tc, test_concurrency);
     tcase_add_test(tc, test_cancel_queued);
