@@ -28,7 +28,7 @@ static const struct http_module_api *try_open(const char *path)
     }
     const struct http_module_api *found = dlsym(handle, HTTP_MODULE_SYMBOL);
     if (!found || found->abi_version != HTTP_MODULE_ABI) {
-        snprintf(load_error, sizeof load_error, "%s is not a matching engine module",
+        snprintf(load_error, sizeof load_error, "%.400s is not a matching engine module",
                  path);
         dlclose(handle);
         return NULL;
