@@ -1735,6 +1735,37 @@ START_TEST(test_base_url_is_a_startup_error)
 }
 END_TEST
 
+/* MSG91_MAX_QUEUE / --max-queue / "max_queue": the engine's max_queue. */
+START_TEST(test_max_queue_setting)
+{
+    struct config cfg;
+    char **rest = NULL;
+    char *error = NULL;
+    config_init(&cfg);
+    char *argv0[] = {"msg91-mcp", NULL};
+    char *none[] = {NULL};
+    ck_assert_int_eq(config_load(&cfg, 1, argv0, none, &rest, &error), 0);
+    ck_assert_int_eq(cfg.max_queue, 1024);
+    free(rest);
+    config_finish(&cfg);
+
+    config_init(&cfg);
+    char *env[] = {"MSG91_MAX_QUEUE=7", NULL};
+    ck_assert_int_eq(config_load(&cfg, 1, argv0, env, &rest, &error), 0);
+    ck_assert_int_eq(cfg.max_queue, 7);
+    free(rest);
+    config_finish(&cfg);
+
+    config_init(&cfg);
+    char *argv[] = {"msg91-mcp", "--max-queue", "0", NULL};
+    ck_assert_int_eq(config_load(&cfg, 3, argv, none, &rest, &error), -1);
+    ck_assert_ptr_nonnull(
+        strstr(error, "--max-queue must be a whole number from 1 to 1000000"));
+    free(error);
+    config_finish(&cfg);
+}
+END_TEST
+
 /* The engine reads the base URL again with libcurl's parser, which is the
  * one that connects, and keeps every request below it. */
 START_TEST(test_engine_base_url)
@@ -1824,6 +1855,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_base_url_check);
     tcase_add_test(tc, test_base_url_is_a_startup_error);
     tcase_add_test(tc, test_engine_base_url);
+    tcase_add_test(tc, test_max_queue_setting);
     suite_add_tcase(s, tc);
     return s;
 }
