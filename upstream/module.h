@@ -6,7 +6,7 @@
 
 #include "upstream/http.h"
 
-#define HTTP_MODULE_ABI 2
+#define HTTP_MODULE_ABI 1
 #define HTTP_MODULE_SYMBOL "http_module_api"
 #define HTTP_MODULE_FILE "upstream-http.so"
 
