@@ -12,6 +12,7 @@
 
 #include "server/redact.h"
 #include "tools/tool.h"
+#include "upstream/url.h"
 #include "util/dynbuf.h"
 
 #define DEFAULT_BASE_URL "https://control.msg91.com"
@@ -54,6 +55,8 @@ static const struct setting settings[] = {
      "stderr log level: debug, info, warning, error (default info)"},
     {"MSG91_MAX_INFLIGHT", "max-inflight", "max_inflight", SET_LONG, OFF(max_inflight), 1,
      10000, "most upstream calls at once (default 64)"},
+    {"MSG91_MAX_QUEUE", "max-queue", "max_queue", SET_LONG, OFF(max_queue), 1, 1000000,
+     "most calls waiting for a free slot; more are refused as busy (default 1024)"},
     {"MSG91_CA_FILE", "ca-file", "ca_file", SET_STRING, OFF(ca_file), 0, 0,
      "extra CA bundle for TLS verification"},
     {"MSG91_TOOL_PREFIX", "tool-prefix", "tool_prefix", SET_STRING, OFF(tool_prefix), 0,
@@ -82,6 +85,7 @@ void config_init(struct config *c)
     c->timeout_ms = 15000;
     c->log_level = LOG_LEVEL_INFO;
     c->max_inflight = 64;
+    c->max_queue = 1024;
     c->max_line_bytes = DEFAULT_MAX_LINE;
     for (unsigned i = 0; i < CONFIG_MAX_TOOLS; i++)
         c->tool_enabled[i] = true;
@@ -591,50 +595,15 @@ static const char *env_get(char **envp, const char *name)
     return NULL;
 }
 
-static bool is_loopback_host(const char *host, size_t len)
-{
-    if (len == 9 && !strncasecmp(host, "localhost", 9))
-        return true;
-    if (len == 5 && !strncmp(host, "[::1]", 5))
-        return true;
-    if (len >= 4 && !strncmp(host, "127.", 4)) {
-        for (size_t i = 4; i < len; i++)
-            if (!(host[i] == '.' || (host[i] >= '0' && host[i] <= '9')))
-                return false;
-        return true;
-    }
-    return false;
-}
-
 static int check_base_url(struct config *c, char **error)
 {
     char *u = c->base_url;
     size_t n = strlen(u);
     while (n > 0 && u[n - 1] == '/')
         u[--n] = '\0';
-    const char *host;
-    if (!strncasecmp(u, "https://", 8)) {
-        host = u + 8;
-    } else if (!strncasecmp(u, "http://", 7)) {
-        host = u + 7;
-        size_t hl = strcspn(host, ":/");
-        if (host[0] == '[')
-            hl = strcspn(host, "]") + 1;
-        if (!is_loopback_host(host, hl)) {
-            *error = fmt_error("MSG91_BASE_URL %s uses http:// for a host that is not "
-                               "loopback; use https:// (plain http is only allowed for "
-                               "127.0.0.1, localhost and [::1])",
-                               u);
-            return -1;
-        }
-    } else {
-        *error = fmt_error("MSG91_BASE_URL must start with https:// (or http:// for a "
-                           "loopback host), not \"%s\"",
-                           u);
-        return -1;
-    }
-    if (!*host || *host == '/' || strpbrk(u, " \r\n?#")) {
-        *error = fmt_error("MSG91_BASE_URL \"%s\" is not a usable base URL", u);
+    const char *why = NULL;
+    if (http_url_check_base(u, &why) != 0) {
+        *error = fmt_error("MSG91_BASE_URL \"%s\" %s", u, why);
         return -1;
     }
     return 0;

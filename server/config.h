@@ -29,6 +29,7 @@ struct config {
     char *audit_log;
     enum log_level log_level;
     long max_inflight;
+    long max_queue;
     char *ca_file;
     char *tool_prefix;
     long max_line_bytes;

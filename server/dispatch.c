@@ -1,5 +1,6 @@
 #include "server/dispatch.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "server/log.h"
 #include "server/redact.h"
 #include "jsonschema/schema.h"
+#include "tools/request.h"
 #include "tools/tool.h"
 
 /* In --sandbox mode the sandbox accepts any key; this placeholder is not
@@ -348,7 +350,7 @@ static json_t *invalid_arguments(const struct tool_slot *s, const struct schema_
 
 static json_t *dry_run_result(struct dispatch *d, struct http_request *req)
 {
-    json_t *headers = json_pack("{s:s}", "authkey", "[REDACTED]");
+    json_t *headers = json_pack("{s:s}", REQUEST_AUTH_HEADER, "[REDACTED]");
     if (req->content_type)
         json_object_set_new(headers, "content-type", json_string(req->content_type));
     json_t *body = json_null();
@@ -376,9 +378,13 @@ static int ensure_engine(struct dispatch *d)
         return 0;
     const struct config *cfg = d->cfg;
     struct http_engine_options opts = {
-        .auth_key = cfg->sandbox ? SANDBOX_AUTH_KEY : cfg->auth_key,
+        .auth_header = REQUEST_AUTH_HEADER,
+        .auth_value = cfg->sandbox ? SANDBOX_AUTH_KEY : cfg->auth_key,
+        .base_url = cfg->base_url,
+        .user_agent = REQUEST_USER_AGENT,
         .timeout_ms = cfg->timeout_ms,
         .max_inflight = (unsigned)cfg->max_inflight,
+        .max_queue = (unsigned)cfg->max_queue,
         .ca_file = cfg->ca_file,
         .max_retries = READ_ONLY_RETRIES,
     };
@@ -547,15 +553,18 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
     c->client_version = client && client->version ? strdup(client->version) : NULL;
     log_debug("%s: %s %s", s->def->name, req.method, req.url);
     /* The engine takes the URL and body, whether or not it accepts the call. */
-    c->http = http_submit(d->engine, &req, on_http_done, on_http_stage, c);
-    req.url = NULL;
-    req.body = NULL;
-    if (!c->http) {
+    int rc = http_submit(d->engine, &req, on_http_done, on_http_stage, c, &c->http);
+    if (rc != 0) {
         free_call(c);
-        st = done_now(
-            d, s, args, client, "tool_error",
-            dispatch_error_result("The request could not be queued; nothing was sent."),
-            started, result);
+        st = done_now(d, s, args, client, "tool_error",
+                      dispatch_error_result(
+                          rc == -EBUSY ? "The server is busy: too many calls are "
+                                         "already waiting for MSG91, so this one was "
+                                         "not queued and nothing was sent. Try again "
+                                         "in a moment."
+                                       : "The request could not be queued; nothing "
+                                         "was sent."),
+                      started, result);
         goto out;
     }
     c->next = d->calls;

@@ -1,4 +1,4 @@
-/* Tests for the upstream HTTP engine (server/http.c) against a small
+/* Tests for the upstream HTTP engine (upstream/http.c) against a small
  * libmicrohttpd server that lives in this file: it echoes requests as JSON,
  * delays, answers chosen statuses with Retry-After, sends huge bodies,
  * drops connections, and counts concurrent requests. Each test runs a
@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -20,7 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/config.h"
 #include "tests/testutil.h"
+#include "upstream/url.h"
 
 /* ---- the test server -------------------------------------------------- */
 
@@ -349,6 +352,7 @@ static int closed_count;
 static bool in_submit;
 static int violations; /* callbacks at forbidden times */
 static int done_total;
+static int last_submit_rc;
 static int sent_order[256];
 static int n_sent;
 
@@ -451,10 +455,12 @@ static bool run_until(const int *counter, int target, int timeout_ms)
     return true;
 }
 
-static void run_for(int ms)
+/* Runs n loop iterations, so that anything already due (a 0 ms timer, a
+ * ready socket) has run; the tick timer keeps each one short. Used to show
+ * that something does NOT happen, never to wait for something that should. */
+static void run_turns(int n)
 {
-    uint64_t deadline = now_ms() + (uint64_t)ms;
-    while (now_ms() < deadline)
+    while (n-- > 0)
         uv_run(&loop, UV_RUN_ONCE);
 }
 
@@ -499,8 +505,10 @@ static struct http_call *submit(const char *method, const char *path, const char
         .retryable = retryable,
     };
     in_submit = true;
-    struct http_call *call = http_submit(engine, &req, on_done, on_stage, cap);
+    struct http_call *call = NULL;
+    last_submit_rc = http_submit(engine, &req, on_done, on_stage, cap, &call);
     in_submit = false;
+    ck_assert_int_eq(last_submit_rc == 0, call != NULL);
     ck_assert_ptr_null(req.url);
     ck_assert_ptr_null(req.body);
     return call;
@@ -557,7 +565,9 @@ static const char *header(json_t *echo, const char *name)
 
 START_TEST(test_post_echo)
 {
-    make_engine((struct http_engine_options){.auth_key = "k-123456"});
+    make_engine((struct http_engine_options){.auth_header = "authkey",
+                                             .auth_value = "k-123456",
+                                             .user_agent = "engine-test/1"});
     struct capture cap = {0};
     ck_assert_ptr_nonnull(
         submit("POST", "/echo", "{\"a\":1}", "application/json", false, &cap));
@@ -582,7 +592,7 @@ START_TEST(test_post_echo)
     ck_assert_str_eq(header(echo, "authkey"), "k-123456");
     ck_assert_str_eq(header(echo, "content-type"), "application/json");
     ck_assert_str_eq(header(echo, "accept"), "application/json");
-    ck_assert_str_eq(header(echo, "user-agent"), "msg91-mcp/" MSG91_MCP_VERSION);
+    ck_assert_str_eq(header(echo, "user-agent"), "engine-test/1");
     ck_assert_str_eq(header(echo, "content-length"), "7");
     ck_assert_ptr_null(header(echo, "expect"));
     json_decref(echo);
@@ -602,6 +612,7 @@ START_TEST(test_get_without_key)
     ck_assert_str_eq(json_string_value(json_object_get(echo, "body")), "");
     ck_assert_ptr_null(header(echo, "authkey"));
     ck_assert_ptr_null(header(echo, "content-type"));
+    ck_assert_ptr_null(header(echo, "user-agent"));
     ck_assert_str_eq(header(echo, "accept"), "application/json");
     json_decref(echo);
     capture_free(&cap);
@@ -610,7 +621,8 @@ END_TEST
 
 START_TEST(test_other_methods)
 {
-    make_engine((struct http_engine_options){.auth_key = "key"});
+    make_engine(
+        (struct http_engine_options){.auth_header = "authkey", .auth_value = "key"});
     struct capture put = {0}, del = {0}, empty_post = {0};
     submit("PUT", "/echo", "x=1&y=2", "application/x-www-form-urlencoded", false, &put);
     submit("DELETE", "/echo", NULL, NULL, false, &del);
@@ -646,7 +658,8 @@ START_TEST(test_long_content_type)
     static char ct[700];
     strcpy(ct, "application/json; profile=");
     memset(ct + strlen(ct), 'p', 600);
-    make_engine((struct http_engine_options){.auth_key = "k"});
+    make_engine(
+        (struct http_engine_options){.auth_header = "authkey", .auth_value = "k"});
     struct capture cap = {0};
     submit("POST", "/echo", "{}", ct, false, &cap);
     ck_assert(run_until(&cap.done, 1, 5000));
@@ -662,25 +675,39 @@ START_TEST(test_submit_rejects)
 {
     make_engine((struct http_engine_options){0});
     struct http_request req = {.method = "GET", .url = url_for("/echo")};
+    struct http_call *call = (struct http_call *)&req;
     /* No done callback: refused, and the URL is still taken (ASan checks). */
-    ck_assert_ptr_null(http_submit(engine, &req, NULL, NULL, NULL));
+    ck_assert_int_eq(http_submit(engine, &req, NULL, NULL, NULL, &call), -EINVAL);
+    ck_assert_ptr_null(call);
     ck_assert_ptr_null(req.url);
     struct capture cap = {0};
     req = (struct http_request){.method = "GET",
                                 .url = url_for("/echo"),
                                 .content_type = "text/plain\r\nX-Injected: 1"};
-    ck_assert_ptr_null(http_submit(engine, &req, on_done, on_stage, &cap));
-    ck_assert_ptr_null(http_submit(engine, NULL, on_done, on_stage, &cap));
-    run_for(50);
+    ck_assert_int_eq(http_submit(engine, &req, on_done, on_stage, &cap, &call), -EINVAL);
+    ck_assert_int_eq(http_submit(engine, NULL, on_done, on_stage, &cap, &call), -EINVAL);
+    req = (struct http_request){.method = "GET", .url = url_for("/echo")};
+    ck_assert_int_eq(http_submit(engine, &req, on_done, on_stage, &cap, NULL), -EINVAL);
+    ck_assert_ptr_null(req.url);
+    run_turns(3);
     ck_assert_int_eq(cap.done, 0);
     ck_assert_int_eq(cap.sent + cap.queued, 0);
     http_engine_destroy(NULL, NULL, NULL);
     http_cancel(NULL);
 
     struct http_engine *bad = NULL;
-    struct http_engine_options opts = {.auth_key = "a\r\nb"};
-    ck_assert_int_lt(http_engine_create(&bad, &loop, &opts), 0);
+    struct http_engine_options opts = {.auth_header = "authkey", .auth_value = "a\r\nb"};
+    ck_assert_int_eq(http_engine_create(&bad, &loop, &opts), -EINVAL);
     ck_assert_ptr_null(bad);
+    /* A header name must be an HTTP token. */
+    static const char *const names[] = {"", "auth key", "authkey:", "a\r\nb", "k\x7f"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        opts = (struct http_engine_options){.auth_header = names[i], .auth_value = "v"};
+        ck_assert_int_eq(http_engine_create(&bad, &loop, &opts), -EINVAL);
+        ck_assert_ptr_null(bad);
+    }
+    opts = (struct http_engine_options){.user_agent = "a\nb"};
+    ck_assert_int_eq(http_engine_create(&bad, &loop, &opts), -EINVAL);
 }
 END_TEST
 
@@ -698,7 +725,8 @@ START_TEST(test_timeout)
     ck_assert_str_eq(cap.body, "");
     ck_assert_uint_eq(cap.body_len, 0);
     ck_assert_double_ge(cap.elapsed_ms, 290);
-    ck_assert_double_lt(cap.elapsed_ms, 2000);
+    /* The engine gave up, not the server: it sees the client go away. */
+    ck_assert(run_until_server(&srv.aborted, 1, 5000));
     capture_free(&cap);
 }
 END_TEST
@@ -727,8 +755,12 @@ START_TEST(test_timeout_before_sending)
     snprintf(tls_url, sizeof tls_url, "https://127.0.0.1:%u/echo", port);
     snprintf(plain_url, sizeof plain_url, "http://127.0.0.1:%u/echo", port);
     struct capture handshake = {0}, sent = {0};
-    submit("POST", tls_url, "{}", "application/json", false, &handshake);
+    /* One after the other: loading the CA store for the TLS call can take
+     * longer than the timeout on a slow (sanitizer) build, and it would
+     * stall the plain call's send within the same curl callback. */
     submit("POST", plain_url, "{}", "application/json", false, &sent);
+    ck_assert(run_until(&done_total, 1, 5000));
+    submit("POST", tls_url, "{}", "application/json", false, &handshake);
     ck_assert(run_until(&done_total, 2, 5000));
     close(fd);
     /* Stuck in the TLS handshake: the request never left. */
@@ -813,7 +845,8 @@ START_TEST(test_tls_with_ca_file)
     struct tserver tls;
     tserver_start(&tls, true);
     write_ca_file();
-    make_engine((struct http_engine_options){.auth_key = "tls-key", .ca_file = ca_path});
+    make_engine((struct http_engine_options){
+        .auth_header = "authkey", .auth_value = "tls-key", .ca_file = ca_path});
     char url[64];
     snprintf(url, sizeof url, "https://127.0.0.1:%u/echo", tls.port);
     struct capture echo_cap = {0}, a = {0}, b = {0};
@@ -835,7 +868,6 @@ START_TEST(test_tls_with_ca_file)
     ck_assert_int_eq(a.status, 200);
     ck_assert_int_eq(b.status, 200);
     ck_assert_int_eq(tserver_get(&tls, &tls.max_concurrent), 2);
-    ck_assert_double_lt(b.elapsed_ms, 1200);
     finish_engine();
     tserver_stop(&tls);
     capture_free(&echo_cap);
@@ -953,7 +985,7 @@ static void assert_echo(const struct capture *cap, const char *method, const cha
     ck_assert_int_eq(json_integer_value(json_object_get(echo, "authkey_lines")), 1);
     ck_assert_str_eq(header(echo, "authkey"), "k-reuse");
     ck_assert_str_eq(header(echo, "accept"), "application/json");
-    ck_assert_str_eq(header(echo, "user-agent"), "msg91-mcp/" MSG91_MCP_VERSION);
+    ck_assert_str_eq(header(echo, "user-agent"), "engine-test/1");
     ck_assert_ptr_null(header(echo, "expect"));
     if (content_type)
         ck_assert_str_eq(header(echo, "content-type"), content_type);
@@ -969,7 +1001,10 @@ START_TEST(test_reused_handle_is_clean)
     /* One slot, one call at a time: every call after the first runs on the
      * easy handle the previous call gave back. Nothing of the previous call
      * (method, body, headers, status, Retry-After, error) may show. */
-    make_engine((struct http_engine_options){.auth_key = "k-reuse", .max_inflight = 1});
+    make_engine((struct http_engine_options){.auth_header = "authkey",
+                                             .auth_value = "k-reuse",
+                                             .user_agent = "engine-test/1",
+                                             .max_inflight = 1});
     struct capture c[10];
     memset(c, 0, sizeof c);
 
@@ -1100,7 +1135,8 @@ START_TEST(test_proxy_from_environment)
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
         env_set(&saved[i + 1], others[i], NULL);
 
-    make_engine((struct http_engine_options){.auth_key = "k"});
+    make_engine(
+        (struct http_engine_options){.auth_header = "authkey", .auth_value = "k"});
     struct capture via_proxy = {0};
     submit("GET", "http://proxied.invalid/echo", NULL, NULL, false, &via_proxy);
     ck_assert(run_until(&via_proxy.done, 1, 5000));
@@ -1173,7 +1209,7 @@ START_TEST(test_no_retry_for_non_retryable)
     ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
     ck_assert_int_eq(cap.status, 503);
     ck_assert_uint_eq(cap.attempts, 1);
-    run_for(100);
+    /* done was the last word on the call: no retry can follow it. */
     ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 1);
     capture_free(&cap);
 }
@@ -1202,7 +1238,7 @@ START_TEST(test_retry_after_honoured)
     ck_assert_uint_eq(cap.attempts, 2);
     ck_assert_int_eq(cap.retry_after_s, -1); /* the final answer had none */
     ck_assert_double_ge(cap.elapsed_ms, 950);
-    ck_assert_double_lt(cap.elapsed_ms, 3000);
+    ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 2);
     capture_free(&cap);
 }
 END_TEST
@@ -1218,7 +1254,7 @@ START_TEST(test_retry_after_above_bound)
     ck_assert_int_eq(cap.status, 429);
     ck_assert_int_eq(cap.retry_after_s, 30);
     ck_assert_uint_eq(cap.attempts, 1);
-    ck_assert_double_lt(cap.elapsed_ms, 1000);
+    ck_assert_int_eq(cap.sent, 1);
     ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 1);
     capture_free(&cap);
 }
@@ -1275,6 +1311,36 @@ START_TEST(test_max_inflight_fifo)
 }
 END_TEST
 
+START_TEST(test_queue_bound)
+{
+    make_engine((struct http_engine_options){.max_inflight = 1, .max_queue = 2});
+    struct capture a = {0}, b = {0}, c = {0}, refused = {0}, d = {0};
+    ck_assert_ptr_nonnull(submit("GET", "/delay?ms=300", NULL, NULL, false, &a));
+    ck_assert_ptr_nonnull(submit("GET", "/echo", NULL, NULL, false, &b));
+    struct http_call *call_c = submit("GET", "/echo", NULL, NULL, false, &c);
+    ck_assert_ptr_nonnull(call_c);
+    /* One running, two waiting: the next is refused at once, with no
+     * callback, and nothing reaches the server for it. */
+    ck_assert_ptr_null(submit("GET", "/echo?refused", NULL, NULL, false, &refused));
+    ck_assert_int_eq(last_submit_rc, -EBUSY);
+    ck_assert_uint_eq(http_engine_queued(engine), 2);
+    /* A cancelled waiting call frees its place in the queue. */
+    http_cancel(call_c);
+    ck_assert_ptr_nonnull(submit("GET", "/echo", NULL, NULL, false, &d));
+    ck_assert(run_until(&done_total, 3, 5000));
+    ck_assert_int_eq(refused.queued + refused.sent + refused.done, 0);
+    ck_assert_int_eq(a.status + b.status + d.status, 600);
+    ck_assert_int_eq(tserver_get(&srv, &srv.hits), 3);
+    /* With the queue empty again, calls are accepted. */
+    ck_assert_ptr_nonnull(submit("GET", "/echo", NULL, NULL, false, &refused));
+    ck_assert(run_until(&refused.done, 1, 5000));
+    capture_free(&a);
+    capture_free(&b);
+    capture_free(&d);
+    capture_free(&refused);
+}
+END_TEST
+
 START_TEST(test_parallel_from_the_start)
 {
     /* Plain-http transfers must not wait for the first answer to learn that
@@ -1284,8 +1350,8 @@ START_TEST(test_parallel_from_the_start)
     submit("POST", "/delay?ms=500", "{}", "application/json", false, &a);
     submit("POST", "/delay?ms=500", "{}", "application/json", false, &b);
     ck_assert(run_until(&done_total, 2, 5000));
+    /* Both were on the server at once: b did not wait for a's answer. */
     ck_assert_int_eq(tserver_get(&srv, &srv.max_concurrent), 2);
-    ck_assert_double_lt(b.elapsed_ms, 900);
     capture_free(&a);
     capture_free(&b);
 }
@@ -1297,13 +1363,10 @@ START_TEST(test_concurrency)
     make_engine((struct http_engine_options){.max_inflight = 256});
     static struct capture caps[N];
     memset(caps, 0, sizeof caps);
-    uint64_t start = now_ms();
     for (int i = 0; i < N; i++)
         submit("GET", "/delay?ms=300", NULL, NULL, false, &caps[i]);
+    ck_assert_uint_eq(http_engine_inflight(engine), N);
     ck_assert(run_until(&done_total, N, 10000));
-    uint64_t took = now_ms() - start;
-    /* Serial would be 60 s; in parallel it is about one delay. */
-    ck_assert_msg(took < 2000, "200 requests took %llu ms", (unsigned long long)took);
     for (int i = 0; i < N; i++) {
         ck_assert_int_eq(caps[i].status, 200);
         capture_free(&caps[i]);
@@ -1325,7 +1388,7 @@ START_TEST(test_cancel_queued)
     http_cancel(call_b);
     ck_assert_uint_eq(http_engine_queued(engine), 0);
     ck_assert(run_until(&a.done, 1, 5000));
-    run_for(50);
+    /* a's slot would have gone to b at once, inside a's completion. */
     ck_assert_int_eq(b.done + b.sent + b.answered, 0);
     ck_assert_int_eq(tserver_get(&srv, &srv.hits), 1);
 
@@ -1370,18 +1433,26 @@ START_TEST(test_cancel_during_backoff)
     make_engine((struct http_engine_options){.max_retries = 3, .retry_base_ms = 300});
     struct capture cap = {0};
     backoff_call = submit("GET", "/flaky?fail=5&code=503", NULL, NULL, true, &cap);
+    /* Answered once and not running: waiting for its retry. */
     ck_assert(run_until_server(&srv.flaky_hits, 1, 5000));
-    run_for(100);
+    while (http_engine_inflight(engine) > 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_int_eq(cap.sent, 1);
     http_cancel(backoff_call);
-    run_for(500);
+    ck_assert_uint_eq(http_engine_inflight(engine) + http_engine_queued(engine), 0);
+    /* The engine closes only once every call timer is closed, the
+     * cancelled call's included: no retry can be pending after that. */
+    finish_engine();
     ck_assert_int_eq(cap.done + cap.answered, 0);
+    ck_assert_int_eq(cap.sent, 1);
     ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 1);
 }
 END_TEST
 
 START_TEST(test_destroy_with_calls_in_flight)
 {
-    make_engine((struct http_engine_options){.max_inflight = 2, .auth_key = "secret"});
+    make_engine((struct http_engine_options){
+        .max_inflight = 2, .auth_header = "authkey", .auth_value = "secret"});
     static struct capture caps[5];
     memset(caps, 0, sizeof caps);
     for (int i = 0; i < 5; i++)
@@ -1391,7 +1462,7 @@ START_TEST(test_destroy_with_calls_in_flight)
     engine = NULL;
     ck_assert_int_eq(closed_count, 0); /* only from the loop */
     ck_assert(run_until(&closed_count, 1, 5000));
-    run_for(50);
+    run_turns(3);
     ck_assert_int_eq(closed_count, 1);
     ck_assert_int_eq(done_total, 0);
     for (int i = 0; i < 5; i++)
@@ -1444,6 +1515,301 @@ START_TEST(test_reentrant_callbacks)
 }
 END_TEST
 
+/* ---- answers libmicrohttpd will not send ---------------------------------- */
+
+/* A one-connection server on loopback that answers the first request with
+ * head, then `filler` bytes of 'a', then tail, and closes. */
+struct raw_server {
+    int fd;
+    unsigned port;
+    pthread_t thread;
+    const char *head;
+    size_t filler;
+    const char *tail;
+};
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return; /* the client gave up on the answer */
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void *raw_serve(void *arg)
+{
+    struct raw_server *r = arg;
+    int conn = accept(r->fd, NULL, NULL);
+    if (conn < 0)
+        return NULL;
+    char req[4096];
+    size_t got = 0;
+    while (got < sizeof req - 1) {
+        ssize_t n = recv(conn, req + got, sizeof req - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        req[got] = '\0';
+        if (strstr(req, "\r\n\r\n"))
+            break;
+    }
+    send_all(conn, r->head, strlen(r->head));
+    static char chunk[65536];
+    memset(chunk, 'a', sizeof chunk);
+    for (size_t left = r->filler; left > 0;) {
+        size_t n = left < sizeof chunk ? left : sizeof chunk;
+        send_all(conn, chunk, n);
+        left -= n;
+    }
+    send_all(conn, r->tail, strlen(r->tail));
+    close(conn);
+    return NULL;
+}
+
+static void raw_server_start(struct raw_server *r, const char *head, size_t filler,
+                             const char *tail)
+{
+    r->head = head;
+    r->filler = filler;
+    r->tail = tail;
+    r->fd = silent_listener(&r->port);
+    ck_assert_int_eq(pthread_create(&r->thread, NULL, raw_serve, r), 0);
+}
+
+static void raw_server_stop(struct raw_server *r)
+{
+    pthread_join(r->thread, NULL);
+    close(r->fd);
+}
+
+/* Runs one GET against a raw server answering head + filler + tail. */
+static void raw_call(struct capture *cap, const char *head, size_t filler,
+                     const char *tail)
+{
+    struct raw_server r;
+    raw_server_start(&r, head, filler, tail);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/x", r.port);
+    int before = done_total;
+    ck_assert_ptr_nonnull(submit("GET", url, NULL, NULL, false, cap));
+    ck_assert(run_until(&done_total, before + 1, 5000));
+    raw_server_stop(&r);
+}
+
+START_TEST(test_retry_after_is_capped)
+{
+    make_engine((struct http_engine_options){0});
+    static const char *const values[] = {
+        "99999999999999999999",
+        "86401",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    };
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char head[256];
+        snprintf(head, sizeof head,
+                 "HTTP/1.1 429 Too Many Requests\r\nRetry-After: %s\r\n"
+                 "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+                 values[i]);
+        struct capture cap = {0};
+        raw_call(&cap, head, 0, "");
+        ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
+        ck_assert_int_eq(cap.status, 429);
+        ck_assert_msg(cap.retry_after_s == HTTP_RETRY_AFTER_MAX_S, "%s gave %ld",
+                      values[i], cap.retry_after_s);
+        capture_free(&cap);
+    }
+    struct capture exact = {0};
+    raw_call(&exact,
+             "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 86400\r\n"
+             "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+             0, "");
+    ck_assert_int_eq(exact.retry_after_s, 86400);
+    capture_free(&exact);
+}
+END_TEST
+
+START_TEST(test_huge_header_is_too_large)
+{
+    /* One 2 MiB header line: libcurl stops reading it; the caller must
+     * learn that the answer was too large, not that memory ran out. */
+    make_engine((struct http_engine_options){0});
+    struct capture cap = {0};
+    raw_call(&cap, "HTTP/1.1 200 OK\r\nX-Big: ", (size_t)2 << 20,
+             "\r\nContent-Length: 2\r\n\r\n{}");
+    ck_assert_int_eq(cap.outcome, HTTP_TOO_LARGE);
+    ck_assert_str_eq(cap.error, "a response header exceeds libcurl's size limit");
+    ck_assert(cap.maybe_delivered);
+    ck_assert_uint_eq(cap.body_len, 0);
+    capture_free(&cap);
+}
+END_TEST
+
+/* ---- the base URL ------------------------------------------------------- */
+
+/* URLs whose host a reader could take for loopback while libcurl connects
+ * elsewhere, or that carry parts a base URL must not have. */
+static const char *const refused_bases[] = {
+    "http://127.0.0.1:1@evil.example.com",
+    "http://localhost:x@evil.example.com",
+    "http://[::1]@evil.example.com",
+    "http://127.0.0.1@evil.example.com/",
+    "https://user:secret@api.example.com",
+    "http://127.0.0.1:1\\@evil.example.com",
+    "http://127.0.0.1%40evil.example.com",
+    "http://127.0.0.1.evil.example.com",
+    "http://127.1",
+    "http://0177.0.0.1",
+    "http://127.0.0.01",
+    "http://2130706433",
+    "http://example.com",
+    "https://api.example.com/?x=1",
+    "https://api.example.com/#top",
+    "https://api.example.com:0",
+    "https://api.example.com:99999",
+    "https://api.example.com:8x",
+    "https://",
+    "https:///path",
+    "https://-bad.example.com",
+    "https://a..b.example.com",
+    "https://api.example.com/a b",
+    "ftp://127.0.0.1",
+    "127.0.0.1:8080",
+};
+
+static const char *const accepted_bases[] = {
+    "http://127.0.0.1:8080",
+    "http://127.255.0.9",
+    "http://localhost:1/",
+    "http://LOCALHOST",
+    "http://[::1]:9",
+    "https://api.msg91.com/",
+    "https://control.msg91.com/api/v5",
+    "https://10.0.0.1:8443",
+};
+
+START_TEST(test_base_url_check)
+{
+    for (size_t i = 0; i < sizeof refused_bases / sizeof refused_bases[0]; i++) {
+        const char *why = NULL;
+        ck_assert_msg(http_url_check_base(refused_bases[i], &why) == -EINVAL,
+                      "%s was accepted", refused_bases[i]);
+        ck_assert_ptr_nonnull(why);
+    }
+    for (size_t i = 0; i < sizeof accepted_bases / sizeof accepted_bases[0]; i++) {
+        const char *why = NULL;
+        ck_assert_msg(http_url_check_base(accepted_bases[i], &why) == 0, "%s: %s",
+                      accepted_bases[i], why);
+    }
+    const char *why = NULL;
+    http_url_check_base("http://127.0.0.1:1@evil.example.com", &why);
+    ck_assert_str_eq(why, "holds a user name or password (an '@' before the host)");
+    http_url_check_base("http://example.com", &why);
+    ck_assert_ptr_nonnull(strstr(why, "not loopback"));
+}
+END_TEST
+
+/* The start-up check is the configuration's: a refused base URL is an
+ * error with a sentence, never a server that sends the key elsewhere. */
+START_TEST(test_base_url_is_a_startup_error)
+{
+    for (size_t i = 0; i < sizeof refused_bases / sizeof refused_bases[0]; i++) {
+        struct config cfg;
+        config_init(&cfg);
+        char *argv[] = {"msg91-mcp", NULL};
+        char env[256];
+        snprintf(env, sizeof env, "MSG91_BASE_URL=%s", refused_bases[i]);
+        char *envp[] = {env, NULL};
+        char **rest = NULL;
+        char *error = NULL;
+        int rc = config_load(&cfg, 1, argv, envp, &rest, &error);
+        ck_assert_msg(rc != 0, "%s was accepted", refused_bases[i]);
+        ck_assert_msg(error && strncmp(error, "MSG91_BASE_URL \"", 16) == 0, "%s: %s",
+                      refused_bases[i], error);
+        free(error);
+        free(rest);
+        config_finish(&cfg);
+    }
+}
+END_TEST
+
+/* MSG91_MAX_QUEUE / --max-queue / "max_queue": the engine's max_queue. */
+START_TEST(test_max_queue_setting)
+{
+    struct config cfg;
+    char **rest = NULL;
+    char *error = NULL;
+    config_init(&cfg);
+    char *argv0[] = {"msg91-mcp", NULL};
+    char *none[] = {NULL};
+    ck_assert_int_eq(config_load(&cfg, 1, argv0, none, &rest, &error), 0);
+    ck_assert_int_eq(cfg.max_queue, 1024);
+    free(rest);
+    config_finish(&cfg);
+
+    config_init(&cfg);
+    char *env[] = {"MSG91_MAX_QUEUE=7", NULL};
+    ck_assert_int_eq(config_load(&cfg, 1, argv0, env, &rest, &error), 0);
+    ck_assert_int_eq(cfg.max_queue, 7);
+    free(rest);
+    config_finish(&cfg);
+
+    config_init(&cfg);
+    char *argv[] = {"msg91-mcp", "--max-queue", "0", NULL};
+    ck_assert_int_ne(config_load(&cfg, 3, argv, none, &rest, &error), 0);
+    ck_assert_ptr_nonnull(
+        strstr(error, "--max-queue must be a whole number from 1 to 1000000"));
+    free(error);
+    config_finish(&cfg);
+}
+END_TEST
+
+/* The engine reads the base URL again with libcurl's parser, which is the
+ * one that connects, and keeps every request below it. */
+START_TEST(test_engine_base_url)
+{
+    struct http_engine *e = NULL;
+    for (size_t i = 0; i < sizeof refused_bases / sizeof refused_bases[0]; i++) {
+        struct http_engine_options opts = {.base_url = refused_bases[i]};
+        ck_assert_msg(http_engine_create(&e, &loop, &opts) == -EINVAL, "%s was accepted",
+                      refused_bases[i]);
+        ck_assert_ptr_null(e);
+    }
+    for (size_t i = 0; i < sizeof accepted_bases / sizeof accepted_bases[0]; i++) {
+        struct http_engine_options opts = {.base_url = accepted_bases[i]};
+        ck_assert_msg(http_engine_create(&e, &loop, &opts) == 0, "%s refused",
+                      accepted_bases[i]);
+        http_engine_destroy(e, NULL, NULL);
+        e = NULL;
+    }
+
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", srv.port);
+    make_engine((struct http_engine_options){.base_url = base});
+    struct capture cap = {0};
+    static const char *const outside[] = {
+        "http://127.0.0.1:1/echo",
+        "http://127.0.0.2/echo",
+        "https://127.0.0.1/echo",
+    };
+    for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+        ck_assert_ptr_null(submit("GET", outside[i], NULL, NULL, false, &cap));
+        ck_assert_int_eq(last_submit_rc, -EINVAL);
+    }
+    /* The same port with more digits is another port. */
+    char longer[80];
+    snprintf(longer, sizeof longer, "%s0/echo", base);
+    ck_assert_ptr_null(submit("GET", longer, NULL, NULL, false, &cap));
+    ck_assert_ptr_nonnull(submit("GET", "/echo", NULL, NULL, false, &cap));
+    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert_int_eq(cap.status, 200);
+    ck_assert_int_eq(tserver_get(&srv, &srv.hits), 1);
+    capture_free(&cap);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -1476,6 +1842,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_retry_after_above_bound);
     tcase_add_test(tc, test_retry_connect_failure);
     tcase_add_test(tc, test_max_inflight_fifo);
+    tcase_add_test(tc, test_queue_bound);
     tcase_add_test(tc, test_parallel_from_the_start);
     tcase_add_test(tc, test_concurrency);
     tcase_add_test(tc, test_cancel_queued);
@@ -1483,6 +1850,12 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_cancel_during_backoff);
     tcase_add_test(tc, test_destroy_with_calls_in_flight);
     tcase_add_test(tc, test_reentrant_callbacks);
+    tcase_add_test(tc, test_retry_after_is_capped);
+    tcase_add_test(tc, test_huge_header_is_too_large);
+    tcase_add_test(tc, test_base_url_check);
+    tcase_add_test(tc, test_base_url_is_a_startup_error);
+    tcase_add_test(tc, test_engine_base_url);
+    tcase_add_test(tc, test_max_queue_setting);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -9,9 +9,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "util/dynbuf.h"
-#include "upstream/http.h"
 #include "tools/tool.h"
+#include "upstream/http.h"
+#include "util/dynbuf.h"
+
+/* MSG91 authenticates every request with this header carrying the auth
+ * key; the HTTP engine sends whatever header it is given. */
+#define REQUEST_AUTH_HEADER "authkey"
+
+/* The User-Agent of every upstream request. */
+#define REQUEST_USER_AGENT "msg91-mcp/" MSG91_MCP_VERSION
 
 /* Longest URL we build. MSG91 URLs are a few hundred bytes; a URL past
  * this means an endpoint override or an argument far outside the schemas. */

@@ -5,11 +5,12 @@
  * wrong. */
 #include "upstream/http.h"
 
+#include "upstream/url.h"
 #include "util/dynbuf.h"
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,11 @@
 #define DEFAULT_TIMEOUT_MS 15000L
 #define DEFAULT_MAX_RESPONSE_BYTES ((size_t)8 * 1024 * 1024)
 #define DEFAULT_MAX_INFLIGHT 64u
+#define DEFAULT_MAX_QUEUE 1024u
 #define DEFAULT_RETRY_BASE_MS 200L
 #define DEFAULT_RETRY_MAX_WAIT_MS 10000L
 #define RECV_BUFFER_BYTES 4096L
-/* The most idle easy handles kept for reuse (also at most max_inflight). */
+/* The most idle transfers kept for reuse (also at most max_inflight). */
 #define EASY_POOL_MAX 64u
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -76,20 +78,31 @@ static void list_remove(struct list *item)
 /* Where a call is; see the state diagram in doc/http.md. */
 enum call_state {
     CALL_QUEUED,     /* in engine->queue, waiting for a slot */
-    CALL_RUNNING,    /* easy handle added to the multi, in engine->running */
+    CALL_RUNNING,    /* has a transfer, added to the multi, in engine->running */
     CALL_BACKOFF,    /* waiting on call->timer before the next attempt */
     CALL_FAILING,    /* failed before reaching curl; done runs from call->timer */
     CALL_DELIVERING, /* its callbacks are running, in no list */
     CALL_CLOSED,     /* released; memory goes in the timer's close callback */
 };
 
+/* A libcurl easy handle and the error buffer curl writes into. A call holds
+ * one only while an attempt runs: a waiting call must not pay for the
+ * handle's state (about 5 KiB, 7 KB with what curl hangs off it). */
+struct transfer {
+    CURL *easy;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct header_set;
+
 struct http_call {
     struct list link;
     struct http_engine *engine;
     enum call_state state;
-    bool cancelled;   /* http_cancel was called while delivering */
-    uv_timer_t timer; /* retry backoff and deferred failures */
-    CURL *easy;
+    bool cancelled;             /* http_cancel was called while delivering */
+    uv_timer_t timer;           /* retry backoff and deferred failures */
+    struct transfer *xfer;      /* only while CALL_RUNNING */
+    struct header_set *headers; /* shared, owned by the engine */
 
     const char *method;
     char *url;
@@ -105,17 +118,17 @@ struct http_call {
     struct dynbuf resp;
     bool too_large;
     bool out_of_memory;
+    bool body_started;    /* the write callback ran: the headers were read */
     bool request_started; /* curl got as far as sending the request */
     bool resend_refused;  /* curl tried to send a non-retryable call again */
     long retry_after_s;
-    char errbuf[CURL_ERROR_SIZE];
 
     /* The outcome of the last attempt. */
     enum http_outcome outcome;
     long status;
     bool maybe_delivered;
     char *content_type;
-    char error[CURL_ERROR_SIZE];
+    char *error; /* NULL reads as "" */
 
     uint64_t start_ns;
 };
@@ -129,9 +142,9 @@ struct sock_ctx {
     struct list link;
 };
 
-/* The request headers for one Content-Type. Tools use a handful of static
+/* The request headers for one Content-Type. Callers use a handful of static
  * content types, so each list is built once and shared by every call; the
- * copies of the auth key live only here and are wiped on destroy. */
+ * copies of the credential live only here and are wiped on destroy. */
 struct header_set {
     struct header_set *next;
     char *content_type; /* NULL for requests without one */
@@ -143,21 +156,26 @@ struct http_engine {
     CURLM *multi;
     uv_timer_t timer; /* curl's single timeout */
 
-    char *auth_key;
+    char *auth_header;
+    char *auth_value;
+    char *base_url;
+    size_t base_len;
+    char *user_agent;
     char *ca_file;
     long connect_timeout_ms;
     long timeout_ms;
     size_t max_response_bytes;
     unsigned max_inflight;
+    unsigned max_queue;
     unsigned max_retries;
     long retry_base_ms;
     long retry_max_wait_ms;
     bool no_proxy; /* no proxy variable was set when the engine was created */
     struct header_set *header_sets;
 
-    /* Idle easy handles, already curl_easy_reset: creating one costs a
-     * 5 KiB zeroed allocation and more set-up than resetting one does. */
-    CURL **idle;
+    /* Idle transfers, already curl_easy_reset: creating one costs a 5 KiB
+     * zeroed allocation and more set-up than resetting one does. */
+    struct transfer **idle;
     unsigned n_idle;
     unsigned idle_cap;
 
@@ -183,6 +201,7 @@ struct http_engine {
 
 static void start_attempt(struct http_call *call);
 static void on_call_timer(uv_timer_t *timer);
+static int configure_easy(struct http_call *call);
 
 static void wipe(void *p, size_t n)
 {
@@ -219,28 +238,37 @@ static void on_engine_timer_closed(uv_handle_t *handle)
     handle_closed(handle->data);
 }
 
+static void header_set_free(struct header_set *hs);
+
 static void free_header_sets(struct http_engine *e)
 {
     struct header_set *hs = e->header_sets;
     while (hs) {
         struct header_set *next = hs->next;
-        for (struct curl_slist *l = hs->list; l; l = l->next)
-            wipe(l->data, strlen(l->data));
-        curl_slist_free_all(hs->list);
-        free(hs->content_type);
-        free(hs);
+        header_set_free(hs);
         hs = next;
     }
     e->header_sets = NULL;
 }
 
-static void wipe_key(struct http_engine *e)
+static void free_strings(struct http_engine *e)
 {
-    if (e->auth_key) {
-        wipe(e->auth_key, strlen(e->auth_key));
-        free(e->auth_key);
-        e->auth_key = NULL;
+    if (e->auth_value) {
+        wipe(e->auth_value, strlen(e->auth_value));
+        free(e->auth_value);
+        e->auth_value = NULL;
     }
+    free(e->auth_header);
+    free(e->base_url);
+    free(e->user_agent);
+    free(e->ca_file);
+    e->auth_header = e->base_url = e->user_agent = e->ca_file = NULL;
+}
+
+static void xfer_destroy(struct transfer *x)
+{
+    curl_easy_cleanup(x->easy);
+    free(x);
 }
 
 static void on_sock_closed(uv_handle_t *handle)
@@ -265,7 +293,7 @@ static void sock_close(struct sock_ctx *ctx)
 static void teardown(struct http_engine *e)
 {
     while (e->n_idle)
-        curl_easy_cleanup(e->idle[--e->n_idle]);
+        xfer_destroy(e->idle[--e->n_idle]);
     free(e->idle);
     e->idle = NULL;
     e->in_multi_cleanup = true;
@@ -276,9 +304,7 @@ static void teardown(struct http_engine *e)
         sock_close(container_of(e->sockets.next, struct sock_ctx, link));
     uv_timer_stop(&e->timer);
     free_header_sets(e);
-    wipe_key(e);
-    free(e->ca_file);
-    e->ca_file = NULL;
+    free_strings(e);
     e->torn_down = true;
     uv_close((uv_handle_t *)&e->timer, on_engine_timer_closed);
 }
@@ -294,15 +320,21 @@ static void engine_leave(struct http_engine *e)
         teardown(e);
 }
 
-/* ---- easy handle pool ------------------------------------------------- */
+/* ---- the transfer pool ------------------------------------------------ */
 
-/* Returns an idle handle, or a new one; NULL when out of memory. Either way
- * it carries no options: configure_easy sets every one a call needs. */
-static CURL *easy_take(struct http_engine *e)
+/* Returns an idle transfer, or a new one; NULL when out of memory. Either
+ * way its handle carries no options: configure_easy sets every one a call
+ * needs. */
+static struct transfer *xfer_take(struct http_engine *e)
 {
     if (e->n_idle)
         return e->idle[--e->n_idle];
-    return curl_easy_init();
+    struct transfer *x = malloc(sizeof *x);
+    if (x && !(x->easy = curl_easy_init())) {
+        free(x);
+        x = NULL;
+    }
+    return x;
 }
 
 /* The handle must be out of the multi. curl_easy_reset drops every option
@@ -310,16 +342,16 @@ static CURL *easy_take(struct http_engine *e)
  * pointer, error buffer) and the previous transfer's info; the connection
  * and DNS caches live in the multi and are unaffected. Resetting here, not
  * when the handle is taken, leaves no idle handle pointing at a freed call. */
-static void easy_give_back(struct http_engine *e, CURL *easy)
+static void xfer_give_back(struct http_engine *e, struct transfer *x)
 {
-    if (!easy)
+    if (!x)
         return;
     if (e->destroying || e->n_idle >= e->idle_cap) {
-        curl_easy_cleanup(easy);
+        xfer_destroy(x);
         return;
     }
-    curl_easy_reset(easy);
-    e->idle[e->n_idle++] = easy;
+    curl_easy_reset(x->easy);
+    e->idle[e->n_idle++] = x;
 }
 
 /* ---- calls ------------------------------------------------------------ */
@@ -338,8 +370,8 @@ static void call_release(struct http_call *call)
 {
     call->state = CALL_CLOSED;
     uv_timer_stop(&call->timer);
-    easy_give_back(call->engine, call->easy);
-    call->easy = NULL;
+    xfer_give_back(call->engine, call->xfer);
+    call->xfer = NULL;
     free(call->url);
     call->url = NULL;
     free(call->body);
@@ -347,6 +379,8 @@ static void call_release(struct http_call *call)
     dynbuf_finish(&call->resp);
     free(call->content_type);
     call->content_type = NULL;
+    free(call->error);
+    call->error = NULL;
     uv_close((uv_handle_t *)&call->timer, on_call_closed);
 }
 
@@ -362,7 +396,7 @@ static void call_drop(struct http_call *call)
     case CALL_RUNNING:
         list_remove(&call->link);
         e->n_running--;
-        curl_multi_remove_handle(e->multi, call->easy);
+        curl_multi_remove_handle(e->multi, call->xfer->easy);
         break;
     case CALL_BACKOFF:
     case CALL_FAILING:
@@ -395,7 +429,7 @@ static void call_complete(struct http_call *call)
         .body_len = dynbuf_len(&call->resp),
         .retry_after_s = call->retry_after_s,
         .content_type = call->content_type,
-        .error = call->error,
+        .error = call->error ? call->error : "",
         .attempts = call->attempts,
         .elapsed_ms = (double)(uv_hrtime() - call->start_ns) / 1e6,
         .maybe_delivered = call->maybe_delivered,
@@ -406,6 +440,20 @@ static void call_complete(struct http_call *call)
     call_release(call);
 }
 
+/* Replaces the call's error text; on failure to copy it the text is lost
+ * and the outcome alone tells what happened. */
+static void set_error(struct http_call *call, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_error(struct http_call *call, const char *fmt, ...)
+{
+    free(call->error);
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&call->error, fmt, ap) < 0)
+        call->error = NULL;
+    va_end(ap);
+}
+
 /* Failures before the request reaches curl are reported from the loop, so
  * that done never runs inside http_submit. */
 static void call_fail_later(struct http_call *call, const char *why)
@@ -414,7 +462,7 @@ static void call_fail_later(struct http_call *call, const char *why)
     call->outcome = HTTP_FAILED;
     call->status = 0;
     call->maybe_delivered = false;
-    snprintf(call->error, sizeof call->error, "%s", why);
+    set_error(call, "%s", why);
     free(call->content_type);
     call->content_type = NULL;
     call->state = CALL_FAILING;
@@ -439,6 +487,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct http_call *call = userdata;
     size_t n = size * nmemb;
+    call->body_started = true;
     int rc = dynbuf_append(&call->resp, ptr, n);
     if (rc == DYNBUF_OK)
         return n;
@@ -472,7 +521,9 @@ static int on_prereq(void *clientp, char *primary_ip, char *local_ip, int primar
 }
 
 /* Retry-After is delta-seconds or an HTTP-date (RFC 9110 10.2.3). Returns
- * seconds from now, or -1 when the value is not understood. */
+ * seconds from now, at most HTTP_RETRY_AFTER_MAX_S (a server that asks for
+ * more than a day means "not soon", and a caller must not show or wait for
+ * an absurd figure), or -1 when the value is not understood. */
 static long parse_retry_after(const char *v, size_t n)
 {
     while (n && (*v == ' ' || *v == '\t')) {
@@ -490,12 +541,9 @@ static long parse_retry_after(const char *v, size_t n)
             digits = false;
     if (digits) {
         long s = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (s > (LONG_MAX - 9) / 10)
-                return LONG_MAX / 1000;
+        for (size_t i = 0; i < n && s <= HTTP_RETRY_AFTER_MAX_S; i++)
             s = s * 10 + (v[i] - '0');
-        }
-        return s;
+        return s < HTTP_RETRY_AFTER_MAX_S ? s : HTTP_RETRY_AFTER_MAX_S;
     }
     char date[64];
     if (n >= sizeof date)
@@ -506,7 +554,10 @@ static long parse_retry_after(const char *v, size_t n)
     if (when == (time_t)-1)
         return -1;
     time_t now = time(NULL);
-    return when > now ? (long)(when - now) : 0;
+    if (when <= now)
+        return 0;
+    return when - now < HTTP_RETRY_AFTER_MAX_S ? (long)(when - now)
+                                               : HTTP_RETRY_AFTER_MAX_S;
 }
 
 static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
@@ -668,80 +719,94 @@ static bool is_tls_error(CURLcode rc)
     }
 }
 
-static void classify(struct http_call *call, CURLcode rc)
+/* The outcome of a transfer that libcurl ended with rc, and whether the
+ * request may have reached the server. */
+static enum http_outcome outcome_of(const struct http_call *call, CURLcode rc,
+                                    bool *maybe_delivered)
 {
-    struct http_engine *e = call->engine;
-    long status = 0;
-    curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
-    call->status = status;
-    call->maybe_delivered = true;
-    free(call->content_type);
-    call->content_type = NULL;
-    char *ct = NULL;
-    if (curl_easy_getinfo(call->easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
-        call->content_type = strdup(ct);
-
-    if (call->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-        call->outcome = HTTP_TOO_LARGE;
-        snprintf(call->error, sizeof call->error, "response body exceeds %zu bytes",
-                 e->max_response_bytes);
-        /* Nothing partial is handed on. */
-        dynbuf_finish(&call->resp);
-        return;
-    }
-    if (call->out_of_memory) {
-        call->outcome = HTTP_FAILED;
-        snprintf(call->error, sizeof call->error, "out of memory reading the response");
-        dynbuf_finish(&call->resp);
-        return;
-    }
-    if (call->resend_refused) {
-        call->outcome = HTTP_RESET;
-        snprintf(call->error, sizeof call->error,
-                 "connection closed before an answer; not sent again");
-        return;
-    }
+    *maybe_delivered = true;
     switch (rc) {
     case CURLE_OK:
-        call->outcome = HTTP_ANSWERED;
-        break;
+        return HTTP_ANSWERED;
     case CURLE_OPERATION_TIMEDOUT:
         /* A timeout before curl got to sending (still resolving, connecting
          * or in the TLS handshake) cannot have reached the server. */
-        call->outcome = HTTP_TIMEOUT;
-        call->maybe_delivered = call->request_started;
-        break;
+        *maybe_delivered = call->request_started;
+        return HTTP_TIMEOUT;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
-        call->outcome = HTTP_DNS_FAILED;
-        call->maybe_delivered = false;
-        break;
+        *maybe_delivered = false;
+        return HTTP_DNS_FAILED;
     case CURLE_COULDNT_CONNECT:
-        call->outcome = HTTP_CONNECT_FAILED;
-        call->maybe_delivered = false;
-        break;
+        *maybe_delivered = false;
+        return HTTP_CONNECT_FAILED;
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-        call->outcome = HTTP_RESET;
-        break;
+        return HTTP_RESET;
     default:
         if (is_tls_error(rc)) {
-            call->outcome = HTTP_TLS_FAILED;
-            call->maybe_delivered = false;
-        } else {
-            call->outcome = HTTP_FAILED;
+            *maybe_delivered = false;
+            return HTTP_TLS_FAILED;
         }
-        break;
+        return HTTP_FAILED;
     }
-    if (call->outcome == HTTP_ANSWERED)
-        call->error[0] = '\0';
-    else
-        snprintf(call->error, sizeof call->error, "%s",
-                 call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc));
+}
+
+/* Failures the engine words itself, since curl's text would mislead.
+ * Returns false when rc is left to outcome_of. */
+static bool classify_own(struct http_call *call, CURLcode rc)
+{
+    if (call->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+        call->outcome = HTTP_TOO_LARGE;
+        set_error(call, "response body exceeds %zu bytes",
+                  call->engine->max_response_bytes);
+        /* Nothing partial is handed on. */
+        dynbuf_finish(&call->resp);
+    } else if (call->out_of_memory) {
+        call->outcome = HTTP_FAILED;
+        set_error(call, "out of memory reading the response");
+        dynbuf_finish(&call->resp);
+    } else if (rc == CURLE_OUT_OF_MEMORY && !call->body_started) {
+        /* libcurl 7.x reports a header line over its limit (100 KiB) as
+         * "Out of memory", without a message; an answer whose headers are
+         * that large is a too-large answer, and says nothing about memory. */
+        call->outcome = HTTP_TOO_LARGE;
+        set_error(call, "a response header exceeds libcurl's size limit");
+    } else if (call->resend_refused) {
+        call->outcome = HTTP_RESET;
+        set_error(call, "connection closed before an answer; not sent again");
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static void classify(struct http_call *call, CURLcode rc)
+{
+    CURL *easy = call->xfer->easy;
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    call->status = status;
+    call->maybe_delivered = true;
+    free(call->content_type);
+    call->content_type = NULL;
+    char *ct = NULL;
+    if (curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+        call->content_type = strdup(ct);
+    if (classify_own(call, rc))
+        return;
+    call->outcome = outcome_of(call, rc, &call->maybe_delivered);
+    if (call->outcome == HTTP_ANSWERED) {
+        free(call->error);
+        call->error = NULL;
+    } else {
+        const char *errbuf = call->xfer->errbuf;
+        set_error(call, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    }
 }
 
 /* Milliseconds to wait before another attempt, or -1 for none. Only calls
@@ -788,6 +853,9 @@ static void attempt_finished(struct http_call *call, CURLcode rc)
     list_remove(&call->link);
     e->n_running--;
     classify(call, rc);
+    /* A call waiting for its retry holds no handle either. */
+    xfer_give_back(e, call->xfer);
+    call->xfer = NULL;
     long wait = retry_wait_ms(call);
     if (wait >= 0) {
         call->state = CALL_BACKOFF;
@@ -822,6 +890,28 @@ static void on_call_timer(uv_timer_t *timer)
     engine_leave(e);
 }
 
+/* Takes a transfer for the call and hands it to curl; NULL, or why not. */
+static const char *attach_transfer(struct http_call *call)
+{
+    struct http_engine *e = call->engine;
+    if (!(call->xfer = xfer_take(e)))
+        return "out of memory starting the request";
+    call->xfer->errbuf[0] = '\0';
+    const char *why = NULL;
+    if (configure_easy(call) != 0) {
+        why = "libcurl refused an option of the request";
+    } else {
+        CURLMcode mc = curl_multi_add_handle(e->multi, call->xfer->easy);
+        if (mc != CURLM_OK)
+            why = curl_multi_strerror(mc);
+    }
+    if (why) {
+        xfer_give_back(e, call->xfer);
+        call->xfer = NULL;
+    }
+    return why;
+}
+
 static void start_attempt(struct http_call *call)
 {
     struct http_engine *e = call->engine;
@@ -831,14 +921,14 @@ static void start_attempt(struct http_call *call)
     dynbuf_init(&call->resp, toobig);
     call->too_large = false;
     call->out_of_memory = false;
+    call->body_started = false;
     call->request_started = false;
     call->resend_refused = false;
     call->retry_after_s = -1;
-    call->errbuf[0] = '\0';
     call->attempts++;
-    CURLMcode mc = curl_multi_add_handle(e->multi, call->easy);
-    if (mc != CURLM_OK) {
-        call_fail_later(call, curl_multi_strerror(mc));
+    const char *why = attach_transfer(call);
+    if (why) {
+        call_fail_later(call, why);
         return;
     }
     call->state = CALL_RUNNING;
@@ -848,6 +938,33 @@ static void start_attempt(struct http_call *call)
 }
 
 /* ---- set-up ------------------------------------------------------------ */
+
+static void header_set_free(struct header_set *hs)
+{
+    for (struct curl_slist *it = hs->list; it; it = it->next)
+        wipe(it->data, strlen(it->data));
+    curl_slist_free_all(hs->list);
+    free(hs->content_type);
+    free(hs);
+}
+
+/* Appends "name:[ value]" to hs->list. curl copies the line, so the buffer
+ * (which may hold the credential) is wiped and freed here. */
+static int header_append(struct header_set *hs, const char *name, const char *value)
+{
+    size_t n = strlen(name) + 2 + (value ? strlen(value) : 0) + 1;
+    char *line = malloc(n);
+    if (!line)
+        return -ENOMEM;
+    snprintf(line, n, "%s:%s%s", name, value ? " " : "", value ? value : "");
+    struct curl_slist *l = curl_slist_append(hs->list, line);
+    wipe(line, n);
+    free(line);
+    if (!l)
+        return -ENOMEM;
+    hs->list = l;
+    return 0;
+}
 
 static struct header_set *header_set_for(struct http_engine *e, const char *content_type)
 {
@@ -865,80 +982,52 @@ static struct header_set *header_set_for(struct http_engine *e, const char *cont
         goto fail;
     /* An empty "Expect:" stops curl waiting for 100-continue on bodies, and
      * an empty "Content-Type:" stops it inventing a form type for POST. */
-    const char *fixed[] = {"Accept: application/json", "Expect:"};
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-        struct curl_slist *l = curl_slist_append(hs->list, fixed[i]);
-        if (!l)
-            goto fail;
-        hs->list = l;
-    }
-    /* curl copies each line, so one buffer serves for both; it may hold
-     * the key and is wiped before it is freed. */
-    size_t n = strlen("Content-Type: ") + (content_type ? strlen(content_type) : 0) + 1;
-    if (e->auth_key && n < strlen("authkey: ") + strlen(e->auth_key) + 1)
-        n = strlen("authkey: ") + strlen(e->auth_key) + 1;
-    char *line = malloc(n);
-    if (!line)
+    if (header_append(hs, "Accept", "application/json") != 0 ||
+        header_append(hs, "Expect", NULL) != 0 ||
+        header_append(hs, "Content-Type", content_type) != 0)
         goto fail;
-    snprintf(line, n, "Content-Type:%s%s", content_type ? " " : "",
-             content_type ? content_type : "");
-    struct curl_slist *l = curl_slist_append(hs->list, line);
-    if (!l)
-        goto fail_line;
-    hs->list = l;
-    if (e->auth_key) {
-        snprintf(line, n, "authkey: %s", e->auth_key);
-        l = curl_slist_append(hs->list, line);
-        if (!l)
-            goto fail_line;
-        hs->list = l;
-    }
-    wipe(line, n);
-    free(line);
+    if (e->auth_header && header_append(hs, e->auth_header, e->auth_value) != 0)
+        goto fail;
     hs->next = e->header_sets;
     e->header_sets = hs;
     return hs;
 
-fail_line:
-    wipe(line, n);
-    free(line);
 fail:
-    for (struct curl_slist *it = hs->list; it; it = it->next)
-        wipe(it->data, strlen(it->data));
-    curl_slist_free_all(hs->list);
-    free(hs->content_type);
-    free(hs);
+    header_set_free(hs);
     return NULL;
 }
 
-static int configure_easy(struct http_call *call, struct header_set *hs)
-{
-    struct http_engine *e = call->engine;
-    CURL *c = call->easy;
-    CURLcode rc = CURLE_OK;
+/* Sets curl option opt unless an earlier one failed; *rc keeps the first
+ * failure. */
 #define SET(opt, val)                                                                    \
     do {                                                                                 \
-        if (rc == CURLE_OK)                                                              \
-            rc = curl_easy_setopt(c, opt, val);                                          \
+        if (*rc == CURLE_OK)                                                             \
+            *rc = curl_easy_setopt(c, opt, val);                                         \
     } while (0)
+
+/* What every transfer needs: where, callbacks, limits and security. */
+static void configure_common(struct http_call *call, CURL *c, CURLcode *rc)
+{
+    struct http_engine *e = call->engine;
     SET(CURLOPT_URL, call->url);
     SET(CURLOPT_PRIVATE, (char *)call);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_ERRORBUFFER, call->errbuf);
+    SET(CURLOPT_ERRORBUFFER, call->xfer->errbuf);
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, call);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, call);
     SET(CURLOPT_PREREQFUNCTION, on_prereq);
     SET(CURLOPT_PREREQDATA, call);
-    SET(CURLOPT_HTTPHEADER, hs->list);
-    SET(CURLOPT_USERAGENT, "msg91-mcp/" MSG91_MCP_VERSION);
+    SET(CURLOPT_HTTPHEADER, call->headers->list);
+    if (e->user_agent)
+        SET(CURLOPT_USERAGENT, e->user_agent);
     SET(CURLOPT_CONNECTTIMEOUT_MS, e->connect_timeout_ms);
     SET(CURLOPT_TIMEOUT_MS, e->timeout_ms);
     /* curl's receive buffer is 16 KiB per transfer by default, 16 MB with
-     * 1,000 calls in flight; MSG91 answers are under 1 KiB. A larger body
-     * simply takes more reads (the size cap is counted in on_write). */
+     * 1,000 calls in flight, for answers that are mostly under 1 KiB. A
+     * larger body simply takes more reads (the cap is counted in on_write). */
     SET(CURLOPT_BUFFERSIZE, RECV_BUFFER_BYTES);
     SET(CURLOPT_MAXFILESIZE_LARGE,
         (curl_off_t)(e->max_response_bytes > INT64_MAX ? INT64_MAX
@@ -959,7 +1048,10 @@ static int configure_easy(struct http_call *call, struct header_set *hs)
      * more; ALPN settles the question at the handshake. Over plain http://
      * (HTTP/1.1 only) curl 7.88 would wait for the first whole response. */
     SET(CURLOPT_PIPEWAIT, strncasecmp(call->url, "https://", 8) == 0 ? 1L : 0L);
+}
 
+static void configure_method(struct http_call *call, CURL *c, CURLcode *rc)
+{
     if (strcmp(call->method, "GET") == 0) {
         SET(CURLOPT_HTTPGET, 1L);
     } else if (strcmp(call->method, "HEAD") == 0) {
@@ -972,7 +1064,16 @@ static int configure_easy(struct http_call *call, struct header_set *hs)
         if (strcmp(call->method, "POST") != 0)
             SET(CURLOPT_CUSTOMREQUEST, call->method);
     }
+}
+
 #undef SET
+
+static int configure_easy(struct http_call *call)
+{
+    CURL *c = call->xfer->easy;
+    CURLcode rc = CURLE_OK;
+    configure_common(call, c, &rc);
+    configure_method(call, c, &rc);
     if (rc != CURLE_OK)
         return -1;
     /* HTTP/2 over TLS when the server offers it; a libcurl without nghttp2
@@ -998,57 +1099,105 @@ static bool has_line_break(const char *s)
     return s && strpbrk(s, "\r\n") != NULL;
 }
 
-/* ---- public API ------------------------------------------------------- */
-
-int http_engine_create(struct http_engine **out, uv_loop_t *loop,
-                       const struct http_engine_options *opts)
+/* An HTTP field name (RFC 9110 5.1: a token). */
+static bool is_token(const char *s)
 {
-    static const struct http_engine_options defaults;
-    int err = -ENOMEM;
-    if (!out || !loop)
-        return -EINVAL;
-    *out = NULL;
-    if (!opts)
-        opts = &defaults;
-    if (has_line_break(opts->auth_key))
-        return -EINVAL;
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool alnum =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && !strchr("!#$%&'*+-.^_`|~", c))
+            return false;
+    }
+    return true;
+}
 
-    struct http_engine *e = calloc(1, sizeof *e);
-    if (!e)
+/* The second reading of the base URL, by the parser that will connect:
+ * libcurl must find no user, password, login options, query or fragment,
+ * and for plain http a loopback host. Returns 0 or -EINVAL. */
+static int check_base_with_curl(const char *base)
+{
+    static const CURLUPart absent[] = {CURLUPART_USER, CURLUPART_PASSWORD,
+                                       CURLUPART_OPTIONS, CURLUPART_QUERY,
+                                       CURLUPART_FRAGMENT};
+    CURLU *u = curl_url();
+    if (!u)
         return -ENOMEM;
-    e->loop = loop;
-    e->timeout_ms = positive_or(opts->timeout_ms, DEFAULT_TIMEOUT_MS);
+    int err = -EINVAL;
+    char *scheme = NULL;
+    char *host = NULL;
+    if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK)
+        goto out;
+    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
+        char *part = NULL;
+        CURLUcode uc = curl_url_get(u, absent[i], &part, 0);
+        curl_free(part);
+        if (uc == CURLUE_OK)
+            goto out;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        goto out;
+    if (strcmp(scheme, "https") == 0 ||
+        (strcmp(scheme, "http") == 0 && http_url_host_is_loopback(host, strlen(host))))
+        err = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return err;
+}
+
+static int copy_string(char **to, const char *from)
+{
+    if (from && !(*to = strdup(from)))
+        return -ENOMEM;
+    return 0;
+}
+
+static int engine_set_options(struct http_engine *e, const struct http_engine_options *o)
+{
+    e->timeout_ms = positive_or(o->timeout_ms, DEFAULT_TIMEOUT_MS);
     e->connect_timeout_ms =
-        positive_or(opts->connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS);
+        positive_or(o->connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS);
     if (e->connect_timeout_ms > e->timeout_ms)
         e->connect_timeout_ms = e->timeout_ms;
     e->max_response_bytes =
-        opts->max_response_bytes ? opts->max_response_bytes : DEFAULT_MAX_RESPONSE_BYTES;
-    e->max_inflight = opts->max_inflight ? opts->max_inflight : DEFAULT_MAX_INFLIGHT;
-    e->max_retries = opts->max_retries;
-    e->retry_base_ms = positive_or(opts->retry_base_ms, DEFAULT_RETRY_BASE_MS);
-    e->retry_max_wait_ms =
-        positive_or(opts->retry_max_wait_ms, DEFAULT_RETRY_MAX_WAIT_MS);
+        o->max_response_bytes ? o->max_response_bytes : DEFAULT_MAX_RESPONSE_BYTES;
+    e->max_inflight = o->max_inflight ? o->max_inflight : DEFAULT_MAX_INFLIGHT;
+    e->max_queue = o->max_queue ? o->max_queue : DEFAULT_MAX_QUEUE;
+    e->max_retries = o->max_retries;
+    e->retry_base_ms = positive_or(o->retry_base_ms, DEFAULT_RETRY_BASE_MS);
+    e->retry_max_wait_ms = positive_or(o->retry_max_wait_ms, DEFAULT_RETRY_MAX_WAIT_MS);
     e->no_proxy = !proxy_in_environment();
-    list_init(&e->queue);
-    list_init(&e->running);
-    list_init(&e->waiting);
-    list_init(&e->sockets);
     e->idle_cap = e->max_inflight < EASY_POOL_MAX ? e->max_inflight : EASY_POOL_MAX;
     if (!(e->idle = calloc(e->idle_cap, sizeof *e->idle)))
-        goto fail_free;
+        return -ENOMEM;
+    if (o->auth_header && o->auth_value &&
+        (copy_string(&e->auth_header, o->auth_header) != 0 ||
+         copy_string(&e->auth_value, o->auth_value) != 0))
+        return -ENOMEM;
+    if (copy_string(&e->base_url, o->base_url) != 0 ||
+        copy_string(&e->user_agent, o->user_agent) != 0 ||
+        copy_string(&e->ca_file, o->ca_file) != 0)
+        return -ENOMEM;
+    e->base_len = e->base_url ? strlen(e->base_url) : 0;
+    return 0;
+}
 
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        err = -EIO;
-        goto fail_free;
-    }
-    if (opts->auth_key && !(e->auth_key = strdup(opts->auth_key)))
+/* curl_global_init, the base URL check and the multi handle. */
+static int engine_start_curl(struct http_engine *e)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return -EIO;
+    int err = e->base_url ? check_base_with_curl(e->base_url) : 0;
+    if (err != 0)
         goto fail_global;
-    if (opts->ca_file && !(e->ca_file = strdup(opts->ca_file)))
-        goto fail_strings;
-    e->multi = curl_multi_init();
-    if (!e->multi)
-        goto fail_strings;
+    err = -ENOMEM;
+    if (!(e->multi = curl_multi_init()))
+        goto fail_global;
     if (curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) ||
         curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e) ||
         curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) ||
@@ -1057,47 +1206,114 @@ int http_engine_create(struct http_engine **out, uv_loop_t *loop,
         err = -EIO;
         goto fail_multi;
     }
-    err = uv_timer_init(loop, &e->timer);
+    return 0;
+
+fail_multi:
+    curl_multi_cleanup(e->multi);
+    e->multi = NULL;
+fail_global:
+    curl_global_cleanup();
+    return err;
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+int http_engine_create(struct http_engine **out, uv_loop_t *loop,
+                       const struct http_engine_options *opts)
+{
+    static const struct http_engine_options defaults;
+    if (!out || !loop)
+        return -EINVAL;
+    *out = NULL;
+    if (!opts)
+        opts = &defaults;
+    if ((opts->auth_header && !is_token(opts->auth_header)) ||
+        has_line_break(opts->auth_value) || has_line_break(opts->user_agent) ||
+        (opts->base_url && http_url_check_base(opts->base_url, NULL) != 0))
+        return -EINVAL;
+
+    struct http_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    e->loop = loop;
+    list_init(&e->queue);
+    list_init(&e->running);
+    list_init(&e->waiting);
+    list_init(&e->sockets);
+    int err = engine_set_options(e, opts);
     if (err != 0)
-        goto fail_multi;
+        goto fail_free;
+    if ((err = engine_start_curl(e)) != 0)
+        goto fail_free;
+    if ((err = uv_timer_init(loop, &e->timer)) != 0)
+        goto fail_curl;
     e->timer.data = e;
     e->open_handles = 1;
     *out = e;
     return 0;
 
-fail_multi:
+fail_curl:
     curl_multi_cleanup(e->multi);
-fail_strings:
-    wipe_key(e);
-    free(e->ca_file);
-fail_global:
     curl_global_cleanup();
 fail_free:
+    free_strings(e);
     free(e->idle);
     free(e);
     return err;
 }
 
-struct http_call *http_submit(struct http_engine *e, struct http_request *req,
-                              http_done_cb done, http_stage_cb stage, void *data)
+/* True when url is the base URL or below it: the host it names is the one
+ * checked at creation. */
+static bool url_under_base(const struct http_engine *e, const char *url)
 {
+    if (!e->base_url)
+        return true;
+    if (strncmp(url, e->base_url, e->base_len) != 0)
+        return false;
+    char next = url[e->base_len];
+    return e->base_url[e->base_len - 1] == '/' || next == '\0' || next == '/' ||
+           next == '?';
+}
+
+static int submit_check(const struct http_engine *e, const struct http_request *req,
+                        http_done_cb done, const char *url)
+{
+    if (!e || !done || !url || !req->method || !*req->method ||
+        strpbrk(req->method, " \t\r\n") || has_line_break(req->content_type) ||
+        !url_under_base(e, url))
+        return -EINVAL;
+    if (e->destroying)
+        return -ESHUTDOWN;
+    /* Bounded so that a flood of calls is refused at once instead of
+     * growing memory without limit; retries going back to the queue were
+     * admitted earlier and are not refused. */
+    bool must_wait = e->n_running >= e->max_inflight || !list_empty(&e->queue);
+    if (must_wait && e->n_queued >= e->max_queue)
+        return -EBUSY;
+    return 0;
+}
+
+int http_submit(struct http_engine *e, struct http_request *req, http_done_cb done,
+                http_stage_cb stage, void *data, struct http_call **out)
+{
+    if (out)
+        *out = NULL;
     if (!req)
-        return NULL;
+        return -EINVAL;
     char *url = req->url;
     char *body = req->body;
     req->url = NULL;
     req->body = NULL;
     struct http_call *call = NULL;
-    struct header_set *hs;
-
-    if (!e || e->destroying || !done || !url || !req->method || !*req->method ||
-        strpbrk(req->method, " \t\r\n") || has_line_break(req->content_type))
+    struct header_set *hs = NULL;
+    int err = out ? submit_check(e, req, done, url) : -EINVAL;
+    if (err != 0)
         goto fail;
-    if (!(hs = header_set_for(e, req->content_type)))
-        goto fail;
-    if (!(call = calloc(1, sizeof *call)))
+    err = -ENOMEM;
+    if (!(hs = header_set_for(e, req->content_type)) || !(call = calloc(1, sizeof *call)))
         goto fail;
     call->engine = e;
+    call->headers = hs;
     call->method = req->method;
     call->url = url;
     call->body = body;
@@ -1109,12 +1325,8 @@ struct http_call *http_submit(struct http_engine *e, struct http_request *req,
     call->retry_after_s = -1;
     list_init(&call->link);
     dynbuf_init(&call->resp, 1);
-    if (!(call->easy = easy_take(e)))
+    if ((err = uv_timer_init(e->loop, &call->timer)) != 0)
         goto fail_call;
-    if (configure_easy(call, hs) != 0)
-        goto fail_easy;
-    if (uv_timer_init(e->loop, &call->timer) != 0)
-        goto fail_easy;
     call->timer.data = call;
     e->open_handles++;
     call->start_ns = uv_hrtime();
@@ -1130,17 +1342,18 @@ struct http_call *http_submit(struct http_engine *e, struct http_request *req,
     }
     engine_leave(e);
     /* A stage callback that destroyed the engine took the call with it; no
-     * callback will follow, which is what NULL promises. */
-    return call->state == CALL_CLOSED ? NULL : call;
+     * callback will follow. */
+    if (call->state == CALL_CLOSED)
+        return -ECANCELED;
+    *out = call;
+    return 0;
 
-fail_easy:
-    easy_give_back(e, call->easy);
 fail_call:
     free(call);
 fail:
     free(url);
     free(body);
-    return NULL;
+    return err;
 }
 
 void http_cancel(struct http_call *call)

@@ -1,10 +1,12 @@
 /* The upstream HTTP engine: one libcurl multi handle driven by the libuv loop
  * (curl_multi_socket_action fed by uv_poll and one uv_timer). It owns the
- * auth key header, the in-flight cap and its FIFO queue, timeouts, the
- * response size cap, retries of read-only calls, and cancellation.
+ * credential header, the in-flight cap and its bounded FIFO queue, timeouts,
+ * the response size cap, retries of read-only calls, and cancellation. It
+ * knows nothing of the service it talks to: the caller passes the header,
+ * the base URL and the retry policy as options.
  * Design note: doc/http.md. */
-#ifndef MSG91_HTTP_H
-#define MSG91_HTTP_H
+#ifndef UPSTREAM_HTTP_H
+#define UPSTREAM_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,20 +15,36 @@
 struct http_engine;
 struct http_call;
 
+/* Longest Retry-After the engine reports (one day): a larger value, or a
+ * date further ahead, is reported as this. */
+#define HTTP_RETRY_AFTER_MAX_S 86400L
+
 struct http_engine_options {
-    /* Sent as the "authkey" header on every request; NULL sends none. The
-     * engine keeps its own copy and wipes it when destroyed. */
-    const char *auth_key;
+    /* One header sent on every request, typically a credential, as
+     * "auth_header: auth_value". NULL name or value sends none. The engine
+     * keeps its own copy of the value and wipes it when destroyed. */
+    const char *auth_header;
+    const char *auth_value;
+    /* When not NULL, every request URL must start with it (followed by '/',
+     * '?' or nothing), and http_engine_create checks it first with
+     * http_url_check_base (upstream/url.h) and then with libcurl's URL
+     * parser, which must find no user, query or fragment, and a host that
+     * is loopback when the scheme is http. */
+    const char *base_url;
+    const char *user_agent;    /* User-Agent header; NULL sends none */
     long connect_timeout_ms;   /* 0 picks 5000, capped at timeout_ms */
     long timeout_ms;           /* whole request, per attempt; 0 picks 15000 */
     size_t max_response_bytes; /* 0 picks 8 MiB; a larger body fails the call */
     unsigned max_inflight;     /* requests on the wire at once; 0 picks 64 */
+    unsigned max_queue;        /* calls waiting for a slot; 0 picks 1024 */
     const char *ca_file;       /* CA bundle used instead of the system CAs;
                                   NULL uses the system CAs. Verification of
                                   peer and host name is always on. */
-    unsigned max_retries;      /* extra attempts for retryable requests; 0 none */
-    long retry_base_ms;        /* first backoff; doubles each retry; 0 picks 200 */
-    long retry_max_wait_ms;    /* longest single wait incl. Retry-After; 0 picks 10000 */
+    /* The retry policy for requests marked retryable (see struct
+     * http_request): */
+    unsigned max_retries;   /* extra attempts; 0 none */
+    long retry_base_ms;     /* first backoff; doubles each retry; 0 picks 200 */
+    long retry_max_wait_ms; /* longest single wait incl. Retry-After; 0 picks 10000 */
 };
 
 /* What a caller hands to http_submit. The engine takes ownership of the
@@ -50,7 +68,8 @@ enum http_outcome {
     HTTP_CONNECT_FAILED, /* refused or unreachable */
     HTTP_TLS_FAILED,     /* handshake or certificate verification failed */
     HTTP_RESET,          /* connection reset or closed before a full answer */
-    HTTP_TOO_LARGE,      /* body exceeded max_response_bytes */
+    HTTP_TOO_LARGE,      /* body exceeded max_response_bytes, or a header
+                            line exceeded libcurl's limit */
     HTTP_FAILED,         /* anything else libcurl reported */
 };
 
@@ -63,7 +82,9 @@ struct http_response {
     const char *body; /* NUL-terminated, may be empty; never NULL */
     size_t body_len;
     long retry_after_s;       /* Retry-After seconds of the last response (an
-                                 HTTP-date is converted), -1 when absent */
+                                 HTTP-date is converted), at most
+                                 HTTP_RETRY_AFTER_MAX_S; -1 when absent or
+                                 not understood */
     const char *content_type; /* response Content-Type or NULL */
     const char *error;        /* libcurl's text for failures, else "" */
     unsigned attempts;        /* 1 + retries made */
@@ -87,18 +108,31 @@ enum http_stage {
 typedef void (*http_done_cb)(void *data, const struct http_response *resp);
 typedef void (*http_stage_cb)(void *data, enum http_stage stage);
 
-/* Creates an engine on loop. Returns 0 or a negative errno-style code. */
+/* Creates an engine on loop. Returns 0, or a negative errno-style code:
+ * -EINVAL for options that cannot work (a header name that is not an HTTP
+ * token, a line break in a header value, a base URL refused as described
+ * above), -ENOENT when libcurl (the engine module) cannot be loaded, -EIO
+ * when libcurl fails to start, -ENOMEM. */
 int http_engine_create(struct http_engine **out, uv_loop_t *loop,
                        const struct http_engine_options *opts);
 
-/* Queues a request. Steals req->url and req->body. `done` is called exactly
- * once, later, from the loop (never from inside http_submit), unless the
- * call is cancelled first. `stage` may be NULL. Returns NULL on failure
- * (no done callback, a method or content type with a line break, an engine
- * being destroyed, no memory), in which case no callback is ever called.
- * Callbacks may submit, cancel and destroy the engine. */
-struct http_call *http_submit(struct http_engine *engine, struct http_request *req,
-                              http_done_cb done, http_stage_cb stage, void *data);
+/* Queues a request. Steals req->url and req->body, whatever the result.
+ * Returns 0 and sets *call to a handle for http_cancel; `done` is then
+ * called exactly once, later, from the loop (never from inside
+ * http_submit), unless the call is cancelled first. `stage` may be NULL.
+ * On failure *call is NULL and no callback is ever called:
+ *   -EBUSY       max_queue calls are already waiting for a slot;
+ *   -EINVAL      no done callback, no URL, a method or content type with a
+ *                line break, or a URL outside the engine's base URL;
+ *   -ESHUTDOWN   the engine is being destroyed;
+ *   -ECANCELED   a stage callback run from inside http_submit destroyed
+ *                the engine, which took the call with it;
+ *   -ENOMEM      out of memory.
+ * A waiting call holds only its request; the libcurl handle that carries it
+ * is taken when it starts. Callbacks may submit, cancel and destroy the
+ * engine. */
+int http_submit(struct http_engine *engine, struct http_request *req, http_done_cb done,
+                http_stage_cb stage, void *data, struct http_call **call);
 
 /* Aborts a queued, running or retry-waiting call; its callbacks are never
  * called again and the call handle is invalid afterwards. A running
