@@ -18,6 +18,7 @@
 
 #define DEFAULT_MAX_DEPTH 256
 #define DEFAULT_MAX_ERRORS 32
+#define DEFAULT_MAX_STEPS 1000000
 /* Nesting of the schema document itself that the compiler will follow. */
 #define MAX_COMPILE_DEPTH 1000
 /* Nesting of instance values that const, enum and uniqueItems compare. */
@@ -965,6 +966,7 @@ struct schema {
     bool format_assertion;
     unsigned max_depth;
     size_t max_errors;
+    size_t max_steps;
 };
 
 struct compiler {
@@ -1436,22 +1438,84 @@ static struct node *compile_node(struct compiler *c, json_t *js, unsigned depth)
     return n;
 }
 
-/* A chain of "$ref" and "allOf" that comes back to where it started
- * applies the same schema to the same value forever: reject it now. */
-static bool has_cycle(struct node *n)
+/* The i-th subschema that n applies to the same value it is applied to
+ * (not to a property or an item of it); NULL past the last. Absent
+ * keywords answer the true node, which has no such subschemas. A
+ * "$dynamicRef" counts every anchor of its name that it may land on. */
+static struct node *inplace_sub(struct schema *s, struct node *n, size_t i)
 {
-    if (!n || n->is_bool)
-        return false;
-    if (n->mark == 1)
-        return true;
-    if (n->mark == 2)
-        return false;
-    n->mark = 1;
-    bool cyc = has_cycle(n->ref);
-    for (size_t i = 0; i < n->n_all && !cyc; i++)
-        cyc = has_cycle(n->all_of[i]);
-    n->mark = 2;
-    return cyc;
+    struct node *single[] = {n->ref, n->dynref, n->not_, n->if_, n->then_, n->else_};
+    const size_t nsingle = sizeof(single) / sizeof(single[0]);
+    if (i < nsingle)
+        return single[i] ? single[i] : &s->true_node;
+    i -= nsingle;
+    struct node **lists[] = {n->all_of, n->any_of, n->one_of};
+    size_t lens[] = {n->n_all, n->n_any, n->n_one};
+    for (size_t k = 0; k < 3; k++) {
+        if (i < lens[k])
+            return lists[k][i];
+        i -= lens[k];
+    }
+    if (i < n->n_dep_schemas)
+        return n->dep_schemas[i].node;
+    i -= n->n_dep_schemas;
+    for (struct cres *r = n->dynref_anchor ? s->resources : NULL; r; r = r->next)
+        for (size_t k = 0; k < r->ndyn; k++)
+            if (strcmp(r->dyn[k].name, n->dynref_anchor) == 0 && i-- == 0)
+                return r->dyn[k].node;
+    return NULL;
+}
+
+enum { MARK_NEW, MARK_ON_PATH, MARK_DONE };
+
+/* Whether the subschemas applied in place (see inplace_sub) form a loop
+ * through start: such a loop applies the same schema to the same value
+ * forever, whatever keywords it passes through, so it is rejected before
+ * any validation. A depth-first search with its own stack, since a chain
+ * of references can be longer than the C stack allows. Returns 1, 0 or -1
+ * when out of memory. */
+static int has_cycle(struct schema *s, struct node *start)
+{
+    struct frame {
+        struct node *n;
+        size_t next;
+    } *stack = NULL;
+    size_t depth = 0, cap = 0;
+    int found = 0;
+    struct node *n = start;
+    while (n) {
+        if (!n->is_bool && n->mark == MARK_ON_PATH) {
+            found = 1;
+            break;
+        }
+        if (!n->is_bool && n->mark == MARK_NEW) {
+            if (depth == cap) {
+                struct frame *grown =
+                    realloc(stack, (cap ? cap * 2 : 32) * sizeof(*stack));
+                if (!grown) {
+                    found = -1;
+                    break;
+                }
+                stack = grown;
+                cap = cap ? cap * 2 : 32;
+            }
+            n->mark = MARK_ON_PATH;
+            stack[depth++] = (struct frame){n, 0};
+        }
+        /* The next unexplored subschema of the innermost frame, popping
+         * the frames that have none left. */
+        n = NULL;
+        while (depth && !n) {
+            struct frame *f = &stack[depth - 1];
+            n = inplace_sub(s, f->n, f->next++);
+            if (!n) {
+                f->n->mark = MARK_DONE;
+                depth--;
+            }
+        }
+    }
+    free(stack);
+    return found;
 }
 
 /* Reads the vocabularies the root's "$schema" declares; all of them when
@@ -1517,6 +1581,7 @@ struct schema *schema_compile(struct schema_registry *reg, json_t *doc,
     s->format_assertion = opts && opts->format_assertion;
     s->max_depth = opts && opts->max_depth ? opts->max_depth : DEFAULT_MAX_DEPTH;
     s->max_errors = opts && opts->max_errors ? opts->max_errors : DEFAULT_MAX_ERRORS;
+    s->max_steps = opts && opts->max_steps ? opts->max_steps : DEFAULT_MAX_STEPS;
     if (!reg) {
         meta = schema_registry_create();
         if (!meta)
@@ -1546,7 +1611,10 @@ struct schema *schema_compile(struct schema_registry *reg, json_t *doc,
     if (c.error)
         goto fail;
     for (struct node *n = s->all; n; n = n->next_all) {
-        if (has_cycle(n)) {
+        int cyc = has_cycle(s, n);
+        if (cyc < 0)
+            goto nomem;
+        if (cyc) {
             compile_fail(&c, "\"$ref\" loops back to itself without consuming any of the "
                              "instance");
             goto fail;
@@ -1619,11 +1687,19 @@ struct scope {
     const struct cres *res;
 };
 
+/* Why a validation stopped before its end; the instance is then invalid
+ * whatever the walk found. */
+enum {
+    STOP_DEEP = 1 << 0,  /* max_depth, or a comparison nested too deeply */
+    STOP_STEPS = 1 << 1, /* the step budget ran out */
+};
+
 struct vstate {
     const struct schema *schema;
     struct schema_errors *errors; /* NULL when only yes or no is wanted */
     size_t max_errors;
-    bool too_deep;
+    size_t steps_left;
+    unsigned stop;
 };
 
 struct vctx {
@@ -1718,7 +1794,9 @@ truncated:
 static void report(const struct vctx *c, const struct ipath *path, const char *keyword,
                    const char *fmt, ...)
 {
-    if (!collecting(c))
+    /* Once the budget has run out, errors found on the way out of the walk
+     * are artefacts of stopping. */
+    if (!collecting(c) || (c->st->stop & STOP_STEPS))
         return;
     if (c->st->errors->count >= c->st->max_errors) {
         c->st->errors->truncated = true;
@@ -1821,7 +1899,7 @@ static bool equal_or_deep(const struct vctx *c, const json_t *a, const json_t *b
     bool deep = false;
     bool same = json_same(a, b, 0, &deep);
     if (deep)
-        c->st->too_deep = true;
+        c->st->stop |= STOP_DEEP;
     return same;
 }
 
@@ -1867,15 +1945,40 @@ static bool check_string(const struct vctx *c, const struct node *n, const char 
     return ok;
 }
 
-static bool enter(const struct vctx *c, const struct ipath *path, unsigned depth)
+/* Takes one step of the budget; false once it has run out. */
+static bool spend(struct vstate *st)
 {
-    if (depth < c->st->schema->max_depth)
+    if (st->steps_left) {
+        st->steps_left--;
         return true;
-    if (!c->st->too_deep) {
-        c->st->too_deep = true;
+    }
+    st->stop |= STOP_STEPS;
+    return false;
+}
+
+static __attribute__((noinline)) bool
+enter_refused(const struct vctx *c, const struct ipath *path, unsigned depth)
+{
+    /* Within max_depth, only the budget can refuse. */
+    if (depth < c->st->schema->max_depth)
+        return spend(c->st);
+    if (!c->st->stop) {
         report(c, path, "$ref", "nesting exceeds %u levels", c->st->schema->max_depth);
+        c->st->stop |= STOP_DEEP;
     }
     return false;
+}
+
+/* Every application of a schema node passes here: it is one step of the
+ * budget and one level of max_depth. The common case stays inline. */
+static inline bool enter(const struct vctx *c, const struct ipath *path, unsigned depth)
+{
+    struct vstate *st = c->st;
+    if (depth < st->schema->max_depth && st->steps_left) {
+        st->steps_left--;
+        return true;
+    }
+    return enter_refused(c, path, depth);
 }
 
 /* Applies n to a property name, which is a string without a json_t. */
@@ -1950,7 +2053,7 @@ static bool prop_evaluated(const struct vctx *q, const struct node *n, json_t *i
                            const char *key, size_t klen, const struct scope *scope,
                            unsigned depth, bool skip_self)
 {
-    if (n->is_bool || depth >= q->st->schema->max_depth)
+    if (n->is_bool || depth >= q->st->schema->max_depth || !spend(q->st))
         return false;
     struct scope sc = {scope, n->res};
     if (!scope || scope->res != n->res)
@@ -2003,7 +2106,7 @@ static bool item_evaluated(const struct vctx *q, const struct node *n, json_t *i
                            size_t idx, const struct scope *scope, unsigned depth,
                            bool skip_self)
 {
-    if (n->is_bool || depth >= q->st->schema->max_depth)
+    if (n->is_bool || depth >= q->st->schema->max_depth || !spend(q->st))
         return false;
     struct scope sc = {scope, n->res};
     if (!scope || scope->res != n->res)
@@ -2071,7 +2174,7 @@ static bool items_unique(const struct vctx *c, json_t *arr, size_t *i, size_t *j
      * the one place where validating a valid instance allocates. */
     struct hashed *h = malloc(n * sizeof(*h));
     if (!h) {
-        c->st->too_deep = true;
+        c->st->stop |= STOP_DEEP;
         *i = *j = 0;
         return false;
     }
@@ -2099,7 +2202,7 @@ static void report_alternatives(const struct vctx *c, const char *kw, struct nod
                                 size_t n, json_t *inst, const struct ipath *path,
                                 const struct scope *scope, unsigned depth)
 {
-    if (!c->collect || !c->st->errors)
+    if (!c->collect || !c->st->errors || (c->st->stop & STOP_STEPS))
         return;
     unsigned types = 0;
     bool all_type = true;
@@ -2107,9 +2210,17 @@ static void report_alternatives(const struct vctx *c, const char *kw, struct nod
     bool have_best = false;
     for (size_t i = 0; i < n; i++) {
         struct schema_errors e = {0};
-        struct vstate st = {c->st->schema, &e, 4, false};
+        struct vstate st = {c->st->schema, &e, 4, c->st->steps_left, 0};
         struct vctx sub = {&st, true};
         apply(&sub, list[i], inst, path, scope, depth + 1);
+        /* Re-running the branches spends the same budget. */
+        c->st->steps_left = st.steps_left;
+        if (st.stop & STOP_STEPS) {
+            c->st->stop |= STOP_STEPS;
+            schema_errors_finish(&e);
+            schema_errors_finish(&best);
+            return;
+        }
         bool only_type = e.count == 1 && strcmp(e.items[0].keyword, "type") == 0 &&
                          list[i]->types && !e.truncated;
         if (only_type)
@@ -2622,20 +2733,27 @@ static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
     if (n->inplace && !apply_inplace(c, n, inst, path, scope, depth))
         FAILED();
 #undef FAILED
-    return ok && !c->st->too_deep;
+    return ok && !c->st->stop;
 }
 
 bool schema_validate(const struct schema *schema, json_t *instance,
                      struct schema_errors *errors)
 {
-    struct vstate st = {schema, errors, schema->max_errors, false};
+    struct vstate st = {schema, errors, schema->max_errors, schema->max_steps, 0};
     struct vctx c = {&st, errors != NULL};
     struct ipath root = {NULL, NULL, 0, 0};
 
     if (errors)
         memset(errors, 0, sizeof(*errors));
     bool ok = apply(&c, schema->root, instance, &root, NULL, 0);
-    if (st.too_deep) {
+    if (st.stop & STOP_STEPS) {
+        ok = false;
+        st.stop = 0; /* lets report() record this last error */
+        report(&c, &root, "maxSteps",
+               "validation stopped after %zu steps: the schema is too costly for this "
+               "value",
+               schema->max_steps);
+    } else if (st.stop) {
         ok = false;
         if (errors && errors->count == 0 && !errors->truncated)
             report(&c, &root, "$ref", "nesting exceeds %u levels", schema->max_depth);

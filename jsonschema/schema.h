@@ -22,6 +22,11 @@ struct schema_options {
     unsigned max_depth;
     /* Most errors collected in one validation; 0 picks 32. */
     size_t max_errors;
+    /* Most steps (one subschema applied to one value) in one validation
+     * before it stops with the error "validation stopped after N steps";
+     * bounds the time a schema whose cost grows exponentially with the
+     * instance can take. 0 picks 1,000,000. */
+    size_t max_steps;
 };
 
 struct schema_error {
