@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schemas/embedded.h"
+#include "jsonschema/meta.h"
 #include "util/dynbuf.h"
 
 #define DEFAULT_MAX_DEPTH 256
@@ -579,41 +579,14 @@ static struct schema_registry *registry_new(struct schema_registry *parent)
     return reg;
 }
 
-static const char *const meta_files[] = {
-    "meta/draft2020-12/schema.json",
-    "meta/draft2020-12/meta/core.json",
-    "meta/draft2020-12/meta/applicator.json",
-    "meta/draft2020-12/meta/unevaluated.json",
-    "meta/draft2020-12/meta/validation.json",
-    "meta/draft2020-12/meta/meta-data.json",
-    "meta/draft2020-12/meta/format-annotation.json",
-    "meta/draft2020-12/meta/content.json",
-};
-
-/* embedded_find by exact name; failing that, by a name that ends in
- * "/name", so that a build which records paths with a directory prefix
- * (as "../schemas/...") still finds the meta-schemas. */
-static const struct embedded_file *find_embedded(const char *name)
-{
-    const struct embedded_file *f = embedded_find(name);
-    size_t n = strlen(name);
-    for (size_t i = 0; !f && i < embedded_files_len; i++) {
-        const char *e = embedded_files[i].name;
-        size_t m = strlen(e);
-        if (m > n && e[m - n - 1] == '/' && strcmp(e + m - n, name) == 0)
-            f = &embedded_files[i];
-    }
-    return f;
-}
-
 struct schema_registry *schema_registry_create(void)
 {
     struct schema_registry *reg = registry_new(NULL);
     if (!reg)
         return NULL;
-    for (size_t i = 0; i < sizeof(meta_files) / sizeof(meta_files[0]); i++) {
-        const struct embedded_file *f = find_embedded(meta_files[i]);
-        json_t *doc = f ? json_loadb(f->text, f->len, 0, NULL) : NULL;
+    for (size_t i = 0; i < schema_meta_files_len; i++) {
+        const struct schema_meta_file *f = &schema_meta_files[i];
+        json_t *doc = json_loadb(f->text, f->len, 0, NULL);
         json_t *id = json_object_get(doc, "$id");
         char *error = NULL;
         if (!json_is_string(id) ||

@@ -55,21 +55,6 @@ void free(void *p)
 }
 #endif
 
-/* The tool schemas by name; tolerates a build that records the embedded
- * names with a directory prefix. */
-static const struct embedded_file *tool_file(const char *name)
-{
-    const struct embedded_file *f = embedded_find(name);
-    size_t n = strlen(name);
-    for (size_t i = 0; !f && i < embedded_files_len; i++) {
-        const char *e = embedded_files[i].name;
-        size_t m = strlen(e);
-        if (m > n && e[m - n - 1] == '/' && strcmp(e + m - n, name) == 0)
-            f = &embedded_files[i];
-    }
-    return f;
-}
-
 static struct schema *compile_text(const char *text, const struct schema_options *opts)
 {
     json_error_t jerr;
@@ -84,7 +69,7 @@ static struct schema *compile_text(const char *text, const struct schema_options
 
 static struct schema *compile_tool(const char *name)
 {
-    const struct embedded_file *f = tool_file(name);
+    const struct embedded_file *f = embedded_find(name);
     ck_assert_ptr_nonnull(f);
     return compile_text(f->text, NULL);
 }
