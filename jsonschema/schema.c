@@ -8,6 +8,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,49 +386,32 @@ struct reg_anchor {
     bool dynamic;
 };
 
-/* Where a schema object sits: the resource that gives it its base URI. */
-struct reg_info {
-    struct reg_resource *res;
+/* The registry's tables; a lookup falls back to the parent's. */
+enum reg_table {
+    REG_RESOURCES, /* absolute URI -> struct reg_resource */
+    REG_ANCHORS,   /* "uri#name" -> struct reg_anchor */
+    /* schema object (json_t *) -> the struct reg_resource that gives it
+     * its base URI */
+    REG_WHERE,
+    REG_TABLES,
 };
 
 struct schema_registry {
     struct schema_registry *parent; /* consulted after this one; borrowed */
-    struct map resources;           /* uri -> struct reg_resource */
-    struct map anchors;             /* "uri#name" -> struct reg_anchor */
-    struct map infos;               /* json_t * -> struct reg_info */
-    struct reg_resource *all;       /* every resource, for destroy */
-    json_t *docs;                   /* references that keep documents alive */
+    struct map tables[REG_TABLES];
+    struct reg_resource *all; /* every resource, for destroy */
+    json_t *docs;             /* references that keep documents alive */
 };
 
-static struct reg_resource *reg_find_resource(const struct schema_registry *reg,
-                                              const char *uri)
+/* Looks a key up in one table of reg, then of each parent in turn: a
+ * string key (skey) for resources and anchors, a pointer for REG_WHERE. */
+static void *reg_find(const struct schema_registry *reg, enum reg_table table,
+                      const void *pkey, const char *skey)
 {
     for (; reg; reg = reg->parent) {
-        struct reg_resource *r = map_get(&reg->resources, NULL, uri);
-        if (r)
-            return r;
-    }
-    return NULL;
-}
-
-static struct reg_anchor *reg_find_anchor(const struct schema_registry *reg,
-                                          const char *key)
-{
-    for (; reg; reg = reg->parent) {
-        struct reg_anchor *a = map_get(&reg->anchors, NULL, key);
-        if (a)
-            return a;
-    }
-    return NULL;
-}
-
-static struct reg_info *reg_find_info(const struct schema_registry *reg,
-                                      const json_t *node)
-{
-    for (; reg; reg = reg->parent) {
-        struct reg_info *i = map_get(&reg->infos, node, NULL);
-        if (i)
-            return i;
+        void *v = map_get(&reg->tables[table], pkey, skey);
+        if (v)
+            return v;
     }
     return NULL;
 }
@@ -445,8 +429,8 @@ static struct reg_resource *reg_new_resource(struct schema_registry *reg, const 
     reg->all = r;
     /* The first document registered under a URI wins, as it does for
      * duplicate keys in a JSON object. */
-    if (!map_get(&reg->resources, NULL, uri) &&
-        map_put(&reg->resources, NULL, uri, r) != 0)
+    if (!map_get(&reg->tables[REG_RESOURCES], NULL, uri) &&
+        map_put(&reg->tables[REG_RESOURCES], NULL, uri, r) != 0)
         return NULL;
     return r;
 }
@@ -460,9 +444,9 @@ static int reg_add_anchor(struct schema_registry *reg, struct reg_resource *res,
     int rc = 0;
     /* The first anchor registered under a name is the one "$ref" finds;
      * a $dynamicAnchor is also listed on its resource for "$dynamicRef". */
-    if (!map_get(&reg->anchors, NULL, key)) {
+    if (!map_get(&reg->tables[REG_ANCHORS], NULL, key)) {
         struct reg_anchor *a = calloc(1, sizeof(*a));
-        if (!a || map_put(&reg->anchors, NULL, key, a) != 0) {
+        if (!a || map_put(&reg->tables[REG_ANCHORS], NULL, key, a) != 0) {
             free(a);
             rc = -1;
         } else {
@@ -516,7 +500,7 @@ static int reg_walk(struct schema_registry *reg, json_t *s, struct reg_resource 
         return 0;
     if (depth > MAX_COMPILE_DEPTH)
         return -1;
-    if (map_get(&reg->infos, s, NULL))
+    if (map_get(&reg->tables[REG_WHERE], s, NULL))
         return 0;
     json_t *id = json_object_get(s, "$id");
     if (json_is_string(id)) {
@@ -529,12 +513,8 @@ static int reg_walk(struct schema_registry *reg, json_t *s, struct reg_resource 
         if (!res)
             return -1;
     }
-    struct reg_info *info = calloc(1, sizeof(*info));
-    if (!info || map_put(&reg->infos, s, NULL, info) != 0) {
-        free(info);
+    if (map_put(&reg->tables[REG_WHERE], s, NULL, res) != 0)
         return -1;
-    }
-    info->res = res;
     json_t *anchor = json_object_get(s, "$anchor");
     if (json_is_string(anchor) &&
         reg_add_anchor(reg, res, json_string_value(anchor), s, false))
@@ -605,11 +585,9 @@ void schema_registry_destroy(struct schema_registry *reg)
 {
     if (!reg)
         return;
-    for (size_t i = 0; i < reg->anchors.nbuckets; i++)
-        for (struct map_entry *e = reg->anchors.buckets[i]; e; e = e->next)
-            free(e->value);
-    for (size_t i = 0; i < reg->infos.nbuckets; i++)
-        for (struct map_entry *e = reg->infos.buckets[i]; e; e = e->next)
+    struct map *anchors = &reg->tables[REG_ANCHORS];
+    for (size_t i = 0; i < anchors->nbuckets; i++)
+        for (struct map_entry *e = anchors->buckets[i]; e; e = e->next)
             free(e->value);
     while (reg->all) {
         struct reg_resource *r = reg->all;
@@ -623,9 +601,8 @@ void schema_registry_destroy(struct schema_registry *reg)
         free(r->uri);
         free(r);
     }
-    map_finish(&reg->resources);
-    map_finish(&reg->anchors);
-    map_finish(&reg->infos);
+    for (size_t t = 0; t < REG_TABLES; t++)
+        map_finish(&reg->tables[t]);
     json_decref(reg->docs);
     free(reg);
 }
@@ -861,7 +838,6 @@ enum {
 /* A resource as the validator sees it: its $dynamicAnchors, so that
  * "$dynamicRef" can look them up along the dynamic scope. */
 struct cres {
-    json_t *root;
     size_t ndyn;
     struct cdyn {
         char *name;
@@ -918,7 +894,8 @@ struct node {
     struct pattern_prop *pprops;
     size_t n_pprops;
     struct node *additional, *property_names, *unevaluated_props;
-    json_t *required; /* array of strings, borrowed */
+    struct prop *required; /* names only (node is NULL) */
+    size_t n_required;
     struct dep_required *dep_required;
     size_t n_dep_required;
     struct prop *dep_schemas;
@@ -940,6 +917,7 @@ struct schema {
     unsigned max_depth;
     size_t max_errors;
     size_t max_steps;
+    bool dynamic_scope; /* some "$dynamicRef" reads the dynamic scope */
 };
 
 struct compiler {
@@ -983,7 +961,7 @@ static json_t *resolve_ref(struct compiler *c, const char *base_uri, const char 
     }
     char *frag = uri_cut_fragment(uri);
     percent_decode(frag);
-    struct reg_resource *res = reg_find_resource(c->reg, uri);
+    struct reg_resource *res = reg_find(c->reg, REG_RESOURCES, NULL, uri);
     if (!res) {
         compile_fail(c, "cannot resolve reference \"%s\": %s is not a known schema", ref,
                      uri);
@@ -1020,16 +998,17 @@ static json_t *resolve_ref(struct compiler *c, const char *base_uri, const char 
             } else {
                 cur = NULL;
             }
-            struct reg_info *info = cur ? reg_find_info(c->reg, cur) : NULL;
-            if (info)
-                cur_res = info->res;
+            struct reg_resource *where =
+                cur ? reg_find(c->reg, REG_WHERE, cur, NULL) : NULL;
+            if (where)
+                cur_res = where;
             tok = slash ? slash + 1 : NULL;
         }
         if (!cur) {
             compile_fail(c, "cannot resolve reference \"%s\": no such location", ref);
             goto done;
         }
-        if (json_is_object(cur) && !reg_find_info(c->reg, cur) &&
+        if (json_is_object(cur) && !reg_find(c->reg, REG_WHERE, cur, NULL) &&
             reg_walk(c->reg, cur, cur_res, 0) != 0) {
             compile_fail(c, "out of memory");
             goto done;
@@ -1037,7 +1016,7 @@ static json_t *resolve_ref(struct compiler *c, const char *base_uri, const char 
         target = cur;
     } else {
         char *key = xasprintf("%s#%s", uri, frag);
-        struct reg_anchor *a = key ? reg_find_anchor(c->reg, key) : NULL;
+        struct reg_anchor *a = key ? reg_find(c->reg, REG_ANCHORS, NULL, key) : NULL;
         free(key);
         if (!a) {
             compile_fail(c, "cannot resolve reference \"%s\": no anchor \"%s\"", ref,
@@ -1063,7 +1042,6 @@ static struct cres *get_cres(struct compiler *c, struct reg_resource *rr, unsign
         compile_fail(c, "out of memory");
         return NULL;
     }
-    cr->root = rr->root;
     cr->next = c->schema->resources;
     c->schema->resources = cr;
     size_t n = 0;
@@ -1185,8 +1163,13 @@ static unsigned type_bit(const char *name)
     return 0;
 }
 
-static void compile_keywords(struct compiler *c, struct node *n, json_t *js,
-                             const char *base, unsigned depth)
+/* One function per vocabulary of 2020-12. Each reads its keywords from js
+ * into n and reports a malformed one through compile_fail. The content and
+ * meta-data vocabularies only annotate, so they compile to nothing. */
+
+/* Core: "$ref" and "$dynamicRef", resolved to nodes now. */
+static void compile_core(struct compiler *c, struct node *n, json_t *js, const char *base,
+                         unsigned depth)
 {
     json_t *v;
     bool dynamic;
@@ -1210,160 +1193,224 @@ static void compile_keywords(struct compiler *c, struct node *n, json_t *js,
         if (dynamic && hash && hash[1] && hash[1] != '/')
             n->dynref_anchor = hash + 1;
     }
-    if (c->error)
-        return;
+}
 
-    if (c->vocab & V_VALIDATION) {
-        if ((v = json_object_get(js, "type"))) {
-            if (json_is_string(v)) {
-                n->types = type_bit(json_string_value(v));
-            } else if (json_is_array(v)) {
-                size_t i;
-                json_t *t;
-                json_array_foreach(v, i, t)
-                {
-                    unsigned bit = json_is_string(t) ? type_bit(json_string_value(t)) : 0;
-                    if (!bit)
-                        return compile_fail(c, "\"type\" names an unknown type");
-                    n->types |= bit;
-                }
-            }
-            if (!n->types)
-                return compile_fail(c, "\"type\" must name JSON types");
-        }
-        if ((v = json_object_get(js, "const"))) {
-            n->const_value = v;
-            n->flags |= K_CONST;
-        }
-        if ((v = json_object_get(js, "enum"))) {
-            if (!json_is_array(v))
-                return compile_fail(c, "\"enum\" must be an array");
-            n->enum_values = v;
-        }
-        if (get_num(c, js, "minimum", &n->minimum))
-            n->flags |= K_MINIMUM;
-        if (get_num(c, js, "maximum", &n->maximum))
-            n->flags |= K_MAXIMUM;
-        if (get_num(c, js, "exclusiveMinimum", &n->exmin))
-            n->flags |= K_EXMIN;
-        if (get_num(c, js, "exclusiveMaximum", &n->exmax))
-            n->flags |= K_EXMAX;
-        if (get_num(c, js, "multipleOf", &n->multiple)) {
-            if (n->multiple.d <= 0)
-                return compile_fail(c, "\"multipleOf\" must be greater than 0");
-            n->flags |= K_MULTIPLE;
-        }
-        if (get_count(c, js, "minLength", &n->min_len))
-            n->flags |= K_MINLEN;
-        if (get_count(c, js, "maxLength", &n->max_len))
-            n->flags |= K_MAXLEN;
-        if (get_count(c, js, "minItems", &n->min_items))
-            n->flags |= K_MINITEMS;
-        if (get_count(c, js, "maxItems", &n->max_items))
-            n->flags |= K_MAXITEMS;
-        if (get_count(c, js, "minProperties", &n->min_props))
-            n->flags |= K_MINPROPS;
-        if (get_count(c, js, "maxProperties", &n->max_props))
-            n->flags |= K_MAXPROPS;
-        n->min_contains = 1;
-        get_count(c, js, "minContains", &n->min_contains);
-        if (get_count(c, js, "maxContains", &n->max_contains))
-            n->flags |= K_MAXCONTAINS;
-        if (json_is_true(json_object_get(js, "uniqueItems")))
-            n->flags |= K_UNIQUE;
-        if ((v = json_object_get(js, "pattern"))) {
-            char *err = NULL;
-            if (!json_is_string(v))
-                return compile_fail(c, "\"pattern\" must be a string");
-            n->pattern_src = json_string_value(v);
-            n->pattern = schema_regex_create(n->pattern_src, json_string_length(v), &err);
-            if (!n->pattern) {
-                compile_fail(c, "\"pattern\" %s %s", n->pattern_src, err ? err : "");
-                free(err);
-                return;
-            }
-        }
-        if ((v = json_object_get(js, "required"))) {
-            size_t i;
-            json_t *s;
-            if (!json_is_array(v))
-                return compile_fail(c, "\"required\" must be an array of strings");
-            json_array_foreach(v, i, s) if (!json_is_string(s)) return compile_fail(
-                c, "\"required\" must be an array of strings");
-            n->required = v;
-        }
-        if ((v = json_object_get(js, "dependentRequired"))) {
-            const char *key;
-            size_t klen;
-            json_t *names;
-            if (!json_is_object(v))
-                return compile_fail(c, "\"dependentRequired\" must be an object");
-            n->dep_required = calloc(json_object_size(v) + 1, sizeof(*n->dep_required));
-            if (!n->dep_required)
-                return compile_fail(c, "out of memory");
-            json_object_keylen_foreach(v, key, klen, names)
-            {
-                if (!json_is_array(names))
-                    return compile_fail(c, "\"dependentRequired\" values must be arrays");
-                n->dep_required[n->n_dep_required++] =
-                    (struct dep_required){.key = key, .len = klen, .names = names};
-            }
+static void compile_type(struct compiler *c, struct node *n, json_t *v)
+{
+    if (json_is_string(v)) {
+        n->types = type_bit(json_string_value(v));
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *t;
+        json_array_foreach(v, i, t)
+        {
+            unsigned bit = json_is_string(t) ? type_bit(json_string_value(t)) : 0;
+            if (!bit)
+                return compile_fail(c, "\"type\" names an unknown type");
+            n->types |= bit;
         }
     }
-    if (c->error)
-        return;
+    if (!n->types)
+        compile_fail(c, "\"type\" must name JSON types");
+}
 
-    if ((c->vocab & V_FORMAT) && (v = json_object_get(js, "format")) &&
-        json_is_string(v)) {
+/* The keywords that hold a number or a count, with where each goes in
+ * struct node and the flag that says it is set (0: no flag). */
+struct limit_keyword {
+    const char *kw;
+    size_t offset;
+    unsigned flag;
+};
+
+static const struct limit_keyword number_keywords[] = {
+    {"minimum", offsetof(struct node, minimum), K_MINIMUM},
+    {"maximum", offsetof(struct node, maximum), K_MAXIMUM},
+    {"exclusiveMinimum", offsetof(struct node, exmin), K_EXMIN},
+    {"exclusiveMaximum", offsetof(struct node, exmax), K_EXMAX},
+    {"multipleOf", offsetof(struct node, multiple), K_MULTIPLE},
+};
+
+static const struct limit_keyword count_keywords[] = {
+    {"minLength", offsetof(struct node, min_len), K_MINLEN},
+    {"maxLength", offsetof(struct node, max_len), K_MAXLEN},
+    {"minItems", offsetof(struct node, min_items), K_MINITEMS},
+    {"maxItems", offsetof(struct node, max_items), K_MAXITEMS},
+    {"minProperties", offsetof(struct node, min_props), K_MINPROPS},
+    {"maxProperties", offsetof(struct node, max_props), K_MAXPROPS},
+    {"minContains", offsetof(struct node, min_contains), 0},
+    {"maxContains", offsetof(struct node, max_contains), K_MAXCONTAINS},
+};
+
+static void compile_limits(struct compiler *c, struct node *n, json_t *js)
+{
+    char *base = (char *)n;
+    for (size_t i = 0; i < sizeof(number_keywords) / sizeof(number_keywords[0]); i++) {
+        const struct limit_keyword *k = &number_keywords[i];
+        if (get_num(c, js, k->kw, (struct num *)(base + k->offset)))
+            n->flags |= k->flag;
+    }
+    if ((n->flags & K_MULTIPLE) && n->multiple.d <= 0)
+        return compile_fail(c, "\"multipleOf\" must be greater than 0");
+    n->min_contains = 1;
+    for (size_t i = 0; i < sizeof(count_keywords) / sizeof(count_keywords[0]); i++) {
+        const struct limit_keyword *k = &count_keywords[i];
+        if (get_count(c, js, k->kw, (size_t *)(base + k->offset)))
+            n->flags |= k->flag;
+    }
+}
+
+static void compile_pattern(struct compiler *c, struct node *n, json_t *v)
+{
+    char *err = NULL;
+    if (!json_is_string(v))
+        return compile_fail(c, "\"pattern\" must be a string");
+    n->pattern_src = json_string_value(v);
+    n->pattern = schema_regex_create(n->pattern_src, json_string_length(v), &err);
+    if (!n->pattern)
+        compile_fail(c, "\"pattern\" %s %s", n->pattern_src, err ? err : "");
+    free(err);
+}
+
+/* "required" and "dependentRequired": lists of property names. */
+static void compile_required(struct compiler *c, struct node *n, json_t *js)
+{
+    json_t *v;
+    if ((v = json_object_get(js, "required"))) {
+        size_t i;
+        json_t *s;
+        if (!json_is_array(v))
+            return compile_fail(c, "\"required\" must be an array of strings");
+        n->required = calloc(json_array_size(v) + 1, sizeof(*n->required));
+        if (!n->required)
+            return compile_fail(c, "out of memory");
+        json_array_foreach(v, i, s)
+        {
+            if (!json_is_string(s))
+                return compile_fail(c, "\"required\" must be an array of strings");
+            n->required[n->n_required++] =
+                (struct prop){json_string_value(s), json_string_length(s), NULL};
+        }
+    }
+    if ((v = json_object_get(js, "dependentRequired"))) {
+        const char *key;
+        size_t klen;
+        json_t *names;
+        if (!json_is_object(v))
+            return compile_fail(c, "\"dependentRequired\" must be an object");
+        n->dep_required = calloc(json_object_size(v) + 1, sizeof(*n->dep_required));
+        if (!n->dep_required)
+            return compile_fail(c, "out of memory");
+        json_object_keylen_foreach(v, key, klen, names)
+        {
+            if (!json_is_array(names))
+                return compile_fail(c, "\"dependentRequired\" values must be arrays");
+            n->dep_required[n->n_dep_required++] =
+                (struct dep_required){.key = key, .len = klen, .names = names};
+        }
+    }
+}
+
+/* Validation: the assertions on the value itself. */
+static void compile_validation(struct compiler *c, struct node *n, json_t *js)
+{
+    json_t *v;
+    if ((v = json_object_get(js, "type")))
+        compile_type(c, n, v);
+    if ((v = json_object_get(js, "const"))) {
+        n->const_value = v;
+        n->flags |= K_CONST;
+    }
+    if ((v = json_object_get(js, "enum"))) {
+        if (!json_is_array(v))
+            return compile_fail(c, "\"enum\" must be an array");
+        n->enum_values = v;
+    }
+    compile_limits(c, n, js);
+    if (json_is_true(json_object_get(js, "uniqueItems")))
+        n->flags |= K_UNIQUE;
+    if ((v = json_object_get(js, "pattern")) && !c->error)
+        compile_pattern(c, n, v);
+    if (!c->error)
+        compile_required(c, n, js);
+}
+
+static void compile_format(struct node *n, json_t *js)
+{
+    json_t *v = json_object_get(js, "format");
+    if (json_is_string(v)) {
         n->format_name = json_string_value(v);
         n->format = schema_format_lookup(n->format_name);
     }
+}
 
-    if (c->vocab & V_APPLICATOR) {
-        n->all_of = compile_list(c, js, "allOf", &n->n_all, depth);
-        n->any_of = compile_list(c, js, "anyOf", &n->n_any, depth);
-        n->one_of = compile_list(c, js, "oneOf", &n->n_one, depth);
-        n->not_ = compile_sub(c, js, "not", depth);
-        n->if_ = compile_sub(c, js, "if", depth);
-        n->then_ = compile_sub(c, js, "then", depth);
-        n->else_ = compile_sub(c, js, "else", depth);
-        n->props = compile_map(c, js, "properties", &n->n_props, depth);
-        n->additional = compile_sub(c, js, "additionalProperties", depth);
-        n->property_names = compile_sub(c, js, "propertyNames", depth);
-        n->dep_schemas = compile_map(c, js, "dependentSchemas", &n->n_dep_schemas, depth);
-        n->contains = compile_sub(c, js, "contains", depth);
-        if ((v = json_object_get(js, "items")) && json_is_array(v))
-            return compile_fail(
-                c, "\"items\" must be a schema in 2020-12 (use prefixItems)");
-        n->items = compile_sub(c, js, "items", depth);
-        n->prefix = compile_list(c, js, "prefixItems", &n->n_prefix, depth);
-        if (c->error)
-            return;
-        size_t np;
-        struct prop *pp = compile_map(c, js, "patternProperties", &np, depth);
-        if (pp) {
-            n->pprops = calloc(np + 1, sizeof(*n->pprops));
-            if (!n->pprops) {
-                free(pp);
-                return compile_fail(c, "out of memory");
-            }
-            for (size_t i = 0; i < np && !c->error; i++) {
-                char *err = NULL;
-                n->pprops[i].node = pp[i].node;
-                n->pprops[i].re = schema_regex_create(pp[i].key, pp[i].len, &err);
-                n->n_pprops = i + 1;
-                if (!n->pprops[i].re)
-                    compile_fail(c, "\"patternProperties\" %s %s", pp[i].key,
-                                 err ? err : "");
-                free(err);
-            }
-            free(pp);
-        }
+/* "patternProperties": each name is compiled as a regular expression. */
+static void compile_pattern_props(struct compiler *c, struct node *n, json_t *js,
+                                  unsigned depth)
+{
+    size_t np;
+    struct prop *pp = compile_map(c, js, "patternProperties", &np, depth);
+    if (!pp)
+        return;
+    n->pprops = calloc(np + 1, sizeof(*n->pprops));
+    if (!n->pprops) {
+        free(pp);
+        return compile_fail(c, "out of memory");
     }
-    if (c->vocab & V_UNEVALUATED) {
-        n->unevaluated_props = compile_sub(c, js, "unevaluatedProperties", depth);
-        n->unevaluated_items = compile_sub(c, js, "unevaluatedItems", depth);
+    for (size_t i = 0; i < np && !c->error; i++) {
+        char *err = NULL;
+        n->pprops[i].node = pp[i].node;
+        n->pprops[i].re = schema_regex_create(pp[i].key, pp[i].len, &err);
+        n->n_pprops = i + 1;
+        if (!n->pprops[i].re)
+            compile_fail(c, "\"patternProperties\" %s %s", pp[i].key, err ? err : "");
+        free(err);
     }
+    free(pp);
+}
+
+/* Applicator: the keywords that apply subschemas. */
+static void compile_applicator(struct compiler *c, struct node *n, json_t *js,
+                               unsigned depth)
+{
+    n->all_of = compile_list(c, js, "allOf", &n->n_all, depth);
+    n->any_of = compile_list(c, js, "anyOf", &n->n_any, depth);
+    n->one_of = compile_list(c, js, "oneOf", &n->n_one, depth);
+    n->not_ = compile_sub(c, js, "not", depth);
+    n->if_ = compile_sub(c, js, "if", depth);
+    n->then_ = compile_sub(c, js, "then", depth);
+    n->else_ = compile_sub(c, js, "else", depth);
+    n->props = compile_map(c, js, "properties", &n->n_props, depth);
+    n->additional = compile_sub(c, js, "additionalProperties", depth);
+    n->property_names = compile_sub(c, js, "propertyNames", depth);
+    n->dep_schemas = compile_map(c, js, "dependentSchemas", &n->n_dep_schemas, depth);
+    n->contains = compile_sub(c, js, "contains", depth);
+    if (json_is_array(json_object_get(js, "items")))
+        return compile_fail(c, "\"items\" must be a schema in 2020-12 (use prefixItems)");
+    n->items = compile_sub(c, js, "items", depth);
+    n->prefix = compile_list(c, js, "prefixItems", &n->n_prefix, depth);
+    if (!c->error)
+        compile_pattern_props(c, n, js, depth);
+}
+
+static void compile_unevaluated(struct compiler *c, struct node *n, json_t *js,
+                                unsigned depth)
+{
+    n->unevaluated_props = compile_sub(c, js, "unevaluatedProperties", depth);
+    n->unevaluated_items = compile_sub(c, js, "unevaluatedItems", depth);
+}
+
+static void compile_keywords(struct compiler *c, struct node *n, json_t *js,
+                             const char *base, unsigned depth)
+{
+    compile_core(c, n, js, base, depth);
+    if (!c->error && (c->vocab & V_VALIDATION))
+        compile_validation(c, n, js);
+    if (!c->error && (c->vocab & V_FORMAT))
+        compile_format(n, js);
+    if (!c->error && (c->vocab & V_APPLICATOR))
+        compile_applicator(c, n, js, depth);
+    if (!c->error && (c->vocab & V_UNEVALUATED))
+        compile_unevaluated(c, n, js, depth);
     n->inplace = n->ref || n->dynref || n->const_value || n->enum_values || n->n_all ||
                  n->n_any || n->n_one || n->not_ || n->if_ || n->unevaluated_props ||
                  n->unevaluated_items;
@@ -1400,14 +1447,14 @@ static struct node *compile_node(struct compiler *c, json_t *js, unsigned depth)
     n->next_all = s->all;
     s->all = n;
 
-    struct reg_info *info = reg_find_info(c->reg, js);
-    if (!info) {
+    struct reg_resource *where = reg_find(c->reg, REG_WHERE, js, NULL);
+    if (!where) {
         compile_fail(c, "internal error: a subschema was not registered");
         return NULL;
     }
-    n->res = get_cres(c, info->res, depth);
+    n->res = get_cres(c, where, depth);
     if (!c->error)
-        compile_keywords(c, n, js, info->res->uri, depth);
+        compile_keywords(c, n, js, where->uri, depth);
     return n;
 }
 
@@ -1503,7 +1550,7 @@ static unsigned vocabularies(struct compiler *c, json_t *doc, const char *base)
         return V_ALL;
     uri_cut_fragment(uri);
     struct reg_resource *res =
-        strcmp(uri, META_URI) ? reg_find_resource(c->reg, uri) : NULL;
+        strcmp(uri, META_URI) ? reg_find(c->reg, REG_RESOURCES, NULL, uri) : NULL;
     free(uri);
     json_t *vocab = res ? json_object_get(res->root, "$vocabulary") : NULL;
     if (!json_is_object(vocab))
@@ -1584,6 +1631,7 @@ struct schema *schema_compile(struct schema_registry *reg, json_t *doc,
     if (c.error)
         goto fail;
     for (struct node *n = s->all; n; n = n->next_all) {
+        s->dynamic_scope |= n->dynref_anchor != NULL;
         int cyc = has_cycle(s, n);
         if (cyc < 0)
             goto nomem;
@@ -1626,6 +1674,7 @@ void schema_destroy(struct schema *s)
         free(n->any_of);
         free(n->one_of);
         free(n->props);
+        free(n->required);
         free(n->dep_required);
         free(n->dep_schemas);
         free(n->prefix);
@@ -1783,7 +1832,7 @@ static void report(const struct vctx *c, const struct ipath *path, const char *k
     push_error(c, render_path(path), keyword, strdup(msg));
 }
 
-static unsigned instance_type(const json_t *j)
+static inline unsigned instance_type(const json_t *j)
 {
     switch (json_typeof(j)) {
     case JSON_OBJECT:
@@ -1852,6 +1901,20 @@ static size_t utf8_length(const char *s, size_t len)
     for (size_t i = 0; i < len; i++)
         n += ((unsigned char)s[i] & 0xc0) != 0x80;
     return n;
+}
+
+/* The dynamic scope as n is entered: it gains n's resource when n starts
+ * another one. Only a schema with a "$dynamicRef" that can be redirected
+ * ever reads the scope, so the others skip keeping it. sc is storage in
+ * the caller's frame. */
+static inline const struct scope *scope_enter(const struct vstate *st, struct scope *sc,
+                                              const struct scope *scope,
+                                              const struct node *n)
+{
+    if (!st->schema->dynamic_scope || (scope && scope->res == n->res))
+        return scope;
+    *sc = (struct scope){scope, n->res};
+    return sc;
 }
 
 static const struct node *dynamic_target(const struct node *n, const struct scope *scope)
@@ -1962,9 +2025,8 @@ static bool apply_name(const struct vctx *c, const struct node *n, const char *s
         return n->bool_value;
     if (!enter(c, NULL, depth))
         return false;
-    struct scope sc = {scope, n->res};
-    if (!scope || scope->res != n->res)
-        scope = &sc;
+    struct scope sc;
+    scope = scope_enter(c->st, &sc, scope, n);
     if (n->types && !(n->types & T_STRING))
         return false;
     if (n->const_value &&
@@ -2028,9 +2090,8 @@ static bool prop_evaluated(const struct vctx *q, const struct node *n, json_t *i
 {
     if (n->is_bool || depth >= q->st->schema->max_depth || !spend(q->st))
         return false;
-    struct scope sc = {scope, n->res};
-    if (!scope || scope->res != n->res)
-        scope = &sc;
+    struct scope sc;
+    scope = scope_enter(q->st, &sc, scope, n);
     if (n->additional || (n->unevaluated_props && !skip_self))
         return true;
     for (size_t i = 0; i < n->n_props; i++)
@@ -2081,9 +2142,8 @@ static bool item_evaluated(const struct vctx *q, const struct node *n, json_t *i
 {
     if (n->is_bool || depth >= q->st->schema->max_depth || !spend(q->st))
         return false;
-    struct scope sc = {scope, n->res};
-    if (!scope || scope->res != n->res)
-        scope = &sc;
+    struct scope sc;
+    scope = scope_enter(q->st, &sc, scope, n);
     if (idx < n->n_prefix || n->items || (n->unevaluated_items && !skip_self))
         return true;
     if (n->contains &&
@@ -2224,6 +2284,99 @@ static void report_alternatives(const struct vctx *c, const char *kw, struct nod
     schema_errors_finish(&best);
 }
 
+/* Records in a validator function (with `ok` and `c` in scope) that a
+ * keyword failed, and returns false at once when nothing more is wanted:
+ * only yes or no was asked, or the error list is full. */
+#define FAILED()                                                                         \
+    do {                                                                                 \
+        ok = false;                                                                      \
+        if (!c->collect || errors_full(c))                                               \
+            return false;                                                                \
+    } while (0)
+
+/* "required" and "dependentRequired". */
+static bool check_required(const struct vctx *c, const struct node *n, json_t *inst,
+                           const struct ipath *path)
+{
+    bool ok = true;
+    size_t i;
+    json_t *name;
+    for (i = 0; i < n->n_required; i++) {
+        if (json_object_getn(inst, n->required[i].key, n->required[i].len))
+            continue;
+        report(c, path, "required", "missing required property \"%s\"",
+               n->required[i].key);
+        FAILED();
+    }
+    for (size_t d = 0; d < n->n_dep_required; d++) {
+        const struct dep_required *dr = &n->dep_required[d];
+        if (!json_object_getn(inst, dr->key, dr->len))
+            continue;
+        json_array_foreach(dr->names, i, name)
+        {
+            if (!json_is_string(name) ||
+                json_object_getn(inst, json_string_value(name), json_string_length(name)))
+                continue;
+            report(c, path, "dependentRequired",
+                   "missing property \"%s\" (required when \"%s\" is present)",
+                   json_string_value(name), dr->key);
+            FAILED();
+        }
+    }
+    return ok;
+}
+
+/* "properties", "patternProperties", "additionalProperties" and
+ * "propertyNames" on one property of an object. */
+static bool apply_property(const struct vctx *c, const struct node *n, void *it,
+                           const struct ipath *path, const struct scope *scope,
+                           unsigned depth)
+{
+    const char *key = json_object_iter_key(it);
+    size_t klen = json_object_iter_key_len(it);
+    json_t *v = json_object_iter_value(it);
+    bool ok = true, matched = false;
+    struct ipath sub = {path, key, klen, 0};
+    for (size_t i = 0; i < n->n_props; i++) {
+        if (n->props[i].len != klen || memcmp(n->props[i].key, key, klen) != 0)
+            continue;
+        matched = true;
+        if (!apply(c, n->props[i].node, v, &sub, scope, depth + 1))
+            FAILED();
+        break;
+    }
+    for (size_t i = 0; i < n->n_pprops; i++) {
+        int m = schema_regex_match(n->pprops[i].re, key, klen);
+        if (m < 0) {
+            ok = false;
+            report(c, &sub, "patternProperties", "property name is too costly to match");
+        }
+        if (m != 1)
+            continue;
+        matched = true;
+        if (!apply(c, n->pprops[i].node, v, &sub, scope, depth + 1))
+            FAILED();
+    }
+    if (!matched && n->additional) {
+        if (n->additional->is_bool && !n->additional->bool_value) {
+            report(c, path, "additionalProperties", "unexpected property \"%.*s\"",
+                   (int)(klen > 100 ? 100 : klen), key);
+            FAILED();
+        } else if (!apply(c, n->additional, v, &sub, scope, depth + 1)) {
+            FAILED();
+        }
+    }
+    if (n->property_names) {
+        struct vctx q = {c->st, false};
+        if (!apply_name(&q, n->property_names, key, klen, scope, depth + 1)) {
+            report(c, path, "propertyNames", "property name \"%.*s\" is not allowed",
+                   (int)(klen > 100 ? 100 : klen), key);
+            FAILED();
+        }
+    }
+    return ok;
+}
+
 static bool apply_object(const struct vctx *c, const struct node *n, json_t *inst,
                          const struct ipath *path, const struct scope *scope,
                          unsigned depth)
@@ -2231,120 +2384,56 @@ static bool apply_object(const struct vctx *c, const struct node *n, json_t *ins
     bool ok = true;
     size_t size = json_object_size(inst);
     if ((n->flags & K_MINPROPS) && size < n->min_props) {
-        ok = false;
         report(c, path, "minProperties", "must have at least %zu properties",
                n->min_props);
+        FAILED();
     }
     if ((n->flags & K_MAXPROPS) && size > n->max_props) {
-        ok = false;
         report(c, path, "maxProperties", "must have at most %zu properties",
                n->max_props);
+        FAILED();
     }
-    if (!ok && !c->collect)
-        return false;
-    if (n->required) {
-        size_t i;
-        json_t *name;
-        json_array_foreach(n->required, i, name)
-        {
-            if (!json_object_getn(inst, json_string_value(name),
-                                  json_string_length(name))) {
-                ok = false;
-                if (!c->collect)
-                    return false;
-                report(c, path, "required", "missing required property \"%s\"",
-                       json_string_value(name));
-            }
-        }
-    }
-    for (size_t d = 0; d < n->n_dep_required; d++) {
-        const struct dep_required *dr = &n->dep_required[d];
-        if (!json_object_getn(inst, dr->key, dr->len))
-            continue;
-        size_t i;
-        json_t *name;
-        json_array_foreach(dr->names, i, name)
-        {
-            if (json_is_string(name) && !json_object_getn(inst, json_string_value(name),
-                                                          json_string_length(name))) {
-                ok = false;
-                if (!c->collect)
-                    return false;
-                report(c, path, "dependentRequired",
-                       "missing property \"%s\" (required when \"%s\" is present)",
-                       json_string_value(name), dr->key);
-            }
-        }
-    }
-    for (size_t d = 0; d < n->n_dep_schemas; d++) {
+    if ((n->n_required || n->n_dep_required) && !check_required(c, n, inst, path))
+        FAILED();
+    for (size_t d = 0; d < n->n_dep_schemas; d++)
         if (json_object_getn(inst, n->dep_schemas[d].key, n->dep_schemas[d].len) &&
-            !apply(c, n->dep_schemas[d].node, inst, path, scope, depth + 1)) {
-            ok = false;
-            if (!c->collect || errors_full(c))
-                return false;
-        }
+            !apply(c, n->dep_schemas[d].node, inst, path, scope, depth + 1))
+            FAILED();
+    if (!n->n_props && !n->n_pprops && !n->additional && !n->property_names)
+        return ok;
+    for (void *it = json_object_iter(inst); it; it = json_object_iter_next(inst, it))
+        if (!apply_property(c, n, it, path, scope, depth))
+            FAILED();
+    return ok;
+}
+
+/* "contains" with "minContains" and "maxContains". */
+static bool apply_contains(const struct vctx *c, const struct node *n, json_t *inst,
+                           const struct ipath *path, const struct scope *scope,
+                           unsigned depth)
+{
+    bool ok = true;
+    struct vctx q = {c->st, false};
+    size_t count = 0;
+    bool need_all = (n->flags & K_MAXCONTAINS) != 0;
+    for (size_t i = 0; i < json_array_size(inst); i++) {
+        struct ipath sub = {path, NULL, 0, i};
+        count += apply(&q, n->contains, json_array_get(inst, i), &sub, scope, depth + 1);
+        if (!need_all && count >= n->min_contains)
+            break;
     }
-    if (n->n_props || n->n_pprops || n->additional || n->property_names) {
-        for (void *it = json_object_iter(inst); it;
-             it = json_object_iter_next(inst, it)) {
-            const char *key = json_object_iter_key(it);
-            size_t klen = json_object_iter_key_len(it);
-            json_t *v = json_object_iter_value(it);
-            struct ipath sub = {path, key, klen, 0};
-            bool matched = false;
-            for (size_t i = 0; i < n->n_props; i++) {
-                if (n->props[i].len != klen || memcmp(n->props[i].key, key, klen) != 0)
-                    continue;
-                matched = true;
-                if (!apply(c, n->props[i].node, v, &sub, scope, depth + 1)) {
-                    ok = false;
-                    if (!c->collect || errors_full(c))
-                        return false;
-                }
-                break;
-            }
-            for (size_t i = 0; i < n->n_pprops; i++) {
-                int m = schema_regex_match(n->pprops[i].re, key, klen);
-                if (m < 0) {
-                    ok = false;
-                    report(c, &sub, "patternProperties",
-                           "property name is too costly to match");
-                }
-                if (m != 1)
-                    continue;
-                matched = true;
-                if (!apply(c, n->pprops[i].node, v, &sub, scope, depth + 1)) {
-                    ok = false;
-                    if (!c->collect || errors_full(c))
-                        return false;
-                }
-            }
-            if (!matched && n->additional) {
-                if (n->additional->is_bool && !n->additional->bool_value) {
-                    ok = false;
-                    if (!c->collect)
-                        return false;
-                    report(c, path, "additionalProperties",
-                           "unexpected property \"%.*s\"", (int)(klen > 100 ? 100 : klen),
-                           key);
-                } else if (!apply(c, n->additional, v, &sub, scope, depth + 1)) {
-                    ok = false;
-                    if (!c->collect || errors_full(c))
-                        return false;
-                }
-            }
-            if (n->property_names) {
-                struct vctx q = {c->st, false};
-                if (!apply_name(&q, n->property_names, key, klen, scope, depth + 1)) {
-                    ok = false;
-                    if (!c->collect)
-                        return false;
-                    report(c, path, "propertyNames",
-                           "property name \"%.*s\" is not allowed",
-                           (int)(klen > 100 ? 100 : klen), key);
-                }
-            }
-        }
+    if (count < n->min_contains) {
+        if (n->min_contains == 1)
+            report(c, path, "contains", "must contain at least one matching item");
+        else
+            report(c, path, "minContains", "must contain at least %zu matching items",
+                   n->min_contains);
+        FAILED();
+    }
+    if (need_all && count > n->max_contains) {
+        report(c, path, "maxContains", "must contain at most %zu matching items",
+               n->max_contains);
+        FAILED();
     }
     return ok;
 }
@@ -2356,71 +2445,33 @@ static bool apply_array(const struct vctx *c, const struct node *n, json_t *inst
     bool ok = true;
     size_t size = json_array_size(inst);
     if ((n->flags & K_MINITEMS) && size < n->min_items) {
-        ok = false;
         report(c, path, "minItems", "must have at least %zu item%s", n->min_items,
                n->min_items == 1 ? "" : "s");
+        FAILED();
     }
     if ((n->flags & K_MAXITEMS) && size > n->max_items) {
-        ok = false;
         report(c, path, "maxItems", "must have at most %zu items", n->max_items);
+        FAILED();
     }
-    if (!ok && !c->collect)
-        return false;
-    if (n->flags & K_UNIQUE) {
-        size_t i, j;
-        if (!items_unique(c, inst, &i, &j)) {
-            ok = false;
-            if (!c->collect)
-                return false;
-            report(c, path, "uniqueItems",
-                   "must not contain duplicates (items %zu and %zu are equal)", i, j);
-        }
+    size_t i, j;
+    if ((n->flags & K_UNIQUE) && !items_unique(c, inst, &i, &j)) {
+        report(c, path, "uniqueItems",
+               "must not contain duplicates (items %zu and %zu are equal)", i, j);
+        FAILED();
     }
-    for (size_t i = 0; i < size && (i < n->n_prefix || n->items); i++) {
+    for (i = 0; i < size && (i < n->n_prefix || n->items); i++) {
         struct ipath sub = {path, NULL, 0, i};
         const struct node *s = i < n->n_prefix ? n->prefix[i] : n->items;
         if (s->is_bool && !s->bool_value) {
-            ok = false;
-            if (!c->collect)
-                return false;
             report(c, path, "items", "must have at most %zu items", n->n_prefix);
+            FAILED();
             break;
         }
-        if (!apply(c, s, json_array_get(inst, i), &sub, scope, depth + 1)) {
-            ok = false;
-            if (!c->collect || errors_full(c))
-                return false;
-        }
+        if (!apply(c, s, json_array_get(inst, i), &sub, scope, depth + 1))
+            FAILED();
     }
-    if (n->contains) {
-        struct vctx q = {c->st, false};
-        size_t count = 0;
-        bool need_all = (n->flags & K_MAXCONTAINS) != 0;
-        for (size_t i = 0; i < size; i++) {
-            struct ipath sub = {path, NULL, 0, i};
-            count +=
-                apply(&q, n->contains, json_array_get(inst, i), &sub, scope, depth + 1);
-            if (!need_all && count >= n->min_contains)
-                break;
-        }
-        if (count < n->min_contains) {
-            ok = false;
-            if (!c->collect)
-                return false;
-            if (n->min_contains == 1)
-                report(c, path, "contains", "must contain at least one matching item");
-            else
-                report(c, path, "minContains", "must contain at least %zu matching items",
-                       n->min_contains);
-        }
-        if (need_all && count > n->max_contains) {
-            ok = false;
-            if (!c->collect)
-                return false;
-            report(c, path, "maxContains", "must contain at most %zu matching items",
-                   n->max_contains);
-        }
-    }
+    if (n->contains && !apply_contains(c, n, inst, path, scope, depth))
+        FAILED();
     return ok;
 }
 
@@ -2519,12 +2570,6 @@ static bool apply_values(const struct vctx *c, const struct node *n, json_t *ins
                          unsigned depth)
 {
     bool ok = true;
-#define FAILED()                                                                         \
-    do {                                                                                 \
-        ok = false;                                                                      \
-        if (!c->collect || errors_full(c))                                               \
-            return false;                                                                \
-    } while (0)
     if (n->ref && !apply(c, n->ref, inst, path, scope, depth + 1))
         FAILED();
     if (n->dynref && !apply(c, dynamic_target(n, scope), inst, path, scope, depth + 1))
@@ -2551,6 +2596,108 @@ static bool apply_values(const struct vctx *c, const struct node *n, json_t *ins
     return ok;
 }
 
+static bool apply_any_of(const struct vctx *c, const struct node *n, json_t *inst,
+                         const struct ipath *path, const struct scope *scope,
+                         unsigned depth)
+{
+    struct vctx q = {c->st, false};
+    for (size_t i = 0; i < n->n_any; i++)
+        if (apply(&q, n->any_of[i], inst, path, scope, depth + 1))
+            return true;
+    report_alternatives(c, "anyOf", n->any_of, n->n_any, inst, path, scope, depth);
+    return false;
+}
+
+static bool apply_one_of(const struct vctx *c, const struct node *n, json_t *inst,
+                         const struct ipath *path, const struct scope *scope,
+                         unsigned depth)
+{
+    struct vctx q = {c->st, false};
+    size_t count = 0, first = 0, second = 0;
+    for (size_t i = 0; i < n->n_one && count < 2; i++) {
+        if (apply(&q, n->one_of[i], inst, path, scope, depth + 1)) {
+            if (count++ == 0)
+                first = i;
+            else
+                second = i;
+        }
+    }
+    if (count == 0)
+        report_alternatives(c, "oneOf", n->one_of, n->n_one, inst, path, scope, depth);
+    else if (count > 1)
+        report(c, path, "oneOf",
+               "must match exactly one alternative, but matches %zu and %zu", first,
+               second);
+    return count == 1;
+}
+
+/* "not", and "if" with "then" or "else". */
+static bool apply_conditionals(const struct vctx *c, const struct node *n, json_t *inst,
+                               const struct ipath *path, const struct scope *scope,
+                               unsigned depth)
+{
+    bool ok = true;
+    struct vctx q = {c->st, false};
+    if (n->not_ && apply(&q, n->not_, inst, path, scope, depth + 1)) {
+        report(c, path, "not", "must not match the schema in \"not\"");
+        FAILED();
+    }
+    if (n->if_) {
+        const struct node *branch =
+            apply(&q, n->if_, inst, path, scope, depth + 1) ? n->then_ : n->else_;
+        if (branch && !apply(c, branch, inst, path, scope, depth + 1))
+            FAILED();
+    }
+    return ok;
+}
+
+static bool apply_unevaluated_props(const struct vctx *c, const struct node *n,
+                                    json_t *inst, const struct ipath *path,
+                                    const struct scope *scope, unsigned depth)
+{
+    bool ok = true;
+    struct vctx q = {c->st, false};
+    const struct node *u = n->unevaluated_props;
+    const char *key;
+    size_t klen;
+    json_t *v;
+    json_object_keylen_foreach(inst, key, klen, v)
+    {
+        if (prop_evaluated(&q, n, inst, key, klen, scope, depth, true))
+            continue;
+        struct ipath sub = {path, key, klen, 0};
+        if (u->is_bool && !u->bool_value) {
+            report(c, path, "unevaluatedProperties", "unexpected property \"%.*s\"",
+                   (int)(klen > 100 ? 100 : klen), key);
+            FAILED();
+        } else if (!apply(c, u, v, &sub, scope, depth + 1)) {
+            FAILED();
+        }
+    }
+    return ok;
+}
+
+static bool apply_unevaluated_items(const struct vctx *c, const struct node *n,
+                                    json_t *inst, const struct ipath *path,
+                                    const struct scope *scope, unsigned depth)
+{
+    bool ok = true;
+    struct vctx q = {c->st, false};
+    const struct node *u = n->unevaluated_items;
+    for (size_t i = 0; i < json_array_size(inst); i++) {
+        if (item_evaluated(&q, n, inst, i, scope, depth, true))
+            continue;
+        struct ipath sub = {path, NULL, 0, i};
+        if (u->is_bool && !u->bool_value) {
+            report(c, &sub, "unevaluatedItems", "unexpected item");
+            FAILED();
+        } else if (!apply(c, u, json_array_get(inst, i), &sub, scope, depth + 1)) {
+            FAILED();
+        }
+    }
+    return ok;
+}
+
 /* The in-place applicators that combine subschemas over the same value,
  * and the unevaluated keywords that depend on them. */
 static bool apply_inplace(const struct vctx *c, const struct node *n, json_t *inst,
@@ -2561,89 +2708,18 @@ static bool apply_inplace(const struct vctx *c, const struct node *n, json_t *in
     for (size_t i = 0; i < n->n_all; i++)
         if (!apply(c, n->all_of[i], inst, path, scope, depth + 1))
             FAILED();
-    if (n->n_any) {
-        struct vctx q = {c->st, false};
-        bool any = false;
-        for (size_t i = 0; i < n->n_any && !any; i++)
-            any = apply(&q, n->any_of[i], inst, path, scope, depth + 1);
-        if (!any) {
-            report_alternatives(c, "anyOf", n->any_of, n->n_any, inst, path, scope,
-                                depth);
-            FAILED();
-        }
-    }
-    if (n->n_one) {
-        struct vctx q = {c->st, false};
-        size_t count = 0, first = 0, second = 0;
-        for (size_t i = 0; i < n->n_one && count < 2; i++) {
-            if (apply(&q, n->one_of[i], inst, path, scope, depth + 1)) {
-                if (count++ == 0)
-                    first = i;
-                else
-                    second = i;
-            }
-        }
-        if (count == 0) {
-            report_alternatives(c, "oneOf", n->one_of, n->n_one, inst, path, scope,
-                                depth);
-            FAILED();
-        } else if (count > 1) {
-            report(c, path, "oneOf",
-                   "must match exactly one alternative, but matches %zu and %zu", first,
-                   second);
-            FAILED();
-        }
-    }
-    if (n->not_) {
-        struct vctx q = {c->st, false};
-        if (apply(&q, n->not_, inst, path, scope, depth + 1)) {
-            report(c, path, "not", "must not match the schema in \"not\"");
-            FAILED();
-        }
-    }
-    if (n->if_) {
-        struct vctx q = {c->st, false};
-        const struct node *branch =
-            apply(&q, n->if_, inst, path, scope, depth + 1) ? n->then_ : n->else_;
-        if (branch && !apply(c, branch, inst, path, scope, depth + 1))
-            FAILED();
-    }
-
-    if (n->unevaluated_props && json_is_object(inst)) {
-        struct vctx q = {c->st, false};
-        const char *key;
-        size_t klen;
-        json_t *v;
-        json_object_keylen_foreach(inst, key, klen, v)
-        {
-            if (prop_evaluated(&q, n, inst, key, klen, scope, depth, true))
-                continue;
-            struct ipath sub = {path, key, klen, 0};
-            if (n->unevaluated_props->is_bool && !n->unevaluated_props->bool_value) {
-                report(c, path, "unevaluatedProperties", "unexpected property \"%.*s\"",
-                       (int)(klen > 100 ? 100 : klen), key);
-                FAILED();
-            } else if (!apply(c, n->unevaluated_props, v, &sub, scope, depth + 1)) {
-                FAILED();
-            }
-        }
-    }
-    if (n->unevaluated_items && json_is_array(inst)) {
-        struct vctx q = {c->st, false};
-        for (size_t i = 0; i < json_array_size(inst); i++) {
-            if (item_evaluated(&q, n, inst, i, scope, depth, true))
-                continue;
-            struct ipath sub = {path, NULL, 0, i};
-            if (n->unevaluated_items->is_bool && !n->unevaluated_items->bool_value) {
-                report(c, &sub, "unevaluatedItems", "unexpected item");
-                FAILED();
-            } else if (!apply(c, n->unevaluated_items, json_array_get(inst, i), &sub,
-                              scope, depth + 1)) {
-                FAILED();
-            }
-        }
-    }
-#undef FAILED
+    if (n->n_any && !apply_any_of(c, n, inst, path, scope, depth))
+        FAILED();
+    if (n->n_one && !apply_one_of(c, n, inst, path, scope, depth))
+        FAILED();
+    if ((n->not_ || n->if_) && !apply_conditionals(c, n, inst, path, scope, depth))
+        FAILED();
+    if (n->unevaluated_props && json_is_object(inst) &&
+        !apply_unevaluated_props(c, n, inst, path, scope, depth))
+        FAILED();
+    if (n->unevaluated_items && json_is_array(inst) &&
+        !apply_unevaluated_items(c, n, inst, path, scope, depth))
+        FAILED();
     return ok;
 }
 
@@ -2657,17 +2733,9 @@ static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
     }
     if (!enter(c, path, depth))
         return false;
-    struct scope sc = {scope, n->res};
-    if (!scope || scope->res != n->res)
-        scope = &sc;
+    struct scope sc;
+    scope = scope_enter(c->st, &sc, scope, n);
     bool ok = true;
-
-#define FAILED()                                                                         \
-    do {                                                                                 \
-        ok = false;                                                                      \
-        if (!c->collect || errors_full(c))                                               \
-            return false;                                                                \
-    } while (0)
 
     if (n->types) {
         unsigned t = instance_type(inst);
@@ -2705,9 +2773,10 @@ static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
 
     if (n->inplace && !apply_inplace(c, n, inst, path, scope, depth))
         FAILED();
-#undef FAILED
     return ok && !c->st->stop;
 }
+
+#undef FAILED
 
 bool schema_validate(const struct schema *schema, json_t *instance,
                      struct schema_errors *errors)
