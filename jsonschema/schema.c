@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonschema/internal.h"
 #include "jsonschema/meta.h"
 #include "util/dynbuf.h"
 
@@ -947,6 +948,53 @@ static void compile_fail(struct compiler *c, const char *fmt, ...)
         c->error = strdup("out of memory");
 }
 
+/* Undoes a JSON Pointer token's escapes (~0 is '~', ~1 is '/') in place. */
+static void pointer_unescape(char *tok)
+{
+    char *w = tok;
+    for (char *r = tok; *r; r++) {
+        if (r[0] == '~' && (r[1] == '0' || r[1] == '1')) {
+            *w++ = r[1] == '0' ? '~' : '/';
+            r++;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+}
+
+/* Follows the JSON Pointer ptr (after its leading '/') from the root of
+ * res; returns the target or NULL. *where gets the last known resource on
+ * the way, so that a target inside an unknown keyword still has a base URI.
+ * ptr is modified. */
+static json_t *follow_pointer(struct compiler *c, struct reg_resource *res, char *ptr,
+                              struct reg_resource **where)
+{
+    json_t *cur = res->root;
+    char *tok = ptr;
+    *where = res;
+    while (cur && tok) {
+        char *slash = strchr(tok, '/');
+        if (slash)
+            *slash = '\0';
+        pointer_unescape(tok);
+        if (json_is_object(cur)) {
+            cur = json_object_get(cur, tok);
+        } else if (json_is_array(cur)) {
+            char *end;
+            unsigned long idx = strtoul(tok, &end, 10);
+            cur = (*tok && *end == '\0') ? json_array_get(cur, idx) : NULL;
+        } else {
+            cur = NULL;
+        }
+        struct reg_resource *known = cur ? reg_find(c->reg, REG_WHERE, cur, NULL) : NULL;
+        if (known)
+            *where = known;
+        tok = slash ? slash + 1 : NULL;
+    }
+    return cur;
+}
+
 /* Resolves a reference written in a schema whose base is base_uri; sets
  * *dynamic when the fragment named a $dynamicAnchor. */
 static json_t *resolve_ref(struct compiler *c, const char *base_uri, const char *ref,
@@ -965,70 +1013,29 @@ static json_t *resolve_ref(struct compiler *c, const char *base_uri, const char 
     if (!res) {
         compile_fail(c, "cannot resolve reference \"%s\": %s is not a known schema", ref,
                      uri);
-        goto done;
-    }
-    if (frag[0] == '\0') {
+    } else if (frag[0] == '\0') {
         target = res->root;
     } else if (frag[0] == '/') {
-        /* A JSON Pointer; remember the last known resource on the way so
-         * that a target inside an unknown keyword still gets a base URI. */
-        json_t *cur = res->root;
-        struct reg_resource *cur_res = res;
-        char *tok = frag + 1;
-        while (cur && tok) {
-            char *slash = strchr(tok, '/');
-            if (slash)
-                *slash = '\0';
-            char *w = tok;
-            for (char *r = tok; *r; r++) {
-                if (r[0] == '~' && (r[1] == '0' || r[1] == '1')) {
-                    *w++ = r[1] == '0' ? '~' : '/';
-                    r++;
-                } else {
-                    *w++ = *r;
-                }
-            }
-            *w = '\0';
-            if (json_is_object(cur)) {
-                cur = json_object_get(cur, tok);
-            } else if (json_is_array(cur)) {
-                char *end;
-                unsigned long idx = strtoul(tok, &end, 10);
-                cur = (*tok && *end == '\0') ? json_array_get(cur, idx) : NULL;
-            } else {
-                cur = NULL;
-            }
-            struct reg_resource *where =
-                cur ? reg_find(c->reg, REG_WHERE, cur, NULL) : NULL;
-            if (where)
-                cur_res = where;
-            tok = slash ? slash + 1 : NULL;
-        }
-        if (!cur) {
+        struct reg_resource *where;
+        target = follow_pointer(c, res, frag + 1, &where);
+        if (!target)
             compile_fail(c, "cannot resolve reference \"%s\": no such location", ref);
-            goto done;
-        }
-        if (json_is_object(cur) && !reg_find(c->reg, REG_WHERE, cur, NULL) &&
-            reg_walk(c->reg, cur, cur_res, 0) != 0) {
+        /* A target no schema keyword leads to was never walked. */
+        else if (json_is_object(target) && !reg_find(c->reg, REG_WHERE, target, NULL) &&
+                 reg_walk(c->reg, target, where, 0) != 0)
             compile_fail(c, "out of memory");
-            goto done;
-        }
-        target = cur;
     } else {
         char *key = xasprintf("%s#%s", uri, frag);
         struct reg_anchor *a = key ? reg_find(c->reg, REG_ANCHORS, NULL, key) : NULL;
         free(key);
-        if (!a) {
+        if (!a)
             compile_fail(c, "cannot resolve reference \"%s\": no anchor \"%s\"", ref,
                          frag);
-            goto done;
-        }
-        target = a->node;
-        *dynamic = a->dynamic;
+        target = a ? a->node : NULL;
+        *dynamic = a && a->dynamic;
     }
-done:
     free(uri);
-    return target;
+    return c->error ? NULL : target;
 }
 
 static struct cres *get_cres(struct compiler *c, struct reg_resource *rr, unsigned depth)
