@@ -3,6 +3,7 @@
  * numbers, formats, and hostile input: deep instances, huge arrays,
  * catastrophic patterns and schemas that loop. */
 #include <check.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -685,6 +686,40 @@ START_TEST(errors_text_edges)
 }
 END_TEST
 
+/* jsonschema/ is a library on its own: its files include only its own
+ * headers, util/ and system headers (doc/schema.md). Read from the source
+ * tree ($MSG91_SOURCE_DIR, or the current directory). */
+START_TEST(library_includes_only_its_own)
+{
+    const char *root = getenv("MSG91_SOURCE_DIR");
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/jsonschema", root && root[0] ? root : ".");
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "cannot open %s (set MSG91_SOURCE_DIR to the source root)",
+                  dir);
+    size_t files = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 3 || (strcmp(e->d_name + n - 2, ".c") && strcmp(e->d_name + n - 2, ".h")))
+            continue;
+        char *text = testutil_read_file(testutil_fmt("%s/%s", dir, e->d_name), NULL);
+        ck_assert_ptr_nonnull(text);
+        for (char *line = text; line; line = strchr(line, '\n')) {
+            line += line[0] == '\n';
+            if (strncmp(line, "#include \"", 10) == 0)
+                ck_assert_msg(strncmp(line + 10, "jsonschema/", 11) == 0 ||
+                                  strncmp(line + 10, "util/", 5) == 0,
+                              "%s: %.*s", e->d_name, (int)strcspn(line, "\n"), line);
+        }
+        free(text);
+        files++;
+    }
+    closedir(d);
+    ck_assert_uint_ge(files, 6);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("schema");
@@ -707,6 +742,7 @@ int main(void)
     tcase_add_test(tc, no_allocation_on_success);
     tcase_add_test(tc, errors_text_edges);
     tcase_add_test(tc, loops_through_applicators);
+    tcase_add_test(tc, library_includes_only_its_own);
     suite_add_tcase(suite, tc);
     /* Alone, with a generous timeout: before the step budget these never
      * finished, and the timeout is what reported them. */
