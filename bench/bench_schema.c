@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "schemas/embedded.h"
 #include "jsonschema/schema.h"
+#include "schemas/embedded.h"
 
 struct bench_case {
     const char *tool;
@@ -51,20 +51,6 @@ static const struct bench_case cases[] = {
     {"list_campaigns", "valid", "{\"page\":1,\"limit\":25}", true},
     {"list_campaigns", "invalid", "{\"page\":0}", false},
 };
-
-/* Tolerates a build that records embedded names with a directory prefix. */
-static const struct embedded_file *tool_file(const char *name)
-{
-    const struct embedded_file *f = embedded_find(name);
-    size_t n = strlen(name);
-    for (size_t i = 0; !f && i < embedded_files_len; i++) {
-        const char *e = embedded_files[i].name;
-        size_t m = strlen(e);
-        if (m > n && e[m - n - 1] == '/' && strcmp(e + m - n, name) == 0)
-            f = &embedded_files[i];
-    }
-    return f;
-}
 
 static json_t *sms_flow_args(bool valid)
 {
@@ -120,7 +106,7 @@ int main(int argc, char **argv)
         const struct bench_case *c = &cases[i];
         char name[128];
         snprintf(name, sizeof(name), "%s.input.json", c->tool);
-        const struct embedded_file *f = tool_file(name);
+        const struct embedded_file *f = embedded_find(name);
         json_t *doc = f ? json_loadb(f->text, f->len, 0, NULL) : NULL;
         char *error = NULL;
         struct schema *s = doc ? schema_compile(NULL, doc, NULL, NULL, &error) : NULL;

@@ -8,16 +8,19 @@
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "schemas/embedded.h"
+#include "jsonschema/internal.h"
+#include "jsonschema/meta.h"
 #include "util/dynbuf.h"
 
 #define DEFAULT_MAX_DEPTH 256
 #define DEFAULT_MAX_ERRORS 32
+#define DEFAULT_MAX_STEPS 1000000
 /* Nesting of the schema document itself that the compiler will follow. */
 #define MAX_COMPILE_DEPTH 1000
 /* Nesting of instance values that const, enum and uniqueItems compare. */
@@ -384,49 +387,32 @@ struct reg_anchor {
     bool dynamic;
 };
 
-/* Where a schema object sits: the resource that gives it its base URI. */
-struct reg_info {
-    struct reg_resource *res;
+/* The registry's tables; a lookup falls back to the parent's. */
+enum reg_table {
+    REG_RESOURCES, /* absolute URI -> struct reg_resource */
+    REG_ANCHORS,   /* "uri#name" -> struct reg_anchor */
+    /* schema object (json_t *) -> the struct reg_resource that gives it
+     * its base URI */
+    REG_WHERE,
+    REG_TABLES,
 };
 
 struct schema_registry {
     struct schema_registry *parent; /* consulted after this one; borrowed */
-    struct map resources;           /* uri -> struct reg_resource */
-    struct map anchors;             /* "uri#name" -> struct reg_anchor */
-    struct map infos;               /* json_t * -> struct reg_info */
-    struct reg_resource *all;       /* every resource, for destroy */
-    json_t *docs;                   /* references that keep documents alive */
+    struct map tables[REG_TABLES];
+    struct reg_resource *all; /* every resource, for destroy */
+    json_t *docs;             /* references that keep documents alive */
 };
 
-static struct reg_resource *reg_find_resource(const struct schema_registry *reg,
-                                              const char *uri)
+/* Looks a key up in one table of reg, then of each parent in turn: a
+ * string key (skey) for resources and anchors, a pointer for REG_WHERE. */
+static void *reg_find(const struct schema_registry *reg, enum reg_table table,
+                      const void *pkey, const char *skey)
 {
     for (; reg; reg = reg->parent) {
-        struct reg_resource *r = map_get(&reg->resources, NULL, uri);
-        if (r)
-            return r;
-    }
-    return NULL;
-}
-
-static struct reg_anchor *reg_find_anchor(const struct schema_registry *reg,
-                                          const char *key)
-{
-    for (; reg; reg = reg->parent) {
-        struct reg_anchor *a = map_get(&reg->anchors, NULL, key);
-        if (a)
-            return a;
-    }
-    return NULL;
-}
-
-static struct reg_info *reg_find_info(const struct schema_registry *reg,
-                                      const json_t *node)
-{
-    for (; reg; reg = reg->parent) {
-        struct reg_info *i = map_get(&reg->infos, node, NULL);
-        if (i)
-            return i;
+        void *v = map_get(&reg->tables[table], pkey, skey);
+        if (v)
+            return v;
     }
     return NULL;
 }
@@ -444,8 +430,8 @@ static struct reg_resource *reg_new_resource(struct schema_registry *reg, const 
     reg->all = r;
     /* The first document registered under a URI wins, as it does for
      * duplicate keys in a JSON object. */
-    if (!map_get(&reg->resources, NULL, uri) &&
-        map_put(&reg->resources, NULL, uri, r) != 0)
+    if (!map_get(&reg->tables[REG_RESOURCES], NULL, uri) &&
+        map_put(&reg->tables[REG_RESOURCES], NULL, uri, r) != 0)
         return NULL;
     return r;
 }
@@ -459,9 +445,9 @@ static int reg_add_anchor(struct schema_registry *reg, struct reg_resource *res,
     int rc = 0;
     /* The first anchor registered under a name is the one "$ref" finds;
      * a $dynamicAnchor is also listed on its resource for "$dynamicRef". */
-    if (!map_get(&reg->anchors, NULL, key)) {
+    if (!map_get(&reg->tables[REG_ANCHORS], NULL, key)) {
         struct reg_anchor *a = calloc(1, sizeof(*a));
-        if (!a || map_put(&reg->anchors, NULL, key, a) != 0) {
+        if (!a || map_put(&reg->tables[REG_ANCHORS], NULL, key, a) != 0) {
             free(a);
             rc = -1;
         } else {
@@ -515,7 +501,7 @@ static int reg_walk(struct schema_registry *reg, json_t *s, struct reg_resource 
         return 0;
     if (depth > MAX_COMPILE_DEPTH)
         return -1;
-    if (map_get(&reg->infos, s, NULL))
+    if (map_get(&reg->tables[REG_WHERE], s, NULL))
         return 0;
     json_t *id = json_object_get(s, "$id");
     if (json_is_string(id)) {
@@ -528,12 +514,8 @@ static int reg_walk(struct schema_registry *reg, json_t *s, struct reg_resource 
         if (!res)
             return -1;
     }
-    struct reg_info *info = calloc(1, sizeof(*info));
-    if (!info || map_put(&reg->infos, s, NULL, info) != 0) {
-        free(info);
+    if (map_put(&reg->tables[REG_WHERE], s, NULL, res) != 0)
         return -1;
-    }
-    info->res = res;
     json_t *anchor = json_object_get(s, "$anchor");
     if (json_is_string(anchor) &&
         reg_add_anchor(reg, res, json_string_value(anchor), s, false))
@@ -578,41 +560,14 @@ static struct schema_registry *registry_new(struct schema_registry *parent)
     return reg;
 }
 
-static const char *const meta_files[] = {
-    "meta/draft2020-12/schema.json",
-    "meta/draft2020-12/meta/core.json",
-    "meta/draft2020-12/meta/applicator.json",
-    "meta/draft2020-12/meta/unevaluated.json",
-    "meta/draft2020-12/meta/validation.json",
-    "meta/draft2020-12/meta/meta-data.json",
-    "meta/draft2020-12/meta/format-annotation.json",
-    "meta/draft2020-12/meta/content.json",
-};
-
-/* embedded_find by exact name; failing that, by a name that ends in
- * "/name", so that a build which records paths with a directory prefix
- * (as "../schemas/...") still finds the meta-schemas. */
-static const struct embedded_file *find_embedded(const char *name)
-{
-    const struct embedded_file *f = embedded_find(name);
-    size_t n = strlen(name);
-    for (size_t i = 0; !f && i < embedded_files_len; i++) {
-        const char *e = embedded_files[i].name;
-        size_t m = strlen(e);
-        if (m > n && e[m - n - 1] == '/' && strcmp(e + m - n, name) == 0)
-            f = &embedded_files[i];
-    }
-    return f;
-}
-
 struct schema_registry *schema_registry_create(void)
 {
     struct schema_registry *reg = registry_new(NULL);
     if (!reg)
         return NULL;
-    for (size_t i = 0; i < sizeof(meta_files) / sizeof(meta_files[0]); i++) {
-        const struct embedded_file *f = find_embedded(meta_files[i]);
-        json_t *doc = f ? json_loadb(f->text, f->len, 0, NULL) : NULL;
+    for (size_t i = 0; i < schema_meta_files_len; i++) {
+        const struct schema_meta_file *f = &schema_meta_files[i];
+        json_t *doc = json_loadb(f->text, f->len, 0, NULL);
         json_t *id = json_object_get(doc, "$id");
         char *error = NULL;
         if (!json_is_string(id) ||
@@ -631,11 +586,9 @@ void schema_registry_destroy(struct schema_registry *reg)
 {
     if (!reg)
         return;
-    for (size_t i = 0; i < reg->anchors.nbuckets; i++)
-        for (struct map_entry *e = reg->anchors.buckets[i]; e; e = e->next)
-            free(e->value);
-    for (size_t i = 0; i < reg->infos.nbuckets; i++)
-        for (struct map_entry *e = reg->infos.buckets[i]; e; e = e->next)
+    struct map *anchors = &reg->tables[REG_ANCHORS];
+    for (size_t i = 0; i < anchors->nbuckets; i++)
+        for (struct map_entry *e = anchors->buckets[i]; e; e = e->next)
             free(e->value);
     while (reg->all) {
         struct reg_resource *r = reg->all;
@@ -649,9 +602,8 @@ void schema_registry_destroy(struct schema_registry *reg)
         free(r->uri);
         free(r);
     }
-    map_finish(&reg->resources);
-    map_finish(&reg->anchors);
-    map_finish(&reg->infos);
+    for (size_t t = 0; t < REG_TABLES; t++)
+        map_finish(&reg->tables[t]);
     json_decref(reg->docs);
     free(reg);
 }
@@ -887,7 +839,6 @@ enum {
 /* A resource as the validator sees it: its $dynamicAnchors, so that
  * "$dynamicRef" can look them up along the dynamic scope. */
 struct cres {
-    json_t *root;
     size_t ndyn;
     struct cdyn {
         char *name;
@@ -944,7 +895,8 @@ struct node {
     struct pattern_prop *pprops;
     size_t n_pprops;
     struct node *additional, *property_names, *unevaluated_props;
-    json_t *required; /* array of strings, borrowed */
+    struct prop *required; /* names only (node is NULL) */
+    size_t n_required;
     struct dep_required *dep_required;
     size_t n_dep_required;
     struct prop *dep_schemas;
@@ -965,6 +917,8 @@ struct schema {
     bool format_assertion;
     unsigned max_depth;
     size_t max_errors;
+    size_t max_steps;
+    bool dynamic_scope; /* some "$dynamicRef" reads the dynamic scope */
 };
 
 struct compiler {
@@ -994,6 +948,53 @@ static void compile_fail(struct compiler *c, const char *fmt, ...)
         c->error = strdup("out of memory");
 }
 
+/* Undoes a JSON Pointer token's escapes (~0 is '~', ~1 is '/') in place. */
+static void pointer_unescape(char *tok)
+{
+    char *w = tok;
+    for (char *r = tok; *r; r++) {
+        if (r[0] == '~' && (r[1] == '0' || r[1] == '1')) {
+            *w++ = r[1] == '0' ? '~' : '/';
+            r++;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+}
+
+/* Follows the JSON Pointer ptr (after its leading '/') from the root of
+ * res; returns the target or NULL. *where gets the last known resource on
+ * the way, so that a target inside an unknown keyword still has a base URI.
+ * ptr is modified. */
+static json_t *follow_pointer(struct compiler *c, struct reg_resource *res, char *ptr,
+                              struct reg_resource **where)
+{
+    json_t *cur = res->root;
+    char *tok = ptr;
+    *where = res;
+    while (cur && tok) {
+        char *slash = strchr(tok, '/');
+        if (slash)
+            *slash = '\0';
+        pointer_unescape(tok);
+        if (json_is_object(cur)) {
+            cur = json_object_get(cur, tok);
+        } else if (json_is_array(cur)) {
+            char *end;
+            unsigned long idx = strtoul(tok, &end, 10);
+            cur = (*tok && *end == '\0') ? json_array_get(cur, idx) : NULL;
+        } else {
+            cur = NULL;
+        }
+        struct reg_resource *known = cur ? reg_find(c->reg, REG_WHERE, cur, NULL) : NULL;
+        if (known)
+            *where = known;
+        tok = slash ? slash + 1 : NULL;
+    }
+    return cur;
+}
+
 /* Resolves a reference written in a schema whose base is base_uri; sets
  * *dynamic when the fragment named a $dynamicAnchor. */
 static json_t *resolve_ref(struct compiler *c, const char *base_uri, const char *ref,
@@ -1008,73 +1009,33 @@ static json_t *resolve_ref(struct compiler *c, const char *base_uri, const char 
     }
     char *frag = uri_cut_fragment(uri);
     percent_decode(frag);
-    struct reg_resource *res = reg_find_resource(c->reg, uri);
+    struct reg_resource *res = reg_find(c->reg, REG_RESOURCES, NULL, uri);
     if (!res) {
         compile_fail(c, "cannot resolve reference \"%s\": %s is not a known schema", ref,
                      uri);
-        goto done;
-    }
-    if (frag[0] == '\0') {
+    } else if (frag[0] == '\0') {
         target = res->root;
     } else if (frag[0] == '/') {
-        /* A JSON Pointer; remember the last known resource on the way so
-         * that a target inside an unknown keyword still gets a base URI. */
-        json_t *cur = res->root;
-        struct reg_resource *cur_res = res;
-        char *tok = frag + 1;
-        while (cur && tok) {
-            char *slash = strchr(tok, '/');
-            if (slash)
-                *slash = '\0';
-            char *w = tok;
-            for (char *r = tok; *r; r++) {
-                if (r[0] == '~' && (r[1] == '0' || r[1] == '1')) {
-                    *w++ = r[1] == '0' ? '~' : '/';
-                    r++;
-                } else {
-                    *w++ = *r;
-                }
-            }
-            *w = '\0';
-            if (json_is_object(cur)) {
-                cur = json_object_get(cur, tok);
-            } else if (json_is_array(cur)) {
-                char *end;
-                unsigned long idx = strtoul(tok, &end, 10);
-                cur = (*tok && *end == '\0') ? json_array_get(cur, idx) : NULL;
-            } else {
-                cur = NULL;
-            }
-            struct reg_info *info = cur ? reg_find_info(c->reg, cur) : NULL;
-            if (info)
-                cur_res = info->res;
-            tok = slash ? slash + 1 : NULL;
-        }
-        if (!cur) {
+        struct reg_resource *where;
+        target = follow_pointer(c, res, frag + 1, &where);
+        if (!target)
             compile_fail(c, "cannot resolve reference \"%s\": no such location", ref);
-            goto done;
-        }
-        if (json_is_object(cur) && !reg_find_info(c->reg, cur) &&
-            reg_walk(c->reg, cur, cur_res, 0) != 0) {
+        /* A target no schema keyword leads to was never walked. */
+        else if (json_is_object(target) && !reg_find(c->reg, REG_WHERE, target, NULL) &&
+                 reg_walk(c->reg, target, where, 0) != 0)
             compile_fail(c, "out of memory");
-            goto done;
-        }
-        target = cur;
     } else {
         char *key = xasprintf("%s#%s", uri, frag);
-        struct reg_anchor *a = key ? reg_find_anchor(c->reg, key) : NULL;
+        struct reg_anchor *a = key ? reg_find(c->reg, REG_ANCHORS, NULL, key) : NULL;
         free(key);
-        if (!a) {
+        if (!a)
             compile_fail(c, "cannot resolve reference \"%s\": no anchor \"%s\"", ref,
                          frag);
-            goto done;
-        }
-        target = a->node;
-        *dynamic = a->dynamic;
+        target = a ? a->node : NULL;
+        *dynamic = a && a->dynamic;
     }
-done:
     free(uri);
-    return target;
+    return c->error ? NULL : target;
 }
 
 static struct cres *get_cres(struct compiler *c, struct reg_resource *rr, unsigned depth)
@@ -1088,7 +1049,6 @@ static struct cres *get_cres(struct compiler *c, struct reg_resource *rr, unsign
         compile_fail(c, "out of memory");
         return NULL;
     }
-    cr->root = rr->root;
     cr->next = c->schema->resources;
     c->schema->resources = cr;
     size_t n = 0;
@@ -1210,8 +1170,13 @@ static unsigned type_bit(const char *name)
     return 0;
 }
 
-static void compile_keywords(struct compiler *c, struct node *n, json_t *js,
-                             const char *base, unsigned depth)
+/* One function per vocabulary of 2020-12. Each reads its keywords from js
+ * into n and reports a malformed one through compile_fail. The content and
+ * meta-data vocabularies only annotate, so they compile to nothing. */
+
+/* Core: "$ref" and "$dynamicRef", resolved to nodes now. */
+static void compile_core(struct compiler *c, struct node *n, json_t *js, const char *base,
+                         unsigned depth)
 {
     json_t *v;
     bool dynamic;
@@ -1235,160 +1200,224 @@ static void compile_keywords(struct compiler *c, struct node *n, json_t *js,
         if (dynamic && hash && hash[1] && hash[1] != '/')
             n->dynref_anchor = hash + 1;
     }
-    if (c->error)
-        return;
+}
 
-    if (c->vocab & V_VALIDATION) {
-        if ((v = json_object_get(js, "type"))) {
-            if (json_is_string(v)) {
-                n->types = type_bit(json_string_value(v));
-            } else if (json_is_array(v)) {
-                size_t i;
-                json_t *t;
-                json_array_foreach(v, i, t)
-                {
-                    unsigned bit = json_is_string(t) ? type_bit(json_string_value(t)) : 0;
-                    if (!bit)
-                        return compile_fail(c, "\"type\" names an unknown type");
-                    n->types |= bit;
-                }
-            }
-            if (!n->types)
-                return compile_fail(c, "\"type\" must name JSON types");
-        }
-        if ((v = json_object_get(js, "const"))) {
-            n->const_value = v;
-            n->flags |= K_CONST;
-        }
-        if ((v = json_object_get(js, "enum"))) {
-            if (!json_is_array(v))
-                return compile_fail(c, "\"enum\" must be an array");
-            n->enum_values = v;
-        }
-        if (get_num(c, js, "minimum", &n->minimum))
-            n->flags |= K_MINIMUM;
-        if (get_num(c, js, "maximum", &n->maximum))
-            n->flags |= K_MAXIMUM;
-        if (get_num(c, js, "exclusiveMinimum", &n->exmin))
-            n->flags |= K_EXMIN;
-        if (get_num(c, js, "exclusiveMaximum", &n->exmax))
-            n->flags |= K_EXMAX;
-        if (get_num(c, js, "multipleOf", &n->multiple)) {
-            if (n->multiple.d <= 0)
-                return compile_fail(c, "\"multipleOf\" must be greater than 0");
-            n->flags |= K_MULTIPLE;
-        }
-        if (get_count(c, js, "minLength", &n->min_len))
-            n->flags |= K_MINLEN;
-        if (get_count(c, js, "maxLength", &n->max_len))
-            n->flags |= K_MAXLEN;
-        if (get_count(c, js, "minItems", &n->min_items))
-            n->flags |= K_MINITEMS;
-        if (get_count(c, js, "maxItems", &n->max_items))
-            n->flags |= K_MAXITEMS;
-        if (get_count(c, js, "minProperties", &n->min_props))
-            n->flags |= K_MINPROPS;
-        if (get_count(c, js, "maxProperties", &n->max_props))
-            n->flags |= K_MAXPROPS;
-        n->min_contains = 1;
-        get_count(c, js, "minContains", &n->min_contains);
-        if (get_count(c, js, "maxContains", &n->max_contains))
-            n->flags |= K_MAXCONTAINS;
-        if (json_is_true(json_object_get(js, "uniqueItems")))
-            n->flags |= K_UNIQUE;
-        if ((v = json_object_get(js, "pattern"))) {
-            char *err = NULL;
-            if (!json_is_string(v))
-                return compile_fail(c, "\"pattern\" must be a string");
-            n->pattern_src = json_string_value(v);
-            n->pattern = schema_regex_create(n->pattern_src, json_string_length(v), &err);
-            if (!n->pattern) {
-                compile_fail(c, "\"pattern\" %s %s", n->pattern_src, err ? err : "");
-                free(err);
-                return;
-            }
-        }
-        if ((v = json_object_get(js, "required"))) {
-            size_t i;
-            json_t *s;
-            if (!json_is_array(v))
-                return compile_fail(c, "\"required\" must be an array of strings");
-            json_array_foreach(v, i, s) if (!json_is_string(s)) return compile_fail(
-                c, "\"required\" must be an array of strings");
-            n->required = v;
-        }
-        if ((v = json_object_get(js, "dependentRequired"))) {
-            const char *key;
-            size_t klen;
-            json_t *names;
-            if (!json_is_object(v))
-                return compile_fail(c, "\"dependentRequired\" must be an object");
-            n->dep_required = calloc(json_object_size(v) + 1, sizeof(*n->dep_required));
-            if (!n->dep_required)
-                return compile_fail(c, "out of memory");
-            json_object_keylen_foreach(v, key, klen, names)
-            {
-                if (!json_is_array(names))
-                    return compile_fail(c, "\"dependentRequired\" values must be arrays");
-                n->dep_required[n->n_dep_required++] =
-                    (struct dep_required){.key = key, .len = klen, .names = names};
-            }
+static void compile_type(struct compiler *c, struct node *n, json_t *v)
+{
+    if (json_is_string(v)) {
+        n->types = type_bit(json_string_value(v));
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *t;
+        json_array_foreach(v, i, t)
+        {
+            unsigned bit = json_is_string(t) ? type_bit(json_string_value(t)) : 0;
+            if (!bit)
+                return compile_fail(c, "\"type\" names an unknown type");
+            n->types |= bit;
         }
     }
-    if (c->error)
-        return;
+    if (!n->types)
+        compile_fail(c, "\"type\" must name JSON types");
+}
 
-    if ((c->vocab & V_FORMAT) && (v = json_object_get(js, "format")) &&
-        json_is_string(v)) {
+/* The keywords that hold a number or a count, with where each goes in
+ * struct node and the flag that says it is set (0: no flag). */
+struct limit_keyword {
+    const char *kw;
+    size_t offset;
+    unsigned flag;
+};
+
+static const struct limit_keyword number_keywords[] = {
+    {"minimum", offsetof(struct node, minimum), K_MINIMUM},
+    {"maximum", offsetof(struct node, maximum), K_MAXIMUM},
+    {"exclusiveMinimum", offsetof(struct node, exmin), K_EXMIN},
+    {"exclusiveMaximum", offsetof(struct node, exmax), K_EXMAX},
+    {"multipleOf", offsetof(struct node, multiple), K_MULTIPLE},
+};
+
+static const struct limit_keyword count_keywords[] = {
+    {"minLength", offsetof(struct node, min_len), K_MINLEN},
+    {"maxLength", offsetof(struct node, max_len), K_MAXLEN},
+    {"minItems", offsetof(struct node, min_items), K_MINITEMS},
+    {"maxItems", offsetof(struct node, max_items), K_MAXITEMS},
+    {"minProperties", offsetof(struct node, min_props), K_MINPROPS},
+    {"maxProperties", offsetof(struct node, max_props), K_MAXPROPS},
+    {"minContains", offsetof(struct node, min_contains), 0},
+    {"maxContains", offsetof(struct node, max_contains), K_MAXCONTAINS},
+};
+
+static void compile_limits(struct compiler *c, struct node *n, json_t *js)
+{
+    char *base = (char *)n;
+    for (size_t i = 0; i < sizeof(number_keywords) / sizeof(number_keywords[0]); i++) {
+        const struct limit_keyword *k = &number_keywords[i];
+        if (get_num(c, js, k->kw, (struct num *)(base + k->offset)))
+            n->flags |= k->flag;
+    }
+    if ((n->flags & K_MULTIPLE) && n->multiple.d <= 0)
+        return compile_fail(c, "\"multipleOf\" must be greater than 0");
+    n->min_contains = 1;
+    for (size_t i = 0; i < sizeof(count_keywords) / sizeof(count_keywords[0]); i++) {
+        const struct limit_keyword *k = &count_keywords[i];
+        if (get_count(c, js, k->kw, (size_t *)(base + k->offset)))
+            n->flags |= k->flag;
+    }
+}
+
+static void compile_pattern(struct compiler *c, struct node *n, json_t *v)
+{
+    char *err = NULL;
+    if (!json_is_string(v))
+        return compile_fail(c, "\"pattern\" must be a string");
+    n->pattern_src = json_string_value(v);
+    n->pattern = schema_regex_create(n->pattern_src, json_string_length(v), &err);
+    if (!n->pattern)
+        compile_fail(c, "\"pattern\" %s %s", n->pattern_src, err ? err : "");
+    free(err);
+}
+
+/* "required" and "dependentRequired": lists of property names. */
+static void compile_required(struct compiler *c, struct node *n, json_t *js)
+{
+    json_t *v;
+    if ((v = json_object_get(js, "required"))) {
+        size_t i;
+        json_t *s;
+        if (!json_is_array(v))
+            return compile_fail(c, "\"required\" must be an array of strings");
+        n->required = calloc(json_array_size(v) + 1, sizeof(*n->required));
+        if (!n->required)
+            return compile_fail(c, "out of memory");
+        json_array_foreach(v, i, s)
+        {
+            if (!json_is_string(s))
+                return compile_fail(c, "\"required\" must be an array of strings");
+            n->required[n->n_required++] =
+                (struct prop){json_string_value(s), json_string_length(s), NULL};
+        }
+    }
+    if ((v = json_object_get(js, "dependentRequired"))) {
+        const char *key;
+        size_t klen;
+        json_t *names;
+        if (!json_is_object(v))
+            return compile_fail(c, "\"dependentRequired\" must be an object");
+        n->dep_required = calloc(json_object_size(v) + 1, sizeof(*n->dep_required));
+        if (!n->dep_required)
+            return compile_fail(c, "out of memory");
+        json_object_keylen_foreach(v, key, klen, names)
+        {
+            if (!json_is_array(names))
+                return compile_fail(c, "\"dependentRequired\" values must be arrays");
+            n->dep_required[n->n_dep_required++] =
+                (struct dep_required){.key = key, .len = klen, .names = names};
+        }
+    }
+}
+
+/* Validation: the assertions on the value itself. */
+static void compile_validation(struct compiler *c, struct node *n, json_t *js)
+{
+    json_t *v;
+    if ((v = json_object_get(js, "type")))
+        compile_type(c, n, v);
+    if ((v = json_object_get(js, "const"))) {
+        n->const_value = v;
+        n->flags |= K_CONST;
+    }
+    if ((v = json_object_get(js, "enum"))) {
+        if (!json_is_array(v))
+            return compile_fail(c, "\"enum\" must be an array");
+        n->enum_values = v;
+    }
+    compile_limits(c, n, js);
+    if (json_is_true(json_object_get(js, "uniqueItems")))
+        n->flags |= K_UNIQUE;
+    if ((v = json_object_get(js, "pattern")) && !c->error)
+        compile_pattern(c, n, v);
+    if (!c->error)
+        compile_required(c, n, js);
+}
+
+static void compile_format(struct node *n, json_t *js)
+{
+    json_t *v = json_object_get(js, "format");
+    if (json_is_string(v)) {
         n->format_name = json_string_value(v);
         n->format = schema_format_lookup(n->format_name);
     }
+}
 
-    if (c->vocab & V_APPLICATOR) {
-        n->all_of = compile_list(c, js, "allOf", &n->n_all, depth);
-        n->any_of = compile_list(c, js, "anyOf", &n->n_any, depth);
-        n->one_of = compile_list(c, js, "oneOf", &n->n_one, depth);
-        n->not_ = compile_sub(c, js, "not", depth);
-        n->if_ = compile_sub(c, js, "if", depth);
-        n->then_ = compile_sub(c, js, "then", depth);
-        n->else_ = compile_sub(c, js, "else", depth);
-        n->props = compile_map(c, js, "properties", &n->n_props, depth);
-        n->additional = compile_sub(c, js, "additionalProperties", depth);
-        n->property_names = compile_sub(c, js, "propertyNames", depth);
-        n->dep_schemas = compile_map(c, js, "dependentSchemas", &n->n_dep_schemas, depth);
-        n->contains = compile_sub(c, js, "contains", depth);
-        if ((v = json_object_get(js, "items")) && json_is_array(v))
-            return compile_fail(
-                c, "\"items\" must be a schema in 2020-12 (use prefixItems)");
-        n->items = compile_sub(c, js, "items", depth);
-        n->prefix = compile_list(c, js, "prefixItems", &n->n_prefix, depth);
-        if (c->error)
-            return;
-        size_t np;
-        struct prop *pp = compile_map(c, js, "patternProperties", &np, depth);
-        if (pp) {
-            n->pprops = calloc(np + 1, sizeof(*n->pprops));
-            if (!n->pprops) {
-                free(pp);
-                return compile_fail(c, "out of memory");
-            }
-            for (size_t i = 0; i < np && !c->error; i++) {
-                char *err = NULL;
-                n->pprops[i].node = pp[i].node;
-                n->pprops[i].re = schema_regex_create(pp[i].key, pp[i].len, &err);
-                n->n_pprops = i + 1;
-                if (!n->pprops[i].re)
-                    compile_fail(c, "\"patternProperties\" %s %s", pp[i].key,
-                                 err ? err : "");
-                free(err);
-            }
-            free(pp);
-        }
+/* "patternProperties": each name is compiled as a regular expression. */
+static void compile_pattern_props(struct compiler *c, struct node *n, json_t *js,
+                                  unsigned depth)
+{
+    size_t np;
+    struct prop *pp = compile_map(c, js, "patternProperties", &np, depth);
+    if (!pp)
+        return;
+    n->pprops = calloc(np + 1, sizeof(*n->pprops));
+    if (!n->pprops) {
+        free(pp);
+        return compile_fail(c, "out of memory");
     }
-    if (c->vocab & V_UNEVALUATED) {
-        n->unevaluated_props = compile_sub(c, js, "unevaluatedProperties", depth);
-        n->unevaluated_items = compile_sub(c, js, "unevaluatedItems", depth);
+    for (size_t i = 0; i < np && !c->error; i++) {
+        char *err = NULL;
+        n->pprops[i].node = pp[i].node;
+        n->pprops[i].re = schema_regex_create(pp[i].key, pp[i].len, &err);
+        n->n_pprops = i + 1;
+        if (!n->pprops[i].re)
+            compile_fail(c, "\"patternProperties\" %s %s", pp[i].key, err ? err : "");
+        free(err);
     }
+    free(pp);
+}
+
+/* Applicator: the keywords that apply subschemas. */
+static void compile_applicator(struct compiler *c, struct node *n, json_t *js,
+                               unsigned depth)
+{
+    n->all_of = compile_list(c, js, "allOf", &n->n_all, depth);
+    n->any_of = compile_list(c, js, "anyOf", &n->n_any, depth);
+    n->one_of = compile_list(c, js, "oneOf", &n->n_one, depth);
+    n->not_ = compile_sub(c, js, "not", depth);
+    n->if_ = compile_sub(c, js, "if", depth);
+    n->then_ = compile_sub(c, js, "then", depth);
+    n->else_ = compile_sub(c, js, "else", depth);
+    n->props = compile_map(c, js, "properties", &n->n_props, depth);
+    n->additional = compile_sub(c, js, "additionalProperties", depth);
+    n->property_names = compile_sub(c, js, "propertyNames", depth);
+    n->dep_schemas = compile_map(c, js, "dependentSchemas", &n->n_dep_schemas, depth);
+    n->contains = compile_sub(c, js, "contains", depth);
+    if (json_is_array(json_object_get(js, "items")))
+        return compile_fail(c, "\"items\" must be a schema in 2020-12 (use prefixItems)");
+    n->items = compile_sub(c, js, "items", depth);
+    n->prefix = compile_list(c, js, "prefixItems", &n->n_prefix, depth);
+    if (!c->error)
+        compile_pattern_props(c, n, js, depth);
+}
+
+static void compile_unevaluated(struct compiler *c, struct node *n, json_t *js,
+                                unsigned depth)
+{
+    n->unevaluated_props = compile_sub(c, js, "unevaluatedProperties", depth);
+    n->unevaluated_items = compile_sub(c, js, "unevaluatedItems", depth);
+}
+
+static void compile_keywords(struct compiler *c, struct node *n, json_t *js,
+                             const char *base, unsigned depth)
+{
+    compile_core(c, n, js, base, depth);
+    if (!c->error && (c->vocab & V_VALIDATION))
+        compile_validation(c, n, js);
+    if (!c->error && (c->vocab & V_FORMAT))
+        compile_format(n, js);
+    if (!c->error && (c->vocab & V_APPLICATOR))
+        compile_applicator(c, n, js, depth);
+    if (!c->error && (c->vocab & V_UNEVALUATED))
+        compile_unevaluated(c, n, js, depth);
     n->inplace = n->ref || n->dynref || n->const_value || n->enum_values || n->n_all ||
                  n->n_any || n->n_one || n->not_ || n->if_ || n->unevaluated_props ||
                  n->unevaluated_items;
@@ -1425,33 +1454,95 @@ static struct node *compile_node(struct compiler *c, json_t *js, unsigned depth)
     n->next_all = s->all;
     s->all = n;
 
-    struct reg_info *info = reg_find_info(c->reg, js);
-    if (!info) {
+    struct reg_resource *where = reg_find(c->reg, REG_WHERE, js, NULL);
+    if (!where) {
         compile_fail(c, "internal error: a subschema was not registered");
         return NULL;
     }
-    n->res = get_cres(c, info->res, depth);
+    n->res = get_cres(c, where, depth);
     if (!c->error)
-        compile_keywords(c, n, js, info->res->uri, depth);
+        compile_keywords(c, n, js, where->uri, depth);
     return n;
 }
 
-/* A chain of "$ref" and "allOf" that comes back to where it started
- * applies the same schema to the same value forever: reject it now. */
-static bool has_cycle(struct node *n)
+/* The i-th subschema that n applies to the same value it is applied to
+ * (not to a property or an item of it); NULL past the last. Absent
+ * keywords answer the true node, which has no such subschemas. A
+ * "$dynamicRef" counts every anchor of its name that it may land on. */
+static struct node *inplace_sub(struct schema *s, struct node *n, size_t i)
 {
-    if (!n || n->is_bool)
-        return false;
-    if (n->mark == 1)
-        return true;
-    if (n->mark == 2)
-        return false;
-    n->mark = 1;
-    bool cyc = has_cycle(n->ref);
-    for (size_t i = 0; i < n->n_all && !cyc; i++)
-        cyc = has_cycle(n->all_of[i]);
-    n->mark = 2;
-    return cyc;
+    struct node *single[] = {n->ref, n->dynref, n->not_, n->if_, n->then_, n->else_};
+    const size_t nsingle = sizeof(single) / sizeof(single[0]);
+    if (i < nsingle)
+        return single[i] ? single[i] : &s->true_node;
+    i -= nsingle;
+    struct node **lists[] = {n->all_of, n->any_of, n->one_of};
+    size_t lens[] = {n->n_all, n->n_any, n->n_one};
+    for (size_t k = 0; k < 3; k++) {
+        if (i < lens[k])
+            return lists[k][i];
+        i -= lens[k];
+    }
+    if (i < n->n_dep_schemas)
+        return n->dep_schemas[i].node;
+    i -= n->n_dep_schemas;
+    for (struct cres *r = n->dynref_anchor ? s->resources : NULL; r; r = r->next)
+        for (size_t k = 0; k < r->ndyn; k++)
+            if (strcmp(r->dyn[k].name, n->dynref_anchor) == 0 && i-- == 0)
+                return r->dyn[k].node;
+    return NULL;
+}
+
+enum { MARK_NEW, MARK_ON_PATH, MARK_DONE };
+
+/* Whether the subschemas applied in place (see inplace_sub) form a loop
+ * through start: such a loop applies the same schema to the same value
+ * forever, whatever keywords it passes through, so it is rejected before
+ * any validation. A depth-first search with its own stack, since a chain
+ * of references can be longer than the C stack allows. Returns 1, 0 or -1
+ * when out of memory. */
+static int has_cycle(struct schema *s, struct node *start)
+{
+    struct frame {
+        struct node *n;
+        size_t next;
+    } *stack = NULL;
+    size_t depth = 0, cap = 0;
+    int found = 0;
+    struct node *n = start;
+    while (n) {
+        if (!n->is_bool && n->mark == MARK_ON_PATH) {
+            found = 1;
+            break;
+        }
+        if (!n->is_bool && n->mark == MARK_NEW) {
+            if (depth == cap) {
+                struct frame *grown =
+                    realloc(stack, (cap ? cap * 2 : 32) * sizeof(*stack));
+                if (!grown) {
+                    found = -1;
+                    break;
+                }
+                stack = grown;
+                cap = cap ? cap * 2 : 32;
+            }
+            n->mark = MARK_ON_PATH;
+            stack[depth++] = (struct frame){n, 0};
+        }
+        /* The next unexplored subschema of the innermost frame, popping
+         * the frames that have none left. */
+        n = NULL;
+        while (depth && !n) {
+            struct frame *f = &stack[depth - 1];
+            n = inplace_sub(s, f->n, f->next++);
+            if (!n) {
+                f->n->mark = MARK_DONE;
+                depth--;
+            }
+        }
+    }
+    free(stack);
+    return found;
 }
 
 /* Reads the vocabularies the root's "$schema" declares; all of them when
@@ -1466,7 +1557,7 @@ static unsigned vocabularies(struct compiler *c, json_t *doc, const char *base)
         return V_ALL;
     uri_cut_fragment(uri);
     struct reg_resource *res =
-        strcmp(uri, META_URI) ? reg_find_resource(c->reg, uri) : NULL;
+        strcmp(uri, META_URI) ? reg_find(c->reg, REG_RESOURCES, NULL, uri) : NULL;
     free(uri);
     json_t *vocab = res ? json_object_get(res->root, "$vocabulary") : NULL;
     if (!json_is_object(vocab))
@@ -1517,6 +1608,7 @@ struct schema *schema_compile(struct schema_registry *reg, json_t *doc,
     s->format_assertion = opts && opts->format_assertion;
     s->max_depth = opts && opts->max_depth ? opts->max_depth : DEFAULT_MAX_DEPTH;
     s->max_errors = opts && opts->max_errors ? opts->max_errors : DEFAULT_MAX_ERRORS;
+    s->max_steps = opts && opts->max_steps ? opts->max_steps : DEFAULT_MAX_STEPS;
     if (!reg) {
         meta = schema_registry_create();
         if (!meta)
@@ -1546,7 +1638,11 @@ struct schema *schema_compile(struct schema_registry *reg, json_t *doc,
     if (c.error)
         goto fail;
     for (struct node *n = s->all; n; n = n->next_all) {
-        if (has_cycle(n)) {
+        s->dynamic_scope |= n->dynref_anchor != NULL;
+        int cyc = has_cycle(s, n);
+        if (cyc < 0)
+            goto nomem;
+        if (cyc) {
             compile_fail(&c, "\"$ref\" loops back to itself without consuming any of the "
                              "instance");
             goto fail;
@@ -1585,6 +1681,7 @@ void schema_destroy(struct schema *s)
         free(n->any_of);
         free(n->one_of);
         free(n->props);
+        free(n->required);
         free(n->dep_required);
         free(n->dep_schemas);
         free(n->prefix);
@@ -1619,11 +1716,19 @@ struct scope {
     const struct cres *res;
 };
 
+/* Why a validation stopped before its end; the instance is then invalid
+ * whatever the walk found. */
+enum {
+    STOP_DEEP = 1 << 0,  /* max_depth, or a comparison nested too deeply */
+    STOP_STEPS = 1 << 1, /* the step budget ran out */
+};
+
 struct vstate {
     const struct schema *schema;
     struct schema_errors *errors; /* NULL when only yes or no is wanted */
     size_t max_errors;
-    bool too_deep;
+    size_t steps_left;
+    unsigned stop;
 };
 
 struct vctx {
@@ -1718,7 +1823,9 @@ truncated:
 static void report(const struct vctx *c, const struct ipath *path, const char *keyword,
                    const char *fmt, ...)
 {
-    if (!collecting(c))
+    /* Once the budget has run out, errors found on the way out of the walk
+     * are artefacts of stopping. */
+    if (!collecting(c) || (c->st->stop & STOP_STEPS))
         return;
     if (c->st->errors->count >= c->st->max_errors) {
         c->st->errors->truncated = true;
@@ -1732,7 +1839,7 @@ static void report(const struct vctx *c, const struct ipath *path, const char *k
     push_error(c, render_path(path), keyword, strdup(msg));
 }
 
-static unsigned instance_type(const json_t *j)
+static inline unsigned instance_type(const json_t *j)
 {
     switch (json_typeof(j)) {
     case JSON_OBJECT:
@@ -1803,6 +1910,20 @@ static size_t utf8_length(const char *s, size_t len)
     return n;
 }
 
+/* The dynamic scope as n is entered: it gains n's resource when n starts
+ * another one. Only a schema with a "$dynamicRef" that can be redirected
+ * ever reads the scope, so the others skip keeping it. sc is storage in
+ * the caller's frame. */
+static inline const struct scope *scope_enter(const struct vstate *st, struct scope *sc,
+                                              const struct scope *scope,
+                                              const struct node *n)
+{
+    if (!st->schema->dynamic_scope || (scope && scope->res == n->res))
+        return scope;
+    *sc = (struct scope){scope, n->res};
+    return sc;
+}
+
 static const struct node *dynamic_target(const struct node *n, const struct scope *scope)
 {
     if (!n->dynref_anchor)
@@ -1821,7 +1942,7 @@ static bool equal_or_deep(const struct vctx *c, const json_t *a, const json_t *b
     bool deep = false;
     bool same = json_same(a, b, 0, &deep);
     if (deep)
-        c->st->too_deep = true;
+        c->st->stop |= STOP_DEEP;
     return same;
 }
 
@@ -1867,15 +1988,40 @@ static bool check_string(const struct vctx *c, const struct node *n, const char 
     return ok;
 }
 
-static bool enter(const struct vctx *c, const struct ipath *path, unsigned depth)
+/* Takes one step of the budget; false once it has run out. */
+static bool spend(struct vstate *st)
 {
-    if (depth < c->st->schema->max_depth)
+    if (st->steps_left) {
+        st->steps_left--;
         return true;
-    if (!c->st->too_deep) {
-        c->st->too_deep = true;
+    }
+    st->stop |= STOP_STEPS;
+    return false;
+}
+
+static __attribute__((noinline)) bool
+enter_refused(const struct vctx *c, const struct ipath *path, unsigned depth)
+{
+    /* Within max_depth, only the budget can refuse. */
+    if (depth < c->st->schema->max_depth)
+        return spend(c->st);
+    if (!c->st->stop) {
         report(c, path, "$ref", "nesting exceeds %u levels", c->st->schema->max_depth);
+        c->st->stop |= STOP_DEEP;
     }
     return false;
+}
+
+/* Every application of a schema node passes here: it is one step of the
+ * budget and one level of max_depth. The common case stays inline. */
+static inline bool enter(const struct vctx *c, const struct ipath *path, unsigned depth)
+{
+    struct vstate *st = c->st;
+    if (depth < st->schema->max_depth && st->steps_left) {
+        st->steps_left--;
+        return true;
+    }
+    return enter_refused(c, path, depth);
 }
 
 /* Applies n to a property name, which is a string without a json_t. */
@@ -1886,9 +2032,8 @@ static bool apply_name(const struct vctx *c, const struct node *n, const char *s
         return n->bool_value;
     if (!enter(c, NULL, depth))
         return false;
-    struct scope sc = {scope, n->res};
-    if (!scope || scope->res != n->res)
-        scope = &sc;
+    struct scope sc;
+    scope = scope_enter(c->st, &sc, scope, n);
     if (n->types && !(n->types & T_STRING))
         return false;
     if (n->const_value &&
@@ -1950,11 +2095,10 @@ static bool prop_evaluated(const struct vctx *q, const struct node *n, json_t *i
                            const char *key, size_t klen, const struct scope *scope,
                            unsigned depth, bool skip_self)
 {
-    if (n->is_bool || depth >= q->st->schema->max_depth)
+    if (n->is_bool || depth >= q->st->schema->max_depth || !spend(q->st))
         return false;
-    struct scope sc = {scope, n->res};
-    if (!scope || scope->res != n->res)
-        scope = &sc;
+    struct scope sc;
+    scope = scope_enter(q->st, &sc, scope, n);
     if (n->additional || (n->unevaluated_props && !skip_self))
         return true;
     for (size_t i = 0; i < n->n_props; i++)
@@ -2003,11 +2147,10 @@ static bool item_evaluated(const struct vctx *q, const struct node *n, json_t *i
                            size_t idx, const struct scope *scope, unsigned depth,
                            bool skip_self)
 {
-    if (n->is_bool || depth >= q->st->schema->max_depth)
+    if (n->is_bool || depth >= q->st->schema->max_depth || !spend(q->st))
         return false;
-    struct scope sc = {scope, n->res};
-    if (!scope || scope->res != n->res)
-        scope = &sc;
+    struct scope sc;
+    scope = scope_enter(q->st, &sc, scope, n);
     if (idx < n->n_prefix || n->items || (n->unevaluated_items && !skip_self))
         return true;
     if (n->contains &&
@@ -2071,7 +2214,7 @@ static bool items_unique(const struct vctx *c, json_t *arr, size_t *i, size_t *j
      * the one place where validating a valid instance allocates. */
     struct hashed *h = malloc(n * sizeof(*h));
     if (!h) {
-        c->st->too_deep = true;
+        c->st->stop |= STOP_DEEP;
         *i = *j = 0;
         return false;
     }
@@ -2099,7 +2242,7 @@ static void report_alternatives(const struct vctx *c, const char *kw, struct nod
                                 size_t n, json_t *inst, const struct ipath *path,
                                 const struct scope *scope, unsigned depth)
 {
-    if (!c->collect || !c->st->errors)
+    if (!c->collect || !c->st->errors || (c->st->stop & STOP_STEPS))
         return;
     unsigned types = 0;
     bool all_type = true;
@@ -2107,9 +2250,17 @@ static void report_alternatives(const struct vctx *c, const char *kw, struct nod
     bool have_best = false;
     for (size_t i = 0; i < n; i++) {
         struct schema_errors e = {0};
-        struct vstate st = {c->st->schema, &e, 4, false};
+        struct vstate st = {c->st->schema, &e, 4, c->st->steps_left, 0};
         struct vctx sub = {&st, true};
         apply(&sub, list[i], inst, path, scope, depth + 1);
+        /* Re-running the branches spends the same budget. */
+        c->st->steps_left = st.steps_left;
+        if (st.stop & STOP_STEPS) {
+            c->st->stop |= STOP_STEPS;
+            schema_errors_finish(&e);
+            schema_errors_finish(&best);
+            return;
+        }
         bool only_type = e.count == 1 && strcmp(e.items[0].keyword, "type") == 0 &&
                          list[i]->types && !e.truncated;
         if (only_type)
@@ -2140,6 +2291,99 @@ static void report_alternatives(const struct vctx *c, const char *kw, struct nod
     schema_errors_finish(&best);
 }
 
+/* Records in a validator function (with `ok` and `c` in scope) that a
+ * keyword failed, and returns false at once when nothing more is wanted:
+ * only yes or no was asked, or the error list is full. */
+#define FAILED()                                                                         \
+    do {                                                                                 \
+        ok = false;                                                                      \
+        if (!c->collect || errors_full(c))                                               \
+            return false;                                                                \
+    } while (0)
+
+/* "required" and "dependentRequired". */
+static bool check_required(const struct vctx *c, const struct node *n, json_t *inst,
+                           const struct ipath *path)
+{
+    bool ok = true;
+    size_t i;
+    json_t *name;
+    for (i = 0; i < n->n_required; i++) {
+        if (json_object_getn(inst, n->required[i].key, n->required[i].len))
+            continue;
+        report(c, path, "required", "missing required property \"%s\"",
+               n->required[i].key);
+        FAILED();
+    }
+    for (size_t d = 0; d < n->n_dep_required; d++) {
+        const struct dep_required *dr = &n->dep_required[d];
+        if (!json_object_getn(inst, dr->key, dr->len))
+            continue;
+        json_array_foreach(dr->names, i, name)
+        {
+            if (!json_is_string(name) ||
+                json_object_getn(inst, json_string_value(name), json_string_length(name)))
+                continue;
+            report(c, path, "dependentRequired",
+                   "missing property \"%s\" (required when \"%s\" is present)",
+                   json_string_value(name), dr->key);
+            FAILED();
+        }
+    }
+    return ok;
+}
+
+/* "properties", "patternProperties", "additionalProperties" and
+ * "propertyNames" on one property of an object. */
+static bool apply_property(const struct vctx *c, const struct node *n, void *it,
+                           const struct ipath *path, const struct scope *scope,
+                           unsigned depth)
+{
+    const char *key = json_object_iter_key(it);
+    size_t klen = json_object_iter_key_len(it);
+    json_t *v = json_object_iter_value(it);
+    bool ok = true, matched = false;
+    struct ipath sub = {path, key, klen, 0};
+    for (size_t i = 0; i < n->n_props; i++) {
+        if (n->props[i].len != klen || memcmp(n->props[i].key, key, klen) != 0)
+            continue;
+        matched = true;
+        if (!apply(c, n->props[i].node, v, &sub, scope, depth + 1))
+            FAILED();
+        break;
+    }
+    for (size_t i = 0; i < n->n_pprops; i++) {
+        int m = schema_regex_match(n->pprops[i].re, key, klen);
+        if (m < 0) {
+            ok = false;
+            report(c, &sub, "patternProperties", "property name is too costly to match");
+        }
+        if (m != 1)
+            continue;
+        matched = true;
+        if (!apply(c, n->pprops[i].node, v, &sub, scope, depth + 1))
+            FAILED();
+    }
+    if (!matched && n->additional) {
+        if (n->additional->is_bool && !n->additional->bool_value) {
+            report(c, path, "additionalProperties", "unexpected property \"%.*s\"",
+                   (int)(klen > 100 ? 100 : klen), key);
+            FAILED();
+        } else if (!apply(c, n->additional, v, &sub, scope, depth + 1)) {
+            FAILED();
+        }
+    }
+    if (n->property_names) {
+        struct vctx q = {c->st, false};
+        if (!apply_name(&q, n->property_names, key, klen, scope, depth + 1)) {
+            report(c, path, "propertyNames", "property name \"%.*s\" is not allowed",
+                   (int)(klen > 100 ? 100 : klen), key);
+            FAILED();
+        }
+    }
+    return ok;
+}
+
 static bool apply_object(const struct vctx *c, const struct node *n, json_t *inst,
                          const struct ipath *path, const struct scope *scope,
                          unsigned depth)
@@ -2147,120 +2391,56 @@ static bool apply_object(const struct vctx *c, const struct node *n, json_t *ins
     bool ok = true;
     size_t size = json_object_size(inst);
     if ((n->flags & K_MINPROPS) && size < n->min_props) {
-        ok = false;
         report(c, path, "minProperties", "must have at least %zu properties",
                n->min_props);
+        FAILED();
     }
     if ((n->flags & K_MAXPROPS) && size > n->max_props) {
-        ok = false;
         report(c, path, "maxProperties", "must have at most %zu properties",
                n->max_props);
+        FAILED();
     }
-    if (!ok && !c->collect)
-        return false;
-    if (n->required) {
-        size_t i;
-        json_t *name;
-        json_array_foreach(n->required, i, name)
-        {
-            if (!json_object_getn(inst, json_string_value(name),
-                                  json_string_length(name))) {
-                ok = false;
-                if (!c->collect)
-                    return false;
-                report(c, path, "required", "missing required property \"%s\"",
-                       json_string_value(name));
-            }
-        }
-    }
-    for (size_t d = 0; d < n->n_dep_required; d++) {
-        const struct dep_required *dr = &n->dep_required[d];
-        if (!json_object_getn(inst, dr->key, dr->len))
-            continue;
-        size_t i;
-        json_t *name;
-        json_array_foreach(dr->names, i, name)
-        {
-            if (json_is_string(name) && !json_object_getn(inst, json_string_value(name),
-                                                          json_string_length(name))) {
-                ok = false;
-                if (!c->collect)
-                    return false;
-                report(c, path, "dependentRequired",
-                       "missing property \"%s\" (required when \"%s\" is present)",
-                       json_string_value(name), dr->key);
-            }
-        }
-    }
-    for (size_t d = 0; d < n->n_dep_schemas; d++) {
+    if ((n->n_required || n->n_dep_required) && !check_required(c, n, inst, path))
+        FAILED();
+    for (size_t d = 0; d < n->n_dep_schemas; d++)
         if (json_object_getn(inst, n->dep_schemas[d].key, n->dep_schemas[d].len) &&
-            !apply(c, n->dep_schemas[d].node, inst, path, scope, depth + 1)) {
-            ok = false;
-            if (!c->collect || errors_full(c))
-                return false;
-        }
+            !apply(c, n->dep_schemas[d].node, inst, path, scope, depth + 1))
+            FAILED();
+    if (!n->n_props && !n->n_pprops && !n->additional && !n->property_names)
+        return ok;
+    for (void *it = json_object_iter(inst); it; it = json_object_iter_next(inst, it))
+        if (!apply_property(c, n, it, path, scope, depth))
+            FAILED();
+    return ok;
+}
+
+/* "contains" with "minContains" and "maxContains". */
+static bool apply_contains(const struct vctx *c, const struct node *n, json_t *inst,
+                           const struct ipath *path, const struct scope *scope,
+                           unsigned depth)
+{
+    bool ok = true;
+    struct vctx q = {c->st, false};
+    size_t count = 0;
+    bool need_all = (n->flags & K_MAXCONTAINS) != 0;
+    for (size_t i = 0; i < json_array_size(inst); i++) {
+        struct ipath sub = {path, NULL, 0, i};
+        count += apply(&q, n->contains, json_array_get(inst, i), &sub, scope, depth + 1);
+        if (!need_all && count >= n->min_contains)
+            break;
     }
-    if (n->n_props || n->n_pprops || n->additional || n->property_names) {
-        for (void *it = json_object_iter(inst); it;
-             it = json_object_iter_next(inst, it)) {
-            const char *key = json_object_iter_key(it);
-            size_t klen = json_object_iter_key_len(it);
-            json_t *v = json_object_iter_value(it);
-            struct ipath sub = {path, key, klen, 0};
-            bool matched = false;
-            for (size_t i = 0; i < n->n_props; i++) {
-                if (n->props[i].len != klen || memcmp(n->props[i].key, key, klen) != 0)
-                    continue;
-                matched = true;
-                if (!apply(c, n->props[i].node, v, &sub, scope, depth + 1)) {
-                    ok = false;
-                    if (!c->collect || errors_full(c))
-                        return false;
-                }
-                break;
-            }
-            for (size_t i = 0; i < n->n_pprops; i++) {
-                int m = schema_regex_match(n->pprops[i].re, key, klen);
-                if (m < 0) {
-                    ok = false;
-                    report(c, &sub, "patternProperties",
-                           "property name is too costly to match");
-                }
-                if (m != 1)
-                    continue;
-                matched = true;
-                if (!apply(c, n->pprops[i].node, v, &sub, scope, depth + 1)) {
-                    ok = false;
-                    if (!c->collect || errors_full(c))
-                        return false;
-                }
-            }
-            if (!matched && n->additional) {
-                if (n->additional->is_bool && !n->additional->bool_value) {
-                    ok = false;
-                    if (!c->collect)
-                        return false;
-                    report(c, path, "additionalProperties",
-                           "unexpected property \"%.*s\"", (int)(klen > 100 ? 100 : klen),
-                           key);
-                } else if (!apply(c, n->additional, v, &sub, scope, depth + 1)) {
-                    ok = false;
-                    if (!c->collect || errors_full(c))
-                        return false;
-                }
-            }
-            if (n->property_names) {
-                struct vctx q = {c->st, false};
-                if (!apply_name(&q, n->property_names, key, klen, scope, depth + 1)) {
-                    ok = false;
-                    if (!c->collect)
-                        return false;
-                    report(c, path, "propertyNames",
-                           "property name \"%.*s\" is not allowed",
-                           (int)(klen > 100 ? 100 : klen), key);
-                }
-            }
-        }
+    if (count < n->min_contains) {
+        if (n->min_contains == 1)
+            report(c, path, "contains", "must contain at least one matching item");
+        else
+            report(c, path, "minContains", "must contain at least %zu matching items",
+                   n->min_contains);
+        FAILED();
+    }
+    if (need_all && count > n->max_contains) {
+        report(c, path, "maxContains", "must contain at most %zu matching items",
+               n->max_contains);
+        FAILED();
     }
     return ok;
 }
@@ -2272,71 +2452,33 @@ static bool apply_array(const struct vctx *c, const struct node *n, json_t *inst
     bool ok = true;
     size_t size = json_array_size(inst);
     if ((n->flags & K_MINITEMS) && size < n->min_items) {
-        ok = false;
         report(c, path, "minItems", "must have at least %zu item%s", n->min_items,
                n->min_items == 1 ? "" : "s");
+        FAILED();
     }
     if ((n->flags & K_MAXITEMS) && size > n->max_items) {
-        ok = false;
         report(c, path, "maxItems", "must have at most %zu items", n->max_items);
+        FAILED();
     }
-    if (!ok && !c->collect)
-        return false;
-    if (n->flags & K_UNIQUE) {
-        size_t i, j;
-        if (!items_unique(c, inst, &i, &j)) {
-            ok = false;
-            if (!c->collect)
-                return false;
-            report(c, path, "uniqueItems",
-                   "must not contain duplicates (items %zu and %zu are equal)", i, j);
-        }
+    size_t i, j;
+    if ((n->flags & K_UNIQUE) && !items_unique(c, inst, &i, &j)) {
+        report(c, path, "uniqueItems",
+               "must not contain duplicates (items %zu and %zu are equal)", i, j);
+        FAILED();
     }
-    for (size_t i = 0; i < size && (i < n->n_prefix || n->items); i++) {
+    for (i = 0; i < size && (i < n->n_prefix || n->items); i++) {
         struct ipath sub = {path, NULL, 0, i};
         const struct node *s = i < n->n_prefix ? n->prefix[i] : n->items;
         if (s->is_bool && !s->bool_value) {
-            ok = false;
-            if (!c->collect)
-                return false;
             report(c, path, "items", "must have at most %zu items", n->n_prefix);
+            FAILED();
             break;
         }
-        if (!apply(c, s, json_array_get(inst, i), &sub, scope, depth + 1)) {
-            ok = false;
-            if (!c->collect || errors_full(c))
-                return false;
-        }
+        if (!apply(c, s, json_array_get(inst, i), &sub, scope, depth + 1))
+            FAILED();
     }
-    if (n->contains) {
-        struct vctx q = {c->st, false};
-        size_t count = 0;
-        bool need_all = (n->flags & K_MAXCONTAINS) != 0;
-        for (size_t i = 0; i < size; i++) {
-            struct ipath sub = {path, NULL, 0, i};
-            count +=
-                apply(&q, n->contains, json_array_get(inst, i), &sub, scope, depth + 1);
-            if (!need_all && count >= n->min_contains)
-                break;
-        }
-        if (count < n->min_contains) {
-            ok = false;
-            if (!c->collect)
-                return false;
-            if (n->min_contains == 1)
-                report(c, path, "contains", "must contain at least one matching item");
-            else
-                report(c, path, "minContains", "must contain at least %zu matching items",
-                       n->min_contains);
-        }
-        if (need_all && count > n->max_contains) {
-            ok = false;
-            if (!c->collect)
-                return false;
-            report(c, path, "maxContains", "must contain at most %zu matching items",
-                   n->max_contains);
-        }
-    }
+    if (n->contains && !apply_contains(c, n, inst, path, scope, depth))
+        FAILED();
     return ok;
 }
 
@@ -2435,12 +2577,6 @@ static bool apply_values(const struct vctx *c, const struct node *n, json_t *ins
                          unsigned depth)
 {
     bool ok = true;
-#define FAILED()                                                                         \
-    do {                                                                                 \
-        ok = false;                                                                      \
-        if (!c->collect || errors_full(c))                                               \
-            return false;                                                                \
-    } while (0)
     if (n->ref && !apply(c, n->ref, inst, path, scope, depth + 1))
         FAILED();
     if (n->dynref && !apply(c, dynamic_target(n, scope), inst, path, scope, depth + 1))
@@ -2467,6 +2603,108 @@ static bool apply_values(const struct vctx *c, const struct node *n, json_t *ins
     return ok;
 }
 
+static bool apply_any_of(const struct vctx *c, const struct node *n, json_t *inst,
+                         const struct ipath *path, const struct scope *scope,
+                         unsigned depth)
+{
+    struct vctx q = {c->st, false};
+    for (size_t i = 0; i < n->n_any; i++)
+        if (apply(&q, n->any_of[i], inst, path, scope, depth + 1))
+            return true;
+    report_alternatives(c, "anyOf", n->any_of, n->n_any, inst, path, scope, depth);
+    return false;
+}
+
+static bool apply_one_of(const struct vctx *c, const struct node *n, json_t *inst,
+                         const struct ipath *path, const struct scope *scope,
+                         unsigned depth)
+{
+    struct vctx q = {c->st, false};
+    size_t count = 0, first = 0, second = 0;
+    for (size_t i = 0; i < n->n_one && count < 2; i++) {
+        if (apply(&q, n->one_of[i], inst, path, scope, depth + 1)) {
+            if (count++ == 0)
+                first = i;
+            else
+                second = i;
+        }
+    }
+    if (count == 0)
+        report_alternatives(c, "oneOf", n->one_of, n->n_one, inst, path, scope, depth);
+    else if (count > 1)
+        report(c, path, "oneOf",
+               "must match exactly one alternative, but matches %zu and %zu", first,
+               second);
+    return count == 1;
+}
+
+/* "not", and "if" with "then" or "else". */
+static bool apply_conditionals(const struct vctx *c, const struct node *n, json_t *inst,
+                               const struct ipath *path, const struct scope *scope,
+                               unsigned depth)
+{
+    bool ok = true;
+    struct vctx q = {c->st, false};
+    if (n->not_ && apply(&q, n->not_, inst, path, scope, depth + 1)) {
+        report(c, path, "not", "must not match the schema in \"not\"");
+        FAILED();
+    }
+    if (n->if_) {
+        const struct node *branch =
+            apply(&q, n->if_, inst, path, scope, depth + 1) ? n->then_ : n->else_;
+        if (branch && !apply(c, branch, inst, path, scope, depth + 1))
+            FAILED();
+    }
+    return ok;
+}
+
+static bool apply_unevaluated_props(const struct vctx *c, const struct node *n,
+                                    json_t *inst, const struct ipath *path,
+                                    const struct scope *scope, unsigned depth)
+{
+    bool ok = true;
+    struct vctx q = {c->st, false};
+    const struct node *u = n->unevaluated_props;
+    const char *key;
+    size_t klen;
+    json_t *v;
+    json_object_keylen_foreach(inst, key, klen, v)
+    {
+        if (prop_evaluated(&q, n, inst, key, klen, scope, depth, true))
+            continue;
+        struct ipath sub = {path, key, klen, 0};
+        if (u->is_bool && !u->bool_value) {
+            report(c, path, "unevaluatedProperties", "unexpected property \"%.*s\"",
+                   (int)(klen > 100 ? 100 : klen), key);
+            FAILED();
+        } else if (!apply(c, u, v, &sub, scope, depth + 1)) {
+            FAILED();
+        }
+    }
+    return ok;
+}
+
+static bool apply_unevaluated_items(const struct vctx *c, const struct node *n,
+                                    json_t *inst, const struct ipath *path,
+                                    const struct scope *scope, unsigned depth)
+{
+    bool ok = true;
+    struct vctx q = {c->st, false};
+    const struct node *u = n->unevaluated_items;
+    for (size_t i = 0; i < json_array_size(inst); i++) {
+        if (item_evaluated(&q, n, inst, i, scope, depth, true))
+            continue;
+        struct ipath sub = {path, NULL, 0, i};
+        if (u->is_bool && !u->bool_value) {
+            report(c, &sub, "unevaluatedItems", "unexpected item");
+            FAILED();
+        } else if (!apply(c, u, json_array_get(inst, i), &sub, scope, depth + 1)) {
+            FAILED();
+        }
+    }
+    return ok;
+}
+
 /* The in-place applicators that combine subschemas over the same value,
  * and the unevaluated keywords that depend on them. */
 static bool apply_inplace(const struct vctx *c, const struct node *n, json_t *inst,
@@ -2477,89 +2715,18 @@ static bool apply_inplace(const struct vctx *c, const struct node *n, json_t *in
     for (size_t i = 0; i < n->n_all; i++)
         if (!apply(c, n->all_of[i], inst, path, scope, depth + 1))
             FAILED();
-    if (n->n_any) {
-        struct vctx q = {c->st, false};
-        bool any = false;
-        for (size_t i = 0; i < n->n_any && !any; i++)
-            any = apply(&q, n->any_of[i], inst, path, scope, depth + 1);
-        if (!any) {
-            report_alternatives(c, "anyOf", n->any_of, n->n_any, inst, path, scope,
-                                depth);
-            FAILED();
-        }
-    }
-    if (n->n_one) {
-        struct vctx q = {c->st, false};
-        size_t count = 0, first = 0, second = 0;
-        for (size_t i = 0; i < n->n_one && count < 2; i++) {
-            if (apply(&q, n->one_of[i], inst, path, scope, depth + 1)) {
-                if (count++ == 0)
-                    first = i;
-                else
-                    second = i;
-            }
-        }
-        if (count == 0) {
-            report_alternatives(c, "oneOf", n->one_of, n->n_one, inst, path, scope,
-                                depth);
-            FAILED();
-        } else if (count > 1) {
-            report(c, path, "oneOf",
-                   "must match exactly one alternative, but matches %zu and %zu", first,
-                   second);
-            FAILED();
-        }
-    }
-    if (n->not_) {
-        struct vctx q = {c->st, false};
-        if (apply(&q, n->not_, inst, path, scope, depth + 1)) {
-            report(c, path, "not", "must not match the schema in \"not\"");
-            FAILED();
-        }
-    }
-    if (n->if_) {
-        struct vctx q = {c->st, false};
-        const struct node *branch =
-            apply(&q, n->if_, inst, path, scope, depth + 1) ? n->then_ : n->else_;
-        if (branch && !apply(c, branch, inst, path, scope, depth + 1))
-            FAILED();
-    }
-
-    if (n->unevaluated_props && json_is_object(inst)) {
-        struct vctx q = {c->st, false};
-        const char *key;
-        size_t klen;
-        json_t *v;
-        json_object_keylen_foreach(inst, key, klen, v)
-        {
-            if (prop_evaluated(&q, n, inst, key, klen, scope, depth, true))
-                continue;
-            struct ipath sub = {path, key, klen, 0};
-            if (n->unevaluated_props->is_bool && !n->unevaluated_props->bool_value) {
-                report(c, path, "unevaluatedProperties", "unexpected property \"%.*s\"",
-                       (int)(klen > 100 ? 100 : klen), key);
-                FAILED();
-            } else if (!apply(c, n->unevaluated_props, v, &sub, scope, depth + 1)) {
-                FAILED();
-            }
-        }
-    }
-    if (n->unevaluated_items && json_is_array(inst)) {
-        struct vctx q = {c->st, false};
-        for (size_t i = 0; i < json_array_size(inst); i++) {
-            if (item_evaluated(&q, n, inst, i, scope, depth, true))
-                continue;
-            struct ipath sub = {path, NULL, 0, i};
-            if (n->unevaluated_items->is_bool && !n->unevaluated_items->bool_value) {
-                report(c, &sub, "unevaluatedItems", "unexpected item");
-                FAILED();
-            } else if (!apply(c, n->unevaluated_items, json_array_get(inst, i), &sub,
-                              scope, depth + 1)) {
-                FAILED();
-            }
-        }
-    }
-#undef FAILED
+    if (n->n_any && !apply_any_of(c, n, inst, path, scope, depth))
+        FAILED();
+    if (n->n_one && !apply_one_of(c, n, inst, path, scope, depth))
+        FAILED();
+    if ((n->not_ || n->if_) && !apply_conditionals(c, n, inst, path, scope, depth))
+        FAILED();
+    if (n->unevaluated_props && json_is_object(inst) &&
+        !apply_unevaluated_props(c, n, inst, path, scope, depth))
+        FAILED();
+    if (n->unevaluated_items && json_is_array(inst) &&
+        !apply_unevaluated_items(c, n, inst, path, scope, depth))
+        FAILED();
     return ok;
 }
 
@@ -2573,17 +2740,9 @@ static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
     }
     if (!enter(c, path, depth))
         return false;
-    struct scope sc = {scope, n->res};
-    if (!scope || scope->res != n->res)
-        scope = &sc;
+    struct scope sc;
+    scope = scope_enter(c->st, &sc, scope, n);
     bool ok = true;
-
-#define FAILED()                                                                         \
-    do {                                                                                 \
-        ok = false;                                                                      \
-        if (!c->collect || errors_full(c))                                               \
-            return false;                                                                \
-    } while (0)
 
     if (n->types) {
         unsigned t = instance_type(inst);
@@ -2621,21 +2780,29 @@ static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
 
     if (n->inplace && !apply_inplace(c, n, inst, path, scope, depth))
         FAILED();
-#undef FAILED
-    return ok && !c->st->too_deep;
+    return ok && !c->st->stop;
 }
+
+#undef FAILED
 
 bool schema_validate(const struct schema *schema, json_t *instance,
                      struct schema_errors *errors)
 {
-    struct vstate st = {schema, errors, schema->max_errors, false};
+    struct vstate st = {schema, errors, schema->max_errors, schema->max_steps, 0};
     struct vctx c = {&st, errors != NULL};
     struct ipath root = {NULL, NULL, 0, 0};
 
     if (errors)
         memset(errors, 0, sizeof(*errors));
     bool ok = apply(&c, schema->root, instance, &root, NULL, 0);
-    if (st.too_deep) {
+    if (st.stop & STOP_STEPS) {
+        ok = false;
+        st.stop = 0; /* lets report() record this last error */
+        report(&c, &root, "maxSteps",
+               "validation stopped after %zu steps: the schema is too costly for this "
+               "value",
+               schema->max_steps);
+    } else if (st.stop) {
         ok = false;
         if (errors && errors->count == 0 && !errors->truncated)
             report(&c, &root, "$ref", "nesting exceeds %u levels", schema->max_depth);

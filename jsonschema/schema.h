@@ -22,6 +22,11 @@ struct schema_options {
     unsigned max_depth;
     /* Most errors collected in one validation; 0 picks 32. */
     size_t max_errors;
+    /* Most steps (one subschema applied to one value) in one validation
+     * before it stops with the error "validation stopped after N steps";
+     * bounds the time a schema whose cost grows exponentially with the
+     * instance can take. 0 picks 1,000,000. */
+    size_t max_steps;
 };
 
 struct schema_error {
@@ -70,42 +75,5 @@ void schema_errors_finish(struct schema_errors *errors);
 /* One line per error, "path: message", where the root path is "/". Adds
  * a final line when the list was truncated. Returns a malloc'd string. */
 char *schema_errors_text(const struct schema_errors *errors);
-
-/* The pieces below are the validator's own building blocks, exported so
- * that other code (and the tests) can check a single format or pattern the
- * way the validator does. */
-
-/* An ECMA-262 regular expression compiled with PCRE2 (schema_regex.c). */
-struct schema_regex;
-
-/* Compiles pattern (len bytes, UTF-8). Returns NULL with *error set to a
- * malloc'd message when ECMA-262 would reject it. */
-struct schema_regex *schema_regex_create(const char *pattern, size_t len, char **error);
-void schema_regex_destroy(struct schema_regex *re);
-/* Searches s (not anchored, as ECMA's RegExp.test does). Returns 1 on a
- * match, 0 on none and -1 when the match or heap limit ran out. Never
- * allocates; a regex is used by one thread at a time. */
-int schema_regex_match(const struct schema_regex *re, const char *s, size_t len);
-
-/* The formats asserted under format_assertion (schema_format.c). */
-enum schema_format {
-    SCHEMA_FORMAT_UNKNOWN = 0, /* any other name: an annotation only */
-    SCHEMA_FORMAT_DATE,
-    SCHEMA_FORMAT_DATE_TIME,
-    SCHEMA_FORMAT_TIME,
-    SCHEMA_FORMAT_EMAIL,
-    SCHEMA_FORMAT_URI,
-    SCHEMA_FORMAT_UUID,
-    SCHEMA_FORMAT_IPV4,
-    SCHEMA_FORMAT_IPV6,
-    SCHEMA_FORMAT_HOSTNAME,
-    SCHEMA_FORMAT_REGEX,
-};
-
-enum schema_format schema_format_lookup(const char *name);
-const char *schema_format_name(enum schema_format format);
-/* Whether s (len bytes) is valid for format; SCHEMA_FORMAT_UNKNOWN always
- * is. */
-bool schema_format_valid(enum schema_format format, const char *s, size_t len);
 
 #endif

@@ -3,7 +3,7 @@
  * after RFC 3339, RFC 5321, RFC 3986, RFC 4122 and RFC 1123. Each check
  * reads the string once and allocates nothing, except regex, which has to
  * compile the pattern to know. */
-#include "jsonschema/schema.h"
+#include "jsonschema/internal.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -27,14 +27,6 @@ enum schema_format schema_format_lookup(const char *name)
         if (strcmp(format_names[i].name, name) == 0)
             return format_names[i].format;
     return SCHEMA_FORMAT_UNKNOWN;
-}
-
-const char *schema_format_name(enum schema_format format)
-{
-    for (size_t i = 0; i < sizeof(format_names) / sizeof(format_names[0]); i++)
-        if (format_names[i].format == format)
-            return format_names[i].name;
-    return "unknown";
 }
 
 static bool is_digit(char c)

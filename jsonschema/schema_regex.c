@@ -3,7 +3,7 @@
  * dialects differ (\s, \v, \a), compiled once and JIT-compiled when the
  * platform allows, and every match runs under a match and heap limit so a
  * catastrophic pattern fails fast instead of hanging the server. */
-#include "jsonschema/schema.h"
+#include "jsonschema/internal.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -78,6 +78,73 @@ static const char *property_name(const char *name, size_t len)
     return "";
 }
 
+/* Whether p[i] opens PCRE2 group syntax that ECMA lacks: Python's
+ * (?P...), comments (?#...) and flag groups such as (?i) that cover the
+ * rest of the pattern. */
+static bool pcre2_only_group(const char *p, size_t len, size_t i)
+{
+    if (p[i] != '(' || i + 2 >= len || p[i + 1] != '?')
+        return false;
+    char g = p[i + 2];
+    if (g == 'P' || g == '#')
+        return true;
+    size_t k = i + 2;
+    while (k < len && strchr("imsxnU-", p[k]) && p[k])
+        k++;
+    return k > i + 2 && k < len && p[k] == ')';
+}
+
+/* \s and \S: ECMA's white space set, inside or outside a class. */
+static int translate_space(bool negated, bool in_class, struct dynbuf *out)
+{
+    if (in_class)
+        return dynbuf_append_str(out, negated ? "\\P{Xsp}" : ecma_space);
+    int rc = dynbuf_append_str(out, negated ? "[^" : "[");
+    rc = rc ? rc : dynbuf_append_str(out, ecma_space);
+    return rc ? rc : dynbuf_append_str(out, "]");
+}
+
+/* \p{Name} and \P{Name} at p[*i] (the letter), with the long category
+ * names made short; moves *i to the closing brace. */
+static int translate_property(const char *p, size_t len, size_t *i, struct dynbuf *out)
+{
+    char e = p[*i];
+    if (*i + 1 >= len || p[*i + 1] != '{')
+        return -1;
+    const char *close = memchr(p + *i + 2, '}', len - *i - 2);
+    if (!close)
+        return -1;
+    const char *name = p + *i + 2;
+    size_t nlen = (size_t)(close - name);
+    const char *short_name = property_name(name, nlen);
+    char esc[3] = {'\\', e, '{'};
+    int rc = dynbuf_append(out, esc, 3);
+    if (rc == 0)
+        rc = short_name[0] ? dynbuf_append_str(out, short_name)
+                           : dynbuf_append(out, name, nlen);
+    rc = rc ? rc : dynbuf_append(out, "}", 1);
+    *i = (size_t)(close - p);
+    return rc;
+}
+
+/* The escape whose letter is p[*i]; may move *i past what it consumed. */
+static int translate_escape(const char *p, size_t len, size_t *i, bool in_class,
+                            struct dynbuf *out)
+{
+    char e = p[*i];
+    if (e == 's' || e == 'S')
+        return translate_space(e == 'S', in_class, out);
+    if (e == 'v')
+        return dynbuf_append_str(out, "\\x0b");
+    if (e == 'p' || e == 'P')
+        return translate_property(p, len, i, out);
+    /* Not escapes in ECMA; in PCRE2 they mean something else. */
+    if (strchr("aeghHijlmoqyzACEFGIJKLMNOQRTUVXYZ", e) && e)
+        return -1;
+    char esc[2] = {'\\', e};
+    return dynbuf_append(out, esc, 2);
+}
+
 /* Rewrites the ECMA pattern into the PCRE2 dialect. Returns 0, or -1 when
  * the pattern uses an escape that ECMA (in unicode mode) rejects. */
 static int translate(const char *p, size_t len, struct dynbuf *out)
@@ -87,114 +154,23 @@ static int translate(const char *p, size_t len, struct dynbuf *out)
 
     for (size_t i = 0; i < len && rc == 0; i++) {
         char ch = p[i];
-        if (ch == '(' && !in_class && i + 2 < len && p[i + 1] == '?') {
-            /* PCRE2 group syntax that ECMA lacks: Python's (?P...), comments
-             * (?#...) and flag groups such as (?i) that cover the rest. */
-            char g = p[i + 2];
-            if (g == 'P' || g == '#')
-                return -1;
-            size_t k = i + 2;
-            while (k < len && strchr("imsxnU-", p[k]) && p[k])
-                k++;
-            if (k > i + 2 && k < len && p[k] == ')')
-                return -1;
-        }
-        if (ch != '\\' || i + 1 == len) {
-            if (ch == '[' && !in_class)
-                in_class = true;
-            else if (ch == ']' && in_class)
-                in_class = false;
-            rc = dynbuf_append(out, &ch, 1);
-            if (in_class && ch == '[' && i + 1 < len && p[i + 1] == '^') {
-                rc = rc ? rc : dynbuf_append(out, "^", 1);
-                i++;
-            }
-            /* A ']' right after '[' or '[^' closes the class in ECMA (empty
-             * class), which PCRE2_ALLOW_EMPTY_CLASS gives us. */
+        if (!in_class && pcre2_only_group(p, len, i))
+            return -1;
+        if (ch == '\\' && i + 1 < len) {
+            i++;
+            rc = translate_escape(p, len, &i, in_class, out);
             continue;
         }
-        char e = p[++i];
-        switch (e) {
-        case 's':
-            if (in_class) {
-                rc = dynbuf_append_str(out, ecma_space);
-            } else {
-                rc = dynbuf_append_str(out, "[");
-                rc = rc ? rc : dynbuf_append_str(out, ecma_space);
-                rc = rc ? rc : dynbuf_append_str(out, "]");
-            }
-            break;
-        case 'S':
-            if (in_class) {
-                rc = dynbuf_append_str(out, "\\P{Xsp}");
-            } else {
-                rc = dynbuf_append_str(out, "[^");
-                rc = rc ? rc : dynbuf_append_str(out, ecma_space);
-                rc = rc ? rc : dynbuf_append_str(out, "]");
-            }
-            break;
-        case 'v':
-            rc = dynbuf_append_str(out, "\\x0b");
-            break;
-        case 'p':
-        case 'P':
-            if (i + 1 < len && p[i + 1] == '{') {
-                const char *close = memchr(p + i + 2, '}', len - i - 2);
-                if (!close)
-                    return -1;
-                const char *name = p + i + 2;
-                size_t nlen = (size_t)(close - name);
-                char esc[3] = {'\\', e, '{'};
-                rc = dynbuf_append(out, esc, 3);
-                rc = rc ? rc : dynbuf_append_str(out, property_name(name, nlen));
-                if (rc == 0 && property_name(name, nlen)[0] == '\0')
-                    rc = dynbuf_append(out, name, nlen);
-                rc = rc ? rc : dynbuf_append(out, "}", 1);
-                i = (size_t)(close - p);
-            } else {
-                return -1;
-            }
-            break;
-        case 'a':
-        case 'e':
-        case 'g':
-        case 'h':
-        case 'H':
-        case 'i':
-        case 'j':
-        case 'l':
-        case 'm':
-        case 'o':
-        case 'q':
-        case 'y':
-        case 'z':
-        case 'A':
-        case 'C':
-        case 'E':
-        case 'F':
-        case 'G':
-        case 'I':
-        case 'J':
-        case 'K':
-        case 'L':
-        case 'M':
-        case 'N':
-        case 'O':
-        case 'Q':
-        case 'R':
-        case 'T':
-        case 'U':
-        case 'V':
-        case 'X':
-        case 'Y':
-        case 'Z':
-            /* Not escapes in ECMA; in PCRE2 they mean something else. */
-            return -1;
-        default: {
-            char esc[2] = {'\\', e};
-            rc = dynbuf_append(out, esc, 2);
-            break;
-        }
+        if (ch == '[' && !in_class)
+            in_class = true;
+        else if (ch == ']' && in_class)
+            in_class = false;
+        rc = dynbuf_append(out, &ch, 1);
+        /* A ']' right after '[' or '[^' closes the class in ECMA (empty
+         * class), which PCRE2_ALLOW_EMPTY_CLASS gives us. */
+        if (in_class && ch == '[' && i + 1 < len && p[i + 1] == '^') {
+            rc = rc ? rc : dynbuf_append(out, "^", 1);
+            i++;
         }
     }
     return rc == 0 ? 0 : -1;

@@ -1,5 +1,5 @@
-/* The JSON files under schemas/, compiled into the binary at build time by
- * schemas/embed.c, so the server needs no data files at run time. */
+/* The tool schemas under schemas/, compiled into the binary at build time
+ * by jsonschema/embed.c, so the server needs no data files at run time. */
 #ifndef MSG91_EMBEDDED_H
 #define MSG91_EMBEDDED_H
 

@@ -3,14 +3,15 @@
  * numbers, formats, and hostile input: deep instances, huge arrays,
  * catastrophic patterns and schemas that loop. */
 #include <check.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "schemas/embedded.h"
 #include "jsonschema/schema.h"
+#include "schemas/embedded.h"
 #include "tests/testutil.h"
 
 /* Counting allocations: the test binary replaces malloc (glibc allows it)
@@ -55,21 +56,6 @@ void free(void *p)
 }
 #endif
 
-/* The tool schemas by name; tolerates a build that records the embedded
- * names with a directory prefix. */
-static const struct embedded_file *tool_file(const char *name)
-{
-    const struct embedded_file *f = embedded_find(name);
-    size_t n = strlen(name);
-    for (size_t i = 0; !f && i < embedded_files_len; i++) {
-        const char *e = embedded_files[i].name;
-        size_t m = strlen(e);
-        if (m > n && e[m - n - 1] == '/' && strcmp(e + m - n, name) == 0)
-            f = &embedded_files[i];
-    }
-    return f;
-}
-
 static struct schema *compile_text(const char *text, const struct schema_options *opts)
 {
     json_error_t jerr;
@@ -84,7 +70,7 @@ static struct schema *compile_text(const char *text, const struct schema_options
 
 static struct schema *compile_tool(const char *name)
 {
-    const struct embedded_file *f = tool_file(name);
+    const struct embedded_file *f = embedded_find(name);
     ck_assert_ptr_nonnull(f);
     return compile_text(f->text, NULL);
 }
@@ -297,6 +283,19 @@ START_TEST(references_and_registry)
 }
 END_TEST
 
+static void assert_loop_rejected(const char *text)
+{
+    json_t *doc = json_loads(text, 0, NULL);
+    ck_assert_ptr_nonnull(doc);
+    char *error = NULL;
+    struct schema *s = schema_compile(NULL, doc, NULL, NULL, &error);
+    ck_assert_msg(s == NULL, "compiled a loop: %s", text);
+    ck_assert_str_eq(error, "\"$ref\" loops back to itself without consuming any of "
+                            "the instance");
+    free(error);
+    json_decref(doc);
+}
+
 START_TEST(loops_are_errors)
 {
     static const char *const loops[] = {
@@ -305,18 +304,47 @@ START_TEST(loops_are_errors)
         "$defs/a\"}]}},"
         "\"$ref\":\"#/$defs/a\"}",
     };
-    for (size_t i = 0; i < sizeof(loops) / sizeof(loops[0]); i++) {
-        json_t *doc = json_loads(loops[i], 0, NULL);
-        char *error = NULL;
-        ck_assert_ptr_null(schema_compile(NULL, doc, NULL, NULL, &error));
-        ck_assert_str_eq(error, "\"$ref\" loops back to itself without consuming any of "
-                                "the instance");
-        free(error);
-        json_decref(doc);
-    }
-    /* Through anyOf the loop depends on the instance; depth stops it. */
-    struct schema *s = compile_text("{\"anyOf\":[{\"$ref\":\"#\"}]}", NULL);
-    ASSERT_ERRORS(s, "1", "/: nesting exceeds 256 levels");
+    for (size_t i = 0; i < sizeof(loops) / sizeof(loops[0]); i++)
+        assert_loop_rejected(loops[i]);
+}
+END_TEST
+
+/* Every keyword that applies a subschema to the same value closes a loop
+ * just as "$ref" and "allOf" do. Two branches per level made these take
+ * time exponential in max_depth before they were rejected. */
+START_TEST(loops_through_applicators)
+{
+    static const char *const loops[] = {
+        "{\"oneOf\":[{\"$ref\":\"#\"},{\"$ref\":\"#\"}]}",
+        "{\"$defs\":{\"a\":{\"anyOf\":[{\"$ref\":\"#/$defs/a\"},{\"$ref\":\"#/$defs/"
+        "a\"}]}},\"$ref\":\"#/$defs/a\"}",
+        "{\"anyOf\":[{\"$ref\":\"#\"}]}",
+        "{\"not\":{\"$ref\":\"#\"}}",
+        "{\"if\":{\"$ref\":\"#\"}}",
+        "{\"if\":true,\"then\":{\"$ref\":\"#\"}}",
+        "{\"if\":false,\"else\":{\"$ref\":\"#\"}}",
+        "{\"dependentSchemas\":{\"a\":{\"$ref\":\"#\"}}}",
+        "{\"$defs\":{\"a\":{\"oneOf\":[{\"$ref\":\"#/$defs/b\"},true]},"
+        "\"b\":{\"not\":{\"anyOf\":[{\"$ref\":\"#/$defs/a\"}]}}},\"$ref\":\"#/$defs/a\"}",
+        /* Statically this "$dynamicRef" lands on a resource that ends the
+         * chain; at run time the outermost "node" anchor, the root, wins
+         * and the chain comes back to where it started. */
+        "{\"$id\":\"http://example.com/root\",\"$dynamicAnchor\":\"node\","
+        "\"$ref\":\"inner\",\"$defs\":{"
+        "\"inner\":{\"$id\":\"inner\",\"anyOf\":[{\"$dynamicRef\":\"leaf#node\"}]},"
+        "\"leaf\":{\"$id\":\"leaf\",\"$dynamicAnchor\":\"node\",\"type\":\"string\"}}}",
+    };
+    for (size_t i = 0; i < sizeof(loops) / sizeof(loops[0]); i++)
+        assert_loop_rejected(loops[i]);
+
+    /* A subschema that reaches the same node twice without a loop, or
+     * loops only through a keyword that moves into the value, is fine. */
+    struct schema *s =
+        compile_text("{\"$defs\":{\"a\":{\"type\":\"integer\"}},\"anyOf\":[{"
+                     "\"$ref\":\"#/$defs/a\"},{\"not\":{\"$ref\":\"#/$defs/"
+                     "a\"}}],\"items\":{\"$ref\":\"#\"}}",
+                     NULL);
+    ASSERT_ERRORS(s, "[[1],[\"x\"]]", "");
     schema_destroy(s);
 }
 END_TEST
@@ -386,6 +414,63 @@ START_TEST(deep_instances)
 
     free_deep(arr);
     free_deep(obj);
+}
+END_TEST
+
+/* A schema of levels oneOf keywords, each with two references to the
+ * next level: no loop, but 2^levels paths to walk on any value. */
+static char *doubling_schema(int levels)
+{
+    size_t size = 64 + (size_t)levels * 96;
+    char *text = malloc(size);
+    ck_assert_ptr_nonnull(text);
+    size_t off = (size_t)snprintf(text, size, "{\"$ref\":\"#/$defs/d0\",\"$defs\":{");
+    for (int i = 0; i < levels; i++)
+        off +=
+            (size_t)snprintf(text + off, size - off,
+                             "\"d%d\":{\"oneOf\":[{\"$ref\":\"#/$defs/d%d\"},{\"$ref\":"
+                             "\"#/$defs/d%d\"}]},",
+                             i, i + 1, i + 1);
+    snprintf(text + off, size - off, "\"d%d\":true}}", levels);
+    return text;
+}
+
+/* Validation work is bounded by max_steps: a schema whose cost grows
+ * exponentially stops with an error instead of running for hours. Both
+ * cases below ran forever before the budget existed (the Check timeout
+ * ended them). */
+START_TEST(costly_schemas_stop)
+{
+    char *text = doubling_schema(40);
+    struct schema_options small = {.max_steps = 5000};
+    struct schema *s = compile_text(text, &small);
+    ASSERT_ERRORS(s, "{}",
+                  "/: validation stopped after 5000 steps: the schema is too costly for "
+                  "this value");
+    schema_destroy(s);
+    s = compile_text(text, NULL);
+    ASSERT_ERRORS(s, "{}",
+                  "/: validation stopped after 1000000 steps: the schema is too costly "
+                  "for this value");
+    schema_destroy(s);
+    free(text);
+
+    /* Two branches that both move one level into a nested array: a loop
+     * that consumes the value, but doubles the work per level. */
+    json_t *deep = deep_instance(80, false);
+    s = compile_text("{\"oneOf\":[{\"items\":{\"$ref\":\"#\"}},{\"items\":{\"$ref\":"
+                     "\"#\"}}]}",
+                     NULL);
+    struct schema_errors errs;
+    ck_assert(!schema_validate(s, deep, NULL));
+    ck_assert(!schema_validate(s, deep, &errs));
+    char *got = schema_errors_text(&errs);
+    ck_assert_str_eq(got, "/: validation stopped after 1000000 steps: the schema is too "
+                          "costly for this value");
+    free(got);
+    schema_errors_finish(&errs);
+    schema_destroy(s);
+    free_deep(deep);
 }
 END_TEST
 
@@ -601,6 +686,40 @@ START_TEST(errors_text_edges)
 }
 END_TEST
 
+/* jsonschema/ is a library on its own: its files include only its own
+ * headers, util/ and system headers (doc/schema.md). Read from the source
+ * tree ($MSG91_SOURCE_DIR, or the current directory). */
+START_TEST(library_includes_only_its_own)
+{
+    const char *root = getenv("MSG91_SOURCE_DIR");
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/jsonschema", root && root[0] ? root : ".");
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "cannot open %s (set MSG91_SOURCE_DIR to the source root)",
+                  dir);
+    size_t files = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 3 || (strcmp(e->d_name + n - 2, ".c") && strcmp(e->d_name + n - 2, ".h")))
+            continue;
+        char *text = testutil_read_file(testutil_fmt("%s/%s", dir, e->d_name), NULL);
+        ck_assert_ptr_nonnull(text);
+        for (char *line = text; line; line = strchr(line, '\n')) {
+            line += line[0] == '\n';
+            if (strncmp(line, "#include \"", 10) == 0)
+                ck_assert_msg(strncmp(line + 10, "jsonschema/", 11) == 0 ||
+                                  strncmp(line + 10, "util/", 5) == 0,
+                              "%s: %.*s", e->d_name, (int)strcspn(line, "\n"), line);
+        }
+        free(text);
+        files++;
+    }
+    closedir(d);
+    ck_assert_uint_ge(files, 6);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("schema");
@@ -622,7 +741,15 @@ int main(void)
     tcase_add_test(tc, unevaluated_and_dynamic);
     tcase_add_test(tc, no_allocation_on_success);
     tcase_add_test(tc, errors_text_edges);
+    tcase_add_test(tc, loops_through_applicators);
+    tcase_add_test(tc, library_includes_only_its_own);
     suite_add_tcase(suite, tc);
+    /* Alone, with a generous timeout: before the step budget these never
+     * finished, and the timeout is what reported them. */
+    TCase *costly = tcase_create("costly");
+    tcase_set_timeout(costly, 120);
+    tcase_add_test(costly, costly_schemas_stop);
+    suite_add_tcase(suite, costly);
     SRunner *sr = srunner_create(suite);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
