@@ -16,15 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *testutil_shared_dir(void)
-{
-    const char *dir = getenv("MSG91_SHARED_DIR");
-    struct stat st;
-    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return NULL;
-    return dir;
-}
-
 const char *testutil_binary(void)
 {
     const char *bin = getenv("MSG91_MCP_BIN");

@@ -9,8 +9,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Directory of ../shared (MSG91_SHARED_DIR), or NULL when it is missing. */
-const char *testutil_shared_dir(void);
 /* Path of the built binary (MSG91_MCP_BIN). */
 const char *testutil_binary(void);
 /* Seconds on the monotonic clock, for measuring how long something took. */
