@@ -20,7 +20,9 @@ def write(target, name, data, where="corpus"):
     os.makedirs(folder, exist_ok=True)
     if isinstance(data, str):
         data = data.encode()
-    with open(os.path.join(folder, "seed-" + name), "wb") as f:
+    if where == "corpus":
+        name = "seed-" + name
+    with open(os.path.join(folder, name), "wb") as f:
         f.write(data)
 
 
@@ -118,10 +120,14 @@ def session_seeds():
     # The sandbox misbehaving, one rule per seed (bits 2-4).
     # Rule 5 leaks half the key (a finding not fixed yet): kept in pending/.
     for rule in range(1, 8):
-        write("session", "misbehave-%d" % rule, session(rule << 2, init() + [
+        data = session(rule << 2, init() + [
             call(1, "send_otp", TOOL_ARGS["send_otp"]),
             call(2, "send_sms_flow", TOOL_ARGS["send_sms_flow"]),
-            call(3, "list_campaigns", {})]), "pending" if rule == 5 else "corpus")
+            call(3, "list_campaigns", {})])
+        if rule == 5:
+            write("session", "key-prefix-escaped-message", data, "pending")
+        else:
+            write("session", "misbehave-%d" % rule, data)
 
 
 def schema_seeds():
