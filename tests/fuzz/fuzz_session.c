@@ -114,11 +114,6 @@ static void control(const char *method, const char *what, const char *body)
     close(fd);
 }
 
-static void remove_audit_file(void)
-{
-    unlink(audit_path);
-}
-
 static void configure(unsigned v, struct config *c)
 {
     config_init(c);
@@ -157,7 +152,6 @@ static void setup(void)
     audit_fd = mkstemp(audit_path);
     if (audit_fd < 0)
         abort();
-    atexit(remove_audit_file);
     char *error = NULL;
     struct sandbox_options opts = {.seed = 1};
     sandbox = sandbox_create(&opts, &error);
@@ -173,6 +167,9 @@ static void setup(void)
             abort();
         }
     }
+    /* The audit log holds its descriptor now: the name can go, so that
+     * nothing is left behind however the process ends. */
+    unlink(audit_path);
 }
 
 struct run {
