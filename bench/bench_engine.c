@@ -556,8 +556,9 @@ static double median(const struct round *rs, unsigned n, size_t offset)
 {
     double v[n];
     for (unsigned i = 0; i < n; i++)
-        v[i] = *(const double *)((const char *)&rs[i] + offset);
-    qsort(v, n, sizeof v[0], cmp_double);
+        memcpy(&v[i], (const char *)&rs[i] + offset, sizeof v[i]);
+    /* Every element was filled above; cppcheck does not follow the VLA. */
+    qsort(v, n, sizeof v[0], cmp_double); // cppcheck-suppress uninitvar
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 

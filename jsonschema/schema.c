@@ -264,7 +264,7 @@ static char *uri_resolve(const char *base, const char *ref)
 
     const struct uri *sch = r.has_scheme ? &r : &b;
     if (sch->has_scheme) {
-        rc = rc ? rc : dynbuf_append(&out, sch->scheme, sch->scheme_len);
+        rc = dynbuf_append(&out, sch->scheme, sch->scheme_len);
         rc = rc ? rc : dynbuf_append(&out, ":", 1);
     }
     if (r.has_scheme || r.has_auth) {
@@ -530,18 +530,25 @@ static int reg_walk(struct schema_registry *reg, json_t *s, struct reg_resource 
             return -1;
     for (const char *const *k = map_keywords; *k; k++) {
         json_t *m = json_object_get(s, *k);
+        if (!json_is_object(m))
+            continue;
         const char *key;
         json_t *v;
-        if (json_is_object(m))
-            json_object_foreach(m, key,
-                                v) if (reg_walk(reg, v, res, depth + 1)) return -1;
+        json_object_foreach(m, key, v) {
+            if (reg_walk(reg, v, res, depth + 1))
+                return -1;
+        }
     }
     for (const char *const *k = array_keywords; *k; k++) {
         json_t *a = json_object_get(s, *k);
+        if (!json_is_array(a))
+            continue;
         size_t i;
         json_t *v;
-        if (json_is_array(a))
-            json_array_foreach(a, i, v) if (reg_walk(reg, v, res, depth + 1)) return -1;
+        json_array_foreach(a, i, v) {
+            if (reg_walk(reg, v, res, depth + 1))
+                return -1;
+        }
     }
     return 0;
 }
@@ -768,9 +775,9 @@ static uint64_t json_hash(const json_t *j, unsigned depth)
     switch (json_typeof(j)) {
     case JSON_INTEGER:
     case JSON_REAL: {
-        double d = json_number_value(j);
-        if (d == 0)
-            d = 0; /* -0.0 equals 0 */
+        /* Adding +0.0 turns -0.0 into +0.0, which it equals, so both
+         * hash alike. */
+        double d = json_number_value(j) + 0.0;
         return hash_bytes(&d, sizeof(d)) ^ 0x5555;
     }
     case JSON_STRING:
@@ -778,7 +785,8 @@ static uint64_t json_hash(const json_t *j, unsigned depth)
     case JSON_ARRAY: {
         size_t i;
         json_t *v;
-        json_array_foreach(j, i, v) h = h * 31 + json_hash(v, depth + 1);
+        json_array_foreach(j, i, v)
+            h = h * 31 + json_hash(v, depth + 1);
         return h;
     }
     case JSON_OBJECT: {
@@ -1209,8 +1217,7 @@ static void compile_type(struct compiler *c, struct node *n, json_t *v)
     } else if (json_is_array(v)) {
         size_t i;
         json_t *t;
-        json_array_foreach(v, i, t)
-        {
+        json_array_foreach(v, i, t) {
             unsigned bit = json_is_string(t) ? type_bit(json_string_value(t)) : 0;
             if (!bit)
                 return compile_fail(c, "\"type\" names an unknown type");
@@ -1290,8 +1297,7 @@ static void compile_required(struct compiler *c, struct node *n, json_t *js)
         n->required = calloc(json_array_size(v) + 1, sizeof(*n->required));
         if (!n->required)
             return compile_fail(c, "out of memory");
-        json_array_foreach(v, i, s)
-        {
+        json_array_foreach(v, i, s) {
             if (!json_is_string(s))
                 return compile_fail(c, "\"required\" must be an array of strings");
             n->required[n->n_required++] =
@@ -1477,7 +1483,7 @@ static struct node *inplace_sub(struct schema *s, struct node *n, size_t i)
         return single[i] ? single[i] : &s->true_node;
     i -= nsingle;
     struct node **lists[] = {n->all_of, n->any_of, n->one_of};
-    size_t lens[] = {n->n_all, n->n_any, n->n_one};
+    const size_t lens[] = {n->n_all, n->n_any, n->n_one};
     for (size_t k = 0; k < 3; k++) {
         if (i < lens[k])
             return lists[k][i];
@@ -1578,8 +1584,7 @@ static unsigned vocabularies(struct compiler *c, json_t *doc, const char *base)
     unsigned bits = 0;
     const char *key;
     json_t *v;
-    json_object_foreach(vocab, key, v)
-    {
+    json_object_foreach(vocab, key, v) {
         size_t i;
         for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
             if (strcmp(known[i].uri, key) == 0)
@@ -2044,13 +2049,12 @@ static bool apply_name(const struct vctx *c, const struct node *n, const char *s
         size_t i;
         json_t *v;
         bool any = false;
-        json_array_foreach(n->enum_values, i,
-                           v) if (json_is_string(v) && json_string_length(v) == len &&
-                                  memcmp(json_string_value(v), s, len) == 0)
-        {
-            any = true;
-            break;
-        }
+        json_array_foreach(n->enum_values, i, v)
+            if (json_is_string(v) && json_string_length(v) == len &&
+                memcmp(json_string_value(v), s, len) == 0) {
+                any = true;
+                break;
+            }
         if (!any)
             return false;
     }
@@ -2319,8 +2323,7 @@ static bool check_required(const struct vctx *c, const struct node *n, json_t *i
         const struct dep_required *dr = &n->dep_required[d];
         if (!json_object_getn(inst, dr->key, dr->len))
             continue;
-        json_array_foreach(dr->names, i, name)
-        {
+        json_array_foreach(dr->names, i, name) {
             if (!json_is_string(name) ||
                 json_object_getn(inst, json_string_value(name), json_string_length(name)))
                 continue;
@@ -2514,8 +2517,7 @@ report_enum(const struct vctx *c, const struct node *n, const struct ipath *path
     char text[300] = "";
     size_t off = 0, i;
     json_t *v;
-    json_array_foreach(n->enum_values, i, v)
-    {
+    json_array_foreach(n->enum_values, i, v) {
         char one[100];
         value_text(v, one, sizeof(one));
         int w = snprintf(text + off, sizeof(text) - off, "%s%s", i ? ", " : "", one);
@@ -2589,11 +2591,11 @@ static bool apply_values(const struct vctx *c, const struct node *n, json_t *ins
         size_t i;
         json_t *v;
         bool any = false;
-        json_array_foreach(n->enum_values, i, v) if (equal_or_deep(c, v, inst))
-        {
-            any = true;
-            break;
-        }
+        json_array_foreach(n->enum_values, i, v)
+            if (equal_or_deep(c, v, inst)) {
+                any = true;
+                break;
+            }
         if (!any) {
             report_enum(c, n, path);
             FAILED();
@@ -2797,7 +2799,8 @@ bool schema_validate(const struct schema *schema, json_t *instance,
     bool ok = apply(&c, schema->root, instance, &root, NULL, 0);
     if (st.stop & STOP_STEPS) {
         ok = false;
-        st.stop = 0; /* lets report() record this last error */
+        /* report() reads st through c and records nothing while stopped. */
+        st.stop = 0; // cppcheck-suppress unreadVariable
         report(&c, &root, "maxSteps",
                "validation stopped after %zu steps: the schema is too costly for this "
                "value",

@@ -355,8 +355,7 @@ static const char *parse_rule(json_t *v, struct rule *r)
     r->any_tool = true;
     const char *key;
     json_t *val;
-    json_object_foreach(v, key, val)
-    {
+    json_object_foreach(v, key, val) {
         bool ok = false;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             ok = ok || strcmp(key, known[i]) == 0;

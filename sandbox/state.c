@@ -714,8 +714,7 @@ static void create_user_events(struct sandbox_state *st, const struct sandbox_ca
     format_time(now_s(st), received);
     size_t i;
     json_t *ev;
-    json_array_foreach(data, i, ev)
-    {
+    json_array_foreach(data, i, ev) {
         char id[25];
         new_request_id(st, id);
         const char *problem = event_problem(ev);
@@ -808,8 +807,7 @@ static void get_failed_events(struct sandbox_state *st, const struct sandbox_cal
     json_int_t total = 0;
     size_t i;
     json_t *ev;
-    json_array_foreach(st->events, i, ev)
-    {
+    json_array_foreach(st->events, i, ev) {
         const char *reason = json_string_value(json_object_get(ev, "reason"));
         const char *at = json_string_value(json_object_get(ev, "received_at"));
         if (!reason)

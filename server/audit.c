@@ -324,8 +324,7 @@ static json_t *capped_object(json_t *value, unsigned depth, size_t *budget)
     const char *k;
     json_t *v;
     size_t left_out = 0;
-    json_object_foreach(value, k, v)
-    {
+    json_object_foreach(value, k, v) {
         size_t klen = strlen(k);
         if (!copy || *budget < text_cost(k, klen > KEY_MAX ? KEY_MAX : klen) + 8) {
             left_out++;
@@ -352,8 +351,7 @@ static json_t *capped_array(const char *key, json_t *value, unsigned depth,
     json_t *copy = json_array();
     size_t i, left_out = 0;
     json_t *v;
-    json_array_foreach(value, i, v)
-    {
+    json_array_foreach(value, i, v) {
         if (!copy || *budget < 8 ||
             json_array_append_new(copy, capped_value(key, v, depth + 1, budget)) != 0)
             left_out++;

@@ -89,8 +89,7 @@ static void print_tools(json_t *tools, bool as_json)
     }
     size_t i;
     json_t *t;
-    json_array_foreach(tools, i, t)
-    {
+    json_array_foreach(tools, i, t) {
         printf("%-24s %-26s ", json_string_value(json_object_get(t, "name")),
                json_string_value(json_object_get(t, "title")));
         print_summary(json_string_value(json_object_get(t, "description")));

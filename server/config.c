@@ -359,8 +359,7 @@ static int load_endpoint(struct config *c, const char *name, json_t *ep, const c
     }
     const char *key;
     json_t *value;
-    json_object_foreach(ep, key, value)
-    {
+    json_object_foreach(ep, key, value) {
         if (strcmp(key, "method") && strcmp(key, "path")) {
             *error = fmt_error("%s: endpoints.%s has an unknown key \"%s\"; it takes "
                                "\"method\" and \"path\"",
@@ -392,8 +391,7 @@ static int load_endpoints(struct config *c, json_t *endpoints, const char *path,
     }
     const char *name;
     json_t *ep;
-    json_object_foreach(endpoints, name, ep)
-    {
+    json_object_foreach(endpoints, name, ep) {
         int rc = load_endpoint(c, name, ep, path, error);
         if (rc != 0)
             return rc;
@@ -441,8 +439,7 @@ static int join_tools(json_t *list, const char *source, char **out, char **error
     dynbuf_init(&b, 64 * 1024);
     size_t i;
     json_t *item;
-    json_array_foreach(list, i, item)
-    {
+    json_array_foreach(list, i, item) {
         if (!json_is_string(item)) {
             char what[64];
             dynbuf_finish(&b);
@@ -577,8 +574,7 @@ static int load_file(struct config *c, const char *path, char **error)
         rc = load_file_key(c, root, path, error);
     const char *key;
     json_t *value;
-    json_object_foreach(root, key, value)
-    {
+    json_object_foreach(root, key, value) {
         if (rc == 0)
             rc = apply_file_value(c, key, value, path, error);
     }

@@ -366,8 +366,7 @@ static bool has_real_id(json_t *batch)
 {
     size_t i;
     json_t *item;
-    json_array_foreach(batch, i, item)
-    {
+    json_array_foreach(batch, i, item) {
         if (json_is_real(json_object_get(item, "id")))
             return true;
     }

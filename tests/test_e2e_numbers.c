@@ -96,8 +96,7 @@ static char *recorded_queries(const char *path)
     char *all = strdup("");
     size_t i;
     json_t *r;
-    json_array_foreach(list, i, r)
-    {
+    json_array_foreach(list, i, r) {
         if (strcmp(json_string_value(json_object_get(r, "path")), path) != 0)
             continue;
         char *grown = NULL;

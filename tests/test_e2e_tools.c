@@ -455,8 +455,7 @@ static json_t *srv_wait(struct srv *v, long id, int timeout_ms)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(v->stash, i, m)
-    {
+    json_array_foreach(v->stash, i, m) {
         if (has_id(m, id)) {
             json_incref(m);
             json_array_remove(v->stash, i);
@@ -1830,8 +1829,7 @@ START_TEST(nul_in_arguments)
     json_t *list = sb_requests(&SB);
     size_t n;
     json_t *rec;
-    json_array_foreach(list, n, rec)
-    {
+    json_array_foreach(list, n, rec) {
         /* Only the first can have been sent, and only in full. */
         ck_assert_str_eq(json_string_value(json_object_get(rec, "path")),
                          FAILED_PREFIX "1001%00%2F..%2F..%2Fotp" FAILED_SUFFIX);
@@ -1986,8 +1984,7 @@ static bool srv_answered(const struct srv *v, long id)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(v->log, i, m)
-    {
+    json_array_foreach(v->log, i, m) {
         if (has_id(m, id))
             return true;
     }
@@ -2071,8 +2068,7 @@ static void expect_tools_recorded(const char *tools_json)
     json_t *list = sb_requests(&SB), *tools = json_array();
     size_t i;
     json_t *rec;
-    json_array_foreach(list, i, rec)
-    {
+    json_array_foreach(list, i, rec) {
         json_array_append(tools, json_object_get(rec, "tool"));
     }
     expect_json(tools, tools_json);

@@ -113,7 +113,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     (void)kind;
     char name[128];
     size_t i;
-    for (i = 0; key[i] && i < sizeof name - 1; i++)
+    for (i = 0; i < sizeof name - 1 && key[i]; i++)
         name[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ? key[i] + 32 : key[i]);
     name[i] = '\0';
     json_object_set_new(cls, name, json_string(value ? value : ""));

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schemas/embedded.h"
 #include "jsonschema/schema.h"
+#include "schemas/embedded.h"
 #include "tests/testutil.h"
 
 static bool ends_with(const char *s, const char *suffix)

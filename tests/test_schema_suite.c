@@ -115,8 +115,7 @@ static void run_file(struct schema_registry *reg, const char *path, const char *
     ck_assert_msg(groups != NULL, "cannot read %s", path);
     size_t gi;
     json_t *group;
-    json_array_foreach(groups, gi, group)
-    {
+    json_array_foreach(groups, gi, group) {
         struct schema_options opts = {.format_assertion = optional};
         char *error = NULL;
         struct schema *s =
@@ -124,8 +123,7 @@ static void run_file(struct schema_registry *reg, const char *path, const char *
         const char *gdesc = json_string_value(json_object_get(group, "description"));
         size_t ti;
         json_t *test;
-        json_array_foreach(json_object_get(group, "tests"), ti, test)
-        {
+        json_array_foreach(json_object_get(group, "tests"), ti, test) {
             if (case_passes(s, test)) {
                 t->passed++;
                 continue;
@@ -154,7 +152,7 @@ static void run_dir(struct schema_registry *reg, const char *rel, bool optional,
     snprintf(dir, sizeof(dir), "%s/tests/draft2020-12%s", suite_dir, rel);
     DIR *d = opendir(dir);
     ck_assert_msg(d != NULL, "cannot open %s", dir);
-    char *names[256];
+    char *names[256] = {0};
     size_t n = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n < 256) {

@@ -240,8 +240,12 @@ char *testutil_read_stderr(struct testutil_child *c)
     ssize_t got;
     while ((got = read(c->err_fd, buf + n, cap - n - 1)) > 0) {
         n += (size_t)got;
-        if (cap - n - 1 == 0)
-            buf = realloc(buf, cap *= 2);
+        if (cap - n - 1 == 0) {
+            char *bigger = realloc(buf, cap * 2);
+            ck_assert_msg(bigger != NULL, "out of memory reading stderr");
+            buf = bigger;
+            cap *= 2;
+        }
     }
     buf[n] = '\0';
     close(c->err_fd);

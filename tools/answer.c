@@ -522,15 +522,13 @@ static char *error_text_of(json_t *root)
     } else if (json_is_array(errors)) {
         size_t i;
         json_t *item;
-        json_array_foreach(errors, i, item)
-        {
+        json_array_foreach(errors, i, item) {
             append_error_item(&b, NULL, item);
         }
     } else if (json_is_object(errors)) {
         const char *key;
         json_t *item;
-        json_object_foreach(errors, key, item)
-        {
+        json_object_foreach(errors, key, item) {
             append_error_item(&b, key, item);
         }
     }

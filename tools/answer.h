@@ -9,8 +9,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "upstream/http.h"
 #include "tools/tool.h"
+#include "upstream/http.h"
 
 /* What a tool that changes something upstream tells the model when the
  * call's fate is unknown (timeout, dropped connection, server error).

@@ -59,8 +59,7 @@ static json_t *channel_ids(json_t *channels)
     if (json_is_array(channels)) {
         size_t i;
         json_t *c;
-        json_array_foreach(channels, i, c)
-        {
+        json_array_foreach(channels, i, c) {
             json_int_t id;
             json_t *v = json_is_object(c) ? json_object_get(c, "channel_id") : c;
             if (as_int(v, &id) != 0 || json_array_append_new(ids, json_integer(id)))
@@ -182,8 +181,7 @@ static void read_campaigns(const struct answer *a, const struct http_response *r
     json_t *campaigns = json_array();
     size_t i;
     json_t *item;
-    json_array_foreach(list, i, item)
-    {
+    json_array_foreach(list, i, item) {
         const char *what = NULL;
         json_t *c = campaign(item, &what);
         if (!c && what) {

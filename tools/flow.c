@@ -30,8 +30,7 @@ static json_t *recipient_body(json_t *recipient)
         goto fail;
     const char *key;
     json_t *value;
-    json_object_foreach(recipient, key, value)
-    {
+    json_object_foreach(recipient, key, value) {
         if (strcmp(key, "mobiles") != 0 && json_object_set(obj, key, value) != 0)
             goto fail;
     }
@@ -73,8 +72,7 @@ int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
         goto nomem;
     size_t i;
     json_t *recipient;
-    json_array_foreach(recipients, i, recipient)
-    {
+    json_array_foreach(recipients, i, recipient) {
         json_t *r = recipient_body(recipient);
         if (!r) {
             json_decref(list);

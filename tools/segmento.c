@@ -186,8 +186,7 @@ int create_user_events_build(const struct tool_build_ctx *ctx, json_t *args,
         return request_fail(error, nomem_text);
     size_t i;
     json_t *event;
-    json_array_foreach(events, i, event)
-    {
+    json_array_foreach(events, i, event) {
         json_t *e = event_body(event, i, identifier, error);
         if (!e) {
             json_decref(list);
@@ -308,8 +307,7 @@ static void read_event_types(const struct answer *a, const struct http_response 
     json_t *types = json_array();
     size_t i;
     json_t *item;
-    json_array_foreach(list, i, item)
-    {
+    json_array_foreach(list, i, item) {
         const char *key = either(item, "name", "event_name");
         const char *name = json_string_value(json_object_get(item, key));
         if (!name) {
@@ -444,8 +442,7 @@ static void read_failed_events(const struct answer *a, const struct http_respons
     json_t *events = json_array();
     size_t i;
     json_t *item;
-    json_array_foreach(list, i, item)
-    {
+    json_array_foreach(list, i, item) {
         json_t *e = failed_event(item);
         if (!e || json_array_append_new(events, e)) {
             json_decref(events);
