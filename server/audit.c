@@ -169,7 +169,9 @@ void audit_write(struct audit_log *log, const struct audit_entry *e)
     if (!text)
         return;
     size_t len = strlen(text);
-    char *clean = redact_apply(text, len, &len);
+    char *clean = NULL;
+    if (redact_apply(text, len, &clean, &len) != 0)
+        redact_mask_in_place(text, len); /* no memory for a copy: fail closed */
     char *out = clean ? clean : text;
     /* One write of line + newline: O_APPEND makes it land whole at the end. */
     out[len] = '\n';

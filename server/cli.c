@@ -106,7 +106,9 @@ static void print_result(json_t *result)
     if (!text)
         return;
     size_t len = strlen(text);
-    char *clean = redact_apply(text, len, &len);
+    char *clean = NULL;
+    if (redact_apply(text, len, &clean, &len) != 0)
+        redact_mask_in_place(text, len); /* no memory for a copy: fail closed */
     fwrite(clean ? clean : text, 1, len, stdout);
     putchar('\n');
     free(clean);

@@ -93,7 +93,12 @@ int main(int argc, char **argv)
         return 1;
     }
     log_set_level(cfg.log_level);
-    redact_set_secret(cfg.auth_key);
+    if (redact_set_secret(cfg.auth_key) != 0) {
+        fprintf(stderr, "msg91-mcp: error: out of memory\n");
+        free(rest);
+        config_finish(&cfg);
+        return 1;
+    }
     scrub_key_from_environment();
 
     int rc;
