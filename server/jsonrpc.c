@@ -253,6 +253,18 @@ void jsonrpc_parse_line(const char *line, size_t len, struct jsonrpc_message *ms
          * as a real and echo the id from its raw text. */
         msg->root = json_loadb(line, len, flags | JSON_DECODE_INT_AS_REAL, &err);
     }
+    if (!msg->root && json_error_code(&err) == json_error_out_of_memory) {
+        /* Valid or not, the line could not be read: answer its id, found in
+         * the raw text, with an internal error rather than a parse error. */
+        const char *raw;
+        size_t raw_len;
+        if (find_raw_id(line, len, &raw, &raw_len))
+            msg->id_raw = strndup(raw, raw_len);
+        set_invalid(msg, JSONRPC_INTERNAL_ERROR,
+                    "Internal error: the server ran out of memory while reading this "
+                    "message; send it again");
+        return;
+    }
     if (!msg->root) {
         set_invalid(msg, JSONRPC_PARSE_ERROR, "Parse error: the line is not valid JSON");
         return;
