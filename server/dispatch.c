@@ -511,6 +511,49 @@ static enum dispatch_status done_now(struct dispatch *d, const struct tool_slot 
     return DISPATCH_DONE;
 }
 
+/* Hands a built request to the HTTP engine and keeps the call pending.
+ * The engine takes req's URL and body, whether or not it accepts it. */
+static enum dispatch_status submit(struct dispatch *d, struct tool_slot *s, json_t *args,
+                                   const struct dispatch_client *client,
+                                   const struct dispatch_callbacks *cb, void *data,
+                                   struct http_request *req, uint64_t started,
+                                   json_t **result, struct dispatch_call **call)
+{
+    struct dispatch_call *c = NULL;
+    if (ensure_engine(d) != 0 || !(c = calloc(1, sizeof *c))) {
+        return done_now(
+            d, s, args, client, "tool_error",
+            dispatch_error_result("The HTTP engine could not start; nothing was sent."),
+            started, result);
+    }
+    c->d = d;
+    c->slot = s;
+    c->args = json_incref(args);
+    c->cb = *cb;
+    c->data = data;
+    c->started_ns = started;
+    c->client_name = client && client->name ? strdup(client->name) : NULL;
+    c->client_version = client && client->version ? strdup(client->version) : NULL;
+    log_debug("%s: %s %s", s->def->name, req->method, req->url);
+    c->http = http_submit(d->engine, req, on_http_done, on_http_stage, c);
+    req->url = NULL;
+    req->body = NULL;
+    if (!c->http) {
+        free_call(c);
+        return done_now(
+            d, s, args, client, "tool_error",
+            dispatch_error_result("The request could not be queued; nothing was sent."),
+            started, result);
+    }
+    c->next = d->calls;
+    if (d->calls)
+        d->calls->prev = c;
+    d->calls = c;
+    d->pending++;
+    *call = c;
+    return DISPATCH_PENDING;
+}
+
 enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t *args,
                                    const struct dispatch_client *client,
                                    const struct dispatch_callbacks *cb, void *data,
@@ -579,42 +622,7 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
             started, result);
         goto out;
     }
-    struct dispatch_call *c = NULL;
-    if (ensure_engine(d) != 0 || !(c = calloc(1, sizeof *c))) {
-        st = done_now(
-            d, s, args, client, "tool_error",
-            dispatch_error_result("The HTTP engine could not start; nothing was sent."),
-            started, result);
-        goto out;
-    }
-    c->d = d;
-    c->slot = s;
-    c->args = json_incref(args);
-    c->cb = *cb;
-    c->data = data;
-    c->started_ns = started;
-    c->client_name = client && client->name ? strdup(client->name) : NULL;
-    c->client_version = client && client->version ? strdup(client->version) : NULL;
-    log_debug("%s: %s %s", s->def->name, req.method, req.url);
-    /* The engine takes the URL and body, whether or not it accepts the call. */
-    c->http = http_submit(d->engine, &req, on_http_done, on_http_stage, c);
-    req.url = NULL;
-    req.body = NULL;
-    if (!c->http) {
-        free_call(c);
-        st = done_now(
-            d, s, args, client, "tool_error",
-            dispatch_error_result("The request could not be queued; nothing was sent."),
-            started, result);
-        goto out;
-    }
-    c->next = d->calls;
-    if (d->calls)
-        d->calls->prev = c;
-    d->calls = c;
-    d->pending++;
-    *call = c;
-    st = DISPATCH_PENDING;
+    st = submit(d, s, args, client, cb, data, &req, started, result, call);
 out:
     free(req.url);
     free(req.body);
