@@ -1,5 +1,6 @@
 #include "server/mcp.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,7 +272,7 @@ static int emit(struct mcp_session *s, char *line, size_t len)
 static void report_unanswered(struct mcp_session *s, const char *id_raw)
 {
     s->reporting = true;
-    log_error("out of memory: request %s could not be answered",
+    log_error("out of memory: request %.64s could not be answered",
               id_raw ? id_raw : "without an id");
     s->reporting = false;
 }
@@ -315,7 +316,8 @@ static void answer_internal_error(struct mcp_session *s, const char *id_raw)
         rc = s->write(s->write_data, line, len);
     }
     free(heap);
-    if (rc != 0)
+    /* A stdout that is gone is reported once, by its owner. */
+    if (rc != 0 && rc != -EPIPE)
         report_unanswered(s, id_raw);
 }
 

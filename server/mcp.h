@@ -18,9 +18,10 @@
 struct mcp_session;
 
 /* Receives each outgoing message as one compact line without the newline,
- * already redacted and checked to be JSON. Returns 0, or a negative code
- * when the line could not be queued (out of memory, or stdout is gone):
- * the session then answers a request with its internal-error line. */
+ * already redacted and checked to be JSON. Returns 0, or a negative errno
+ * code when the line could not be queued (-ENOMEM, or -EPIPE when stdout
+ * is gone; libuv's codes are these): the session then answers a request
+ * with its internal-error line. */
 typedef int (*mcp_write_fn)(void *data, const char *line, size_t len);
 
 /* dispatch and cfg are borrowed and must outlive the session. */
