@@ -158,7 +158,9 @@ static int start_sandbox(void)
     return 0;
 }
 
-/* A crash prints where it happened (ASan does that itself). */
+/* A crash prints where it happened. Under AddressSanitizer its own report
+ * does that, and its handlers stay. */
+#if DEFAULT_STRIDE == 1
 static void on_crash(int sig)
 {
     void *frames[64];
@@ -173,15 +175,18 @@ static void on_crash(int sig)
 
 static void catch_crashes(void)
 {
-#if DEFAULT_STRIDE == 1
     void *frames[4];
     backtrace(frames, 4); /* loads the unwinder now, not in the handler */
     signal(SIGSEGV, on_crash);
     signal(SIGBUS, on_crash);
     signal(SIGFPE, on_crash);
     signal(SIGABRT, on_crash);
-#endif
 }
+#else
+static void catch_crashes(void)
+{
+}
+#endif
 
 /* The child: the server core on pipes, with the Nth allocation failing. */
 static void child(unsigned long n, int in_fd, int out_fd, int err_fd, int report_fd)

@@ -176,8 +176,8 @@ START_TEST(stdout_holds_only_protocol_lines)
         INIT_LINE,
         "garbage",
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}",
-        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
-        "\"send_otp\",\"arguments\":{\"mobile\":\"x\"}}}",
+        ("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
+         "\"send_otp\",\"arguments\":{\"mobile\":\"x\"}}}"),
         "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"nope\"}",
     };
     for (size_t i = 0; i < 5; i++)
