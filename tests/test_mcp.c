@@ -720,6 +720,57 @@ START_TEST(every_failed_allocation_still_answers_once)
 }
 END_TEST
 
+/* Counts the replies to ids 1..3 in one line (a reply or an array). */
+static void count_replies(const char *line, int seen[4])
+{
+    json_t *v = json_loads(line, 0, NULL);
+    ck_assert_msg(v != NULL, "not JSON: %s", line);
+    json_t *items = json_is_array(v) ? v : NULL;
+    size_t n = items ? json_array_size(items) : 1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *reply = items ? json_array_get(items, i) : v;
+        json_int_t id = json_integer_value(json_object_get(reply, "id"));
+        ck_assert_msg(id >= 1 && id <= 3, "unexpected reply: %s", line);
+        seen[id]++;
+    }
+    json_decref(v);
+}
+
+START_TEST(a_batch_answers_each_request_once_whatever_fails)
+{
+    /* 2025-03-26 batches: each allocation failed in turn, every request of
+     * the batch is still answered exactly once (in the array, or on lines
+     * of their own when the array cannot be built). */
+    alloc_hook_route_jansson();
+    for (unsigned long n = 1;; n++) {
+        struct harness h;
+        setup_with(&h, dry_run_only);
+        initialize(&h, "2025-03-26");
+        int before = h.count;
+        alloc_hook_arm(n, false);
+        send_line(&h,
+                  "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"},"
+                  "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":"
+                  "{\"name\":\"verify_otp\",\"arguments\":{\"otp\":\"1\"}}},"
+                  "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\"}]");
+        bool failed = alloc_hook_failed();
+        alloc_hook_disarm();
+        /* A batch that could not be read at all gets one error, no id. */
+        bool whole = h.count == before + 1 && strstr(h.lines[before], "\"id\":null");
+        int seen[4] = {0};
+        for (int i = before; i < h.count && !whole; i++)
+            count_replies(h.lines[i], seen);
+        if (!whole)
+            for (int id = 1; id <= 3; id++)
+                ck_assert_msg(seen[id] == 1, "allocation %lu: id %d answered %d times", n,
+                              id, seen[id]);
+        teardown_harness(&h);
+        if (!failed)
+            break;
+    }
+}
+END_TEST
+
 START_TEST(initialize_that_fails_can_be_retried)
 {
     struct harness h;
@@ -796,6 +847,7 @@ int main(void)
     tcase_add_test(tc, a_reply_that_cannot_be_written_becomes_an_internal_error);
     tcase_add_test(tc, every_failed_allocation_still_answers_once);
     tcase_add_test(tc, initialize_that_fails_can_be_retried);
+    tcase_add_test(tc, a_batch_answers_each_request_once_whatever_fails);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
