@@ -12,10 +12,10 @@
  * libuv's own allocations (it aborts on a failed allocation in
  * uv__io_start by design, so failing them would only measure that
  * policy), libcurl's internal ones (libcurl 7.88 itself crashes after some
- * of its own allocations fail), those of jansson's parser (it corrupts its
- * heap after a failed one; alloc_hook.c), libc's internal ones, and any allocation
- * made on a thread other than the one that armed the hook (the sandbox's
- * and the resolver's threads), which keeps the count deterministic. */
+ * of its own allocations fail), those of jansson's parser (it corrupts
+ * its heap after a failed one; see alloc_hook.c), libc's internal ones,
+ * and any allocation made on a thread other than the one that armed the
+ * hook (the resolver's thread), which keeps the count deterministic. */
 #ifndef MSG91_ALLOC_HOOK_H
 #define MSG91_ALLOC_HOOK_H
 

@@ -1,10 +1,14 @@
 /* The allocation-failure sweep. One scripted MCP session (initialize,
  * tools/list, logging/setLevel, tool calls with valid and invalid
- * arguments against the sandbox, an unknown tool, a request whose id is the
- * auth key, a cancellation for an unknown id, ping) is served by the real
- * server core (serve_stdio over pipes, as the binary does) once per failing
- * allocation N, in a forked child, with exactly the Nth allocation failing
- * (see alloc_hook.h for what is counted and why).
+ * arguments, one without arguments, an unknown tool, a request whose id is
+ * the auth key, a cancellation for an unknown id, ping), with the audit log
+ * and debug logging on, is served by the real server core (serve_stdio over
+ * pipes, as the binary does) once per failing allocation N, in a forked
+ * child, with exactly the Nth allocation failing (see alloc_hook.h for what
+ * is counted and why). MSG91 is the sandbox, in a process of its own; one
+ * upstream call runs at a time so that every run allocates in the same
+ * order. Leaks are found by LeakSanitizer under ASan, and otherwise by the
+ * hook's table of live blocks.
  *
  * Every run must end in one of: every request answered (normally, or with
  * an error reply), or an exit with a status and an error message on
