@@ -439,7 +439,9 @@ static char *line_text(json_t *line, size_t *len)
     if (!text)
         return NULL;
     *len = strlen(text);
-    char *clean = redact_apply(text, *len, len);
+    char *clean = NULL;
+    if (redact_apply(text, *len, &clean, len) != 0)
+        redact_mask_in_place(text, *len); /* no memory for a copy: fail closed */
     if (clean) {
         free(text);
         text = clean;

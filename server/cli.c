@@ -29,7 +29,9 @@ static void cli_error(const char *fmt, ...)
         text = NULL;
     va_end(ap);
     size_t len = text ? strlen(text) : 0;
-    char *clean = text ? redact_apply(text, len, &len) : NULL;
+    char *clean = NULL;
+    if (text && redact_apply(text, len, &clean, &len) != 0)
+        redact_mask_in_place(text, len); /* no memory for a copy: fail closed */
     fprintf(stderr, "msg91-mcp: %s\n",
             clean  ? clean
             : text ? text
@@ -221,7 +223,9 @@ static int print_result(json_t *result)
     if (!text)
         return -ENOMEM;
     size_t len = strlen(text);
-    char *clean = redact_apply(text, len, &len);
+    char *clean = NULL;
+    if (redact_apply(text, len, &clean, &len) != 0)
+        redact_mask_in_place(text, len); /* no memory for a copy: fail closed */
     fwrite(clean ? clean : text, 1, len, stdout);
     putchar('\n');
     free(clean);

@@ -4,14 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonschema/schema.h"
 #include "schemas/embedded.h"
 #include "server/audit.h"
-#include "upstream/http.h"
 #include "server/log.h"
 #include "server/redact.h"
-#include "jsonschema/schema.h"
 #include "tools/request.h"
 #include "tools/tool.h"
+#include "upstream/http.h"
+#include "util/dynbuf.h"
 
 /* In --sandbox mode the sandbox accepts any key; this placeholder is not
  * a secret, so it is deliberately not registered for redaction. */
@@ -63,10 +64,45 @@ json_t *dispatch_error_result(const char *text)
                      "isError", 1);
 }
 
+struct checked_dump {
+    struct dynbuf buf;
+    bool failed;
+};
+
+static int checked_dump_write(const char *bytes, size_t size, void *data)
+{
+    struct checked_dump *d = data;
+    if (d->failed || dynbuf_append(&d->buf, bytes, size) != DYNBUF_OK) {
+        d->failed = true;
+        return -1;
+    }
+    return 0;
+}
+
+/* json_dumps, except that every failure is noticed: jansson 2.14 ignores a
+ * failed write of an object key and reports success for text that is not
+ * JSON. Here the writer itself remembers the failure. */
+static char *dump_checked(json_t *value, size_t flags)
+{
+    struct checked_dump d = {.failed = false};
+    dynbuf_init(&d.buf, (size_t)1 << 30);
+    if (json_dump_callback(value, checked_dump_write, &d, flags) != 0 || d.failed) {
+        dynbuf_finish(&d.buf);
+        return NULL;
+    }
+    return dynbuf_take(&d.buf, NULL);
+}
+
+/* Takes structured. NULL when memory ran out: the caller's reply then says
+ * so, instead of a text block that does not match structuredContent. */
 static json_t *success_result(json_t *structured)
 {
-    char *text = json_dumps(structured, JSON_COMPACT);
-    json_t *r = json_pack("{s:[{s:s,s:s?}],s:o}", "content", "type", "text", "text", text,
+    char *text = dump_checked(structured, JSON_COMPACT);
+    if (!text) {
+        json_decref(structured);
+        return NULL;
+    }
+    json_t *r = json_pack("{s:[{s:s,s:s}],s:o}", "content", "type", "text", "text", text,
                           "structuredContent", structured);
     free(text);
     return r;
@@ -409,7 +445,10 @@ static void on_http_stage(void *data, enum http_stage stage)
         c->cb.stage(c->data, DISPATCH_STAGE_SENT);
         break;
     case HTTP_STAGE_ANSWERED:
-        c->cb.stage(c->data, DISPATCH_STAGE_ANSWERED);
+        /* Not passed on: the result follows at once, and a progress
+         * notification written with its result reaches a client that has
+         * already forgotten the token (the TypeScript SDK then reports an
+         * error for every call). The result itself says "answered". */
         break;
     }
 }
@@ -429,13 +468,20 @@ static void on_http_done(void *data, const struct http_response *resp)
      * is cleaned before any reader sees it. */
     struct http_response clean = *resp;
     size_t clean_len = 0;
-    char *scrubbed = redact_apply(resp->body, resp->body_len, &clean_len);
-    if (scrubbed) {
-        clean.body = scrubbed;
-        clean.body_len = clean_len;
+    char *scrubbed = NULL;
+    if (redact_apply(resp->body, resp->body_len, &scrubbed, &clean_len) != 0) {
+        /* Fail closed: no reader may see a body that still holds the key. */
+        out.error_text = strdup("The server ran out of memory while reading MSG91's "
+                                "answer; the request may or may not have been carried "
+                                "out.");
+    } else {
+        if (scrubbed) {
+            clean.body = scrubbed;
+            clean.body_len = clean_len;
+        }
+        c->slot->def->read(&rctx, &clean, c->args, &out);
+        free(scrubbed);
     }
-    c->slot->def->read(&rctx, &clean, c->args, &out);
-    free(scrubbed);
     json_t *result;
     if (out.structured) {
         result = success_result(json_incref(out.structured));
@@ -471,6 +517,53 @@ static enum dispatch_status done_now(struct dispatch *d, const struct tool_slot 
     return DISPATCH_DONE;
 }
 
+/* Hands a built request to the HTTP engine and keeps the call pending.
+ * The engine takes req's URL and body, whether or not it accepts it. */
+static enum dispatch_status submit(struct dispatch *d, struct tool_slot *s, json_t *args,
+                                   const struct dispatch_client *client,
+                                   const struct dispatch_callbacks *cb, void *data,
+                                   struct http_request *req, uint64_t started,
+                                   json_t **result, struct dispatch_call **call)
+{
+    struct dispatch_call *c = NULL;
+    if (ensure_engine(d) != 0 || !(c = calloc(1, sizeof *c))) {
+        return done_now(
+            d, s, args, client, "tool_error",
+            dispatch_error_result("The HTTP engine could not start; nothing was sent."),
+            started, result);
+    }
+    c->d = d;
+    c->slot = s;
+    c->args = json_incref(args);
+    c->cb = *cb;
+    c->data = data;
+    c->started_ns = started;
+    c->client_name = client && client->name ? strdup(client->name) : NULL;
+    c->client_version = client && client->version ? strdup(client->version) : NULL;
+    log_debug("%s: %s %s", s->def->name, req->method, req->url);
+    /* The engine takes the URL and body, whether or not it accepts the call. */
+    int rc = http_submit(d->engine, req, on_http_done, on_http_stage, c, &c->http);
+    if (rc != 0) {
+        free_call(c);
+        return done_now(d, s, args, client, "tool_error",
+                        dispatch_error_result(
+                            rc == -EBUSY ? "The server is busy: too many calls are "
+                                           "already waiting for MSG91, so this one was "
+                                           "not queued and nothing was sent. Try again "
+                                           "in a moment."
+                                         : "The request could not be queued; nothing "
+                                           "was sent."),
+                        started, result);
+    }
+    c->next = d->calls;
+    if (d->calls)
+        d->calls->prev = c;
+    d->calls = c;
+    d->pending++;
+    *call = c;
+    return DISPATCH_PENDING;
+}
+
 enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t *args,
                                    const struct dispatch_client *client,
                                    const struct dispatch_callbacks *cb, void *data,
@@ -489,6 +582,10 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
         args = empty;
     enum dispatch_status st;
     struct http_request req = {0};
+    if (!args) {
+        /* No result: the session answers with its internal-error reply. */
+        return DISPATCH_DONE;
+    }
 
     if (!s->allowed) {
         st =
@@ -535,45 +632,7 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
             started, result);
         goto out;
     }
-    struct dispatch_call *c = NULL;
-    if (ensure_engine(d) != 0 || !(c = calloc(1, sizeof *c))) {
-        st = done_now(
-            d, s, args, client, "tool_error",
-            dispatch_error_result("The HTTP engine could not start; nothing was sent."),
-            started, result);
-        goto out;
-    }
-    c->d = d;
-    c->slot = s;
-    c->args = json_incref(args);
-    c->cb = *cb;
-    c->data = data;
-    c->started_ns = started;
-    c->client_name = client && client->name ? strdup(client->name) : NULL;
-    c->client_version = client && client->version ? strdup(client->version) : NULL;
-    log_debug("%s: %s %s", s->def->name, req.method, req.url);
-    /* The engine takes the URL and body, whether or not it accepts the call. */
-    int rc = http_submit(d->engine, &req, on_http_done, on_http_stage, c, &c->http);
-    if (rc != 0) {
-        free_call(c);
-        st = done_now(d, s, args, client, "tool_error",
-                      dispatch_error_result(
-                          rc == -EBUSY ? "The server is busy: too many calls are "
-                                         "already waiting for MSG91, so this one was "
-                                         "not queued and nothing was sent. Try again "
-                                         "in a moment."
-                                       : "The request could not be queued; nothing "
-                                         "was sent."),
-                      started, result);
-        goto out;
-    }
-    c->next = d->calls;
-    if (d->calls)
-        d->calls->prev = c;
-    d->calls = c;
-    d->pending++;
-    *call = c;
-    st = DISPATCH_PENDING;
+    st = submit(d, s, args, client, cb, data, &req, started, result, call);
 out:
     free(req.url);
     free(req.body);

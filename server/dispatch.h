@@ -21,18 +21,20 @@ enum dispatch_status {
     DISPATCH_PENDING,      /* the result arrives through done() */
 };
 
-/* Progress stages of a pending call, in order. */
+/* Progress stages of a pending call, in order. There is no stage for
+ * "answered": the result itself says that, and a notification sent with
+ * the result would reach the client after it has forgotten the call. */
 enum dispatch_stage {
     DISPATCH_STAGE_QUEUED = 1,
     DISPATCH_STAGE_SENT = 2,
-    DISPATCH_STAGE_ANSWERED = 3,
 };
 
 /* A successful CallToolResult has exactly two members: content, one text
  * block holding the compact JSON of structuredContent, and
  * structuredContent. The MCP session relies on that to serialise it once. */
 struct dispatch_callbacks {
-    /* Steals result (a CallToolResult object). Called once, from the loop. */
+    /* Steals result (a CallToolResult object, or NULL when memory ran out
+     * while building it). Called once, from the loop. */
     void (*done)(void *data, json_t *result);
     /* May be NULL. */
     void (*stage)(void *data, enum dispatch_stage stage);
@@ -61,7 +63,8 @@ json_t *dispatch_list_tools(struct dispatch *d, const char *protocol_version);
 json_t *dispatch_input_schema(struct dispatch *d, const char *name);
 
 /* Starts a call. name is the exposed name (with the prefix, if any); args
- * is borrowed and may be NULL (treated as {}). */
+ * is borrowed and may be NULL (treated as {}). With DISPATCH_DONE, *result
+ * is NULL when memory ran out before a result could be built. */
 enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t *args,
                                    const struct dispatch_client *client,
                                    const struct dispatch_callbacks *cb, void *data,

@@ -2,13 +2,25 @@
 
 #include <string.h>
 
-void framing_init(struct framing *f, size_t max_line)
+/* Lines up to this size are buffered in memory taken at start-up, so
+ * reading an ordinary request never allocates and cannot lose it (and its
+ * id) to a failed malloc. */
+#define FRAMING_PREALLOC 16384
+
+int framing_init(struct framing *f, size_t max_line)
 {
     /* The buffer's own limit leaves room for a line of exactly max_line
      * bytes plus its NUL; framing_feed checks the cap before appending. */
     dynbuf_init(&f->line, max_line + 2);
     f->max_line = max_line;
     f->discarding = false;
+    /* Growing the empty buffer once and emptying it keeps the block. */
+    static const char block[FRAMING_PREALLOC];
+    size_t n = max_line < sizeof block ? max_line : sizeof block;
+    if (dynbuf_append(&f->line, block, n) != DYNBUF_OK)
+        return -1;
+    dynbuf_reset(&f->line);
+    return 0;
 }
 
 void framing_finish(struct framing *f)
@@ -48,11 +60,15 @@ void framing_feed(struct framing *f, const char *bytes, size_t len, framing_cb c
         if (f->discarding) {
             if (nl)
                 f->discarding = false;
-        } else if (dynbuf_len(&f->line) + chunk > f->max_line ||
-                   dynbuf_append(&f->line, bytes, chunk) != DYNBUF_OK) {
+        } else if (dynbuf_len(&f->line) + chunk > f->max_line) {
             /* The cap counts every byte before the newline, CR included. */
             dynbuf_reset(&f->line);
             cb(data, FRAMING_TOOBIG, NULL, 0);
+            f->discarding = nl == NULL;
+        } else if (dynbuf_append(&f->line, bytes, chunk) != DYNBUF_OK) {
+            /* The buffer has its own limit above the cap, so only memory
+             * can fail here; the buffer is already freed. */
+            cb(data, FRAMING_NOMEM, NULL, 0);
             f->discarding = nl == NULL;
         } else if (nl) {
             deliver(f, cb, data);

@@ -387,6 +387,18 @@ void jsonrpc_parse_line(const char *line, size_t len, struct jsonrpc_message *ms
         msg->root =
             jsonrpc_load(line, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err, &nomem);
     }
+    if (!msg->root && json_error_code(&err) == json_error_out_of_memory) {
+        /* Valid or not, the line could not be read: answer its id, found in
+         * the raw text, with an internal error rather than a parse error. */
+        const char *raw;
+        size_t raw_len;
+        if (find_raw_id(line, len, &raw, &raw_len))
+            msg->id_raw = strndup(raw, raw_len);
+        set_invalid(msg, JSONRPC_INTERNAL_ERROR,
+                    "Internal error: the server ran out of memory while reading this "
+                    "message; send it again");
+        return;
+    }
     if (!msg->root) {
         if (nomem)
             set_invalid(msg, JSONRPC_INTERNAL_ERROR, "Internal error: out of memory");

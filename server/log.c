@@ -203,8 +203,10 @@ void log_msg(enum log_level level, const char *fmt, ...)
         text = heap;
     }
     /* One redaction step for everything logged, whatever built the text. */
-    char *clean = redact_apply(text, (size_t)n, NULL);
-    if (clean)
+    char *clean = NULL;
+    if (redact_apply(text, (size_t)n, &clean, NULL) != 0)
+        redact_mask_in_place(text, (size_t)n); /* no memory for a copy: fail closed */
+    else if (clean)
         text = clean;
     /* Newlines inside a message would split one event across log lines. */
     for (char *p = text; *p; p++)

@@ -75,14 +75,17 @@ static struct sandbox *start_sandbox(struct config *cfg)
  * is registered first, since the sentence may quote any value. */
 static int config_failed(struct config *cfg, char *error)
 {
-    redact_set_secret(cfg->auth_key);
+    /* If the key cannot be registered, redact_needed below cannot see it
+     * either: the message is withheld only when it visibly holds the key. */
+    (void)redact_set_secret(cfg->auth_key);
     const char *text = error ? error : "out of memory while reading the configuration";
     size_t len = strlen(text);
-    char *clean = redact_apply(text, len, &len);
-    if (clean)
-        text = clean;
-    else if (redact_needed(text, len))
+    char *clean = NULL;
+    if (redact_apply(text, len, &clean, &len) != 0 ||
+        (!clean && cfg->auth_key && redact_needed(text, len)))
         text = "a value holds the auth key (the message is withheld)";
+    else if (clean)
+        text = clean;
     fprintf(stderr, "msg91-mcp: configuration error: %s\n", text);
     free(clean);
     free(error);
@@ -95,8 +98,8 @@ static int config_failed(struct config *cfg, char *error)
  * not be registered stops the start. */
 static int register_key(const struct config *cfg)
 {
-    redact_set_secret(cfg->auth_key);
-    if (cfg->auth_key && !redact_needed(cfg->auth_key, strlen(cfg->auth_key))) {
+    if (redact_set_secret(cfg->auth_key) != 0 ||
+        (cfg->auth_key && !redact_needed(cfg->auth_key, strlen(cfg->auth_key)))) {
         fprintf(stderr, "msg91-mcp: out of memory while registering the auth key for "
                         "redaction\n");
         return -1;

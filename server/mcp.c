@@ -1,13 +1,14 @@
 #include "server/mcp.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/dynbuf.h"
 #include "server/jsonrpc.h"
 #include "server/log.h"
 #include "server/redact.h"
+#include "util/dynbuf.h"
 
 static const char *const supported_versions[] = {
     "2025-11-25",
@@ -44,7 +45,9 @@ struct pending_call {
 };
 
 /* A batch's responses are collected and written as one array line when
- * the last of its requests has been answered. */
+ * the last of its requests has been answered. Each element is answered at
+ * most once, so `lines` is sized for all of them up front and adding a
+ * response never allocates. */
 struct batch {
     struct mcp_session *s;
     char **lines;
@@ -53,25 +56,43 @@ struct batch {
     bool parsing; /* still handing out elements; do not flush yet */
 };
 
+/* The reply to a request whose real reply could not be built or written
+ * (out of memory) is built in memory the session holds from its start, so
+ * every request still gets exactly one reply. Ids longer than this get a
+ * buffer of their own, if memory allows. */
+#define FALLBACK_LINE_MAX 1024
+static const char fallback_head[] = "{\"jsonrpc\":\"2.0\",";
+static const char fallback_tail[] =
+    "\"error\":{\"code\":-32603,\"message\":\"Internal error: the server ran out "
+    "of memory while answering this request\"}}";
+
 struct mcp_session {
     struct dispatch *dispatch;
     const struct config *cfg;
     mcp_write_fn write;
     void *write_data;
-    char *version; /* negotiated, NULL before initialize */
+    const char *version; /* negotiated (static), NULL before initialize */
     char *client_name;
     char *client_version;
     int client_log_level; /* index into mcp_levels, -1: no notifications */
+    bool reporting;       /* logging a failed reply: no notifications now */
     struct pending_call *pending;
     unsigned pending_count;
+    char fallback[FALLBACK_LINE_MAX];
 };
 
-int mcp_version_supported(const char *version)
+/* The static copy of version, or NULL when the server does not speak it. */
+static const char *find_version(const char *version)
 {
     for (size_t i = 0; i < sizeof supported_versions / sizeof *supported_versions; i++)
         if (!strcmp(version, supported_versions[i]))
-            return 1;
-    return 0;
+            return supported_versions[i];
+    return NULL;
+}
+
+int mcp_version_supported(const char *version)
+{
+    return find_version(version) != NULL;
 }
 
 const char *mcp_session_version(const struct mcp_session *s)
@@ -84,20 +105,220 @@ unsigned mcp_session_pending(const struct mcp_session *s)
     return s->pending_count;
 }
 
-/* Every outgoing byte passes through here: one redaction step, then the
- * transport. */
-static void emit(struct mcp_session *s, char *line, size_t len)
+/* ---- checking outgoing lines ---- */
+
+static const char *skip_space(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static bool is_digit(const char *p, const char *end)
+{
+    return p < end && *p >= '0' && *p <= '9';
+}
+
+static const char *scan_digits(const char *p, const char *end)
+{
+    while (is_digit(p, end))
+        p++;
+    return p;
+}
+
+/* Each scanner returns the end of the token at p, or NULL if it is not one. */
+static const char *scan_string(const char *p, const char *end)
+{
+    if (p >= end || *p++ != '"')
+        return NULL;
+    while (p < end) {
+        unsigned char c = (unsigned char)*p++;
+        if (c == '"')
+            return p;
+        if (c < 0x20)
+            return NULL;
+        if (c != '\\')
+            continue;
+        if (p >= end)
+            return NULL;
+        c = (unsigned char)*p++;
+        if (c == 'u') {
+            for (int i = 0; i < 4; i++, p++)
+                if (p >= end || !strchr("0123456789abcdefABCDEF", *p) || !*p)
+                    return NULL;
+        } else if (!strchr("\"\\/bfnrt", c) || !c) {
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+static const char *scan_scalar(const char *p, const char *end)
+{
+    static const char *const words[] = {"true", "false", "null"};
+    if (p < end && *p == '"')
+        return scan_string(p, end);
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(words[i]);
+        if ((size_t)(end - p) >= n && !memcmp(p, words[i], n))
+            return p + n;
+    }
+    if (p < end && *p == '-')
+        p++;
+    if (!is_digit(p, end))
+        return NULL;
+    p = *p == '0' ? p + 1 : scan_digits(p, end);
+    if (p < end && *p == '.') {
+        if (!is_digit(++p, end))
+            return NULL;
+        p = scan_digits(p, end);
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        if (++p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (!is_digit(p, end))
+            return NULL;
+        p = scan_digits(p, end);
+    }
+    return p;
+}
+
+#define JSON_CHECK_DEPTH 4096
+
+/* True when text[0..len) is exactly one JSON value. jansson 2.14 can report
+ * success for a serialisation that lost an object key to a failed
+ * allocation, so every line is checked before it is written; this scan
+ * allocates nothing, so it works when memory is short. */
+static bool json_text_valid(const char *p, size_t len)
+{
+    const char *end = p + len;
+    unsigned char is_object[JSON_CHECK_DEPTH / 8];
+    size_t depth = 0;
+    bool want_value = true;
+    for (;;) {
+        p = skip_space(p, end);
+        if (want_value && p < end && (*p == '{' || *p == '[')) {
+            if (depth == JSON_CHECK_DEPTH)
+                return false;
+            bool obj = *p++ == '{';
+            if (obj)
+                is_object[depth / 8] |= (unsigned char)(1u << depth % 8);
+            else
+                is_object[depth / 8] &= (unsigned char)~(1u << depth % 8);
+            depth++;
+            p = skip_space(p, end);
+            if (p < end && (*p == '}' || *p == ']')) {
+                if (*p++ != (obj ? '}' : ']'))
+                    return false;
+                depth--;
+                want_value = false;
+                continue;
+            }
+            if (obj && (!(p = scan_string(p, end)) || (p = skip_space(p, end)) >= end ||
+                        *p++ != ':'))
+                return false;
+            continue;
+        }
+        if (want_value) {
+            if (!(p = scan_scalar(p, end)))
+                return false;
+            want_value = false;
+            continue;
+        }
+        if (depth == 0)
+            return p == end;
+        bool obj = is_object[(depth - 1) / 8] & (1u << (depth - 1) % 8);
+        if (p < end && *p == (obj ? '}' : ']')) {
+            p++;
+            depth--;
+            continue;
+        }
+        if (p >= end || *p++ != ',')
+            return false;
+        if (obj && (!(p = scan_string(skip_space(p, end), end)) ||
+                    (p = skip_space(p, end)) >= end || *p++ != ':'))
+            return false;
+        want_value = true;
+    }
+}
+
+/* ---- writing ---- */
+
+/* Every outgoing byte passes through here: a check that the line is JSON,
+ * one redaction step, then the transport. Takes line. Returns 0 when the
+ * line was handed over; nothing is written otherwise. Redaction fails
+ * closed: when there is no memory for a redacted copy, the secret is
+ * masked in the line itself. */
+static int emit(struct mcp_session *s, char *line, size_t len)
 {
     if (!line)
-        return;
-    size_t clean_len;
-    char *clean = redact_apply(line, len, &clean_len);
-    if (clean)
-        s->write(s->write_data, clean, clean_len);
-    else
-        s->write(s->write_data, line, len);
-    free(clean);
+        return -1;
+    int rc = -1;
+    if (json_text_valid(line, len)) {
+        char *clean = NULL;
+        size_t clean_len = len;
+        if (redact_apply(line, len, &clean, &clean_len) != 0)
+            redact_mask_in_place(line, len);
+        rc = clean ? s->write(s->write_data, clean, clean_len)
+                   : s->write(s->write_data, line, len);
+        free(clean);
+    }
     free(line);
+    return rc;
+}
+
+/* Logs a failure to answer, without sending the log to the client as a
+ * notification (which could fail the same way and recurse). */
+static void report_unanswered(struct mcp_session *s, const char *id_raw)
+{
+    s->reporting = true;
+    log_error("out of memory: request %.64s could not be answered",
+              id_raw ? id_raw : "without an id");
+    s->reporting = false;
+}
+
+/* The -32603 reply for id_raw (NULL: no id member), in the session's own
+ * buffer when it fits, else in a malloc'd one (*heap, to free). */
+static char *fallback_line(struct mcp_session *s, const char *id_raw, size_t *len,
+                           char **heap)
+{
+    size_t id_len = id_raw ? strlen(id_raw) : 0;
+    size_t n =
+        sizeof fallback_head - 1 + (id_raw ? id_len + 6 : 0) + sizeof fallback_tail - 1;
+    char *buf = s->fallback;
+    *heap = NULL;
+    if (n + 1 > sizeof s->fallback && !(buf = *heap = malloc(n + 1)))
+        return NULL;
+    size_t o = 0;
+    memcpy(buf, fallback_head, sizeof fallback_head - 1);
+    o += sizeof fallback_head - 1;
+    if (id_raw) {
+        memcpy(buf + o, "\"id\":", 5);
+        memcpy(buf + o + 5, id_raw, id_len);
+        buf[o + 5 + id_len] = ',';
+        o += id_len + 6;
+    }
+    memcpy(buf + o, fallback_tail, sizeof fallback_tail);
+    *len = n;
+    return buf;
+}
+
+/* Answers a request whose reply could not be built or written. */
+static void answer_internal_error(struct mcp_session *s, const char *id_raw)
+{
+    size_t len;
+    char *heap;
+    char *line = fallback_line(s, id_raw, &len, &heap);
+    int rc = -1;
+    if (line) {
+        /* The id is the client's text and may hold the key. */
+        redact_mask_in_place(line, len);
+        rc = s->write(s->write_data, line, len);
+    }
+    free(heap);
+    /* A stdout that is gone is reported once, by its owner. */
+    if (rc != 0 && rc != -EPIPE)
+        report_unanswered(s, id_raw);
 }
 
 static void batch_flush(struct batch *b);
@@ -119,35 +340,42 @@ static void fit_result_to_version(const struct mcp_session *s, json_t *result)
         json_object_del(result, "structuredContent");
 }
 
-/* Sends a response line, or adds it to its batch. Takes line. */
-static void respond(struct mcp_session *s, struct batch *b, char *line, size_t len)
+/* Sends the response line to the request id_raw, or adds it to its batch.
+ * Takes line; NULL means building it ran out of memory. Returns true when
+ * this very line went out (or into the batch), false when the request got
+ * the internal-error reply instead. */
+static bool respond(struct mcp_session *s, struct batch *b, const char *id_raw,
+                    char *line, size_t len)
 {
-    if (!line)
-        return;
     if (!b) {
-        emit(s, line, len);
-        return;
+        if (emit(s, line, len) == 0)
+            return true;
+        answer_internal_error(s, id_raw);
+        return false;
     }
-    if (b->count == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 8;
-        char **grown = realloc(b->lines, cap * sizeof *grown);
-        if (!grown) {
-            free(line);
-            return;
-        }
-        b->lines = grown;
-        b->cap = cap;
+    bool ok = line && json_text_valid(line, len);
+    if (!ok) {
+        free(line);
+        char *heap;
+        const char *fallback = fallback_line(s, id_raw, &len, &heap);
+        line = heap ? heap : fallback ? strdup(fallback) : NULL;
     }
-    b->lines[b->count++] = line;
+    if (line && b->count < b->cap)
+        b->lines[b->count++] = line;
+    else {
+        free(line);
+        report_unanswered(s, id_raw);
+    }
+    return ok;
 }
 
-static void respond_result(struct mcp_session *s, struct batch *b, const char *id_raw,
+static bool respond_result(struct mcp_session *s, struct batch *b, const char *id_raw,
                            json_t *result)
 {
-    size_t len;
-    char *line = jsonrpc_result_line(id_raw, result, &len);
+    size_t len = 0;
+    char *line = result ? jsonrpc_result_line(id_raw, result, &len) : NULL;
     json_decref(result);
-    respond(s, b, line, len);
+    return respond(s, b, id_raw, line, len);
 }
 
 /* A successful tool result holds its structuredContent twice: as the
@@ -182,24 +410,36 @@ static char *tool_result_line(const char *id_raw, json_t *result, size_t *len)
 static void respond_tool_result(struct mcp_session *s, struct batch *b,
                                 const char *id_raw, json_t *result)
 {
-    size_t len;
-    char *line = tool_result_line(id_raw, result, &len);
+    size_t len = 0;
+    char *line = result ? tool_result_line(id_raw, result, &len) : NULL;
     json_decref(result);
-    respond(s, b, line, len);
+    respond(s, b, id_raw, line, len);
+}
+
+/* The internal-error reply, alone or as part of a batch. */
+static void answer_internal_error_in(struct mcp_session *s, struct batch *b,
+                                     const char *id_raw)
+{
+    if (b)
+        respond(s, b, id_raw, NULL, 0);
+    else
+        answer_internal_error(s, id_raw);
 }
 
 static void respond_error(struct mcp_session *s, struct batch *b, const char *id_raw,
                           int code, const char *message)
 {
-    size_t len;
+    size_t len = 0;
     char *line = jsonrpc_error_line(id_raw, code, message, NULL, &len);
-    respond(s, b, line, len);
+    respond(s, b, id_raw, line, len);
 }
 
+/* Notifications are best effort: one that cannot be built or written is
+ * dropped, and nothing waits for it. */
 static void notify(struct mcp_session *s, const char *method, json_t *params)
 {
-    size_t len;
-    char *line = jsonrpc_notification_line(method, params, &len);
+    size_t len = 0;
+    char *line = params ? jsonrpc_notification_line(method, params, &len) : NULL;
     json_decref(params);
     emit(s, line, len);
 }
@@ -209,7 +449,7 @@ static void log_sink(void *data, enum log_level level, const char *text)
     struct mcp_session *s = data;
     static const int to_mcp[] = {0, 1, 3, 4}; /* debug info warning error */
     int mcp_level = to_mcp[level];
-    if (s->client_log_level < 0 || mcp_level < s->client_log_level)
+    if (s->client_log_level < 0 || mcp_level < s->client_log_level || s->reporting)
         return;
     notify(s, "notifications/message",
            json_pack("{s:s,s:s,s:s}", "level", mcp_levels[mcp_level], "logger",
@@ -269,7 +509,6 @@ void mcp_session_destroy(struct mcp_session *s)
         }
     }
     log_set_sink(NULL, NULL);
-    free(s->version);
     free(s->client_name);
     free(s->client_version);
     free(s);
@@ -314,15 +553,25 @@ static void handle_initialize(struct mcp_session *s, struct batch *b,
     const char *want = json_string_value(requested);
     /* Echo a version we speak, else offer our newest and let the client
      * decide; negotiation itself never fails. */
-    s->version = strdup(mcp_version_supported(want) ? want : MCP_LATEST_VERSION);
+    s->version = find_version(want);
+    if (!s->version)
+        s->version = MCP_LATEST_VERSION;
     json_t *info = json_object_get(m->params, "clientInfo");
     const char *name = json_string_value(json_object_get(info, "name"));
     const char *version = json_string_value(json_object_get(info, "version"));
+    /* The names only label audit lines: without memory for them the
+     * session goes on unlabelled. */
     s->client_name = name ? strdup(name) : NULL;
     s->client_version = version ? strdup(version) : NULL;
     log_debug("initialize: client %s %s, protocol %s", name ? name : "?",
               version ? version : "?", s->version);
-    respond_result(s, b, m->id_raw, initialize_result(s));
+    if (!respond_result(s, b, m->id_raw, initialize_result(s))) {
+        /* The client got an error, so it may send initialize again. */
+        s->version = NULL;
+        free(s->client_name);
+        free(s->client_version);
+        s->client_name = s->client_version = NULL;
+    }
 }
 
 static void handle_tools_list(struct mcp_session *s, struct batch *b,
@@ -373,11 +622,12 @@ static void call_stage(void *data, enum dispatch_stage stage)
     struct pending_call *p = data;
     if (!p->progress_token)
         return;
+    /* The total counts the answer as the third step; the result itself
+     * reports it (see enum dispatch_stage). */
     static const char *const messages[] = {
         NULL,
         "queued: waiting for a free upstream slot",
         "sent to MSG91",
-        "MSG91 answered",
     };
     json_t *params = json_pack("{s:O,s:i,s:i}", "progressToken", p->progress_token,
                                "progress", (int)stage, "total", 3);
@@ -423,13 +673,18 @@ static void handle_tools_call(struct mcp_session *s, struct batch *b,
 
     struct pending_call *p = calloc(1, sizeof *p);
     if (!p) {
-        respond_error(s, b, m->id_raw, JSONRPC_INTERNAL_ERROR, "out of memory");
+        answer_internal_error_in(s, b, m->id_raw);
         return;
     }
     p->s = s;
     p->batch = b;
     p->id_raw = strdup(m->id_raw);
     p->id_key = strdup(m->id_key);
+    if (!p->id_raw || !p->id_key) {
+        pending_free(p);
+        answer_internal_error_in(s, b, m->id_raw);
+        return;
+    }
     p->progress_token = token ? json_incref(token) : NULL;
 
     static const struct dispatch_callbacks callbacks = {call_done, call_stage};
@@ -461,6 +716,24 @@ static void handle_tools_call(struct mcp_session *s, struct batch *b,
     pending_free(p);
 }
 
+void mcp_session_abandon_pending(struct mcp_session *s)
+{
+    while (s->pending) {
+        struct pending_call *p = s->pending;
+        dispatch_cancel(p->call);
+        pending_unlink(p);
+        struct batch *b = p->batch;
+        json_t *result = dispatch_error_result(
+            "The server is shutting down and stopped waiting for MSG91's answer; "
+            "the request may or may not have been carried out.");
+        fit_result_to_version(s, result);
+        respond_tool_result(s, b, p->id_raw, result);
+        pending_free(p);
+        if (b)
+            batch_done_one(b);
+    }
+}
+
 static void handle_cancelled(struct mcp_session *s, struct jsonrpc_message *m)
 {
     json_t *id =
@@ -484,13 +757,46 @@ static void handle_cancelled(struct mcp_session *s, struct jsonrpc_message *m)
     free(key);
 }
 
+/* The id of a message whose copy of the id's text could not be made (out
+ * of memory), written into buf without allocating; NULL if it cannot be. */
+static const char *lost_id(const struct jsonrpc_message *m, char *buf, size_t size)
+{
+    json_t *id = json_is_object(m->root) ? json_object_get(m->root, "id") : NULL;
+    if (m->error_code != JSONRPC_INTERNAL_ERROR || !id)
+        return NULL;
+    if (json_is_integer(id)) {
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+        return buf;
+    }
+    if (!json_is_string(id))
+        return NULL;
+    const char *p = json_string_value(id);
+    size_t n = json_string_length(id), o = 0;
+    buf[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (o + 8 > size)
+            return NULL;
+        if (c < 0x20 || c == '"' || c == '\\')
+            o += (size_t)snprintf(buf + o, size - o, "\\u%04x", c);
+        else
+            buf[o++] = (char)c;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}
+
 static void handle_message(struct mcp_session *s, struct batch *b,
                            struct jsonrpc_message *m)
 {
+    char id_buf[256];
+    const char *id = NULL;
     switch (m->kind) {
     case JSONRPC_INVALID:
-        respond_error(s, b, m->id_raw ? m->id_raw : unknown_id(s), m->error_code,
-                      m->error_text);
+        if (!(id = m->id_raw) && !(id = lost_id(m, id_buf, sizeof id_buf)))
+            id = unknown_id(s);
+        respond_error(s, b, id, m->error_code, m->error_text);
         return;
     case JSONRPC_RESPONSE:
         /* The server sends no requests, so a response answers nothing. */
@@ -552,27 +858,43 @@ static void handle_message(struct mcp_session *s, struct batch *b,
     }
 }
 
+/* The batch's responses as one JSON array, or NULL when memory ran out. */
+static char *batch_join(const struct batch *b, size_t *len)
+{
+    size_t total = 2;
+    for (size_t i = 0; i < b->count; i++)
+        total += strlen(b->lines[i]) + 1;
+    char *line = malloc(total + 1);
+    if (!line)
+        return NULL;
+    size_t o = 0;
+    line[o++] = '[';
+    for (size_t i = 0; i < b->count; i++) {
+        size_t n = strlen(b->lines[i]);
+        if (i)
+            line[o++] = ',';
+        memcpy(line + o, b->lines[i], n);
+        o += n;
+    }
+    line[o++] = ']';
+    line[o] = '\0';
+    *len = o;
+    return line;
+}
+
 static void batch_flush(struct batch *b)
 {
     struct mcp_session *s = b->s;
-    if (b->count > 0) {
-        size_t total = 2;
-        for (size_t i = 0; i < b->count; i++)
-            total += strlen(b->lines[i]) + 1;
-        char *line = malloc(total + 1);
-        if (line) {
-            size_t o = 0;
-            line[o++] = '[';
-            for (size_t i = 0; i < b->count; i++) {
-                size_t n = strlen(b->lines[i]);
-                if (i)
-                    line[o++] = ',';
-                memcpy(line + o, b->lines[i], n);
-                o += n;
-            }
-            line[o++] = ']';
-            line[o] = '\0';
-            emit(s, line, o);
+    size_t len = 0;
+    char *joined = b->count > 0 ? batch_join(b, &len) : NULL;
+    if (b->count > 0 && emit(s, joined, len) != 0) {
+        /* Without memory for the array, each response goes out on its own
+         * line: JSON-RPC clients match responses by id, so each request is
+         * still answered once. emit takes each line. */
+        for (size_t i = 0; i < b->count; i++) {
+            if (emit(s, b->lines[i], strlen(b->lines[i])) != 0)
+                report_unanswered(s, "in a batch");
+            b->lines[i] = NULL;
         }
     }
     for (size_t i = 0; i < b->count; i++)
@@ -595,8 +917,16 @@ static void handle_batch(struct mcp_session *s, const struct jsonrpc_message *ba
         return;
     }
     struct batch *b = calloc(1, sizeof *b);
-    if (!b)
+    if (b)
+        b->lines = calloc(json_array_size(array), sizeof *b->lines);
+    if (!b || !b->lines) {
+        /* Nothing of the batch was read: one error answers it, as for an
+         * invalid batch. */
+        free(b);
+        answer_internal_error(s, unknown_id(s));
         return;
+    }
+    b->cap = json_array_size(array);
     b->s = s;
     b->parsing = true;
     size_t i;
@@ -633,4 +963,11 @@ void mcp_session_line_too_big(struct mcp_session *s, size_t max_line)
         "discarded (MSG91_MAX_LINE_BYTES)",
         max_line);
     respond_error(s, NULL, unknown_id(s), JSONRPC_INVALID_REQUEST, text);
+}
+
+void mcp_session_line_lost(struct mcp_session *s)
+{
+    respond_error(s, NULL, unknown_id(s), JSONRPC_INTERNAL_ERROR,
+                  "Internal error: the server ran out of memory while reading a "
+                  "message, which was discarded; send it again");
 }

@@ -18,8 +18,11 @@
 struct mcp_session;
 
 /* Receives each outgoing message as one compact line without the newline,
- * already redacted. */
-typedef void (*mcp_write_fn)(void *data, const char *line, size_t len);
+ * already redacted and checked to be JSON. Returns 0, or a negative errno
+ * code when the line could not be queued (-ENOMEM, or -EPIPE when stdout
+ * is gone; libuv's codes are these): the session then answers a request
+ * with its internal-error line. */
+typedef int (*mcp_write_fn)(void *data, const char *line, size_t len);
 
 /* dispatch and cfg are borrowed and must outlive the session. */
 struct mcp_session *mcp_session_create(struct dispatch *dispatch,
@@ -34,6 +37,15 @@ void mcp_session_handle_line(struct mcp_session *s, const char *line, size_t len
 
 /* Answers a line that was discarded for passing the size cap. */
 void mcp_session_line_too_big(struct mcp_session *s, size_t max_line);
+
+/* Answers a line that was discarded because memory ran out while it was
+ * being read (its id is unknown, so the reply has none). */
+void mcp_session_line_lost(struct mcp_session *s);
+
+/* Answers every tool call still waiting for MSG91 with a tool error saying
+ * the outcome is unknown, and stops waiting: at shutdown, when the grace
+ * period is over, so that no request goes unanswered. */
+void mcp_session_abandon_pending(struct mcp_session *s);
 
 /* Tool calls still waiting for MSG91. */
 unsigned mcp_session_pending(const struct mcp_session *s);

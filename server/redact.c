@@ -35,33 +35,43 @@ void redact_clear(void)
     }
 }
 
-static void set_form(int i, const char *text, size_t len)
+static int set_form(int i, const char *text, size_t len)
 {
     forms[i].text = malloc(len + 1);
     if (!forms[i].text)
-        return;
+        return -1;
     memcpy(forms[i].text, text, len);
     forms[i].text[len] = '\0';
     forms[i].len = len;
+    return 0;
 }
 
-void redact_set_secret(const char *s)
+int redact_set_secret(const char *s)
 {
     redact_clear();
     if (!s || !*s)
-        return;
-    set_form(0, s, strlen(s));
+        return 0;
+    if (set_form(0, s, strlen(s)) != 0)
+        return -1;
+    /* Missing the escaped form would let a key with a quote or backslash
+     * through inside JSON strings, so failing to build it fails the set. */
     json_t *str = json_string(s);
     char *quoted = str ? json_dumps(str, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
     json_decref(str);
-    if (quoted) {
-        size_t n = strlen(quoted);
-        /* Without its quotes; only kept when escaping changed something. */
-        if (n >= 2 && (n - 2 != forms[0].len || memcmp(quoted + 1, s, n - 2) != 0))
-            set_form(1, quoted + 1, n - 2);
-        redact_wipe(quoted, n);
-        free(quoted);
+    if (!quoted) {
+        redact_clear();
+        return -1;
     }
+    int rc = 0;
+    size_t n = strlen(quoted);
+    /* Without its quotes; only kept when escaping changed something. */
+    if (n >= 2 && (n - 2 != forms[0].len || memcmp(quoted + 1, s, n - 2) != 0))
+        rc = set_form(1, quoted + 1, n - 2);
+    redact_wipe(quoted, n);
+    free(quoted);
+    if (rc != 0)
+        redact_clear();
+    return rc;
 }
 
 /* The earliest occurrence of any form in text[0..len), or NULL. */
@@ -86,12 +96,26 @@ bool redact_needed(const char *text, size_t len)
     return find_any(text, len, &n) != NULL;
 }
 
-char *redact_apply(const char *text, size_t len, size_t *out_len)
+size_t redact_mask_in_place(char *text, size_t len)
 {
+    size_t count = 0, match_len = 0;
+    char *end = text + len;
+    for (char *hit = (char *)find_any(text, len, &match_len); hit;
+         hit = (char *)find_any(hit, (size_t)(end - hit), &match_len)) {
+        memset(hit, '*', match_len);
+        hit += match_len;
+        count++;
+    }
+    return count;
+}
+
+int redact_apply(const char *text, size_t len, char **result, size_t *out_len)
+{
+    *result = NULL;
     size_t match_len = 0;
     const char *hit = find_any(text, len, &match_len);
     if (!hit)
-        return NULL;
+        return 0;
     size_t mark_len = strlen(REDACT_MARK);
     const char *end = text + len;
     size_t count = 0;
@@ -104,7 +128,7 @@ char *redact_apply(const char *text, size_t len, size_t *out_len)
     /* A mark may be longer than the secret, so size for every match. */
     char *out = malloc(len + count * mark_len + 1);
     if (!out)
-        return NULL;
+        return -1;
     size_t o = 0;
     const char *p = text;
     hit = find_any(text, len, &match_len);
@@ -121,7 +145,8 @@ char *redact_apply(const char *text, size_t len, size_t *out_len)
     out[o] = '\0';
     if (out_len)
         *out_len = o;
-    return out;
+    *result = out;
+    return 0;
 }
 
 size_t redact_find(const char *text, size_t len, size_t *match_len)

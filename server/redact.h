@@ -11,8 +11,10 @@
 #define REDACT_MARK "[REDACTED]"
 
 /* Sets the secret to remove (copied; NULL or "" clears it). The previous
- * copy is wiped before it is freed. Not thread-safe: call at startup. */
-void redact_set_secret(const char *secret);
+ * copy is wiped before it is freed. Returns 0, or -1 when memory ran out:
+ * the server must then not start, since it could not recognise the key.
+ * Not thread-safe: call at startup. */
+int redact_set_secret(const char *secret);
 
 /* Wipes and frees the stored secret (called at exit). */
 void redact_clear(void);
@@ -20,10 +22,19 @@ void redact_clear(void);
 /* True when text[0..len) contains the secret. */
 bool redact_needed(const char *text, size_t len);
 
-/* Returns a malloc'd, NUL-terminated copy of text with every occurrence of
- * the secret replaced by REDACT_MARK, or NULL when there is nothing to
- * replace (the caller then uses text as it is) or memory ran out. */
-char *redact_apply(const char *text, size_t len, size_t *out_len);
+/* Removes the secret from text[0..len). Returns 0 with *out set to NULL
+ * when there is nothing to remove (text may be used as it is), 0 with *out
+ * a malloc'd, NUL-terminated copy in which every occurrence is replaced by
+ * REDACT_MARK (its length in *out_len, which may be NULL), or -1 when the
+ * copy could not be allocated: then nothing of text may be written, unless
+ * the caller owns it and masks it with redact_mask_in_place. */
+int redact_apply(const char *text, size_t len, char **out, size_t *out_len);
+
+/* Overwrites every occurrence of the secret in text[0..len) with '*',
+ * keeping the length. It allocates nothing, so it is the fallback when
+ * redact_apply runs out of memory; '*' keeps JSON text valid JSON. Returns
+ * the number of occurrences masked. */
+size_t redact_mask_in_place(char *text, size_t len);
 
 /* The offset of the first whole occurrence of the secret (in any stored
  * form) in text[0..len), with its length in *match_len; len when there is

@@ -26,16 +26,17 @@ struct server {
     uv_timer_t drain_timer;
     uint64_t drain_deadline;
     bool draining;
+    bool output_failed;
     bool tearing_down;
     int exit_code;
 };
 
 static void teardown(struct server *srv);
 
-static void write_line(void *data, const char *line, size_t len)
+static int write_line(void *data, const char *line, size_t len)
 {
     struct server *srv = data;
-    transport_write(&srv->transport, line, len);
+    return transport_write(&srv->transport, line, len);
 }
 
 static void on_line(struct transport *t, const char *line, size_t len)
@@ -50,6 +51,13 @@ static void on_too_big(struct transport *t)
     log_warning("discarded an input line longer than %zu bytes",
                 (size_t)srv->cfg->max_line_bytes);
     mcp_session_line_too_big(srv->session, (size_t)srv->cfg->max_line_bytes);
+}
+
+static void on_lost(struct transport *t)
+{
+    struct server *srv = t->data;
+    log_error("out of memory while reading an input line; it was discarded");
+    mcp_session_line_lost(srv->session);
 }
 
 static void drain_tick(uv_timer_t *timer)
@@ -89,8 +97,16 @@ static void on_write_error(struct transport *t, int status)
     /* Nobody is listening any more: finishing calls would only produce
      * output that cannot be delivered. The teardown runs from the loop,
      * because this may be called from deep inside the session's own code. */
-    log_info("stdout closed (%s); exiting", uv_strerror(status));
+    if (status == UV_EPIPE || status == UV_ECONNRESET) {
+        log_info("stdout closed (%s); exiting", uv_strerror(status));
+    } else {
+        /* Replies were lost with the reader still there: say so, and do not
+         * exit 0 as if the session had ended normally. */
+        log_error("cannot write to stdout (%s); exiting", uv_strerror(status));
+        srv->exit_code = 1;
+    }
     transport_stop_reading(&srv->transport);
+    srv->output_failed = true;
     srv->draining = true;
     srv->drain_deadline = 0;
     uv_timer_start(&srv->drain_timer, drain_tick, 0, 5);
@@ -146,8 +162,10 @@ static void teardown(struct server *srv)
     srv->tearing_down = true;
     uv_timer_stop(&srv->drain_timer);
     transport_stop_reading(&srv->transport);
-    /* Pending calls are cancelled without replies: after EOF or a signal
-     * there is nobody to read them, and the grace period has passed. */
+    /* Calls still pending are stopped; each still gets its one reply (a
+     * tool error: the outcome is unknown), unless stdout itself is gone. */
+    if (srv->session && !srv->output_failed)
+        mcp_session_abandon_pending(srv->session);
     mcp_session_destroy(srv->session);
     srv->session = NULL;
     dispatch_destroy(srv->dispatch, on_dispatch_closed, srv);
@@ -156,6 +174,7 @@ static void teardown(struct server *srv)
 static const struct transport_callbacks transport_cb = {
     .on_line = on_line,
     .on_too_big = on_too_big,
+    .on_lost = on_lost,
     .on_eof = on_eof,
     .on_write_error = on_write_error,
     .on_closed = on_transport_closed,
@@ -164,12 +183,17 @@ static const struct transport_callbacks transport_cb = {
 int serve_stdio(const struct config *cfg)
 {
     struct server *srv = calloc(1, sizeof *srv);
-    if (!srv)
+    if (!srv) {
+        log_error("out of memory at start-up");
         return 1;
+    }
     srv->cfg = cfg;
     int rc = 1;
-    if (uv_loop_init(&srv->loop) != 0)
+    int err = uv_loop_init(&srv->loop);
+    if (err != 0) {
+        log_error("cannot start the event loop: %s", uv_strerror(err));
         goto out_free;
+    }
 
     char *error = NULL;
     srv->dispatch = dispatch_create(cfg, &srv->loop, &error);
@@ -179,8 +203,10 @@ int serve_stdio(const struct config *cfg)
         goto out_loop;
     }
     srv->session = mcp_session_create(srv->dispatch, cfg, write_line, srv);
-    int err = transport_init(&srv->transport, &srv->loop, STDIN_FILENO, STDOUT_FILENO,
-                             (size_t)cfg->max_line_bytes, &transport_cb, srv);
+    err = srv->session
+              ? transport_init(&srv->transport, &srv->loop, STDIN_FILENO, STDOUT_FILENO,
+                               (size_t)cfg->max_line_bytes, &transport_cb, srv)
+              : 0;
     if (!srv->session || err != 0) {
         log_error("cannot set up stdio: %s", err ? uv_strerror(err) : "out of memory");
         mcp_session_destroy(srv->session);
@@ -208,7 +234,7 @@ int serve_stdio(const struct config *cfg)
     }
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     transport_finish(&srv->transport);
-    rc = 0;
+    rc = srv->exit_code;
 out_loop:
     uv_loop_close(&srv->loop);
 out_free:

@@ -15,11 +15,20 @@
  * flushed early once it reaches this size. */
 #define TRANSPORT_BATCH_FLUSH (256u * 1024)
 
-struct write_req {
+/* The smallest chunk, and the size of the reserve: enough for an error
+ * reply with a long id. */
+#define TRANSPORT_CHUNK_MIN 4096
+
+/* Output waits in chunks, each one allocation holding its libuv write
+ * request and whole lines with their newlines, so handing a chunk to
+ * libuv needs no further memory and a failed allocation never loses
+ * lines already queued. */
+struct transport_chunk {
     uv_write_t req;
     struct transport *t;
-    size_t len;
-    char *bytes; /* whole lines, each with its newline */
+    size_t len, cap;
+    bool reserve; /* t->reserve: reused, freed only by transport_finish */
+    char bytes[];
 };
 
 static void maybe_close(struct transport *t);
@@ -30,8 +39,32 @@ static void on_framing(void *data, enum framing_event event, const char *line, s
     struct transport *t = data;
     if (event == FRAMING_LINE)
         t->cb->on_line(t, line, len);
+    else if (event == FRAMING_NOMEM)
+        t->cb->on_lost(t);
     else
         t->cb->on_too_big(t);
+}
+
+static struct transport_chunk *chunk_create(struct transport *t, size_t cap)
+{
+    struct transport_chunk *c = malloc(sizeof *c + cap);
+    if (!c)
+        return NULL;
+    c->t = t;
+    c->len = 0;
+    c->cap = cap;
+    c->reserve = false;
+    return c;
+}
+
+static void chunk_release(struct transport *t, struct transport_chunk *c)
+{
+    if (!c)
+        return;
+    if (c->reserve)
+        t->reserve_busy = false;
+    else
+        free(c);
 }
 
 /* Opens fd as the right kind of libuv handle, or falls back to plain file
@@ -77,10 +110,16 @@ int transport_init(struct transport *t, uv_loop_t *loop, int in_fd, int out_fd,
     t->out_fd = out_fd;
     t->pause_above = TRANSPORT_PAUSE_ABOVE;
     t->resume_below = TRANSPORT_RESUME_BELOW;
-    framing_init(&t->framing, max_line);
-    /* A single line may be as large as a result can be; the batch only
-     * needs a bound so a runaway producer fails cleanly. */
-    dynbuf_init(&t->out_batch, (size_t)1 << 30);
+    if (framing_init(&t->framing, max_line) != 0)
+        return UV_ENOMEM;
+    /* Held from the start so that an error reply can be queued when
+     * malloc fails later. */
+    t->reserve = chunk_create(t, TRANSPORT_CHUNK_MIN);
+    if (!t->reserve) {
+        framing_finish(&t->framing);
+        return UV_ENOMEM;
+    }
+    t->reserve->reserve = true;
     uv_check_init(loop, &t->flush_check);
     t->flush_check.data = t;
     t->open_handles++;
@@ -102,7 +141,16 @@ int transport_init(struct transport *t, uv_loop_t *loop, int in_fd, int out_fd,
     }
     return 0;
 fail:
+    /* Handles already opened are closed too; the caller runs the loop to
+     * let the closes complete. */
+    if (t->in_open && t->in_kind == TRANSPORT_STREAM)
+        uv_close(&t->in.handle, NULL);
+    if (t->out_open && t->out_kind == TRANSPORT_STREAM)
+        uv_close(&t->out.handle, NULL);
+    t->in_open = t->out_open = false;
     framing_finish(&t->framing);
+    free(t->reserve);
+    t->reserve = NULL;
     uv_close((uv_handle_t *)&t->flush_check, NULL);
     return rc;
 }
@@ -218,12 +266,11 @@ static void resume_if_drained(struct transport *t)
 
 static void write_cb(uv_write_t *req, int status)
 {
-    struct write_req *w = (struct write_req *)req;
-    struct transport *t = w->t;
-    t->out_pending_bytes -= w->len;
+    struct transport_chunk *c = (struct transport_chunk *)req;
+    struct transport *t = c->t;
+    t->out_pending_bytes -= c->len;
     t->out_pending_writes--;
-    free(w->bytes);
-    free(w);
+    chunk_release(t, c);
     if (status < 0 && !t->out_failed) {
         t->out_failed = true;
         t->cb->on_write_error(t, status);
@@ -249,9 +296,11 @@ static int write_file(struct transport *t, const char *bytes, size_t len)
     return 0;
 }
 
+/* stdout itself failed (not memory): output is over. */
 static void fail_output(struct transport *t, int rc)
 {
-    dynbuf_finish(&t->out_batch);
+    chunk_release(t, t->out_batch);
+    t->out_batch = NULL;
     if (!t->out_failed) {
         t->out_failed = true;
         t->cb->on_write_error(t, rc);
@@ -262,35 +311,25 @@ static void fail_output(struct transport *t, int rc)
 static void flush_batch(struct transport *t)
 {
     uv_check_stop(&t->flush_check);
-    if (dynbuf_len(&t->out_batch) == 0)
+    struct transport_chunk *c = t->out_batch;
+    t->out_batch = NULL;
+    if (!c)
         return;
-    size_t len;
-    char *bytes = dynbuf_take(&t->out_batch, &len);
     if (t->out_kind == TRANSPORT_FILE) {
-        int rc = write_file(t, bytes, len);
-        free(bytes);
+        int rc = write_file(t, c->bytes, c->len);
+        chunk_release(t, c);
         if (rc < 0)
             fail_output(t, rc);
         return;
     }
-    struct write_req *w = malloc(sizeof *w);
-    if (!w) {
-        free(bytes);
-        fail_output(t, UV_ENOMEM);
-        return;
-    }
-    w->t = t;
-    w->bytes = bytes;
-    w->len = len;
-    uv_buf_t buf = uv_buf_init(bytes, (unsigned)len);
-    t->out_pending_bytes += len;
+    uv_buf_t buf = uv_buf_init(c->bytes, (unsigned)c->len);
+    t->out_pending_bytes += c->len;
     t->out_pending_writes++;
-    int rc = uv_write(&w->req, (uv_stream_t *)&t->out.handle, &buf, 1, write_cb);
+    int rc = uv_write(&c->req, (uv_stream_t *)&t->out.handle, &buf, 1, write_cb);
     if (rc != 0) {
-        t->out_pending_bytes -= len;
+        t->out_pending_bytes -= c->len;
         t->out_pending_writes--;
-        free(bytes);
-        free(w);
+        chunk_release(t, c);
         fail_output(t, rc);
         return;
     }
@@ -302,18 +341,44 @@ static void flush_check_cb(uv_check_t *check)
     flush_batch(check->data);
 }
 
+/* Makes room for need more bytes in the batch: grows it, or hands it over
+ * and starts a new chunk (the reserve when malloc fails). */
+static struct transport_chunk *batch_room(struct transport *t, size_t need)
+{
+    struct transport_chunk *c = t->out_batch;
+    if (c && c->len + need > TRANSPORT_BATCH_FLUSH)
+        flush_batch(t);
+    else if (c && c->len + need > c->cap && !c->reserve) {
+        size_t cap = c->cap * 2 > c->len + need ? c->cap * 2 : c->len + need;
+        struct transport_chunk *grown = realloc(c, sizeof *c + cap);
+        if (grown) {
+            grown->cap = cap;
+            return t->out_batch = grown;
+        }
+    }
+    if (t->out_batch && t->out_batch->len + need > t->out_batch->cap)
+        flush_batch(t);
+    if (t->out_batch)
+        return t->out_batch;
+    c = chunk_create(t, need > TRANSPORT_CHUNK_MIN ? need : TRANSPORT_CHUNK_MIN);
+    if (!c && !t->reserve_busy && need <= t->reserve->cap) {
+        c = t->reserve;
+        c->len = 0;
+        t->reserve_busy = true;
+    }
+    return t->out_batch = c;
+}
+
 int transport_write(struct transport *t, const char *line, size_t len)
 {
     if (t->out_failed || !t->out_open)
         return UV_EPIPE;
-    if (dynbuf_len(&t->out_batch) > 0 &&
-        dynbuf_len(&t->out_batch) + len + 1 > TRANSPORT_BATCH_FLUSH)
-        flush_batch(t);
-    if (dynbuf_append(&t->out_batch, line, len) != DYNBUF_OK ||
-        dynbuf_append(&t->out_batch, "\n", 1) != DYNBUF_OK) {
-        fail_output(t, UV_ENOMEM);
+    struct transport_chunk *c = batch_room(t, len + 1);
+    if (!c)
         return UV_ENOMEM;
-    }
+    memcpy(c->bytes + c->len, line, len);
+    c->bytes[c->len + len] = '\n';
+    c->len += len + 1;
     if (!uv_is_active((uv_handle_t *)&t->flush_check))
         uv_check_start(&t->flush_check, flush_check_cb);
     return 0;
@@ -321,7 +386,7 @@ int transport_write(struct transport *t, const char *line, size_t len)
 
 bool transport_flushed(const struct transport *t)
 {
-    return t->out_pending_writes == 0 && dynbuf_len(&t->out_batch) == 0;
+    return t->out_pending_writes == 0 && !t->out_batch;
 }
 
 static void close_cb(uv_handle_t *h)
@@ -370,7 +435,10 @@ void transport_close(struct transport *t)
 void transport_finish(struct transport *t)
 {
     framing_finish(&t->framing);
-    dynbuf_finish(&t->out_batch);
+    chunk_release(t, t->out_batch);
+    t->out_batch = NULL;
+    free(t->reserve);
+    t->reserve = NULL;
     free(t->in_buf);
     t->in_buf = NULL;
 }

@@ -14,15 +14,20 @@
 #include "server/framing.h"
 
 struct transport;
+struct transport_chunk;
 
 struct transport_callbacks {
     /* A complete line (NUL-terminated, CR/LF stripped, never blank). */
     void (*on_line)(struct transport *t, const char *line, size_t len);
     /* A line passed the size cap and was discarded. */
     void (*on_too_big)(struct transport *t);
+    /* Memory ran out while a line was being read; it was discarded. */
+    void (*on_lost)(struct transport *t);
     /* stdin reached end of file or failed; no more lines will come. */
     void (*on_eof)(struct transport *t);
-    /* stdout is gone (EPIPE or another write error); output is dropped. */
+    /* stdout is gone (EPIPE or another write error); output is dropped.
+     * Running out of memory is not reported here: transport_write returns
+     * UV_ENOMEM for that line and the transport stays usable. */
     void (*on_write_error)(struct transport *t, int status);
     /* All handles are closed (after transport_close). */
     void (*on_closed)(struct transport *t);
@@ -66,8 +71,10 @@ struct transport {
     bool out_failed;
     size_t out_pending_bytes; /* queued in libuv, not yet written */
     unsigned out_pending_writes;
-    struct dynbuf out_batch; /* lines of this loop turn, not yet handed over */
-    uv_check_t flush_check;  /* hands out_batch over at the end of the turn */
+    struct transport_chunk *out_batch; /* lines of this loop turn, not handed over */
+    struct transport_chunk *reserve;   /* for short lines when malloc fails */
+    bool reserve_busy;
+    uv_check_t flush_check; /* hands out_batch over at the end of the turn */
 
     struct framing framing;
     size_t pause_above; /* stop reading stdin when this much output waits */
@@ -88,8 +95,11 @@ int transport_start(struct transport *t);
 /* Stops reading stdin for good (EOF or shutdown). */
 void transport_stop_reading(struct transport *t);
 
-/* Queues line + "\n" for stdout, copying it. Returns 0, or a negative code
- * when stdout has failed (the line is dropped). */
+/* Queues line + "\n" for stdout, copying it. Returns 0; UV_ENOMEM when
+ * there was no memory for the copy (the line is dropped, lines queued
+ * before it are kept, and the transport stays usable: a short line, such
+ * as an error reply, can still go through a reserve allocated at init);
+ * or UV_EPIPE when stdout has failed. */
 int transport_write(struct transport *t, const char *line, size_t len);
 
 /* True when no output is waiting to be written. */

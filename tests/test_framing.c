@@ -3,8 +3,9 @@
 #include <string.h>
 
 #include "server/framing.h"
+#include "tests/alloc_hook.h"
 
-/* Records what the framer delivered, as "L:<line>" or "TOOBIG". */
+/* Records what the framer delivered, as "L:<line>", "TOOBIG" or "NOMEM". */
 struct record {
     char *events[64];
     int count;
@@ -14,8 +15,8 @@ static void on_event(void *data, enum framing_event ev, const char *line, size_t
 {
     struct record *r = data;
     ck_assert_int_lt(r->count, 64);
-    if (ev == FRAMING_TOOBIG) {
-        r->events[r->count++] = strdup("TOOBIG");
+    if (ev == FRAMING_TOOBIG || ev == FRAMING_NOMEM) {
+        r->events[r->count++] = strdup(ev == FRAMING_TOOBIG ? "TOOBIG" : "NOMEM");
         return;
     }
     ck_assert_uint_eq(strlen(line), len); /* NUL-terminated at len */
@@ -23,6 +24,16 @@ static void on_event(void *data, enum framing_event ev, const char *line, size_t
     memcpy(e, "L:", 2);
     memcpy(e + 2, line, len + 1);
     r->events[r->count++] = e;
+}
+
+/* on_event with the allocation hook suspended, for a test that fails
+ * every allocation of the code under test. */
+static void on_event_quiet(void *data, enum framing_event ev, const char *line,
+                           size_t len)
+{
+    alloc_hook_suspend();
+    on_event(data, ev, line, len);
+    alloc_hook_resume();
 }
 
 static void clear(struct record *r)
@@ -155,6 +166,37 @@ START_TEST(last_line_without_newline_is_delivered_at_end)
 }
 END_TEST
 
+START_TEST(out_of_memory_is_not_too_big)
+{
+    /* A line that cannot be buffered is reported as such, not as a line
+     * over the cap; the rest of it is skipped and the next one is read.
+     * Lines up to 16 KiB use memory taken by framing_init, so this needs a
+     * longer one. */
+    struct framing f;
+    struct record r = {0};
+    ck_assert_int_eq(framing_init(&f, 100000), 0);
+    char *part = malloc(40001);
+    memset(part, 'x', 40000);
+    part[40000] = '\0';
+    alloc_hook_arm(1, false);
+    framing_feed(&f, part, 40000, on_event, &r);
+    alloc_hook_disarm();
+    ck_assert_int_eq(r.count, 1);
+    ck_assert_str_eq(r.events[0], "NOMEM");
+    framing_feed(&f, "\"x\":2}\n{\"id\":2}\n", 16, on_event, &r);
+    ck_assert_int_eq(r.count, 2);
+    ck_assert_str_eq(r.events[1], "L:{\"id\":2}");
+    /* A short line needs no allocation at all. */
+    alloc_hook_arm(1, true);
+    framing_feed(&f, "{\"id\":3}\n", 9, on_event_quiet, &r);
+    alloc_hook_disarm();
+    ck_assert_int_eq(r.count, 3);
+    clear(&r);
+    framing_finish(&f);
+    free(part);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("framing");
@@ -167,6 +209,7 @@ int main(void)
     tcase_add_test(tc, oversized_line_is_reported_once_and_skipped);
     tcase_add_test(tc, oversized_complete_line_then_next);
     tcase_add_test(tc, last_line_without_newline_is_delivered_at_end);
+    tcase_add_test(tc, out_of_memory_is_not_too_big);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

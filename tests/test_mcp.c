@@ -11,6 +11,7 @@
 #include "server/log.h"
 #include "server/mcp.h"
 #include "server/redact.h"
+#include "tests/alloc_hook.h"
 
 struct harness {
     uv_loop_t loop;
@@ -18,16 +19,29 @@ struct harness {
     struct dispatch *dispatch;
     struct mcp_session *session;
     char *lines[256];
+    int turns[256]; /* the loop turn each line was written in */
     int count;
+    int turn;
+    int refuse; /* the next `refuse` writes fail as if memory ran out */
 };
 
-static void capture(void *data, const char *line, size_t len)
+static int capture(void *data, const char *line, size_t len)
 {
     struct harness *h = data;
+    alloc_hook_suspend();
     ck_assert_int_lt(h->count, 256);
     ck_assert_uint_eq(strlen(line), len);
     ck_assert_ptr_null(strchr(line, '\n'));
-    h->lines[h->count++] = strndup(line, len);
+    int rc = 0;
+    if (h->refuse > 0) {
+        h->refuse--;
+        rc = UV_ENOMEM;
+    } else {
+        h->turns[h->count] = h->turn;
+        h->lines[h->count++] = strndup(line, len);
+    }
+    alloc_hook_resume();
+    return rc;
 }
 
 static void setup_with(struct harness *h, void (*tweak)(struct config *))
@@ -579,10 +593,198 @@ static void against_sandbox(struct config *c)
 /* Runs the loop until the session has written `want` lines in all. */
 static void run_until(struct harness *h, int want)
 {
-    for (int i = 0; i < 5000 && h->count < want; i++)
+    for (int i = 0; i < 5000 && h->count < want; i++) {
+        h->turn++;
         uv_run(&h->loop, UV_RUN_ONCE);
+    }
     ck_assert_int_ge(h->count, want);
 }
+
+/* The index of the first line from `from` on holding `needle`, or -1. */
+static int find_line(const struct harness *h, int from, const char *needle)
+{
+    for (int i = from; i < h->count; i++)
+        if (strstr(h->lines[i], needle))
+            return i;
+    return -1;
+}
+
+START_TEST(progress_never_arrives_with_the_result)
+{
+    /* The TypeScript SDK forgets a progress token as soon as the result is
+     * read, and reports every later notification for it as an error; the
+     * transport writes the lines of one loop turn together. So every
+     * progress notification must come in an earlier turn than the result,
+     * and none may say "answered". */
+    char *error = NULL;
+    struct sandbox_options opts = {0};
+    shared_sandbox = sandbox_create(&opts, &error);
+    ck_assert_msg(shared_sandbox != NULL, "%s", error);
+    struct harness h;
+    setup_with(&h, against_sandbox);
+    initialize(&h, "2025-11-25");
+    int first = h.count;
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
+                  "{\"name\":\"list_campaigns\",\"arguments\":{\"limit\":1},"
+                  "\"_meta\":{\"progressToken\":\"tok\"}}}");
+    int result = -1;
+    while (result < 0) {
+        run_until(&h, h.count + 1);
+        result = find_line(&h, first, "\"id\":7,");
+    }
+    run_until(&h, h.count); /* nothing else may follow in the result's turn */
+    int progress = 0;
+    for (int i = first; i < h.count; i++) {
+        if (!strstr(h.lines[i], "notifications/progress"))
+            continue;
+        progress++;
+        ck_assert_msg(i < result && h.turns[i] < h.turns[result],
+                      "progress in the result's turn or after it: %s", h.lines[i]);
+        ck_assert_ptr_null(strstr(h.lines[i], "answered"));
+        ck_assert_ptr_null(strstr(h.lines[i], "\"progress\":3"));
+    }
+    ck_assert_str_eq(
+        h.lines[find_line(&h, first, "notifications/progress")],
+        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":"
+        "{\"progressToken\":\"tok\",\"progress\":2,\"total\":3,\"message\":"
+        "\"sent to MSG91\"}}");
+    ck_assert_int_ge(progress, 1);
+    teardown_harness(&h);
+    sandbox_destroy(shared_sandbox);
+}
+END_TEST
+
+START_TEST(a_reply_that_cannot_be_written_becomes_an_internal_error)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    initialize(&h, "2025-11-25");
+    /* The ping's reply is refused once (out of memory in the transport):
+     * the request still gets exactly one reply, the fixed -32603 line
+     * with its id. */
+    h.refuse = 1;
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":\"p-1\",\"method\":\"ping\"}");
+    json_decref(r);
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":\"p-1\",\"error\":{\"code\":-32603,"
+                     "\"message\":\"Internal error: the server ran out of memory while "
+                     "answering this request\"}}");
+    /* An id holding the key is masked in that line too, with no memory. */
+    redact_set_secret("SECRETKEY42");
+    h.refuse = 1;
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":\"SECRETKEY42\",\"method\":\"ping\"}");
+    ck_assert_ptr_nonnull(
+        strstr(h.lines[h.count - 1], "\"id\":\"***********\",\"error\""));
+    redact_clear();
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(every_failed_allocation_still_answers_once)
+{
+    /* Each allocation made while answering a request, failed in turn
+     * (jansson's included): the request gets exactly one reply, and it is
+     * JSON. This covers the lines jansson 2.14 would serialise without a
+     * key and report as a success. */
+    static const char *const requests[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"verify_otp\",\"arguments\":{\"mobile\":\"x\",\"otp\":\"1\"}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"get_event_types\"}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"send_otp\",\"arguments\":{\"mobile\":\"+919876543210\"}}}",
+    };
+    alloc_hook_route_jansson();
+    for (size_t q = 0; q < sizeof requests / sizeof *requests; q++) {
+        for (unsigned long n = 1;; n++) {
+            struct harness h;
+            setup_with(&h, dry_run_only);
+            initialize(&h, "2025-11-25");
+            int before = h.count;
+            alloc_hook_arm(n, false);
+            send_line(&h, requests[q]);
+            bool failed = alloc_hook_failed();
+            alloc_hook_disarm();
+            ck_assert_msg(h.count == before + 1,
+                          "request %zu, allocation %lu: %d replies", q, n,
+                          h.count - before);
+            json_t *v = json_loads(h.lines[before], 0, NULL);
+            ck_assert_msg(v != NULL, "not JSON: %s", h.lines[before]);
+            json_decref(v);
+            teardown_harness(&h);
+            if (!failed)
+                break;
+        }
+    }
+}
+END_TEST
+
+/* Counts the replies to ids 1..3 in one line (a reply or an array). */
+static void count_replies(const char *line, int seen[4])
+{
+    json_t *v = json_loads(line, 0, NULL);
+    ck_assert_msg(v != NULL, "not JSON: %s", line);
+    json_t *items = json_is_array(v) ? v : NULL;
+    size_t n = items ? json_array_size(items) : 1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *reply = items ? json_array_get(items, i) : v;
+        json_int_t id = json_integer_value(json_object_get(reply, "id"));
+        ck_assert_msg(id >= 1 && id <= 3, "unexpected reply: %s", line);
+        seen[id]++;
+    }
+    json_decref(v);
+}
+
+START_TEST(a_batch_answers_each_request_once_whatever_fails)
+{
+    /* 2025-03-26 batches: each allocation failed in turn, every request of
+     * the batch is still answered exactly once (in the array, or on lines
+     * of their own when the array cannot be built). */
+    alloc_hook_route_jansson();
+    for (unsigned long n = 1;; n++) {
+        struct harness h;
+        setup_with(&h, dry_run_only);
+        initialize(&h, "2025-03-26");
+        int before = h.count;
+        alloc_hook_arm(n, false);
+        send_line(&h,
+                  "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"},"
+                  "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":"
+                  "{\"name\":\"verify_otp\",\"arguments\":{\"otp\":\"1\"}}},"
+                  "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\"}]");
+        bool failed = alloc_hook_failed();
+        alloc_hook_disarm();
+        /* A batch that could not be read at all gets one error, no id. */
+        bool whole = h.count == before + 1 && strstr(h.lines[before], "\"id\":null");
+        int seen[4] = {0};
+        for (int i = before; i < h.count && !whole; i++)
+            count_replies(h.lines[i], seen);
+        if (!whole)
+            for (int id = 1; id <= 3; id++)
+                ck_assert_msg(seen[id] == 1, "allocation %lu: id %d answered %d times", n,
+                              id, seen[id]);
+        teardown_harness(&h);
+        if (!failed)
+            break;
+    }
+}
+END_TEST
+
+START_TEST(initialize_that_fails_can_be_retried)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    h.refuse = 1;
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":"
+                  "{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{}}}");
+    ck_assert_ptr_nonnull(strstr(h.lines[h.count - 1], "-32603"));
+    ck_assert_ptr_null(mcp_session_version(h.session));
+    initialize(&h, "2025-06-18");
+    ck_assert_str_eq(mcp_session_version(h.session), "2025-06-18");
+    teardown_harness(&h);
+}
+END_TEST
 
 START_TEST(structured_content_only_from_2025_06_18)
 {
@@ -641,6 +843,11 @@ int main(void)
     tcase_add_test(tc, batches_only_for_2025_03_26);
     tcase_add_test(tc, unknown_ids_by_version);
     tcase_add_test(tc, structured_content_only_from_2025_06_18);
+    tcase_add_test(tc, progress_never_arrives_with_the_result);
+    tcase_add_test(tc, a_reply_that_cannot_be_written_becomes_an_internal_error);
+    tcase_add_test(tc, every_failed_allocation_still_answers_once);
+    tcase_add_test(tc, initialize_that_fails_can_be_retried);
+    tcase_add_test(tc, a_batch_answers_each_request_once_whatever_fails);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -19,12 +19,13 @@
 static char *replies[8];
 static int reply_count;
 
-static void capture(void *data, const char *line, size_t len)
+static int capture(void *data, const char *line, size_t len)
 {
     (void)data;
     ck_assert_int_lt(reply_count, 8);
     ck_assert_uint_eq(strlen(line), len);
     replies[reply_count++] = strndup(line, len);
+    return 0;
 }
 
 static void clear_replies(void)

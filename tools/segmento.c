@@ -322,8 +322,13 @@ static void read_event_types(const struct answer *a, const struct http_response 
         if (!t || copy_id_string(t, "id", item, either(item, "id", "event_id")) ||
             json_object_set_new(t, "name", json_string(name)) ||
             (json_is_string(description) &&
-             json_object_set(t, "description", description)) ||
-            json_array_append_new(types, t)) {
+             json_object_set(t, "description", description))) {
+            json_decref(t); /* not in types yet: it would leak */
+            json_decref(types);
+            types = NULL;
+            break;
+        }
+        if (json_array_append_new(types, t)) {
             json_decref(types);
             types = NULL;
             break;

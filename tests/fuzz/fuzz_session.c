@@ -176,7 +176,7 @@ struct run {
     size_t max_line;
 };
 
-static void check_line(void *data, const char *line, size_t len)
+static int check_line(void *data, const char *line, size_t len)
 {
     (void)data;
     if (echo)
@@ -198,6 +198,7 @@ static void check_line(void *data, const char *line, size_t len)
         abort();
     }
     json_decref(v);
+    return 0;
 }
 
 static void on_frame(void *data, enum framing_event event, const char *line, size_t len)
@@ -205,6 +206,8 @@ static void on_frame(void *data, enum framing_event event, const char *line, siz
     struct run *r = data;
     if (event == FRAMING_LINE)
         mcp_session_handle_line(r->session, line, len);
+    else if (event == FRAMING_NOMEM)
+        mcp_session_line_lost(r->session);
     else
         mcp_session_line_too_big(r->session, r->max_line);
 }
@@ -228,7 +231,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!r.session)
         abort();
     struct framing f;
-    framing_init(&f, r.max_line);
+    if (framing_init(&f, r.max_line) != 0)
+        abort();
     const char *bytes = (const char *)data + 1;
     size_t left = size - 1;
     while (left > 0) {
