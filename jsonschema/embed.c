@@ -8,6 +8,7 @@
  * schemas/ for the tool schemas (schemas/embedded.h); the prefixes keep
  * the two tables apart. */
 /* realpath and PATH_MAX are POSIX, not C11. */
+// NOLINTNEXTLINE(bugprone-reserved-identifier): a feature-test macro glibc reads
 #define _DEFAULT_SOURCE
 #include <limits.h>
 #include <stdio.h>

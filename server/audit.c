@@ -419,7 +419,8 @@ static json_t *line_object(const struct audit_entry *e)
     if (!line)
         return NULL;
     if (e->error)
-        json_object_set_new(line, "error", capped(e->error, 4 * AUDIT_STRING_MAX));
+        json_object_set_new(line, "error",
+                            capped(e->error, (size_t)4 * AUDIT_STRING_MAX));
     json_object_set_new(line, "request_id",
                         e->request_id ? capped(e->request_id, AUDIT_STRING_MAX)
                                       : json_null());

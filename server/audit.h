@@ -10,6 +10,7 @@
 #define MSG91_AUDIT_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <uv.h>
 
 /* A string in a line keeps at most this many bytes of its value, then a
@@ -18,7 +19,7 @@
 /* No line is longer; past it the arguments are left out, with a marker. */
 #define AUDIT_LINE_MAX 16384
 /* Bytes of whole lines that may wait behind the write in flight. */
-#define AUDIT_QUEUE_MAX (1024 * 1024)
+#define AUDIT_QUEUE_MAX ((size_t)1024 * 1024)
 
 struct audit_log;
 

@@ -201,7 +201,7 @@ static json_t *pair_arguments(json_t *schema, char **args)
  * reference), or NULL after saying what is wrong. */
 static json_t *call_arguments(json_t *schema, char **args)
 {
-    if (args[0] && strcmp(args[0], "--arg") && !strncmp(args[0], "--", 2)) {
+    if (args[0] && strcmp(args[0], "--arg") != 0 && strncmp(args[0], "--", 2) == 0) {
         cli_error("unknown option \"%s\"", args[0]);
         usage_call();
         return NULL;

@@ -16,7 +16,7 @@
 #include "util/dynbuf.h"
 
 #define DEFAULT_BASE_URL "https://control.msg91.com"
-#define DEFAULT_MAX_LINE (4u * 1024 * 1024)
+#define DEFAULT_MAX_LINE (4L * 1024 * 1024)
 
 /* Every setting once: its environment variable, its flag and its key in
  * the config file share one parser, so the three sources cannot drift. */
@@ -322,8 +322,8 @@ static int set_endpoint_method(struct config *c, int idx, const char *name,
                                json_t *method, const char *path, char **error)
 {
     const char *m = json_string_value(method);
-    if (strcmp(m, "GET") && strcmp(m, "POST") && strcmp(m, "PUT") && strcmp(m, "PATCH") &&
-        strcmp(m, "DELETE")) {
+    if (strcmp(m, "GET") != 0 && strcmp(m, "POST") != 0 && strcmp(m, "PUT") != 0 &&
+        strcmp(m, "PATCH") != 0 && strcmp(m, "DELETE") != 0) {
         *error = fmt_error("%s: endpoints.%s.method \"%s\" is not an HTTP method", path,
                            name, m);
         return -EINVAL;
@@ -360,7 +360,7 @@ static int load_endpoint(struct config *c, const char *name, json_t *ep, const c
     const char *key;
     json_t *value;
     json_object_foreach(ep, key, value) {
-        if (strcmp(key, "method") && strcmp(key, "path")) {
+        if (strcmp(key, "method") != 0 && strcmp(key, "path") != 0) {
             *error = fmt_error("%s: endpoints.%s has an unknown key \"%s\"; it takes "
                                "\"method\" and \"path\"",
                                path, name, key);
@@ -436,7 +436,7 @@ static int dup_text(const char *text, char **out)
 static int join_tools(json_t *list, const char *source, char **out, char **error)
 {
     struct dynbuf b;
-    dynbuf_init(&b, 64 * 1024);
+    dynbuf_init(&b, (size_t)64 * 1024);
     size_t i;
     json_t *item;
     json_array_foreach(list, i, item) {

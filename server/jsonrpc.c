@@ -8,7 +8,7 @@
 
 /* Outgoing lines may be large (a tools/list or a big result) but never
  * unbounded: the TypeScript SDK drops any line over 10 MiB. */
-#define JSONRPC_MAX_LINE (64u * 1024 * 1024)
+#define JSONRPC_MAX_LINE ((size_t)64 * 1024 * 1024)
 
 static void set_invalid(struct jsonrpc_message *msg, int code, const char *text)
 {
@@ -51,9 +51,6 @@ static const char *skip_value(const char *p, const char *end)
                 return p + 1;
             break;
         case ',':
-            if (depth == 0)
-                return p;
-            break;
         case ' ':
         case '\t':
         case '\r':
@@ -296,8 +293,10 @@ static size_t widen_huge_integers(const char *text, size_t len, char *out)
         o += n;
         i += n;
         if (widen) {
-            if (out)
+            if (out) {
+                // NOLINTNEXTLINE(bugprone-not-null-terminated-result): read by length
                 memcpy(out + o, ".0", 2);
+            }
             o += 2;
         }
     }

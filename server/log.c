@@ -166,7 +166,7 @@ static int mask_query(const char *text, char **out)
         memcpy(o + len, text + from, p.value - from);
         len += p.value - from;
         if (kind == LOG_PERSONAL_CODE) {
-            memcpy(o + len, "****", 4);
+            memset(o + len, '*', 4);
             len += 4;
         } else {
             memcpy(o + len, text + p.value, p.value_len);

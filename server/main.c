@@ -110,7 +110,8 @@ static int register_key(const struct config *cfg)
 static int run(struct config *cfg, char **rest)
 {
     const char *sub = rest[0];
-    if (sub && strcmp(sub, "list") && strcmp(sub, "call") && strcmp(sub, "sandbox")) {
+    if (sub && strcmp(sub, "list") != 0 && strcmp(sub, "call") != 0 &&
+        strcmp(sub, "sandbox") != 0) {
         fprintf(stderr, "msg91-mcp: unknown command or option \"%s\" (see --help)\n",
                 sub);
         return 1;

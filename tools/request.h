@@ -22,7 +22,7 @@
 
 /* Longest URL we build. MSG91 URLs are a few hundred bytes; a URL past
  * this means an endpoint override or an argument far outside the schemas. */
-#define REQUEST_URL_MAX (64 * 1024)
+#define REQUEST_URL_MAX ((size_t)64 * 1024)
 
 /* A URL under construction. Initialised by request_url_init, which expands
  * the path template; parameters are then appended in call order. */

@@ -1173,7 +1173,7 @@ static int engine_set_options(struct http_engine *e, const struct http_engine_op
     e->retry_max_wait_ms = positive_or(o->retry_max_wait_ms, DEFAULT_RETRY_MAX_WAIT_MS);
     e->no_proxy = !proxy_in_environment();
     e->idle_cap = e->max_inflight < EASY_POOL_MAX ? e->max_inflight : EASY_POOL_MAX;
-    if (!(e->idle = calloc(e->idle_cap, sizeof *e->idle)))
+    if (!(e->idle = calloc(e->idle_cap, sizeof(struct transfer *))))
         return -ENOMEM;
     if (o->auth_header && o->auth_value &&
         (copy_string(&e->auth_header, o->auth_header) != 0 ||
