@@ -6,14 +6,14 @@
 #include <unistd.h>
 
 #define TRANSPORT_READ_CHUNK 65536
-#define TRANSPORT_PAUSE_ABOVE (8u * 1024 * 1024)
-#define TRANSPORT_RESUME_BELOW (1u * 1024 * 1024)
+#define TRANSPORT_PAUSE_ABOVE ((size_t)8 * 1024 * 1024)
+#define TRANSPORT_RESUME_BELOW ((size_t)1024 * 1024)
 
 /* Lines written during one turn of the loop are gathered and handed to
  * libuv as one write when the turn ends (the check phase), so a burst of
  * replies costs one system call instead of one per line. A batch is
  * flushed early once it reaches this size. */
-#define TRANSPORT_BATCH_FLUSH (256u * 1024)
+#define TRANSPORT_BATCH_FLUSH ((size_t)256 * 1024)
 
 /* The smallest chunk, and the size of the reserve: enough for an error
  * reply with a long id. */
