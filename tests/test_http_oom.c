@@ -75,6 +75,8 @@ static uv_loop_t loop;
 static uv_timer_t tick;
 static struct http_engine *engine;
 static struct capture caps[MAX_CALLS];
+static struct http_call *calls[MAX_CALLS];
+static int cancel_in_done = -1; /* a call the first done callback cancels */
 static int done_total;
 static int closed_count;
 static bool destroy_in_done;
@@ -91,6 +93,10 @@ static void on_done(void *data, const struct http_response *r)
     cap->status = r->status;
     snprintf(cap->error, sizeof cap->error, "%s", r->error);
     cap->maybe_delivered = r->maybe_delivered;
+    if (cancel_in_done >= 0) {
+        http_cancel(calls[cancel_in_done]);
+        cancel_in_done = -1;
+    }
     if (destroy_in_done) {
         http_engine_destroy(engine, on_closed, &closed_count);
         engine = NULL;
@@ -133,6 +139,8 @@ static void setup(void)
     done_total = 0;
     closed_count = 0;
     destroy_in_done = false;
+    cancel_in_done = -1;
+    memset(calls, 0, sizeof calls);
     inject_reset();
     struct http_engine_options o = {
         .base_url = base_url,
@@ -156,18 +164,11 @@ static void teardown(void)
 
 static void submit(int i)
 {
-    struct http_request req = {
-        .method = "GET",
-        .url = strdup(base_url),
-    };
-    ck_assert_ptr_nonnull(req.url);
     size_t n = strlen(base_url) + sizeof "/_sandbox/stats";
-    char *url = realloc(req.url, n);
-    ck_assert_ptr_nonnull(url);
-    strcat(url, "/_sandbox/stats");
-    req.url = url;
-    struct http_call *call = NULL;
-    ck_assert_int_eq(http_submit(engine, &req, on_done, NULL, &caps[i], &call), 0);
+    struct http_request req = {.method = "GET", .url = malloc(n)};
+    ck_assert_ptr_nonnull(req.url);
+    snprintf(req.url, n, "%s/_sandbox/stats", base_url);
+    ck_assert_int_eq(http_submit(engine, &req, on_done, NULL, &caps[i], &calls[i]), 0);
 }
 
 static void assert_answered(int i)
@@ -252,6 +253,8 @@ START_TEST(test_allocations_fail_with_calls_running)
         ck_assert_int_eq(caps[i].done, 1);
         ck_assert_int_eq(caps[i].outcome, HTTP_FAILED);
         ck_assert_int_eq(caps[i].status, 200);
+        /* No memory for the text either. */
+        ck_assert_str_eq(caps[i].error, "");
     }
     submit(3);
     ck_assert(run_until(&done_total, 4, 10000));
@@ -274,6 +277,26 @@ START_TEST(test_destroy_from_failed_call)
 }
 END_TEST
 
+/* A failed call not yet reported can still be cancelled: the first done
+ * callback cancels the second call, which is never heard of again. */
+START_TEST(test_cancel_failed_call)
+{
+    inject_fail_at[INJECT_START] = 1;
+    cancel_in_done = 1;
+    for (int i = 0; i < 3; i++)
+        submit(i);
+    ck_assert(run_until(&done_total, 2, 10000));
+    assert_engine_failure(0, oom_error);
+    assert_engine_failure(2, oom_error);
+    ck_assert_int_eq(caps[1].done, 0);
+    ck_assert_uint_eq(http_engine_inflight(engine), 0);
+    submit(3);
+    ck_assert(run_until(&done_total, 3, 10000));
+    assert_answered(3);
+    ck_assert_int_eq(caps[1].done, 0);
+}
+END_TEST
+
 static Suite *http_oom_suite(void)
 {
     Suite *s = suite_create("http_oom");
@@ -284,6 +307,7 @@ static Suite *http_oom_suite(void)
     tcase_add_test(tc, test_socket_failure_other_error);
     tcase_add_test(tc, test_allocations_fail_with_calls_running);
     tcase_add_test(tc, test_destroy_from_failed_call);
+    tcase_add_test(tc, test_cancel_failed_call);
     suite_add_tcase(s, tc);
     return s;
 }
