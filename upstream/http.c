@@ -28,6 +28,11 @@
 #define RECV_BUFFER_BYTES 4096L
 /* The most idle transfers kept for reuse (also at most max_inflight). */
 #define EASY_POOL_MAX 64u
+/* Socket contexts made when the engine is created, beyond two per slot
+ * (happy eyeballs may try two addresses at once): curl's socket callback
+ * then normally allocates nothing, since a failure there kills the multi
+ * handle. */
+#define SOCK_POOL_SLACK 8u
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -139,7 +144,8 @@ struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     struct http_engine *engine;
-    struct list link;
+    struct list link; /* in engine->sockets while open, else in free_socks */
+    bool pooled;      /* part of engine->sock_pool, not malloc'd alone */
 };
 
 /* The request headers for one Content-Type. Callers use a handful of static
@@ -183,6 +189,14 @@ struct http_engine {
     struct list running; /* CALL_RUNNING */
     struct list waiting; /* CALL_BACKOFF and CALL_FAILING */
     struct list sockets; /* struct sock_ctx still open */
+    /* Socket contexts made in advance (one array) and the unused ones. */
+    struct sock_ctx *sock_pool;
+    struct list free_socks;
+    /* Why the socket callback last failed (a libuv error code), for the
+     * message of the calls that failed with the multi handle. */
+    int sock_error;
+    /* The message of the calls failed with the multi handle. */
+    char multi_error[160];
     unsigned n_running;
     unsigned n_queued;
 
@@ -202,6 +216,10 @@ struct http_engine {
 static void start_attempt(struct http_call *call);
 static void on_call_timer(uv_timer_t *timer);
 static int configure_easy(struct http_call *call);
+static int on_curl_socket(CURL *easy, curl_socket_t s, int action, void *userp,
+                          void *socketp);
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp);
+static void multi_failed(struct http_engine *e, CURLMcode mc);
 
 static void wipe(void *p, size_t n)
 {
@@ -221,6 +239,7 @@ static void engine_free(struct http_engine *e)
 {
     void (*closed)(void *) = e->closed;
     void *closed_data = e->closed_data;
+    free(e->sock_pool);
     free(e);
     curl_global_cleanup();
     if (closed)
@@ -271,11 +290,30 @@ static void xfer_destroy(struct transfer *x)
     free(x);
 }
 
+/* A context from the pool, or a new one past it; NULL when out of memory. */
+static struct sock_ctx *sock_take(struct http_engine *e)
+{
+    if (!list_empty(&e->free_socks)) {
+        struct sock_ctx *ctx = container_of(e->free_socks.next, struct sock_ctx, link);
+        list_remove(&ctx->link);
+        return ctx;
+    }
+    return calloc(1, sizeof(struct sock_ctx));
+}
+
+static void sock_put(struct http_engine *e, struct sock_ctx *ctx)
+{
+    if (ctx->pooled)
+        list_push_back(&e->free_socks, &ctx->link);
+    else
+        free(ctx);
+}
+
 static void on_sock_closed(uv_handle_t *handle)
 {
     struct sock_ctx *ctx = handle->data;
     struct http_engine *e = ctx->engine;
-    free(ctx);
+    sock_put(e, ctx);
     handle_closed(e);
 }
 
@@ -284,6 +322,13 @@ static void sock_close(struct sock_ctx *ctx)
     list_remove(&ctx->link);
     uv_poll_stop(&ctx->poll);
     uv_close((uv_handle_t *)&ctx->poll, on_sock_closed);
+}
+
+/* Closes the polls of sockets curl did not report removed. */
+static void close_all_sockets(struct http_engine *e)
+{
+    while (!list_empty(&e->sockets))
+        sock_close(container_of(e->sockets.next, struct sock_ctx, link));
 }
 
 /* The order matters (doc/http.md): the easy handles are already out of the
@@ -300,8 +345,7 @@ static void teardown(struct http_engine *e)
     curl_multi_cleanup(e->multi);
     e->multi = NULL;
     e->in_multi_cleanup = false;
-    while (!list_empty(&e->sockets))
-        sock_close(container_of(e->sockets.next, struct sock_ctx, link));
+    close_all_sockets(e);
     uv_timer_stop(&e->timer);
     free_header_sets(e);
     free_strings(e);
@@ -388,6 +432,7 @@ static void call_release(struct http_call *call)
 static void call_drop(struct http_call *call)
 {
     struct http_engine *e = call->engine;
+    CURLMcode mc = CURLM_OK;
     switch (call->state) {
     case CALL_QUEUED:
         list_remove(&call->link);
@@ -396,7 +441,7 @@ static void call_drop(struct http_call *call)
     case CALL_RUNNING:
         list_remove(&call->link);
         e->n_running--;
-        curl_multi_remove_handle(e->multi, call->xfer->easy);
+        mc = curl_multi_remove_handle(e->multi, call->xfer->easy);
         break;
     case CALL_BACKOFF:
     case CALL_FAILING:
@@ -409,6 +454,8 @@ static void call_drop(struct http_call *call)
         return;
     }
     call_release(call);
+    if (mc != CURLM_OK && !e->destroying)
+        multi_failed(e, mc);
 }
 
 static void notify_stage(struct http_call *call, enum http_stage stage)
@@ -591,9 +638,31 @@ static void drain(struct http_engine *e)
         char *priv = NULL;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
         struct http_call *call = (struct http_call *)priv;
-        curl_multi_remove_handle(e->multi, easy);
+        CURLMcode mc = curl_multi_remove_handle(e->multi, easy);
         attempt_finished(call, rc);
+        if (mc != CURLM_OK && !e->destroying) {
+            multi_failed(e, mc);
+            pump(e);
+        }
     }
+}
+
+/* Lets curl act on a socket or on its timeout, then hands on what finished.
+ * An error means the multi handle cannot go on (a callback of ours failed,
+ * or curl ran out of memory): multi_failed fails the running calls and
+ * replaces the handle, and the queue starts on the new one. */
+static void socket_action(struct http_engine *e, curl_socket_t fd, int flags)
+{
+    int running;
+    engine_enter(e);
+    CURLMcode mc = curl_multi_socket_action(e->multi, fd, flags, &running);
+    if (mc != CURLM_OK) {
+        multi_failed(e, mc);
+        pump(e);
+    } else {
+        drain(e);
+    }
+    engine_leave(e);
 }
 
 static void on_poll(uv_poll_t *handle, int status, int events)
@@ -611,11 +680,7 @@ static void on_poll(uv_poll_t *handle, int status, int events)
         if (events & UV_WRITABLE)
             flags |= CURL_CSELECT_OUT;
     }
-    int running;
-    engine_enter(e);
-    curl_multi_socket_action(e->multi, ctx->fd, flags, &running);
-    drain(e);
-    engine_leave(e);
+    socket_action(e, ctx->fd, flags);
 }
 
 static void on_timeout(uv_timer_t *timer)
@@ -623,11 +688,30 @@ static void on_timeout(uv_timer_t *timer)
     struct http_engine *e = timer->data;
     if (e->torn_down)
         return;
-    int running;
-    engine_enter(e);
-    curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    drain(e);
-    engine_leave(e);
+    socket_action(e, CURL_SOCKET_TIMEOUT, 0);
+}
+
+/* A context and a poll handle for a socket curl reports for the first time;
+ * NULL, with the reason in e->sock_error, when there is none. */
+static struct sock_ctx *sock_open(struct http_engine *e, curl_socket_t s)
+{
+    struct sock_ctx *ctx = sock_take(e);
+    if (!ctx) {
+        e->sock_error = UV_ENOMEM;
+        return NULL;
+    }
+    int rc = uv_poll_init_socket(e->loop, &ctx->poll, s);
+    if (rc != 0) {
+        sock_put(e, ctx);
+        e->sock_error = rc;
+        return NULL;
+    }
+    ctx->poll.data = ctx;
+    ctx->fd = s;
+    ctx->engine = e;
+    list_push_back(&e->sockets, &ctx->link);
+    e->open_handles++;
+    return ctx;
 }
 
 static int on_curl_socket(CURL *easy, curl_socket_t s, int action, void *userp,
@@ -641,19 +725,11 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int action, void *userp,
     case CURL_POLL_IN:
     case CURL_POLL_OUT:
     case CURL_POLL_INOUT:
+        /* -1 marks the multi handle dead (CURLM_ABORTED_BY_CALLBACK), which
+         * socket_action then reports and multi_failed repairs. */
         if (!ctx) {
-            ctx = calloc(1, sizeof *ctx);
-            if (!ctx)
+            if (!(ctx = sock_open(e, s)))
                 return -1;
-            if (uv_poll_init_socket(e->loop, &ctx->poll, s) != 0) {
-                free(ctx);
-                return -1;
-            }
-            ctx->poll.data = ctx;
-            ctx->fd = s;
-            ctx->engine = e;
-            list_push_back(&e->sockets, &ctx->link);
-            e->open_handles++;
             curl_multi_assign(e->multi, s, ctx);
         }
         if (action != CURL_POLL_OUT)
@@ -661,7 +737,12 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int action, void *userp,
         if (action != CURL_POLL_IN)
             events |= UV_WRITABLE;
         /* Starting an active poll only updates its event mask. */
-        return uv_poll_start(&ctx->poll, events, on_poll) == 0 ? 0 : -1;
+        int rc = uv_poll_start(&ctx->poll, events, on_poll);
+        if (rc != 0) {
+            e->sock_error = rc;
+            return -1;
+        }
+        return 0;
     case CURL_POLL_REMOVE:
         if (ctx) {
             sock_close(ctx);
@@ -876,6 +957,8 @@ static void on_call_timer(uv_timer_t *timer)
         list_remove(&call->link);
         if (e->n_running < e->max_inflight) {
             start_attempt(call);
+            /* A multi handle that failed there took the running calls. */
+            pump(e);
         } else {
             /* It was admitted before anything still queued. */
             call->state = CALL_QUEUED;
@@ -897,19 +980,22 @@ static const char *attach_transfer(struct http_call *call)
     if (!(call->xfer = xfer_take(e)))
         return "out of memory starting the request";
     call->xfer->errbuf[0] = '\0';
-    const char *why = NULL;
     if (configure_easy(call) != 0) {
-        why = "libcurl refused an option of the request";
-    } else {
-        CURLMcode mc = curl_multi_add_handle(e->multi, call->xfer->easy);
-        if (mc != CURLM_OK)
-            why = curl_multi_strerror(mc);
-    }
-    if (why) {
         xfer_give_back(e, call->xfer);
         call->xfer = NULL;
+        return "libcurl refused an option of the request";
     }
-    return why;
+    CURLMcode mc = curl_multi_add_handle(e->multi, call->xfer->easy);
+    if (mc == CURLM_OK)
+        return NULL;
+    /* libcurl 7.88 can fail after linking the handle in (its timer
+     * callback failed); removing a handle that is not in is harmless. The
+     * handle is not reused. */
+    curl_multi_remove_handle(e->multi, call->xfer->easy);
+    xfer_destroy(call->xfer);
+    call->xfer = NULL;
+    multi_failed(e, mc);
+    return e->multi_error;
 }
 
 static void start_attempt(struct http_call *call)
@@ -1157,6 +1243,20 @@ static int copy_string(char **to, const char *from)
     return 0;
 }
 
+/* Two socket contexts per slot and some slack, in one array: calloc'd
+ * memory is only touched as contexts are used. */
+static int sock_pool_init(struct http_engine *e)
+{
+    size_t n = 2 * (size_t)e->max_inflight + SOCK_POOL_SLACK;
+    if (!(e->sock_pool = calloc(n, sizeof *e->sock_pool)))
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        e->sock_pool[i].pooled = true;
+        list_push_back(&e->free_socks, &e->sock_pool[i].link);
+    }
+    return 0;
+}
+
 static int engine_set_options(struct http_engine *e, const struct http_engine_options *o)
 {
     e->timeout_ms = positive_or(o->timeout_ms, DEFAULT_TIMEOUT_MS);
@@ -1175,6 +1275,8 @@ static int engine_set_options(struct http_engine *e, const struct http_engine_op
     e->idle_cap = e->max_inflight < EASY_POOL_MAX ? e->max_inflight : EASY_POOL_MAX;
     if (!(e->idle = calloc(e->idle_cap, sizeof(struct transfer *))))
         return -ENOMEM;
+    if (sock_pool_init(e) != 0)
+        return -ENOMEM;
     if (o->auth_header && o->auth_value &&
         (copy_string(&e->auth_header, o->auth_header) != 0 ||
          copy_string(&e->auth_value, o->auth_value) != 0))
@@ -1187,6 +1289,86 @@ static int engine_set_options(struct http_engine *e, const struct http_engine_op
     return 0;
 }
 
+/* A multi handle driven by this engine's callbacks. Returns 0, -ENOMEM or
+ * -EIO. */
+static int multi_new(struct http_engine *e, CURLM **out)
+{
+    CURLM *m = curl_multi_init();
+    if (!m)
+        return -ENOMEM;
+    if (curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_curl_socket) ||
+        curl_multi_setopt(m, CURLMOPT_SOCKETDATA, e) ||
+        curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_curl_timer) ||
+        curl_multi_setopt(m, CURLMOPT_TIMERDATA, e) ||
+        curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX)) {
+        curl_multi_cleanup(m);
+        return -EIO;
+    }
+    *out = m;
+    return 0;
+}
+
+/* The multi handle, now without transfers, is replaced by a fresh one;
+ * closing it closes its cached connections, and the polls of any socket
+ * curl did not report. When no new handle can be made the old one stays:
+ * libcurl 7.88 lets a dead handle start over once no transfer is left. */
+static void multi_replace(struct http_engine *e)
+{
+    CURLM *fresh = NULL;
+    if (multi_new(e, &fresh) == 0) {
+        e->in_multi_cleanup = true;
+        curl_multi_cleanup(e->multi);
+        e->in_multi_cleanup = false;
+        close_all_sockets(e);
+        e->multi = fresh;
+    }
+    uv_timer_stop(&e->timer);
+}
+
+/* The words for calls failed with the multi handle, in e->multi_error. */
+static void multi_error_text(struct http_engine *e, CURLMcode mc)
+{
+    const char *what = "the HTTP engine failed";
+    if (mc == CURLM_OUT_OF_MEMORY || e->sock_error == UV_ENOMEM)
+        what = "the HTTP engine ran out of memory";
+    else if (e->sock_error)
+        what = "the HTTP engine could not watch a socket";
+    if (e->sock_error && e->sock_error != UV_ENOMEM)
+        snprintf(e->multi_error, sizeof e->multi_error, "%s (%s; libcurl: %s)", what,
+                 uv_strerror(e->sock_error), curl_multi_strerror(mc));
+    else
+        snprintf(e->multi_error, sizeof e->multi_error, "%s (libcurl: %s)", what,
+                 curl_multi_strerror(mc));
+    e->sock_error = 0;
+}
+
+/* The multi handle reported an error. libcurl 7.88 marks it dead when one
+ * of our callbacks returns -1 (CURLM_ABORTED_BY_CALLBACK): every transfer
+ * in it then fails, and with several of them the next socket_action can
+ * crash. So every running call fails now, reported from the loop like any
+ * failure before curl (done exactly once, never from here), and the handle
+ * is replaced; the caller pumps the queue onto the new one. A result curl
+ * had for a running call but not yet handed over is lost with it. */
+static void multi_failed(struct http_engine *e, CURLMcode mc)
+{
+    multi_error_text(e, mc);
+    if (e->destroying)
+        return;
+    while (!list_empty(&e->running)) {
+        struct http_call *call = container_of(e->running.next, struct http_call, link);
+        list_remove(&call->link);
+        e->n_running--;
+        curl_multi_remove_handle(e->multi, call->xfer->easy);
+        /* A handle from a dead multi is not reused. */
+        xfer_destroy(call->xfer);
+        call->xfer = NULL;
+        bool sent = call->request_started;
+        call_fail_later(call, e->multi_error);
+        call->maybe_delivered = sent;
+    }
+    multi_replace(e);
+}
+
 /* curl_global_init, the base URL check and the multi handle. */
 static int engine_start_curl(struct http_engine *e)
 {
@@ -1195,22 +1377,10 @@ static int engine_start_curl(struct http_engine *e)
     int err = e->base_url ? check_base_with_curl(e->base_url) : 0;
     if (err != 0)
         goto fail_global;
-    err = -ENOMEM;
-    if (!(e->multi = curl_multi_init()))
+    if ((err = multi_new(e, &e->multi)) != 0)
         goto fail_global;
-    if (curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) ||
-        curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e) ||
-        curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) ||
-        curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e) ||
-        curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX)) {
-        err = -EIO;
-        goto fail_multi;
-    }
     return 0;
 
-fail_multi:
-    curl_multi_cleanup(e->multi);
-    e->multi = NULL;
 fail_global:
     curl_global_cleanup();
     return err;
@@ -1240,6 +1410,7 @@ int http_engine_create(struct http_engine **out, uv_loop_t *loop,
     list_init(&e->running);
     list_init(&e->waiting);
     list_init(&e->sockets);
+    list_init(&e->free_socks);
     int err = engine_set_options(e, opts);
     if (err != 0)
         goto fail_free;
@@ -1258,6 +1429,7 @@ fail_curl:
 fail_free:
     free_strings(e);
     free(e->idle);
+    free(e->sock_pool);
     free(e);
     return err;
 }
