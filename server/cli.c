@@ -112,7 +112,7 @@ int cli_list(const struct config *cfg, char **args)
     if (run_start(&r, cfg) != 0)
         return CLI_EXIT_USAGE;
     int rc = CLI_EXIT_OK;
-    json_t *tools = dispatch_list_tools(r.d, MCP_LATEST_VERSION);
+    json_t *tools = mcp_tools_json(r.d, mcp_features_find(MCP_LATEST_VERSION));
     if (tools) {
         print_tools(tools, as_json);
     } else {

@@ -24,8 +24,9 @@
 struct tool_slot {
     const struct tool_def *def;
     struct schema *input;
-    json_t *input_doc;  /* for tools/list */
-    json_t *output_doc; /* for tools/list */
+    json_t *input_doc;
+    json_t *output_doc;
+    struct dispatch_tool shown; /* for tools/list, when allowed */
     struct tool_endpoint endpoint;
     bool allowed;
     char *exposed_name;
@@ -37,6 +38,8 @@ struct dispatch {
     struct http_engine *engine; /* created on the first call that needs it */
     struct tool_slot slots[CONFIG_MAX_TOOLS];
     unsigned nslots;
+    const struct dispatch_tool *exposed[CONFIG_MAX_TOOLS];
+    unsigned nexposed;
     struct dispatch_call *calls; /* pending, doubly linked */
     unsigned pending;
     struct audit_log *audit; /* NULL unless MSG91_AUDIT_LOG is set */
@@ -154,6 +157,17 @@ static int init_slot(struct dispatch *d, unsigned i, char **error)
         free(why);
         return -1;
     }
+    s->shown = (struct dispatch_tool){
+        .name = s->exposed_name,
+        .title = s->def->title,
+        .description = s->def->description,
+        .input_schema = s->input_doc,
+        .output_schema = s->output_doc,
+        .read_only = s->def->read_only,
+        .destructive = s->def->destructive,
+        .idempotent = s->def->idempotent,
+        .open_world = s->def->open_world,
+    };
     return 0;
 }
 
@@ -198,6 +212,8 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
                 *error = strdup("out of memory while loading the tool schemas");
             return NULL;
         }
+        if (d->slots[i].allowed)
+            d->exposed[d->nexposed++] = &d->slots[i].shown;
     }
     return d;
 }
@@ -303,36 +319,14 @@ void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data
         closed(data);
 }
 
-static json_t *tool_json(const struct tool_slot *s, const char *version)
+unsigned dispatch_tool_count(const struct dispatch *d)
 {
-    /* Fields are added by the protocol version that introduced them. */
-    bool v2025_03 = strcmp(version, "2025-03-26") >= 0;
-    bool v2025_06 = strcmp(version, "2025-06-18") >= 0;
-    json_t *t = json_pack("{s:s}", "name", s->exposed_name);
-    if (v2025_06)
-        json_object_set_new(t, "title", json_string(s->def->title));
-    json_object_set_new(t, "description", json_string(s->def->description));
-    json_object_set(t, "inputSchema", s->input_doc);
-    if (v2025_06)
-        json_object_set(t, "outputSchema", s->output_doc);
-    if (v2025_03) {
-        json_object_set_new(t, "annotations",
-                            json_pack("{s:s,s:b,s:b,s:b,s:b}", "title", s->def->title,
-                                      "readOnlyHint", s->def->read_only,
-                                      "destructiveHint", s->def->destructive,
-                                      "idempotentHint", s->def->idempotent,
-                                      "openWorldHint", s->def->open_world));
-    }
-    return t;
+    return d->nexposed;
 }
 
-json_t *dispatch_list_tools(struct dispatch *d, const char *protocol_version)
+const struct dispatch_tool *dispatch_tool_at(const struct dispatch *d, unsigned i)
 {
-    json_t *tools = json_array();
-    for (unsigned i = 0; i < d->nslots; i++)
-        if (d->slots[i].allowed)
-            json_array_append_new(tools, tool_json(&d->slots[i], protocol_version));
-    return tools;
+    return i < d->nexposed ? d->exposed[i] : NULL;
 }
 
 static struct tool_slot *find_slot(struct dispatch *d, const char *name)
