@@ -8,6 +8,7 @@
 #include "server/jsonrpc.h"
 #include "server/log.h"
 #include "server/redact.h"
+#include "tools/service.h"
 #include "util/dynbuf.h"
 
 /* The versions the server speaks, newest first, and what each allows.
@@ -34,18 +35,6 @@ static const struct mcp_features supported_versions[] = {
      .batches = true},
     {.version = "2024-11-05"},
 };
-
-/* What a model is told about the server as a whole; clients may put it in
- * the system prompt, so it stays short and says how the OTP tools chain. */
-static const char instructions[] =
-    "MSG91 tools for OTP, SMS and Segmento. OTP flow: call send_otp with the person's "
-    "mobile number (country code first, e.g. +919876543210), ask the person for the code "
-    "they received, then call verify_otp with it; verified=false means a wrong, expired "
-    "or already-used code (ask again, or resend). Use resend_otp only when the code did "
-    "not arrive or expired (at most two retries); calling send_otp again creates a new "
-    "code. send_sms_flow sends real messages: never repeat a call that failed with a "
-    "timeout without checking first. get_event_types, get_failed_events and "
-    "list_campaigns only read.";
 
 /* MCP log levels (RFC 5424 names), lowest first. */
 static const char *const mcp_levels[] = {
@@ -568,13 +557,12 @@ static json_t *initialize_result(struct mcp_session *s)
     json_t *info =
         json_pack("{s:s,s:s}", "name", MCP_SERVER_NAME, "version", MSG91_MCP_VERSION);
     if (f->titles)
-        json_object_set_new(info, "title", json_string("MSG91"));
+        json_object_set_new(info, "title", json_string(service.title));
     if (f->server_description)
-        json_object_set_new(info, "description",
-                            json_string("MSG91 OTP, SMS and Segmento tools over MCP"));
+        json_object_set_new(info, "description", json_string(service.description));
     return json_pack("{s:s,s:{s:{s:b},s:{}},s:o,s:s}", "protocolVersion", f->version,
                      "capabilities", "tools", "listChanged", 0, "logging", "serverInfo",
-                     info, "instructions", instructions);
+                     info, "instructions", service.instructions);
 }
 
 static void handle_initialize(struct mcp_session *s, struct batch *b,
@@ -670,15 +658,13 @@ static void call_stage(void *data, enum dispatch_stage stage)
         return;
     /* The total counts the answer as the third step; the result itself
      * reports it (see enum dispatch_stage). */
-    static const char *const messages[] = {
-        NULL,
-        "queued: waiting for a free upstream slot",
-        "sent to MSG91",
-    };
+    const char *message = stage == DISPATCH_STAGE_QUEUED
+                              ? "queued: waiting for a free upstream slot"
+                              : service.progress_sent;
     json_t *params = json_pack("{s:O,s:i,s:i}", "progressToken", p->progress_token,
                                "progress", (int)stage, "total", 3);
     if (p->s->features->progress_message)
-        json_object_set_new(params, "message", json_string(messages[stage]));
+        json_object_set_new(params, "message", json_string(message));
     notify(p->s, "notifications/progress", params);
 }
 
@@ -770,7 +756,8 @@ void mcp_session_abandon_pending(struct mcp_session *s)
         pending_unlink(p);
         struct batch *b = p->batch;
         json_t *result = dispatch_error_result(
-            "The server is shutting down and stopped waiting for MSG91's answer; "
+            "The server is shutting down and stopped waiting for " SERVICE_NAME
+            "'s answer; "
             "the request may or may not have been carried out.");
         fit_result_to_version(s, result);
         respond_tool_result(s, b, p->id_raw, result);
@@ -864,8 +851,8 @@ static void handle_message(struct mcp_session *s, struct batch *b,
          * tool error (as every invalid argument is); elsewhere a protocol
          * error. Either way the request's own id is answered. */
         static const char text[] =
-            "a string holds a NUL character (\\u0000), which no "
-            "MSG91 field accepts; remove it and send the request again";
+            "a string holds a NUL character (\\u0000), which no " SERVICE_NAME
+            " field accepts; remove it and send the request again";
         if (!strcmp(m->method, "tools/call") && s->features) {
             char *msg = NULL;
             if (asprintf(&msg, "Invalid arguments: %s", text) < 0)
@@ -873,11 +860,11 @@ static void handle_message(struct mcp_session *s, struct batch *b,
             respond_result(s, b, m->id_raw, dispatch_error_result(msg ? msg : text));
             free(msg);
         } else {
-            respond_error(
-                s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
-                "Invalid params: "
-                "a string "
-                "holds a NUL character (\\u0000), which no MSG91 field accepts");
+            respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
+                          "Invalid params: "
+                          "a string "
+                          "holds a NUL character (\\u0000), which no " SERVICE_NAME
+                          " field accepts");
         }
         return;
     }

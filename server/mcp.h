@@ -66,12 +66,12 @@ void mcp_session_line_too_big(struct mcp_session *s, size_t max_line);
  * being read (its id is unknown, so the reply has none). */
 void mcp_session_line_lost(struct mcp_session *s);
 
-/* Answers every tool call still waiting for MSG91 with a tool error saying
+/* Answers every tool call still waiting for upstream with a tool error saying
  * the outcome is unknown, and stops waiting: at shutdown, when the grace
  * period is over, so that no request goes unanswered. */
 void mcp_session_abandon_pending(struct mcp_session *s);
 
-/* Tool calls still waiting for MSG91. */
+/* Tool calls still waiting for upstream. */
 unsigned mcp_session_pending(const struct mcp_session *s);
 
 /* The negotiated version, or NULL before initialize. */
