@@ -15,7 +15,7 @@
  * Fields arrive with the version that introduced them; batches exist only
  * in 2025-03-26; 2025-11-25 forbids a null id. */
 static const struct mcp_features supported_versions[] = {
-    {.version = "2025-11-25",
+    {.version = MCP_LATEST_VERSION,
      .titles = true,
      .output_schema = true,
      .structured_content = true,
