@@ -1,5 +1,5 @@
 /* The audit log: one JSON line per tool call (time, client, tool, masked
- * arguments, outcome, MSG91 request id, HTTP status, duration), appended
+ * arguments, outcome, upstream request id, HTTP status, duration), appended
  * with one write per batch of whole lines so concurrent writers and log
  * shippers never see half a line. The file is reopened on SIGHUP so it
  * survives rotation; the line passes the redaction step, so the key can
@@ -31,7 +31,7 @@ struct audit_entry {
     const char *outcome;    /* "ok", "tool_error", "invalid_arguments",
                                "refused", "dry_run", "cancelled" */
     const char *error;      /* what went wrong, or NULL */
-    const char *request_id; /* MSG91's request id, or NULL */
+    const char *request_id; /* upstream's request id, or NULL */
     long http_status;       /* 0 when nothing was answered */
     double duration_ms;
 };

@@ -15,6 +15,7 @@
 #include "server/log.h"
 #include "server/mcp.h"
 #include "server/redact.h"
+#include "tools/service.h"
 #include "tools/tool.h"
 
 /* "msg91-mcp: " and the sentence, through the redaction step like every
@@ -112,7 +113,7 @@ int cli_list(const struct config *cfg, char **args)
     if (run_start(&r, cfg) != 0)
         return CLI_EXIT_USAGE;
     int rc = CLI_EXIT_OK;
-    json_t *tools = dispatch_list_tools(r.d, MCP_LATEST_VERSION);
+    json_t *tools = mcp_tools_json(r.d, mcp_features_find(MCP_LATEST_VERSION));
     if (tools) {
         print_tools(tools, as_json);
     } else {
@@ -124,8 +125,8 @@ int cli_list(const struct config *cfg, char **args)
 }
 
 /* Turns `--arg k=v` into a JSON value using the type the tool's schema
- * gives the property, so "mobile=919876543210" stays a string and
- * "otp_length=6" becomes a number; other types must be written as JSON. */
+ * gives the property, so "phone=919876543210" stays a string and
+ * "length=6" becomes a number; other types must be written as JSON. */
 static json_t *arg_value(json_t *schema, const char *key, const char *text)
 {
     json_t *prop = json_object_get(json_object_get(schema, "properties"), key);
@@ -252,8 +253,8 @@ static int run_call(struct cli_run *r, const char *tool, json_t *arguments)
         json_decref(result);
         return CLI_EXIT_USAGE;
     }
-    bool dry =
-        json_is_true(json_object_get(json_object_get(result, "_meta"), "msg91/dryRun"));
+    bool dry = json_is_true(
+        json_object_get(json_object_get(result, "_meta"), SERVICE_DRY_RUN_META));
     int rc = json_is_true(json_object_get(result, "isError")) && !dry
                  ? CLI_EXIT_TOOL_ERROR
                  : CLI_EXIT_OK;

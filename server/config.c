@@ -15,7 +15,6 @@
 #include "upstream/url.h"
 #include "util/dynbuf.h"
 
-#define DEFAULT_BASE_URL "https://control.msg91.com"
 #define DEFAULT_MAX_LINE (4L * 1024 * 1024)
 
 /* Every setting once: its environment variable, its flag and its key in
@@ -36,11 +35,16 @@ struct setting {
 
 static const struct setting settings[] = {
     {"MSG91_AUTH_KEY_FILE", "auth-key-file", "auth_key_file", SET_KEY_FILE,
-     OFF(auth_key_file), 0, 0, "read the MSG91 auth key from this file"},
+     OFF(auth_key_file), 0, 0, "read the " SERVICE_NAME " auth key from this file"},
     {"MSG91_BASE_URL", "base-url", "base_url", SET_STRING, OFF(base_url), 0, 0,
      "upstream base URL (https://, or http:// for loopback only)"},
-    {"MSG91_OTP_TEMPLATE_ID", "otp-template-id", "otp_template_id", SET_STRING,
-     OFF(otp_template_id), 0, 0, "default OTP template for send_otp"},
+/* The settings the tools add (tools/service.h). */
+/* clang-format off */
+#define TOOL_SETTING(id, env, flag, key, help) \
+    {env, flag, key, SET_STRING, OFF(tool_settings[id]), 0, 0, help},
+    SERVICE_SETTINGS(TOOL_SETTING)
+#undef TOOL_SETTING
+    /* clang-format on */
     {"MSG91_TIMEOUT_MS", "timeout-ms", "timeout_ms", SET_LONG, OFF(timeout_ms), 100,
      600000, "whole-request timeout per upstream call (default 15000)"},
     {"MSG91_TOOLS", "tools", "tools", SET_TOOLS, 0, 0, 0,
@@ -81,7 +85,7 @@ static char *fmt_error(const char *fmt, ...)
 void config_init(struct config *c)
 {
     memset(c, 0, sizeof *c);
-    c->base_url = strdup(DEFAULT_BASE_URL);
+    c->base_url = strdup(service.default_base_url);
     c->timeout_ms = 15000;
     c->log_level = LOG_LEVEL_INFO;
     c->max_inflight = 64;
@@ -104,7 +108,8 @@ void config_finish(struct config *c)
     wipe_free(c->auth_key);
     free(c->auth_key_file);
     free(c->base_url);
-    free(c->otp_template_id);
+    for (unsigned i = 0; i < SERVICE_SETTINGS_LEN; i++)
+        free(c->tool_settings[i]);
     free(c->audit_log);
     free(c->ca_file);
     free(c->tool_prefix);
@@ -619,16 +624,16 @@ static int check_key(const struct config *c, char **error)
         c->auth_key_file ? "the key in MSG91_AUTH_KEY_FILE" : "MSG91_AUTH_KEY";
     if (strlen(c->auth_key) < MIN_KEY_LENGTH) {
         *error =
-            fmt_error("%s is too short to be an MSG91 auth key (at least %d characters; "
-                      "copy the key from the MSG91 panel)",
+            fmt_error("%s is too short to be an " SERVICE_NAME " auth key (at least %d "
+                      "characters; copy the key from the " SERVICE_NAME " panel)",
                       source, MIN_KEY_LENGTH);
         return -1;
     }
     for (const char *p = c->auth_key; *p; p++) {
         if ((unsigned char)*p <= ' ' || *p == 0x7f) {
             *error =
-                fmt_error("%s contains spaces or control characters; an MSG91 auth key "
-                          "never does",
+                fmt_error("%s contains spaces or control characters; an " SERVICE_NAME
+                          " auth key never does",
                           source);
             return -1;
         }
@@ -636,7 +641,8 @@ static int check_key(const struct config *c, char **error)
     return 0;
 }
 
-static const char *const refused_flags[] = {"--auth-key", "--authkey", "--key", NULL};
+static const char *const refused_flags[] = {"--auth-key", "--" SERVICE_AUTH_HEADER,
+                                            "--key", NULL};
 
 /* What the command line holds, from one pass over argv before any value is
  * applied. Pointers are into argv. */
@@ -812,9 +818,11 @@ static int check_values(struct config *c, char **error)
         *error = fmt_error("MSG91_TOOL_PREFIX is too long (40 characters at most)");
         return -EINVAL;
     }
-    if (c->otp_template_id && !*c->otp_template_id) {
-        free(c->otp_template_id);
-        c->otp_template_id = NULL;
+    for (unsigned i = 0; i < SERVICE_SETTINGS_LEN; i++) {
+        if (c->tool_settings[i] && !*c->tool_settings[i]) {
+            free(c->tool_settings[i]);
+            c->tool_settings[i] = NULL;
+        }
     }
     return 0;
 }

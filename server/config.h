@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "server/log.h"
+#include "tools/service.h"
 
 #define CONFIG_MAX_TOOLS 32
 
@@ -21,7 +22,8 @@ struct config {
     char *auth_key;      /* secret: wiped by config_finish */
     char *auth_key_file; /* where it came from, if a file */
     char *base_url;      /* no trailing slash */
-    char *otp_template_id;
+    /* The settings the tools add (tools/service.h); NULL when unset. */
+    char *tool_settings[SERVICE_SETTINGS_LEN];
     long timeout_ms;
     bool tool_enabled[CONFIG_MAX_TOOLS]; /* by tool_table index */
     bool read_only;

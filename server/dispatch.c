@@ -10,6 +10,7 @@
 #include "server/log.h"
 #include "server/redact.h"
 #include "tools/request.h"
+#include "tools/service.h"
 #include "tools/tool.h"
 #include "upstream/http.h"
 #include "util/dynbuf.h"
@@ -24,8 +25,9 @@
 struct tool_slot {
     const struct tool_def *def;
     struct schema *input;
-    json_t *input_doc;  /* for tools/list */
-    json_t *output_doc; /* for tools/list */
+    json_t *input_doc;
+    json_t *output_doc;
+    struct dispatch_tool shown; /* for tools/list, when allowed */
     struct tool_endpoint endpoint;
     bool allowed;
     char *exposed_name;
@@ -37,6 +39,8 @@ struct dispatch {
     struct http_engine *engine; /* created on the first call that needs it */
     struct tool_slot slots[CONFIG_MAX_TOOLS];
     unsigned nslots;
+    const struct dispatch_tool *exposed[CONFIG_MAX_TOOLS];
+    unsigned nexposed;
     struct dispatch_call *calls; /* pending, doubly linked */
     unsigned pending;
     struct audit_log *audit; /* NULL unless MSG91_AUDIT_LOG is set */
@@ -143,7 +147,7 @@ static int init_slot(struct dispatch *d, unsigned i, char **error)
         !(s->output_doc = load_embedded(s->def->name, "output", error)))
         return -1;
     /* The server asserts formats in its own schemas: a malformed date
-     * should be caught here, not by MSG91. */
+     * should be caught here, not upstream. */
     struct schema_options opts = {.format_assertion = true, .max_errors = 20};
     char *why = NULL;
     s->input = schema_compile(d->registry, s->input_doc, NULL, &opts, &why);
@@ -154,6 +158,17 @@ static int init_slot(struct dispatch *d, unsigned i, char **error)
         free(why);
         return -1;
     }
+    s->shown = (struct dispatch_tool){
+        .name = s->exposed_name,
+        .title = s->def->title,
+        .description = s->def->description,
+        .input_schema = s->input_doc,
+        .output_schema = s->output_doc,
+        .read_only = s->def->read_only,
+        .destructive = s->def->destructive,
+        .idempotent = s->def->idempotent,
+        .open_world = s->def->open_world,
+    };
     return 0;
 }
 
@@ -198,6 +213,8 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
                 *error = strdup("out of memory while loading the tool schemas");
             return NULL;
         }
+        if (d->slots[i].allowed)
+            d->exposed[d->nexposed++] = &d->slots[i].shown;
     }
     return d;
 }
@@ -303,36 +320,14 @@ void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data
         closed(data);
 }
 
-static json_t *tool_json(const struct tool_slot *s, const char *version)
+unsigned dispatch_tool_count(const struct dispatch *d)
 {
-    /* Fields are added by the protocol version that introduced them. */
-    bool v2025_03 = strcmp(version, "2025-03-26") >= 0;
-    bool v2025_06 = strcmp(version, "2025-06-18") >= 0;
-    json_t *t = json_pack("{s:s}", "name", s->exposed_name);
-    if (v2025_06)
-        json_object_set_new(t, "title", json_string(s->def->title));
-    json_object_set_new(t, "description", json_string(s->def->description));
-    json_object_set(t, "inputSchema", s->input_doc);
-    if (v2025_06)
-        json_object_set(t, "outputSchema", s->output_doc);
-    if (v2025_03) {
-        json_object_set_new(t, "annotations",
-                            json_pack("{s:s,s:b,s:b,s:b,s:b}", "title", s->def->title,
-                                      "readOnlyHint", s->def->read_only,
-                                      "destructiveHint", s->def->destructive,
-                                      "idempotentHint", s->def->idempotent,
-                                      "openWorldHint", s->def->open_world));
-    }
-    return t;
+    return d->nexposed;
 }
 
-json_t *dispatch_list_tools(struct dispatch *d, const char *protocol_version)
+const struct dispatch_tool *dispatch_tool_at(const struct dispatch *d, unsigned i)
 {
-    json_t *tools = json_array();
-    for (unsigned i = 0; i < d->nslots; i++)
-        if (d->slots[i].allowed)
-            json_array_append_new(tools, tool_json(&d->slots[i], protocol_version));
-    return tools;
+    return i < d->nexposed ? d->exposed[i] : NULL;
 }
 
 static struct tool_slot *find_slot(struct dispatch *d, const char *name)
@@ -349,16 +344,39 @@ json_t *dispatch_input_schema(struct dispatch *d, const char *name)
     return s ? s->input_doc : NULL;
 }
 
+/* The names of the read-only tools as a list for a sentence ("a, b and
+ * c"), malloc'd, or NULL when memory ran out. */
+static char *read_only_names(void)
+{
+    unsigned total = 0, listed = 0;
+    for (unsigned i = 0; i < tool_table_len; i++)
+        total += tool_table[i]->read_only;
+    struct dynbuf b;
+    dynbuf_init(&b, 4096);
+    for (unsigned i = 0; i < tool_table_len; i++) {
+        if (!tool_table[i]->read_only)
+            continue;
+        const char *sep = listed == 0 ? "" : listed + 1 == total ? " and " : ", ";
+        listed++;
+        if (dynbuf_append_str(&b, sep) != DYNBUF_OK ||
+            dynbuf_append_str(&b, tool_table[i]->name) != DYNBUF_OK)
+            return NULL;
+    }
+    return dynbuf_take(&b, NULL);
+}
+
 static json_t *scope_refusal(const struct dispatch *d, const struct tool_slot *s)
 {
     char *text = NULL;
     if (d->cfg->read_only && !s->def->read_only && d->cfg->tool_enabled[s - d->slots]) {
-        if (asprintf(&text,
+        char *names = read_only_names();
+        if (!names ||
+            asprintf(&text,
                      "The tool %s is not allowed: this server runs in read-only mode "
-                     "(MSG91_READ_ONLY=1), which allows only get_event_types, "
-                     "get_failed_events and list_campaigns.",
-                     s->exposed_name) < 0)
+                     "(MSG91_READ_ONLY=1), which allows only %s.",
+                     s->exposed_name, names) < 0)
             text = NULL;
+        free(names);
     } else if (asprintf(
                    &text,
                    "The tool %s is not allowed: it is not in this server's MSG91_TOOLS "
@@ -403,7 +421,7 @@ static json_t *dry_run_result(struct dispatch *d, struct http_request *req)
         "{s:[{s:s,s:s},{s:s,s:s?}],s:b,s:{s:b}}", "content", "type", "text", "text",
         "Dry run (MSG91_DRY_RUN=1): the request below was validated and "
         "built but NOT sent; nothing was delivered.",
-        "type", "text", "text", text, "isError", 1, "_meta", "msg91/dryRun", 1);
+        "type", "text", "text", text, "isError", 1, "_meta", SERVICE_DRY_RUN_META, 1);
     free(text);
     return r;
 }
@@ -471,8 +489,8 @@ static void on_http_done(void *data, const struct http_response *resp)
     char *scrubbed = NULL;
     if (redact_apply(resp->body, resp->body_len, &scrubbed, &clean_len) != 0) {
         /* Fail closed: no reader may see a body that still holds the key. */
-        out.error_text = strdup("The server ran out of memory while reading MSG91's "
-                                "answer; the request may or may not have been carried "
+        out.error_text = strdup("The server ran out of memory while reading " SERVICE_NAME
+                                "'s answer; the request may or may not have been carried "
                                 "out.");
     } else {
         if (scrubbed) {
@@ -486,8 +504,9 @@ static void on_http_done(void *data, const struct http_response *resp)
     if (out.structured) {
         result = success_result(json_incref(out.structured));
     } else {
-        result = dispatch_error_result(
-            out.error_text ? out.error_text : "MSG91's answer could not be read.");
+        result = dispatch_error_result(out.error_text ? out.error_text
+                                                      : SERVICE_NAME
+                                           "'s answer could not be read.");
     }
     audit_call(c->d, c->slot->def->name, c->args, c->client_name, c->client_version,
                out.structured ? "ok" : "tool_error", result, out.upstream_request_id,
@@ -504,7 +523,7 @@ static void on_http_done(void *data, const struct http_response *resp)
     cb.done(cb_data, result);
 }
 
-/* Finishes a call that never reaches MSG91: audits it and hands the
+/* Finishes a call that never goes upstream: audits it and hands the
  * result back. Takes result. */
 static enum dispatch_status done_now(struct dispatch *d, const struct tool_slot *s,
                                      json_t *args, const struct dispatch_client *client,
@@ -548,7 +567,8 @@ static enum dispatch_status submit(struct dispatch *d, struct tool_slot *s, json
         return done_now(d, s, args, client, "tool_error",
                         dispatch_error_result(
                             rc == -EBUSY ? "The server is busy: too many calls are "
-                                           "already waiting for MSG91, so this one was "
+                                           "already waiting for " SERVICE_NAME
+                                           ", so this one was "
                                            "not queued and nothing was sent. Try again "
                                            "in a moment."
                                          : "The request could not be queued; nothing "
@@ -605,7 +625,9 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
         .tool = s->def,
         .endpoint = &s->endpoint,
         .base_url = d->cfg->base_url,
-        .default_otp_template_id = d->cfg->otp_template_id,
+        .arg_default = s->def->arg_default.arg
+                           ? d->cfg->tool_settings[s->def->arg_default.setting]
+                           : NULL,
     };
     char *why = NULL;
     if (s->def->build(&bctx, args, &req, &why) != 0) {
@@ -625,7 +647,7 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
         st = done_now(
             d, s, args, client, "tool_error",
             dispatch_error_result(
-                "No MSG91 auth key is configured, so nothing was sent. Set "
+                "No " SERVICE_NAME " auth key is configured, so nothing was sent. Set "
                 "MSG91_AUTH_KEY (or "
                 "MSG91_AUTH_KEY_FILE) in this server's environment, or start it with "
                 "--sandbox to try the tools against the built-in sandbox."),

@@ -2,7 +2,8 @@
  * find the tool, enforce the scope (allowlist, read-only), validate the
  * arguments against the input schema, build the upstream request, and
  * either return it (dry run) or send it through the HTTP engine and turn
- * the answer into a CallToolResult. It also renders the tool list. */
+ * the answer into a CallToolResult. It also says which tools are exposed;
+ * how a protocol version shows them is the MCP session's business. */
 #ifndef MSG91_DISPATCH_H
 #define MSG91_DISPATCH_H
 
@@ -54,10 +55,24 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
  * frees everything; `closed` runs from the loop when all is released. */
 void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data);
 
-/* The Tool objects this configuration exposes, shaped for the protocol
- * version (title/outputSchema from 2025-06-18, annotations from 2025-03-26).
- * Returns a new reference to an array. */
-json_t *dispatch_list_tools(struct dispatch *d, const char *protocol_version);
+/* One exposed tool, as a client sees it. Everything is borrowed and lives
+ * as long as the dispatch. */
+struct dispatch_tool {
+    const char *name; /* the exposed name, prefix included */
+    const char *title;
+    const char *description;
+    json_t *input_schema;
+    json_t *output_schema;
+    bool read_only;
+    bool destructive;
+    bool idempotent;
+    bool open_world;
+};
+
+/* The number of tools this configuration exposes (allowlist and read-only
+ * mode applied), and the i-th of them (i < that number), in table order. */
+unsigned dispatch_tool_count(const struct dispatch *d);
+const struct dispatch_tool *dispatch_tool_at(const struct dispatch *d, unsigned i);
 
 /* The input schema document of the exposed tool name (borrowed), or NULL. */
 json_t *dispatch_input_schema(struct dispatch *d, const char *name);

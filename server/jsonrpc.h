@@ -55,7 +55,7 @@ void jsonrpc_parse_line(const char *line, size_t len, struct jsonrpc_message *ms
  * as a real, that literal alone: every other integer stays an integer (a
  * whole-text JSON_DECODE_INT_AS_REAL would turn them all into reals). Sets
  * *nomem (when not NULL) to whether memory ran out; error may be NULL.
- * Used for client lines and for MSG91's answers. */
+ * Used for client lines and for upstream answers. */
 json_t *jsonrpc_load(const char *text, size_t len, size_t flags, json_error_t *error,
                      bool *nomem);
 

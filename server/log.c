@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "server/redact.h"
+#include "tools/service.h"
 
 static enum log_level threshold = LOG_LEVEL_INFO;
 static log_sink_fn sink_fn;
@@ -39,11 +40,6 @@ void log_set_sink(log_sink_fn sink, void *data)
 {
     sink_fn = sink;
     sink_data = data;
-}
-
-static bool key_is(const char *key, size_t key_len, const char *name)
-{
-    return strlen(name) == key_len && !memcmp(key, name, key_len);
 }
 
 static int hex_value(char c)
@@ -94,12 +90,17 @@ static bool looks_like_phone(const char *value, size_t len)
 enum log_personal log_personal_kind(const char *key, size_t key_len, const char *value,
                                     size_t len)
 {
-    if (key_is(key, key_len, "otp"))
+    /* Which names are personal is the service's knowledge (tools/service.c). */
+    switch (service_personal_kind(key, key_len)) {
+    case SERVICE_PERSONAL_CODE:
         return LOG_PERSONAL_CODE;
-    if (key_is(key, key_len, "mobile") || key_is(key, key_len, "mobiles") ||
-        (key_is(key, key_len, "identifier") && looks_like_phone(value, len)))
+    case SERVICE_PERSONAL_PHONE:
         return LOG_PERSONAL_PHONE;
-    return LOG_PERSONAL_NONE;
+    case SERVICE_PERSONAL_PHONE_LIKE:
+        return looks_like_phone(value, len) ? LOG_PERSONAL_PHONE : LOG_PERSONAL_NONE;
+    default:
+        return LOG_PERSONAL_NONE;
+    }
 }
 
 void log_mask_phone(char *value, size_t len)

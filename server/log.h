@@ -27,14 +27,15 @@ void log_set_sink(log_sink_fn sink, void *data);
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Personal values are masked wherever the server writes for people: an OTP
- * code becomes "****" and a mobile number keeps only its last four
+/* Personal values are masked wherever the server writes for people: a
+ * secret code becomes "****" and a phone number keeps only its last four
  * characters. log_msg applies this to URL query parameters in every line
- * (the debug log names each upstream URL); the audit log to arguments. */
+ * (the debug log names each upstream URL); the audit log to arguments.
+ * Which names hold such values is declared under tools/ (service.personal). */
 enum log_personal {
     LOG_PERSONAL_NONE = 0,
-    LOG_PERSONAL_CODE,  /* "otp" */
-    LOG_PERSONAL_PHONE, /* "mobile", "mobiles", a phone-like "identifier" */
+    LOG_PERSONAL_CODE,
+    LOG_PERSONAL_PHONE,
 };
 
 /* What the value named key (key_len bytes) is. value (len bytes) may hold

@@ -12,13 +12,14 @@
 #include "server/log.h"
 #include "server/redact.h"
 #include "server/serve.h"
+#include "tools/service.h"
 
 extern char **environ;
 
 static void print_help(void)
 {
     printf(
-        "msg91-mcp %s: MSG91 (OTP, SMS, Segmento) as MCP tools over stdio\n\n"
+        "msg91-mcp %s: %s\n\n"
         "usage:\n"
         "  msg91-mcp [options]                 serve MCP over stdio\n"
         "  msg91-mcp --sandbox [options]       the same, against the built-in sandbox\n"
@@ -32,7 +33,7 @@ static void print_help(void)
         "options (each also read from the environment variable shown):\n%s\n"
         "The auth key comes from MSG91_AUTH_KEY or MSG91_AUTH_KEY_FILE, never from\n"
         "the command line. See msg91-mcp(1) and README.md.\n",
-        MSG91_MCP_VERSION, config_flags_help());
+        MSG91_MCP_VERSION, service.summary, config_flags_help());
 }
 
 /* Once read, the key has no business staying in the environment: wiping
@@ -130,7 +131,8 @@ static int run(struct config *cfg, char **rest)
                      cfg->base_url);
         else if (!cfg->auth_key && !cfg->dry_run)
             log_warning(
-                "no MSG91 auth key is set: tool calls will answer with an error until "
+                "no " SERVICE_NAME " auth key is set: tool calls will answer with an "
+                "error until "
                 "MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) is set; use --sandbox to try "
                 "the tools");
         rc = sub ? cli_call(cfg, rest + 1) : serve_stdio(cfg);

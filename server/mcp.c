@@ -8,26 +8,33 @@
 #include "server/jsonrpc.h"
 #include "server/log.h"
 #include "server/redact.h"
+#include "tools/service.h"
 #include "util/dynbuf.h"
 
-static const char *const supported_versions[] = {
-    "2025-11-25",
-    "2025-06-18",
-    "2025-03-26",
-    "2024-11-05",
+/* The versions the server speaks, newest first, and what each allows.
+ * Fields arrive with the version that introduced them; batches exist only
+ * in 2025-03-26; 2025-11-25 forbids a null id. */
+static const struct mcp_features supported_versions[] = {
+    {.version = MCP_LATEST_VERSION,
+     .titles = true,
+     .output_schema = true,
+     .structured_content = true,
+     .annotations = true,
+     .progress_message = true,
+     .server_description = true,
+     .no_null_id = true},
+    {.version = "2025-06-18",
+     .titles = true,
+     .output_schema = true,
+     .structured_content = true,
+     .annotations = true,
+     .progress_message = true},
+    {.version = "2025-03-26",
+     .annotations = true,
+     .progress_message = true,
+     .batches = true},
+    {.version = "2024-11-05"},
 };
-
-/* What a model is told about the server as a whole; clients may put it in
- * the system prompt, so it stays short and says how the OTP tools chain. */
-static const char instructions[] =
-    "MSG91 tools for OTP, SMS and Segmento. OTP flow: call send_otp with the person's "
-    "mobile number (country code first, e.g. +919876543210), ask the person for the code "
-    "they received, then call verify_otp with it; verified=false means a wrong, expired "
-    "or already-used code (ask again, or resend). Use resend_otp only when the code did "
-    "not arrive or expired (at most two retries); calling send_otp again creates a new "
-    "code. send_sms_flow sends real messages: never repeat a call that failed with a "
-    "timeout without checking first. get_event_types, get_failed_events and "
-    "list_campaigns only read.";
 
 /* MCP log levels (RFC 5424 names), lowest first. */
 static const char *const mcp_levels[] = {
@@ -71,7 +78,7 @@ struct mcp_session {
     const struct config *cfg;
     mcp_write_fn write;
     void *write_data;
-    const char *version; /* negotiated (static), NULL before initialize */
+    const struct mcp_features *features; /* negotiated, NULL before initialize */
     char *client_name;
     char *client_version;
     int client_log_level; /* index into mcp_levels, -1: no notifications */
@@ -81,23 +88,22 @@ struct mcp_session {
     char fallback[FALLBACK_LINE_MAX];
 };
 
-/* The static copy of version, or NULL when the server does not speak it. */
-static const char *find_version(const char *version)
+const struct mcp_features *mcp_features_find(const char *version)
 {
     for (size_t i = 0; i < sizeof supported_versions / sizeof *supported_versions; i++)
-        if (!strcmp(version, supported_versions[i]))
-            return supported_versions[i];
+        if (!strcmp(version, supported_versions[i].version))
+            return &supported_versions[i];
     return NULL;
 }
 
 int mcp_version_supported(const char *version)
 {
-    return find_version(version) != NULL;
+    return mcp_features_find(version) != NULL;
 }
 
 const char *mcp_session_version(const struct mcp_session *s)
 {
-    return s->version;
+    return s->features ? s->features->version : NULL;
 }
 
 unsigned mcp_session_pending(const struct mcp_session *s)
@@ -324,19 +330,19 @@ static void answer_internal_error(struct mcp_session *s, const char *id_raw)
 static void batch_flush(struct batch *b);
 
 /* The id of an error answering a message whose id could not be read:
- * JSON-RPC says null, but from 2025-11-25 on MCP forbids a null id and
- * makes the member optional, so it is left out. Before initialize the
- * version is unknown and plain JSON-RPC applies. */
+ * JSON-RPC says null, but newer versions forbid a null id and make the
+ * member optional, so it is left out. Before initialize the version is
+ * unknown and plain JSON-RPC applies. */
 static const char *unknown_id(const struct mcp_session *s)
 {
-    return s->version && strcmp(s->version, "2025-11-25") >= 0 ? NULL : "null";
+    return s->features && s->features->no_null_id ? NULL : "null";
 }
 
-/* Protocol versions before 2025-06-18 have no structuredContent; its JSON
- * is in the text block anyway, so older clients lose nothing. */
+/* Older versions have no structuredContent; its JSON is in the text block
+ * anyway, so older clients lose nothing. */
 static void fit_result_to_version(const struct mcp_session *s, json_t *result)
 {
-    if (s->version && strcmp(s->version, "2025-06-18") < 0)
+    if (s->features && !s->features->structured_content)
         json_object_del(result, "structuredContent");
 }
 
@@ -516,19 +522,47 @@ void mcp_session_destroy(struct mcp_session *s)
 
 /* ---- methods ---- */
 
+/* One Tool object; fields are added by the version that introduced them. */
+static json_t *tool_json(const struct dispatch_tool *t, const struct mcp_features *f)
+{
+    json_t *o = json_pack("{s:s}", "name", t->name);
+    if (f->titles)
+        json_object_set_new(o, "title", json_string(t->title));
+    json_object_set_new(o, "description", json_string(t->description));
+    json_object_set(o, "inputSchema", t->input_schema);
+    if (f->output_schema)
+        json_object_set(o, "outputSchema", t->output_schema);
+    if (f->annotations) {
+        json_object_set_new(o, "annotations",
+                            json_pack("{s:s,s:b,s:b,s:b,s:b}", "title", t->title,
+                                      "readOnlyHint", t->read_only, "destructiveHint",
+                                      t->destructive, "idempotentHint", t->idempotent,
+                                      "openWorldHint", t->open_world));
+    }
+    return o;
+}
+
+json_t *mcp_tools_json(struct dispatch *dispatch, const struct mcp_features *f)
+{
+    json_t *tools = json_array();
+    unsigned n = dispatch_tool_count(dispatch);
+    for (unsigned i = 0; i < n; i++)
+        json_array_append_new(tools, tool_json(dispatch_tool_at(dispatch, i), f));
+    return tools;
+}
+
 static json_t *initialize_result(struct mcp_session *s)
 {
-    bool v2025_06 = strcmp(s->version, "2025-06-18") >= 0;
+    const struct mcp_features *f = s->features;
     json_t *info =
         json_pack("{s:s,s:s}", "name", MCP_SERVER_NAME, "version", MSG91_MCP_VERSION);
-    if (v2025_06)
-        json_object_set_new(info, "title", json_string("MSG91"));
-    if (strcmp(s->version, "2025-11-25") >= 0)
-        json_object_set_new(info, "description",
-                            json_string("MSG91 OTP, SMS and Segmento tools over MCP"));
-    return json_pack("{s:s,s:{s:{s:b},s:{}},s:o,s:s}", "protocolVersion", s->version,
+    if (f->titles)
+        json_object_set_new(info, "title", json_string(service.title));
+    if (f->server_description)
+        json_object_set_new(info, "description", json_string(service.description));
+    return json_pack("{s:s,s:{s:{s:b},s:{}},s:o,s:s}", "protocolVersion", f->version,
                      "capabilities", "tools", "listChanged", 0, "logging", "serverInfo",
-                     info, "instructions", instructions);
+                     info, "instructions", service.instructions);
 }
 
 static void handle_initialize(struct mcp_session *s, struct batch *b,
@@ -539,7 +573,7 @@ static void handle_initialize(struct mcp_session *s, struct batch *b,
                       "initialize must not be part of a batch");
         return;
     }
-    if (s->version) {
+    if (s->features) {
         respond_error(s, b, m->id_raw, JSONRPC_INVALID_REQUEST,
                       "the session is already initialized");
         return;
@@ -553,9 +587,9 @@ static void handle_initialize(struct mcp_session *s, struct batch *b,
     const char *want = json_string_value(requested);
     /* Echo a version we speak, else offer our newest and let the client
      * decide; negotiation itself never fails. */
-    s->version = find_version(want);
-    if (!s->version)
-        s->version = MCP_LATEST_VERSION;
+    s->features = mcp_features_find(want);
+    if (!s->features)
+        s->features = &supported_versions[0];
     json_t *info = json_object_get(m->params, "clientInfo");
     const char *name = json_string_value(json_object_get(info, "name"));
     const char *version = json_string_value(json_object_get(info, "version"));
@@ -564,10 +598,10 @@ static void handle_initialize(struct mcp_session *s, struct batch *b,
     s->client_name = name ? strdup(name) : NULL;
     s->client_version = version ? strdup(version) : NULL;
     log_debug("initialize: client %s %s, protocol %s", name ? name : "?",
-              version ? version : "?", s->version);
+              version ? version : "?", s->features->version);
     if (!respond_result(s, b, m->id_raw, initialize_result(s))) {
         /* The client got an error, so it may send initialize again. */
-        s->version = NULL;
+        s->features = NULL;
         free(s->client_name);
         free(s->client_version);
         s->client_name = s->client_version = NULL;
@@ -587,7 +621,7 @@ static void handle_tools_list(struct mcp_session *s, struct batch *b,
         return;
     }
     json_t *result =
-        json_pack("{s:o}", "tools", dispatch_list_tools(s->dispatch, s->version));
+        json_pack("{s:o}", "tools", mcp_tools_json(s->dispatch, s->features));
     respond_result(s, b, m->id_raw, result);
 }
 
@@ -624,15 +658,13 @@ static void call_stage(void *data, enum dispatch_stage stage)
         return;
     /* The total counts the answer as the third step; the result itself
      * reports it (see enum dispatch_stage). */
-    static const char *const messages[] = {
-        NULL,
-        "queued: waiting for a free upstream slot",
-        "sent to MSG91",
-    };
+    const char *message = stage == DISPATCH_STAGE_QUEUED
+                              ? "queued: waiting for a free upstream slot"
+                              : service.progress_sent;
     json_t *params = json_pack("{s:O,s:i,s:i}", "progressToken", p->progress_token,
                                "progress", (int)stage, "total", 3);
-    if (strcmp(p->s->version, "2025-03-26") >= 0)
-        json_object_set_new(params, "message", json_string(messages[stage]));
+    if (p->s->features->progress_message)
+        json_object_set_new(params, "message", json_string(message));
     notify(p->s, "notifications/progress", params);
 }
 
@@ -724,7 +756,8 @@ void mcp_session_abandon_pending(struct mcp_session *s)
         pending_unlink(p);
         struct batch *b = p->batch;
         json_t *result = dispatch_error_result(
-            "The server is shutting down and stopped waiting for MSG91's answer; "
+            "The server is shutting down and stopped waiting for " SERVICE_NAME
+            "'s answer; "
             "the request may or may not have been carried out.");
         fit_result_to_version(s, result);
         respond_tool_result(s, b, p->id_raw, result);
@@ -818,20 +851,20 @@ static void handle_message(struct mcp_session *s, struct batch *b,
          * tool error (as every invalid argument is); elsewhere a protocol
          * error. Either way the request's own id is answered. */
         static const char text[] =
-            "a string holds a NUL character (\\u0000), which no "
-            "MSG91 field accepts; remove it and send the request again";
-        if (!strcmp(m->method, "tools/call") && s->version) {
+            "a string holds a NUL character (\\u0000), which no " SERVICE_NAME
+            " field accepts; remove it and send the request again";
+        if (!strcmp(m->method, "tools/call") && s->features) {
             char *msg = NULL;
             if (asprintf(&msg, "Invalid arguments: %s", text) < 0)
                 msg = NULL;
             respond_result(s, b, m->id_raw, dispatch_error_result(msg ? msg : text));
             free(msg);
         } else {
-            respond_error(
-                s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
-                "Invalid params: "
-                "a string "
-                "holds a NUL character (\\u0000), which no MSG91 field accepts");
+            respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
+                          "Invalid params: "
+                          "a string "
+                          "holds a NUL character (\\u0000), which no " SERVICE_NAME
+                          " field accepts");
         }
         return;
     }
@@ -846,7 +879,7 @@ static void handle_message(struct mcp_session *s, struct batch *b,
          * anything else are answered at once, so probing clients fall back
          * quickly instead of waiting for a timeout. */
         respond_error(s, b, m->id_raw, JSONRPC_METHOD_NOT_FOUND, "Method not found");
-    } else if (!s->version) {
+    } else if (!s->features) {
         respond_error(s, b, m->id_raw, JSONRPC_INVALID_REQUEST,
                       "Server not initialized: send initialize first");
     } else if (!strcmp(method, "tools/list")) {
@@ -906,9 +939,8 @@ static void batch_flush(struct batch *b)
 static void handle_batch(struct mcp_session *s, const struct jsonrpc_message *batch)
 {
     json_t *array = batch->root;
-    /* Only 2025-03-26 has batches; every other version gets one error. */
-    if (!s->version || strcmp(s->version, "2025-03-26") != 0 ||
-        json_array_size(array) == 0) {
+    /* Only one version has batches; every other version gets one error. */
+    if (!s->features || !s->features->batches || json_array_size(array) == 0) {
         respond_error(s, NULL, unknown_id(s), JSONRPC_INVALID_REQUEST,
                       json_array_size(array) == 0
                           ? "Invalid Request: empty batch"
@@ -931,8 +963,7 @@ static void handle_batch(struct mcp_session *s, const struct jsonrpc_message *ba
     b->parsing = true;
     size_t i;
     json_t *item;
-    json_array_foreach(array, i, item)
-    {
+    json_array_foreach(array, i, item) {
         struct jsonrpc_message m;
         jsonrpc_parse_element(batch, i, &m);
         handle_message(s, b, &m);

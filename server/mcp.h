@@ -7,6 +7,8 @@
 #ifndef MSG91_MCP_H
 #define MSG91_MCP_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "server/config.h"
@@ -16,6 +18,28 @@
 #define MCP_LATEST_VERSION "2025-11-25"
 
 struct mcp_session;
+
+/* What the negotiated protocol version allows, chosen once at initialize:
+ * every later difference between versions is a question to this struct,
+ * never a comparison of dates. */
+struct mcp_features {
+    const char *version;     /* the negotiated version, as sent */
+    bool titles;             /* Tool.title and serverInfo.title */
+    bool output_schema;      /* Tool.outputSchema */
+    bool structured_content; /* CallToolResult.structuredContent */
+    bool annotations;        /* Tool.annotations */
+    bool progress_message;   /* notifications/progress carries a message */
+    bool server_description; /* serverInfo.description */
+    bool batches;            /* JSON-RPC batches are accepted */
+    bool no_null_id;         /* an unknown id is left out, never null */
+};
+
+/* The features of a version the server speaks (static, borrowed), or NULL. */
+const struct mcp_features *mcp_features_find(const char *version);
+
+/* The Tool objects dispatch exposes, shaped for the features f (borrowed).
+ * Returns a new reference to an array, NULL when memory ran out. */
+json_t *mcp_tools_json(struct dispatch *dispatch, const struct mcp_features *f);
 
 /* Receives each outgoing message as one compact line without the newline,
  * already redacted and checked to be JSON. Returns 0, or a negative errno
@@ -42,12 +66,12 @@ void mcp_session_line_too_big(struct mcp_session *s, size_t max_line);
  * being read (its id is unknown, so the reply has none). */
 void mcp_session_line_lost(struct mcp_session *s);
 
-/* Answers every tool call still waiting for MSG91 with a tool error saying
+/* Answers every tool call still waiting for upstream with a tool error saying
  * the outcome is unknown, and stops waiting: at shutdown, when the grace
  * period is over, so that no request goes unanswered. */
 void mcp_session_abandon_pending(struct mcp_session *s);
 
-/* Tool calls still waiting for MSG91. */
+/* Tool calls still waiting for upstream. */
 unsigned mcp_session_pending(const struct mcp_session *s);
 
 /* The negotiated version, or NULL before initialize. */

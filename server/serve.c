@@ -9,6 +9,7 @@
 #include "server/log.h"
 #include "server/mcp.h"
 #include "server/transport.h"
+#include "tools/service.h"
 
 /* How long in-flight calls may keep the process alive after stdin closed
  * or a signal arrived, beyond their own upstream timeout. */
@@ -68,7 +69,8 @@ static void drain_tick(uv_timer_t *timer)
         return;
     }
     if (uv_now(&srv->loop) >= srv->drain_deadline) {
-        log_warning("giving up on %u call(s) still waiting for MSG91 at shutdown",
+        log_warning("giving up on %u call(s) still waiting for " SERVICE_NAME
+                    " at shutdown",
                     mcp_session_pending(srv->session));
         teardown(srv);
     }

@@ -11,6 +11,7 @@
 #include "sandbox/sandbox.h"
 #include "server/config.h"
 #include "server/dispatch.h"
+#include "server/mcp.h"
 #include "server/redact.h"
 #include "tests/alloc_hook.h"
 #include "tests/testutil.h"
@@ -102,7 +103,7 @@ START_TEST(lists_tools_by_protocol_version)
     setup(&h, NULL);
     static const char *const versions[] = {"2024-11-05", "2025-03-26", "2025-06-18"};
     for (int v = 0; v < 3; v++) {
-        json_t *tools = dispatch_list_tools(h.d, versions[v]);
+        json_t *tools = mcp_tools_json(h.d, mcp_features_find(versions[v]));
         ck_assert_uint_eq(json_array_size(tools), 8);
         json_t *t = json_array_get(tools, 0);
         ck_assert_str_eq(json_string_value(json_object_get(t, "name")), "send_otp");
@@ -115,7 +116,7 @@ START_TEST(lists_tools_by_protocol_version)
     teardown(&h);
 
     setup(&h, read_only);
-    json_t *tools = dispatch_list_tools(h.d, "2025-06-18");
+    json_t *tools = mcp_tools_json(h.d, mcp_features_find("2025-06-18"));
     ck_assert_uint_eq(json_array_size(tools), 3);
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(tools, 0), "name")),
                      "get_event_types");

@@ -424,7 +424,7 @@ static void dry_run_with_prefix(struct config *c)
 {
     c->dry_run = true;
     c->tool_prefix = strdup("msg91_");
-    c->otp_template_id = strdup("tmpl1");
+    c->tool_settings[SERVICE_SETTING_OTP_TEMPLATE] = strdup("tmpl1");
 }
 
 START_TEST(dry_run_and_prefix)

@@ -45,7 +45,7 @@ static int build_with(const char *name, const struct tool_endpoint *endpoint,
         .tool = t,
         .endpoint = endpoint ? endpoint : &t->endpoint,
         .base_url = BASE,
-        .default_otp_template_id = default_template,
+        .arg_default = default_template,
     };
     json_t *args = parse(args_text);
     memset(req, 0, sizeof *req);

@@ -109,7 +109,7 @@ int send_otp_build(const struct tool_build_ctx *ctx, json_t *args,
 {
     const char *template_id = str_arg(args, "template_id");
     if (!template_id || !template_id[0])
-        template_id = ctx->default_otp_template_id;
+        template_id = ctx->arg_default;
     if (!template_id || !template_id[0])
         return request_fail(error, "template_id is required: pass template_id or "
                                    "configure MSG91_OTP_TEMPLATE_ID.");

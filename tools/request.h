@@ -9,13 +9,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tools/service.h"
 #include "tools/tool.h"
 #include "upstream/http.h"
 #include "util/dynbuf.h"
 
 /* MSG91 authenticates every request with this header carrying the auth
  * key; the HTTP engine sends whatever header it is given. */
-#define REQUEST_AUTH_HEADER "authkey"
+#define REQUEST_AUTH_HEADER SERVICE_AUTH_HEADER
 
 /* The User-Agent of every upstream request. */
 #define REQUEST_USER_AGENT "msg91-mcp/" MSG91_MCP_VERSION

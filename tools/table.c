@@ -21,6 +21,7 @@ static const struct tool_def send_otp = {
     .idempotent = false,
     .open_world = true,
     .endpoint = {"POST", "/api/v5/otp"},
+    .arg_default = {"template_id", SERVICE_SETTING_OTP_TEMPLATE},
     .build = send_otp_build,
     .read = send_otp_read,
 };

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "tools/service.h"
 #include "upstream/http.h"
 
 /* Method and path template. "{name}" in the path is replaced by the
@@ -26,7 +27,10 @@ struct tool_build_ctx {
     const struct tool_def *tool;
     const struct tool_endpoint *endpoint; /* effective: default or overridden */
     const char *base_url;                 /* no trailing slash */
-    const char *default_otp_template_id;  /* NULL when not configured */
+    /* The configured value of the setting tool->arg_default names, which
+     * stands for that argument when a call leaves it out or empty; NULL
+     * when the tool has none or it is not configured. */
+    const char *arg_default;
 };
 
 /* What the answer reader may use besides the answer. */
@@ -59,6 +63,13 @@ typedef void (*tool_read_fn)(const struct tool_read_ctx *ctx,
                              const struct http_response *resp, json_t *args,
                              struct tool_outcome *out);
 
+/* An argument whose default comes from a setting the tools add to the
+ * configuration (SERVICE_SETTINGS in tools/service.h). */
+struct tool_arg_default {
+    const char *arg; /* NULL: the tool has no such argument */
+    enum service_setting setting;
+};
+
 struct tool_def {
     const char *name;        /* snake_case, fixed by the contract */
     const char *title;       /* display name */
@@ -68,6 +79,7 @@ struct tool_def {
     bool idempotent;
     bool open_world;
     struct tool_endpoint endpoint; /* default; the config file may override */
+    struct tool_arg_default arg_default;
     tool_build_fn build;
     tool_read_fn read;
 };

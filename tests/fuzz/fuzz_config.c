@@ -26,6 +26,7 @@
 #include "server/config.h"
 #include "server/dispatch.h"
 #include "server/log.h"
+#include "server/mcp.h"
 #include "tools/tool.h"
 
 #include "known.h"
@@ -94,7 +95,7 @@ static void check_dispatch(struct config *c)
                 error ? error : "(no message)");
         abort();
     }
-    json_t *tools = dispatch_list_tools(d, "2025-06-18");
+    json_t *tools = mcp_tools_json(d, mcp_features_find("2025-06-18"));
     bool any_enabled = false;
     for (unsigned i = 0; i < tool_table_len; i++)
         any_enabled |= c->tool_enabled[i];

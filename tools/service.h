@@ -1,0 +1,67 @@
+/* The upstream service as a whole, as the server presents it: its name in
+ * sentences, what a model is told at initialize, how requests authenticate,
+ * which argument names hold personal values, and the settings the tools add
+ * to the configuration. server/ reads these declarations and names no tool
+ * or field of the service itself. Design note: doc/tools.md. */
+#ifndef MSG91_TOOLS_SERVICE_H
+#define MSG91_TOOLS_SERVICE_H
+
+#include <stddef.h>
+
+/* The service's name where a sentence needs it ("waiting for MSG91"). A
+ * macro, so that fixed texts are still built at compile time. */
+#define SERVICE_NAME "MSG91"
+
+/* The request header that carries the auth key. */
+#define SERVICE_AUTH_HEADER "authkey"
+
+/* The _meta member that marks a dry-run result (a tool error by shape, but
+ * not a failure: the CLI exits 0 for it). */
+#define SERVICE_DRY_RUN_META "msg91/dryRun"
+
+/* Settings the tools add to the configuration, read like every other
+ * setting (environment variable, flag, config-file key). Each is a string
+ * that fills in an argument a call leaves out; a tool says which one in
+ * its tool_def.arg_default. X(id, variable, flag, file key, help). */
+#define SERVICE_SETTINGS(X)                                                              \
+    X(SERVICE_SETTING_OTP_TEMPLATE, "MSG91_OTP_TEMPLATE_ID", "otp-template-id",          \
+      "otp_template_id", "default OTP template for send_otp")
+
+#define SERVICE_SETTING_ID(id, env, flag, key, help) id,
+enum service_setting { SERVICE_SETTINGS(SERVICE_SETTING_ID) SERVICE_SETTINGS_LEN };
+#undef SERVICE_SETTING_ID
+
+/* How a personal value is masked wherever the server writes for people
+ * (logs, audit lines). */
+enum service_personal {
+    SERVICE_PERSONAL_CODE = 1,   /* a secret code: becomes "****" */
+    SERVICE_PERSONAL_PHONE,      /* a phone number: keeps its last four */
+    SERVICE_PERSONAL_PHONE_LIKE, /* masked as a phone number when it looks like one */
+};
+
+/* An argument (or URL query parameter) name that holds a personal value. */
+struct service_personal_arg {
+    const char *name;
+    enum service_personal kind;
+};
+
+struct service_def {
+    const char *title;        /* serverInfo.title */
+    const char *description;  /* serverInfo.description */
+    const char *summary;      /* the first line of --help, after the version */
+    const char *instructions; /* sent at initialize; clients may show it to the model */
+    const char *default_base_url;
+    /* The progress message of a call that went out upstream. */
+    const char *progress_sent;
+    /* Names whose values are masked; ends with a NULL name. */
+    const struct service_personal_arg *personal;
+};
+
+extern const struct service_def service;
+
+/* How the value of the argument or query parameter named key (key_len
+ * bytes, not NUL-terminated) is masked: a service_personal kind, or 0 when
+ * it is not personal. */
+int service_personal_kind(const char *key, size_t key_len);
+
+#endif
