@@ -353,7 +353,8 @@ static struct transport_chunk *batch_room(struct transport *t, size_t need)
         struct transport_chunk *grown = realloc(c, sizeof *c + cap);
         if (grown) {
             grown->cap = cap;
-            return t->out_batch = grown;
+            t->out_batch = grown;
+            return grown;
         }
     }
     if (t->out_batch && t->out_batch->len + need > t->out_batch->cap)
