@@ -101,10 +101,15 @@ static char *next_field(const char **p, const char *end)
 {
     const char *nl = memchr(*p, '\n', (size_t)(end - *p));
     const char *stop = nl ? nl : end;
-    char *out = strndup(*p, (size_t)(stop - *p));
-    *p = nl ? nl + 1 : end;
+    /* Not strndup: the input has no NUL after its last byte, and strndup
+     * may look one byte past n for it (ASan's strict_string_checks). */
+    size_t n = (size_t)(stop - *p);
+    char *out = malloc(n + 1);
     if (!out)
         abort();
+    memcpy(out, *p, n);
+    out[n] = '\0';
+    *p = nl ? nl + 1 : end;
     return out;
 }
 
