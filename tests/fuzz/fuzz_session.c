@@ -20,6 +20,8 @@
  * half. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +99,21 @@ static void make_rules(void)
 
 /* One blocking HTTP/1.0 request to the sandbox's control API. The harness
  * talks to it directly rather than through the engine under test. */
+static void control_blocked(const char *method, const char *what, const char *body);
+
+/* libFuzzer's -timeout alarm (SIGALRM, no SA_RESTART) would interrupt the
+ * blocking calls below with EINTR; it is held back until they are done. */
 static void control(const char *method, const char *what, const char *body)
+{
+    sigset_t alarm, old;
+    sigemptyset(&alarm);
+    sigaddset(&alarm, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &alarm, &old);
+    control_blocked(method, what, body);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void control_blocked(const char *method, const char *what, const char *body)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET,
