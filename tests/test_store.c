@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "store/store.h"
+#include "tests/testutil.h"
 
 enum { B_MEMORY, B_SQLITE, B_REDIS, B_COUNT };
 static const char *const backend_names[] = {"memory", "sqlite", "redis"};
@@ -835,6 +836,133 @@ START_TEST(default_falls_back_to_memory_with_one_warning)
 }
 END_TEST
 
+/* ---- SQLite: one file, several processes ---- */
+
+START_TEST(sqlite_file_is_wal)
+{
+    struct store *s = open_backend(B_SQLITE);
+    close_store(s);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(testutil_fmt("%s/state.db", tmpdir), &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+END_TEST
+
+enum { RACE_N = 40 };
+
+/* The child: its own loop and store on the same file. It claims the race
+ * keys when told, reports which it won, hands over a result under
+ * "handoff", and dies holding "crash". */
+static void child_main(int ready_fd, int go_fd, int out_fd)
+{
+    uv_loop_t child_loop;
+    if (uv_loop_init(&child_loop) != 0)
+        _exit(10);
+    struct store_options o = {.spec = spec_for(B_SQLITE)};
+    struct store *s = NULL;
+    if (store_open(&child_loop, &o, &s, NULL, 0) != 0)
+        _exit(11);
+    static struct result r[RACE_N];
+    char keys[RACE_N][16];
+    char c = 'r';
+    if (write(ready_fd, &c, 1) != 1 || read(go_fd, &c, 1) != 1)
+        _exit(12);
+    for (int i = 0; i < RACE_N; i++) {
+        snprintf(keys[i], sizeof keys[i], "race-%d", i);
+        const struct store_key k = {"p", "send_otp", keys[i]};
+        if (store_idem_claim(s, &k, "fp", 10000, HOUR, on_claim, &r[i]) != 0)
+            _exit(13);
+    }
+    char won[RACE_N];
+    for (int i = 0; i < RACE_N; i++) {
+        while (!r[i].done)
+            uv_run(&child_loop, UV_RUN_ONCE);
+        won[i] = r[i].status != 0 ? 'e' : r[i].claim.outcome == STORE_CLAIMED ? 'w' : 'l';
+    }
+    struct result h = {0};
+    const struct store_key hk = {"p", "send_otp", "handoff"};
+    store_idem_claim(s, &hk, "fp", 10000, HOUR, on_claim, &h);
+    while (!h.done)
+        uv_run(&child_loop, UV_RUN_ONCE);
+    struct result hc = {0};
+    store_idem_complete(s, &hk, h.claim.token, "from the child", HOUR, on_done, &hc);
+    while (!hc.done)
+        uv_run(&child_loop, UV_RUN_ONCE);
+    struct result x = {0};
+    const struct store_key xk = {"p", "send_otp", "crash"};
+    store_idem_claim(s, &xk, "fp", 30, HOUR, on_claim, &x);
+    while (!x.done)
+        uv_run(&child_loop, UV_RUN_ONCE);
+    if (write(out_fd, won, sizeof won) != (ssize_t)sizeof won)
+        _exit(14);
+    /* Dies without settling "crash" or closing anything. */
+    _exit(h.claim.outcome == STORE_CLAIMED && hc.status == 0 ? 0 : 15);
+}
+
+START_TEST(sqlite_shared_with_a_forked_process)
+{
+    int ready[2], go[2], out[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    ck_assert_int_eq(pipe(go), 0);
+    ck_assert_int_eq(pipe(out), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        child_main(ready[1], go[0], out[1]);
+    char c;
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    struct store *s = open_backend(B_SQLITE);
+    static struct result r[RACE_N];
+    char keys[RACE_N][16];
+    memset(r, 0, sizeof r);
+    ck_assert_int_eq(write(go[1], "g", 1), 1);
+    for (int i = 0; i < RACE_N; i++) {
+        snprintf(keys[i], sizeof keys[i], "race-%d", i);
+        const struct store_key k = {"p", "send_otp", keys[i]};
+        ck_assert_int_eq(store_idem_claim(s, &k, "fp", 10000, HOUR, on_claim, &r[i]), 0);
+    }
+    for (int i = 0; i < RACE_N; i++)
+        wait_for(&r[i]);
+    char won[RACE_N];
+    size_t got = 0;
+    while (got < sizeof won) {
+        ssize_t n = read(out[0], won + got, sizeof won - got);
+        ck_assert_int_gt(n, 0);
+        got += (size_t)n;
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    for (int i = 0; i < RACE_N; i++) {
+        ck_assert_int_eq(r[i].status, 0);
+        ck_assert_int_ne(won[i], 'e');
+        int winners = (r[i].claim.outcome == STORE_CLAIMED) + (won[i] == 'w');
+        ck_assert_msg(winners == 1, "key %d: %d winners", i, winners);
+    }
+    struct result h = claim(s, K("p", "send_otp", "handoff"), "fp", 10000, HOUR);
+    ck_assert_int_eq(h.claim.outcome, STORE_REPLAY);
+    ck_assert_str_eq(h.value, "from the child");
+    /* The child died holding "crash": once its lease ran out, unknown. */
+    let_time_pass(40);
+    ck_assert_int_eq(claim(s, K("p", "send_otp", "crash"), "fp", 30, HOUR).claim.outcome,
+                     STORE_UNKNOWN);
+    close_store(s);
+    close(ready[0]);
+    close(ready[1]);
+    close(go[0]);
+    close(go[1]);
+    close(out[0]);
+    close(out[1]);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -842,16 +970,16 @@ static Suite *store_suite(void)
     tcase_add_unchecked_fixture(all, redis_setup, redis_teardown);
     tcase_add_checked_fixture(all, setup, teardown);
     tcase_set_timeout(all, 60);
-    tcase_add_loop_test(all, idem_claim_replay_mismatch, 0, 1);
-    tcase_add_loop_test(all, idem_lapsed_lease_is_unknown_for_good, 0, 1);
-    tcase_add_loop_test(all, idem_mark_unknown_release_and_expiry, 0, 1);
-    tcase_add_loop_test(all, idem_forget, 0, 1);
-    tcase_add_loop_test(all, dup_guard, 0, 1);
-    tcase_add_loop_test(all, rate_gcra, 0, 1);
-    tcase_add_loop_test(all, stats_count_live_entries, 0, 1);
-    tcase_add_loop_test(all, concurrent_claims_have_one_winner, 0, 1);
-    tcase_add_loop_test(all, bad_arguments_are_refused_without_callback, 0, 1);
-    tcase_add_loop_test(all, close_completes_pending_operations, 0, 1);
+    tcase_add_loop_test(all, idem_claim_replay_mismatch, 0, B_COUNT - 1);
+    tcase_add_loop_test(all, idem_lapsed_lease_is_unknown_for_good, 0, B_COUNT - 1);
+    tcase_add_loop_test(all, idem_mark_unknown_release_and_expiry, 0, B_COUNT - 1);
+    tcase_add_loop_test(all, idem_forget, 0, B_COUNT - 1);
+    tcase_add_loop_test(all, dup_guard, 0, B_COUNT - 1);
+    tcase_add_loop_test(all, rate_gcra, 0, B_COUNT - 1);
+    tcase_add_loop_test(all, stats_count_live_entries, 0, B_COUNT - 1);
+    tcase_add_loop_test(all, concurrent_claims_have_one_winner, 0, B_COUNT - 1);
+    tcase_add_loop_test(all, bad_arguments_are_refused_without_callback, 0, B_COUNT - 1);
+    tcase_add_loop_test(all, close_completes_pending_operations, 0, B_COUNT - 1);
     suite_add_tcase(s, all);
 
     TCase *spec = tcase_create("spec");
@@ -859,6 +987,14 @@ static Suite *store_suite(void)
     tcase_add_test(spec, spec_errors_are_sentences);
     tcase_add_test(spec, default_is_sqlite_under_xdg_state_home);
     tcase_add_test(spec, default_falls_back_to_memory_with_one_warning);
+    suite_add_tcase(s, spec);
+
+    TCase *sq = tcase_create("sqlite");
+    tcase_add_checked_fixture(sq, setup, teardown);
+    tcase_set_timeout(sq, 60);
+    tcase_add_test(sq, sqlite_file_is_wal);
+    tcase_add_test(sq, sqlite_shared_with_a_forked_process);
+    suite_add_tcase(s, sq);
     return s;
 }
 
