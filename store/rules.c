@@ -70,7 +70,9 @@ int store__rule_settle(const struct store_op *op, bool exists, struct store_reco
     r->state = op->action;
     if (op->action == STORE_STATE_DELETE)
         return 0;
-    r->value = op->value;
+    /* Marking unknown keeps a request id recorded earlier. */
+    if (op->value)
+        r->value = op->value;
     if (op->ttl_ms >= 0)
         r->expires_ms = now + op->ttl_ms;
     return 0;

@@ -963,6 +963,144 @@ START_TEST(sqlite_shared_with_a_forked_process)
 }
 END_TEST
 
+/* ---- Redis: stopped, frozen, restarted; its password kept out ---- */
+
+static void redis_own_setup(void)
+{
+    setup();
+    redis.port = 0;
+    redis.dir[0] = '\0';
+    redis_start();
+}
+
+static void redis_own_teardown(void)
+{
+    redis_teardown();
+    teardown();
+}
+
+/* Claims until the store answers, as a caller retrying would. */
+static struct result claim_until_ok(struct store *s, const char *key)
+{
+    for (;;) {
+        struct result r = claim(s, K("p", "send_otp", key), "fp", 10000, HOUR);
+        if (r.status == 0)
+            return r;
+        ck_assert_int_eq(r.status, STORE_EUNAVAIL);
+        let_time_pass(20);
+    }
+}
+
+START_TEST(redis_stopped_fails_closed_then_reconnects)
+{
+    struct store *s = open_spec(spec_for(B_REDIS), 0);
+    ck_assert_int_eq(claim(s, K("p", "send_otp", "before"), "fp", 10000, HOUR).status, 0);
+    redis_stop();
+    struct result down = claim(s, K("p", "send_otp", "during"), "fp", 10000, HOUR);
+    ck_assert_int_eq(down.status, STORE_EUNAVAIL);
+    ck_assert_int_eq(down.done, 1);
+    /* Every kind of operation fails closed, none hangs. */
+    ck_assert_int_eq(rate_take(s, "k", 1, 1000).status, STORE_EUNAVAIL);
+    struct result st = {0};
+    ck_assert_int_eq(store_stats(s, on_stats, &st), 0);
+    wait_for(&st);
+    ck_assert_int_eq(st.status, STORE_EUNAVAIL);
+    ck_assert_ptr_nonnull(strstr(logged, "connection lost"));
+
+    redis_start();
+    struct result back = claim_until_ok(s, "after");
+    ck_assert_int_eq(back.claim.outcome, STORE_CLAIMED);
+    ck_assert_ptr_nonnull(strstr(logged, "connected"));
+    ck_assert_int_eq(
+        complete(s, K("p", "send_otp", "after"), back.claim.token, "r", HOUR), 0);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(redis_frozen_times_out_then_recovers)
+{
+    struct store *s = open_spec(spec_for(B_REDIS), 150);
+    ck_assert_int_eq(claim(s, K("p", "t", "before"), "fp", 10000, HOUR).status, 0);
+    ck_assert_int_eq(kill(redis.pid, SIGSTOP), 0);
+    struct result r = claim(s, K("p", "t", "frozen"), "fp", 10000, HOUR);
+    ck_assert_int_eq(r.status, STORE_EUNAVAIL);
+    ck_assert_ptr_nonnull(strstr(logged, "timed out"));
+    ck_assert_int_eq(kill(redis.pid, SIGCONT), 0);
+    /* The frozen claim may have landed after all: a new key proves the
+     * connection is back. */
+    ck_assert_int_eq(claim_until_ok(s, "thawed").claim.outcome, STORE_CLAIMED);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(redis_never_reachable_fails_closed)
+{
+    unsigned port = free_port(); /* nobody listens there */
+    struct store *s = open_spec(testutil_fmt("redis://127.0.0.1:%u", port), 0);
+    ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 10000, HOUR).status,
+                     STORE_EUNAVAIL);
+    ck_assert_int_eq(warnings, 1);
+    ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 10000, HOUR).status,
+                     STORE_EUNAVAIL);
+    ck_assert_ptr_nonnull(strstr(logged, "cannot be reached"));
+    close_store(s);
+}
+END_TEST
+
+START_TEST(redis_by_host_name)
+{
+    struct store *s = open_spec(testutil_fmt("redis://localhost:%u/3", redis.port), 0);
+    ck_assert_str_eq(store_describe(s),
+                     testutil_fmt("redis://localhost:%u/3", redis.port));
+    struct result r = claim(s, K("p", "t", "named"), "fp", 10000, HOUR);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_int_eq(r.claim.outcome, STORE_CLAIMED);
+    /* Database 3, not 0. */
+    redisContext *c = redis_client();
+    redisReply *rep = redisCommand(c, "SELECT 3");
+    freeReplyObject(rep);
+    rep = redisCommand(c, "EXISTS msg91:i:p:t:named");
+    ck_assert_int_eq(rep->integer, 1);
+    freeReplyObject(rep);
+    redisFree(c);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(redis_password_never_shown)
+{
+    redis_stop();
+    redis.password = "s3cret-Pass";
+    redis_start();
+    struct store *s = open_spec(spec_for(B_REDIS), 0);
+    ck_assert_str_eq(store_describe(s),
+                     testutil_fmt("redis://:(hidden)@127.0.0.1:%u/0", redis.port));
+    ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 10000, HOUR).claim.outcome,
+                     STORE_CLAIMED);
+    close_store(s);
+
+    /* A wrong password: refused, and neither password is printed. */
+    s = open_spec(testutil_fmt("redis://:wr%%40ng-Pass@127.0.0.1:%u/0", redis.port), 0);
+    ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 10000, HOUR).status,
+                     STORE_EUNAVAIL);
+    ck_assert_ptr_nonnull(strstr(logged, "WRONGPASS"));
+    ck_assert_ptr_null(strstr(store_describe(s), "ng-Pass"));
+    close_store(s);
+
+    struct store_options o = {.spec = "redis://:hunter2-x@host:notaport", .log = on_log};
+    char err[256] = "";
+    struct store *bad = NULL;
+    ck_assert_int_eq(store_open(&loop, &o, &bad, err, sizeof err), STORE_EINVAL);
+    ck_assert_ptr_null(strstr(err, "hunter2"));
+
+    ck_assert_ptr_null(strstr(logged, "s3cret"));
+    ck_assert_ptr_null(strstr(logged, "ng-Pass"));
+    ck_assert_ptr_null(strstr(logged, "hunter2"));
+    redis_stop();
+    redis.password = NULL;
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -970,16 +1108,16 @@ static Suite *store_suite(void)
     tcase_add_unchecked_fixture(all, redis_setup, redis_teardown);
     tcase_add_checked_fixture(all, setup, teardown);
     tcase_set_timeout(all, 60);
-    tcase_add_loop_test(all, idem_claim_replay_mismatch, 0, B_COUNT - 1);
-    tcase_add_loop_test(all, idem_lapsed_lease_is_unknown_for_good, 0, B_COUNT - 1);
-    tcase_add_loop_test(all, idem_mark_unknown_release_and_expiry, 0, B_COUNT - 1);
-    tcase_add_loop_test(all, idem_forget, 0, B_COUNT - 1);
-    tcase_add_loop_test(all, dup_guard, 0, B_COUNT - 1);
-    tcase_add_loop_test(all, rate_gcra, 0, B_COUNT - 1);
-    tcase_add_loop_test(all, stats_count_live_entries, 0, B_COUNT - 1);
-    tcase_add_loop_test(all, concurrent_claims_have_one_winner, 0, B_COUNT - 1);
-    tcase_add_loop_test(all, bad_arguments_are_refused_without_callback, 0, B_COUNT - 1);
-    tcase_add_loop_test(all, close_completes_pending_operations, 0, B_COUNT - 1);
+    tcase_add_loop_test(all, idem_claim_replay_mismatch, 0, B_COUNT);
+    tcase_add_loop_test(all, idem_lapsed_lease_is_unknown_for_good, 0, B_COUNT);
+    tcase_add_loop_test(all, idem_mark_unknown_release_and_expiry, 0, B_COUNT);
+    tcase_add_loop_test(all, idem_forget, 0, B_COUNT);
+    tcase_add_loop_test(all, dup_guard, 0, B_COUNT);
+    tcase_add_loop_test(all, rate_gcra, 0, B_COUNT);
+    tcase_add_loop_test(all, stats_count_live_entries, 0, B_COUNT);
+    tcase_add_loop_test(all, concurrent_claims_have_one_winner, 0, B_COUNT);
+    tcase_add_loop_test(all, bad_arguments_are_refused_without_callback, 0, B_COUNT);
+    tcase_add_loop_test(all, close_completes_pending_operations, 0, B_COUNT);
     suite_add_tcase(s, all);
 
     TCase *spec = tcase_create("spec");
@@ -995,6 +1133,16 @@ static Suite *store_suite(void)
     tcase_add_test(sq, sqlite_file_is_wal);
     tcase_add_test(sq, sqlite_shared_with_a_forked_process);
     suite_add_tcase(s, sq);
+
+    TCase *rd = tcase_create("redis");
+    tcase_add_checked_fixture(rd, redis_own_setup, redis_own_teardown);
+    tcase_set_timeout(rd, 60);
+    tcase_add_test(rd, redis_stopped_fails_closed_then_reconnects);
+    tcase_add_test(rd, redis_frozen_times_out_then_recovers);
+    tcase_add_test(rd, redis_never_reachable_fails_closed);
+    tcase_add_test(rd, redis_by_host_name);
+    tcase_add_test(rd, redis_password_never_shown);
+    suite_add_tcase(s, rd);
     return s;
 }
 
