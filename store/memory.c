@@ -97,7 +97,9 @@ static void sweep(struct mem_store *m, int64_t now)
 static void grow(struct mem_store *m)
 {
     size_t n = m->nbuckets * 2;
-    struct mem_entry **b = calloc(n, sizeof *b);
+    if (n == 0)
+        return;
+    struct mem_entry **b = calloc(n, sizeof(struct mem_entry *));
     if (!b)
         return; /* a longer chain is fine */
     for (size_t i = 0; i < m->nbuckets; i++) {
@@ -182,9 +184,12 @@ static void do_settle(struct mem_store *m, struct store_op *op, const char *name
                       size_t n, int64_t now)
 {
     struct mem_entry **at = find(m, name, n);
-    bool exists = *at && (*at)->expires_ms > now;
-    struct store_record r = exists ? (*at)->rec : (struct store_record){0};
-    op->status = store__rule_settle(op, exists, &r, now);
+    if (!*at || (*at)->expires_ms <= now) {
+        op->status = STORE_ENOTOWNER;
+        return;
+    }
+    struct store_record r = (*at)->rec;
+    op->status = store__rule_settle(op, true, &r, now);
     if (op->status != 0)
         return;
     if (r.state == STORE_STATE_DELETE)
@@ -252,10 +257,10 @@ static void mem_submit(struct store *s, struct store_op *op)
     struct mem_store *m = store__common(s)->impl;
     int64_t now = store__now_ms();
     char stack[4096];
-    char *name = stack;
     size_t need = 8 + (op->persona ? strlen(op->persona) : 0) +
                   (op->tool ? strlen(op->tool) : 0) + (op->key ? strlen(op->key) : 0);
-    if (need > sizeof stack && !(name = malloc(need))) {
+    char *name = need > sizeof stack ? malloc(need) : stack;
+    if (!name) {
         op->status = STORE_ENOMEM;
         store__complete(s, op);
         return;
@@ -313,7 +318,7 @@ int store__memory_init(struct store *s)
     if (!m)
         return STORE_ENOMEM;
     m->nbuckets = 64;
-    m->buckets = calloc(m->nbuckets, sizeof *m->buckets);
+    m->buckets = calloc(m->nbuckets, sizeof(struct mem_entry *));
     if (!m->buckets) {
         free(m);
         return STORE_ENOMEM;

@@ -327,6 +327,8 @@ static void rd_ready(struct rd_store *rd)
     }
 }
 
+/* The signature is hiredis's redisCallbackFn. */
+// cppcheck-suppress constParameter
 static void on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct rd_store *rd = privdata;

@@ -128,7 +128,7 @@ static bool get_record(struct sq_store *q, const struct store_op *op,
         return false;
     }
     const char *state = col_text(st, 0);
-    r->state = state ? state[0] : STORE_STATE_UNKNOWN;
+    r->state = (char)(state ? state[0] : STORE_STATE_UNKNOWN);
     r->fp = (char *)col_text(st, 1);
     r->token = (char *)col_text(st, 2);
     r->value = (char *)col_text(st, 3);

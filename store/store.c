@@ -70,10 +70,10 @@ void store__log(struct store *s, enum store_log_level level, const char *fmt, ..
 
 static void run_callback(struct store_op *op)
 {
-    const struct store_claim *claim = op->status == STORE_OK ? &op->claim : NULL;
+    const struct store_claim *c = op->status == STORE_OK ? &op->claim : NULL;
     switch (op->kind) {
     case STORE_OP_CLAIM:
-        op->cb.claim(op->data, op->status, claim);
+        op->cb.claim(op->data, op->status, c);
         break;
     case STORE_OP_SETTLE:
         op->cb.done(op->data, op->status);
