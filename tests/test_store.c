@@ -963,6 +963,28 @@ START_TEST(sqlite_shared_with_a_forked_process)
 }
 END_TEST
 
+/* Another process holds the write lock past the busy timeout: the
+ * operation fails closed, and works again once the lock is gone. */
+START_TEST(sqlite_locked_fails_closed)
+{
+    const char *spec = spec_for(B_SQLITE);
+    struct store_options o = {.spec = spec, .log = on_log, .busy_timeout_ms = 50};
+    struct store *s = NULL;
+    ck_assert_int_eq(store_open(&loop, &o, &s, NULL, 0), 0);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(spec + 7, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 10000, HOUR).status,
+                     STORE_EUNAVAIL);
+    ck_assert_int_eq(rate_take(s, "r", 1, 1000).status, STORE_EUNAVAIL);
+    ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 10000, HOUR).claim.outcome,
+                     STORE_CLAIMED);
+    close_store(s);
+}
+END_TEST
+
 /* ---- Redis: stopped, frozen, restarted; its password kept out ---- */
 
 static void redis_own_setup(void)
@@ -1132,6 +1154,7 @@ static Suite *store_suite(void)
     tcase_set_timeout(sq, 60);
     tcase_add_test(sq, sqlite_file_is_wal);
     tcase_add_test(sq, sqlite_shared_with_a_forked_process);
+    tcase_add_test(sq, sqlite_locked_fails_closed);
     suite_add_tcase(s, sq);
 
     TCase *rd = tcase_create("redis");
