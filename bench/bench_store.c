@@ -21,13 +21,11 @@
 #include "store/store.h"
 
 struct run {
-    uv_loop_t *loop;
     struct store *store;
     unsigned calls, done;
     uint64_t started;
     double *us;
     char key[32];
-    char token[STORE_TOKEN_SIZE];
     int failed;
 };
 
@@ -87,7 +85,7 @@ static int bench(const char *label, const char *spec, unsigned calls)
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct store_options o = {.spec = spec};
-    struct run r = {.loop = &loop, .calls = calls};
+    struct run r = {.calls = calls};
     char err[256];
     if (store_open(&loop, &o, &r.store, err, sizeof err) != 0) {
         fprintf(stderr, "bench_store: %s: %s\n", label, err);

@@ -26,15 +26,16 @@ enum rd_script { RD_CLAIM, RD_SETTLE, RD_RATE, RD_FORGET, RD_STATS, RD_SCRIPTS }
 static const char rd_claim_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local r = redis.call('HMGET', KEYS[1], 's', 'fp', 'c', 'l', 'v')\n"
+    "local r = redis.call('HMGET', KEYS[1], 's', 'fp', 'c', 'l', 'v', 'e')\n"
     "if not r[1] then\n"
+    "  local e = now + tonumber(ARGV[4])\n"
     "  redis.call('HSET', KEYS[1], 's', 'p', 'fp', ARGV[1], 'tok', ARGV[2], 'c', now,\n"
-    "             'l', now + tonumber(ARGV[3]))\n"
+    "             'l', now + tonumber(ARGV[3]), 'e', e)\n"
     "  redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
-    "  return {'claimed', now, now + tonumber(ARGV[4])}\n"
+    "  return {'claimed', now, e}\n"
     "end\n"
-    "local exp = now + redis.call('PTTL', KEYS[1])\n"
     "local c = tonumber(r[3])\n"
+    "local exp = tonumber(r[6])\n"
     "if ARGV[1] ~= '' and r[2] ~= ARGV[1] then return {'mismatch', c, exp} end\n"
     "if r[1] == 'p' then\n"
     "  if now < tonumber(r[4]) then return {'progress', c, exp} end\n"
@@ -44,13 +45,20 @@ static const char rd_claim_lua[] =
     "if r[1] == 'd' then return {'replay', c, exp, r[5]} end\n"
     "return {'unknown', c, exp, r[5]}\n";
 
+/* The entry's end is kept in field e as well as in its TTL: PTTL answers
+ * would drift by a millisecond from what the claim reported. */
 /* KEYS[1]; ARGV token, action (d, u, x), value ("" none), ttl (-1 keep). */
 static const char rd_settle_lua[] =
     "if redis.call('HGET', KEYS[1], 'tok') ~= ARGV[1] then return 0 end\n"
     "if ARGV[2] == 'x' then redis.call('DEL', KEYS[1]) return 1 end\n"
     "redis.call('HSET', KEYS[1], 's', ARGV[2])\n"
     "if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'v', ARGV[3]) end\n"
-    "if tonumber(ARGV[4]) >= 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end\n"
+    "if tonumber(ARGV[4]) >= 0 then\n"
+    "  local t = redis.call('TIME')\n"
+    "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "  redis.call('HSET', KEYS[1], 'e', now + tonumber(ARGV[4]))\n"
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+    "end\n"
     "return 1\n";
 
 /* GCRA in microseconds, as store__rule_rate. KEYS[1]; ARGV limit, period. */
