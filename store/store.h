@@ -52,7 +52,9 @@ struct store;
  * the background, and operations submitted meanwhile wait for it. On
  * success *out is the new store; errors are STORE_EINVAL (bad spec, or a
  * SQLite path given explicitly that cannot be opened) and STORE_ENOMEM,
- * with a sentence in err (no secret) when err is not NULL. */
+ * with a sentence in err (no secret) when err is not NULL. After a
+ * failure, run the loop once before closing it: handles made on the way
+ * are closed asynchronously. */
 int store_open(uv_loop_t *loop, const struct store_options *opts, struct store **out,
                char *err, size_t err_size);
 
