@@ -1,0 +1,521 @@
+/* The store's front: reads the spec, picks the backend, builds operation
+ * records and delivers their completions on the loop thread. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store_int.h"
+
+#define STORE_KEY_MAX 1024
+
+struct store {
+    struct store_common c;
+    uv_async_t async;
+    uv_mutex_t mu;
+    struct store_op *done_head, *done_tail; /* guarded by mu */
+    bool closing;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
+const char *store_strerror(int status)
+{
+    switch (status) {
+    case STORE_OK:
+        return "success";
+    case STORE_EINVAL:
+        return "invalid argument";
+    case STORE_ENOMEM:
+        return "out of memory";
+    case STORE_EUNAVAIL:
+        return "the state store cannot be reached";
+    case STORE_ENOTOWNER:
+        return "the claim is no longer held by this call";
+    case STORE_ECLOSING:
+        return "the state store is closing";
+    default:
+        return "unknown store error";
+    }
+}
+
+struct store_common *store__common(struct store *s)
+{
+    return &s->c;
+}
+
+int64_t store__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void store__log(struct store *s, enum store_log_level level, const char *fmt, ...)
+{
+    if (!s->c.opts.log)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->c.opts.log(s->c.opts.log_data, level, msg);
+}
+
+static void run_callback(struct store_op *op)
+{
+    const struct store_claim *c = op->status == STORE_OK ? &op->claim : NULL;
+    switch (op->kind) {
+    case STORE_OP_CLAIM:
+        op->cb.claim(op->data, op->status, c);
+        break;
+    case STORE_OP_SETTLE:
+        op->cb.done(op->data, op->status);
+        break;
+    case STORE_OP_FORGET:
+        op->cb.count(op->data, op->status, op->status == STORE_OK ? op->count : 0);
+        break;
+    case STORE_OP_RATE:
+        op->cb.rate(op->data, op->status, op->status == STORE_OK ? &op->rate : NULL);
+        break;
+    case STORE_OP_STATS:
+        op->cb.stats(op->data, op->status, op->status == STORE_OK ? &op->stats : NULL);
+        break;
+    }
+}
+
+static void drain(struct store *s)
+{
+    for (;;) {
+        uv_mutex_lock(&s->mu);
+        struct store_op *op = s->done_head;
+        s->done_head = s->done_tail = NULL;
+        uv_mutex_unlock(&s->mu);
+        if (!op)
+            return;
+        while (op) {
+            struct store_op *next = op->next;
+            run_callback(op);
+            free(op->result);
+            free(op);
+            op = next;
+        }
+    }
+}
+
+static void on_async(uv_async_t *a)
+{
+    drain(a->data);
+}
+
+void store__complete(struct store *s, struct store_op *op)
+{
+    op->next = NULL;
+    uv_mutex_lock(&s->mu);
+    if (s->done_tail)
+        s->done_tail->next = op;
+    else
+        s->done_head = op;
+    s->done_tail = op;
+    uv_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+    struct store *s = h->data;
+    /* A completion posted after the last wake-up still gets its callback. */
+    drain(s);
+    uv_mutex_destroy(&s->mu);
+    void (*cb)(void *) = s->close_cb;
+    void *data = s->close_data;
+    free(s);
+    if (cb)
+        cb(data);
+}
+
+void store__backend_closed(struct store *s)
+{
+    uv_close((uv_handle_t *)&s->async, on_async_closed);
+}
+
+void store_close(struct store *s, void (*cb)(void *data), void *data)
+{
+    if (!s || s->closing)
+        return;
+    s->closing = true;
+    s->close_cb = cb;
+    s->close_data = data;
+    s->c.backend->close(s);
+}
+
+const char *store_backend(const struct store *s)
+{
+    return s->c.backend->name;
+}
+
+const char *store_describe(const struct store *s)
+{
+    return s->c.describe;
+}
+
+/* $XDG_STATE_HOME/msg91-mcp/state.db, or ~/.local/state/...; the folders
+ * are made if missing. 0, or -1 when there is no usable place. */
+static int default_path(char *buf, size_t size)
+{
+    const char *xdg = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    char base[4096];
+    int n;
+    /* The XDG spec ignores relative values. */
+    if (xdg && xdg[0] == '/')
+        n = snprintf(base, sizeof base, "%s", xdg);
+    else if (home && home[0] == '/')
+        n = snprintf(base, sizeof base, "%s/.local/state", home);
+    else
+        return -1;
+    if (n < 0 || (size_t)n >= sizeof base)
+        return -1;
+    n = snprintf(buf, size, "%s/msg91-mcp", base);
+    if (n < 0 || (size_t)n >= size)
+        return -1;
+    /* mkdir -p, component by component; existing folders are fine. */
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(buf, 0700);
+        *p = '/';
+        if (rc != 0 && errno != EEXIST)
+            return -1;
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return -1;
+    if (access(buf, W_OK | X_OK) != 0)
+        return -1;
+    size_t len = strlen(buf);
+    if (len + sizeof "/state.db" > size)
+        return -1;
+    memcpy(buf + len, "/state.db", sizeof "/state.db");
+    return 0;
+}
+
+static int open_backend(struct store *s, const char *spec, char *err, size_t err_size)
+{
+    if (strcmp(spec, "memory") == 0)
+        return store__memory_init(s);
+    if (strncmp(spec, "redis://", 8) == 0)
+        return store__redis_init(s, spec, err, err_size);
+    if (strncmp(spec, "sqlite:", 7) == 0 && spec[7] != '\0')
+        return store__sqlite_init(s, spec + 7, err, err_size);
+    if (spec[0] != '\0' && strcmp(spec, "sqlite:") != 0) {
+        snprintf(err, err_size,
+                 "MSG91_STORE must be sqlite:PATH, memory or "
+                 "redis://[:password@]host:port[/db]");
+        return STORE_EINVAL;
+    }
+    /* The default: SQLite where the state belongs, else memory. */
+    char path[4096];
+    char why[256] = "no state folder ($XDG_STATE_HOME or $HOME) is usable";
+    if (default_path(path, sizeof path) == 0 &&
+        store__sqlite_init(s, path, why, sizeof why) == 0)
+        return 0;
+    int rc = store__memory_init(s);
+    if (rc == 0)
+        store__log(s, STORE_LOG_WARNING,
+                   "state store: the default SQLite store cannot be used (%s); keeping "
+                   "idempotency keys, duplicates and limits in memory, for this process "
+                   "only",
+                   why);
+    return rc;
+}
+
+int store_open(uv_loop_t *loop, const struct store_options *opts, struct store **out,
+               char *err, size_t err_size)
+{
+    char scratch[8];
+    if (!err) {
+        err = scratch;
+        err_size = sizeof scratch;
+    }
+    err[0] = '\0';
+    struct store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, err_size, "out of memory");
+        return STORE_ENOMEM;
+    }
+    s->c.loop = loop;
+    s->c.opts = *opts;
+    if (!s->c.opts.connect_timeout_ms)
+        s->c.opts.connect_timeout_ms = 2000;
+    if (!s->c.opts.command_timeout_ms)
+        s->c.opts.command_timeout_ms = 2000;
+    if (!s->c.opts.busy_timeout_ms)
+        s->c.opts.busy_timeout_ms = 5000;
+    s->c.opts.spec = NULL; /* not ours to keep */
+    int rc = uv_mutex_init(&s->mu);
+    if (rc != 0)
+        goto fail_free;
+    rc = uv_async_init(loop, &s->async, on_async);
+    if (rc != 0)
+        goto fail_mutex;
+    s->async.data = s;
+    rc = open_backend(s, opts->spec ? opts->spec : "", err, err_size);
+    if (rc != 0)
+        goto fail_async;
+    *out = s;
+    return 0;
+
+fail_async:
+    /* The handle is closed on the next loop turn; the memory goes then. */
+    s->close_cb = NULL;
+    uv_close((uv_handle_t *)&s->async, on_async_closed);
+    return rc;
+fail_mutex:
+    uv_mutex_destroy(&s->mu);
+fail_free:
+    free(s);
+    snprintf(err, err_size, "cannot set up the state store: %s", uv_strerror(rc));
+    return STORE_ENOMEM;
+}
+
+/* Strings an op carries, copied behind it in one allocation. */
+struct op_strings {
+    const char *persona, *tool, *key, *fp, *value;
+    bool token;
+};
+
+static char *put(char **at, const char *src)
+{
+    if (!src)
+        return NULL;
+    size_t n = strlen(src) + 1;
+    char *dst = *at;
+    memcpy(dst, src, n);
+    *at += n;
+    return dst;
+}
+
+static int new_token(char token[STORE_TOKEN_SIZE])
+{
+    unsigned char raw[16];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+        return -1;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof raw; i++) {
+        token[2 * i] = hex[raw[i] >> 4];
+        token[2 * i + 1] = hex[raw[i] & 15];
+    }
+    token[32] = '\0';
+    return 0;
+}
+
+static struct store_op *op_new(struct store *s, enum store_op_kind kind,
+                               const struct op_strings *in)
+{
+    size_t extra = in->token ? STORE_TOKEN_SIZE : 0;
+    const char *all[] = {in->persona, in->tool, in->key, in->fp, in->value};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        extra += all[i] ? strlen(all[i]) + 1 : 0;
+    struct store_op *op = calloc(1, sizeof *op + extra);
+    if (!op)
+        return NULL;
+    char *at = (char *)(op + 1);
+    op->store = s;
+    op->kind = kind;
+    op->persona = put(&at, in->persona);
+    op->tool = put(&at, in->tool);
+    op->key = put(&at, in->key);
+    op->fp = put(&at, in->fp);
+    op->value = put(&at, in->value);
+    if (in->token) {
+        op->token = at;
+        if (new_token(op->token) != 0) {
+            free(op);
+            return NULL;
+        }
+    }
+    return op;
+}
+
+static bool valid_scope_part(const char *p)
+{
+    return p && !strchr(p, ':') && strlen(p) <= STORE_KEY_MAX;
+}
+
+static bool valid_key(const char *k)
+{
+    size_t n = k ? strlen(k) : 0;
+    return n >= 1 && n <= STORE_KEY_MAX;
+}
+
+static bool valid_store_key(const struct store_key *k)
+{
+    return k && valid_scope_part(k->persona) && valid_scope_part(k->tool) &&
+           valid_key(k->key);
+}
+
+static int submit(struct store *s, struct store_op *op)
+{
+    s->c.backend->submit(s, op);
+    return 0;
+}
+
+static int claim(struct store *s, char ns, const struct store_key *k, const char *fp,
+                 uint64_t lease_ms, uint64_t ttl_ms, store_claim_cb cb, void *data)
+{
+    if (!s || !cb || !valid_store_key(k) || ttl_ms == 0 || ttl_ms > INT64_MAX / 2 ||
+        lease_ms > INT64_MAX / 2)
+        return STORE_EINVAL;
+    if (s->closing)
+        return STORE_ECLOSING;
+    struct op_strings in = {k->persona, k->tool, k->key, fp, NULL, true};
+    struct store_op *op = op_new(s, STORE_OP_CLAIM, &in);
+    if (!op)
+        return STORE_ENOMEM;
+    op->ns = ns;
+    op->lease_ms = (int64_t)lease_ms;
+    op->ttl_ms = (int64_t)ttl_ms;
+    op->cb.claim = cb;
+    op->data = data;
+    return submit(s, op);
+}
+
+int store_idem_claim(struct store *s, const struct store_key *k, const char *fingerprint,
+                     uint64_t lease_ms, uint64_t ttl_ms, store_claim_cb cb, void *data)
+{
+    if (!fingerprint)
+        return STORE_EINVAL;
+    return claim(s, STORE_NS_IDEM, k, fingerprint, lease_ms, ttl_ms, cb, data);
+}
+
+int store_dup_begin(struct store *s, const struct store_key *k, uint64_t window_ms,
+                    uint64_t lease_ms, store_claim_cb cb, void *data)
+{
+    return claim(s, STORE_NS_DUP, k, NULL, lease_ms, window_ms, cb, data);
+}
+
+static int settle(struct store *s, char ns, const struct store_key *k, const char *token,
+                  char action, const char *value, int64_t ttl_ms, store_done_cb cb,
+                  void *data)
+{
+    if (!s || !cb || !valid_store_key(k) || !token || ttl_ms > INT64_MAX / 2)
+        return STORE_EINVAL;
+    if (s->closing)
+        return STORE_ECLOSING;
+    struct op_strings in = {k->persona, k->tool, k->key, token, value, false};
+    struct store_op *op = op_new(s, STORE_OP_SETTLE, &in);
+    if (!op)
+        return STORE_ENOMEM;
+    /* The owner's token travels in the fingerprint slot. */
+    op->token = op->fp;
+    op->fp = NULL;
+    op->ns = ns;
+    op->action = action;
+    op->ttl_ms = ttl_ms;
+    op->cb.done = cb;
+    op->data = data;
+    return submit(s, op);
+}
+
+int store_idem_complete(struct store *s, const struct store_key *k, const char *token,
+                        const char *result, uint64_t ttl_ms, store_done_cb cb, void *data)
+{
+    if (!result || ttl_ms == 0 || ttl_ms > INT64_MAX / 2)
+        return STORE_EINVAL;
+    return settle(s, STORE_NS_IDEM, k, token, STORE_STATE_DONE, result, (int64_t)ttl_ms,
+                  cb, data);
+}
+
+int store_idem_mark_unknown(struct store *s, const struct store_key *k, const char *token,
+                            store_done_cb cb, void *data)
+{
+    return settle(s, STORE_NS_IDEM, k, token, STORE_STATE_UNKNOWN, NULL, -1, cb, data);
+}
+
+int store_idem_release(struct store *s, const struct store_key *k, const char *token,
+                       store_done_cb cb, void *data)
+{
+    return settle(s, STORE_NS_IDEM, k, token, STORE_STATE_DELETE, NULL, -1, cb, data);
+}
+
+int store_dup_end(struct store *s, const struct store_key *k, const char *token,
+                  enum store_dup_outcome outcome, const char *request_id,
+                  store_done_cb cb, void *data)
+{
+    char action;
+    switch (outcome) {
+    case STORE_DUP_SUCCEEDED:
+        action = STORE_STATE_DONE;
+        break;
+    case STORE_DUP_UNKNOWN:
+        action = STORE_STATE_UNKNOWN;
+        break;
+    case STORE_DUP_FAILED:
+        action = STORE_STATE_DELETE;
+        break;
+    default:
+        return STORE_EINVAL;
+    }
+    /* The entry keeps the end of the window it was given at the start. */
+    return settle(s, STORE_NS_DUP, k, token, action, request_id, -1, cb, data);
+}
+
+int store_idem_forget(struct store *s, const char *persona, const char *tool,
+                      const char *key, store_count_cb cb, void *data)
+{
+    if (!s || !cb || !valid_key(key) || (persona && !valid_scope_part(persona)) ||
+        (tool && !valid_scope_part(tool)))
+        return STORE_EINVAL;
+    if (s->closing)
+        return STORE_ECLOSING;
+    struct op_strings in = {persona, tool, key, NULL, NULL, false};
+    struct store_op *op = op_new(s, STORE_OP_FORGET, &in);
+    if (!op)
+        return STORE_ENOMEM;
+    op->ns = STORE_NS_IDEM;
+    op->cb.count = cb;
+    op->data = data;
+    return submit(s, op);
+}
+
+int store_rate_take(struct store *s, const char *key, uint64_t limit, uint64_t period_ms,
+                    store_rate_cb cb, void *data)
+{
+    /* Periods are kept in microseconds: up to about a century. */
+    if (!s || !cb || !valid_key(key) || limit == 0 || period_ms == 0 ||
+        limit > INT32_MAX || period_ms > (uint64_t)INT64_MAX / 1000000)
+        return STORE_EINVAL;
+    if (s->closing)
+        return STORE_ECLOSING;
+    struct op_strings in = {NULL, NULL, key, NULL, NULL, false};
+    struct store_op *op = op_new(s, STORE_OP_RATE, &in);
+    if (!op)
+        return STORE_ENOMEM;
+    op->limit = (int64_t)limit;
+    op->period_ms = (int64_t)period_ms;
+    op->cb.rate = cb;
+    op->data = data;
+    return submit(s, op);
+}
+
+int store_stats(struct store *s, store_stats_cb cb, void *data)
+{
+    if (!s || !cb)
+        return STORE_EINVAL;
+    if (s->closing)
+        return STORE_ECLOSING;
+    struct op_strings in = {0};
+    struct store_op *op = op_new(s, STORE_OP_STATS, &in);
+    if (!op)
+        return STORE_ENOMEM;
+    op->cb.stats = cb;
+    op->data = data;
+    return submit(s, op);
+}
