@@ -66,7 +66,7 @@ static const struct setting settings[] = {
     {"MSG91_TOOL_PREFIX", "tool-prefix", "tool_prefix", SET_STRING, OFF(tool_prefix), 0,
      0, "prefix added to every tool name"},
     {"MSG91_PERSONAS", "personas", "personas", SET_STRING, OFF(personas_file), 0, 0,
-     "the personas file (JSON): per-client tokens, tools and keys"},
+     "the personas file: tokens, tools and keys per client"},
     {"MSG91_PERSONA", "persona", "persona", SET_STRING, OFF(persona), 0, 0,
      "serve as this persona of the personas file"},
     {"MSG91_MAX_LINE_BYTES", "max-line-bytes", "max_line_bytes", SET_LONG,

@@ -342,11 +342,10 @@ static int load_setting(struct load_ctx *ctx, struct persona *p, const char *key
         if (strcmp(setting_keys[i], key) != 0)
             continue;
         const char *s = json_string_value(v);
-        size_t n = s ? strlen(s) : 0;
-        if (!s || n == 0 || n > SETTING_MAX)
-            return fail(ctx, key,
-                        "must be a non-empty string of at most %d bytes, not %s",
-                        SETTING_MAX, s ? "that" : kind_of(v));
+        if (!s)
+            return fail(ctx, key, "must be a string, not %s", kind_of(v));
+        if (!*s || strlen(s) > SETTING_MAX)
+            return fail(ctx, key, "must hold 1 to %d bytes", SETTING_MAX);
         return (p->tool_settings[i] = strdup(s)) ? 0 : -ENOMEM;
     }
     return 1;
@@ -405,6 +404,8 @@ static int check_unique(struct load_ctx *ctx, struct persona_set *set)
         for (size_t j = 0; j < i; j++) {
             ctx->index = i + 1;
             ctx->name = set->items[i].name;
+            /* Every persona loaded has its name: load_name ran first. */
+            // NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): see above
             if (!strcmp(set->items[i].name, set->items[j].name))
                 return fail(ctx, NULL, "appears twice; names must be unique");
             if (!memcmp(set->items[i].token_sha256, set->items[j].token_sha256,
@@ -424,12 +425,14 @@ static int load_root(struct load_ctx *ctx, struct persona_set *set, json_t *root
     const char *key;
     json_t *value;
     json_object_foreach(root, key, value) {
-        if (strcmp(key, "personas") != 0 &&
-            asprintf(ctx->error,
+        if (strcmp(key, "personas") == 0)
+            continue;
+        if (asprintf(ctx->error,
                      "the personas file %s has an unknown member \"%.64s\"; it holds "
                      "{\"personas\": [...]}",
-                     ctx->path, key) >= 0)
-            return -EINVAL;
+                     ctx->path, key) < 0)
+            *ctx->error = NULL;
+        return -EINVAL;
     }
     if (!json_is_array(list)) {
         if (asprintf(ctx->error,

@@ -14,8 +14,8 @@
 #include "tools/service.h"
 
 #define PERSONA_NAME_MAX 64
-#define PERSONA_DIGEST_LEN 32 /* SHA-256 */
-#define PERSONA_DIGEST_HEX_LEN (2 * PERSONA_DIGEST_LEN)
+#define PERSONA_DIGEST_LEN 32     /* SHA-256 */
+#define PERSONA_DIGEST_HEX_LEN 64 /* two digits a byte */
 /* Random bytes in a token made by persona_token_new. */
 #define PERSONA_TOKEN_BYTES 32
 

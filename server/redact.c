@@ -56,12 +56,14 @@ static int add_form(const char *text, size_t len)
         forms = grown;
         forms_cap = cap;
     }
-    char *copy = malloc(len + 1);
-    if (!copy)
+    struct form *f = &forms[nforms];
+    f->text = malloc(len + 1);
+    if (!f->text)
         return -1;
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-    forms[nforms++] = (struct form){copy, len};
+    memcpy(f->text, text, len);
+    f->text[len] = '\0';
+    f->len = len;
+    nforms++;
     return 0;
 }
 
