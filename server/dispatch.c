@@ -721,6 +721,21 @@ static const char *arg_default(const struct call_ctx *x)
     return own ? own : x->d->cfg->tool_settings[def->arg_default.setting];
 }
 
+static json_t *no_key_result(const struct call_ctx *x)
+{
+    if (x->persona)
+        return dispatch_error_result(
+            "No " SERVICE_NAME " auth key is configured for this persona, so nothing "
+            "was sent. Give it an \"auth_key_file\" in the personas file "
+            "(MSG91_PERSONAS), or set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) for the "
+            "whole server.");
+    return dispatch_error_result(
+        "No " SERVICE_NAME " auth key is configured, so nothing was sent. Set "
+        "MSG91_AUTH_KEY (or "
+        "MSG91_AUTH_KEY_FILE) in this server's environment, or start it with "
+        "--sandbox to try the tools against the built-in sandbox.");
+}
+
 /* Validates, builds and sends (or only shows) an allowed call. */
 static enum dispatch_status run_call(const struct call_ctx *x,
                                      const struct dispatch_callbacks *cb, void *data,
@@ -760,14 +775,8 @@ static enum dispatch_status run_call(const struct call_ctx *x,
         st = done_now(d, s, x->args, &x->who, "dry_run", dry_run_result(d, &req),
                       x->started, result);
     } else if (!own_key && !d->cfg->auth_key && !d->cfg->sandbox) {
-        st = done_now(
-            d, s, x->args, &x->who, "tool_error",
-            dispatch_error_result(
-                "No " SERVICE_NAME " auth key is configured, so nothing was sent. Set "
-                "MSG91_AUTH_KEY (or "
-                "MSG91_AUTH_KEY_FILE) in this server's environment, or start it with "
-                "--sandbox to try the tools against the built-in sandbox."),
-            x->started, result);
+        st = done_now(d, s, x->args, &x->who, "tool_error", no_key_result(x), x->started,
+                      result);
     } else {
         req.auth_value = own_key;
         st = submit(d, s, x->args, &x->who, cb, data, &req, x->started, result, call);

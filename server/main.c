@@ -133,7 +133,7 @@ static int run(struct config *cfg, char **rest)
         if (sb)
             log_info("running against the built-in sandbox at %s: nothing is delivered",
                      cfg->base_url);
-        else if (!cfg->auth_key && !cfg->dry_run)
+        else if (!cfg->auth_key && !cfg->dry_run && !cfg->personas_file)
             log_warning(
                 "no " SERVICE_NAME " auth key is set: tool calls will answer with an "
                 "error until "

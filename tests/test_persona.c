@@ -525,6 +525,44 @@ START_TEST(dispatch_shows_each_persona_its_tools)
 }
 END_TEST
 
+/* A persona with no key of its own, on a server without one, is told
+ * where its key goes. */
+START_TEST(dispatch_says_where_a_personas_key_goes)
+{
+    const char *path = write_file(
+        "personas.json",
+        F("{\"personas\": [{\"name\": \"plain\", \"token_sha256\": \"%s\"}]}", digest_a));
+    struct config cfg;
+    config_init(&cfg);
+    cfg.personas_file = strdup(path);
+    cfg.persona = strdup("plain");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char *error = NULL;
+    struct dispatch *d = dispatch_create(&cfg, &loop, &error);
+    ck_assert_msg(d != NULL, "%s", error ? error : "?");
+    static const struct dispatch_callbacks cb = {on_done, NULL};
+    json_t *result = NULL;
+    struct dispatch_call *call = NULL;
+    ck_assert_int_eq(
+        dispatch_call(d, "get_event_types", NULL, NULL, &cb, NULL, &result, &call),
+        DISPATCH_DONE);
+    ck_assert(json_is_true(json_object_get(result, "isError")));
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(result, "content"), 0), "text")),
+                     "No MSG91 auth key is configured for this persona, so nothing was "
+                     "sent. Give it an "
+                     "\"auth_key_file\" in the personas file (MSG91_PERSONAS), or set "
+                     "MSG91_AUTH_KEY (or "
+                     "MSG91_AUTH_KEY_FILE) for the whole server.");
+    json_decref(result);
+    dispatch_destroy(d, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    config_finish(&cfg);
+}
+END_TEST
+
 START_TEST(dispatch_refuses_unknown_persona)
 {
     const char *path = write_file("personas.json", two_personas());
@@ -1042,6 +1080,7 @@ int main(void)
     tcase_add_test(tc, tool_allowed_defaults_to_the_server);
     tcase_add_test(tc, dispatch_shows_each_persona_its_tools);
     tcase_add_test(tc, dispatch_refuses_unknown_persona);
+    tcase_add_test(tc, dispatch_says_where_a_personas_key_goes);
     tcase_add_test(tc, keys_and_digests_are_redacted);
     tcase_add_test(tc, token_and_digest);
     suite_add_tcase(s, tc);

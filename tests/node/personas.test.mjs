@@ -153,6 +153,7 @@ describe('personas over stdio', () => {
   });
 
   it('an unknown persona is a startup error', async () => {
+    writeAtomic(join(tmp, 'personas.json'), personasFile({}));
     const r = await run(BIN, [], {
       env: serverEnv({ MSG91_PERSONAS: join(tmp, 'personas.json'), MSG91_PERSONA: 'carol' }),
       input: '',
