@@ -24,6 +24,7 @@
 #include "server/dispatch.h"
 #include "server/persona.h"
 #include "server/redact.h"
+#include "tests/alloc_hook.h"
 #include "tests/testutil.h"
 #include "tools/tool.h"
 
@@ -374,6 +375,41 @@ START_TEST(errors_never_quote_secrets)
     ck_assert_ptr_null(strstr(error, TOKEN_A));
     ck_assert_ptr_nonnull(strstr(error, "it has 44 characters"));
     free(error);
+}
+END_TEST
+
+/* Every allocation of a load may fail: the load then fails cleanly, with
+ * nothing left allocated but the secrets it registered for redaction. */
+START_TEST(load_survives_every_failed_allocation)
+{
+    alloc_hook_route_jansson();
+    const char *path = strdup(write_file("personas.json", two_personas()));
+    unsigned long n;
+    for (n = 1;; n++) {
+        redact_clear();
+        unsigned long live = alloc_hook_live();
+        struct persona_set *set = NULL;
+        char *error = NULL;
+        alloc_hook_arm(n, false);
+        int rc = persona_set_load(path, &set, &error);
+        bool failed = alloc_hook_failed();
+        /* Freed while counting, so the hook sees the blocks go. */
+        persona_set_unref(set);
+        free(error);
+        redact_clear();
+        alloc_hook_disarm();
+        if (alloc_hook_live() != live)
+            alloc_hook_print_live(stderr);
+        ck_assert_msg(alloc_hook_live() == live, "allocation %lu leaks", n);
+        if (!failed) {
+            ck_assert_int_eq(rc, 0);
+            break;
+        }
+        ck_assert_msg(rc == -ENOMEM || rc == -EINVAL, "allocation %lu: %d", n, rc);
+        ck_assert_ptr_null(set);
+    }
+    ck_assert_uint_gt(n, 20);
+    free((char *)path);
 }
 END_TEST
 
@@ -1075,6 +1111,7 @@ int main(void)
                         (int)(sizeof bad_cases / sizeof bad_cases[0]));
     tcase_add_test(tc, missing_file_is_named);
     tcase_add_test(tc, errors_never_quote_secrets);
+    tcase_add_test(tc, load_survives_every_failed_allocation);
     tcase_add_test(tc, authenticates_by_token);
     tcase_add_test(tc, deleted_persona_fails_after_reload);
     tcase_add_test(tc, tool_allowed_defaults_to_the_server);
