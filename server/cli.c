@@ -242,8 +242,13 @@ static int run_call(struct cli_run *r, const char *tool, json_t *arguments)
     struct dispatch_client client = {"msg91-mcp-cli", MSG91_MCP_VERSION, NULL};
     json_t *done = NULL, *result = NULL;
     struct dispatch_call *call = NULL;
-    if (dispatch_call(r->d, tool, arguments, &client, &cb, &done, &result, &call) ==
-        DISPATCH_PENDING) {
+    enum dispatch_status st =
+        dispatch_call(r->d, tool, arguments, &client, &cb, &done, &result, &call);
+    if (st == DISPATCH_UNKNOWN_TOOL) {
+        cli_error("unknown tool \"%s\"; `msg91-mcp list` shows the tools", tool);
+        return CLI_EXIT_USAGE;
+    }
+    if (st == DISPATCH_PENDING) {
         while (!done && uv_run(&r->loop, UV_RUN_ONCE))
             ;
         result = done;

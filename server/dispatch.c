@@ -450,6 +450,8 @@ static struct tool_slot *find_slot(struct dispatch *d, const char *name)
 json_t *dispatch_input_schema(struct dispatch *d, const char *name)
 {
     struct tool_slot *s = find_slot(d, name);
+    if (s && d->persona && !slot_allowed(d, s, d->persona))
+        return NULL;
     return s ? s->input_doc : NULL;
 }
 

@@ -108,7 +108,8 @@ const struct persona *dispatch_persona(const struct dispatch *d);
  * (-ENOENT when no personas file is configured). */
 int dispatch_reload_personas(struct dispatch *d);
 
-/* The input schema document of the exposed tool name (borrowed), or NULL. */
+/* The input schema document of the exposed tool name (borrowed), or NULL,
+ * also for a tool the dispatch's own persona may not use. */
 json_t *dispatch_input_schema(struct dispatch *d, const char *name);
 
 /* Starts a call. name is the exposed name (with the prefix, if any); args

@@ -1048,6 +1048,16 @@ START_TEST(e2e_startup_errors)
     ck_assert_msg(strstr(out, "list_campaigns") && !strstr(out, "send_otp"), "%s", out);
     free(out);
     free(err);
+
+    /* `call` refuses a tool outside the persona's list as unknown. */
+    const char *call[] = {"msg91-mcp",           "call", "send_otp", "--arg",
+                          "mobile=919876543210", NULL};
+    ck_assert_int_eq(run_binary(call, env4, &out, &err), 1);
+    ck_assert_str_eq(out, "");
+    ck_assert_str_eq(err, "msg91-mcp: unknown tool \"send_otp\"; `msg91-mcp list` shows "
+                          "the tools\n");
+    free(out);
+    free(err);
     free((char *)path);
     free((char *)bad);
 }
