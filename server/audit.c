@@ -412,10 +412,11 @@ static json_t *line_object(const struct audit_entry *e)
     char when[40];
     timestamp(when, sizeof when);
     json_t *line =
-        json_pack("{s:s,s:{s:o?,s:o?},s:s,s:o,s:s}", "time", when, "client", "name",
+        json_pack("{s:s,s:{s:o?,s:o?},s:o?,s:s,s:o,s:s}", "time", when, "client", "name",
                   capped(e->client_name, AUDIT_STRING_MAX), "version",
-                  capped(e->client_version, AUDIT_STRING_MAX), "tool", e->tool,
-                  "arguments", masked_arguments(e->arguments), "outcome", e->outcome);
+                  capped(e->client_version, AUDIT_STRING_MAX), "persona",
+                  capped(e->persona, AUDIT_STRING_MAX), "tool", e->tool, "arguments",
+                  masked_arguments(e->arguments), "outcome", e->outcome);
     if (!line)
         return NULL;
     if (e->error)

@@ -1,4 +1,4 @@
-/* The audit log: one JSON line per tool call (time, client, tool, masked
+/* The audit log: one JSON line per tool call (time, client, persona, tool, masked
  * arguments, outcome, upstream request id, HTTP status, duration), appended
  * with one write per batch of whole lines so concurrent writers and log
  * shippers never see half a line. The file is reopened on SIGHUP so it
@@ -26,6 +26,7 @@ struct audit_log;
 struct audit_entry {
     const char *client_name;    /* from initialize; may be NULL */
     const char *client_version; /* may be NULL */
+    const char *persona;        /* the persona the call was made as, or NULL */
     const char *tool;
     json_t *arguments;      /* borrowed; masked in the line, not in place */
     const char *outcome;    /* "ok", "tool_error", "invalid_arguments",

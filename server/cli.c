@@ -14,6 +14,7 @@
 #include "server/dispatch.h"
 #include "server/log.h"
 #include "server/mcp.h"
+#include "server/persona.h"
 #include "server/redact.h"
 #include "tools/service.h"
 #include "tools/tool.h"
@@ -238,11 +239,16 @@ static int print_result(json_t *result)
 static int run_call(struct cli_run *r, const char *tool, json_t *arguments)
 {
     static const struct dispatch_callbacks cb = {call_done, NULL};
-    struct dispatch_client client = {"msg91-mcp-cli", MSG91_MCP_VERSION};
+    struct dispatch_client client = {"msg91-mcp-cli", MSG91_MCP_VERSION, NULL};
     json_t *done = NULL, *result = NULL;
     struct dispatch_call *call = NULL;
-    if (dispatch_call(r->d, tool, arguments, &client, &cb, &done, &result, &call) ==
-        DISPATCH_PENDING) {
+    enum dispatch_status st =
+        dispatch_call(r->d, tool, arguments, &client, &cb, &done, &result, &call);
+    if (st == DISPATCH_UNKNOWN_TOOL) {
+        cli_error("unknown tool \"%s\"; `msg91-mcp list` shows the tools", tool);
+        return CLI_EXIT_USAGE;
+    }
+    if (st == DISPATCH_PENDING) {
         while (!done && uv_run(&r->loop, UV_RUN_ONCE))
             ;
         result = done;
@@ -341,5 +347,35 @@ int cli_sandbox(const struct config *cfg, char **args)
     int sig;
     sigwait(&stop, &sig);
     sandbox_destroy(sb);
+    return CLI_EXIT_OK;
+}
+
+int cli_token(char **args)
+{
+    bool as_json = args[0] && !strcmp(args[0], "--json") && !args[1];
+    if (args[0] && !as_json) {
+        cli_error("usage: msg91-mcp token [--json]");
+        return CLI_EXIT_USAGE;
+    }
+    char *token = NULL, *digest = NULL;
+    int rc = persona_token_new(&token, &digest);
+    if (rc != 0) {
+        cli_error("cannot make a token: %s", strerror(-rc));
+        return CLI_EXIT_USAGE;
+    }
+    /* The one output that holds a token on purpose: it is printed here and
+     * kept nowhere. */
+    if (as_json)
+        printf("{\"token\":\"%s\",\"token_sha256\":\"%s\"}\n", token, digest);
+    else
+        printf("token: %s\ntoken_sha256: %s\n", token, digest);
+    fflush(stdout);
+    if (!as_json)
+        fprintf(stderr, "msg91-mcp: give the token to the client (Authorization: Bearer "
+                        "TOKEN) and put token_sha256 in the personas file; the token "
+                        "itself is stored nowhere\n");
+    redact_wipe(token, strlen(token));
+    free(token);
+    free(digest);
     return CLI_EXIT_OK;
 }

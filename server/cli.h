@@ -1,4 +1,5 @@
-/* The subcommands for people and scripts: `list`, `call` and `sandbox`.
+/* The subcommands for people and scripts: `list`, `call`, `sandbox` and
+ * `token`.
  * `call` goes through the same dispatch (validation, scope, engine) as an
  * MCP tools/call, so a script sees exactly what a model would. */
 #ifndef MSG91_CLI_H
@@ -24,5 +25,8 @@ unsigned cli_sandbox_routes(const struct config *cfg, struct sandbox_route *rout
 int cli_list(const struct config *cfg, char **args);
 int cli_call(const struct config *cfg, char **args);
 int cli_sandbox(const struct config *cfg, char **args);
+/* `token [--json]`: a new bearer token and its SHA-256 for the personas
+ * file. */
+int cli_token(char **args);
 
 #endif

@@ -65,6 +65,10 @@ static const struct setting settings[] = {
      "extra CA bundle for TLS verification"},
     {"MSG91_TOOL_PREFIX", "tool-prefix", "tool_prefix", SET_STRING, OFF(tool_prefix), 0,
      0, "prefix added to every tool name"},
+    {"MSG91_PERSONAS", "personas", "personas", SET_STRING, OFF(personas_file), 0, 0,
+     "the personas file: tokens, tools and keys per client"},
+    {"MSG91_PERSONA", "persona", "persona", SET_STRING, OFF(persona), 0, 0,
+     "serve as this persona of the personas file"},
     {"MSG91_MAX_LINE_BYTES", "max-line-bytes", "max_line_bytes", SET_LONG,
      OFF(max_line_bytes), 1024, 1L << 30, "largest accepted input line (default 4 MiB)"},
 };
@@ -113,6 +117,8 @@ void config_finish(struct config *c)
     free(c->audit_log);
     free(c->ca_file);
     free(c->tool_prefix);
+    free(c->personas_file);
+    free(c->persona);
     for (unsigned i = 0; i < CONFIG_MAX_TOOLS; i++) {
         free(c->endpoints[i].method);
         free(c->endpoints[i].path);
@@ -152,7 +158,7 @@ static int set_key(struct config *c, const char *text, char **error)
 #define KEY_FILE_MAX 1024
 
 /* buf holds the n bytes read from the key file (room for one more). */
-static int key_from_buffer(struct config *c, const char *path, char *buf, size_t n,
+static int key_from_buffer(const char *path, char *buf, size_t n, char **key,
                            char **error)
 {
     if (n >= KEY_FILE_MAX) {
@@ -172,13 +178,19 @@ static int key_from_buffer(struct config *c, const char *path, char *buf, size_t
         *error = fmt_error("the auth key file %s is empty", path);
         return -EINVAL;
     }
-    return set_key(c, start, error);
+    *key = strdup(start);
+    if (!*key) {
+        *error = fmt_error("out of memory while copying the auth key");
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 /* read(2), not stdio: a stdio buffer would leave a copy of the key in freed
  * memory, where this buffer is wiped. */
-static int read_key_file(struct config *c, const char *path, char **error)
+int config_read_key_file(const char *path, char **key, char **error)
 {
+    *key = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         *error = fmt_error("cannot read the auth key file %s: %s", path, strerror(errno));
@@ -203,9 +215,20 @@ static int read_key_file(struct config *c, const char *path, char **error)
         *error = fmt_error("cannot read the auth key file %s: %s", path, strerror(err));
         rc = -EINVAL;
     } else {
-        rc = key_from_buffer(c, path, buf, n, error);
+        rc = key_from_buffer(path, buf, n, key, error);
     }
     redact_wipe(buf, sizeof buf);
+    return rc;
+}
+
+static int read_key_file(struct config *c, const char *path, char **error)
+{
+    char *key = NULL;
+    int rc = config_read_key_file(path, &key, error);
+    if (rc == 0) {
+        wipe_free(c->auth_key);
+        c->auth_key = key;
+    }
     return rc;
 }
 
@@ -616,29 +639,34 @@ static int check_base_url(struct config *c, char **error)
  * words of the server's own messages. */
 #define MIN_KEY_LENGTH 8
 
-static int check_key(const struct config *c, char **error)
+int config_check_key(const char *key, const char *source, char **error)
 {
-    if (!c->auth_key)
-        return 0;
-    const char *source =
-        c->auth_key_file ? "the key in MSG91_AUTH_KEY_FILE" : "MSG91_AUTH_KEY";
-    if (strlen(c->auth_key) < MIN_KEY_LENGTH) {
+    if (strlen(key) < MIN_KEY_LENGTH) {
         *error =
             fmt_error("%s is too short to be an " SERVICE_NAME " auth key (at least %d "
                       "characters; copy the key from the " SERVICE_NAME " panel)",
                       source, MIN_KEY_LENGTH);
-        return -1;
+        return -EINVAL;
     }
-    for (const char *p = c->auth_key; *p; p++) {
+    for (const char *p = key; *p; p++) {
         if ((unsigned char)*p <= ' ' || *p == 0x7f) {
             *error =
                 fmt_error("%s contains spaces or control characters; an " SERVICE_NAME
                           " auth key never does",
                           source);
-            return -1;
+            return -EINVAL;
         }
     }
     return 0;
+}
+
+static int check_key(const struct config *c, char **error)
+{
+    if (!c->auth_key)
+        return 0;
+    return config_check_key(
+        c->auth_key,
+        c->auth_key_file ? "the key in MSG91_AUTH_KEY_FILE" : "MSG91_AUTH_KEY", error);
 }
 
 static const char *const refused_flags[] = {"--auth-key", "--" SERVICE_AUTH_HEADER,
@@ -816,6 +844,12 @@ static int check_values(struct config *c, char **error)
     }
     if (c->tool_prefix && strlen(c->tool_prefix) > 40) {
         *error = fmt_error("MSG91_TOOL_PREFIX is too long (40 characters at most)");
+        return -EINVAL;
+    }
+    if (c->persona && !c->personas_file) {
+        *error = fmt_error("MSG91_PERSONA names a persona, but no personas file is set: "
+                           "set MSG91_PERSONAS to the file that defines \"%s\"",
+                           c->persona);
         return -EINVAL;
     }
     for (unsigned i = 0; i < SERVICE_SETTINGS_LEN; i++) {

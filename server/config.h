@@ -35,7 +35,9 @@ struct config {
     char *ca_file;
     char *tool_prefix;
     long max_line_bytes;
-    bool sandbox; /* --sandbox: every call goes to the built-in sandbox */
+    char *personas_file; /* MSG91_PERSONAS, or NULL */
+    char *persona;       /* MSG91_PERSONA: the persona served over stdio */
+    bool sandbox;        /* --sandbox: every call goes to the built-in sandbox */
     struct config_endpoint endpoints[CONFIG_MAX_TOOLS]; /* by tool_table index */
 };
 
@@ -58,6 +60,17 @@ int config_load(struct config *c, int argc, char **argv, char **envp, char ***re
 /* True when tool index i is exposed by this configuration (allowlist and
  * read-only mode both applied). */
 bool config_tool_allowed(const struct config *c, unsigned i);
+
+/* Reads an auth key from a file (surrounding white space removed) with
+ * read(2), wiping the buffer. Returns 0 with *key malloc'd (the caller
+ * wipes and frees it), or a negative errno with *error set to a sentence
+ * naming path. */
+int config_read_key_file(const char *path, char **key, char **error);
+
+/* Checks that key looks like an auth key (long enough, no spaces or
+ * control characters); source names it in the sentence. Returns 0, or
+ * -EINVAL with *error set. */
+int config_check_key(const char *key, const char *source, char **error);
 
 /* Help text for the flags, for --help. */
 const char *config_flags_help(void);

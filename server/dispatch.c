@@ -8,6 +8,7 @@
 #include "schemas/embedded.h"
 #include "server/audit.h"
 #include "server/log.h"
+#include "server/persona.h"
 #include "server/redact.h"
 #include "tools/request.h"
 #include "tools/service.h"
@@ -47,6 +48,8 @@ struct dispatch {
     /* One registry for all tool schemas, so the built-in meta-schemas are
      * parsed once at startup rather than once per tool. */
     struct schema_registry *registry;
+    struct persona_set *personas;  /* MSG91_PERSONAS, or NULL */
+    const struct persona *persona; /* MSG91_PERSONA, in personas; or NULL */
 };
 
 struct dispatch_call {
@@ -59,6 +62,7 @@ struct dispatch_call {
     uint64_t started_ns;
     char *client_name; /* copies, for the audit line */
     char *client_version;
+    char *persona;
     struct dispatch_call *prev, *next;
 };
 
@@ -184,6 +188,30 @@ static void free_slots(struct dispatch *d)
     d->registry = NULL;
 }
 
+/* The persona named by MSG91_PERSONA in set, or NULL with *error set. */
+static const struct persona *own_persona(const struct config *cfg,
+                                         const struct persona_set *set, char **error)
+{
+    const struct persona *p = persona_set_find(set, cfg->persona);
+    if (!p && asprintf(error,
+                       "MSG91_PERSONA is \"%s\", but the personas file %s defines no "
+                       "persona of that name",
+                       cfg->persona, cfg->personas_file) < 0)
+        *error = NULL;
+    return p;
+}
+
+static int load_personas(struct dispatch *d, char **error)
+{
+    const struct config *cfg = d->cfg;
+    if (!cfg->personas_file)
+        return 0;
+    int rc = persona_set_load(cfg->personas_file, &d->personas, error);
+    if (rc == 0 && cfg->persona && !(d->persona = own_persona(cfg, d->personas, error)))
+        rc = -EINVAL;
+    return rc;
+}
+
 struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char **error)
 {
     *error = NULL;
@@ -192,13 +220,18 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
         return NULL;
     d->cfg = cfg;
     d->loop = loop;
-    if (cfg->audit_log && !(d->audit = audit_open(loop, cfg->audit_log, error))) {
+    if (load_personas(d, error) != 0 ||
+        (cfg->audit_log && !(d->audit = audit_open(loop, cfg->audit_log, error)))) {
+        persona_set_unref(d->personas);
         free(d);
+        if (!*error)
+            *error = strdup("out of memory at start-up");
         return NULL;
     }
     d->registry = schema_registry_create();
     if (!d->registry) {
         audit_close(d->audit);
+        persona_set_unref(d->personas);
         free(d);
         *error = strdup("cannot load the built-in JSON Schema meta-schemas");
         return NULL;
@@ -208,6 +241,7 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
         if (init_slot(d, i, error) != 0) {
             free_slots(d);
             audit_close(d->audit);
+            persona_set_unref(d->personas);
             free(d);
             if (!*error)
                 *error = strdup("out of memory while loading the tool schemas");
@@ -236,6 +270,7 @@ static void free_call(struct dispatch_call *c)
     json_decref(c->args);
     free(c->client_name);
     free(c->client_version);
+    free(c->persona);
     free(c);
 }
 
@@ -253,16 +288,23 @@ static const char *result_error(json_t *result)
         json_object_get(json_array_get(json_object_get(result, "content"), 0), "text"));
 }
 
+/* Who made a call, as the audit line names them. */
+struct caller {
+    const char *name;
+    const char *version;
+    const char *persona;
+};
+
 static void audit_call(struct dispatch *d, const char *tool, json_t *args,
-                       const char *client_name, const char *client_version,
-                       const char *outcome, json_t *result, const char *request_id,
-                       long http_status, uint64_t started_ns)
+                       const struct caller *who, const char *outcome, json_t *result,
+                       const char *request_id, long http_status, uint64_t started_ns)
 {
     if (!d->audit)
         return;
     struct audit_entry e = {
-        .client_name = client_name,
-        .client_version = client_version,
+        .client_name = who->name,
+        .client_version = who->version,
+        .persona = who->persona,
         .tool = tool,
         .arguments = args,
         .outcome = outcome,
@@ -307,6 +349,7 @@ void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data
     struct http_engine *engine = d->engine;
     free_slots(d);
     audit_close(d->audit);
+    persona_set_unref(d->personas);
     free(d);
     if (engine) {
         struct destroy_ctx *ctx = malloc(sizeof *ctx);
@@ -322,14 +365,78 @@ void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data
         closed(data);
 }
 
+static bool slot_allowed(const struct dispatch *d, const struct tool_slot *s,
+                         const struct persona *p)
+{
+    return p ? persona_tool_allowed(p, d->cfg, (unsigned)(s - d->slots)) : s->allowed;
+}
+
+unsigned dispatch_tool_count_as(const struct dispatch *d, const struct persona *p)
+{
+    if (!p)
+        return d->nexposed;
+    unsigned n = 0;
+    for (unsigned i = 0; i < d->nslots; i++)
+        n += slot_allowed(d, &d->slots[i], p);
+    return n;
+}
+
+const struct dispatch_tool *dispatch_tool_at_as(const struct dispatch *d,
+                                                const struct persona *p, unsigned i)
+{
+    if (!p)
+        return i < d->nexposed ? d->exposed[i] : NULL;
+    for (unsigned k = 0; k < d->nslots; k++)
+        if (slot_allowed(d, &d->slots[k], p) && i-- == 0)
+            return &d->slots[k].shown;
+    return NULL;
+}
+
 unsigned dispatch_tool_count(const struct dispatch *d)
 {
-    return d->nexposed;
+    return dispatch_tool_count_as(d, d->persona);
 }
 
 const struct dispatch_tool *dispatch_tool_at(const struct dispatch *d, unsigned i)
 {
-    return i < d->nexposed ? d->exposed[i] : NULL;
+    return dispatch_tool_at_as(d, d->persona, i);
+}
+
+struct persona_set *dispatch_personas(const struct dispatch *d)
+{
+    return d->personas;
+}
+
+const struct persona *dispatch_persona(const struct dispatch *d)
+{
+    return d->persona;
+}
+
+int dispatch_reload_personas(struct dispatch *d)
+{
+    const struct config *cfg = d->cfg;
+    if (!cfg->personas_file)
+        return -ENOENT;
+    struct persona_set *set = NULL;
+    const struct persona *own = NULL;
+    char *error = NULL;
+    int rc = persona_set_load(cfg->personas_file, &set, &error);
+    if (rc == 0 && cfg->persona && !(own = own_persona(cfg, set, &error)))
+        rc = -EINVAL;
+    if (rc != 0) {
+        log_error("cannot reload the personas: %s; the %zu persona(s) loaded before "
+                  "stay in force",
+                  error ? error : "out of memory", persona_set_count(d->personas));
+        free(error);
+        persona_set_unref(set);
+        return rc;
+    }
+    persona_set_unref(d->personas);
+    d->personas = set;
+    d->persona = own;
+    log_info("reloaded the personas file %s: %zu persona(s)", cfg->personas_file,
+             persona_set_count(set));
+    return 0;
 }
 
 static struct tool_slot *find_slot(struct dispatch *d, const char *name)
@@ -343,6 +450,8 @@ static struct tool_slot *find_slot(struct dispatch *d, const char *name)
 json_t *dispatch_input_schema(struct dispatch *d, const char *name)
 {
     struct tool_slot *s = find_slot(d, name);
+    if (s && d->persona && !slot_allowed(d, s, d->persona))
+        return NULL;
     return s ? s->input_doc : NULL;
 }
 
@@ -510,7 +619,8 @@ static void on_http_done(void *data, const struct http_response *resp)
                                                       : SERVICE_NAME
                                            "'s answer could not be read.");
     }
-    audit_call(c->d, c->slot->def->name, c->args, c->client_name, c->client_version,
+    struct caller who = {c->client_name, c->client_version, c->persona};
+    audit_call(c->d, c->slot->def->name, c->args, &who,
                out.structured ? "ok" : "tool_error", result, out.upstream_request_id,
                resp->outcome == HTTP_ANSWERED ? resp->status : 0, c->started_ns);
     log_debug("%s finished: HTTP %ld, outcome %d, %.1f ms, %u attempt(s)%s%s",
@@ -528,20 +638,24 @@ static void on_http_done(void *data, const struct http_response *resp)
 /* Finishes a call that never goes upstream: audits it and hands the
  * result back. Takes result. */
 static enum dispatch_status done_now(struct dispatch *d, const struct tool_slot *s,
-                                     json_t *args, const struct dispatch_client *client,
+                                     json_t *args, const struct caller *who,
                                      const char *outcome, json_t *result,
                                      uint64_t started_ns, json_t **out)
 {
-    audit_call(d, s->def->name, args, client ? client->name : NULL,
-               client ? client->version : NULL, outcome, result, NULL, 0, started_ns);
+    audit_call(d, s->def->name, args, who, outcome, result, NULL, 0, started_ns);
     *out = result;
     return DISPATCH_DONE;
+}
+
+static char *copy_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
 }
 
 /* Hands a built request to the HTTP engine and keeps the call pending.
  * The engine takes req's URL and body, whether or not it accepts it. */
 static enum dispatch_status submit(struct dispatch *d, struct tool_slot *s, json_t *args,
-                                   const struct dispatch_client *client,
+                                   const struct caller *who,
                                    const struct dispatch_callbacks *cb, void *data,
                                    struct http_request *req, uint64_t started,
                                    json_t **result, struct dispatch_call **call)
@@ -549,7 +663,7 @@ static enum dispatch_status submit(struct dispatch *d, struct tool_slot *s, json
     struct dispatch_call *c = NULL;
     if (ensure_engine(d) != 0 || !(c = calloc(1, sizeof *c))) {
         return done_now(
-            d, s, args, client, "tool_error",
+            d, s, args, who, "tool_error",
             dispatch_error_result("The HTTP engine could not start; nothing was sent."),
             started, result);
     }
@@ -559,14 +673,15 @@ static enum dispatch_status submit(struct dispatch *d, struct tool_slot *s, json
     c->cb = *cb;
     c->data = data;
     c->started_ns = started;
-    c->client_name = client && client->name ? strdup(client->name) : NULL;
-    c->client_version = client && client->version ? strdup(client->version) : NULL;
+    c->client_name = copy_or_null(who->name);
+    c->client_version = copy_or_null(who->version);
+    c->persona = copy_or_null(who->persona);
     log_debug("%s: %s %s", s->def->name, req->method, req->url);
     /* The engine takes the URL and body, whether or not it accepts the call. */
     int rc = http_submit(d->engine, req, on_http_done, on_http_stage, c, &c->http);
     if (rc != 0) {
         free_call(c);
-        return done_now(d, s, args, client, "tool_error",
+        return done_now(d, s, args, who, "tool_error",
                         dispatch_error_result(
                             rc == -EBUSY ? "The server is busy: too many calls are "
                                            "already waiting for " SERVICE_NAME
@@ -586,40 +701,57 @@ static enum dispatch_status submit(struct dispatch *d, struct tool_slot *s, json
     return DISPATCH_PENDING;
 }
 
-enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t *args,
-                                   const struct dispatch_client *client,
-                                   const struct dispatch_callbacks *cb, void *data,
-                                   json_t **result, struct dispatch_call **call)
-{
-    uint64_t started = uv_hrtime();
-    *result = NULL;
-    *call = NULL;
-    struct tool_slot *s = find_slot(d, name);
-    if (!s)
-        return DISPATCH_UNKNOWN_TOOL;
-    /* Only a call without arguments needs an object made for it; this is
-     * the hot path, so nothing is allocated otherwise. */
-    json_t *empty = args ? NULL : json_object();
-    if (!args)
-        args = empty;
-    enum dispatch_status st;
-    struct http_request req = {0};
-    if (!args) {
-        /* No result: the session answers with its internal-error reply. */
-        return DISPATCH_DONE;
-    }
+/* What one call runs with: the tool, its arguments and who asked. */
+struct call_ctx {
+    struct dispatch *d;
+    struct tool_slot *s;
+    json_t *args;
+    const struct persona *persona; /* NULL: the server's own settings */
+    struct caller who;
+    uint64_t started;
+};
 
-    if (!s->allowed) {
-        st =
-            done_now(d, s, args, client, "refused", scope_refusal(d, s), started, result);
-        goto out;
-    }
+/* The call's default for the tool's defaultable argument: the persona's,
+ * else the server's. */
+static const char *arg_default(const struct call_ctx *x)
+{
+    const struct tool_def *def = x->s->def;
+    if (!def->arg_default.arg)
+        return NULL;
+    const char *own =
+        x->persona ? x->persona->tool_settings[def->arg_default.setting] : NULL;
+    return own ? own : x->d->cfg->tool_settings[def->arg_default.setting];
+}
+
+static json_t *no_key_result(const struct call_ctx *x)
+{
+    if (x->persona)
+        return dispatch_error_result(
+            "No " SERVICE_NAME " auth key is configured for this persona, so nothing "
+            "was sent. Give it an \"auth_key_file\" in the personas file "
+            "(MSG91_PERSONAS), or set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) for the "
+            "whole server.");
+    return dispatch_error_result(
+        "No " SERVICE_NAME " auth key is configured, so nothing was sent. Set "
+        "MSG91_AUTH_KEY (or "
+        "MSG91_AUTH_KEY_FILE) in this server's environment, or start it with "
+        "--sandbox to try the tools against the built-in sandbox.");
+}
+
+/* Validates, builds and sends (or only shows) an allowed call. */
+static enum dispatch_status run_call(const struct call_ctx *x,
+                                     const struct dispatch_callbacks *cb, void *data,
+                                     json_t **result, struct dispatch_call **call)
+{
+    struct dispatch *d = x->d;
+    struct tool_slot *s = x->s;
     struct schema_errors errors = {0};
-    if (!schema_validate(s->input, args, &errors)) {
-        st = done_now(d, s, args, client, "invalid_arguments",
-                      invalid_arguments(s, &errors), started, result);
+    if (!schema_validate(s->input, x->args, &errors)) {
+        enum dispatch_status st =
+            done_now(d, s, x->args, &x->who, "invalid_arguments",
+                     invalid_arguments(s, &errors), x->started, result);
         schema_errors_finish(&errors);
-        goto out;
+        return st;
     }
     schema_errors_finish(&errors);
 
@@ -627,39 +759,69 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
         .tool = s->def,
         .endpoint = &s->endpoint,
         .base_url = d->cfg->base_url,
-        .arg_default = s->def->arg_default.arg
-                           ? d->cfg->tool_settings[s->def->arg_default.setting]
-                           : NULL,
+        .arg_default = arg_default(x),
     };
+    struct http_request req = {0};
     char *why = NULL;
-    if (s->def->build(&bctx, args, &req, &why) != 0) {
+    enum dispatch_status st;
+    /* A persona's key goes with its own calls only; the engine sends the
+     * server's key (or the sandbox's placeholder) for the rest. */
+    const char *own_key = x->persona ? x->persona->auth_key : NULL;
+    if (s->def->build(&bctx, x->args, &req, &why) != 0) {
         st =
-            done_now(d, s, args, client, "tool_error",
+            done_now(d, s, x->args, &x->who, "tool_error",
                      dispatch_error_result(why ? why : "The request could not be built."),
-                     started, result);
+                     x->started, result);
         free(why);
-        goto out;
-    }
-    if (d->cfg->dry_run) {
-        st = done_now(d, s, args, client, "dry_run", dry_run_result(d, &req), started,
+    } else if (d->cfg->dry_run) {
+        st = done_now(d, s, x->args, &x->who, "dry_run", dry_run_result(d, &req),
+                      x->started, result);
+    } else if (!own_key && !d->cfg->auth_key && !d->cfg->sandbox) {
+        st = done_now(d, s, x->args, &x->who, "tool_error", no_key_result(x), x->started,
                       result);
-        goto out;
+    } else {
+        req.auth_value = own_key;
+        st = submit(d, s, x->args, &x->who, cb, data, &req, x->started, result, call);
     }
-    if (!d->cfg->auth_key && !d->cfg->sandbox) {
-        st = done_now(
-            d, s, args, client, "tool_error",
-            dispatch_error_result(
-                "No " SERVICE_NAME " auth key is configured, so nothing was sent. Set "
-                "MSG91_AUTH_KEY (or "
-                "MSG91_AUTH_KEY_FILE) in this server's environment, or start it with "
-                "--sandbox to try the tools against the built-in sandbox."),
-            started, result);
-        goto out;
-    }
-    st = submit(d, s, args, client, cb, data, &req, started, result, call);
-out:
     free(req.url);
     free(req.body);
+    return st;
+}
+
+enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t *args,
+                                   const struct dispatch_client *client,
+                                   const struct dispatch_callbacks *cb, void *data,
+                                   json_t **result, struct dispatch_call **call)
+{
+    struct call_ctx x = {.d = d, .started = uv_hrtime()};
+    *result = NULL;
+    *call = NULL;
+    x.persona = client && client->persona ? client->persona : d->persona;
+    x.who = (struct caller){client ? client->name : NULL, client ? client->version : NULL,
+                            x.persona ? x.persona->name : NULL};
+    if (!(x.s = find_slot(d, name)))
+        return DISPATCH_UNKNOWN_TOOL;
+    /* Only a call without arguments needs an object made for it; this is
+     * the hot path, so nothing is allocated otherwise. */
+    json_t *empty = args ? NULL : json_object();
+    x.args = args ? args : empty;
+    if (!x.args) {
+        /* No result: the session answers with its internal-error reply. */
+        return DISPATCH_DONE;
+    }
+    enum dispatch_status st;
+    if (x.persona && !slot_allowed(d, x.s, x.persona)) {
+        /* For a persona, the tools it may not use do not exist; only the
+         * audit log records that it tried. */
+        audit_call(d, x.s->def->name, x.args, &x.who, "refused", NULL, NULL, 0,
+                   x.started);
+        st = DISPATCH_UNKNOWN_TOOL;
+    } else if (!x.s->allowed && !x.persona) {
+        st = done_now(d, x.s, x.args, &x.who, "refused", scope_refusal(d, x.s), x.started,
+                      result);
+    } else {
+        st = run_call(&x, cb, data, result, call);
+    }
     json_decref(empty);
     return st;
 }
@@ -669,8 +831,9 @@ void dispatch_cancel(struct dispatch_call *c)
     if (!c)
         return;
     http_cancel(c->http);
-    audit_call(c->d, c->slot->def->name, c->args, c->client_name, c->client_version,
-               "cancelled", NULL, NULL, 0, c->started_ns);
+    struct caller who = {c->client_name, c->client_version, c->persona};
+    audit_call(c->d, c->slot->def->name, c->args, &who, "cancelled", NULL, NULL, 0,
+               c->started_ns);
     unlink_call(c);
     free_call(c);
 }

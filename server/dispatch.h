@@ -41,14 +41,25 @@ struct dispatch_callbacks {
     void (*stage)(void *data, enum dispatch_stage stage);
 };
 
-/* Who asked, for the audit log. Borrowed strings, may be NULL. */
+struct persona;
+struct persona_set;
+
+/* Who asked. Borrowed, each may be NULL. name and version are for the
+ * audit log. persona is the persona the call is made as: its tools, key
+ * and defaults apply, and the audit line names it; NULL means the
+ * dispatch's own persona (MSG91_PERSONA, see dispatch_create), if any. It
+ * needs to stay valid only during dispatch_call. */
 struct dispatch_client {
     const char *name;
     const char *version;
+    const struct persona *persona;
 };
 
-/* Compiles every tool schema. cfg and loop are borrowed and must outlive
- * the dispatch. Returns NULL with *error set (malloc'd) on failure. */
+/* Compiles every tool schema and loads the personas file (MSG91_PERSONAS)
+ * when one is set; with MSG91_PERSONA, calls and lists default to that
+ * persona. cfg and loop are borrowed and must outlive the dispatch.
+ * Returns NULL with *error set (malloc'd) on failure: a personas file that
+ * does not load, or a persona it does not define. */
 struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char **error);
 
 /* Cancels pending calls (without callbacks), closes the HTTP engine and
@@ -70,15 +81,41 @@ struct dispatch_tool {
 };
 
 /* The number of tools this configuration exposes (allowlist and read-only
- * mode applied), and the i-th of them (i < that number), in table order. */
+ * mode applied, and the dispatch's own persona's tools when it has one),
+ * and the i-th of them (i < that number), in table order. */
 unsigned dispatch_tool_count(const struct dispatch *d);
 const struct dispatch_tool *dispatch_tool_at(const struct dispatch *d, unsigned i);
 
-/* The input schema document of the exposed tool name (borrowed), or NULL. */
+/* The same for persona p (borrowed); NULL means no persona: the server's
+ * own allowlist and read-only mode. */
+unsigned dispatch_tool_count_as(const struct dispatch *d, const struct persona *p);
+const struct dispatch_tool *dispatch_tool_at_as(const struct dispatch *d,
+                                                const struct persona *p, unsigned i);
+
+/* The personas loaded from MSG91_PERSONAS (borrowed; NULL without the
+ * file), for authenticating clients. A reload replaces it: take a
+ * reference (persona_set_ref) to keep a persona past the current loop
+ * turn. */
+struct persona_set *dispatch_personas(const struct dispatch *d);
+
+/* The persona calls default to (MSG91_PERSONA), or NULL. */
+const struct persona *dispatch_persona(const struct dispatch *d);
+
+/* Loads the personas file again (on SIGHUP): new tokens, tools and keys
+ * apply to calls made from now on. A file that does not load, or that no
+ * longer defines the dispatch's own persona, leaves the current set in
+ * force; either way the outcome is logged. Returns 0 or a negative errno
+ * (-ENOENT when no personas file is configured). */
+int dispatch_reload_personas(struct dispatch *d);
+
+/* The input schema document of the exposed tool name (borrowed), or NULL,
+ * also for a tool the dispatch's own persona may not use. */
 json_t *dispatch_input_schema(struct dispatch *d, const char *name);
 
 /* Starts a call. name is the exposed name (with the prefix, if any); args
- * is borrowed and may be NULL (treated as {}). With DISPATCH_DONE, *result
+ * is borrowed and may be NULL (treated as {}). A tool the caller's persona
+ * may not use is DISPATCH_UNKNOWN_TOOL, as if it did not exist (and is
+ * audited as "refused"). With DISPATCH_DONE, *result
  * is NULL when memory ran out before a result could be built. */
 enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t *args,
                                    const struct dispatch_client *client,

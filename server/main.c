@@ -29,6 +29,8 @@ static void print_help(void)
         "  msg91-mcp call TOOL [JSON | --arg key=value ...]\n"
         "                                      one tool call; exit 0 ok, 2 tool error,\n"
         "                                      1 usage or configuration error\n"
+        "  msg91-mcp token                     print a new bearer token and its SHA-256\n"
+        "                                      for the personas file\n"
         "  msg91-mcp --help | --version\n\n"
         "options (each also read from the environment variable shown):\n%s\n"
         "The auth key comes from MSG91_AUTH_KEY or MSG91_AUTH_KEY_FILE, never from\n"
@@ -112,13 +114,15 @@ static int run(struct config *cfg, char **rest)
 {
     const char *sub = rest[0];
     if (sub && strcmp(sub, "list") != 0 && strcmp(sub, "call") != 0 &&
-        strcmp(sub, "sandbox") != 0) {
+        strcmp(sub, "sandbox") != 0 && strcmp(sub, "token") != 0) {
         fprintf(stderr, "msg91-mcp: unknown command or option \"%s\" (see --help)\n",
                 sub);
         return 1;
     }
     if (sub && !strcmp(sub, "sandbox"))
         return cli_sandbox(cfg, rest + 1);
+    if (sub && !strcmp(sub, "token"))
+        return cli_token(rest + 1);
     struct sandbox *sb = NULL;
     if (cfg->sandbox && !(sb = start_sandbox(cfg)))
         return 1;
@@ -129,7 +133,7 @@ static int run(struct config *cfg, char **rest)
         if (sb)
             log_info("running against the built-in sandbox at %s: nothing is delivered",
                      cfg->base_url);
-        else if (!cfg->auth_key && !cfg->dry_run)
+        else if (!cfg->auth_key && !cfg->dry_run && !cfg->personas_file)
             log_warning(
                 "no " SERVICE_NAME " auth key is set: tool calls will answer with an "
                 "error until "

@@ -727,7 +727,7 @@ static void handle_tools_call(struct mcp_session *s, struct batch *b,
     p->progress_token = token ? json_incref(token) : NULL;
 
     static const struct dispatch_callbacks callbacks = {call_done, call_stage};
-    struct dispatch_client client = {s->client_name, s->client_version};
+    struct dispatch_client client = {s->client_name, s->client_version, NULL};
     json_t *result = NULL;
     enum dispatch_status st = dispatch_call(s->dispatch, json_string_value(name), args,
                                             &client, &callbacks, p, &result, &p->call);

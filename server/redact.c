@@ -4,15 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The key as it is, and the key as it looks inside a JSON string when it
+/* Each secret as it is, and as it looks inside a JSON string when it
  * holds characters JSON escapes (" \ and control characters); output is
- * mostly JSON, so both forms must go. */
-#define REDACT_FORMS 2
-
-static struct {
+ * mostly JSON, so both forms must go. The first secret is the server's key
+ * (redact_set_secret); the others are added as personas are loaded. */
+struct form {
     char *text;
     size_t len;
-} forms[REDACT_FORMS];
+};
+
+static struct form *forms;
+static size_t nforms, forms_cap;
 
 void redact_wipe(void *p, size_t len)
 {
@@ -25,64 +27,104 @@ void redact_wipe(void *p, size_t len)
 
 void redact_clear(void)
 {
-    for (int i = 0; i < REDACT_FORMS; i++) {
-        if (forms[i].text) {
-            redact_wipe(forms[i].text, forms[i].len);
-            free(forms[i].text);
-        }
-        forms[i].text = NULL;
-        forms[i].len = 0;
+    for (size_t i = 0; i < nforms; i++) {
+        redact_wipe(forms[i].text, forms[i].len);
+        free(forms[i].text);
     }
+    free(forms);
+    forms = NULL;
+    nforms = forms_cap = 0;
 }
 
-static int set_form(int i, const char *text, size_t len)
+static bool has_form(const char *text, size_t len)
 {
-    forms[i].text = malloc(len + 1);
-    if (!forms[i].text)
+    for (size_t i = 0; i < nforms; i++)
+        if (forms[i].len == len && memcmp(forms[i].text, text, len) == 0)
+            return true;
+    return false;
+}
+
+static int add_form(const char *text, size_t len)
+{
+    if (has_form(text, len))
+        return 0;
+    if (nforms == forms_cap) {
+        size_t cap = forms_cap ? forms_cap * 2 : 4;
+        struct form *grown = realloc(forms, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        forms = grown;
+        forms_cap = cap;
+    }
+    struct form *f = &forms[nforms];
+    f->text = malloc(len + 1);
+    if (!f->text)
         return -1;
-    memcpy(forms[i].text, text, len);
-    forms[i].text[len] = '\0';
-    forms[i].len = len;
+    memcpy(f->text, text, len);
+    f->text[len] = '\0';
+    f->len = len;
+    nforms++;
     return 0;
 }
 
-int redact_set_secret(const char *s)
+/* Removes the forms added from index n on (a secret half added). */
+static void drop_forms_from(size_t n)
 {
-    redact_clear();
+    while (nforms > n) {
+        nforms--;
+        redact_wipe(forms[nforms].text, forms[nforms].len);
+        free(forms[nforms].text);
+    }
+}
+
+int redact_add_secret(const char *s)
+{
     if (!s || !*s)
         return 0;
-    if (set_form(0, s, strlen(s)) != 0)
+    size_t before = nforms;
+    if (add_form(s, strlen(s)) != 0)
         return -1;
-    /* Missing the escaped form would let a key with a quote or backslash
-     * through inside JSON strings, so failing to build it fails the set. */
+    /* Missing the escaped form would let a secret with a quote or
+     * backslash through inside JSON strings, so failing to build it fails
+     * the add. */
     json_t *str = json_string(s);
     char *quoted = str ? json_dumps(str, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
     json_decref(str);
     if (!quoted) {
-        redact_clear();
+        drop_forms_from(before);
         return -1;
     }
     int rc = 0;
     size_t n = strlen(quoted);
     /* Without its quotes; only kept when escaping changed something. */
-    if (n >= 2 && (n - 2 != forms[0].len || memcmp(quoted + 1, s, n - 2) != 0))
-        rc = set_form(1, quoted + 1, n - 2);
+    if (n >= 2 && (n - 2 != strlen(s) || memcmp(quoted + 1, s, n - 2) != 0))
+        rc = add_form(quoted + 1, n - 2);
     redact_wipe(quoted, n);
     free(quoted);
     if (rc != 0)
-        redact_clear();
+        drop_forms_from(before);
     return rc;
+}
+
+int redact_set_secret(const char *s)
+{
+    redact_clear();
+    if (redact_add_secret(s) != 0) {
+        redact_clear();
+        return -1;
+    }
+    return 0;
 }
 
 /* The earliest occurrence of any form in text[0..len), or NULL. */
 static const char *find_any(const char *text, size_t len, size_t *match_len)
 {
     const char *best = NULL;
-    for (int i = 0; i < REDACT_FORMS; i++) {
-        if (!forms[i].text)
-            continue;
+    for (size_t i = 0; i < nforms; i++) {
         const char *hit = memmem(text, len, forms[i].text, forms[i].len);
-        if (hit && (!best || hit < best)) {
+        /* At one offset the longest match wins: one secret may begin
+         * with another. */
+        if (hit && (!best || hit < best || (hit == best && forms[i].len > *match_len))) {
             best = hit;
             *match_len = forms[i].len;
         }
@@ -158,9 +200,7 @@ size_t redact_find(const char *text, size_t len, size_t *match_len)
 size_t redact_partial_tail(const char *text, size_t len, size_t min)
 {
     size_t best = 0;
-    for (int i = 0; i < REDACT_FORMS; i++) {
-        if (!forms[i].text)
-            continue;
+    for (size_t i = 0; i < nforms; i++) {
         for (size_t n = forms[i].len < len ? forms[i].len : len; n >= min && n > best;
              n--) {
             if (memcmp(text + len - n, forms[i].text, n) == 0) {

@@ -10,13 +10,20 @@
 
 #define REDACT_MARK "[REDACTED]"
 
-/* Sets the secret to remove (copied; NULL or "" clears it). The previous
- * copy is wiped before it is freed. Returns 0, or -1 when memory ran out:
+/* Sets the secret to remove (copied; NULL or "" clears it), in place of
+ * every secret set or added before. Previous copies are wiped before they
+ * are freed. Returns 0, or -1 when memory ran out:
  * the server must then not start, since it could not recognise the key.
  * Not thread-safe: call at startup. */
 int redact_set_secret(const char *secret);
 
-/* Wipes and frees the stored secret (called at exit). */
+/* Adds one more secret to remove (copied), keeping those already set:
+ * persona keys and token digests. Adding one twice keeps one copy; NULL or
+ * "" adds nothing. Returns 0, or -1 when memory ran out (then nothing of
+ * it was added, and the caller must not use that secret). */
+int redact_add_secret(const char *secret);
+
+/* Wipes and frees every stored secret (called at exit). */
 void redact_clear(void);
 
 /* True when text[0..len) contains the secret. */

@@ -127,13 +127,17 @@ static void on_signal(uv_signal_t *sig, int signum)
     start_drain(srv);
 }
 
-/* logrotate moves the audit log away and sends SIGHUP: start a new file. */
+/* logrotate moves the audit log away and sends SIGHUP: start a new file.
+ * The same signal reloads the personas file (a rotated token or key). */
 static void on_sighup(uv_signal_t *sig, int signum)
 {
     (void)signum;
     struct server *srv = sig->data;
-    if (srv->dispatch)
+    if (srv->dispatch) {
         dispatch_reopen_audit(srv->dispatch);
+        if (srv->cfg->personas_file)
+            dispatch_reload_personas(srv->dispatch);
+    }
 }
 
 static void on_closed_handle(uv_handle_t *h)

@@ -89,6 +89,25 @@ static void write_call(struct audit_log *log, json_t *args, const char *outcome)
     audit_write(log, &e);
 }
 
+static char *read_all(const char *path);
+
+/* The persona a call was made as follows the client; a long name is cut
+ * like every other string. */
+START_TEST(line_names_the_persona)
+{
+    const char *path = in_dir("persona.jsonl");
+    struct audit_log *log = open_ok(path);
+    struct audit_entry e = {.tool = "t", .outcome = "refused", .persona = "support-bot"};
+    audit_write(log, &e);
+    audit_close(log);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    char *text = read_all(path);
+    ck_assert_ptr_nonnull(strstr(text, ",\"client\":{\"name\":null,\"version\":null},"
+                                       "\"persona\":\"support-bot\",\"tool\":\"t\","));
+    free(text);
+}
+END_TEST
+
 static char *read_all(const char *path)
 {
     size_t len = 0;
@@ -188,7 +207,8 @@ START_TEST(line_fields_and_masking)
     ck_assert_ptr_nonnull(first);
     ck_assert(!strncmp(text, "{\"time\":\"", 9));
     const char *expected =
-        ",\"client\":{\"name\":\"test-client\",\"version\":\"1.2\"},\"tool\":\"send_"
+        ",\"client\":{\"name\":\"test-client\",\"version\":\"1.2\"},\"persona\":null,"
+        "\"tool\":\"send_"
         "otp\","
         "\"arguments\":{\"otp\":\"****\",\"mobile\":\"+********3210\",\"identifier\":"
         "\"********5678\",\"mobiles\":[\"********1111\",\"********2222\"],"
@@ -450,6 +470,7 @@ int main(void)
     tcase_add_test(tc, fifo_is_refused_without_blocking);
     tcase_add_test(tc, mode_is_0600);
     tcase_add_test(tc, line_fields_and_masking);
+    tcase_add_test(tc, line_names_the_persona);
     tcase_add_test(tc, big_arguments_are_capped);
     tcase_add_test(tc, reopen_after_rotation);
     tcase_add_test(tc, reopen_refuses_a_fifo_or_symlink_and_keeps_the_old_file);

@@ -600,6 +600,48 @@ START_TEST(test_post_echo)
 }
 END_TEST
 
+/* A request may carry its own credential (one tenant's key); the others
+ * keep the engine's, and each request carries exactly one. */
+static struct http_call *submit_as(const char *method, const char *content_type,
+                                   const char *auth_value, struct capture *cap)
+{
+    struct http_request req = {
+        .method = method,
+        .url = url_for("/echo"),
+        .content_type = content_type,
+        .auth_value = auth_value,
+    };
+    struct http_call *call = NULL;
+    last_submit_rc = http_submit(engine, &req, on_done, on_stage, cap, &call);
+    return call;
+}
+
+START_TEST(test_per_request_key)
+{
+    make_engine(
+        (struct http_engine_options){.auth_header = "authkey", .auth_value = "k-engine"});
+    struct capture c[5];
+    memset(c, 0, sizeof c);
+    static const char *const keys[] = {"k-alice", "k-bob", NULL, "k-alice", "k-bob"};
+    static const char *const types[] = {"application/json", "application/json",
+                                        "application/json", NULL, "text/plain"};
+    for (int i = 0; i < 5; i++)
+        ck_assert_ptr_nonnull(submit_as("POST", types[i], keys[i], &c[i]));
+    for (int i = 0; i < 5; i++) {
+        ck_assert(run_until(&c[i].done, 1, 5000));
+        json_t *echo = parse_body(&c[i]);
+        ck_assert_str_eq(header(echo, "authkey"), keys[i] ? keys[i] : "k-engine");
+        ck_assert_int_eq(json_integer_value(json_object_get(echo, "authkey_lines")), 1);
+        json_decref(echo);
+        capture_free(&c[i]);
+    }
+    /* A line break could smuggle a header in. */
+    struct capture bad = {0};
+    ck_assert_ptr_null(submit_as("POST", NULL, "k\r\nX-Evil: 1", &bad));
+    ck_assert_int_eq(last_submit_rc, -EINVAL);
+}
+END_TEST
+
 START_TEST(test_get_without_key)
 {
     make_engine((struct http_engine_options){0});
@@ -1817,6 +1859,7 @@ static Suite *http_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_post_echo);
+    tcase_add_test(tc, test_per_request_key);
     tcase_add_test(tc, test_get_without_key);
     tcase_add_test(tc, test_other_methods);
     tcase_add_test(tc, test_long_content_type);

@@ -108,6 +108,52 @@ START_TEST(out_of_memory_fails_closed)
 }
 END_TEST
 
+/* Persona keys and digests are added beside the server's key. */
+START_TEST(several_secrets)
+{
+    redact_set_secret("abcdefgh");
+    ck_assert_int_eq(redact_add_secret("abcdefghijkl"), 0);
+    ck_assert_int_eq(redact_add_secret("zz\"zzzzz"), 0);
+    ck_assert_int_eq(redact_add_secret("abcdefgh"), 0); /* once is enough */
+    ck_assert_int_eq(redact_add_secret(NULL), 0);
+    ck_assert_int_eq(redact_add_secret(""), 0);
+    /* At one offset the longest wins; the JSON form of each counts too. */
+    char *out = apply("x abcdefghijkl y zz\\\"zzzzz abcdefgh zz\"zzzzz",
+                      strlen("x abcdefghijkl y zz\\\"zzzzz abcdefgh zz\"zzzzz"));
+    ck_assert_str_eq(out, "x [REDACTED] y [REDACTED] [REDACTED] [REDACTED]");
+    free(out);
+    ck_assert_uint_eq(redact_partial_tail("end abcdefghij", 14, 4), 10);
+    /* Setting the key again drops the others. */
+    redact_set_secret("other-key");
+    ck_assert_ptr_null(apply("abcdefgh zz\"zzzzz", 15));
+    redact_clear();
+}
+END_TEST
+
+/* An add that runs out of memory adds nothing, and keeps what was set. */
+START_TEST(add_secret_out_of_memory)
+{
+    redact_set_secret("first-secret");
+    for (unsigned long n = 1; n <= 4; n++) {
+        alloc_hook_arm(n, false);
+        int rc = redact_add_secret("quo\"ted-secret");
+        bool failed = alloc_hook_failed();
+        alloc_hook_disarm();
+        if (!failed) {
+            ck_assert_int_eq(rc, 0);
+            break;
+        }
+        ck_assert_int_eq(rc, -1);
+        ck_assert(!redact_needed("quo\"ted-secret", 14));
+        ck_assert(!redact_needed("quo\\\"ted-secret", 16));
+        ck_assert(redact_needed("first-secret", 12));
+    }
+    ck_assert(redact_needed("quo\"ted-secret", 14));
+    ck_assert(redact_needed("quo\\\"ted-secret", 16));
+    redact_clear();
+}
+END_TEST
+
 START_TEST(mask_in_place_keeps_the_length)
 {
     redact_set_secret("Q\"uo\\te-1");
@@ -155,6 +201,8 @@ int main(void)
     tcase_add_test(tc, json_escaped_form_is_redacted_too);
     tcase_add_test(tc, out_of_memory_fails_closed);
     tcase_add_test(tc, mask_in_place_keeps_the_length);
+    tcase_add_test(tc, several_secrets);
+    tcase_add_test(tc, add_secret_out_of_memory);
     tcase_add_test(tc, set_secret_reports_out_of_memory);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

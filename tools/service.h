@@ -31,6 +31,18 @@
 enum service_setting { SERVICE_SETTINGS(SERVICE_SETTING_ID) SERVICE_SETTINGS_LEN };
 #undef SERVICE_SETTING_ID
 
+/* The send limits a persona may set in the personas file (its "limits"
+ * object), each a whole number, 0 meaning no limit. Kept per persona for
+ * the checks on sending calls. X(id, file key, help). */
+#define SERVICE_LIMITS(X)                                                                \
+    X(SERVICE_LIMIT_SENDS_PER_DAY, "sends_per_day", "sending calls per day")             \
+    X(SERVICE_LIMIT_CODES_PER_RECIPIENT_HOUR, "otp_per_recipient_per_hour",              \
+      "codes sent to one number per hour")
+
+#define SERVICE_LIMIT_ID(id, key, help) id,
+enum service_limit { SERVICE_LIMITS(SERVICE_LIMIT_ID) SERVICE_LIMITS_LEN };
+#undef SERVICE_LIMIT_ID
+
 /* How a personal value is masked wherever the server writes for people
  * (logs, audit lines). */
 enum service_personal {

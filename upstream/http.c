@@ -154,6 +154,7 @@ struct sock_ctx {
 struct header_set {
     struct header_set *next;
     char *content_type; /* NULL for requests without one */
+    char *auth_value;   /* a per-request credential, or NULL for the engine's */
     struct curl_slist *list;
 };
 
@@ -1031,6 +1032,10 @@ static void header_set_free(struct header_set *hs)
         wipe(it->data, strlen(it->data));
     curl_slist_free_all(hs->list);
     free(hs->content_type);
+    if (hs->auth_value) {
+        wipe(hs->auth_value, strlen(hs->auth_value));
+        free(hs->auth_value);
+    }
     free(hs);
 }
 
@@ -1052,19 +1057,25 @@ static int header_append(struct header_set *hs, const char *name, const char *va
     return 0;
 }
 
-static struct header_set *header_set_for(struct http_engine *e, const char *content_type)
+static bool same_text(const char *a, const char *b)
 {
-    for (struct header_set *hs = e->header_sets; hs; hs = hs->next) {
-        if (!hs->content_type && !content_type)
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* A set per content type and per-request credential: a caller uses a
+ * handful of each (one credential per tenant it serves). */
+static struct header_set *header_set_for(struct http_engine *e, const char *content_type,
+                                         const char *auth_value)
+{
+    for (struct header_set *hs = e->header_sets; hs; hs = hs->next)
+        if (same_text(hs->content_type, content_type) &&
+            same_text(hs->auth_value, auth_value))
             return hs;
-        if (hs->content_type && content_type &&
-            strcmp(hs->content_type, content_type) == 0)
-            return hs;
-    }
     struct header_set *hs = calloc(1, sizeof *hs);
     if (!hs)
         return NULL;
-    if (content_type && !(hs->content_type = strdup(content_type)))
+    if ((content_type && !(hs->content_type = strdup(content_type))) ||
+        (auth_value && !(hs->auth_value = strdup(auth_value))))
         goto fail;
     /* An empty "Expect:" stops curl waiting for 100-continue on bodies, and
      * an empty "Content-Type:" stops it inventing a form type for POST. */
@@ -1072,7 +1083,8 @@ static struct header_set *header_set_for(struct http_engine *e, const char *cont
         header_append(hs, "Expect", NULL) != 0 ||
         header_append(hs, "Content-Type", content_type) != 0)
         goto fail;
-    if (e->auth_header && header_append(hs, e->auth_header, e->auth_value) != 0)
+    if (e->auth_header &&
+        header_append(hs, e->auth_header, auth_value ? auth_value : e->auth_value) != 0)
         goto fail;
     hs->next = e->header_sets;
     e->header_sets = hs;
@@ -1452,7 +1464,7 @@ static int submit_check(const struct http_engine *e, const struct http_request *
 {
     if (!e || !done || !url || !req->method || !*req->method ||
         strpbrk(req->method, " \t\r\n") || has_line_break(req->content_type) ||
-        !url_under_base(e, url))
+        has_line_break(req->auth_value) || !url_under_base(e, url))
         return -EINVAL;
     if (e->destroying)
         return -ESHUTDOWN;
@@ -1482,7 +1494,8 @@ int http_submit(struct http_engine *e, struct http_request *req, http_done_cb do
     if (err != 0)
         goto fail;
     err = -ENOMEM;
-    if (!(hs = header_set_for(e, req->content_type)) || !(call = calloc(1, sizeof *call)))
+    if (!(hs = header_set_for(e, req->content_type, req->auth_value)) ||
+        !(call = calloc(1, sizeof *call)))
         goto fail;
     call->engine = e;
     call->headers = hs;

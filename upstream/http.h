@@ -56,6 +56,10 @@ struct http_request {
     char *body;         /* NULL for none */
     size_t body_len;
     const char *content_type; /* static string or NULL */
+    /* The credential for this request only, sent under the engine's
+     * auth_header in place of its auth_value; NULL sends the engine's. The
+     * engine keeps its own copy (wiped when the engine is destroyed). */
+    const char *auth_value;
     /* Only read-only calls may be retried: a call that sends a message is
      * never repeated automatically. */
     bool retryable;
