@@ -238,7 +238,7 @@ static int print_result(json_t *result)
 static int run_call(struct cli_run *r, const char *tool, json_t *arguments)
 {
     static const struct dispatch_callbacks cb = {call_done, NULL};
-    struct dispatch_client client = {"msg91-mcp-cli", MSG91_MCP_VERSION};
+    struct dispatch_client client = {"msg91-mcp-cli", MSG91_MCP_VERSION, "cli", NULL};
     json_t *done = NULL, *result = NULL;
     struct dispatch_call *call = NULL;
     if (dispatch_call(r->d, tool, arguments, &client, &cb, &done, &result, &call) ==

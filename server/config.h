@@ -35,7 +35,13 @@ struct config {
     char *ca_file;
     char *tool_prefix;
     long max_line_bytes;
-    bool sandbox; /* --sandbox: every call goes to the built-in sandbox */
+    /* `http` mode (server/http_serve.h); NULL when unset. */
+    char *http_listen;          /* HOST:PORT */
+    char *http_allowed_origins; /* comma list */
+    char *http_tls_cert;        /* PEM files */
+    char *http_tls_key;
+    char *personas; /* the personas file */
+    bool sandbox;   /* --sandbox: every call goes to the built-in sandbox */
     struct config_endpoint endpoints[CONFIG_MAX_TOOLS]; /* by tool_table index */
 };
 

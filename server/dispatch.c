@@ -59,6 +59,8 @@ struct dispatch_call {
     uint64_t started_ns;
     char *client_name; /* copies, for the audit line */
     char *client_version;
+    char *client_transport;
+    char *client_address;
     struct dispatch_call *prev, *next;
 };
 
@@ -236,6 +238,8 @@ static void free_call(struct dispatch_call *c)
     json_decref(c->args);
     free(c->client_name);
     free(c->client_version);
+    free(c->client_transport);
+    free(c->client_address);
     free(c);
 }
 
@@ -254,15 +258,17 @@ static const char *result_error(json_t *result)
 }
 
 static void audit_call(struct dispatch *d, const char *tool, json_t *args,
-                       const char *client_name, const char *client_version,
-                       const char *outcome, json_t *result, const char *request_id,
-                       long http_status, uint64_t started_ns)
+                       const struct dispatch_client *client, const char *outcome,
+                       json_t *result, const char *request_id, long http_status,
+                       uint64_t started_ns)
 {
     if (!d->audit)
         return;
     struct audit_entry e = {
-        .client_name = client_name,
-        .client_version = client_version,
+        .client_name = client ? client->name : NULL,
+        .client_version = client ? client->version : NULL,
+        .transport = client ? client->transport : NULL,
+        .address = client ? client->address : NULL,
         .tool = tool,
         .arguments = args,
         .outcome = outcome,
@@ -510,7 +516,9 @@ static void on_http_done(void *data, const struct http_response *resp)
                                                       : SERVICE_NAME
                                            "'s answer could not be read.");
     }
-    audit_call(c->d, c->slot->def->name, c->args, c->client_name, c->client_version,
+    struct dispatch_client who = {c->client_name, c->client_version, c->client_transport,
+                                  c->client_address};
+    audit_call(c->d, c->slot->def->name, c->args, &who,
                out.structured ? "ok" : "tool_error", result, out.upstream_request_id,
                resp->outcome == HTTP_ANSWERED ? resp->status : 0, c->started_ns);
     log_debug("%s finished: HTTP %ld, outcome %d, %.1f ms, %u attempt(s)%s%s",
@@ -532,8 +540,7 @@ static enum dispatch_status done_now(struct dispatch *d, const struct tool_slot 
                                      const char *outcome, json_t *result,
                                      uint64_t started_ns, json_t **out)
 {
-    audit_call(d, s->def->name, args, client ? client->name : NULL,
-               client ? client->version : NULL, outcome, result, NULL, 0, started_ns);
+    audit_call(d, s->def->name, args, client, outcome, result, NULL, 0, started_ns);
     *out = result;
     return DISPATCH_DONE;
 }
@@ -561,6 +568,8 @@ static enum dispatch_status submit(struct dispatch *d, struct tool_slot *s, json
     c->started_ns = started;
     c->client_name = client && client->name ? strdup(client->name) : NULL;
     c->client_version = client && client->version ? strdup(client->version) : NULL;
+    c->client_transport = client && client->transport ? strdup(client->transport) : NULL;
+    c->client_address = client && client->address ? strdup(client->address) : NULL;
     log_debug("%s: %s %s", s->def->name, req->method, req->url);
     /* The engine takes the URL and body, whether or not it accepts the call. */
     int rc = http_submit(d->engine, req, on_http_done, on_http_stage, c, &c->http);
@@ -669,8 +678,10 @@ void dispatch_cancel(struct dispatch_call *c)
     if (!c)
         return;
     http_cancel(c->http);
-    audit_call(c->d, c->slot->def->name, c->args, c->client_name, c->client_version,
-               "cancelled", NULL, NULL, 0, c->started_ns);
+    struct dispatch_client who = {c->client_name, c->client_version, c->client_transport,
+                                  c->client_address};
+    audit_call(c->d, c->slot->def->name, c->args, &who, "cancelled", NULL, NULL, 0,
+               c->started_ns);
     unlink_call(c);
     free_call(c);
 }

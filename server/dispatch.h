@@ -45,6 +45,8 @@ struct dispatch_callbacks {
 struct dispatch_client {
     const char *name;
     const char *version;
+    const char *transport; /* "stdio", "http", "https"; NULL: not said */
+    const char *address;   /* the client's address (HTTP), or NULL */
 };
 
 /* Compiles every tool schema. cfg and loop are borrowed and must outlive

@@ -53,6 +53,11 @@ struct mcp_session *mcp_session_create(struct dispatch *dispatch,
                                        const struct config *cfg, mcp_write_fn write,
                                        void *data);
 
+/* Names the transport ("stdio", "http") and the client's address (NULL:
+ * none) for the audit lines of this session's calls; copied. */
+void mcp_session_set_peer(struct mcp_session *s, const char *transport,
+                          const char *address);
+
 /* Cancels pending calls without replies and frees the session. Accepts NULL. */
 void mcp_session_destroy(struct mcp_session *s);
 
