@@ -17,19 +17,19 @@
 #include "util/dynbuf.h"
 
 /* Error codes of the MCP header rules (2026-07-28); the JSON-RPC ones. */
-#define RPC_PARSE_ERROR -32700
-#define RPC_INVALID_REQUEST -32600
-#define RPC_INVALID_PARAMS -32602
-#define MCP_HEADER_MISMATCH -32020
-#define MCP_UNSUPPORTED_VERSION -32022
+#define RPC_PARSE_ERROR (-32700)
+#define RPC_INVALID_REQUEST (-32600)
+#define RPC_INVALID_PARAMS (-32602)
+#define MCP_HEADER_MISMATCH (-32020)
+#define MCP_UNSUPPORTED_VERSION (-32022)
 
 #define META_VERSION "io.modelcontextprotocol/protocolVersion"
 #define META_CAPABILITIES "io.modelcontextprotocol/clientCapabilities"
 
 /* MHD reads the request line and headers into this much memory per
  * connection: larger headers get 431 from MHD itself. */
-#define CONNECTION_MEMORY (32u * 1024)
-#define TLS_FILE_MAX (256u * 1024)
+#define CONNECTION_MEMORY ((size_t)32 * 1024)
+#define TLS_FILE_MAX ((size_t)256 * 1024)
 /* No timer wait is longer: a timeout MHD does not report is still seen. */
 #define MAX_WAIT_MS 1000
 

@@ -150,8 +150,11 @@ static void read_reply(int fd, struct reply *r)
             break;
         struct pollfd p = {.fd = fd, .events = POLLIN};
         ck_assert_msg(poll(&p, 1, REPLY_MS) == 1, "no reply within %d ms", REPLY_MS);
-        if (len + 1024 > cap)
-            ck_assert_ptr_nonnull(buf = realloc(buf, cap *= 2));
+        if (len + 1024 > cap) {
+            char *grown = realloc(buf, cap *= 2);
+            ck_assert_ptr_nonnull(grown);
+            buf = grown;
+        }
         ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
         ck_assert_msg(n > 0, "the connection closed before a full reply");
         len += (size_t)n;
