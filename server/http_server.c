@@ -40,6 +40,7 @@ struct request {
     struct MHD_Connection *conn;
     struct dynbuf body;
     bool too_big;
+    size_t dropped; /* bytes read past the limit */
     bool suspended;
     bool handled;    /* the handler has it */
     bool answered;   /* the handler replied */
@@ -790,6 +791,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         if (!rq->too_big &&
             dynbuf_append(&rq->body, upload_data, *upload_data_size) != DYNBUF_OK)
             rq->too_big = true;
+        if (rq->too_big && (rq->dropped += *upload_data_size) > s->o.max_body)
+            return MHD_NO; /* a body that does not end: close the connection */
         *upload_data_size = 0;
         return MHD_YES;
     }

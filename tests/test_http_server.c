@@ -82,7 +82,9 @@ static void server_start(struct server *s, const char *const *extra)
     ck_assert_int_eq(testutil_spawn(&s->child, argv, env), 0);
     char *line = testutil_read_line(&s->child, REPLY_MS);
     ck_assert_msg(line != NULL, "the server printed no URL");
-    ck_assert_int_eq(sscanf(line, "http://127.0.0.1:%u/mcp", &s->port), 1);
+    ck_assert_msg(sscanf(line, "http://127.0.0.1:%u/mcp", &s->port) == 1 ||
+                      sscanf(line, "https://127.0.0.1:%u/mcp", &s->port) == 1,
+                  "unexpected first line: %s", line);
     free(line);
 }
 
@@ -328,6 +330,44 @@ START_TEST(refusals)
 }
 END_TEST
 
+/* A chunked body (no Content-Length to refuse up front) that passes the
+ * limit and keeps coming: the server closes that connection and goes on
+ * serving. */
+START_TEST(endless_chunked_body)
+{
+    struct server s;
+    server_start(&s, (const char *const[]){"MSG91_MAX_LINE_BYTES=2048", NULL});
+    int fd = connect_from(NULL, s.port);
+    static const char head[] =
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" ACCEPT_BOTH JSON_TYPE V1125
+        "Transfer-Encoding: chunked\r\n\r\n";
+    send_all(fd, head, sizeof head - 1);
+    char chunk[1024 + 16];
+    int n = snprintf(chunk, sizeof chunk, "%x\r\n", 1024);
+    memset(chunk + n, ' ', 1024);
+    memcpy(chunk + n + 1024, "\r\n", 2);
+    bool closed = false;
+    for (int i = 0; i < 64 && !closed; i++) {
+        if (send(fd, chunk, (size_t)n + 1026, MSG_NOSIGNAL) < 0) {
+            closed = true;
+            break;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        char buf[64];
+        closed = poll(&p, 1, 0) == 1 && recv(fd, buf, sizeof buf, 0) <= 0;
+    }
+    if (!closed) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        char buf[64];
+        closed = poll(&p, 1, REPLY_MS) == 1 && recv(fd, buf, sizeof buf, 0) <= 0;
+    }
+    ck_assert_msg(closed, "the connection stayed open");
+    close(fd);
+    expect_call_works(s.port);
+    ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 /* A request of the 2026-07-28 era naming a version the server does not
  * speak gets -32022 with the list it does speak. */
 START_TEST(unsupported_modern_version)
@@ -559,6 +599,68 @@ START_TEST(refuses_exposure)
 }
 END_TEST
 
+/* ---- TLS ---- */
+
+static size_t collect(char *data, size_t size, size_t n, void *userp)
+{
+    char **buf = userp;
+    size_t old = *buf ? strlen(*buf) : 0;
+    char *grown = realloc(*buf, old + size * n + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + old, data, size * n);
+    grown[old + size * n] = '\0';
+    *buf = grown;
+    return size * n;
+}
+
+/* HTTPS from a certificate and key file: a client that trusts only that
+ * certificate makes a real call. */
+START_TEST(https)
+{
+    char dir[] = "/tmp/msg91-http-tls-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *cert = F("%s/cert.pem", dir);
+    const char *key = F("%s/key.pem", dir);
+    const char *cmd =
+        F("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+          "-keyout %s -out %s -days 2 -subj /CN=localhost "
+          "-addext subjectAltName=IP:127.0.0.1,DNS:localhost >%s/openssl.log 2>&1",
+          key, cert, dir);
+    ck_assert_msg(system(cmd) == 0, "openssl failed: %s", cmd);
+    struct server s;
+    server_start(&s, (const char *const[]){F("MSG91_HTTP_TLS_CERT=%s", cert),
+                                           F("MSG91_HTTP_TLS_KEY=%s", key), NULL});
+    CURL *c = curl_easy_init();
+    ck_assert_ptr_nonnull(c);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, "Accept: application/json, text/event-stream");
+    h = curl_slist_append(h, "MCP-Protocol-Version: 2025-11-25");
+    char *body = NULL;
+    curl_easy_setopt(c, CURLOPT_URL, F("https://127.0.0.1:%u/mcp", s.port));
+    curl_easy_setopt(c, CURLOPT_CAINFO, cert);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, CALL_CAMPAIGNS);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)REPLY_MS);
+    CURLcode rc = curl_easy_perform(c);
+    ck_assert_msg(rc == CURLE_OK, "%s", curl_easy_strerror(rc));
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    ck_assert_int_eq(status, 200);
+    ck_assert_msg(body && strstr(body, "\"total\":32"), "%s", body ? body : "(none)");
+    free(body);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    ck_assert_int_eq(server_stop(&s), 0);
+    unlink(cert);
+    unlink(key);
+    unlink(F("%s/openssl.log", dir));
+    rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http_server");
@@ -572,12 +674,14 @@ int main(void)
     tcase_add_test(tc, healthz_and_call);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, unsupported_modern_version);
+    tcase_add_test(tc, endless_chunked_body);
     tcase_add_test(tc, origin_and_host);
     tcase_add_test(tc, slow_headers);
     tcase_add_test(tc, idle_connections);
     tcase_add_test(tc, sigterm_finishes_inflight);
     tcase_add_test(tc, audit_line);
     tcase_add_test(tc, refuses_exposure);
+    tcase_add_test(tc, https);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
