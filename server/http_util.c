@@ -1,7 +1,7 @@
 /* The parts of the HTTP transport that need no libmicrohttpd: defaults,
  * the loopback test and MCP header decoding. They live in the server
  * core, so `msg91-mcp http` can check its settings before it loads the
- * transport module (server/http_module.h). */
+ * transport module (server/http_transport_module.h). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>

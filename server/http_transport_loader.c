@@ -1,6 +1,6 @@
 /* The server's side of the HTTP transport: the libmicrohttpd part of
  * http_server.h implemented by loading the transport module
- * (server/http_module.c) when `msg91-mcp http` starts. Only the executable
+ * (server/http_transport_module.c) when `msg91-mcp http` starts. Only the executable
  * links this file; the tests link http_server.c itself. The module is
  * looked for at $MSG91_HTTP_MODULE, next to the executable (the build
  * tree), then in the install directory. */
@@ -11,11 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/http_module.h"
+#include "server/http_transport_module.h"
 
-static const struct http_module_api *api;
+static const struct http_transport_module_api *api;
 
-static const struct http_module_api *try_open(const char *path, char **why)
+static const struct http_transport_module_api *try_open(const char *path, char **why)
 {
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
@@ -23,8 +23,9 @@ static const struct http_module_api *try_open(const char *path, char **why)
         *why = strdup(dlerror());
         return NULL;
     }
-    const struct http_module_api *found = dlsym(handle, HTTP_MODULE_SYMBOL);
-    if (!found || found->abi_version != HTTP_MODULE_ABI) {
+    const struct http_transport_module_api *found =
+        dlsym(handle, HTTP_TRANSPORT_MODULE_SYMBOL);
+    if (!found || found->abi_version != HTTP_TRANSPORT_MODULE_ABI) {
         free(*why);
         if (asprintf(why, "%s is not a matching HTTP module", path) < 0)
             *why = NULL;
@@ -35,7 +36,7 @@ static const struct http_module_api *try_open(const char *path, char **why)
 }
 
 /* The module beside the running executable, or NULL. */
-static const struct http_module_api *try_beside_executable(char **why)
+static const struct http_transport_module_api *try_beside_executable(char **why)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -47,11 +48,12 @@ static const struct http_module_api *try_beside_executable(char **why)
         return NULL;
     char path[PATH_MAX + 64];
     /* Bounded by sizeof path; glibc has no snprintf_s. NOLINTNEXTLINE */
-    snprintf(path, sizeof path, "%.*s/%s", (int)(slash - exe), exe, HTTP_MODULE_FILE);
+    snprintf(path, sizeof path, "%.*s/%s", (int)(slash - exe), exe,
+             HTTP_TRANSPORT_MODULE_FILE);
     return try_open(path, why);
 }
 
-static const struct http_module_api *load(char **error)
+static const struct http_transport_module_api *load(char **error)
 {
     if (api)
         return api;
@@ -62,7 +64,8 @@ static const struct http_module_api *load(char **error)
     if (!api)
         api = try_beside_executable(&why);
     if (!api)
-        api = try_open(MSG91_HTTP_MODULE_DIR "/" HTTP_MODULE_FILE, &why);
+        api = try_open(MSG91_HTTP_TRANSPORT_MODULE_DIR "/" HTTP_TRANSPORT_MODULE_FILE,
+                       &why);
     if (!api && asprintf(error,
                          "cannot load the HTTP transport module (%s); is msg91-mcp "
                          "installed completely?",
@@ -78,7 +81,7 @@ struct http_server *http_server_create(uv_loop_t *loop,
                                        char **error)
 {
     *error = NULL;
-    const struct http_module_api *m = load(error);
+    const struct http_transport_module_api *m = load(error);
     return m ? m->create(loop, o, handler, ctx, error) : NULL;
 }
 
