@@ -2,7 +2,7 @@
  * functions that server/http_transport_loader.c looks up by name after dlopen. */
 #include "server/http_transport_module.h"
 
-const struct http_transport_module_api msg91_http_transport_module_api = {
+const struct http_transport_module_api http_transport_module_api = {
     .abi_version = HTTP_TRANSPORT_MODULE_ABI,
     .create = http_server_create,
     .port = http_server_port,

@@ -11,7 +11,7 @@
 #include "server/http_server.h"
 
 #define HTTP_TRANSPORT_MODULE_ABI 1
-#define HTTP_TRANSPORT_MODULE_SYMBOL "msg91_http_transport_module_api"
+#define HTTP_TRANSPORT_MODULE_SYMBOL "http_transport_module_api"
 #define HTTP_TRANSPORT_MODULE_FILE "msg91-mcp-http.so"
 
 struct http_transport_module_api {
@@ -27,6 +27,6 @@ struct http_transport_module_api {
 
 /* Default visibility overrides -fvisibility=hidden for this one symbol. */
 extern __attribute__((visibility("default")))
-const struct http_transport_module_api msg91_http_transport_module_api;
+const struct http_transport_module_api http_transport_module_api;
 
 #endif
