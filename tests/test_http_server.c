@@ -514,8 +514,9 @@ static long sandbox_inflight(void)
     return n;
 }
 
-/* SIGTERM while a call waits for a slow upstream: the call finishes with
- * its real result, then the server exits 0. */
+/* SIGTERM while a call waits for a slow upstream: the listening socket
+ * closes, a new request on an open connection gets 503, the call finishes
+ * with its real result, then the server exits 0. */
 START_TEST(sigterm_finishes_inflight)
 {
     sandbox_control("POST", "/_sandbox/reset", NULL);
@@ -529,10 +530,34 @@ START_TEST(sigterm_finishes_inflight)
           "Content-Length: %zu\r\n\r\n%s",
           strlen(CALL_CAMPAIGNS), CALL_CAMPAIGNS);
     send_all(fd, req, strlen(req));
+    int idle = connect_from(NULL, s.port); /* open before the signal */
     while (sandbox_inflight() == 0)
         usleep(10000);
     kill(s.child.pid, SIGTERM);
+    /* The listening socket closes first: wait until a connect is refused. */
+    for (;;) {
+        int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in to = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)s.port)};
+        inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+        int rc = connect(probe, (struct sockaddr *)&to, sizeof to);
+        close(probe);
+        if (rc != 0)
+            break;
+        usleep(10000);
+    }
+    /* A new request on a connection opened before is refused, while the
+     * call in flight goes on. */
     struct reply r;
+    const char *late =
+        F("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" ACCEPT_BOTH JSON_TYPE V1125
+          "Content-Length: %zu\r\n\r\n%s",
+          strlen(CALL_CAMPAIGNS), CALL_CAMPAIGNS);
+    send_all(idle, late, strlen(late));
+    read_reply(idle, &r);
+    close(idle);
+    ck_assert_int_eq(r.status, 503);
+    reply_finish(&r);
     read_reply(fd, &r);
     close(fd);
     ck_assert_int_eq(r.status, 200);
