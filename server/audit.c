@@ -419,6 +419,10 @@ static json_t *line_object(const struct audit_entry *e)
                   masked_arguments(e->arguments), "outcome", e->outcome);
     if (!line)
         return NULL;
+    if (e->transport)
+        json_object_set_new(line, "transport", json_string(e->transport));
+    if (e->address)
+        json_object_set_new(line, "address", capped(e->address, AUDIT_STRING_MAX));
     if (e->error)
         json_object_set_new(line, "error",
                             capped(e->error, (size_t)4 * AUDIT_STRING_MAX));

@@ -27,6 +27,8 @@ struct audit_entry {
     const char *client_name;    /* from initialize; may be NULL */
     const char *client_version; /* may be NULL */
     const char *persona;        /* the persona the call was made as, or NULL */
+    const char *transport;      /* "stdio", "http", "https"; may be NULL */
+    const char *address;        /* the client's address (HTTP); may be NULL */
     const char *tool;
     json_t *arguments;      /* borrowed; masked in the line, not in place */
     const char *outcome;    /* "ok", "tool_error", "invalid_arguments",

@@ -239,7 +239,8 @@ static int print_result(json_t *result)
 static int run_call(struct cli_run *r, const char *tool, json_t *arguments)
 {
     static const struct dispatch_callbacks cb = {call_done, NULL};
-    struct dispatch_client client = {"msg91-mcp-cli", MSG91_MCP_VERSION, NULL};
+    struct dispatch_client client = {
+        .name = "msg91-mcp-cli", .version = MSG91_MCP_VERSION, .transport = "cli"};
     json_t *done = NULL, *result = NULL;
     struct dispatch_call *call = NULL;
     enum dispatch_status st =

@@ -71,6 +71,15 @@ static const struct setting settings[] = {
      "serve as this persona of the personas file"},
     {"MSG91_MAX_LINE_BYTES", "max-line-bytes", "max_line_bytes", SET_LONG,
      OFF(max_line_bytes), 1024, 1L << 30, "largest accepted input line (default 4 MiB)"},
+    {"MSG91_HTTP_LISTEN", "listen", "http_listen", SET_STRING, OFF(http_listen), 0, 0,
+     "http mode: address and port (default 127.0.0.1:8080)"},
+    {"MSG91_HTTP_ALLOWED_ORIGINS", "http-allowed-origins", "http_allowed_origins",
+     SET_STRING, OFF(http_allowed_origins), 0, 0,
+     "http mode: comma list of allowed Origin values besides loopback ones"},
+    {"MSG91_HTTP_TLS_CERT", "http-tls-cert", "http_tls_cert", SET_STRING,
+     OFF(http_tls_cert), 0, 0, "http mode: serve HTTPS with this certificate (PEM)"},
+    {"MSG91_HTTP_TLS_KEY", "http-tls-key", "http_tls_key", SET_STRING, OFF(http_tls_key),
+     0, 0, "http mode: the private key for MSG91_HTTP_TLS_CERT (PEM)"},
 };
 #define SETTINGS_LEN (sizeof settings / sizeof settings[0])
 
@@ -119,6 +128,10 @@ void config_finish(struct config *c)
     free(c->tool_prefix);
     free(c->personas_file);
     free(c->persona);
+    free(c->http_listen);
+    free(c->http_allowed_origins);
+    free(c->http_tls_cert);
+    free(c->http_tls_key);
     for (unsigned i = 0; i < CONFIG_MAX_TOOLS; i++) {
         free(c->endpoints[i].method);
         free(c->endpoints[i].path);

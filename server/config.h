@@ -37,7 +37,12 @@ struct config {
     long max_line_bytes;
     char *personas_file; /* MSG91_PERSONAS, or NULL */
     char *persona;       /* MSG91_PERSONA: the persona served over stdio */
-    bool sandbox;        /* --sandbox: every call goes to the built-in sandbox */
+    /* `http` mode (server/http_serve.h); NULL when unset. */
+    char *http_listen;          /* HOST:PORT */
+    char *http_allowed_origins; /* comma list */
+    char *http_tls_cert;        /* PEM files */
+    char *http_tls_key;
+    bool sandbox; /* --sandbox: every call goes to the built-in sandbox */
     struct config_endpoint endpoints[CONFIG_MAX_TOOLS]; /* by tool_table index */
 };
 

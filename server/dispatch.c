@@ -63,6 +63,8 @@ struct dispatch_call {
     char *client_name; /* copies, for the audit line */
     char *client_version;
     char *persona;
+    char *client_transport;
+    char *client_address;
     struct dispatch_call *prev, *next;
 };
 
@@ -271,6 +273,8 @@ static void free_call(struct dispatch_call *c)
     free(c->client_name);
     free(c->client_version);
     free(c->persona);
+    free(c->client_transport);
+    free(c->client_address);
     free(c);
 }
 
@@ -293,6 +297,8 @@ struct caller {
     const char *name;
     const char *version;
     const char *persona;
+    const char *transport;
+    const char *address;
 };
 
 static void audit_call(struct dispatch *d, const char *tool, json_t *args,
@@ -305,6 +311,8 @@ static void audit_call(struct dispatch *d, const char *tool, json_t *args,
         .client_name = who->name,
         .client_version = who->version,
         .persona = who->persona,
+        .transport = who->transport,
+        .address = who->address,
         .tool = tool,
         .arguments = args,
         .outcome = outcome,
@@ -619,7 +627,8 @@ static void on_http_done(void *data, const struct http_response *resp)
                                                       : SERVICE_NAME
                                            "'s answer could not be read.");
     }
-    struct caller who = {c->client_name, c->client_version, c->persona};
+    struct caller who = {c->client_name, c->client_version, c->persona,
+                         c->client_transport, c->client_address};
     audit_call(c->d, c->slot->def->name, c->args, &who,
                out.structured ? "ok" : "tool_error", result, out.upstream_request_id,
                resp->outcome == HTTP_ANSWERED ? resp->status : 0, c->started_ns);
@@ -676,6 +685,8 @@ static enum dispatch_status submit(struct dispatch *d, struct tool_slot *s, json
     c->client_name = copy_or_null(who->name);
     c->client_version = copy_or_null(who->version);
     c->persona = copy_or_null(who->persona);
+    c->client_transport = copy_or_null(who->transport);
+    c->client_address = copy_or_null(who->address);
     log_debug("%s: %s %s", s->def->name, req->method, req->url);
     /* The engine takes the URL and body, whether or not it accepts the call. */
     int rc = http_submit(d->engine, req, on_http_done, on_http_stage, c, &c->http);
@@ -797,8 +808,13 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
     *result = NULL;
     *call = NULL;
     x.persona = client && client->persona ? client->persona : d->persona;
-    x.who = (struct caller){client ? client->name : NULL, client ? client->version : NULL,
-                            x.persona ? x.persona->name : NULL};
+    x.who = (struct caller){
+        .name = client ? client->name : NULL,
+        .version = client ? client->version : NULL,
+        .persona = x.persona ? x.persona->name : NULL,
+        .transport = client ? client->transport : NULL,
+        .address = client ? client->address : NULL,
+    };
     if (!(x.s = find_slot(d, name)))
         return DISPATCH_UNKNOWN_TOOL;
     /* Only a call without arguments needs an object made for it; this is
@@ -831,7 +847,8 @@ void dispatch_cancel(struct dispatch_call *c)
     if (!c)
         return;
     http_cancel(c->http);
-    struct caller who = {c->client_name, c->client_version, c->persona};
+    struct caller who = {c->client_name, c->client_version, c->persona,
+                         c->client_transport, c->client_address};
     audit_call(c->d, c->slot->def->name, c->args, &who, "cancelled", NULL, NULL, 0,
                c->started_ns);
     unlink_call(c);

@@ -53,6 +53,8 @@ struct dispatch_client {
     const char *name;
     const char *version;
     const struct persona *persona;
+    const char *transport; /* "stdio", "http", "https"; NULL: not said */
+    const char *address;   /* the client's address (HTTP), or NULL */
 };
 
 /* Compiles every tool schema and loads the personas file (MSG91_PERSONAS)

@@ -9,6 +9,7 @@
 #include "sandbox/sandbox.h"
 #include "server/cli.h"
 #include "server/config.h"
+#include "server/http_serve.h"
 #include "server/log.h"
 #include "server/redact.h"
 #include "server/serve.h"
@@ -23,6 +24,8 @@ static void print_help(void)
         "usage:\n"
         "  msg91-mcp [options]                 serve MCP over stdio\n"
         "  msg91-mcp --sandbox [options]       the same, against the built-in sandbox\n"
+        "  msg91-mcp http [--listen HOST:PORT] [--sandbox]\n"
+        "                                      serve MCP over Streamable HTTP at /mcp\n"
         "  msg91-mcp sandbox [--port N]        run the sandbox alone on 127.0.0.1\n"
         "  msg91-mcp list [--json]             print the tools this configuration "
         "exposes\n"
@@ -114,7 +117,8 @@ static int run(struct config *cfg, char **rest)
 {
     const char *sub = rest[0];
     if (sub && strcmp(sub, "list") != 0 && strcmp(sub, "call") != 0 &&
-        strcmp(sub, "sandbox") != 0 && strcmp(sub, "token") != 0) {
+        strcmp(sub, "sandbox") != 0 && strcmp(sub, "token") != 0 &&
+        strcmp(sub, "http") != 0) {
         fprintf(stderr, "msg91-mcp: unknown command or option \"%s\" (see --help)\n",
                 sub);
         return 1;
@@ -139,7 +143,15 @@ static int run(struct config *cfg, char **rest)
                 "error until "
                 "MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) is set; use --sandbox to try "
                 "the tools");
-        rc = sub ? cli_call(cfg, rest + 1) : serve_stdio(cfg);
+        if (sub && !strcmp(sub, "http") && rest[1]) {
+            fprintf(stderr, "msg91-mcp: http takes no argument \"%s\" (see --help)\n",
+                    rest[1]);
+            rc = 1;
+        } else if (sub && !strcmp(sub, "http")) {
+            rc = serve_http(cfg);
+        } else {
+            rc = sub ? cli_call(cfg, rest + 1) : serve_stdio(cfg);
+        }
     }
     sandbox_destroy(sb);
     return rc;

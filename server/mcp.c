@@ -81,8 +81,10 @@ struct mcp_session {
     const struct mcp_features *features; /* negotiated, NULL before initialize */
     char *client_name;
     char *client_version;
-    int client_log_level; /* index into mcp_levels, -1: no notifications */
-    bool reporting;       /* logging a failed reply: no notifications now */
+    char *transport, *address; /* for the audit line; NULL: stdio */
+    const struct persona *persona; /* HTTP: the authenticated one; NULL: default */
+    int client_log_level;      /* index into mcp_levels, -1: no notifications */
+    bool reporting;            /* logging a failed reply: no notifications now */
     struct pending_call *pending;
     unsigned pending_count;
     char fallback[FALLBACK_LINE_MAX];
@@ -524,7 +526,18 @@ void mcp_session_destroy(struct mcp_session *s)
     log_set_sink(NULL, NULL);
     free(s->client_name);
     free(s->client_version);
+    free(s->transport);
+    free(s->address);
     free(s);
+}
+
+void mcp_session_set_peer(struct mcp_session *s, const char *transport,
+                          const char *address, const struct persona *persona)
+{
+    s->persona = persona;
+    /* Without memory for them the lines go out without the labels. */
+    s->transport = transport ? strdup(transport) : NULL;
+    s->address = address ? strdup(address) : NULL;
 }
 
 /* ---- methods ---- */
@@ -727,7 +740,11 @@ static void handle_tools_call(struct mcp_session *s, struct batch *b,
     p->progress_token = token ? json_incref(token) : NULL;
 
     static const struct dispatch_callbacks callbacks = {call_done, call_stage};
-    struct dispatch_client client = {s->client_name, s->client_version, NULL};
+    struct dispatch_client client = {.name = s->client_name,
+                                     .version = s->client_version,
+                                     .transport = s->transport ? s->transport : "stdio",
+                                     .address = s->address,
+                                     .persona = s->persona};
     json_t *result = NULL;
     enum dispatch_status st = dispatch_call(s->dispatch, json_string_value(name), args,
                                             &client, &callbacks, p, &result, &p->call);

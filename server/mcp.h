@@ -53,6 +53,13 @@ struct mcp_session *mcp_session_create(struct dispatch *dispatch,
                                        const struct config *cfg, mcp_write_fn write,
                                        void *data);
 
+/* Names the transport ("stdio", "http") and the client's address (NULL:
+ * none) for the audit lines of this session's calls (copied), and the
+ * persona its calls are made as (NULL: the server's default; borrowed: the
+ * caller keeps its set referenced while the session lives). */
+void mcp_session_set_peer(struct mcp_session *s, const char *transport,
+                          const char *address, const struct persona *persona);
+
 /* Cancels pending calls without replies and frees the session. Accepts NULL. */
 void mcp_session_destroy(struct mcp_session *s);
 

@@ -73,7 +73,7 @@ static enum dispatch_status call(struct harness *h, const char *tool, const char
      * would count against tests that fail allocations. */
     if (args && !a)
         ck_abort_msg("bad JSON in the test: %s", args);
-    struct dispatch_client client = {"test", "1", NULL};
+    struct dispatch_client client = {.name = "test", .version = "1"};
     enum dispatch_status st =
         dispatch_call(h->d, tool, a, &client, &callbacks, h, result, c);
     json_decref(a);

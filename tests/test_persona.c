@@ -537,7 +537,8 @@ START_TEST(dispatch_shows_each_persona_its_tools)
     json_t *result = NULL;
     struct dispatch_call *call = NULL;
     json_t *args = json_pack("{s:i}", "limit", 1);
-    struct dispatch_client as_alice = {"t", "1", NULL}, as_bob = {"t", "1", bob};
+    struct dispatch_client as_alice = {.name = "t", .version = "1"},
+                           as_bob = {.name = "t", .version = "1", .persona = bob};
     ck_assert_int_eq(
         dispatch_call(d, "list_campaigns", args, &as_alice, &cb, NULL, &result, &call),
         DISPATCH_UNKNOWN_TOOL);

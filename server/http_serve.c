@@ -1,0 +1,457 @@
+#include "server/http_serve.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "server/dispatch.h"
+#include "server/http_server.h"
+#include "server/log.h"
+#include "server/mcp.h"
+#include "server/persona.h"
+#include "tools/service.h"
+
+/* How long in-flight calls may keep the server up after SIGTERM, beyond
+ * their own upstream timeout, and how long replies then get to be sent. */
+#define DRAIN_GRACE_MS 1000
+#define DRAIN_TICK_MS 10
+
+/* The versions to offer, newest first; only those the core speaks are. */
+static const char *const candidate_versions[] = {
+    "2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05",
+};
+#define CANDIDATES (sizeof candidate_versions / sizeof *candidate_versions)
+
+struct http_app;
+
+/* One POST being answered by its own session. */
+struct http_call {
+    struct http_app *app;
+    struct mcp_session *session;
+    http_reply_fn reply;
+    void *call_ctx;
+    bool modern;  /* 2026-07-28 rules for the HTTP status */
+    bool priming; /* the synthetic initialize: its reply is dropped */
+    bool replied;
+    bool done; /* replied and idle: free at the end of the loop turn */
+    struct persona_set *personas; /* referenced while the call may use its persona */
+    struct http_call *prev, *next;
+};
+
+struct http_app {
+    uv_loop_t loop;
+    const struct config *cfg;
+    struct dispatch *dispatch;
+    struct http_server *srv;
+    const char *versions[CANDIDATES + 1];
+    uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t drain_timer;
+    uv_check_t reaper;
+    uint64_t drain_deadline;
+    bool draining, abandoned, tearing_down;
+    struct http_call *calls;
+    unsigned call_count;
+    int exit_code;
+};
+
+static void teardown(struct http_app *app);
+
+/* ---- one call ---- */
+
+static void call_unlink(struct http_call *c)
+{
+    struct http_app *app = c->app;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        app->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    app->call_count--;
+}
+
+static void call_free(struct http_call *c)
+{
+    call_unlink(c);
+    mcp_session_destroy(c->session);
+    persona_set_unref(c->personas);
+    free(c);
+}
+
+/* Sessions are freed after their own code has returned. */
+static void on_reaper(uv_check_t *h)
+{
+    struct http_app *app = h->data;
+    for (struct http_call *c = app->calls, *next; c; c = next) {
+        next = c->next;
+        if (c->done)
+            call_free(c);
+    }
+}
+
+/* The HTTP status of a reply: 200, except on the 2026-07-28 path, where
+ * the specification gives protocol errors their own statuses. */
+static unsigned reply_status(const struct http_call *c, const char *line, size_t len)
+{
+    if (!c->modern)
+        return 200;
+    json_t *msg = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+    json_int_t code =
+        json_integer_value(json_object_get(json_object_get(msg, "error"), "code"));
+    json_decref(msg);
+    if (code == -32601)
+        return 404;
+    if (code == -32700 || code == -32600 || code == -32602 ||
+        (code <= -32020 && code >= -32022))
+        return 400;
+    return 200;
+}
+
+static bool is_notification(const char *line, size_t len)
+{
+    if (len == 0 || line[0] != '{')
+        return false;
+    json_t *msg = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+    bool yes = msg && json_object_get(msg, "method") && !json_object_get(msg, "id");
+    json_decref(msg);
+    return yes;
+}
+
+static void finish_call(struct http_call *c, unsigned status, const char *body,
+                        size_t len)
+{
+    c->replied = true;
+    c->reply(c->call_ctx, status, body, len);
+}
+
+static int collect_line(void *data, const char *line, size_t len)
+{
+    struct http_call *c = data;
+    /* Notifications (progress, log messages) have no stream to go to:
+     * responses are plain JSON. */
+    if (c->priming || c->replied || is_notification(line, len))
+        return 0;
+    finish_call(c, reply_status(c, line, len), line, len);
+    if (mcp_session_pending(c->session) == 0)
+        c->done = true;
+    return 0;
+}
+
+/* The initialize a stateless request skips, fed to its session first, so
+ * the session serves the request at the version the header names. */
+static void prime(struct http_call *c, const char *version, json_t *meta)
+{
+    json_t *info = json_object_get(meta, "io.modelcontextprotocol/clientInfo");
+    json_t *init =
+        json_pack("{s:s,s:i,s:s,s:{s:s,s:{}}}", "jsonrpc", "2.0", "id", 0, "method",
+                  "initialize", "params", "protocolVersion", version, "capabilities");
+    if (json_is_object(info))
+        json_object_set(json_object_get(init, "params"), "clientInfo", info);
+    char *line = init ? json_dumps(init, JSON_COMPACT) : NULL;
+    json_decref(init);
+    c->priming = true;
+    if (line)
+        mcp_session_handle_line(c->session, line, strlen(line));
+    c->priming = false;
+    free(line);
+}
+
+static void handle(void *ctx, const char *body, size_t len,
+                   const struct http_request_info *info, http_reply_fn reply,
+                   void *call_ctx)
+{
+    struct http_app *app = ctx;
+    /* Notifications and responses need no answer on a stateless server:
+     * nothing refers to an earlier request. */
+    if (info->notification || (!info->method && body[0] == '{')) {
+        reply(call_ctx, 202, NULL, 0);
+        return;
+    }
+    struct http_call *c = calloc(1, sizeof *c);
+    if (c)
+        c->session = mcp_session_create(app->dispatch, app->cfg, collect_line, c);
+    if (!c || !c->session) {
+        free(c);
+        static const char oom[] =
+            "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":"
+            "-32603,\"message\":\"Internal error: out of memory\"}}";
+        reply(call_ctx, 500, oom, sizeof oom - 1);
+        return;
+    }
+    c->app = app;
+    c->reply = reply;
+    c->call_ctx = call_ctx;
+    c->next = app->calls;
+    if (app->calls)
+        app->calls->prev = c;
+    app->calls = c;
+    app->call_count++;
+    /* A SIGHUP may replace the set while this call runs: hold the one its
+     * persona belongs to. */
+    const struct persona *persona = info->persona;
+    if (persona)
+        c->personas = persona_set_ref(persona->set);
+    mcp_session_set_peer(c->session, info->transport, info->client, persona);
+    const char *version = info->protocol_version ? info->protocol_version : "2025-03-26";
+    c->modern = mcp_version_supported(version) && strcmp(version, "2025-11-25") > 0;
+    if (!info->method || strcmp(info->method, "initialize") != 0) {
+        json_t *msg = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+        prime(c, version, json_object_get(json_object_get(msg, "params"), "_meta"));
+        json_decref(msg);
+    }
+    mcp_session_handle_line(c->session, body, len);
+    if (!c->replied && mcp_session_pending(c->session) == 0)
+        finish_call(c, 202, NULL, 0); /* a batch of notifications */
+    if (c->replied && mcp_session_pending(c->session) == 0)
+        c->done = true;
+}
+
+/* The persona whose token the Authorization header carries, or NULL. */
+static const void *authenticate(void *ctx, const char *authorization)
+{
+    struct http_app *app = ctx;
+    return persona_set_authenticate(dispatch_personas(app->dispatch), authorization);
+}
+
+static const struct http_handler handler = {.handle = handle,
+                                            .authenticate = authenticate};
+
+/* ---- shutdown ---- */
+
+static void drain_tick(uv_timer_t *t)
+{
+    struct http_app *app = t->data;
+    bool idle = app->call_count == 0 && http_server_inflight(app->srv) == 0;
+    uint64_t now = uv_now(&app->loop);
+    if (idle || (app->abandoned && now >= app->drain_deadline)) {
+        teardown(app);
+        return;
+    }
+    if (!app->abandoned && now >= app->drain_deadline) {
+        /* Every call still waiting gets its reply: the outcome is unknown. */
+        log_warning("giving up on %u call(s) still waiting for " SERVICE_NAME
+                    " at shutdown",
+                    app->call_count);
+        app->abandoned = true;
+        app->drain_deadline = now + DRAIN_GRACE_MS;
+        for (struct http_call *c = app->calls; c; c = c->next)
+            if (!c->done)
+                mcp_session_abandon_pending(c->session);
+    }
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    struct http_app *app = sig->data;
+    if (app->draining) {
+        if (signum == SIGINT)
+            teardown(app); /* a second Ctrl-C means now */
+        return;
+    }
+    log_info("received %s; finishing in-flight calls",
+             signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    app->draining = true;
+    http_server_quiesce(app->srv);
+    app->drain_deadline =
+        uv_now(&app->loop) + (uint64_t)app->cfg->timeout_ms + DRAIN_GRACE_MS;
+    uv_timer_start(&app->drain_timer, drain_tick, 0, DRAIN_TICK_MS);
+}
+
+static void on_sighup(uv_signal_t *sig, int signum)
+{
+    (void)signum;
+    struct http_app *app = sig->data;
+    if (app->dispatch) {
+        dispatch_reopen_audit(app->dispatch);
+        dispatch_reload_personas(app->dispatch);
+    }
+}
+
+static void on_closed_handle(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void on_dispatch_closed(void *data)
+{
+    struct http_app *app = data;
+    app->dispatch = NULL;
+    uv_close((uv_handle_t *)&app->sigterm, on_closed_handle);
+    uv_close((uv_handle_t *)&app->sigint, on_closed_handle);
+    uv_close((uv_handle_t *)&app->sighup, on_closed_handle);
+    uv_close((uv_handle_t *)&app->drain_timer, on_closed_handle);
+    uv_close((uv_handle_t *)&app->reaper, on_closed_handle);
+}
+
+static void on_server_closed(void *data)
+{
+    struct http_app *app = data;
+    app->srv = NULL;
+    /* Sessions whose reply could no longer be sent. call_free unlinks
+     * each from the list; the analyzer does not follow that. */
+    while (app->calls)
+        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above
+        call_free(app->calls);
+    dispatch_destroy(app->dispatch, on_dispatch_closed, app);
+}
+
+static void teardown(struct http_app *app)
+{
+    if (app->tearing_down)
+        return;
+    app->tearing_down = true;
+    uv_timer_stop(&app->drain_timer);
+    for (struct http_call *c = app->calls; c; c = c->next)
+        if (!c->done)
+            mcp_session_abandon_pending(c->session);
+    http_server_destroy(app->srv, on_server_closed, app);
+}
+
+/* ---- start ---- */
+
+/* "HOST:PORT", "[V6]:PORT" or "localhost:PORT" into o. Returns 0 or -1. */
+static int parse_listen(const char *text, char *host, size_t size,
+                        struct http_server_options *o)
+{
+    const char *colon = strrchr(text, ':');
+    if (!colon || colon == text)
+        return -1;
+    const char *h = text;
+    size_t hl = (size_t)(colon - text);
+    if (h[0] == '[') {
+        if (hl < 3 || h[hl - 1] != ']')
+            return -1;
+        h++;
+        hl -= 2;
+    }
+    if (hl >= size)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (!strcmp(host, "localhost"))
+        snprintf(host, size, "127.0.0.1");
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || port > 65535)
+        return -1;
+    o->host = host;
+    o->port = (uint16_t)port;
+    return 0;
+}
+
+/* Secure by default: without personas nobody is authenticated, so the
+ * server may only be reachable from this machine. */
+static int check_exposure(const struct config *cfg, const char *listen,
+                          const struct http_server_options *o)
+{
+    bool v6 = strchr(o->host, ':') != NULL;
+    char bracketed[72];
+    snprintf(bracketed, sizeof bracketed, "%s%s%s", v6 ? "[" : "", o->host,
+             v6 ? "]" : "");
+    bool loopback = http_server_is_loopback_host(bracketed, strlen(bracketed));
+    if (cfg->personas_file)
+        return 0; /* every request is authenticated */
+    if (!loopback) {
+        log_error("refusing to listen on %s: without personas (MSG91_PERSONAS) every "
+                  "request is unauthenticated, so only loopback addresses are allowed",
+                  listen);
+        return -1;
+    }
+    return 0;
+}
+
+static int app_start(struct http_app *app, const struct http_server_options *o)
+{
+    char *error = NULL;
+    app->dispatch = dispatch_create(app->cfg, &app->loop, &error);
+    if (!app->dispatch) {
+        log_error("%s", error ? error : "cannot load the tools");
+        free(error);
+        return -1;
+    }
+    app->srv = http_server_create(&app->loop, o, &handler, app, &error);
+    if (!app->srv) {
+        log_error("%s", error ? error : "cannot start the HTTP server");
+        free(error);
+        dispatch_destroy(app->dispatch, NULL, NULL);
+        app->dispatch = NULL;
+        uv_run(&app->loop, UV_RUN_DEFAULT);
+        return -1;
+    }
+    uv_signal_init(&app->loop, &app->sigterm);
+    uv_signal_init(&app->loop, &app->sigint);
+    uv_signal_init(&app->loop, &app->sighup);
+    uv_timer_init(&app->loop, &app->drain_timer);
+    uv_check_init(&app->loop, &app->reaper);
+    app->sigterm.data = app->sigint.data = app->sighup.data = app;
+    app->drain_timer.data = app->reaper.data = app;
+    uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&app->sigint, on_signal, SIGINT);
+    uv_signal_start(&app->sighup, on_sighup, SIGHUP);
+    uv_check_start(&app->reaper, on_reaper);
+    uv_unref((uv_handle_t *)&app->reaper);
+    return 0;
+}
+
+static void announce(const struct http_server *srv, const struct http_server_options *o)
+{
+    bool v6 = strchr(o->host, ':') != NULL;
+    const char *scheme = o->tls_cert_file ? "https" : "http";
+    /* The URL on stdout, for scripts and tests that asked for port 0. */
+    printf("%s://%s%s%s:%u/mcp\n", scheme, v6 ? "[" : "", o->host, v6 ? "]" : "",
+           (unsigned)http_server_port(srv));
+    fflush(stdout);
+    log_info("serving MCP on %s://%s%s%s:%u/mcp", scheme, v6 ? "[" : "", o->host,
+             v6 ? "]" : "", (unsigned)http_server_port(srv));
+}
+
+int serve_http(const struct config *cfg)
+{
+    struct http_server_options o;
+    http_server_options_init(&o);
+    char host[64];
+    const char *listen = cfg->http_listen ? cfg->http_listen : "127.0.0.1:8080";
+    if (parse_listen(listen, host, sizeof host, &o) != 0) {
+        log_error("MSG91_HTTP_LISTEN \"%s\" is not HOST:PORT (e.g. 127.0.0.1:8080)",
+                  listen);
+        return 1;
+    }
+    if (check_exposure(cfg, listen, &o) != 0)
+        return 1;
+    o.allowed_origins = cfg->http_allowed_origins;
+    o.tls_cert_file = cfg->http_tls_cert;
+    o.tls_key_file = cfg->http_tls_key;
+    o.max_body = (size_t)cfg->max_line_bytes;
+    o.require_auth = cfg->personas_file != NULL;
+    struct http_app *app = calloc(1, sizeof *app);
+    if (!app) {
+        log_error("out of memory at start-up");
+        return 1;
+    }
+    app->cfg = cfg;
+    size_t n = 0;
+    for (size_t i = 0; i < CANDIDATES; i++)
+        if (mcp_version_supported(candidate_versions[i]))
+            app->versions[n++] = candidate_versions[i];
+    o.versions = app->versions;
+    int rc = 1;
+    int err = uv_loop_init(&app->loop);
+    if (err != 0) {
+        log_error("cannot start the event loop: %s", uv_strerror(err));
+        free(app);
+        return 1;
+    }
+    if (app_start(app, &o) == 0) {
+        announce(app->srv, &o);
+        uv_run(&app->loop, UV_RUN_DEFAULT);
+        rc = app->exit_code;
+    }
+    uv_loop_close(&app->loop);
+    free(app);
+    return rc;
+}
