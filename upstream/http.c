@@ -1300,7 +1300,12 @@ static int multi_new(struct http_engine *e, CURLM **out)
         curl_multi_setopt(m, CURLMOPT_SOCKETDATA, e) ||
         curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_curl_timer) ||
         curl_multi_setopt(m, CURLMOPT_TIMERDATA, e) ||
-        curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX)) {
+        curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX) ||
+        /* By default curl keeps four connections per transfer in the multi
+         * at the moment one ends, so a quiet spell closes connections that
+         * the next busy one opens again. The cap says how many can be busy
+         * at once; keep that many. */
+        curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)e->max_inflight)) {
         curl_multi_cleanup(m);
         return -EIO;
     }
