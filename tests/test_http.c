@@ -1648,6 +1648,43 @@ static void raw_call(struct capture *cap, const char *head, size_t filler,
     raw_server_stop(&r);
 }
 
+static void count_active_polls(uv_handle_t *h, void *arg)
+{
+    if (h->type == UV_POLL && uv_is_active(h))
+        (*(int *)arg)++;
+}
+
+static int active_polls(void)
+{
+    int n = 0;
+    uv_walk(&loop, count_active_polls, &n);
+    return n;
+}
+
+START_TEST(test_cached_connection_closed_by_the_server)
+{
+    /* The answer keeps the connection alive, then the server closes it: the
+     * end of stream reaches a connection waiting in curl's cache, whose poll
+     * the engine keeps open between requests. That poll must stop rather
+     * than report the readable socket on every loop turn; the connection is
+     * closed when curl next looks at it (here, at destroy), with its poll. */
+    make_engine((struct http_engine_options){0});
+    struct capture cap = {0}, later = {0};
+    raw_call(&cap, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 0, "{}");
+    ck_assert_int_eq(cap.status, 200);
+    uint64_t deadline = now_ms() + 5000;
+    while (active_polls() > 0 && now_ms() < deadline)
+        uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_int_eq(active_polls(), 0);
+    /* Calls elsewhere go on. */
+    submit("GET", "/echo", NULL, NULL, false, &later);
+    ck_assert(run_until(&later.done, 1, 5000));
+    ck_assert_int_eq(later.status, 200);
+    capture_free(&cap);
+    capture_free(&later);
+}
+END_TEST
+
 START_TEST(test_retry_after_is_capped)
 {
     make_engine((struct http_engine_options){0});
@@ -1901,6 +1938,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_destroy_with_calls_in_flight);
     tcase_add_test(tc, test_reentrant_callbacks);
     tcase_add_test(tc, test_retry_after_is_capped);
+    tcase_add_test(tc, test_cached_connection_closed_by_the_server);
     tcase_add_test(tc, test_huge_header_is_too_large);
     tcase_add_test(tc, test_base_url_check);
     tcase_add_test(tc, test_base_url_is_a_startup_error);

@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000L
 #define DEFAULT_TIMEOUT_MS 15000L
@@ -139,13 +141,22 @@ struct http_call {
 };
 
 /* One per socket curl asks us to watch, found again through
- * curl_multi_assign so that a socket never has two uv_poll handles. */
+ * curl_multi_assign (or engine->kept) so that a socket never has two
+ * uv_poll handles. */
 struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     struct http_engine *engine;
-    struct list link; /* in engine->sockets while open, else in free_socks */
-    bool pooled;      /* part of engine->sock_pool, not malloc'd alone */
+    struct list link; /* in engine->sockets while the poll is open, else in
+                         free_socks (or in no list: kept, not yet polled) */
+    int events;       /* what the poll watches now; 0 when stopped */
+    bool polling;     /* the poll handle is initialised */
+    /* curl opened the socket through on_open_socket and closes it through
+     * on_close_socket, so the poll can live as long as the socket does,
+     * across the transfers that reuse its connection (see on_curl_socket). */
+    bool kept;
+    bool idle;   /* kept, and curl does not watch it now (a cached connection) */
+    bool pooled; /* part of engine->sock_pool, not malloc'd alone */
 };
 
 /* The request headers for one Content-Type. Callers use a handful of static
@@ -188,7 +199,11 @@ struct http_engine {
     struct list queue;   /* CALL_QUEUED, oldest first */
     struct list running; /* CALL_RUNNING */
     struct list waiting; /* CALL_BACKOFF and CALL_FAILING */
-    struct list sockets; /* struct sock_ctx still open */
+    struct list sockets; /* struct sock_ctx whose poll is open */
+    /* Kept socket contexts by descriptor (NULL: none), for sockets curl
+     * opened through on_open_socket; grown as descriptors need. */
+    struct sock_ctx **kept;
+    size_t kept_len;
     /* Socket contexts made in advance (one array) and the unused ones. */
     struct sock_ctx *sock_pool;
     struct list free_socks;
@@ -239,6 +254,7 @@ static void engine_free(struct http_engine *e)
 {
     void (*closed)(void *) = e->closed;
     void *closed_data = e->closed_data;
+    free(e->kept);
     free(e->sock_pool);
     free(e);
     curl_global_cleanup();
@@ -290,15 +306,24 @@ static void xfer_destroy(struct transfer *x)
     free(x);
 }
 
-/* A context from the pool, or a new one past it; NULL when out of memory. */
-static struct sock_ctx *sock_take(struct http_engine *e)
+/* A clean context for fd from the pool, or a new one past it; NULL when
+ * out of memory. */
+static struct sock_ctx *sock_take(struct http_engine *e, curl_socket_t fd)
 {
+    struct sock_ctx *ctx;
     if (!list_empty(&e->free_socks)) {
-        struct sock_ctx *ctx = container_of(e->free_socks.next, struct sock_ctx, link);
+        ctx = container_of(e->free_socks.next, struct sock_ctx, link);
         list_remove(&ctx->link);
-        return ctx;
+    } else if (!(ctx = calloc(1, sizeof *ctx))) {
+        return NULL;
     }
-    return calloc(1, sizeof(struct sock_ctx));
+    bool pooled = ctx->pooled;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->pooled = pooled;
+    ctx->fd = fd;
+    ctx->engine = e;
+    list_init(&ctx->link);
+    return ctx;
 }
 
 static void sock_put(struct http_engine *e, struct sock_ctx *ctx)
@@ -317,18 +342,35 @@ static void on_sock_closed(uv_handle_t *handle)
     handle_closed(e);
 }
 
+static struct sock_ctx *kept_ctx(const struct http_engine *e, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < e->kept_len ? e->kept[fd] : NULL;
+}
+
+/* Closes the poll (uv_close stops it first: no uv_poll_stop, whose
+ * epoll_ctl would be repeated and fail) or, for a kept context that never
+ * polled, returns the context at once. */
 static void sock_close(struct sock_ctx *ctx)
 {
+    struct http_engine *e = ctx->engine;
+    if (ctx->kept && kept_ctx(e, ctx->fd) == ctx)
+        e->kept[ctx->fd] = NULL;
+    if (!ctx->polling) {
+        sock_put(e, ctx);
+        return;
+    }
     list_remove(&ctx->link);
-    uv_poll_stop(&ctx->poll);
     uv_close((uv_handle_t *)&ctx->poll, on_sock_closed);
 }
 
-/* Closes the polls of sockets curl did not report removed. */
+/* Closes the polls of sockets curl did not report removed or closed. */
 static void close_all_sockets(struct http_engine *e)
 {
     while (!list_empty(&e->sockets))
         sock_close(container_of(e->sockets.next, struct sock_ctx, link));
+    for (size_t fd = 0; fd < e->kept_len; fd++)
+        if (e->kept[fd])
+            sock_close(e->kept[fd]);
 }
 
 /* The order matters (doc/http.md): the easy handles are already out of the
@@ -671,6 +713,14 @@ static void on_poll(uv_poll_t *handle, int status, int events)
     struct http_engine *e = ctx->engine;
     if (e->torn_down)
         return;
+    if (ctx->idle) {
+        /* A cached connection became readable: the peer closed it (or sent
+         * what nobody asked for). curl finds that out when it next picks the
+         * connection; until then the poll would report it on every turn. */
+        uv_poll_stop(&ctx->poll);
+        ctx->events = 0;
+        return;
+    }
     int flags = 0;
     if (status < 0) {
         flags = CURL_CSELECT_ERR;
@@ -691,27 +741,115 @@ static void on_timeout(uv_timer_t *timer)
     socket_action(e, CURL_SOCKET_TIMEOUT, 0);
 }
 
-/* A context and a poll handle for a socket curl reports for the first time;
- * NULL, with the reason in e->sock_error, when there is none. */
+/* Initialises the context's poll handle; 0, or -1 with the reason in
+ * e->sock_error. */
+static int sock_poll_init(struct http_engine *e, struct sock_ctx *ctx)
+{
+    int rc = uv_poll_init_socket(e->loop, &ctx->poll, ctx->fd);
+    if (rc != 0) {
+        e->sock_error = rc;
+        return -1;
+    }
+    ctx->poll.data = ctx;
+    ctx->polling = true;
+    list_push_back(&e->sockets, &ctx->link);
+    e->open_handles++;
+    return 0;
+}
+
+/* A context and a poll handle for a socket that is not kept, reported for
+ * the first time; NULL, with the reason in e->sock_error, when there is
+ * none. */
 static struct sock_ctx *sock_open(struct http_engine *e, curl_socket_t s)
 {
-    struct sock_ctx *ctx = sock_take(e);
+    struct sock_ctx *ctx = sock_take(e, s);
     if (!ctx) {
         e->sock_error = UV_ENOMEM;
         return NULL;
     }
-    int rc = uv_poll_init_socket(e->loop, &ctx->poll, s);
-    if (rc != 0) {
+    if (sock_poll_init(e, ctx) != 0) {
         sock_put(e, ctx);
-        e->sock_error = rc;
         return NULL;
     }
-    ctx->poll.data = ctx;
-    ctx->fd = s;
-    ctx->engine = e;
-    list_push_back(&e->sockets, &ctx->link);
-    e->open_handles++;
     return ctx;
+}
+
+/* Room in e->kept for descriptor fd. */
+static bool kept_room(struct http_engine *e, curl_socket_t fd)
+{
+    if ((size_t)fd < e->kept_len)
+        return true;
+    size_t n = e->kept_len ? e->kept_len : 64;
+    while (n <= (size_t)fd)
+        n *= 2;
+    struct sock_ctx **t = realloc(e->kept, n * sizeof *t);
+    if (!t)
+        return false;
+    memset(t + e->kept_len, 0, (n - e->kept_len) * sizeof *t);
+    e->kept = t;
+    e->kept_len = n;
+    return true;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: the socket of a new connection, which curl
+ * will close through on_close_socket. Remembered so that its poll can stay
+ * open while the connection waits in curl's cache; without memory for
+ * that, it is watched like any other socket, and its poll is closed when
+ * curl stops watching it. */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *addr)
+{
+    (void)purpose;
+    struct http_engine *e = clientp;
+    curl_socket_t fd =
+        socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    if (!kept_room(e, fd))
+        return fd;
+    /* A context left for this number would be stale; curl closed it. */
+    if (e->kept[fd])
+        sock_close(e->kept[fd]);
+    struct sock_ctx *ctx = sock_take(e, fd);
+    if (ctx) {
+        ctx->kept = true;
+        ctx->idle = true;
+        e->kept[fd] = ctx;
+    }
+    return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the poll goes before the descriptor. */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    struct http_engine *e = clientp;
+    struct sock_ctx *ctx = kept_ctx(e, fd);
+    if (ctx)
+        sock_close(ctx);
+    return close(fd);
+}
+
+/* Starts watching what curl asks for; -1 with the reason in e->sock_error
+ * when the poll cannot. Starting a poll in libuv 1.44 always removes the
+ * descriptor from epoll and adds it again, so an unchanged interest is left
+ * alone: a reused connection usually costs no epoll_ctl at all. */
+static int sock_watch(struct http_engine *e, struct sock_ctx *ctx, int action)
+{
+    int events = 0;
+    if (action != CURL_POLL_OUT)
+        events |= UV_READABLE;
+    if (action != CURL_POLL_IN)
+        events |= UV_WRITABLE;
+    ctx->idle = false;
+    if (events == ctx->events)
+        return 0;
+    int rc = uv_poll_start(&ctx->poll, events, on_poll);
+    if (rc != 0) {
+        e->sock_error = rc;
+        return -1;
+    }
+    ctx->events = events;
+    return 0;
 }
 
 static int on_curl_socket(CURL *easy, curl_socket_t s, int action, void *userp,
@@ -719,32 +857,32 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int action, void *userp,
 {
     (void)easy;
     struct http_engine *e = userp;
-    struct sock_ctx *ctx = socketp;
-    int events = 0;
+    struct sock_ctx *ctx = socketp ? socketp : kept_ctx(userp, s);
     switch (action) {
     case CURL_POLL_IN:
     case CURL_POLL_OUT:
     case CURL_POLL_INOUT:
         /* -1 marks the multi handle dead (CURLM_ABORTED_BY_CALLBACK), which
          * socket_action then reports and multi_failed repairs. */
-        if (!ctx) {
-            if (!(ctx = sock_open(e, s)))
-                return -1;
-            curl_multi_assign(e->multi, s, ctx);
-        }
-        if (action != CURL_POLL_OUT)
-            events |= UV_READABLE;
-        if (action != CURL_POLL_IN)
-            events |= UV_WRITABLE;
-        /* Starting an active poll only updates its event mask. */
-        int rc = uv_poll_start(&ctx->poll, events, on_poll);
-        if (rc != 0) {
-            e->sock_error = rc;
+        if (!ctx && !(ctx = sock_open(e, s)))
             return -1;
-        }
-        return 0;
+        if (!ctx->polling && sock_poll_init(e, ctx) != 0)
+            return -1;
+        if (ctx != socketp)
+            curl_multi_assign(e->multi, s, ctx);
+        return sock_watch(e, ctx, action);
     case CURL_POLL_REMOVE:
-        if (ctx) {
+        if (ctx && ctx->kept) {
+            /* The connection goes to curl's cache (or is about to be closed
+             * through on_close_socket). Its poll stays, with its interest if
+             * that is reading, which is what the next request on it waits
+             * for; a readable socket is never busy while nothing comes. */
+            ctx->idle = true;
+            if (ctx->events & UV_WRITABLE) {
+                uv_poll_stop(&ctx->poll);
+                ctx->events = 0;
+            }
+        } else if (ctx) {
             sock_close(ctx);
             /* During curl_multi_cleanup the socket hash is going away. */
             if (!e->in_multi_cleanup)
@@ -1106,6 +1244,10 @@ static void configure_common(struct http_call *call, CURL *c, CURLcode *rc)
     SET(CURLOPT_HEADERDATA, call);
     SET(CURLOPT_PREREQFUNCTION, on_prereq);
     SET(CURLOPT_PREREQDATA, call);
+    SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, e);
+    SET(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    SET(CURLOPT_CLOSESOCKETDATA, e);
     SET(CURLOPT_HTTPHEADER, call->headers->list);
     if (e->user_agent)
         SET(CURLOPT_USERAGENT, e->user_agent);
@@ -1433,6 +1575,7 @@ fail_curl:
     curl_global_cleanup();
 fail_free:
     free_strings(e);
+    free(e->kept);
     free(e->idle);
     free(e->sock_pool);
     free(e);
