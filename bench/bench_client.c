@@ -23,6 +23,8 @@
  *   -S          also run the server once under strace -c -f (needs strace)
  *   -M          the memory mode instead: -c calls held in flight
  *   -c CALLS    calls in flight in the memory mode (default 1000)
+ *   -H MS       how long the sandbox holds each answer in the memory mode
+ *               (default 3000; longer for a server under valgrind)
  * The last line is "figures: key=value ...", which bench/chart reads. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -52,8 +54,6 @@ extern char **environ;
 
 /* A reply that has not come after this long means the server is stuck. */
 #define STALL_MS 30000
-/* How long the memory mode's upstream holds every answer. */
-#define HOLD_MS 3000
 
 /* The targets of the issue this benchmark was written for. */
 #define TARGET_CPU_MS_PER_1000 40.0
@@ -77,6 +77,7 @@ struct options {
     bool strace;
     bool memory;
     unsigned held;
+    unsigned hold_ms;
 };
 
 struct run {
@@ -574,6 +575,7 @@ static double strace_run(const struct options *o)
 
 struct held {
     unsigned calls;
+    unsigned hold_ms;
     long anon_kib, hwm_kib;
 };
 
@@ -585,7 +587,7 @@ static void on_all_held(struct server *s)
 {
     double deadline = now_ms() + STALL_MS;
     while (sandbox_stat("inflight") < (long)held_now.calls) {
-        if (now_ms() > deadline)
+        if (now_ms() > deadline + held_now.hold_ms)
             die("the sandbox never held %u calls", held_now.calls);
         usleep(5000);
     }
@@ -600,16 +602,17 @@ static void memory_run(const struct options *o, double *per_call_kib, double *hw
     server_ready(&s, o, o->held);
     long idle = proc_field(s.pid, "status", "RssAnon");
     char rule[128];
-    snprintf(rule, sizeof rule, "{\"tool\":\"list_campaigns\",\"delay_ms\":%d}", HOLD_MS);
+    snprintf(rule, sizeof rule, "{\"tool\":\"list_campaigns\",\"delay_ms\":%d}",
+             o->hold_ms);
     free(control_request("POST", "/_sandbox/misbehave", rule));
-    held_now = (struct held){.calls = o->held};
+    held_now = (struct held){.calls = o->held, .hold_ms = o->hold_ms};
     run_calls(&s, 1, o->held, o->held, o->limit, on_all_held);
     server_stop(&s);
     *per_call_kib = (double)(held_now.anon_kib - idle) / o->held;
     *hwm_mib = (double)held_now.hwm_kib / 1024.0;
-    printf("%u calls in flight, answers held %d ms: VmHWM %.1f MiB, anonymous %.1f MiB "
+    printf("%u calls in flight, answers held %u ms: VmHWM %.1f MiB, anonymous %.1f MiB "
            "(%.1f MiB before the calls), %.1f KiB anonymous per call in flight\n",
-           o->held, HOLD_MS, *hwm_mib, (double)held_now.anon_kib / 1024.0,
+           o->held, o->hold_ms, *hwm_mib, (double)held_now.anon_kib / 1024.0,
            (double)idle / 1024.0, *per_call_kib);
     fflush(stdout);
 }
@@ -675,14 +678,14 @@ static unsigned parse_count(const char *s, const char *what)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_client [-n CALLS] [-w IN_FLIGHT] [-l LIMIT] [-r RUNS] "
-                    "[-S] [-M [-c IN_FLIGHT]] BINARY\n");
+                    "[-S] [-M [-c IN_FLIGHT] [-H HOLD_MS]] BINARY\n");
     exit(2);
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "n:w:l:r:SMc:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:w:l:r:SMc:H:")) != -1) {
         switch (opt) {
         case 'n':
             o->calls = parse_count(optarg, "-n");
@@ -705,6 +708,9 @@ static void parse_options(int argc, char **argv, struct options *o)
         case 'c':
             o->held = parse_count(optarg, "-c");
             break;
+        case 'H':
+            o->hold_ms = parse_count(optarg, "-H");
+            break;
         default:
             usage();
         }
@@ -718,8 +724,12 @@ static void parse_options(int argc, char **argv, struct options *o)
 
 int main(int argc, char **argv)
 {
-    struct options o = {
-        .calls = 10000, .window = 64, .limit = 1, .runs = 3, .held = 1000};
+    struct options o = {.calls = 10000,
+                        .window = 64,
+                        .limit = 1,
+                        .runs = 3,
+                        .held = 1000,
+                        .hold_ms = 3000};
     parse_options(argc, argv, &o);
     signal(SIGPIPE, SIG_IGN);
     char *error = NULL;

@@ -1080,7 +1080,7 @@ static bool all_x(const struct capture *cap)
 
 START_TEST(test_large_body_small_buffer)
 {
-    /* curl reads through a 4 KiB buffer: bodies far larger still arrive
+    /* curl reads through a 1 KiB buffer: bodies far larger still arrive
      * whole, and a cap above the buffer size is still enforced. */
     make_engine((struct http_engine_options){.max_response_bytes = 300000});
     struct capture whole = {0}, whole_chunked = {0}, over = {0}, over_chunked = {0};

@@ -27,7 +27,7 @@
 #define DEFAULT_MAX_QUEUE 1024u
 #define DEFAULT_RETRY_BASE_MS 200L
 #define DEFAULT_RETRY_MAX_WAIT_MS 10000L
-#define RECV_BUFFER_BYTES 4096L
+#define RECV_BUFFER_BYTES 1024L
 /* The most idle transfers kept for reuse (also at most max_inflight). */
 #define EASY_POOL_MAX 64u
 /* Socket contexts made when the engine is created, beyond two per slot
@@ -1254,8 +1254,10 @@ static void configure_common(struct http_call *call, CURL *c, CURLcode *rc)
     SET(CURLOPT_CONNECTTIMEOUT_MS, e->connect_timeout_ms);
     SET(CURLOPT_TIMEOUT_MS, e->timeout_ms);
     /* curl's receive buffer is 16 KiB per transfer by default, 16 MB with
-     * 1,000 calls in flight, for answers that are mostly under 1 KiB. A
-     * larger body simply takes more reads (the cap is counted in on_write). */
+     * 1,000 calls in flight, for answers that are mostly under 1 KiB; it is
+     * allocated when the transfer starts, so a call waiting for its answer
+     * holds it. 1 KiB is curl's smallest. A larger answer simply takes more
+     * reads (the cap is counted in on_write). */
     SET(CURLOPT_BUFFERSIZE, RECV_BUFFER_BYTES);
     SET(CURLOPT_MAXFILESIZE_LARGE,
         (curl_off_t)(e->max_response_bytes > INT64_MAX ? INT64_MAX
