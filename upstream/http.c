@@ -190,7 +190,7 @@ struct http_engine {
     bool no_proxy; /* no proxy variable was set when the engine was created */
     struct header_set *header_sets;
 
-    /* Idle transfers, already curl_easy_reset: creating one costs a 5 KiB
+    /* Idle transfers, cleared of the last call: creating one costs a 5 KiB
      * zeroed allocation and more set-up than resetting one does. */
     struct transfer **idle;
     unsigned n_idle;
@@ -230,7 +230,9 @@ struct http_engine {
 
 static void start_attempt(struct http_call *call);
 static void on_call_timer(uv_timer_t *timer);
-static int configure_easy(struct http_call *call);
+static int configure_transfer(struct http_engine *e, struct transfer *x);
+static void clear_request(CURL *c);
+static int configure_request(struct http_call *call);
 static int on_curl_socket(CURL *easy, curl_socket_t s, int action, void *userp,
                           void *socketp);
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp);
@@ -408,26 +410,33 @@ static void engine_leave(struct http_engine *e)
 
 /* ---- the transfer pool ------------------------------------------------ */
 
-/* Returns an idle transfer, or a new one; NULL when out of memory. Either
- * way its handle carries no options: configure_easy sets every one a call
- * needs. */
-static struct transfer *xfer_take(struct http_engine *e)
+/* Returns an idle transfer, or a new one with the engine's options set;
+ * NULL, with the reason in *why, when there is none. Either way the
+ * request's own options are for configure_request to set. */
+static struct transfer *xfer_take(struct http_engine *e, const char **why)
 {
     if (e->n_idle)
         return e->idle[--e->n_idle];
+    *why = "out of memory starting the request";
     struct transfer *x = malloc(sizeof *x);
     if (x && !(x->easy = curl_easy_init())) {
         free(x);
-        x = NULL;
+        return NULL;
+    }
+    if (x && configure_transfer(e, x) != 0) {
+        *why = "libcurl refused an option of the request";
+        xfer_destroy(x);
+        return NULL;
     }
     return x;
 }
 
-/* The handle must be out of the multi. curl_easy_reset drops every option
- * (URL, headers list, body, method, callbacks and their data, private
- * pointer, error buffer) and the previous transfer's info; the connection
- * and DNS caches live in the multi and are unaffected. Resetting here, not
- * when the handle is taken, leaves no idle handle pointing at a freed call. */
+/* The handle must be out of the multi. The options that are the same for
+ * every request stay (curl_easy_reset and setting them all again cost more
+ * than the rest of the engine's work on a request); those that point at
+ * the call (private pointer, callback data, URL, body, header list) are
+ * cleared, so an idle handle points at no freed call. The previous
+ * transfer's info is reset by curl when the next one starts. */
 static void xfer_give_back(struct http_engine *e, struct transfer *x)
 {
     if (!x)
@@ -436,7 +445,7 @@ static void xfer_give_back(struct http_engine *e, struct transfer *x)
         xfer_destroy(x);
         return;
     }
-    curl_easy_reset(x->easy);
+    clear_request(x->easy);
     e->idle[e->n_idle++] = x;
 }
 
@@ -1115,11 +1124,13 @@ static void on_call_timer(uv_timer_t *timer)
 static const char *attach_transfer(struct http_call *call)
 {
     struct http_engine *e = call->engine;
-    if (!(call->xfer = xfer_take(e)))
-        return "out of memory starting the request";
+    const char *why = NULL;
+    if (!(call->xfer = xfer_take(e, &why)))
+        return why;
     call->xfer->errbuf[0] = '\0';
-    if (configure_easy(call) != 0) {
-        xfer_give_back(e, call->xfer);
+    if (configure_request(call) != 0) {
+        /* Half set: not reused. */
+        xfer_destroy(call->xfer);
         call->xfer = NULL;
         return "libcurl refused an option of the request";
     }
@@ -1229,26 +1240,22 @@ fail:
             *rc = curl_easy_setopt(c, opt, val);                                         \
     } while (0)
 
-/* What every transfer needs: where, callbacks, limits and security. */
-static void configure_common(struct http_call *call, CURL *c, CURLcode *rc)
+/* What every transfer of the engine needs, set once when it is made:
+ * callbacks, limits and security. */
+static void configure_engine_options(struct http_engine *e, struct transfer *x,
+                                     CURLcode *rc)
 {
-    struct http_engine *e = call->engine;
-    SET(CURLOPT_URL, call->url);
-    SET(CURLOPT_PRIVATE, (char *)call);
+    CURL *c = x->easy;
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_ERRORBUFFER, call->xfer->errbuf);
+    SET(CURLOPT_ERRORBUFFER, x->errbuf);
     SET(CURLOPT_WRITEFUNCTION, on_write);
-    SET(CURLOPT_WRITEDATA, call);
     SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, call);
     SET(CURLOPT_PREREQFUNCTION, on_prereq);
-    SET(CURLOPT_PREREQDATA, call);
     SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     SET(CURLOPT_OPENSOCKETDATA, e);
     SET(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     SET(CURLOPT_CLOSESOCKETDATA, e);
-    SET(CURLOPT_HTTPHEADER, call->headers->list);
     if (e->user_agent)
         SET(CURLOPT_USERAGENT, e->user_agent);
     SET(CURLOPT_CONNECTTIMEOUT_MS, e->connect_timeout_ms);
@@ -1274,42 +1281,76 @@ static void configure_common(struct http_call *call, CURL *c, CURLcode *rc)
      * usual. */
     if (e->no_proxy)
         SET(CURLOPT_NOPROXY, "*");
+}
+
+static int configure_transfer(struct http_engine *e, struct transfer *x)
+{
+    CURLcode rc = CURLE_OK;
+    configure_engine_options(e, x, &rc);
+    if (rc != CURLE_OK)
+        return -1;
+    /* HTTP/2 over TLS when the server offers it; a libcurl without nghttp2
+     * refuses the option and HTTP/1.1 is used. */
+    curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    return 0;
+}
+
+/* The method. Every request starts from a plain GET (which also clears
+ * NOBODY) with no custom method, whatever the handle carried before. */
+static void configure_method(struct http_call *call, CURL *c, CURLcode *rc)
+{
+    SET(CURLOPT_HTTPGET, 1L);
+    SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    if (strcmp(call->method, "GET") == 0)
+        return;
+    if (strcmp(call->method, "HEAD") == 0) {
+        SET(CURLOPT_NOBODY, 1L);
+        return;
+    }
+    if (call->body || strcmp(call->method, "POST") == 0) {
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+        SET(CURLOPT_POSTFIELDS, call->body ? call->body : "");
+    }
+    if (strcmp(call->method, "POST") != 0)
+        SET(CURLOPT_CUSTOMREQUEST, call->method);
+}
+
+/* What changes from one request to the next. */
+static void configure_call_options(struct http_call *call, CURL *c, CURLcode *rc)
+{
+    SET(CURLOPT_URL, call->url);
+    SET(CURLOPT_PRIVATE, (char *)call);
+    SET(CURLOPT_WRITEDATA, call);
+    SET(CURLOPT_HEADERDATA, call);
+    SET(CURLOPT_PREREQDATA, call);
+    SET(CURLOPT_HTTPHEADER, call->headers->list);
     /* Over TLS, wait for a connection that may multiplex rather than open
      * more; ALPN settles the question at the handshake. Over plain http://
      * (HTTP/1.1 only) curl 7.88 would wait for the first whole response. */
     SET(CURLOPT_PIPEWAIT, strncasecmp(call->url, "https://", 8) == 0 ? 1L : 0L);
 }
 
-static void configure_method(struct http_call *call, CURL *c, CURLcode *rc)
+static int configure_request(struct http_call *call)
 {
-    if (strcmp(call->method, "GET") == 0) {
-        SET(CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(call->method, "HEAD") == 0) {
-        SET(CURLOPT_NOBODY, 1L);
-    } else {
-        if (call->body || strcmp(call->method, "POST") == 0) {
-            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
-            SET(CURLOPT_POSTFIELDS, call->body ? call->body : "");
-        }
-        if (strcmp(call->method, "POST") != 0)
-            SET(CURLOPT_CUSTOMREQUEST, call->method);
-    }
+    CURL *c = call->xfer->easy;
+    CURLcode rc = CURLE_OK;
+    configure_call_options(call, c, &rc);
+    configure_method(call, c, &rc);
+    return rc == CURLE_OK ? 0 : -1;
 }
 
 #undef SET
 
-static int configure_easy(struct http_call *call)
+/* Drops what points at the last call; these cannot fail. */
+static void clear_request(CURL *c)
 {
-    CURL *c = call->xfer->easy;
-    CURLcode rc = CURLE_OK;
-    configure_common(call, c, &rc);
-    configure_method(call, c, &rc);
-    if (rc != CURLE_OK)
-        return -1;
-    /* HTTP/2 over TLS when the server offers it; a libcurl without nghttp2
-     * refuses the option and HTTP/1.1 is used. */
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    return 0;
+    curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)NULL);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(c, CURLOPT_PREREQDATA, NULL);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)NULL);
+    curl_easy_setopt(c, CURLOPT_URL, (char *)NULL);
 }
 
 /* The variables libcurl reads to pick a proxy for http:// and https://
