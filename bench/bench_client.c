@@ -602,7 +602,7 @@ static void memory_run(const struct options *o, double *per_call_kib, double *hw
     server_ready(&s, o, o->held);
     long idle = proc_field(s.pid, "status", "RssAnon");
     char rule[128];
-    snprintf(rule, sizeof rule, "{\"tool\":\"list_campaigns\",\"delay_ms\":%d}",
+    snprintf(rule, sizeof rule, "{\"tool\":\"list_campaigns\",\"delay_ms\":%u}",
              o->hold_ms);
     free(control_request("POST", "/_sandbox/misbehave", rule));
     held_now = (struct held){.calls = o->held, .hold_ms = o->hold_ms};

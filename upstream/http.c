@@ -791,10 +791,10 @@ static bool kept_room(struct http_engine *e, curl_socket_t fd)
     size_t n = e->kept_len ? e->kept_len : 64;
     while (n <= (size_t)fd)
         n *= 2;
-    struct sock_ctx **t = realloc(e->kept, n * sizeof *t);
+    struct sock_ctx **t = realloc(e->kept, n * sizeof(struct sock_ctx *));
     if (!t)
         return false;
-    memset(t + e->kept_len, 0, (n - e->kept_len) * sizeof *t);
+    memset(t + e->kept_len, 0, (n - e->kept_len) * sizeof(struct sock_ctx *));
     e->kept = t;
     e->kept_len = n;
     return true;
@@ -1345,9 +1345,9 @@ static int configure_request(struct http_call *call)
 static void clear_request(CURL *c)
 {
     curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)NULL);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
-    curl_easy_setopt(c, CURLOPT_PREREQDATA, NULL);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, (void *)NULL);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, (void *)NULL);
+    curl_easy_setopt(c, CURLOPT_PREREQDATA, (void *)NULL);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)NULL);
     curl_easy_setopt(c, CURLOPT_URL, (char *)NULL);
