@@ -7,10 +7,15 @@
  * keeps working and memory stays small because a waiting call holds only
  * its request.
  *
+ * Back-pressure: a client that writes and never reads makes the server
+ * stop reading too, with its memory bounded, and loses no reply.
+ *
  * The base URL: one whose user part looks like a loopback host but whose
  * real host is another is a start-up error, and nothing connects there. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -233,6 +238,75 @@ START_TEST(test_userinfo_in_base_url_is_refused)
 }
 END_TEST
 
+/* How long a full stdin pipe must stay full before the server is taken to
+ * have stopped reading. Only a stop is concluded from it: a slow server
+ * merely makes the test write more before it checks memory. */
+#define STALL_MS 2000
+/* More than the server may hold (8 MiB of replies queued, then it stops
+ * reading) by far: a server that kept reading would get this much. */
+#define UNBOUNDED_BYTES ((size_t)256 * 1024 * 1024)
+
+START_TEST(test_client_that_stops_reading)
+{
+    struct testutil_child c;
+    const char *env[] = {"MSG91_LOG_LEVEL=error", NULL};
+    const char *argv[] = {"msg91-mcp", NULL};
+    ck_assert_int_eq(testutil_spawn(&c, argv, env), 0);
+    testutil_initialize(&c, "backpressure-test", 5000);
+    ck_assert_int_eq(fcntl(c.in_fd, F_SETFL, fcntl(c.in_fd, F_GETFL) | O_NONBLOCK), 0);
+
+    /* One ping per write, as clients write, and never a read. */
+    size_t written = 0;
+    long pings = 0;
+    bool stalled = false;
+    while (!stalled && written < UNBOUNDED_BYTES) {
+        char line[96];
+        int n =
+            snprintf(line, sizeof line,
+                     "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"ping\"}\n", pings + 1);
+        ssize_t w = write(c.in_fd, line, (size_t)n);
+        if (w == n) {
+            written += (size_t)n;
+            pings++;
+            continue;
+        }
+        /* A line is at most 50 bytes and the pipe takes whole writes of
+         * up to 4 KiB at once, or nothing. */
+        ck_assert_int_eq(w, -1);
+        ck_assert_int_eq(errno, EAGAIN);
+        struct pollfd p = {.fd = c.in_fd, .events = POLLOUT};
+        stalled = poll(&p, 1, STALL_MS) == 0;
+    }
+    long rss = status_kib(c.pid, "VmRSS");
+    fprintf(stderr,
+            "back-pressure test: the server stopped reading after %ld pings (%zu "
+            "bytes); VmRSS %ld KiB\n",
+            pings, written, rss);
+    ck_assert_msg(stalled, "the server read %zu bytes without its replies being read",
+                  written);
+    if (!UNDER_ASAN)
+        ck_assert_msg(rss < 64 * 1024, "resident memory %ld KiB", rss);
+
+    /* Reading again lets everything through: one reply per ping. */
+    fcntl(c.in_fd, F_SETFL, fcntl(c.in_fd, F_GETFL) & ~O_NONBLOCK);
+    long replies = 0;
+    static char buf[65536];
+    for (size_t i = 0; i < c.pending_len; i++)
+        replies += c.pending[i] == '\n';
+    while (replies < pings) {
+        struct pollfd p = {.fd = c.out_fd, .events = POLLIN};
+        ck_assert_msg(poll(&p, 1, 30000) == 1, "%ld of %ld replies", replies, pings);
+        ssize_t n = read(c.out_fd, buf, sizeof buf);
+        ck_assert_int_gt(n, 0);
+        for (ssize_t i = 0; i < n; i++)
+            replies += buf[i] == '\n';
+    }
+    ck_assert_int_eq(replies, pings);
+    ck_assert_int_eq(testutil_finish(&c, 10000), 0);
+    free(testutil_read_stderr(&c));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("e2e_queue");
@@ -240,6 +314,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_flood_is_refused_as_busy);
     tcase_add_test(tc, test_userinfo_in_base_url_is_refused);
+    tcase_add_test(tc, test_client_that_stops_reading);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

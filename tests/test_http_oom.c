@@ -277,6 +277,26 @@ START_TEST(test_destroy_from_failed_call)
 }
 END_TEST
 
+/* Not a failure: one call opens the connection, the next ones reuse it and
+ * must neither make its poll handle again nor restart the one it has (in
+ * libuv 1.44 a start removes the descriptor from epoll and adds it back, and
+ * a new handle probes it with two more epoll_ctl calls). */
+START_TEST(test_reused_connection_keeps_its_poll)
+{
+    submit(0);
+    ck_assert(run_until(&done_total, 1, 10000));
+    assert_answered(0);
+    memset(inject_calls, 0, sizeof inject_calls);
+    for (int i = 1; i < MAX_CALLS; i++) {
+        submit(i);
+        ck_assert(run_until(&done_total, i + 1, 10000));
+        assert_answered(i);
+    }
+    ck_assert_uint_eq(inject_calls[INJECT_INIT], 0);
+    ck_assert_uint_eq(inject_calls[INJECT_START], 0);
+}
+END_TEST
+
 /* A failed call not yet reported can still be cancelled: the first done
  * callback cancels the second call, which is never heard of again. */
 START_TEST(test_cancel_failed_call)
@@ -308,6 +328,7 @@ static Suite *http_oom_suite(void)
     tcase_add_test(tc, test_allocations_fail_with_calls_running);
     tcase_add_test(tc, test_destroy_from_failed_call);
     tcase_add_test(tc, test_cancel_failed_call);
+    tcase_add_test(tc, test_reused_connection_keeps_its_poll);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000L
 #define DEFAULT_TIMEOUT_MS 15000L
@@ -25,7 +27,7 @@
 #define DEFAULT_MAX_QUEUE 1024u
 #define DEFAULT_RETRY_BASE_MS 200L
 #define DEFAULT_RETRY_MAX_WAIT_MS 10000L
-#define RECV_BUFFER_BYTES 4096L
+#define RECV_BUFFER_BYTES 1024L
 /* The most idle transfers kept for reuse (also at most max_inflight). */
 #define EASY_POOL_MAX 64u
 /* Socket contexts made when the engine is created, beyond two per slot
@@ -139,13 +141,22 @@ struct http_call {
 };
 
 /* One per socket curl asks us to watch, found again through
- * curl_multi_assign so that a socket never has two uv_poll handles. */
+ * curl_multi_assign (or engine->kept) so that a socket never has two
+ * uv_poll handles. */
 struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     struct http_engine *engine;
-    struct list link; /* in engine->sockets while open, else in free_socks */
-    bool pooled;      /* part of engine->sock_pool, not malloc'd alone */
+    struct list link; /* in engine->sockets while the poll is open, else in
+                         free_socks (or in no list: kept, not yet polled) */
+    int events;       /* what the poll watches now; 0 when stopped */
+    bool polling;     /* the poll handle is initialised */
+    /* curl opened the socket through on_open_socket and closes it through
+     * on_close_socket, so the poll can live as long as the socket does,
+     * across the transfers that reuse its connection (see on_curl_socket). */
+    bool kept;
+    bool idle;   /* kept, and curl does not watch it now (a cached connection) */
+    bool pooled; /* part of engine->sock_pool, not malloc'd alone */
 };
 
 /* The request headers for one Content-Type. Callers use a handful of static
@@ -180,7 +191,7 @@ struct http_engine {
     bool no_proxy; /* no proxy variable was set when the engine was created */
     struct header_set *header_sets;
 
-    /* Idle transfers, already curl_easy_reset: creating one costs a 5 KiB
+    /* Idle transfers, cleared of the last call: creating one costs a 5 KiB
      * zeroed allocation and more set-up than resetting one does. */
     struct transfer **idle;
     unsigned n_idle;
@@ -189,7 +200,11 @@ struct http_engine {
     struct list queue;   /* CALL_QUEUED, oldest first */
     struct list running; /* CALL_RUNNING */
     struct list waiting; /* CALL_BACKOFF and CALL_FAILING */
-    struct list sockets; /* struct sock_ctx still open */
+    struct list sockets; /* struct sock_ctx whose poll is open */
+    /* Kept socket contexts by descriptor (NULL: none), for sockets curl
+     * opened through on_open_socket; grown as descriptors need. */
+    struct sock_ctx **kept;
+    size_t kept_len;
     /* Socket contexts made in advance (one array) and the unused ones. */
     struct sock_ctx *sock_pool;
     struct list free_socks;
@@ -216,7 +231,9 @@ struct http_engine {
 
 static void start_attempt(struct http_call *call);
 static void on_call_timer(uv_timer_t *timer);
-static int configure_easy(struct http_call *call);
+static int configure_transfer(struct http_engine *e, struct transfer *x);
+static void clear_request(CURL *c);
+static int configure_request(struct http_call *call);
 static int on_curl_socket(CURL *easy, curl_socket_t s, int action, void *userp,
                           void *socketp);
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp);
@@ -240,6 +257,7 @@ static void engine_free(struct http_engine *e)
 {
     void (*closed)(void *) = e->closed;
     void *closed_data = e->closed_data;
+    free(e->kept);
     free(e->sock_pool);
     free(e);
     curl_global_cleanup();
@@ -291,15 +309,24 @@ static void xfer_destroy(struct transfer *x)
     free(x);
 }
 
-/* A context from the pool, or a new one past it; NULL when out of memory. */
-static struct sock_ctx *sock_take(struct http_engine *e)
+/* A clean context for fd from the pool, or a new one past it; NULL when
+ * out of memory. */
+static struct sock_ctx *sock_take(struct http_engine *e, curl_socket_t fd)
 {
+    struct sock_ctx *ctx;
     if (!list_empty(&e->free_socks)) {
-        struct sock_ctx *ctx = container_of(e->free_socks.next, struct sock_ctx, link);
+        ctx = container_of(e->free_socks.next, struct sock_ctx, link);
         list_remove(&ctx->link);
-        return ctx;
+    } else if (!(ctx = calloc(1, sizeof *ctx))) {
+        return NULL;
     }
-    return calloc(1, sizeof(struct sock_ctx));
+    bool pooled = ctx->pooled;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->pooled = pooled;
+    ctx->fd = fd;
+    ctx->engine = e;
+    list_init(&ctx->link);
+    return ctx;
 }
 
 static void sock_put(struct http_engine *e, struct sock_ctx *ctx)
@@ -318,18 +345,35 @@ static void on_sock_closed(uv_handle_t *handle)
     handle_closed(e);
 }
 
+static struct sock_ctx *kept_ctx(const struct http_engine *e, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < e->kept_len ? e->kept[fd] : NULL;
+}
+
+/* Closes the poll (uv_close stops it first: no uv_poll_stop, whose
+ * epoll_ctl would be repeated and fail) or, for a kept context that never
+ * polled, returns the context at once. */
 static void sock_close(struct sock_ctx *ctx)
 {
+    struct http_engine *e = ctx->engine;
+    if (ctx->kept && kept_ctx(e, ctx->fd) == ctx)
+        e->kept[ctx->fd] = NULL;
+    if (!ctx->polling) {
+        sock_put(e, ctx);
+        return;
+    }
     list_remove(&ctx->link);
-    uv_poll_stop(&ctx->poll);
     uv_close((uv_handle_t *)&ctx->poll, on_sock_closed);
 }
 
-/* Closes the polls of sockets curl did not report removed. */
+/* Closes the polls of sockets curl did not report removed or closed. */
 static void close_all_sockets(struct http_engine *e)
 {
     while (!list_empty(&e->sockets))
         sock_close(container_of(e->sockets.next, struct sock_ctx, link));
+    for (size_t fd = 0; fd < e->kept_len; fd++)
+        if (e->kept[fd])
+            sock_close(e->kept[fd]);
 }
 
 /* The order matters (doc/http.md): the easy handles are already out of the
@@ -367,26 +411,33 @@ static void engine_leave(struct http_engine *e)
 
 /* ---- the transfer pool ------------------------------------------------ */
 
-/* Returns an idle transfer, or a new one; NULL when out of memory. Either
- * way its handle carries no options: configure_easy sets every one a call
- * needs. */
-static struct transfer *xfer_take(struct http_engine *e)
+/* Returns an idle transfer, or a new one with the engine's options set;
+ * NULL, with the reason in *why, when there is none. Either way the
+ * request's own options are for configure_request to set. */
+static struct transfer *xfer_take(struct http_engine *e, const char **why)
 {
     if (e->n_idle)
         return e->idle[--e->n_idle];
+    *why = "out of memory starting the request";
     struct transfer *x = malloc(sizeof *x);
     if (x && !(x->easy = curl_easy_init())) {
         free(x);
-        x = NULL;
+        return NULL;
+    }
+    if (x && configure_transfer(e, x) != 0) {
+        *why = "libcurl refused an option of the request";
+        xfer_destroy(x);
+        return NULL;
     }
     return x;
 }
 
-/* The handle must be out of the multi. curl_easy_reset drops every option
- * (URL, headers list, body, method, callbacks and their data, private
- * pointer, error buffer) and the previous transfer's info; the connection
- * and DNS caches live in the multi and are unaffected. Resetting here, not
- * when the handle is taken, leaves no idle handle pointing at a freed call. */
+/* The handle must be out of the multi. The options that are the same for
+ * every request stay (curl_easy_reset and setting them all again cost more
+ * than the rest of the engine's work on a request); those that point at
+ * the call (private pointer, callback data, URL, body, header list) are
+ * cleared, so an idle handle points at no freed call. The previous
+ * transfer's info is reset by curl when the next one starts. */
 static void xfer_give_back(struct http_engine *e, struct transfer *x)
 {
     if (!x)
@@ -395,7 +446,7 @@ static void xfer_give_back(struct http_engine *e, struct transfer *x)
         xfer_destroy(x);
         return;
     }
-    curl_easy_reset(x->easy);
+    clear_request(x->easy);
     e->idle[e->n_idle++] = x;
 }
 
@@ -672,6 +723,14 @@ static void on_poll(uv_poll_t *handle, int status, int events)
     struct http_engine *e = ctx->engine;
     if (e->torn_down)
         return;
+    if (ctx->idle) {
+        /* A cached connection became readable: the peer closed it (or sent
+         * what nobody asked for). curl finds that out when it next picks the
+         * connection; until then the poll would report it on every turn. */
+        uv_poll_stop(&ctx->poll);
+        ctx->events = 0;
+        return;
+    }
     int flags = 0;
     if (status < 0) {
         flags = CURL_CSELECT_ERR;
@@ -692,27 +751,115 @@ static void on_timeout(uv_timer_t *timer)
     socket_action(e, CURL_SOCKET_TIMEOUT, 0);
 }
 
-/* A context and a poll handle for a socket curl reports for the first time;
- * NULL, with the reason in e->sock_error, when there is none. */
+/* Initialises the context's poll handle; 0, or -1 with the reason in
+ * e->sock_error. */
+static int sock_poll_init(struct http_engine *e, struct sock_ctx *ctx)
+{
+    int rc = uv_poll_init_socket(e->loop, &ctx->poll, ctx->fd);
+    if (rc != 0) {
+        e->sock_error = rc;
+        return -1;
+    }
+    ctx->poll.data = ctx;
+    ctx->polling = true;
+    list_push_back(&e->sockets, &ctx->link);
+    e->open_handles++;
+    return 0;
+}
+
+/* A context and a poll handle for a socket that is not kept, reported for
+ * the first time; NULL, with the reason in e->sock_error, when there is
+ * none. */
 static struct sock_ctx *sock_open(struct http_engine *e, curl_socket_t s)
 {
-    struct sock_ctx *ctx = sock_take(e);
+    struct sock_ctx *ctx = sock_take(e, s);
     if (!ctx) {
         e->sock_error = UV_ENOMEM;
         return NULL;
     }
-    int rc = uv_poll_init_socket(e->loop, &ctx->poll, s);
-    if (rc != 0) {
+    if (sock_poll_init(e, ctx) != 0) {
         sock_put(e, ctx);
-        e->sock_error = rc;
         return NULL;
     }
-    ctx->poll.data = ctx;
-    ctx->fd = s;
-    ctx->engine = e;
-    list_push_back(&e->sockets, &ctx->link);
-    e->open_handles++;
     return ctx;
+}
+
+/* Room in e->kept for descriptor fd. */
+static bool kept_room(struct http_engine *e, curl_socket_t fd)
+{
+    if ((size_t)fd < e->kept_len)
+        return true;
+    size_t n = e->kept_len ? e->kept_len : 64;
+    while (n <= (size_t)fd)
+        n *= 2;
+    struct sock_ctx **t = realloc(e->kept, n * sizeof(struct sock_ctx *));
+    if (!t)
+        return false;
+    memset(t + e->kept_len, 0, (n - e->kept_len) * sizeof(struct sock_ctx *));
+    e->kept = t;
+    e->kept_len = n;
+    return true;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: the socket of a new connection, which curl
+ * will close through on_close_socket. Remembered so that its poll can stay
+ * open while the connection waits in curl's cache; without memory for
+ * that, it is watched like any other socket, and its poll is closed when
+ * curl stops watching it. */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *addr)
+{
+    (void)purpose;
+    struct http_engine *e = clientp;
+    curl_socket_t fd =
+        socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    if (!kept_room(e, fd))
+        return fd;
+    /* A context left for this number would be stale; curl closed it. */
+    if (e->kept[fd])
+        sock_close(e->kept[fd]);
+    struct sock_ctx *ctx = sock_take(e, fd);
+    if (ctx) {
+        ctx->kept = true;
+        ctx->idle = true;
+        e->kept[fd] = ctx;
+    }
+    return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the poll goes before the descriptor. */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    struct http_engine *e = clientp;
+    struct sock_ctx *ctx = kept_ctx(e, fd);
+    if (ctx)
+        sock_close(ctx);
+    return close(fd);
+}
+
+/* Starts watching what curl asks for; -1 with the reason in e->sock_error
+ * when the poll cannot. Starting a poll in libuv 1.44 always removes the
+ * descriptor from epoll and adds it again, so an unchanged interest is left
+ * alone: a reused connection usually costs no epoll_ctl at all. */
+static int sock_watch(struct http_engine *e, struct sock_ctx *ctx, int action)
+{
+    int events = 0;
+    if (action != CURL_POLL_OUT)
+        events |= UV_READABLE;
+    if (action != CURL_POLL_IN)
+        events |= UV_WRITABLE;
+    ctx->idle = false;
+    if (events == ctx->events)
+        return 0;
+    int rc = uv_poll_start(&ctx->poll, events, on_poll);
+    if (rc != 0) {
+        e->sock_error = rc;
+        return -1;
+    }
+    ctx->events = events;
+    return 0;
 }
 
 static int on_curl_socket(CURL *easy, curl_socket_t s, int action, void *userp,
@@ -720,32 +867,32 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int action, void *userp,
 {
     (void)easy;
     struct http_engine *e = userp;
-    struct sock_ctx *ctx = socketp;
-    int events = 0;
+    struct sock_ctx *ctx = socketp ? socketp : kept_ctx(userp, s);
     switch (action) {
     case CURL_POLL_IN:
     case CURL_POLL_OUT:
     case CURL_POLL_INOUT:
         /* -1 marks the multi handle dead (CURLM_ABORTED_BY_CALLBACK), which
          * socket_action then reports and multi_failed repairs. */
-        if (!ctx) {
-            if (!(ctx = sock_open(e, s)))
-                return -1;
-            curl_multi_assign(e->multi, s, ctx);
-        }
-        if (action != CURL_POLL_OUT)
-            events |= UV_READABLE;
-        if (action != CURL_POLL_IN)
-            events |= UV_WRITABLE;
-        /* Starting an active poll only updates its event mask. */
-        int rc = uv_poll_start(&ctx->poll, events, on_poll);
-        if (rc != 0) {
-            e->sock_error = rc;
+        if (!ctx && !(ctx = sock_open(e, s)))
             return -1;
-        }
-        return 0;
+        if (!ctx->polling && sock_poll_init(e, ctx) != 0)
+            return -1;
+        if (ctx != socketp)
+            curl_multi_assign(e->multi, s, ctx);
+        return sock_watch(e, ctx, action);
     case CURL_POLL_REMOVE:
-        if (ctx) {
+        if (ctx && ctx->kept) {
+            /* The connection goes to curl's cache (or is about to be closed
+             * through on_close_socket). Its poll stays, with its interest if
+             * that is reading, which is what the next request on it waits
+             * for; a readable socket is never busy while nothing comes. */
+            ctx->idle = true;
+            if (ctx->events & UV_WRITABLE) {
+                uv_poll_stop(&ctx->poll);
+                ctx->events = 0;
+            }
+        } else if (ctx) {
             sock_close(ctx);
             /* During curl_multi_cleanup the socket hash is going away. */
             if (!e->in_multi_cleanup)
@@ -978,11 +1125,13 @@ static void on_call_timer(uv_timer_t *timer)
 static const char *attach_transfer(struct http_call *call)
 {
     struct http_engine *e = call->engine;
-    if (!(call->xfer = xfer_take(e)))
-        return "out of memory starting the request";
+    const char *why = NULL;
+    if (!(call->xfer = xfer_take(e, &why)))
+        return why;
     call->xfer->errbuf[0] = '\0';
-    if (configure_easy(call) != 0) {
-        xfer_give_back(e, call->xfer);
+    if (configure_request(call) != 0) {
+        /* Half set: not reused. */
+        xfer_destroy(call->xfer);
         call->xfer = NULL;
         return "libcurl refused an option of the request";
     }
@@ -1103,29 +1252,31 @@ fail:
             *rc = curl_easy_setopt(c, opt, val);                                         \
     } while (0)
 
-/* What every transfer needs: where, callbacks, limits and security. */
-static void configure_common(struct http_call *call, CURL *c, CURLcode *rc)
+/* What every transfer of the engine needs, set once when it is made:
+ * callbacks, limits and security. */
+static void configure_engine_options(struct http_engine *e, struct transfer *x,
+                                     CURLcode *rc)
 {
-    struct http_engine *e = call->engine;
-    SET(CURLOPT_URL, call->url);
-    SET(CURLOPT_PRIVATE, (char *)call);
+    CURL *c = x->easy;
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_ERRORBUFFER, call->xfer->errbuf);
+    SET(CURLOPT_ERRORBUFFER, x->errbuf);
     SET(CURLOPT_WRITEFUNCTION, on_write);
-    SET(CURLOPT_WRITEDATA, call);
     SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, call);
     SET(CURLOPT_PREREQFUNCTION, on_prereq);
-    SET(CURLOPT_PREREQDATA, call);
-    SET(CURLOPT_HTTPHEADER, call->headers->list);
+    SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, e);
+    SET(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    SET(CURLOPT_CLOSESOCKETDATA, e);
     if (e->user_agent)
         SET(CURLOPT_USERAGENT, e->user_agent);
     SET(CURLOPT_CONNECTTIMEOUT_MS, e->connect_timeout_ms);
     SET(CURLOPT_TIMEOUT_MS, e->timeout_ms);
     /* curl's receive buffer is 16 KiB per transfer by default, 16 MB with
-     * 1,000 calls in flight, for answers that are mostly under 1 KiB. A
-     * larger body simply takes more reads (the cap is counted in on_write). */
+     * 1,000 calls in flight, for answers that are mostly under 1 KiB; it is
+     * allocated when the transfer starts, so a call waiting for its answer
+     * holds it. 1 KiB is curl's smallest. A larger answer simply takes more
+     * reads (the cap is counted in on_write). */
     SET(CURLOPT_BUFFERSIZE, RECV_BUFFER_BYTES);
     SET(CURLOPT_MAXFILESIZE_LARGE,
         (curl_off_t)(e->max_response_bytes > INT64_MAX ? INT64_MAX
@@ -1142,42 +1293,76 @@ static void configure_common(struct http_call *call, CURL *c, CURLcode *rc)
      * usual. */
     if (e->no_proxy)
         SET(CURLOPT_NOPROXY, "*");
+}
+
+static int configure_transfer(struct http_engine *e, struct transfer *x)
+{
+    CURLcode rc = CURLE_OK;
+    configure_engine_options(e, x, &rc);
+    if (rc != CURLE_OK)
+        return -1;
+    /* HTTP/2 over TLS when the server offers it; a libcurl without nghttp2
+     * refuses the option and HTTP/1.1 is used. */
+    curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    return 0;
+}
+
+/* The method. Every request starts from a plain GET (which also clears
+ * NOBODY) with no custom method, whatever the handle carried before. */
+static void configure_method(struct http_call *call, CURL *c, CURLcode *rc)
+{
+    SET(CURLOPT_HTTPGET, 1L);
+    SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    if (strcmp(call->method, "GET") == 0)
+        return;
+    if (strcmp(call->method, "HEAD") == 0) {
+        SET(CURLOPT_NOBODY, 1L);
+        return;
+    }
+    if (call->body || strcmp(call->method, "POST") == 0) {
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+        SET(CURLOPT_POSTFIELDS, call->body ? call->body : "");
+    }
+    if (strcmp(call->method, "POST") != 0)
+        SET(CURLOPT_CUSTOMREQUEST, call->method);
+}
+
+/* What changes from one request to the next. */
+static void configure_call_options(struct http_call *call, CURL *c, CURLcode *rc)
+{
+    SET(CURLOPT_URL, call->url);
+    SET(CURLOPT_PRIVATE, (char *)call);
+    SET(CURLOPT_WRITEDATA, call);
+    SET(CURLOPT_HEADERDATA, call);
+    SET(CURLOPT_PREREQDATA, call);
+    SET(CURLOPT_HTTPHEADER, call->headers->list);
     /* Over TLS, wait for a connection that may multiplex rather than open
      * more; ALPN settles the question at the handshake. Over plain http://
      * (HTTP/1.1 only) curl 7.88 would wait for the first whole response. */
     SET(CURLOPT_PIPEWAIT, strncasecmp(call->url, "https://", 8) == 0 ? 1L : 0L);
 }
 
-static void configure_method(struct http_call *call, CURL *c, CURLcode *rc)
+static int configure_request(struct http_call *call)
 {
-    if (strcmp(call->method, "GET") == 0) {
-        SET(CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(call->method, "HEAD") == 0) {
-        SET(CURLOPT_NOBODY, 1L);
-    } else {
-        if (call->body || strcmp(call->method, "POST") == 0) {
-            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
-            SET(CURLOPT_POSTFIELDS, call->body ? call->body : "");
-        }
-        if (strcmp(call->method, "POST") != 0)
-            SET(CURLOPT_CUSTOMREQUEST, call->method);
-    }
+    CURL *c = call->xfer->easy;
+    CURLcode rc = CURLE_OK;
+    configure_call_options(call, c, &rc);
+    configure_method(call, c, &rc);
+    return rc == CURLE_OK ? 0 : -1;
 }
 
 #undef SET
 
-static int configure_easy(struct http_call *call)
+/* Drops what points at the last call; these cannot fail. */
+static void clear_request(CURL *c)
 {
-    CURL *c = call->xfer->easy;
-    CURLcode rc = CURLE_OK;
-    configure_common(call, c, &rc);
-    configure_method(call, c, &rc);
-    if (rc != CURLE_OK)
-        return -1;
-    /* HTTP/2 over TLS when the server offers it; a libcurl without nghttp2
-     * refuses the option and HTTP/1.1 is used. */
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    return 0;
+    curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)NULL);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, (void *)NULL);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, (void *)NULL);
+    curl_easy_setopt(c, CURLOPT_PREREQDATA, (void *)NULL);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)NULL);
+    curl_easy_setopt(c, CURLOPT_URL, (char *)NULL);
 }
 
 /* The variables libcurl reads to pick a proxy for http:// and https://
@@ -1312,7 +1497,12 @@ static int multi_new(struct http_engine *e, CURLM **out)
         curl_multi_setopt(m, CURLMOPT_SOCKETDATA, e) ||
         curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_curl_timer) ||
         curl_multi_setopt(m, CURLMOPT_TIMERDATA, e) ||
-        curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX)) {
+        curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX) ||
+        /* By default curl keeps four connections per transfer in the multi
+         * at the moment one ends, so a quiet spell closes connections that
+         * the next busy one opens again. The cap says how many can be busy
+         * at once; keep that many. */
+        curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)e->max_inflight)) {
         curl_multi_cleanup(m);
         return -EIO;
     }
@@ -1440,6 +1630,7 @@ fail_curl:
     curl_global_cleanup();
 fail_free:
     free_strings(e);
+    free(e->kept);
     free(e->idle);
     free(e->sock_pool);
     free(e);
