@@ -113,7 +113,7 @@ static char *child_path(const char *path, const char *token)
     if (!out)
         return NULL;
     char *w = out + n;
-    memcpy(out, path, n);
+    memcpy(out, path, n + 1); /* the NUL is overwritten below */
     *w++ = '/';
     for (const char *p = token; *p; p++) {
         if (*p == '~' || *p == '/') {
