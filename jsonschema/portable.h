@@ -9,7 +9,9 @@
 #include <jansson.h>
 
 /* Returns a new reference: a copy of doc (borrowed) with every keyword
- * outside the portable subset dropped. Only keywords whose loss leaves the
+ * outside the portable subset dropped. Parts that lose nothing are shared
+ * with doc (doc itself when nothing is dropped), so neither may be changed
+ * afterwards. Only keywords whose loss leaves the
  * copy looser but still truthful are dropped: annotations ($schema,
  * $comment, examples, ...), loosening rules (maxProperties, uniqueItems,
  * ...) when the same schema has a description to state them, and a format
