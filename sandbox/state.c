@@ -644,7 +644,9 @@ static bool repeat_visit(const char *number, void *data)
     if (asprintf(&key, "%s %s", number, scan->content) < 0)
         return false;
     json_t *recent = scan->st->recent_sms;
-    bool seen = json_object_get(recent, key) != NULL;
+    json_t *when = json_object_get(recent, key);
+    bool seen =
+        when && json_integer_value(when) > now_s(scan->st) - scan->st->repeat_window_s;
     if (scan->record && json_object_size(recent) < MAX_RECENT_SMS)
         json_object_set_new(recent, key, json_integer(now_s(scan->st)));
     free(key);
