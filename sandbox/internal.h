@@ -114,6 +114,11 @@ void sandbox_state_reset(struct sandbox_state *st);
 void sandbox_state_answer(struct sandbox_state *st, const struct sandbox_call *call,
                           struct sandbox_reply *out);
 
+/* How long an SMS accepted by send_sms_flow blocks the same SMS (number,
+ * template and variables) with MSG91's error 311; 0 turns the rule off.
+ * Forgets what was sent. A reset brings back the default, 10 s. */
+void sandbox_state_set_repeat_window(struct sandbox_state *st, int64_t seconds);
+
 /* Moves the sandbox clock forward by seconds (>= 0). */
 void sandbox_state_advance(struct sandbox_state *st, int64_t seconds);
 /* Stops the sandbox clock at its current reading: from then on only

@@ -45,6 +45,7 @@ struct rule {
     char *body;      /* NULL: keep the normal body */
     char *content_type;
     bool reset;
+    bool ip_blocked; /* answer as MSG91 does a key used from a non-whitelisted IP */
     bool huge;
     uint64_t huge_bytes;
     long retry_after; /* -1: none */
@@ -347,9 +348,9 @@ static bool int_field(json_t *v, const char *key, long long min, long long max,
 
 static const char *parse_rule(json_t *v, struct rule *r)
 {
-    static const char *const known[] = {"tool",       "delay_ms",     "status",
-                                        "body",       "content_type", "reset",
-                                        "huge_bytes", "retry_after",  "count"};
+    static const char *const known[] = {
+        "tool",  "delay_ms",   "status",      "body",  "content_type",
+        "reset", "huge_bytes", "retry_after", "count", "ip_blocked"};
     memset(r, 0, sizeof *r);
     r->retry_after = -1;
     r->any_tool = true;
@@ -394,6 +395,10 @@ static const char *parse_rule(json_t *v, struct rule *r)
     if (reset && !json_is_boolean(reset))
         return "reset";
     r->reset = json_is_true(reset);
+    json_t *blocked = json_object_get(v, "ip_blocked");
+    if (blocked && !json_is_boolean(blocked))
+        return "ip_blocked";
+    r->ip_blocked = json_is_true(blocked);
     /* Retry-After is a rate-limit hint: alone it implies the 429. */
     if (r->retry_after >= 0 && r->status == 0)
         r->status = 429;
@@ -416,6 +421,25 @@ static json_t *default_body(unsigned status, int tool)
     if (tool >= 0 && sandbox_tool_is_otp_family((enum sandbox_tool)tool))
         return json_pack("{s:s,s:s}", "type", "error", "message", text);
     return json_pack("{s:s,s:b,s:s}", "status", "fail", "hasError", 1, "errors", text);
+}
+
+/* MSG91's answer to a key used from an IP that is not on its whitelist
+ * (API security is on by default). The code and the wording are MSG91's
+ * (error code list, "418 IP is not whitelisted"); the envelopes are ours,
+ * following the coded key errors of each family, since no source shows
+ * the real body. */
+static void ip_blocked_reply(int tool, struct sandbox_reply *out)
+{
+    const char *text = "IP is not whitelisted";
+    if (tool < 0 || sandbox_tool_is_otp_family((enum sandbox_tool)tool))
+        sandbox_reply_json(
+            out, 200,
+            json_pack("{s:s,s:s,s:s}", "message", text, "type", "error", "code", "418"));
+    else
+        sandbox_reply_json(out, 401,
+                           json_pack("{s:s,s:b,s:s,s:s,s:s}", "status", "fail",
+                                     "hasError", 1, "errors", text, "code", "401",
+                                     "apiError", "418"));
 }
 
 /* ---- control routes ---- */
@@ -567,6 +591,20 @@ static enum MHD_Result freeze_clock(const struct control_ctx *c)
     return control_ok(c->conn);
 }
 
+static enum MHD_Result set_repeat_window(const struct control_ctx *c)
+{
+    json_t *v = parse_object(c->rq);
+    json_t *seconds = json_object_get(v, "seconds");
+    if (!json_is_integer(seconds) || json_integer_value(seconds) < 0 ||
+        json_integer_value(seconds) > 86400) {
+        json_decref(v);
+        return control_error(c->conn, 400, "seconds must be an integer from 0 to 86400");
+    }
+    sandbox_state_set_repeat_window(c->sb->state, (int64_t)json_integer_value(seconds));
+    json_decref(v);
+    return control_ok(c->conn);
+}
+
 static enum MHD_Result reset_all(const struct control_ctx *c)
 {
     struct sandbox *sb = c->sb;
@@ -603,6 +641,7 @@ static const struct {
     {"GET", "events", get_events},
     {"POST", "clock", advance_clock},
     {"POST", "clock/freeze", freeze_clock},
+    {"POST", "repeat-window", set_repeat_window},
     {"POST", "reset", reset_all},
 };
 
@@ -654,6 +693,10 @@ static enum MHD_Result answer(struct sandbox *sb, struct MHD_Connection *conn,
     } else if (rule.huge) {
         rc = queue_huge(conn, rule.status ? rule.status : 200, rule.huge_bytes, ctype,
                         rule.retry_after);
+    } else if (rule.ip_blocked) {
+        struct sandbox_reply r = {0};
+        ip_blocked_reply(tool_id, &r);
+        rc = queue(conn, r.status, r.body, ctype, rule.retry_after);
     } else if (rule.status || rule.body) {
         unsigned status = rule.status ? rule.status : 200;
         char *body = rule.body;

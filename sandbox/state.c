@@ -31,6 +31,16 @@
 #define DEFAULT_OTP_LENGTH 4
 #define DEFAULT_OTP_EXPIRY_MIN 15
 
+/* MSG91 refuses the same SMS to the same number within 10 seconds with
+ * error 311 (help page "error codes"; the legacy API documentation words
+ * it as below). Whether the real /flow answer carries it synchronously is
+ * not documented; the sandbox answers it there so the server can be tested
+ * against it. */
+#define REPEAT_WINDOW_S 10
+#define REPEAT_MESSAGE                                                                   \
+    "Request discarded because same request was generated twice within 10 seconds"
+#define MAX_RECENT_SMS 100000
+
 struct otp_entry {
     char mobile[16];
     char code[10];
@@ -52,6 +62,11 @@ struct sandbox_state {
     size_t otp_len, otp_cap;
     json_t *flows;  /* array of {"request_id","template_id","recipients"} */
     json_t *events; /* array of stored events, oldest first */
+    /* "<number> <template> <variables>" -> when that SMS was accepted, for
+     * the repeat rule; entries older than the window are pruned. */
+    json_t *recent_sms;
+    int64_t repeat_window_s; /* 0: the rule is off */
+    int64_t pruned_at;
 };
 
 /* ---- fixtures ---- */
@@ -237,14 +252,18 @@ struct sandbox_state *sandbox_state_create(uint64_t seed)
         return NULL;
     st->flows = json_array();
     st->events = json_array();
-    if (!st->flows || !st->events || pthread_mutex_init(&st->lock, NULL) != 0) {
+    st->recent_sms = json_object();
+    if (!st->flows || !st->events || !st->recent_sms ||
+        pthread_mutex_init(&st->lock, NULL) != 0) {
         json_decref(st->flows);
         json_decref(st->events);
+        json_decref(st->recent_sms);
         free(st);
         return NULL;
     }
     st->seed = pick_seed(seed);
     st->prng = st->seed;
+    st->repeat_window_s = REPEAT_WINDOW_S;
     return st;
 }
 
@@ -255,6 +274,7 @@ void sandbox_state_destroy(struct sandbox_state *st)
     pthread_mutex_destroy(&st->lock);
     json_decref(st->flows);
     json_decref(st->events);
+    json_decref(st->recent_sms);
     free(st->otps);
     free(st);
 }
@@ -268,6 +288,17 @@ void sandbox_state_reset(struct sandbox_state *st)
     st->otp_len = 0;
     json_array_clear(st->flows);
     json_array_clear(st->events);
+    json_object_clear(st->recent_sms);
+    st->repeat_window_s = REPEAT_WINDOW_S;
+    st->pruned_at = 0;
+    pthread_mutex_unlock(&st->lock);
+}
+
+void sandbox_state_set_repeat_window(struct sandbox_state *st, int64_t seconds)
+{
+    pthread_mutex_lock(&st->lock);
+    st->repeat_window_s = seconds;
+    json_object_clear(st->recent_sms);
     pthread_mutex_unlock(&st->lock);
 }
 
@@ -294,6 +325,15 @@ static void otp_error(struct sandbox_reply *out, const char *message)
 {
     sandbox_reply_json(out, 200,
                        json_pack("{s:s,s:s}", "type", "error", "message", message));
+}
+
+/* The coded variant, as MSG91 answers key errors: {"message","type","code"}. */
+static void otp_error_code(struct sandbox_reply *out, const char *message,
+                           const char *code)
+{
+    sandbox_reply_json(
+        out, 200,
+        json_pack("{s:s,s:s,s:s}", "message", message, "type", "error", "code", code));
 }
 
 static void otp_success(struct sandbox_reply *out, const char *key, const char *value)
@@ -575,6 +615,90 @@ static bool valid_mobiles(const char *s)
     return true;
 }
 
+/* Calls visit(number, data) for each number of a "mobiles" list (valid). */
+static bool each_number(const char *mobiles,
+                        bool (*visit)(const char *number, void *data), void *data)
+{
+    while (*mobiles) {
+        size_t n = strcspn(mobiles, ",");
+        char one[32];
+        memcpy(one, mobiles, n);
+        one[n] = '\0';
+        if (visit(one, data))
+            return true;
+        mobiles += n + (mobiles[n] == ',');
+    }
+    return false;
+}
+
+struct repeat_scan {
+    struct sandbox_state *st;
+    const char *content; /* "<template> <variables>" */
+    bool record;         /* false: look up, true: remember */
+};
+
+static bool repeat_visit(const char *number, void *data)
+{
+    struct repeat_scan *scan = data;
+    char *key = NULL;
+    if (asprintf(&key, "%s %s", number, scan->content) < 0)
+        return false;
+    json_t *recent = scan->st->recent_sms;
+    json_t *when = json_object_get(recent, key);
+    bool seen =
+        when && json_integer_value(when) > now_s(scan->st) - scan->st->repeat_window_s;
+    if (scan->record && json_object_size(recent) < MAX_RECENT_SMS)
+        json_object_set_new(recent, key, json_integer(now_s(scan->st)));
+    free(key);
+    return seen && !scan->record;
+}
+
+static void prune_recent(struct sandbox_state *st, int64_t now)
+{
+    /* At most once a second, so a burst of sends stays linear. */
+    if (now == st->pruned_at)
+        return;
+    st->pruned_at = now;
+    const char *key;
+    void *tmp;
+    json_t *v;
+    json_object_foreach_safe(st->recent_sms, tmp, key, v) {
+        if (json_integer_value(v) <= now - st->repeat_window_s)
+            json_object_del(st->recent_sms, key);
+    }
+}
+
+/* True when a recipient repeats an SMS accepted within the window: same
+ * number, template and variables. Otherwise remembers these SMS. */
+static bool repeats_recent_sms(struct sandbox_state *st, const char *tmpl,
+                               json_t *recipients)
+{
+    if (st->repeat_window_s <= 0)
+        return false;
+    prune_recent(st, now_s(st));
+    for (int pass = 0; pass < 2; pass++) {
+        size_t i;
+        json_t *r;
+        json_array_foreach(recipients, i, r) {
+            json_t *vars = json_deep_copy(r);
+            json_object_del(vars, "mobiles");
+            char *text = json_dumps(vars, JSON_COMPACT | JSON_SORT_KEYS);
+            char *content = NULL;
+            if (!text || asprintf(&content, "%s %s", tmpl, text) < 0)
+                content = NULL;
+            struct repeat_scan scan = {.st = st, .content = content, .record = pass == 1};
+            const char *mobiles = json_string_value(json_object_get(r, "mobiles"));
+            bool seen = content && each_number(mobiles, repeat_visit, &scan);
+            free(content);
+            free(text);
+            json_decref(vars);
+            if (seen)
+                return true;
+        }
+    }
+    return false;
+}
+
 static void send_sms_flow(struct sandbox_state *st, const struct sandbox_call *call,
                           struct sandbox_reply *out)
 {
@@ -601,6 +725,11 @@ static void send_sms_flow(struct sandbox_state *st, const struct sandbox_call *c
     if (problem) {
         json_decref(body);
         otp_error(out, problem);
+        return;
+    }
+    if (repeats_recent_sms(st, tmpl, recipients)) {
+        json_decref(body);
+        otp_error_code(out, REPEAT_MESSAGE, "311");
         return;
     }
     char id[25];

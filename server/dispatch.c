@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonschema/portable.h"
 #include "jsonschema/schema.h"
 #include "schemas/embedded.h"
 #include "server/audit.h"
@@ -27,6 +28,7 @@ struct tool_slot {
     const struct tool_def *def;
     struct schema *input;
     json_t *input_doc;
+    json_t *published_input; /* what tools/list shows (portable.h) */
     json_t *output_doc;
     struct dispatch_tool shown; /* for tools/list, when allowed */
     struct tool_endpoint endpoint;
@@ -164,11 +166,20 @@ static int init_slot(struct dispatch *d, unsigned i, char **error)
         free(why);
         return -1;
     }
+    /* Clients see a copy every model provider accepts; arguments are still
+     * validated against the full schema above. */
+    if (!(s->published_input = schema_portable_copy(s->input_doc, &why))) {
+        if (asprintf(error, "schemas/%s.input.json cannot be published: %s", s->def->name,
+                     why ? why : "out of memory") < 0)
+            *error = NULL;
+        free(why);
+        return -1;
+    }
     s->shown = (struct dispatch_tool){
         .name = s->exposed_name,
         .title = s->def->title,
         .description = s->def->description,
-        .input_schema = s->input_doc,
+        .input_schema = s->published_input,
         .output_schema = s->output_doc,
         .read_only = s->def->read_only,
         .destructive = s->def->destructive,
@@ -183,6 +194,7 @@ static void free_slots(struct dispatch *d)
     for (unsigned i = 0; i < d->nslots; i++) {
         schema_destroy(d->slots[i].input);
         json_decref(d->slots[i].input_doc);
+        json_decref(d->slots[i].published_input);
         json_decref(d->slots[i].output_doc);
         free(d->slots[i].exposed_name);
     }

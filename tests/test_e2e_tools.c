@@ -1713,6 +1713,7 @@ START_TEST(hostile_values_rejected_before_sending)
         {"get_failed_events",
          "{\"campaign_id\":\"1001\",\"start_date\":\"2024-01-01&x=1\"}",
          "Invalid arguments for get_failed_events; fix these and call again:\n"
+         "/start_date: does not match ^[0-9]{4}-[0-9]{2}-[0-9]{2}$\n"
          "/start_date: must be a valid date"},
         {"get_failed_events", "{\"campaign_id\":\"..\"}",
          "campaign_id must not be \".\" or \"..\"."},

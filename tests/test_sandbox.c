@@ -441,10 +441,119 @@ START_TEST(flow_records_accepted_sends)
     EXPECT(req("GET", "/_sandbox/flows", NULL, NULL), 200, expected);
     json_decref(v);
     resp_free(&r);
-    /* The trailing-slash form MSG91's docs use reaches the same route. */
-    r = req("POST", "/api/v5/flow/", KEY, body);
+    /* The trailing-slash form MSG91's docs use reaches the same route
+     * (another template: the same SMS again would be refused as a repeat). */
+    r = req("POST", "/api/v5/flow/", KEY,
+            "{\"template_id\":\"flow_8\",\"recipients\":[{\"mobiles\":\"" MOBILE "\"}]}");
     ck_assert_int_eq(r.status, 200);
+    v = parse(r.body);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "type")), "success");
+    json_decref(v);
     resp_free(&r);
+}
+END_TEST
+
+#define REPEATED                                                                         \
+    "{\"message\":\"Request discarded because same request was generated twice within "  \
+    "10 seconds\",\"type\":\"error\",\"code\":\"311\"}"
+
+/* Sends a flow and asserts it was accepted (or refused as a repeat). */
+static void flow(const char *body, bool accepted)
+{
+    struct resp r = req("POST", "/api/v5/flow", KEY, body);
+    ck_assert_int_eq(r.status, 200);
+    if (accepted) {
+        json_t *v = parse(r.body);
+        ck_assert_msg(
+            json_is_string(json_object_get(v, "type")) &&
+                strcmp(json_string_value(json_object_get(v, "type")), "success") == 0,
+            "not accepted: %s", r.body);
+        json_decref(v);
+    } else {
+        ck_assert_str_eq(r.body, REPEATED);
+    }
+    resp_free(&r);
+}
+
+static size_t flows_kept(void)
+{
+    struct resp r = req("GET", "/_sandbox/flows", NULL, NULL);
+    json_t *v = parse(r.body);
+    size_t n = json_array_size(json_object_get(v, "flows"));
+    json_decref(v);
+    resp_free(&r);
+    return n;
+}
+
+static void advance(int seconds)
+{
+    char body[64];
+    snprintf(body, sizeof body, "{\"advance_s\":%d}", seconds);
+    EXPECT(req("POST", "/_sandbox/clock", NULL, body), 200, "{\"ok\":true}");
+}
+
+#define ASHA                                                                             \
+    "{\"template_id\":\"t\",\"recipients\":[{\"mobiles\":\"" MOBILE                      \
+    "\",\"name\":\"Asha\"}]}"
+
+/* MSG91's error 311: the same SMS to the same number within 10 s. */
+START_TEST(flow_refuses_the_same_sms_within_ten_seconds)
+{
+    EXPECT(req("POST", "/_sandbox/clock/freeze", NULL, NULL), 200, "{\"ok\":true}");
+    flow(ASHA, true);
+    flow(ASHA, false);
+    ck_assert_uint_eq(flows_kept(), 1);
+    /* The same variables in another order are the same SMS. */
+    flow("{\"template_id\":\"t\",\"recipients\":[{\"name\":\"Asha\",\"mobiles\":\"" MOBILE
+         "\"}]}",
+         false);
+    /* Another number, other variables or another template are other SMS. */
+    flow("{\"template_id\":\"t\",\"recipients\":[{\"mobiles\":\"919812345678\","
+         "\"name\":\"Asha\"}]}",
+         true);
+    flow("{\"template_id\":\"t\",\"recipients\":[{\"mobiles\":\"" MOBILE
+         "\",\"name\":\"Ravi\"}]}",
+         true);
+    flow("{\"template_id\":\"u\",\"recipients\":[{\"mobiles\":\"" MOBILE
+         "\",\"name\":\"Asha\"}]}",
+         true);
+    /* One number of a comma list repeating is enough; nothing is kept. */
+    flow("{\"template_id\":\"t\",\"recipients\":[{\"mobiles\":\"14155550123,"
+         "919812345678\",\"name\":\"Asha\"}]}",
+         false);
+    ck_assert_uint_eq(flows_kept(), 4);
+    advance(9);
+    flow(ASHA, false);
+    advance(1);
+    flow(ASHA, true);
+    flow(ASHA, false);
+}
+END_TEST
+
+START_TEST(repeat_window_control)
+{
+    EXPECT(req("POST", "/_sandbox/repeat-window", NULL, "{\"seconds\":0}"), 200,
+           "{\"ok\":true}");
+    flow(ASHA, true);
+    flow(ASHA, true);
+    EXPECT(req("POST", "/_sandbox/clock/freeze", NULL, NULL), 200, "{\"ok\":true}");
+    EXPECT(req("POST", "/_sandbox/repeat-window", NULL, "{\"seconds\":60}"), 200,
+           "{\"ok\":true}");
+    flow(ASHA, true);
+    advance(59);
+    flow(ASHA, false);
+    EXPECT(req("POST", "/_sandbox/repeat-window", NULL, "{\"seconds\":-1}"), 400,
+           "{\"error\":\"seconds must be an integer from 0 to 86400\"}");
+    EXPECT(req("POST", "/_sandbox/repeat-window", NULL, "{}"), 400,
+           "{\"error\":\"seconds must be an integer from 0 to 86400\"}");
+    /* A reset forgets what was sent and brings back the 10 s rule. */
+    EXPECT(req("POST", "/_sandbox/reset", NULL, NULL), 200, "{\"ok\":true}");
+    EXPECT(req("POST", "/_sandbox/clock/freeze", NULL, NULL), 200, "{\"ok\":true}");
+    flow(ASHA, true);
+    advance(9);
+    flow(ASHA, false);
+    advance(1);
+    flow(ASHA, true);
 }
 END_TEST
 
@@ -822,6 +931,28 @@ START_TEST(misbehave_rate_limit)
 }
 END_TEST
 
+/* MSG91's error 418, in each family's envelope. */
+START_TEST(misbehave_ip_blocked)
+{
+    misbehave("{\"tool\":\"send_otp\",\"ip_blocked\":true,\"count\":1}", 1);
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=" MOBILE, KEY, "{}"), 200,
+           "{\"message\":\"IP is not whitelisted\",\"type\":\"error\",\"code\":\"418\"}");
+    /* The answer replaced the behaviour: nothing was stored, and the rule
+     * is used up. */
+    EXPECT(req("GET", "/_sandbox/otp?mobile=" MOBILE, NULL, NULL), 404,
+           "{\"error\":\"no OTP for this mobile\"}");
+    send_code(MOBILE, "");
+    misbehave("{\"ip_blocked\":true}", 1);
+    EXPECT(req("GET", "/api/v5/campaign/api/campaigns", KEY, NULL), 401,
+           "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"IP is not whitelisted\","
+           "\"code\":\"401\",\"apiError\":\"418\"}");
+    EXPECT(req("POST", "/api/v5/flow", KEY, ASHA), 200,
+           "{\"message\":\"IP is not whitelisted\",\"type\":\"error\",\"code\":\"418\"}");
+    EXPECT(req("POST", "/_sandbox/misbehave", NULL, "{\"ip_blocked\":1}"), 400,
+           "{\"error\":\"bad rule: ip_blocked\"}");
+}
+END_TEST
+
 START_TEST(misbehave_count_and_order)
 {
     misbehave(
@@ -1112,6 +1243,8 @@ static Suite *sandbox_suite(void)
     tcase_add_test(tc, null_auth_key_accepts_any_key);
     tcase_add_test(tc, flow_records_accepted_sends);
     tcase_add_test(tc, flow_rejects_bad_sends);
+    tcase_add_test(tc, flow_refuses_the_same_sms_within_ten_seconds);
+    tcase_add_test(tc, repeat_window_control);
     tcase_add_test(tc, campaigns_paginate);
     tcase_add_test(tc, event_types_fixture);
     tcase_add_test(tc, events_and_failed_events);
@@ -1130,6 +1263,7 @@ static Suite *sandbox_suite(void)
     tcase_add_test(tc, misbehave_huge);
     tcase_add_test(tc, misbehave_rate_limit);
     tcase_add_test(tc, misbehave_count_and_order);
+    tcase_add_test(tc, misbehave_ip_blocked);
     tcase_add_test(tc, requests_are_recorded_exactly);
     tcase_add_test(tc, too_large_upload);
     tcase_add_test(tc, stats_and_reset);
