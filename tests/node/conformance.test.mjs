@@ -61,7 +61,8 @@ describe('conformance (server scenarios) via supergateway', () => {
     );
     gateway.stdout.setEncoding('utf8').on('data', (d) => (gatewayLog += d));
     gateway.stderr.setEncoding('utf8').on('data', (d) => (gatewayLog += d));
-    await waitForHttp(url, gateway, 15000);
+    // A bound, not a wait: supergateway takes 10 s to listen on a busy machine.
+    await waitForHttp(url, gateway, 90000);
   });
 
   after(async () => {
