@@ -12,11 +12,11 @@
 
 #include "sandbox/sandbox.h"
 #include "server/dispatch.h"
-#include "server/log.h"
 #include "server/mcp.h"
-#include "server/redact.h"
 #include "tools/service.h"
 #include "tools/tool.h"
+#include "util/log.h"
+#include "util/redact.h"
 
 /* "msg91-mcp: " and the sentence, through the redaction step like every
  * other output. */

@@ -10,10 +10,10 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "server/redact.h"
 #include "tools/tool.h"
 #include "upstream/url.h"
 #include "util/dynbuf.h"
+#include "util/redact.h"
 
 #define DEFAULT_MAX_LINE (4L * 1024 * 1024)
 

@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "server/jsonrpc.h"
-#include "server/log.h"
-#include "server/redact.h"
 #include "tools/service.h"
 #include "util/dynbuf.h"
+#include "util/log.h"
+#include "util/redact.h"
 
 /* The versions the server speaks, newest first, and what each allows.
  * Fields arrive with the version that introduced them; batches exist only

@@ -10,10 +10,10 @@
 
 #include "jsonschema/schema.h"
 #include "schemas/embedded.h"
-#include "server/redact.h"
 #include "tools/answer.h"
 #include "tools/request.h"
 #include "tools/tool.h"
+#include "util/redact.h"
 
 #define BASE "https://control.msg91.com"
 

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server/jsonrpc.h"
-#include "server/redact.h"
 #include "util/dynbuf.h"
+#include "util/jsonload.h"
+#include "util/redact.h"
 
 /* Longest excerpt of an upstream body quoted in a message: enough to
  * recognise an HTML error page or a proxy's text, short enough for a
@@ -392,7 +392,8 @@ static void not_json(const struct http_response *resp, const struct answer_effec
  * it came. */
 static char *json_excerpt(const struct http_response *resp)
 {
-    json_t *root = jsonrpc_load(resp->body, resp->body_len, JSON_DECODE_ANY, NULL, NULL);
+    json_t *root =
+        jsonload_buffer(resp->body, resp->body_len, JSON_DECODE_ANY, NULL, NULL);
     char *text = root ? json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref(root);
     char *excerpt = text ? answer_excerpt(text, strlen(text), EXCERPT_MAX)
@@ -696,7 +697,7 @@ enum answer_verdict answer_read(const struct tool_read_ctx *ctx,
     /* An integer past 64 bits (an id, a counter) is still JSON; read as a
      * real, it must not turn a successful send into "not JSON". */
     bool nomem = false;
-    a->root = jsonrpc_load(resp->body, resp->body_len, JSON_DECODE_ANY, NULL, &nomem);
+    a->root = jsonload_buffer(resp->body, resp->body_len, JSON_DECODE_ANY, NULL, &nomem);
     if (nomem) {
         set_error(out, NULL);
         return ANSWER_FAILED;

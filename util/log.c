@@ -1,4 +1,4 @@
-#include "server/log.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -7,12 +7,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server/redact.h"
-#include "tools/service.h"
+#include "util/redact.h"
 
 static enum log_level threshold = LOG_LEVEL_INFO;
 static log_sink_fn sink_fn;
 static void *sink_data;
+static const struct log_personal_name *personal;
 
 static const char *const level_names[] = {"debug", "info", "warning", "error"};
 
@@ -40,6 +40,11 @@ void log_set_sink(log_sink_fn sink, void *data)
 {
     sink_fn = sink;
     sink_data = data;
+}
+
+void log_set_personal(const struct log_personal_name *names)
+{
+    personal = names;
 }
 
 static int hex_value(char c)
@@ -90,17 +95,20 @@ static bool looks_like_phone(const char *value, size_t len)
 enum log_personal log_personal_kind(const char *key, size_t key_len, const char *value,
                                     size_t len)
 {
-    /* Which names are personal is the service's knowledge (tools/service.c). */
-    switch (service_personal_kind(key, key_len)) {
-    case SERVICE_PERSONAL_CODE:
-        return LOG_PERSONAL_CODE;
-    case SERVICE_PERSONAL_PHONE:
-        return LOG_PERSONAL_PHONE;
-    case SERVICE_PERSONAL_PHONE_LIKE:
-        return looks_like_phone(value, len) ? LOG_PERSONAL_PHONE : LOG_PERSONAL_NONE;
-    default:
+    const struct log_personal_name *p = personal;
+    while (p && p->name && (strlen(p->name) != key_len || memcmp(p->name, key, key_len)))
+        p++;
+    if (!p || !p->name)
         return LOG_PERSONAL_NONE;
+    switch (p->rule) {
+    case LOG_PERSONAL_IS_CODE:
+        return LOG_PERSONAL_CODE;
+    case LOG_PERSONAL_IS_PHONE:
+        return LOG_PERSONAL_PHONE;
+    case LOG_PERSONAL_IS_PHONE_LIKE:
+        return looks_like_phone(value, len) ? LOG_PERSONAL_PHONE : LOG_PERSONAL_NONE;
     }
+    return LOG_PERSONAL_NONE;
 }
 
 void log_mask_phone(char *value, size_t len)
