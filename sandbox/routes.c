@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "tools/tool.h"
+#include "util/msg.h"
 
 /* For clang-tidy: the Annex K (*_s) functions it suggests are not in glibc,
  * and every copy here is bounded by its size; parameter lists of the same
@@ -242,12 +243,10 @@ void sandbox_router_destroy(struct sandbox_router *r)
     free(r);
 }
 
-static char *format_error(const char *fmt, const char *a, const char *b)
+/* A name for a message: a route given by a test may lack one. */
+static const char *or_null(const char *s)
 {
-    char *msg = NULL;
-    if (asprintf(&msg, fmt, a ? a : "(null)", b ? b : "(null)") < 0)
-        return NULL;
-    return msg;
+    return s ? s : "(null)";
 }
 
 struct sandbox_router *sandbox_router_create(const struct sandbox_route *routes,
@@ -264,13 +263,14 @@ struct sandbox_router *sandbox_router_create(const struct sandbox_route *routes,
         const char *path = routes ? routes[i].path : tool_table[i]->endpoint.path;
         struct route *rt = &r->routes[r->len];
         if (sandbox_tool_from_name(tool, &rt->tool) != 0) {
-            *error =
-                format_error("sandbox: route %s %s names no known tool", method, tool);
+            *error = msg_format("sandbox: route %s %s names no known tool",
+                                or_null(method), or_null(tool));
             goto fail;
         }
         if (!method || !path ||
             split_path(path, &rt->segments, &rt->segment_count) != 0) {
-            *error = format_error("sandbox: route for %s has a bad path %s", tool, path);
+            *error = msg_format("sandbox: route for %s has a bad path %s", or_null(tool),
+                                or_null(path));
             goto fail;
         }
         if (!(rt->method = strdup(method))) {

@@ -16,6 +16,7 @@
 #include "tools/service.h"
 #include "tools/tool.h"
 #include "util/log.h"
+#include "util/msg.h"
 #include "util/redact.h"
 
 /* "msg91-mcp: " and the sentence, through the redaction step like every
@@ -25,9 +26,7 @@ static void cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *text = NULL;
-    if (vasprintf(&text, fmt, ap) < 0)
-        text = NULL;
+    char *text = msg_vformat(fmt, ap);
     va_end(ap);
     size_t len = text ? strlen(text) : 0;
     char *clean = NULL;

@@ -9,6 +9,7 @@
 
 #include "util/dynbuf.h"
 #include "util/jsonload.h"
+#include "util/msg.h"
 #include "util/redact.h"
 
 /* Longest excerpt of an upstream body quoted in a message: enough to
@@ -28,31 +29,6 @@
 static const char key_text[] =
     "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) to a "
     "valid key.";
-
-static char *vtextf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-
-static char *vtextf(const char *fmt, va_list ap)
-{
-    va_list copy;
-    va_copy(copy, ap);
-    int n = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    if (n < 0)
-        return NULL;
-    char *text = malloc((size_t)n + 1);
-    if (text)
-        vsnprintf(text, (size_t)n + 1, fmt, ap);
-    return text;
-}
-
-char *answer_textf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *text = vtextf(fmt, ap);
-    va_end(ap);
-    return text;
-}
 
 /* A message under construction. Once an append fails (out of memory) the
  * message is dropped rather than sent half-written; finish_text then
@@ -77,7 +53,7 @@ static void appendf(struct text *t, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    char *s = vtextf(fmt, ap);
+    char *s = msg_vformat(fmt, ap);
     va_end(ap);
     if (!s || dynbuf_append_str(&t->buf, s) != DYNBUF_OK)
         t->failed = true;
@@ -600,13 +576,13 @@ static void server_error(const struct http_response *resp,
                          const struct answer_effect *effect, struct tool_outcome *out)
 {
     if (effect)
-        set_error(out, answer_textf("MSG91 had a server error (HTTP %ld), so the outcome "
-                                    "is unknown: %s. %s",
-                                    resp->status, effect->unknown, effect->advice));
+        set_error(out, msg_format("MSG91 had a server error (HTTP %ld), so the outcome "
+                                  "is unknown: %s. %s",
+                                  resp->status, effect->unknown, effect->advice));
     else
-        set_error(out, answer_textf("MSG91 had a server error (HTTP %ld); try again "
-                                    "later.",
-                                    resp->status));
+        set_error(out, msg_format("MSG91 had a server error (HTTP %ld); try again "
+                                  "later.",
+                                  resp->status));
 }
 
 static void rate_limited(const struct http_response *resp, struct tool_outcome *out)
@@ -618,9 +594,9 @@ static void rate_limited(const struct http_response *resp, struct tool_outcome *
                               "wait of more than a day: try again later. Nothing was "
                               "done."));
     else if (resp->retry_after_s >= 0)
-        set_error(out, answer_textf("The call was rate limited by MSG91: retry after "
-                                    "%ld s. Nothing was done.",
-                                    resp->retry_after_s));
+        set_error(out, msg_format("The call was rate limited by MSG91: retry after "
+                                  "%ld s. Nothing was done.",
+                                  resp->retry_after_s));
     else
         set_error(out, strdup("The call was rate limited by MSG91: retry in a minute. "
                               "Nothing was done."));
@@ -629,10 +605,10 @@ static void rate_limited(const struct http_response *resp, struct tool_outcome *
 static void key_rejected(long status, struct tool_outcome *out)
 {
     if (status == 403)
-        set_error(out, answer_textf("%s A 403 can also mean the key may not be used "
-                                    "from this machine's IP address: check the key's "
-                                    "settings in the MSG91 panel.",
-                                    key_text));
+        set_error(out, msg_format("%s A 403 can also mean the key may not be used "
+                                  "from this machine's IP address: check the key's "
+                                  "settings in the MSG91 panel.",
+                                  key_text));
     else
         set_error(out, strdup(key_text));
 }

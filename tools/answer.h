@@ -72,7 +72,4 @@ void answer_set_request_id(struct tool_outcome *out, const char *id);
  * string, or NULL when out of memory. */
 char *answer_excerpt(const char *s, size_t len, size_t max);
 
-/* A malloc'd printf-formatted string, or NULL when out of memory. */
-char *answer_textf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 #endif

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/msg.h"
+
 static bool is_unreserved(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -65,18 +67,8 @@ int request_failf(char **error, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    /* clang-tidy 14 reports ap as uninitialised here, but only when it
-     * analyses this file after another in the same run. */
-    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is right above
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    *error = msg_vformat(fmt, ap);
     va_end(ap);
-    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (text) {
-        va_start(ap, fmt);
-        vsnprintf(text, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    *error = text;
     return -1;
 }
 

@@ -79,7 +79,7 @@ int request_set_json_body(struct http_request *req, json_t *body);
 /* Sets *error to a malloc'd copy of text and returns -1, so a build
  * function can fail in one line. */
 int request_fail(char **error, const char *text);
-/* The same with a printf format. */
+/* The same with a printf format (util/msg.h builds the text). */
 int request_failf(char **error, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

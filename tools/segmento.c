@@ -11,6 +11,7 @@
 #include "tools/answer.h"
 #include "tools/args.h"
 #include "tools/request.h"
+#include "util/msg.h"
 
 static const struct answer_effect events_effect = {
     "the events may or may not have been recorded",
@@ -424,11 +425,11 @@ static void campaign_not_found(const struct answer *a, json_t *args,
 {
     const char *id = json_string_value(json_object_get(args, "campaign_id"));
     char *clean = answer_excerpt(id ? id : "", id ? strlen(id) : 0, 100);
-    char *text =
-        clean ? answer_textf("MSG91 did not find campaign \"%s\" (HTTP %ld: %s). "
-                             "Get valid campaign ids from list_campaigns.",
-                             clean, a->status, a->message ? a->message : "not found")
-              : NULL;
+    char *text = clean
+                     ? msg_format("MSG91 did not find campaign \"%s\" (HTTP %ld: %s). "
+                                  "Get valid campaign ids from list_campaigns.",
+                                  clean, a->status, a->message ? a->message : "not found")
+                     : NULL;
     free(clean);
     free(out->error_text);
     out->error_text = text ? text : strdup("MSG91 did not find the campaign.");
