@@ -18,6 +18,7 @@
 #include "jsonschema/meta.h"
 #include "util/dynbuf.h"
 #include "util/msg.h"
+#include "util/pct.h"
 
 #define DEFAULT_MAX_DEPTH 256
 #define DEFAULT_MAX_ERRORS 32
@@ -326,26 +327,14 @@ static char *uri_cut_fragment(char *uri)
     return hash + 1;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes %XX escapes in place (JSON Pointer fragments are URI-encoded). */
 static void percent_decode(char *s)
 {
     char *w = s;
     for (char *r = s; *r; r++) {
-        int hi = r[0] == '%' && r[1] ? hex_value(r[1]) : -1;
-        int lo = hi >= 0 && r[2] ? hex_value(r[2]) : -1;
-        if (lo >= 0) {
-            *w++ = (char)(hi * 16 + lo);
+        int byte = pct_escape_value(r, SIZE_MAX);
+        if (byte >= 0) {
+            *w++ = (char)byte;
             r += 2;
         } else {
             *w++ = *r;

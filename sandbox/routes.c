@@ -10,6 +10,7 @@
 
 #include "tools/tool.h"
 #include "util/msg.h"
+#include "util/pct.h"
 
 /* For clang-tidy: the Annex K (*_s) functions it suggests are not in glibc,
  * and every copy here is bounded by its size; parameter lists of the same
@@ -55,17 +56,6 @@ bool sandbox_tool_is_otp_family(enum sandbox_tool tool)
 
 /* ---- parameters ---- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes len bytes of s into a new NUL-terminated string; with
  * plus_is_space, "+" becomes " ". Returns NULL on allocation failure. */
 static char *percent_decode(const char *s, size_t len, bool plus_is_space)
@@ -75,11 +65,10 @@ static char *percent_decode(const char *s, size_t len, bool plus_is_space)
         return NULL;
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
-        int hi, lo;
         /* A malformed escape stays as it is, as PHP leaves it. */
-        if (s[i] == '%' && i + 2 < len && (hi = hex_value(s[i + 1])) >= 0 &&
-            (lo = hex_value(s[i + 2])) >= 0) {
-            out[n++] = (char)(hi * 16 + lo);
+        int byte = pct_escape_value(s + i, len - i);
+        if (byte >= 0) {
+            out[n++] = (char)byte;
             i += 2;
         } else if (s[i] == '+' && plus_is_space) {
             out[n++] = ' ';

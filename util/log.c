@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/pct.h"
 #include "util/redact.h"
 
 static enum log_level threshold = LOG_LEVEL_INFO;
@@ -47,30 +48,15 @@ void log_set_personal(const struct log_personal_name *names)
     personal = names;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The character at value[*i], a "%XX" escape read as the byte it stands
  * for; moves *i past it. */
 static char next_char(const char *value, size_t len, size_t *i)
 {
-    char c = value[(*i)++];
-    if (c == '%' && *i + 2 <= len) {
-        int hi = hex_value(value[*i]), lo = hex_value(value[*i + 1]);
-        if (hi >= 0 && lo >= 0) {
-            *i += 2;
-            return (char)(hi * 16 + lo);
-        }
-    }
-    return c;
+    int byte = pct_escape_value(value + *i, len - *i);
+    if (byte < 0)
+        return value[(*i)++];
+    *i += 3;
+    return (char)byte;
 }
 
 /* Digits with spaces or dashes, at least six, after an optional '+'. */
