@@ -720,6 +720,43 @@ enum answer_verdict answer_read(const struct tool_read_ctx *ctx,
     return envelope(resp, effect, a, out);
 }
 
+bool answer_message_is(const struct answer *a, const char *text)
+{
+    return a->message && strcasecmp(a->message, text) == 0;
+}
+
+static void refused_with_hint(const struct answer *a, const struct answer_hint *hints,
+                              struct tool_outcome *out)
+{
+    for (size_t i = 0; hints && hints[i].message; i++) {
+        if (answer_message_is(a, hints[i].message)) {
+            answer_refused(a, hints[i].hint, out);
+            return;
+        }
+    }
+    answer_refused(a, NULL, out);
+}
+
+void answer_run(const struct answer_reader *r, const struct tool_read_ctx *ctx,
+                const struct http_response *resp, json_t *args, struct tool_outcome *out)
+{
+    struct answer a;
+    switch (answer_read(ctx, resp, r->effect, &a, out)) {
+    case ANSWER_SUCCESS:
+        r->success(&a, resp, args, out);
+        break;
+    case ANSWER_REFUSED:
+        if (r->refused)
+            r->refused(&a, args, out);
+        else
+            refused_with_hint(&a, r->hints, out);
+        break;
+    case ANSWER_FAILED:
+        break;
+    }
+    answer_finish(&a);
+}
+
 void answer_finish(struct answer *a)
 {
     json_decref(a->root);

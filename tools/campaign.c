@@ -217,16 +217,6 @@ void list_campaigns_read(const struct tool_read_ctx *ctx,
                          const struct http_response *resp, json_t *args,
                          struct tool_outcome *out)
 {
-    struct answer a;
-    switch (answer_read(ctx, resp, NULL, &a, out)) {
-    case ANSWER_SUCCESS:
-        read_campaigns(&a, resp, args, out);
-        break;
-    case ANSWER_REFUSED:
-        answer_refused(&a, NULL, out);
-        break;
-    case ANSWER_FAILED:
-        break;
-    }
-    answer_finish(&a);
+    static const struct answer_reader reader = {NULL, read_campaigns, NULL, NULL};
+    answer_run(&reader, ctx, resp, args, out);
 }

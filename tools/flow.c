@@ -100,40 +100,36 @@ nomem_body:
                         "The server ran out of memory while building the request.");
 }
 
+static void flow_success(const struct answer *a, const struct http_response *resp,
+                         json_t *args, struct tool_outcome *out)
+{
+    /* Flow puts its request id in "message"; "request_id" is taken too in
+     * case MSG91 aligns Flow with the OTP API. */
+    const char *id = json_string_value(json_object_get(a->root, "request_id"));
+    if (!id || !id[0])
+        id = json_string_value(json_object_get(a->root, "message"));
+    if (!id || !id[0]) {
+        answer_wrong_shape(resp, &flow_effect, "the request id (\"message\") is missing",
+                           out);
+        return;
+    }
+    answer_set_request_id(out, id);
+    size_t n = json_array_size(json_object_get(args, "recipients"));
+    answer_success(
+        out, json_pack("{s:s, s:I}", "request_id", id, "recipients", (json_int_t)n));
+}
+
+static const struct answer_hint flow_hints[] = {
+    {"The provided flow ID or template ID is invalid.",
+     "Check template_id against the Flow templates in the MSG91 panel; nothing was "
+     "sent."},
+    {NULL, NULL},
+};
+
 void send_sms_flow_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
                         json_t *args, struct tool_outcome *out)
 {
-    struct answer a;
-    switch (answer_read(ctx, resp, &flow_effect, &a, out)) {
-    case ANSWER_SUCCESS: {
-        /* Flow puts its request id in "message"; "request_id" is taken too
-         * in case MSG91 aligns Flow with the OTP API. */
-        const char *id = json_string_value(json_object_get(a.root, "request_id"));
-        if (!id || !id[0])
-            id = json_string_value(json_object_get(a.root, "message"));
-        if (!id || !id[0]) {
-            answer_wrong_shape(resp, &flow_effect,
-                               "the request id (\"message\") is missing", out);
-            break;
-        }
-        answer_set_request_id(out, id);
-        size_t n = json_array_size(json_object_get(args, "recipients"));
-        answer_success(
-            out, json_pack("{s:s, s:I}", "request_id", id, "recipients", (json_int_t)n));
-        break;
-    }
-    case ANSWER_REFUSED:
-        if (a.message &&
-            strcmp(a.message, "The provided flow ID or template ID is invalid.") == 0)
-            answer_refused(&a,
-                           "Check template_id against the Flow templates in the MSG91 "
-                           "panel; nothing was sent.",
-                           out);
-        else
-            answer_refused(&a, NULL, out);
-        break;
-    case ANSWER_FAILED:
-        break;
-    }
-    answer_finish(&a);
+    static const struct answer_reader reader = {&flow_effect, flow_success, NULL,
+                                                flow_hints};
+    answer_run(&reader, ctx, resp, args, out);
 }

@@ -211,8 +211,10 @@ int create_user_events_build(const struct tool_build_ctx *ctx, json_t *args,
 }
 
 /* The success of create_user_events: how many events MSG91 took. */
-static void read_accepted(const struct answer *a, json_t *args, struct tool_outcome *out)
+static void read_accepted(const struct answer *a, const struct http_response *resp,
+                          json_t *args, struct tool_outcome *out)
 {
+    (void)resp;
     /* Without a count, a success means MSG91 took every event it was given. */
     json_t *accepted = json_object_get(a->data, "accepted");
     json_int_t n = json_is_integer(accepted) && json_integer_value(accepted) >= 0
@@ -234,18 +236,9 @@ void create_user_events_read(const struct tool_read_ctx *ctx,
                              const struct http_response *resp, json_t *args,
                              struct tool_outcome *out)
 {
-    struct answer a;
-    switch (answer_read(ctx, resp, &events_effect, &a, out)) {
-    case ANSWER_SUCCESS:
-        read_accepted(&a, args, out);
-        break;
-    case ANSWER_REFUSED:
-        answer_refused(&a, NULL, out);
-        break;
-    case ANSWER_FAILED:
-        break;
-    }
-    answer_finish(&a);
+    static const struct answer_reader reader = {&events_effect, read_accepted, NULL,
+                                                NULL};
+    answer_run(&reader, ctx, resp, args, out);
 }
 
 /* ---- get_event_types ---- */
@@ -297,8 +290,9 @@ static const char *either(json_t *obj, const char *a, const char *b)
 
 /* The success of get_event_types: the list, whichever spelling holds it. */
 static void read_event_types(const struct answer *a, const struct http_response *resp,
-                             struct tool_outcome *out)
+                             json_t *args, struct tool_outcome *out)
 {
+    (void)args;
     static const char *const names[] = {"data", "eventTypes", "event_types", NULL};
     json_t *list = list_in(a->data, names);
     if (!list) {
@@ -344,19 +338,8 @@ void get_event_types_read(const struct tool_read_ctx *ctx,
                           const struct http_response *resp, json_t *args,
                           struct tool_outcome *out)
 {
-    (void)args;
-    struct answer a;
-    switch (answer_read(ctx, resp, NULL, &a, out)) {
-    case ANSWER_SUCCESS:
-        read_event_types(&a, resp, out);
-        break;
-    case ANSWER_REFUSED:
-        answer_refused(&a, NULL, out);
-        break;
-    case ANSWER_FAILED:
-        break;
-    }
-    answer_finish(&a);
+    static const struct answer_reader reader = {NULL, read_event_types, NULL, NULL};
+    answer_run(&reader, ctx, resp, args, out);
 }
 
 /* ---- get_failed_events ---- */
@@ -470,24 +453,22 @@ static void read_failed_events(const struct answer *a, const struct http_respons
                             : NULL);
 }
 
+/* A refusal of get_failed_events: an unknown campaign gets a sentence of
+ * its own. */
+static void failed_events_refused(const struct answer *a, json_t *args,
+                                  struct tool_outcome *out)
+{
+    if (a->status == 404 || (a->message && strcmp(a->message, "Campaign not found") == 0))
+        campaign_not_found(a, args, out);
+    else
+        answer_refused(a, NULL, out);
+}
+
 void get_failed_events_read(const struct tool_read_ctx *ctx,
                             const struct http_response *resp, json_t *args,
                             struct tool_outcome *out)
 {
-    struct answer a;
-    switch (answer_read(ctx, resp, NULL, &a, out)) {
-    case ANSWER_SUCCESS:
-        read_failed_events(&a, resp, args, out);
-        break;
-    case ANSWER_REFUSED:
-        if (a.status == 404 ||
-            (a.message && strcmp(a.message, "Campaign not found") == 0))
-            campaign_not_found(&a, args, out);
-        else
-            answer_refused(&a, NULL, out);
-        break;
-    case ANSWER_FAILED:
-        break;
-    }
-    answer_finish(&a);
+    static const struct answer_reader reader = {NULL, read_failed_events,
+                                                failed_events_refused, NULL};
+    answer_run(&reader, ctx, resp, args, out);
 }
