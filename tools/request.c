@@ -7,6 +7,9 @@
 
 #include "util/msg.h"
 
+static const char nomem_text[] =
+    "The server ran out of memory while building the request.";
+
 static bool is_unreserved(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -255,8 +258,7 @@ int request_complete(const struct tool_build_ctx *ctx, struct request_url *u,
     }
     if (body && request_set_json_body(req, body) != 0) {
         request_clear(req);
-        return request_fail(error, "The server ran out of memory while building the "
-                                   "request.");
+        return request_fail(error, nomem_text);
     }
     return 0;
 }
@@ -268,4 +270,28 @@ void request_clear(struct http_request *req)
     req->url = NULL;
     req->body = NULL;
     req->body_len = 0;
+}
+
+json_t *request_list(json_t *items, request_item_fn each, const void *data, char **error)
+{
+    json_t *list = json_array();
+    if (!list) {
+        request_fail(error, nomem_text);
+        return NULL;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(items, i, item) {
+        json_t *e = each(item, i, data, error);
+        if (!e) {
+            json_decref(list);
+            return NULL;
+        }
+        if (json_array_append_new(list, e)) {
+            json_decref(list);
+            request_fail(error, nomem_text);
+            return NULL;
+        }
+    }
+    return list;
 }

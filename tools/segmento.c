@@ -132,10 +132,11 @@ static int utc_timestamp(const char *s, char out[20])
 
 /* ---- create_user_events ---- */
 
-/* One event as Segmento wants it. Returns a new reference, or NULL with
- * *error set. */
-static json_t *event_body(json_t *event, size_t i, const char *identifier, char **error)
+/* One event as Segmento wants it, for the visitor data (the identifier):
+ * a request_item_fn. Returns a new reference, or NULL with *error set. */
+static json_t *event_body(json_t *event, size_t i, const void *data, char **error)
 {
+    const char *identifier = data;
     const char *name = json_string_value(json_object_get(event, "name"));
     if (!name) {
         request_failf(error, "events/%zu/name is required.", i);
@@ -182,22 +183,9 @@ int create_user_events_build(const struct tool_build_ctx *ctx, json_t *args,
     if (!identifier || !json_is_array(events))
         return request_fail(error, "identifier and events are required.");
 
-    json_t *list = json_array();
+    json_t *list = request_list(events, event_body, identifier, error);
     if (!list)
-        return request_fail(error, nomem_text);
-    size_t i;
-    json_t *event;
-    json_array_foreach(events, i, event) {
-        json_t *e = event_body(event, i, identifier, error);
-        if (!e) {
-            json_decref(list);
-            return -1;
-        }
-        if (json_array_append_new(list, e)) {
-            json_decref(list);
-            return request_fail(error, nomem_text);
-        }
-    }
+        return -1;
     json_t *body = json_pack("{s:o}", "data", list);
     if (!body)
         return request_fail(error, nomem_text);
