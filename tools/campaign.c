@@ -16,9 +16,8 @@ int list_campaigns_build(const struct tool_build_ctx *ctx, json_t *args,
 {
     /* The defaults are sent explicitly so the page size does not depend on
      * what MSG91 picks today. */
-    json_int_t page = 1, limit = 25;
-    if (args_integer(args, "page", &page, error) < 0 ||
-        args_integer(args, "limit", &limit, error) < 0)
+    json_int_t page, limit;
+    if (args_page(args, 25, &page, &limit, error) != 0)
         return -1;
     struct request_url u;
     if (request_url_init(&u, ctx, args, error) != 0)

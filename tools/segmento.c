@@ -335,9 +335,8 @@ void get_event_types_read(const struct tool_read_ctx *ctx,
 int get_failed_events_build(const struct tool_build_ctx *ctx, json_t *args,
                             struct http_request *req, char **error)
 {
-    json_int_t page = 1, limit = 10;
-    if (args_integer(args, "page", &page, error) < 0 ||
-        args_integer(args, "limit", &limit, error) < 0)
+    json_int_t page, limit;
+    if (args_page(args, 10, &page, &limit, error) != 0)
         return -1;
     const char *start = json_string_value(json_object_get(args, "start_date"));
     const char *end = json_string_value(json_object_get(args, "end_date"));
