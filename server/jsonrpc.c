@@ -370,13 +370,19 @@ static char *finish_line(struct dynbuf *b, int rc, size_t *len)
     return dynbuf_take(b, len);
 }
 
+/* Starts a result line in b: everything before the result's value. */
+static int result_start(struct dynbuf *b, const char *id_raw)
+{
+    dynbuf_init(b, JSONRPC_MAX_LINE);
+    int rc = dynbuf_append_str(b, "{\"jsonrpc\":\"2.0\",\"id\":");
+    rc = rc ? rc : dynbuf_append_str(b, id_raw ? id_raw : "null");
+    return rc ? rc : dynbuf_append_str(b, ",\"result\":");
+}
+
 char *jsonrpc_result_line(const char *id_raw, json_t *result, size_t *len)
 {
     struct dynbuf b;
-    dynbuf_init(&b, JSONRPC_MAX_LINE);
-    int rc = dynbuf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":");
-    rc = rc ? rc : dynbuf_append_str(&b, id_raw ? id_raw : "null");
-    rc = rc ? rc : dynbuf_append_str(&b, ",\"result\":");
+    int rc = result_start(&b, id_raw);
     rc = rc ? rc : append_dump(&b, result);
     rc = rc ? rc : dynbuf_append_str(&b, "}");
     return finish_line(&b, rc, len);
@@ -386,23 +392,28 @@ char *jsonrpc_result_line_raw(const char *id_raw, const char *result_json,
                               size_t result_len, size_t *len)
 {
     struct dynbuf b;
-    dynbuf_init(&b, JSONRPC_MAX_LINE);
-    int rc = dynbuf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":");
-    rc = rc ? rc : dynbuf_append_str(&b, id_raw ? id_raw : "null");
-    rc = rc ? rc : dynbuf_append_str(&b, ",\"result\":");
+    int rc = result_start(&b, id_raw);
     rc = rc ? rc : dynbuf_append(&b, result_json, result_len);
     rc = rc ? rc : dynbuf_append_str(&b, "}");
     return finish_line(&b, rc, len);
 }
 
+/* obj (a new reference, or NULL) with member key set to value when value
+ * is not NULL (borrowed); an object without it is still sent. */
+static json_t *with_member(json_t *obj, const char *key, json_t *value)
+{
+    if (obj && value)
+        json_object_set(obj, key, value);
+    return obj;
+}
+
 char *jsonrpc_error_line(const char *id_raw, int code, const char *message, json_t *data,
                          size_t *len)
 {
-    json_t *error = json_pack("{s:i,s:s}", "code", code, "message", message);
+    json_t *error = with_member(json_pack("{s:i,s:s}", "code", code, "message", message),
+                                "data", data);
     if (!error)
         return NULL;
-    if (data)
-        json_object_set(error, "data", data);
     struct dynbuf b;
     dynbuf_init(&b, JSONRPC_MAX_LINE);
     int rc = dynbuf_append_str(&b, "{\"jsonrpc\":\"2.0\",");
@@ -420,11 +431,10 @@ char *jsonrpc_error_line(const char *id_raw, int code, const char *message, json
 
 char *jsonrpc_notification_line(const char *method, json_t *params, size_t *len)
 {
-    json_t *msg = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", method);
+    json_t *msg = with_member(json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", method),
+                              "params", params);
     if (!msg)
         return NULL;
-    if (params)
-        json_object_set(msg, "params", params);
     struct dynbuf b;
     dynbuf_init(&b, JSONRPC_MAX_LINE);
     int rc = append_dump(&b, msg);
