@@ -255,6 +255,16 @@ static void append_detail(struct text *b, const char *error)
     free(detail);
 }
 
+/* A failure before anything could be sent: what happened, libcurl's
+ * detail, then what to check. */
+static void not_sent(struct text *b, const char *what, const char *error,
+                     const char *check)
+{
+    appendf(b, "%s", what);
+    append_detail(b, error);
+    appendf(b, ". Nothing was sent. %s", check);
+}
+
 static void transport_failure(const struct tool_read_ctx *ctx,
                               const struct http_response *resp,
                               const struct answer_effect *effect,
@@ -271,23 +281,18 @@ static void transport_failure(const struct tool_read_ctx *ctx,
                        "happening, check the network or raise MSG91_TIMEOUT_MS.");
         break;
     case HTTP_DNS_FAILED:
-        appendf(&b, "Could not reach MSG91: the host name in MSG91_BASE_URL did not "
-                    "resolve");
-        append_detail(&b, resp->error);
-        appendf(&b, ". Nothing was sent. Check MSG91_BASE_URL and the network "
-                    "connection.");
+        not_sent(&b,
+                 "Could not reach MSG91: the host name in MSG91_BASE_URL did not resolve",
+                 resp->error, "Check MSG91_BASE_URL and the network connection.");
         break;
     case HTTP_CONNECT_FAILED:
-        appendf(&b, "Could not connect to MSG91");
-        append_detail(&b, resp->error);
-        appendf(&b, ". Nothing was sent. Check the network connection and "
-                    "MSG91_BASE_URL.");
+        not_sent(&b, "Could not connect to MSG91", resp->error,
+                 "Check the network connection and MSG91_BASE_URL.");
         break;
     case HTTP_TLS_FAILED:
-        appendf(&b, "The TLS connection to MSG91 failed");
-        append_detail(&b, resp->error);
-        appendf(&b, ". Nothing was sent. Check MSG91_BASE_URL; if a proxy or private CA "
-                    "signs the certificate, set MSG91_CA_FILE to its CA bundle.");
+        not_sent(&b, "The TLS connection to MSG91 failed", resp->error,
+                 "Check MSG91_BASE_URL; if a proxy or private CA signs the certificate, "
+                 "set MSG91_CA_FILE to its CA bundle.");
         break;
     case HTTP_RESET:
         appendf(&b, "The connection to MSG91 dropped before a full answer arrived");
