@@ -725,6 +725,32 @@ enum answer_verdict answer_read(const struct tool_read_ctx *ctx,
     return envelope(resp, effect, a, out);
 }
 
+int answer_list(const struct http_response *resp, const struct answer_effect *effect,
+                json_t *list, answer_item_fn each, json_t **result,
+                struct tool_outcome *out)
+{
+    json_t *items = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item) {
+        char what[128] = "";
+        json_t *e = each(item, i, what, sizeof what);
+        if (!e && what[0]) {
+            answer_wrong_shape(resp, effect, what, out);
+            json_decref(items);
+            return -1;
+        }
+        /* Appending to a NULL array fails and releases e. */
+        if (!e || json_array_append_new(items, e)) {
+            json_decref(items);
+            items = NULL;
+            break;
+        }
+    }
+    *result = items;
+    return 0;
+}
+
 bool answer_message_is(const struct answer *a, const char *text)
 {
     return a->message && strcasecmp(a->message, text) == 0;

@@ -93,6 +93,21 @@ void answer_run(const struct answer_reader *r, const struct tool_read_ctx *ctx,
  * changed capitalisation before. */
 bool answer_message_is(const struct answer *a, const char *text);
 
+/* Makes one element of a result from item, the index-th of a list in an
+ * answer: a new reference; or NULL, with a sentence in what (what_size
+ * bytes) saying what is wrong with the item, or what left empty when
+ * memory ran out. */
+typedef json_t *(*answer_item_fn)(json_t *item, size_t index, char *what,
+                                  size_t what_size);
+
+/* Sets *result to a new array with each(item) for every item of list and
+ * returns 0; *result is NULL when memory ran out (answer_success then says
+ * so). Returns -1 when an item was of the wrong shape, with out's error
+ * text saying which (answer_wrong_shape). */
+int answer_list(const struct http_response *resp, const struct answer_effect *effect,
+                json_t *list, answer_item_fn each, json_t **result,
+                struct tool_outcome *out);
+
 /* Replaces out->upstream_request_id with a copy of id. */
 void answer_set_request_id(struct tool_outcome *out, const char *id);
 

@@ -168,6 +168,17 @@ static json_int_t int_member(json_t *obj, const char *const *names, json_int_t f
     return fallback;
 }
 
+/* An answer_item_fn: one campaign. */
+static json_t *campaign_item(json_t *item, size_t index, char *what, size_t what_size)
+{
+    (void)index;
+    const char *wrong = NULL;
+    json_t *c = campaign(item, &wrong);
+    if (!c && wrong)
+        snprintf(what, what_size, "%s", wrong);
+    return c;
+}
+
 /* The success of list_campaigns: one page of campaigns and the counts. */
 static void read_campaigns(const struct answer *a, const struct http_response *resp,
                            json_t *args, struct tool_outcome *out)
@@ -177,23 +188,9 @@ static void read_campaigns(const struct answer *a, const struct http_response *r
         answer_wrong_shape(resp, NULL, "\"data.data\" is not a list of campaigns", out);
         return;
     }
-    json_t *campaigns = json_array();
-    size_t i;
-    json_t *item;
-    json_array_foreach(list, i, item) {
-        const char *what = NULL;
-        json_t *c = campaign(item, &what);
-        if (!c && what) {
-            answer_wrong_shape(resp, NULL, what, out);
-            json_decref(campaigns);
-            return;
-        }
-        if (!c || json_array_append_new(campaigns, c)) {
-            json_decref(campaigns);
-            campaigns = NULL;
-            break;
-        }
-    }
+    json_t *campaigns;
+    if (answer_list(resp, NULL, list, campaign_item, &campaigns, out) != 0)
+        return;
     static const char *const page_names[] = {"pageNo", "pageNumber", NULL};
     static const char *const total_names[] = {"totalEntityCount", "total", NULL};
     static const char *const pages_names[] = {"totalPageCount", "totalPages", NULL};

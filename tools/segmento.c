@@ -276,6 +276,26 @@ static const char *either(json_t *obj, const char *a, const char *b)
     return json_object_get(obj, a) ? a : b;
 }
 
+/* An answer_item_fn: one event type. */
+static json_t *event_type(json_t *item, size_t index, char *what, size_t what_size)
+{
+    const char *key = either(item, "name", "event_name");
+    const char *name = json_string_value(json_object_get(item, key));
+    if (!name) {
+        snprintf(what, what_size, "event type %zu has no \"name\"", index);
+        return NULL;
+    }
+    json_t *t = json_object();
+    json_t *description = json_object_get(item, "description");
+    if (!t || copy_id_string(t, "id", item, either(item, "id", "event_id")) ||
+        json_object_set_new(t, "name", json_string(name)) ||
+        (json_is_string(description) && json_object_set(t, "description", description))) {
+        json_decref(t);
+        return NULL;
+    }
+    return t;
+}
+
 /* The success of get_event_types: the list, whichever spelling holds it. */
 static void read_event_types(const struct answer *a, const struct http_response *resp,
                              json_t *args, struct tool_outcome *out)
@@ -287,36 +307,9 @@ static void read_event_types(const struct answer *a, const struct http_response 
         answer_wrong_shape(resp, NULL, "\"data\" is not a list of event types", out);
         return;
     }
-    json_t *types = json_array();
-    size_t i;
-    json_t *item;
-    json_array_foreach(list, i, item) {
-        const char *key = either(item, "name", "event_name");
-        const char *name = json_string_value(json_object_get(item, key));
-        if (!name) {
-            char what[64];
-            snprintf(what, sizeof what, "event type %zu has no \"name\"", i);
-            answer_wrong_shape(resp, NULL, what, out);
-            json_decref(types);
-            return;
-        }
-        json_t *t = json_object();
-        json_t *description = json_object_get(item, "description");
-        if (!t || copy_id_string(t, "id", item, either(item, "id", "event_id")) ||
-            json_object_set_new(t, "name", json_string(name)) ||
-            (json_is_string(description) &&
-             json_object_set(t, "description", description))) {
-            json_decref(t); /* not in types yet: it would leak */
-            json_decref(types);
-            types = NULL;
-            break;
-        }
-        if (json_array_append_new(types, t)) {
-            json_decref(types);
-            types = NULL;
-            break;
-        }
-    }
+    json_t *types;
+    if (answer_list(resp, NULL, list, event_type, &types, out) != 0)
+        return;
     answer_success(out, types ? json_pack("{s:o, s:I}", "event_types", types, "total",
                                           (json_int_t)json_array_size(types))
                               : NULL);
@@ -377,8 +370,12 @@ static json_int_t positive(json_t *obj, const char *name, json_int_t fallback)
                                                             : fallback;
 }
 
-static json_t *failed_event(json_t *item)
+/* An answer_item_fn: one failed event (any shape will do). */
+static json_t *failed_event(json_t *item, size_t index, char *what, size_t what_size)
 {
+    (void)index;
+    (void)what;
+    (void)what_size;
     json_t *e = json_object();
     if (!e || copy_id_string(e, "event_id", item, either(item, "eventId", "event_id")) ||
         copy_id_string(e, "reason", item, "reason") ||
@@ -415,17 +412,9 @@ static void read_failed_events(const struct answer *a, const struct http_respons
         answer_wrong_shape(resp, NULL, "\"data.failedEvents\" is missing", out);
         return;
     }
-    json_t *events = json_array();
-    size_t i;
-    json_t *item;
-    json_array_foreach(list, i, item) {
-        json_t *e = failed_event(item);
-        if (!e || json_array_append_new(events, e)) {
-            json_decref(events);
-            events = NULL;
-            break;
-        }
-    }
+    json_t *events;
+    if (answer_list(resp, NULL, list, failed_event, &events, out) != 0)
+        return;
     const char *campaign = json_string_value(json_object_get(args, "campaign_id"));
     json_int_t page = positive(a->data, "page", args_integer_or(args, "page", 1));
     json_int_t limit = positive(a->data, "limit", args_integer_or(args, "limit", 10));
