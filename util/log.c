@@ -82,7 +82,8 @@ enum log_personal log_personal_kind(const char *key, size_t key_len, const char 
                                     size_t len)
 {
     const struct log_personal_name *p = personal;
-    while (p && p->name && (strlen(p->name) != key_len || memcmp(p->name, key, key_len)))
+    while (p && p->name &&
+           (strlen(p->name) != key_len || memcmp(p->name, key, key_len) != 0))
         p++;
     if (!p || !p->name)
         return LOG_PERSONAL_NONE;
