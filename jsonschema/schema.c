@@ -17,6 +17,8 @@
 #include "jsonschema/internal.h"
 #include "jsonschema/meta.h"
 #include "util/dynbuf.h"
+#include "util/msg.h"
+#include "util/pct.h"
 
 #define DEFAULT_MAX_DEPTH 256
 #define DEFAULT_MAX_ERRORS 32
@@ -134,19 +136,6 @@ static int map_put(struct map *m, const void *pkey, const char *skey, void *valu
     m->buckets[h] = e;
     m->count++;
     return 0;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL;
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
 }
 
 /* ---- URI references (RFC 3986, section 5) --------------------------------- */
@@ -338,26 +327,14 @@ static char *uri_cut_fragment(char *uri)
     return hash + 1;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes %XX escapes in place (JSON Pointer fragments are URI-encoded). */
 static void percent_decode(char *s)
 {
     char *w = s;
     for (char *r = s; *r; r++) {
-        int hi = r[0] == '%' && r[1] ? hex_value(r[1]) : -1;
-        int lo = hi >= 0 && r[2] ? hex_value(r[2]) : -1;
-        if (lo >= 0) {
-            *w++ = (char)(hi * 16 + lo);
+        int byte = pct_escape_value(r, SIZE_MAX);
+        if (byte >= 0) {
+            *w++ = (char)byte;
             r += 2;
         } else {
             *w++ = *r;
@@ -439,7 +416,7 @@ static struct reg_resource *reg_new_resource(struct schema_registry *reg, const 
 static int reg_add_anchor(struct schema_registry *reg, struct reg_resource *res,
                           const char *name, json_t *node, bool dynamic)
 {
-    char *key = xasprintf("%s#%s", res->uri, name);
+    char *key = msg_format("%s#%s", res->uri, name);
     if (!key)
         return -1;
     int rc = 0;
@@ -638,7 +615,7 @@ int schema_registry_add(struct schema_registry *reg, const char *uri, json_t *do
     return 0;
 
 nomem:
-    *error = xasprintf("cannot register %s: out of memory or nested too deeply", base);
+    *error = msg_format("cannot register %s: out of memory or nested too deeply", base);
     free(base);
     return -1;
 }
@@ -949,8 +926,7 @@ static void compile_fail(struct compiler *c, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&c->error, fmt, ap) < 0)
-        c->error = NULL;
+    c->error = msg_vformat(fmt, ap);
     va_end(ap);
     if (!c->error)
         c->error = strdup("out of memory");
@@ -1033,7 +1009,7 @@ static json_t *resolve_ref(struct compiler *c, const char *base_uri, const char 
                  reg_walk(c->reg, target, where, 0) != 0)
             compile_fail(c, "out of memory");
     } else {
-        char *key = xasprintf("%s#%s", uri, frag);
+        char *key = msg_format("%s#%s", uri, frag);
         struct reg_anchor *a = key ? reg_find(c->reg, REG_ANCHORS, NULL, key) : NULL;
         free(key);
         if (!a)

@@ -9,6 +9,8 @@
 #include <strings.h>
 
 #include "tools/tool.h"
+#include "util/msg.h"
+#include "util/pct.h"
 
 /* For clang-tidy: the Annex K (*_s) functions it suggests are not in glibc,
  * and every copy here is bounded by its size; parameter lists of the same
@@ -54,17 +56,6 @@ bool sandbox_tool_is_otp_family(enum sandbox_tool tool)
 
 /* ---- parameters ---- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes len bytes of s into a new NUL-terminated string; with
  * plus_is_space, "+" becomes " ". Returns NULL on allocation failure. */
 static char *percent_decode(const char *s, size_t len, bool plus_is_space)
@@ -74,11 +65,10 @@ static char *percent_decode(const char *s, size_t len, bool plus_is_space)
         return NULL;
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
-        int hi, lo;
         /* A malformed escape stays as it is, as PHP leaves it. */
-        if (s[i] == '%' && i + 2 < len && (hi = hex_value(s[i + 1])) >= 0 &&
-            (lo = hex_value(s[i + 2])) >= 0) {
-            out[n++] = (char)(hi * 16 + lo);
+        int byte = pct_escape_value(s + i, len - i);
+        if (byte >= 0) {
+            out[n++] = (char)byte;
             i += 2;
         } else if (s[i] == '+' && plus_is_space) {
             out[n++] = ' ';
@@ -242,12 +232,10 @@ void sandbox_router_destroy(struct sandbox_router *r)
     free(r);
 }
 
-static char *format_error(const char *fmt, const char *a, const char *b)
+/* A name for a message: a route given by a test may lack one. */
+static const char *or_null(const char *s)
 {
-    char *msg = NULL;
-    if (asprintf(&msg, fmt, a ? a : "(null)", b ? b : "(null)") < 0)
-        return NULL;
-    return msg;
+    return s ? s : "(null)";
 }
 
 struct sandbox_router *sandbox_router_create(const struct sandbox_route *routes,
@@ -264,13 +252,14 @@ struct sandbox_router *sandbox_router_create(const struct sandbox_route *routes,
         const char *path = routes ? routes[i].path : tool_table[i]->endpoint.path;
         struct route *rt = &r->routes[r->len];
         if (sandbox_tool_from_name(tool, &rt->tool) != 0) {
-            *error =
-                format_error("sandbox: route %s %s names no known tool", method, tool);
+            *error = msg_format("sandbox: route %s %s names no known tool",
+                                or_null(method), or_null(tool));
             goto fail;
         }
         if (!method || !path ||
             split_path(path, &rt->segments, &rt->segment_count) != 0) {
-            *error = format_error("sandbox: route for %s has a bad path %s", tool, path);
+            *error = msg_format("sandbox: route for %s has a bad path %s", or_null(tool),
+                                or_null(path));
             goto fail;
         }
         if (!(rt->method = strdup(method))) {

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "sandbox/internal.h"
+#include "util/msg.h"
 
 /* For clang-tidy: the Annex K (*_s) functions it suggests are not in glibc,
  * and every copy here is bounded by its size; parameter lists of the same
@@ -877,14 +878,6 @@ static void raise_fd_limit(void)
     setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-static char *message(const char *fmt, unsigned port, int err)
-{
-    char *msg = NULL;
-    if (asprintf(&msg, fmt, port, err ? strerror(err) : "unknown error") < 0)
-        return NULL;
-    return msg;
-}
-
 struct sandbox *sandbox_create(const struct sandbox_options *opts, char **error)
 {
     static const struct sandbox_options defaults = {0};
@@ -934,7 +927,8 @@ struct sandbox *sandbox_create(const struct sandbox_options *opts, char **error)
         (unsigned)CONNECTION_LIMIT, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
         MHD_OPTION_END);
     if (!sb->daemon) {
-        *error = message("sandbox: cannot listen on 127.0.0.1:%u: %s", opts->port, errno);
+        *error = msg_format("sandbox: cannot listen on 127.0.0.1:%u: %s", opts->port,
+                            errno ? strerror(errno) : "unknown error");
         goto fail;
     }
     const union MHD_DaemonInfo *info =

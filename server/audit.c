@@ -11,9 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/log.h"
-#include "server/redact.h"
 #include "util/dynbuf.h"
+#include "util/log.h"
+#include "util/redact.h"
 
 /* Lines go to the file one batch at a time through uv_fs_write, which runs
  * on libuv's thread pool: the batch in flight, and behind it a queue of

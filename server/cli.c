@@ -12,12 +12,13 @@
 
 #include "sandbox/sandbox.h"
 #include "server/dispatch.h"
-#include "server/log.h"
 #include "server/mcp.h"
 #include "server/persona.h"
-#include "server/redact.h"
 #include "tools/service.h"
 #include "tools/tool.h"
+#include "util/log.h"
+#include "util/msg.h"
+#include "util/redact.h"
 
 /* "msg91-mcp: " and the sentence, through the redaction step like every
  * other output. */
@@ -26,9 +27,7 @@ static void cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *text = NULL;
-    if (vasprintf(&text, fmt, ap) < 0)
-        text = NULL;
+    char *text = msg_vformat(fmt, ap);
     va_end(ap);
     size_t len = text ? strlen(text) : 0;
     char *clean = NULL;

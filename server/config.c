@@ -3,17 +3,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
-#include "server/redact.h"
 #include "tools/tool.h"
 #include "upstream/url.h"
 #include "util/dynbuf.h"
+#include "util/msg.h"
+#include "util/redact.h"
 
 #define DEFAULT_MAX_LINE (4L * 1024 * 1024)
 
@@ -83,18 +83,6 @@ static const struct setting settings[] = {
 };
 #define SETTINGS_LEN (sizeof settings / sizeof settings[0])
 
-static char *fmt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *out = NULL;
-    if (vasprintf(&out, fmt, ap) < 0)
-        out = NULL;
-    va_end(ap);
-    return out;
-}
-
 void config_init(struct config *c)
 {
     memset(c, 0, sizeof *c);
@@ -160,7 +148,7 @@ static int set_key(struct config *c, const char *text, char **error)
 {
     char *copy = strdup(text);
     if (!copy) {
-        *error = fmt_error("out of memory while copying the auth key");
+        *error = msg_format("out of memory while copying the auth key");
         return -ENOMEM;
     }
     wipe_free(c->auth_key);
@@ -175,7 +163,7 @@ static int key_from_buffer(const char *path, char *buf, size_t n, char **key,
                            char **error)
 {
     if (n >= KEY_FILE_MAX) {
-        *error = fmt_error("the auth key file %s is too large to hold a key", path);
+        *error = msg_format("the auth key file %s is too large to hold a key", path);
         return -EINVAL;
     }
     buf[n] = '\0';
@@ -188,12 +176,12 @@ static int key_from_buffer(const char *path, char *buf, size_t n, char **key,
     while (*start == ' ' || *start == '\t')
         start++;
     if (!*start) {
-        *error = fmt_error("the auth key file %s is empty", path);
+        *error = msg_format("the auth key file %s is empty", path);
         return -EINVAL;
     }
     *key = strdup(start);
     if (!*key) {
-        *error = fmt_error("out of memory while copying the auth key");
+        *error = msg_format("out of memory while copying the auth key");
         return -ENOMEM;
     }
     return 0;
@@ -206,7 +194,8 @@ int config_read_key_file(const char *path, char **key, char **error)
     *key = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        *error = fmt_error("cannot read the auth key file %s: %s", path, strerror(errno));
+        *error =
+            msg_format("cannot read the auth key file %s: %s", path, strerror(errno));
         return -EINVAL;
     }
     char buf[KEY_FILE_MAX + 1];
@@ -225,7 +214,7 @@ int config_read_key_file(const char *path, char **key, char **error)
     close(fd);
     int rc;
     if (err) {
-        *error = fmt_error("cannot read the auth key file %s: %s", path, strerror(err));
+        *error = msg_format("cannot read the auth key file %s: %s", path, strerror(err));
         rc = -EINVAL;
     } else {
         rc = key_from_buffer(path, buf, n, key, error);
@@ -292,8 +281,8 @@ static int set_tools(struct config *c, const char *list, const char *source, cha
             continue;
         }
         char *names = tool_names();
-        *error = names ? fmt_error("unknown tool \"%s\" in %s; the tools are %s", name,
-                                   source, names)
+        *error = names ? msg_format("unknown tool \"%s\" in %s; the tools are %s", name,
+                                    source, names)
                        : NULL;
         free(names);
         rc = -EINVAL;
@@ -322,7 +311,7 @@ static int apply(struct config *c, const struct setting *s, const char *value,
         return set_key_file(c, value, error);
     case SET_BOOL:
         if (parse_bool(value, (bool *)field) != 0) {
-            *error = fmt_error("%s must be 1 or 0, not \"%s\"", source, value);
+            *error = msg_format("%s must be 1 or 0, not \"%s\"", source, value);
             return -EINVAL;
         }
         return 0;
@@ -331,8 +320,8 @@ static int apply(struct config *c, const struct setting *s, const char *value,
         errno = 0;
         long v = strtol(value, &end, 10);
         if (errno || end == value || *end || v < s->min || v > s->max) {
-            *error = fmt_error("%s must be a whole number from %ld to %ld, not \"%s\"",
-                               source, s->min, s->max, value);
+            *error = msg_format("%s must be a whole number from %ld to %ld, not \"%s\"",
+                                source, s->min, s->max, value);
             return -EINVAL;
         }
         *(long *)field = v;
@@ -340,8 +329,8 @@ static int apply(struct config *c, const struct setting *s, const char *value,
     }
     case SET_LEVEL:
         if (log_level_parse(value, &c->log_level) != 0) {
-            *error = fmt_error("%s must be debug, info, warning or error, not \"%s\"",
-                               source, value);
+            *error = msg_format("%s must be debug, info, warning or error, not \"%s\"",
+                                source, value);
             return -EINVAL;
         }
         return 0;
@@ -365,8 +354,8 @@ static int set_endpoint_method(struct config *c, int idx, const char *name,
     const char *m = json_string_value(method);
     if (strcmp(m, "GET") != 0 && strcmp(m, "POST") != 0 && strcmp(m, "PUT") != 0 &&
         strcmp(m, "PATCH") != 0 && strcmp(m, "DELETE") != 0) {
-        *error = fmt_error("%s: endpoints.%s.method \"%s\" is not an HTTP method", path,
-                           name, m);
+        *error = msg_format("%s: endpoints.%s.method \"%s\" is not an HTTP method", path,
+                            name, m);
         return -EINVAL;
     }
     free(c->endpoints[idx].method);
@@ -379,9 +368,9 @@ static int set_endpoint_path(struct config *c, int idx, const char *name, json_t
 {
     const char *v = json_string_value(p);
     if (v[0] != '/' || strpbrk(v, "?# \r\n")) {
-        *error = fmt_error("%s: endpoints.%s.path must start with / and hold no "
-                           "query, fragment or spaces",
-                           path, name);
+        *error = msg_format("%s: endpoints.%s.path must start with / and hold no "
+                            "query, fragment or spaces",
+                            path, name);
         return -EINVAL;
     }
     free(c->endpoints[idx].path);
@@ -395,16 +384,16 @@ static int load_endpoint(struct config *c, const char *name, json_t *ep, const c
 {
     int idx = tool_index(name);
     if (idx < 0) {
-        *error = fmt_error("%s: \"endpoints\" names an unknown tool \"%s\"", path, name);
+        *error = msg_format("%s: \"endpoints\" names an unknown tool \"%s\"", path, name);
         return -EINVAL;
     }
     const char *key;
     json_t *value;
     json_object_foreach(ep, key, value) {
         if (strcmp(key, "method") != 0 && strcmp(key, "path") != 0) {
-            *error = fmt_error("%s: endpoints.%s has an unknown key \"%s\"; it takes "
-                               "\"method\" and \"path\"",
-                               path, name, key);
+            *error = msg_format("%s: endpoints.%s has an unknown key \"%s\"; it takes "
+                                "\"method\" and \"path\"",
+                                path, name, key);
             return -EINVAL;
         }
     }
@@ -412,9 +401,9 @@ static int load_endpoint(struct config *c, const char *name, json_t *ep, const c
     json_t *p = json_object_get(ep, "path");
     if (!json_is_object(ep) || (method && !json_is_string(method)) ||
         (p && !json_is_string(p)) || (!method && !p)) {
-        *error = fmt_error("%s: endpoints.%s must be {\"method\": \"GET\"|\"POST\", "
-                           "\"path\": \"/api/...\"}",
-                           path, name);
+        *error = msg_format("%s: endpoints.%s must be {\"method\": \"GET\"|\"POST\", "
+                            "\"path\": \"/api/...\"}",
+                            path, name);
         return -EINVAL;
     }
     int rc = method ? set_endpoint_method(c, idx, name, method, path, error) : 0;
@@ -427,7 +416,7 @@ static int load_endpoints(struct config *c, json_t *endpoints, const char *path,
                           char **error)
 {
     if (!json_is_object(endpoints)) {
-        *error = fmt_error("%s: \"endpoints\" must be an object of tool names", path);
+        *error = msg_format("%s: \"endpoints\" must be an object of tool names", path);
         return -EINVAL;
     }
     const char *name;
@@ -484,8 +473,8 @@ static int join_tools(json_t *list, const char *source, char **out, char **error
         if (!json_is_string(item)) {
             char what[64];
             dynbuf_finish(&b);
-            *error = fmt_error("%s item %zu must be a tool name, not %s", source, i + 1,
-                               describe(item, what, sizeof what));
+            *error = msg_format("%s item %zu must be a tool name, not %s", source, i + 1,
+                                describe(item, what, sizeof what));
             return -EINVAL;
         }
         if (dynbuf_append_str(&b, json_string_value(item)) != DYNBUF_OK ||
@@ -508,29 +497,29 @@ static int file_text(const struct setting *s, json_t *v, const char *source, cha
     case SET_KEY_FILE:
         if (json_is_string(v))
             return dup_text(json_string_value(v), out);
-        *error = fmt_error("%s must be a string, not %s", source,
-                           describe(v, what, sizeof what));
+        *error = msg_format("%s must be a string, not %s", source,
+                            describe(v, what, sizeof what));
         return -EINVAL;
     case SET_BOOL:
         if (json_is_boolean(v))
             return dup_text(json_is_true(v) ? "1" : "0", out);
-        *error = fmt_error("%s must be true or false, not %s", source,
-                           describe(v, what, sizeof what));
+        *error = msg_format("%s must be true or false, not %s", source,
+                            describe(v, what, sizeof what));
         return -EINVAL;
     case SET_LONG:
         if (json_is_integer(v) && json_integer_value(v) >= s->min &&
             json_integer_value(v) <= s->max)
             return dup_text(describe(v, what, sizeof what), out);
-        *error = fmt_error("%s must be a whole number from %ld to %ld, not %s", source,
-                           s->min, s->max, describe(v, what, sizeof what));
+        *error = msg_format("%s must be a whole number from %ld to %ld, not %s", source,
+                            s->min, s->max, describe(v, what, sizeof what));
         return -EINVAL;
     case SET_TOOLS:
         if (json_is_string(v))
             return dup_text(json_string_value(v), out);
         if (json_is_array(v))
             return join_tools(v, source, out, error);
-        *error = fmt_error("%s must be a list of tool names, not %s", source,
-                           describe(v, what, sizeof what));
+        *error = msg_format("%s must be a list of tool names, not %s", source,
+                            describe(v, what, sizeof what));
         return -EINVAL;
     }
     return -EINVAL;
@@ -551,14 +540,14 @@ static int apply_file_value(struct config *c, const char *key, json_t *value,
     if (!strcmp(key, "endpoints"))
         return load_endpoints(c, value, path, error);
     if (!strcmp(key, "auth_key")) {
-        *error = fmt_error("%s: put the key in a file of its own and name it with "
-                           "\"auth_key_file\", or set MSG91_AUTH_KEY",
-                           path);
+        *error = msg_format("%s: put the key in a file of its own and name it with "
+                            "\"auth_key_file\", or set MSG91_AUTH_KEY",
+                            path);
         return -EINVAL;
     }
     const struct setting *s = find_file_key(key);
     if (!s) {
-        *error = fmt_error("%s: unknown setting \"%s\"", path, key);
+        *error = msg_format("%s: unknown setting \"%s\"", path, key);
         return -EINVAL;
     }
     if (s->kind == SET_KEY_FILE)
@@ -598,17 +587,17 @@ static int load_file(struct config *c, const char *path, char **error)
     json_t *root = json_load_file(path, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         if (jerr.line > 0)
-            *error = fmt_error("cannot load the config file %s: line %d, column %d: %s",
-                               path, jerr.line, jerr.column, jerr.text);
+            *error = msg_format("cannot load the config file %s: line %d, column %d: %s",
+                                path, jerr.line, jerr.column, jerr.text);
         else
-            *error = fmt_error("cannot load the config file %s: %s", path, jerr.text);
+            *error = msg_format("cannot load the config file %s: %s", path, jerr.text);
         return -EINVAL;
     }
     int rc = 0;
     if (!json_is_object(root)) {
         char what[64];
-        *error = fmt_error("the config file %s must hold a JSON object, not %s", path,
-                           describe(root, what, sizeof what));
+        *error = msg_format("the config file %s must hold a JSON object, not %s", path,
+                            describe(root, what, sizeof what));
         rc = -EINVAL;
     }
     if (rc == 0)
@@ -640,7 +629,7 @@ static int check_base_url(struct config *c, char **error)
         u[--n] = '\0';
     const char *why = NULL;
     if (http_url_check_base(u, &why) != 0) {
-        *error = fmt_error("MSG91_BASE_URL \"%s\" %s", u, why);
+        *error = msg_format("MSG91_BASE_URL \"%s\" %s", u, why);
         return -1;
     }
     return 0;
@@ -656,17 +645,17 @@ int config_check_key(const char *key, const char *source, char **error)
 {
     if (strlen(key) < MIN_KEY_LENGTH) {
         *error =
-            fmt_error("%s is too short to be an " SERVICE_NAME " auth key (at least %d "
-                      "characters; copy the key from the " SERVICE_NAME " panel)",
-                      source, MIN_KEY_LENGTH);
+            msg_format("%s is too short to be an " SERVICE_NAME " auth key (at least %d "
+                       "characters; copy the key from the " SERVICE_NAME " panel)",
+                       source, MIN_KEY_LENGTH);
         return -EINVAL;
     }
     for (const char *p = key; *p; p++) {
         if ((unsigned char)*p <= ' ' || *p == 0x7f) {
             *error =
-                fmt_error("%s contains spaces or control characters; an " SERVICE_NAME
-                          " auth key never does",
-                          source);
+                msg_format("%s contains spaces or control characters; an " SERVICE_NAME
+                           " auth key never does",
+                           source);
             return -EINVAL;
         }
     }
@@ -705,9 +694,9 @@ static int refuse_key_flag(const char *arg, char **error)
     for (const char *const *r = refused_flags; *r; r++) {
         size_t rl = strlen(*r);
         if (!strncmp(arg, *r, rl) && (arg[rl] == '\0' || arg[rl] == '=')) {
-            *error = fmt_error("the auth key is never accepted on the command line "
-                               "(other users could read it in the process list); set "
-                               "MSG91_AUTH_KEY or MSG91_AUTH_KEY_FILE instead");
+            *error = msg_format("the auth key is never accepted on the command line "
+                                "(other users could read it in the process list); set "
+                                "MSG91_AUTH_KEY or MSG91_AUTH_KEY_FILE instead");
             return -EINVAL;
         }
     }
@@ -735,7 +724,7 @@ static int scan_flag(struct cmdline *cl, int argc, char **argv, int *i, char **e
     } else if (*i + 1 < argc) {
         value = argv[++*i];
     } else {
-        *error = fmt_error("--%s needs a value", name);
+        *error = msg_format("--%s needs a value", name);
         return -EINVAL;
     }
     if (is_config)
@@ -791,7 +780,7 @@ static int load_key(struct config *c, const struct cmdline *cl, char **envp, cha
     const char *env_key = env_value(envp, "MSG91_AUTH_KEY");
     const char *env_file = env_value(envp, "MSG91_AUTH_KEY_FILE");
     if (env_key && env_file) {
-        *error = fmt_error(
+        *error = msg_format(
             "both MSG91_AUTH_KEY and MSG91_AUTH_KEY_FILE are set; set only one");
         return -EINVAL;
     }
@@ -844,25 +833,25 @@ static int check_values(struct config *c, char **error)
     /* A CA bundle that cannot be read would only show at the first call,
      * as a TLS failure on every call after it: say so now instead. */
     if (c->ca_file && access(c->ca_file, R_OK) != 0) {
-        *error =
-            fmt_error("MSG91_CA_FILE %s cannot be read: %s", c->ca_file, strerror(errno));
+        *error = msg_format("MSG91_CA_FILE %s cannot be read: %s", c->ca_file,
+                            strerror(errno));
         return -EINVAL;
     }
     if (c->tool_prefix &&
         strspn(c->tool_prefix,
                "abcdefghijklmnopqrstuvwxyz"
                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(c->tool_prefix)) {
-        *error = fmt_error("MSG91_TOOL_PREFIX may hold only letters, digits, _ and -");
+        *error = msg_format("MSG91_TOOL_PREFIX may hold only letters, digits, _ and -");
         return -EINVAL;
     }
     if (c->tool_prefix && strlen(c->tool_prefix) > 40) {
-        *error = fmt_error("MSG91_TOOL_PREFIX is too long (40 characters at most)");
+        *error = msg_format("MSG91_TOOL_PREFIX is too long (40 characters at most)");
         return -EINVAL;
     }
     if (c->persona && !c->personas_file) {
-        *error = fmt_error("MSG91_PERSONA names a persona, but no personas file is set: "
-                           "set MSG91_PERSONAS to the file that defines \"%s\"",
-                           c->persona);
+        *error = msg_format("MSG91_PERSONA names a persona, but no personas file is set: "
+                            "set MSG91_PERSONAS to the file that defines \"%s\"",
+                            c->persona);
         return -EINVAL;
     }
     for (unsigned i = 0; i < SERVICE_SETTINGS_LEN; i++) {

@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "server/log.h"
 #include "tools/service.h"
+#include "util/log.h"
 
 #define CONFIG_MAX_TOOLS 32
 

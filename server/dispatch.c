@@ -8,14 +8,14 @@
 #include "jsonschema/schema.h"
 #include "schemas/embedded.h"
 #include "server/audit.h"
-#include "server/log.h"
 #include "server/persona.h"
-#include "server/redact.h"
 #include "tools/request.h"
 #include "tools/service.h"
 #include "tools/tool.h"
 #include "upstream/http.h"
 #include "util/dynbuf.h"
+#include "util/log.h"
+#include "util/redact.h"
 
 /* In --sandbox mode the sandbox accepts any key; this placeholder is not
  * a secret, so it is deliberately not registered for redaction. */

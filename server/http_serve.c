@@ -10,10 +10,10 @@
 
 #include "server/dispatch.h"
 #include "server/http_server.h"
-#include "server/log.h"
 #include "server/mcp.h"
 #include "server/persona.h"
 #include "tools/service.h"
+#include "util/log.h"
 
 /* How long in-flight calls may keep the server up after SIGTERM, beyond
  * their own upstream timeout, and how long replies then get to be sent. */
@@ -37,7 +37,7 @@ struct http_call {
     bool modern;  /* 2026-07-28 rules for the HTTP status */
     bool priming; /* the synthetic initialize: its reply is dropped */
     bool replied;
-    bool done; /* replied and idle: free at the end of the loop turn */
+    bool done;                    /* replied and idle: free at the end of the loop turn */
     struct persona_set *personas; /* referenced while the call may use its persona */
     struct http_call *prev, *next;
 };

@@ -13,8 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "server/log.h"
 #include "util/dynbuf.h"
+#include "util/log.h"
+#include "util/msg.h"
 
 /* Error codes of the MCP header rules (2026-07-28); the JSON-RPC ones. */
 #define RPC_PARSE_ERROR (-32700)
@@ -90,18 +91,6 @@ struct http_server {
 };
 
 /* ---- small helpers ---- */
-
-static char *fmt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *out = NULL;
-    if (vasprintf(&out, fmt, ap) < 0)
-        out = NULL;
-    va_end(ap);
-    return out;
-}
 
 /* The host part of "host[:port]" (an IPv6 literal keeps its brackets). */
 static size_t host_part(const char *hostport, size_t len)
@@ -819,17 +808,17 @@ static char *read_pem(const char *path, const char *what, char **error)
 {
     FILE *f = fopen(path, "re");
     if (!f) {
-        *error = fmt_error("cannot read the TLS %s %s: %s", what, path, strerror(errno));
+        *error = msg_format("cannot read the TLS %s %s: %s", what, path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(TLS_FILE_MAX + 1);
     size_t n = buf ? fread(buf, 1, TLS_FILE_MAX + 1, f) : 0;
     fclose(f);
     if (!buf || n == 0 || n > TLS_FILE_MAX) {
-        *error = fmt_error("the TLS %s %s is %s", what, path,
-                           !buf ? "not readable (out of memory)"
-                           : n  ? "too large"
-                                : "empty");
+        *error = msg_format("the TLS %s %s is %s", what, path,
+                            !buf ? "not readable (out of memory)"
+                            : n  ? "too large"
+                                 : "empty");
         free(buf);
         return NULL;
     }
@@ -893,11 +882,12 @@ static int load_tls(struct http_server *s, const struct http_server_options *o,
     if (!o->tls_cert_file && !o->tls_key_file)
         return 0;
     if (!o->tls_cert_file || !o->tls_key_file) {
-        *error = fmt_error("HTTPS needs both MSG91_HTTP_TLS_CERT and MSG91_HTTP_TLS_KEY");
+        *error =
+            msg_format("HTTPS needs both MSG91_HTTP_TLS_CERT and MSG91_HTTP_TLS_KEY");
         return -EINVAL;
     }
     if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-        *error = fmt_error("this libmicrohttpd was built without TLS support");
+        *error = msg_format("this libmicrohttpd was built without TLS support");
         return -ENOTSUP;
     }
     s->tls_cert = read_pem(o->tls_cert_file, "certificate", error);
@@ -916,7 +906,7 @@ static int attach_loop(struct http_server *s, char **error)
         MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     int err = info ? uv_poll_init(s->loop, &s->poll, info->epoll_fd) : UV_EINVAL;
     if (err != 0) {
-        *error = fmt_error("cannot watch the HTTP server: %s", uv_strerror(err));
+        *error = msg_format("cannot watch the HTTP server: %s", uv_strerror(err));
         return err;
     }
     s->port = port ? port->port : s->o.port;
@@ -948,18 +938,18 @@ struct http_server *http_server_create(uv_loop_t *loop,
     struct sockaddr_storage ss;
     bool v6 = false;
     if (make_address(o, &ss, &v6, &s->loopback_bound) != 0) {
-        *error = fmt_error("the listen address \"%s\" is not a numeric IPv4 or IPv6 "
-                           "address",
-                           o->host);
+        *error = msg_format("the listen address \"%s\" is not a numeric IPv4 or IPv6 "
+                            "address",
+                            o->host);
         goto out_free;
     }
     if (load_tls(s, o, error) != 0)
         goto out_free;
     s->mhd = start_daemon(s, &ss, v6);
     if (!s->mhd) {
-        *error = fmt_error("cannot listen on %s%s%s:%u (address in use, or not an "
-                           "address of this machine)",
-                           v6 ? "[" : "", o->host, v6 ? "]" : "", (unsigned)o->port);
+        *error = msg_format("cannot listen on %s%s%s:%u (address in use, or not an "
+                            "address of this machine)",
+                            v6 ? "[" : "", o->host, v6 ? "]" : "", (unsigned)o->port);
         goto out_free;
     }
     if (attach_loop(s, error) != 0)
@@ -977,7 +967,7 @@ out_free:
 out_nomem:
     if (s)
         free(s);
-    *error = fmt_error("out of memory while starting the HTTP server");
+    *error = msg_format("out of memory while starting the HTTP server");
     return NULL;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/dynbuf.h"
+#include "util/jsonload.h"
 
 /* Outgoing lines may be large (a tools/list or a big result) but never
  * unbounded: the TypeScript SDK drops any line over 10 MiB. */
@@ -144,7 +145,7 @@ char *jsonrpc_id_key(json_t *id)
 
 /* An id is a string or an integer. A real is one only when its raw text
  * is all digits: an integer literal too big for 64 bits, which the parser
- * reads as a real (see widen_huge_integers). */
+ * reads as a real (see util/jsonload.h). */
 static bool valid_id(json_t *id, const char *raw, size_t raw_len)
 {
     if (json_is_string(id) || json_is_integer(id))
@@ -231,102 +232,6 @@ static void message_init(struct jsonrpc_message *msg)
     memset(msg, 0, sizeof *msg);
 }
 
-/* Whether the integer literal p[0..n) (an optional '-' and digits) lies
- * outside json_int_t, which jansson refuses as a numeric overflow. */
-static bool integer_overflows(const char *p, size_t n)
-{
-    static const char max[] = "9223372036854775807";
-    static const char min[] = "9223372036854775808";
-    bool negative = n > 0 && *p == '-';
-    if (negative) {
-        p++;
-        n--;
-    }
-    while (n > 1 && *p == '0') {
-        p++;
-        n--;
-    }
-    if (n != sizeof max - 1)
-        return n > sizeof max - 1;
-    return memcmp(p, negative ? min : max, n) > 0;
-}
-
-/* Length of the number token at p, and whether it is an integer literal. */
-static size_t number_length(const char *p, size_t left, bool *integer)
-{
-    size_t n = 0;
-    *integer = true;
-    while (n < left && strchr("0123456789+-.eE", p[n]) && p[n] != '\0') {
-        if (!(p[n] >= '0' && p[n] <= '9') && !(n == 0 && p[n] == '-'))
-            *integer = false;
-        n++;
-    }
-    return n;
-}
-
-/* Copies text to out (when out is not NULL) with ".0" after every integer
- * literal outside strings that does not fit in 64 bits, so jansson reads
- * that one as a real and every other integer stays an integer: tool
- * arguments must keep their types whatever else a message holds. Returns
- * the length of the result. */
-static size_t widen_huge_integers(const char *text, size_t len, char *out)
-{
-    size_t o = 0, i = 0;
-    bool in_string = false;
-    while (i < len) {
-        char c = text[i];
-        size_t n = 1;
-        bool integer = false;
-        if (in_string) {
-            if (c == '\\' && i + 1 < len)
-                n = 2;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            n = number_length(text + i, len - i, &integer);
-        }
-        bool widen = integer && integer_overflows(text + i, n);
-        if (out)
-            memcpy(out + o, text + i, n);
-        o += n;
-        i += n;
-        if (widen) {
-            if (out) {
-                // NOLINTNEXTLINE(bugprone-not-null-terminated-result): read by length
-                memcpy(out + o, ".0", 2);
-            }
-            o += 2;
-        }
-    }
-    return o;
-}
-
-json_t *jsonrpc_load(const char *text, size_t len, size_t flags, json_error_t *error,
-                     bool *nomem)
-{
-    json_error_t local;
-    if (!error)
-        error = &local;
-    if (nomem)
-        *nomem = false;
-    json_t *root = json_loadb(text, len, flags, error);
-    if (root || json_error_code(error) != json_error_numeric_overflow)
-        return root;
-    size_t wide_len = widen_huge_integers(text, len, NULL);
-    char *wide = malloc(wide_len + 1);
-    if (!wide) {
-        if (nomem)
-            *nomem = true;
-        return NULL;
-    }
-    widen_huge_integers(text, len, wide);
-    root = json_loadb(wide, wide_len, flags, error);
-    free(wide);
-    return root;
-}
-
 /* The raw id text of each element of a batch, so that an element's
  * integer id past 64 bits (a real once parsed) is echoed exactly, as for
  * a single message. Returns 0, or -1 when out of memory. */
@@ -377,14 +282,14 @@ void jsonrpc_parse_line(const char *line, size_t len, struct jsonrpc_message *ms
     message_init(msg);
     json_error_t err;
     bool nomem = false;
-    msg->root = jsonrpc_load(line, len, JSON_DECODE_ANY, &err, &nomem);
+    msg->root = jsonload_buffer(line, len, JSON_DECODE_ANY, &err, &nomem);
     if (!msg->root && !nomem && json_error_code(&err) == json_error_null_character) {
         /* Valid JSON with "\u0000" in a string: parse it anyway so the
          * request keeps its id and gets a precise error, not a parse error
          * that could not name the request it answers. */
         msg->has_nul = true;
         msg->root =
-            jsonrpc_load(line, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err, &nomem);
+            jsonload_buffer(line, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err, &nomem);
     }
     if (!msg->root && json_error_code(&err) == json_error_out_of_memory) {
         /* Valid or not, the line could not be read: answer its id, found in
@@ -465,13 +370,19 @@ static char *finish_line(struct dynbuf *b, int rc, size_t *len)
     return dynbuf_take(b, len);
 }
 
+/* Starts a result line in b: everything before the result's value. */
+static int result_start(struct dynbuf *b, const char *id_raw)
+{
+    dynbuf_init(b, JSONRPC_MAX_LINE);
+    int rc = dynbuf_append_str(b, "{\"jsonrpc\":\"2.0\",\"id\":");
+    rc = rc ? rc : dynbuf_append_str(b, id_raw ? id_raw : "null");
+    return rc ? rc : dynbuf_append_str(b, ",\"result\":");
+}
+
 char *jsonrpc_result_line(const char *id_raw, json_t *result, size_t *len)
 {
     struct dynbuf b;
-    dynbuf_init(&b, JSONRPC_MAX_LINE);
-    int rc = dynbuf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":");
-    rc = rc ? rc : dynbuf_append_str(&b, id_raw ? id_raw : "null");
-    rc = rc ? rc : dynbuf_append_str(&b, ",\"result\":");
+    int rc = result_start(&b, id_raw);
     rc = rc ? rc : append_dump(&b, result);
     rc = rc ? rc : dynbuf_append_str(&b, "}");
     return finish_line(&b, rc, len);
@@ -481,23 +392,28 @@ char *jsonrpc_result_line_raw(const char *id_raw, const char *result_json,
                               size_t result_len, size_t *len)
 {
     struct dynbuf b;
-    dynbuf_init(&b, JSONRPC_MAX_LINE);
-    int rc = dynbuf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":");
-    rc = rc ? rc : dynbuf_append_str(&b, id_raw ? id_raw : "null");
-    rc = rc ? rc : dynbuf_append_str(&b, ",\"result\":");
+    int rc = result_start(&b, id_raw);
     rc = rc ? rc : dynbuf_append(&b, result_json, result_len);
     rc = rc ? rc : dynbuf_append_str(&b, "}");
     return finish_line(&b, rc, len);
 }
 
+/* obj (a new reference, or NULL) with member key set to value when value
+ * is not NULL (borrowed); an object without it is still sent. */
+static json_t *with_member(json_t *obj, const char *key, json_t *value)
+{
+    if (obj && value)
+        json_object_set(obj, key, value);
+    return obj;
+}
+
 char *jsonrpc_error_line(const char *id_raw, int code, const char *message, json_t *data,
                          size_t *len)
 {
-    json_t *error = json_pack("{s:i,s:s}", "code", code, "message", message);
+    json_t *error = with_member(json_pack("{s:i,s:s}", "code", code, "message", message),
+                                "data", data);
     if (!error)
         return NULL;
-    if (data)
-        json_object_set(error, "data", data);
     struct dynbuf b;
     dynbuf_init(&b, JSONRPC_MAX_LINE);
     int rc = dynbuf_append_str(&b, "{\"jsonrpc\":\"2.0\",");
@@ -515,11 +431,10 @@ char *jsonrpc_error_line(const char *id_raw, int code, const char *message, json
 
 char *jsonrpc_notification_line(const char *method, json_t *params, size_t *len)
 {
-    json_t *msg = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", method);
+    json_t *msg = with_member(json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", method),
+                              "params", params);
     if (!msg)
         return NULL;
-    if (params)
-        json_object_set(msg, "params", params);
     struct dynbuf b;
     dynbuf_init(&b, JSONRPC_MAX_LINE);
     int rc = append_dump(&b, msg);

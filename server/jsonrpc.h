@@ -51,14 +51,6 @@ struct jsonrpc_message {
  * with jsonrpc_message_finish. */
 void jsonrpc_parse_line(const char *line, size_t len, struct jsonrpc_message *msg);
 
-/* json_loadb, except that an integer literal too big for 64 bits is read
- * as a real, that literal alone: every other integer stays an integer (a
- * whole-text JSON_DECODE_INT_AS_REAL would turn them all into reals). Sets
- * *nomem (when not NULL) to whether memory ran out; error may be NULL.
- * Used for client lines and for upstream answers. */
-json_t *jsonrpc_load(const char *text, size_t len, size_t flags, json_error_t *error,
-                     bool *nomem);
-
 /* Classifies one element of a batch (value borrowed; msg takes a reference).
  * An id too big for 64 bits is refused here, as its raw text is unknown:
  * jsonrpc_parse_element keeps it. */

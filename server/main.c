@@ -10,10 +10,10 @@
 #include "server/cli.h"
 #include "server/config.h"
 #include "server/http_serve.h"
-#include "server/log.h"
-#include "server/redact.h"
 #include "server/serve.h"
 #include "tools/service.h"
+#include "util/log.h"
+#include "util/redact.h"
 
 extern char **environ;
 
@@ -162,6 +162,9 @@ int main(int argc, char **argv)
     /* A reader that goes away must not kill us mid-write; the write error
      * is handled where it happens. */
     signal(SIGPIPE, SIG_IGN);
+    /* Which values are personal is the service's knowledge; the log must
+     * know it before its first line. */
+    log_set_personal(service.personal);
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {

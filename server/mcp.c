@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "server/jsonrpc.h"
-#include "server/log.h"
-#include "server/redact.h"
 #include "tools/service.h"
 #include "util/dynbuf.h"
+#include "util/log.h"
+#include "util/redact.h"
 
 /* The versions the server speaks, newest first, and what each allows.
  * Fields arrive with the version that introduced them; batches exist only
@@ -81,10 +81,10 @@ struct mcp_session {
     const struct mcp_features *features; /* negotiated, NULL before initialize */
     char *client_name;
     char *client_version;
-    char *transport, *address; /* for the audit line; NULL: stdio */
+    char *transport, *address;     /* for the audit line; NULL: stdio */
     const struct persona *persona; /* HTTP: the authenticated one; NULL: default */
-    int client_log_level;      /* index into mcp_levels, -1: no notifications */
-    bool reporting;            /* logging a failed reply: no notifications now */
+    int client_log_level;          /* index into mcp_levels, -1: no notifications */
+    bool reporting;                /* logging a failed reply: no notifications now */
     struct pending_call *pending;
     unsigned pending_count;
     char fallback[FALLBACK_LINE_MAX];

@@ -12,8 +12,8 @@
 #include <strings.h>
 #include <sys/random.h>
 
-#include "server/redact.h"
 #include "tools/tool.h"
+#include "util/redact.h"
 
 /* A per-persona default is an identifier, never a document. */
 #define SETTING_MAX 256

@@ -6,10 +6,10 @@
 #include <uv.h>
 
 #include "server/dispatch.h"
-#include "server/log.h"
 #include "server/mcp.h"
 #include "server/transport.h"
 #include "tools/service.h"
+#include "util/log.h"
 
 /* How long in-flight calls may keep the process alive after stdin closed
  * or a signal arrived, beyond their own upstream timeout. */

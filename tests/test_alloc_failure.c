@@ -37,10 +37,11 @@
 
 #include "sandbox/sandbox.h"
 #include "server/config.h"
-#include "server/log.h"
-#include "server/redact.h"
 #include "server/serve.h"
 #include "tests/alloc_hook.h"
+#include "tools/service.h"
+#include "util/log.h"
+#include "util/redact.h"
 
 #include <curl/curl.h>
 
@@ -214,6 +215,7 @@ static void child(unsigned long n, int in_fd, int out_fd, int err_fd, int report
     cfg.max_inflight = 1;
     cfg.log_level = LOG_LEVEL_DEBUG;
     log_set_level(LOG_LEVEL_DEBUG);
+    log_set_personal(service.personal);
     alloc_hook_arm(n, false);
     if (getenv("MSG91_ALLOC_TRACE"))
         alloc_hook_trace(strtoul(getenv("MSG91_ALLOC_TRACE"), NULL, 10));

@@ -14,8 +14,9 @@
 #include <uv.h>
 
 #include "server/audit.h"
-#include "server/log.h"
 #include "tests/testutil.h"
+#include "tools/service.h"
+#include "util/log.h"
 
 static char dir[64];
 static uv_loop_t loop;
@@ -25,6 +26,7 @@ static void setup(void)
     snprintf(dir, sizeof dir, "/tmp/msg91-audit-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     ck_assert_int_eq(uv_loop_init(&loop), 0);
+    log_set_personal(service.personal);
 }
 
 static void teardown(void)

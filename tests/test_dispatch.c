@@ -12,9 +12,9 @@
 #include "server/config.h"
 #include "server/dispatch.h"
 #include "server/mcp.h"
-#include "server/redact.h"
 #include "tests/alloc_hook.h"
 #include "tests/testutil.h"
+#include "util/redact.h"
 
 #define KEY "dispatch-test-key-77"
 

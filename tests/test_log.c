@@ -4,9 +4,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/log.h"
-#include "server/redact.h"
 #include "tests/testutil.h"
+#include "util/log.h"
+#include "util/redact.h"
 
 static char sunk[4096];
 static enum log_level sunk_level;
@@ -120,10 +120,21 @@ static void emit_urls(void)
               "919800000001,919800000002#frag");
 }
 
+/* The names the tools declare personal (tools/service.c), as a table of
+ * this test's own: the log knows no names by itself. */
+static const struct log_personal_name personal[] = {
+    {"otp", LOG_PERSONAL_IS_CODE},
+    {"mobile", LOG_PERSONAL_IS_PHONE},
+    {"mobiles", LOG_PERSONAL_IS_PHONE},
+    {"identifier", LOG_PERSONAL_IS_PHONE_LIKE},
+    {NULL, 0},
+};
+
 /* Personal values in URLs are masked in log lines as in the audit log: the
  * debug log once carried full mobile numbers and OTP codes. */
 START_TEST(personal_values_in_urls_are_masked)
 {
+    log_set_personal(personal);
     log_set_level(LOG_LEVEL_DEBUG);
     log_set_sink(sink, NULL);
     char *out = capture_stderr(emit_urls);
@@ -138,7 +149,27 @@ START_TEST(personal_values_in_urls_are_masked)
     ck_assert_ptr_nonnull(strstr(sunk, "&mobiles=*****"));
     log_set_sink(NULL, NULL);
     log_set_level(LOG_LEVEL_INFO);
+    log_set_personal(NULL);
     free(out);
+}
+END_TEST
+
+/* Without a table of names nothing is personal; with one, only its names,
+ * and a phone-like name only when the value looks like a phone number. */
+START_TEST(personal_kind_follows_the_table)
+{
+    ck_assert_int_eq(log_personal_kind("otp", 3, "123456", 6), LOG_PERSONAL_NONE);
+    log_set_personal(personal);
+    ck_assert_int_eq(log_personal_kind("otp", 3, "123456", 6), LOG_PERSONAL_CODE);
+    ck_assert_int_eq(log_personal_kind("otp_length", 3, "6", 1), LOG_PERSONAL_CODE);
+    ck_assert_int_eq(log_personal_kind("otp_length", 10, "6", 1), LOG_PERSONAL_NONE);
+    ck_assert_int_eq(log_personal_kind("mobiles", 7, "x", 1), LOG_PERSONAL_PHONE);
+    ck_assert_int_eq(log_personal_kind("identifier", 10, "%2B919811122222", 15),
+                     LOG_PERSONAL_PHONE);
+    ck_assert_int_eq(log_personal_kind("identifier", 10, "a@b.c", 5), LOG_PERSONAL_NONE);
+    log_set_personal(NULL);
+    ck_assert_int_eq(log_personal_kind("mobile", 6, "919876543210", 12),
+                     LOG_PERSONAL_NONE);
 }
 END_TEST
 
@@ -172,6 +203,7 @@ int main(void)
     tcase_add_test(tc, long_messages_are_not_cut);
     tcase_add_test(tc, parses_levels);
     tcase_add_test(tc, personal_values_in_urls_are_masked);
+    tcase_add_test(tc, personal_kind_follows_the_table);
     tcase_add_test(tc, debug_log_of_a_call_holds_no_otp_or_mobile);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);

@@ -8,10 +8,10 @@
 #include "sandbox/sandbox.h"
 #include "server/config.h"
 #include "server/dispatch.h"
-#include "server/log.h"
 #include "server/mcp.h"
-#include "server/redact.h"
 #include "tests/alloc_hook.h"
+#include "util/log.h"
+#include "util/redact.h"
 
 struct harness {
     uv_loop_t loop;

@@ -23,7 +23,7 @@
 #include "server/config.h"
 #include "server/dispatch.h"
 #include "server/persona.h"
-#include "server/redact.h"
+#include "util/redact.h"
 #include "tests/alloc_hook.h"
 #include "tests/testutil.h"
 #include "tools/tool.h"

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/redact.h"
 #include "tests/alloc_hook.h"
+#include "util/redact.h"
 
 START_TEST(replaces_every_occurrence)
 {

@@ -10,10 +10,11 @@
 
 #include "jsonschema/schema.h"
 #include "schemas/embedded.h"
-#include "server/redact.h"
 #include "tools/answer.h"
 #include "tools/request.h"
 #include "tools/tool.h"
+#include "util/msg.h"
+#include "util/redact.h"
 
 #define BASE "https://control.msg91.com"
 
@@ -978,8 +979,8 @@ static char *expected(const struct case_tool *c, const char *main, const char *s
                       const char *readonly)
 {
     if (c->unknown)
-        return answer_textf("%s%s%s. %s", main, sep, c->unknown, c->advice);
-    return answer_textf("%s%s", main, readonly);
+        return msg_format("%s%s%s. %s", main, sep, c->unknown, c->advice);
+    return msg_format("%s%s", main, readonly);
 }
 
 static void check_kind(const struct http_response *r, const char *main, const char *sep,
@@ -1095,7 +1096,7 @@ START_TEST(failure_route_missing)
         404, "{\"type\":\"error\",\"msg\":\"Route Missing\"}", "application/json");
     for (size_t i = 0; i < N_CASE_TOOLS; i++) {
         const struct tool_def *t = tool(case_tools[i].name);
-        char *text = answer_textf(
+        char *text = msg_format(
             "MSG91 does not know the endpoint used by %s (HTTP 404 Route Missing), so "
             "nothing was done. The path may have changed upstream: its method and path "
             "can "
@@ -1172,11 +1173,10 @@ START_TEST(failure_server_error)
     for (size_t i = 0; i < N_CASE_TOOLS; i++) {
         const struct case_tool *c = &case_tools[i];
         char *text =
-            c->unknown
-                ? answer_textf("MSG91 had a server error (HTTP 500), so the outcome "
-                               "is unknown: %s. %s",
-                               c->unknown, c->advice)
-                : strdup("MSG91 had a server error (HTTP 500); try again later.");
+            c->unknown ? msg_format("MSG91 had a server error (HTTP 500), so the outcome "
+                                    "is unknown: %s. %s",
+                                    c->unknown, c->advice)
+                       : strdup("MSG91 had a server error (HTTP 500); try again later.");
         expect_error(c->name, c->args, &r, text);
         free(text);
     }

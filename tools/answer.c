@@ -7,9 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server/jsonrpc.h"
-#include "server/redact.h"
 #include "util/dynbuf.h"
+#include "util/jsonload.h"
+#include "util/msg.h"
+#include "util/redact.h"
 
 /* Longest excerpt of an upstream body quoted in a message: enough to
  * recognise an HTML error page or a proxy's text, short enough for a
@@ -28,31 +29,6 @@
 static const char key_text[] =
     "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) to a "
     "valid key.";
-
-static char *vtextf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-
-static char *vtextf(const char *fmt, va_list ap)
-{
-    va_list copy;
-    va_copy(copy, ap);
-    int n = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    if (n < 0)
-        return NULL;
-    char *text = malloc((size_t)n + 1);
-    if (text)
-        vsnprintf(text, (size_t)n + 1, fmt, ap);
-    return text;
-}
-
-char *answer_textf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *text = vtextf(fmt, ap);
-    va_end(ap);
-    return text;
-}
 
 /* A message under construction. Once an append fails (out of memory) the
  * message is dropped rather than sent half-written; finish_text then
@@ -77,7 +53,7 @@ static void appendf(struct text *t, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    char *s = vtextf(fmt, ap);
+    char *s = msg_vformat(fmt, ap);
     va_end(ap);
     if (!s || dynbuf_append_str(&t->buf, s) != DYNBUF_OK)
         t->failed = true;
@@ -279,6 +255,16 @@ static void append_detail(struct text *b, const char *error)
     free(detail);
 }
 
+/* A failure before anything could be sent: what happened, libcurl's
+ * detail, then what to check. */
+static void not_sent(struct text *b, const char *what, const char *error,
+                     const char *check)
+{
+    appendf(b, "%s", what);
+    append_detail(b, error);
+    appendf(b, ". Nothing was sent. %s", check);
+}
+
 static void transport_failure(const struct tool_read_ctx *ctx,
                               const struct http_response *resp,
                               const struct answer_effect *effect,
@@ -295,23 +281,18 @@ static void transport_failure(const struct tool_read_ctx *ctx,
                        "happening, check the network or raise MSG91_TIMEOUT_MS.");
         break;
     case HTTP_DNS_FAILED:
-        appendf(&b, "Could not reach MSG91: the host name in MSG91_BASE_URL did not "
-                    "resolve");
-        append_detail(&b, resp->error);
-        appendf(&b, ". Nothing was sent. Check MSG91_BASE_URL and the network "
-                    "connection.");
+        not_sent(&b,
+                 "Could not reach MSG91: the host name in MSG91_BASE_URL did not resolve",
+                 resp->error, "Check MSG91_BASE_URL and the network connection.");
         break;
     case HTTP_CONNECT_FAILED:
-        appendf(&b, "Could not connect to MSG91");
-        append_detail(&b, resp->error);
-        appendf(&b, ". Nothing was sent. Check the network connection and "
-                    "MSG91_BASE_URL.");
+        not_sent(&b, "Could not connect to MSG91", resp->error,
+                 "Check the network connection and MSG91_BASE_URL.");
         break;
     case HTTP_TLS_FAILED:
-        appendf(&b, "The TLS connection to MSG91 failed");
-        append_detail(&b, resp->error);
-        appendf(&b, ". Nothing was sent. Check MSG91_BASE_URL; if a proxy or private CA "
-                    "signs the certificate, set MSG91_CA_FILE to its CA bundle.");
+        not_sent(&b, "The TLS connection to MSG91 failed", resp->error,
+                 "Check MSG91_BASE_URL; if a proxy or private CA signs the certificate, "
+                 "set MSG91_CA_FILE to its CA bundle.");
         break;
     case HTTP_RESET:
         appendf(&b, "The connection to MSG91 dropped before a full answer arrived");
@@ -392,7 +373,8 @@ static void not_json(const struct http_response *resp, const struct answer_effec
  * it came. */
 static char *json_excerpt(const struct http_response *resp)
 {
-    json_t *root = jsonrpc_load(resp->body, resp->body_len, JSON_DECODE_ANY, NULL, NULL);
+    json_t *root =
+        jsonload_buffer(resp->body, resp->body_len, JSON_DECODE_ANY, NULL, NULL);
     char *text = root ? json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref(root);
     char *excerpt = text ? answer_excerpt(text, strlen(text), EXCERPT_MAX)
@@ -599,13 +581,13 @@ static void server_error(const struct http_response *resp,
                          const struct answer_effect *effect, struct tool_outcome *out)
 {
     if (effect)
-        set_error(out, answer_textf("MSG91 had a server error (HTTP %ld), so the outcome "
-                                    "is unknown: %s. %s",
-                                    resp->status, effect->unknown, effect->advice));
+        set_error(out, msg_format("MSG91 had a server error (HTTP %ld), so the outcome "
+                                  "is unknown: %s. %s",
+                                  resp->status, effect->unknown, effect->advice));
     else
-        set_error(out, answer_textf("MSG91 had a server error (HTTP %ld); try again "
-                                    "later.",
-                                    resp->status));
+        set_error(out, msg_format("MSG91 had a server error (HTTP %ld); try again "
+                                  "later.",
+                                  resp->status));
 }
 
 static void rate_limited(const struct http_response *resp, struct tool_outcome *out)
@@ -617,9 +599,9 @@ static void rate_limited(const struct http_response *resp, struct tool_outcome *
                               "wait of more than a day: try again later. Nothing was "
                               "done."));
     else if (resp->retry_after_s >= 0)
-        set_error(out, answer_textf("The call was rate limited by MSG91: retry after "
-                                    "%ld s. Nothing was done.",
-                                    resp->retry_after_s));
+        set_error(out, msg_format("The call was rate limited by MSG91: retry after "
+                                  "%ld s. Nothing was done.",
+                                  resp->retry_after_s));
     else
         set_error(out, strdup("The call was rate limited by MSG91: retry in a minute. "
                               "Nothing was done."));
@@ -628,10 +610,10 @@ static void rate_limited(const struct http_response *resp, struct tool_outcome *
 static void key_rejected(long status, struct tool_outcome *out)
 {
     if (status == 403)
-        set_error(out, answer_textf("%s A 403 can also mean the key may not be used "
-                                    "from this machine's IP address: check the key's "
-                                    "settings in the MSG91 panel.",
-                                    key_text));
+        set_error(out, msg_format("%s A 403 can also mean the key may not be used "
+                                  "from this machine's IP address: check the key's "
+                                  "settings in the MSG91 panel.",
+                                  key_text));
     else
         set_error(out, strdup(key_text));
 }
@@ -696,7 +678,7 @@ enum answer_verdict answer_read(const struct tool_read_ctx *ctx,
     /* An integer past 64 bits (an id, a counter) is still JSON; read as a
      * real, it must not turn a successful send into "not JSON". */
     bool nomem = false;
-    a->root = jsonrpc_load(resp->body, resp->body_len, JSON_DECODE_ANY, NULL, &nomem);
+    a->root = jsonload_buffer(resp->body, resp->body_len, JSON_DECODE_ANY, NULL, &nomem);
     if (nomem) {
         set_error(out, NULL);
         return ANSWER_FAILED;
@@ -741,6 +723,69 @@ enum answer_verdict answer_read(const struct tool_read_ctx *ctx,
         return ANSWER_FAILED;
     }
     return envelope(resp, effect, a, out);
+}
+
+int answer_list(const struct http_response *resp, const struct answer_effect *effect,
+                json_t *list, answer_item_fn each, json_t **result,
+                struct tool_outcome *out)
+{
+    json_t *items = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item) {
+        char what[128] = "";
+        json_t *e = each(item, i, what, sizeof what);
+        if (!e && what[0]) {
+            answer_wrong_shape(resp, effect, what, out);
+            json_decref(items);
+            return -1;
+        }
+        /* Appending to a NULL array fails and releases e. */
+        if (!e || json_array_append_new(items, e)) {
+            json_decref(items);
+            items = NULL;
+            break;
+        }
+    }
+    *result = items;
+    return 0;
+}
+
+bool answer_message_is(const struct answer *a, const char *text)
+{
+    return a->message && strcasecmp(a->message, text) == 0;
+}
+
+static void refused_with_hint(const struct answer *a, const struct answer_hint *hints,
+                              struct tool_outcome *out)
+{
+    for (size_t i = 0; hints && hints[i].message; i++) {
+        if (answer_message_is(a, hints[i].message)) {
+            answer_refused(a, hints[i].hint, out);
+            return;
+        }
+    }
+    answer_refused(a, NULL, out);
+}
+
+void answer_run(const struct answer_reader *r, const struct tool_read_ctx *ctx,
+                const struct http_response *resp, json_t *args, struct tool_outcome *out)
+{
+    struct answer a;
+    switch (answer_read(ctx, resp, r->effect, &a, out)) {
+    case ANSWER_SUCCESS:
+        r->success(&a, resp, args, out);
+        break;
+    case ANSWER_REFUSED:
+        if (r->refused)
+            r->refused(&a, args, out);
+        else
+            refused_with_hint(&a, r->hints, out);
+        break;
+    case ANSWER_FAILED:
+        break;
+    }
+    answer_finish(&a);
 }
 
 void answer_finish(struct answer *a)

@@ -7,6 +7,7 @@
 #define MSG91_TOOLS_ANSWER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tools/tool.h"
@@ -63,6 +64,50 @@ void answer_wrong_shape(const struct http_response *resp,
  * memory while building it) sets an error text instead. */
 void answer_success(struct tool_outcome *out, json_t *result);
 
+/* A known refusal of MSG91 and the sentence that tells the model what to
+ * do about it. */
+struct answer_hint {
+    const char *message; /* MSG91's text, compared ignoring case */
+    const char *hint;
+};
+
+/* How one tool reads its answer: the one part that differs between tools.
+ * Every reader then has the same shape (answer_run). */
+struct answer_reader {
+    const struct answer_effect *effect; /* NULL for a read-only tool */
+    /* A success: a->root and a->data hold the answer (a is borrowed). */
+    void (*success)(const struct answer *a, const struct http_response *resp,
+                    json_t *args, struct tool_outcome *out);
+    /* A refusal; NULL: answer_refused with the hint of the first of hints
+     * whose message MSG91's is, or with none. */
+    void (*refused)(const struct answer *a, json_t *args, struct tool_outcome *out);
+    const struct answer_hint *hints; /* ended by a NULL message; may be NULL */
+};
+
+/* answer_read, then the reader's success or refusal, then answer_finish:
+ * the whole of a tool's read function. */
+void answer_run(const struct answer_reader *r, const struct tool_read_ctx *ctx,
+                const struct http_response *resp, json_t *args, struct tool_outcome *out);
+
+/* Whether the refusal's message is text, ignoring case, since MSG91 has
+ * changed capitalisation before. */
+bool answer_message_is(const struct answer *a, const char *text);
+
+/* Makes one element of a result from item, the index-th of a list in an
+ * answer: a new reference; or NULL, with a sentence in what (what_size
+ * bytes) saying what is wrong with the item, or what left empty when
+ * memory ran out. */
+typedef json_t *(*answer_item_fn)(json_t *item, size_t index, char *what,
+                                  size_t what_size);
+
+/* Sets *result to a new array with each(item) for every item of list and
+ * returns 0; *result is NULL when memory ran out (answer_success then says
+ * so). Returns -1 when an item was of the wrong shape, with out's error
+ * text saying which (answer_wrong_shape). */
+int answer_list(const struct http_response *resp, const struct answer_effect *effect,
+                json_t *list, answer_item_fn each, json_t **result,
+                struct tool_outcome *out);
+
 /* Replaces out->upstream_request_id with a copy of id. */
 void answer_set_request_id(struct tool_outcome *out, const char *id);
 
@@ -71,8 +116,5 @@ void answer_set_request_id(struct tool_outcome *out, const char *id);
  * become one space), trimmed, cut at max bytes with "..." appended. Returns a malloc'd
  * string, or NULL when out of memory. */
 char *answer_excerpt(const char *s, size_t len, size_t max);
-
-/* A malloc'd printf-formatted string, or NULL when out of memory. */
-char *answer_textf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

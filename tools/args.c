@@ -37,3 +37,14 @@ json_int_t args_integer_or(json_t *args, const char *name, json_int_t fallback)
     free(error);
     return value;
 }
+
+int args_page(json_t *args, json_int_t default_limit, json_int_t *page, json_int_t *limit,
+              char **error)
+{
+    *page = 1;
+    *limit = default_limit;
+    if (args_integer(args, "page", page, error) < 0 ||
+        args_integer(args, "limit", limit, error) < 0)
+        return -1;
+    return 0;
+}

@@ -19,4 +19,10 @@ int args_integer(json_t *args, const char *name, json_int_t *value, char **error
  * the value, or fallback when the argument is absent. */
 json_int_t args_integer_or(json_t *args, const char *name, json_int_t fallback);
 
+/* The page of a paged list tool: "page" (1 when absent) and "limit"
+ * (default_limit when absent). Returns 0, or -1 with *error set as
+ * args_integer does. */
+int args_page(json_t *args, json_int_t default_limit, json_int_t *page, json_int_t *limit,
+              char **error);
+
 #endif

@@ -16,9 +16,8 @@ int list_campaigns_build(const struct tool_build_ctx *ctx, json_t *args,
 {
     /* The defaults are sent explicitly so the page size does not depend on
      * what MSG91 picks today. */
-    json_int_t page = 1, limit = 25;
-    if (args_integer(args, "page", &page, error) < 0 ||
-        args_integer(args, "limit", &limit, error) < 0)
+    json_int_t page, limit;
+    if (args_page(args, 25, &page, &limit, error) != 0)
         return -1;
     struct request_url u;
     if (request_url_init(&u, ctx, args, error) != 0)
@@ -169,6 +168,17 @@ static json_int_t int_member(json_t *obj, const char *const *names, json_int_t f
     return fallback;
 }
 
+/* An answer_item_fn: one campaign. */
+static json_t *campaign_item(json_t *item, size_t index, char *what, size_t what_size)
+{
+    (void)index;
+    const char *wrong = NULL;
+    json_t *c = campaign(item, &wrong);
+    if (!c && wrong)
+        snprintf(what, what_size, "%s", wrong);
+    return c;
+}
+
 /* The success of list_campaigns: one page of campaigns and the counts. */
 static void read_campaigns(const struct answer *a, const struct http_response *resp,
                            json_t *args, struct tool_outcome *out)
@@ -178,23 +188,9 @@ static void read_campaigns(const struct answer *a, const struct http_response *r
         answer_wrong_shape(resp, NULL, "\"data.data\" is not a list of campaigns", out);
         return;
     }
-    json_t *campaigns = json_array();
-    size_t i;
-    json_t *item;
-    json_array_foreach(list, i, item) {
-        const char *what = NULL;
-        json_t *c = campaign(item, &what);
-        if (!c && what) {
-            answer_wrong_shape(resp, NULL, what, out);
-            json_decref(campaigns);
-            return;
-        }
-        if (!c || json_array_append_new(campaigns, c)) {
-            json_decref(campaigns);
-            campaigns = NULL;
-            break;
-        }
-    }
+    json_t *campaigns;
+    if (answer_list(resp, NULL, list, campaign_item, &campaigns, out) != 0)
+        return;
     static const char *const page_names[] = {"pageNo", "pageNumber", NULL};
     static const char *const total_names[] = {"totalEntityCount", "total", NULL};
     static const char *const pages_names[] = {"totalPageCount", "totalPages", NULL};
@@ -217,16 +213,6 @@ void list_campaigns_read(const struct tool_read_ctx *ctx,
                          const struct http_response *resp, json_t *args,
                          struct tool_outcome *out)
 {
-    struct answer a;
-    switch (answer_read(ctx, resp, NULL, &a, out)) {
-    case ANSWER_SUCCESS:
-        read_campaigns(&a, resp, args, out);
-        break;
-    case ANSWER_REFUSED:
-        answer_refused(&a, NULL, out);
-        break;
-    case ANSWER_FAILED:
-        break;
-    }
-    answer_finish(&a);
+    static const struct answer_reader reader = {NULL, read_campaigns, NULL, NULL};
+    answer_run(&reader, ctx, resp, args, out);
 }

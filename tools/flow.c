@@ -19,7 +19,7 @@ static const struct answer_effect flow_effect = {
 /* One recipient as MSG91 wants it: "mobiles" first, as digits, then the
  * template variables in the order the caller gave them. Returns a new
  * reference, or NULL when out of memory or "mobiles" is missing. */
-static json_t *recipient_body(json_t *recipient)
+static json_t *recipient_fields(json_t *recipient)
 {
     const char *mobiles = json_string_value(json_object_get(recipient, "mobiles"));
     if (!mobiles)
@@ -43,6 +43,16 @@ fail:
     return NULL;
 }
 
+/* A request_item_fn: recipient i. */
+static json_t *recipient_body(json_t *recipient, size_t i, const void *data, char **error)
+{
+    (void)data;
+    json_t *r = recipient_fields(recipient);
+    if (!r)
+        request_failf(error, "recipients/%zu needs mobiles.", i);
+    return r;
+}
+
 int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
                         struct http_request *req, char **error)
 {
@@ -54,36 +64,29 @@ int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
     int has_expiry = args_integer(args, "short_url_expiry", &expiry, error);
     if (has_expiry < 0)
         return -1;
+    json_t *list = request_list(recipients, recipient_body, NULL, error);
+    if (!list)
+        return -1;
 
+    /* MSG91 reads the flags as the strings "1" and "0". */
     json_t *body = json_object();
-    json_t *list = json_array();
-    if (!body || !list ||
-        json_object_set_new(body, "template_id", json_string(template_id)))
-        goto nomem;
-    /* MSG91 reads these flags as the strings "1" and "0". */
     json_t *v = json_object_get(args, "short_url");
-    if (json_is_boolean(v) &&
-        json_object_set_new(body, "short_url", json_string(json_is_true(v) ? "1" : "0")))
-        goto nomem;
-    if (has_expiry && json_object_set_new(body, "short_url_expiry", json_integer(expiry)))
-        goto nomem;
-    if (json_is_true(json_object_get(args, "realtime_response")) &&
-        json_object_set_new(body, "realTimeResponse", json_string("1")))
-        goto nomem;
-    size_t i;
-    json_t *recipient;
-    json_array_foreach(recipients, i, recipient) {
-        json_t *r = recipient_body(recipient);
-        if (!r) {
-            json_decref(list);
-            json_decref(body);
-            return request_failf(error, "recipients/%zu needs mobiles.", i);
-        }
-        if (json_array_append_new(list, r))
-            goto nomem;
+    int failed = !body ||
+                 json_object_set_new(body, "template_id", json_string(template_id)) ||
+                 (json_is_boolean(v) &&
+                  json_object_set_new(body, "short_url",
+                                      json_string(json_is_true(v) ? "1" : "0"))) ||
+                 (has_expiry &&
+                  json_object_set_new(body, "short_url_expiry", json_integer(expiry))) ||
+                 (json_is_true(json_object_get(args, "realtime_response")) &&
+                  json_object_set_new(body, "realTimeResponse", json_string("1"))) ||
+                 json_object_set(body, "recipients", list);
+    json_decref(list);
+    if (failed) {
+        json_decref(body);
+        return request_fail(error,
+                            "The server ran out of memory while building the request.");
     }
-    if (json_object_set_new(body, "recipients", list))
-        goto nomem_body;
 
     struct request_url u;
     if (request_url_init(&u, ctx, args, error) != 0) {
@@ -91,49 +94,38 @@ int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
         return -1;
     }
     return request_complete(ctx, &u, body, req, error);
-
-nomem:
-    json_decref(list);
-nomem_body:
-    json_decref(body);
-    return request_fail(error,
-                        "The server ran out of memory while building the request.");
 }
+
+static void flow_success(const struct answer *a, const struct http_response *resp,
+                         json_t *args, struct tool_outcome *out)
+{
+    /* Flow puts its request id in "message"; "request_id" is taken too in
+     * case MSG91 aligns Flow with the OTP API. */
+    const char *id = json_string_value(json_object_get(a->root, "request_id"));
+    if (!id || !id[0])
+        id = json_string_value(json_object_get(a->root, "message"));
+    if (!id || !id[0]) {
+        answer_wrong_shape(resp, &flow_effect, "the request id (\"message\") is missing",
+                           out);
+        return;
+    }
+    answer_set_request_id(out, id);
+    size_t n = json_array_size(json_object_get(args, "recipients"));
+    answer_success(
+        out, json_pack("{s:s, s:I}", "request_id", id, "recipients", (json_int_t)n));
+}
+
+static const struct answer_hint flow_hints[] = {
+    {"The provided flow ID or template ID is invalid.",
+     "Check template_id against the Flow templates in the MSG91 panel; nothing was "
+     "sent."},
+    {NULL, NULL},
+};
 
 void send_sms_flow_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
                         json_t *args, struct tool_outcome *out)
 {
-    struct answer a;
-    switch (answer_read(ctx, resp, &flow_effect, &a, out)) {
-    case ANSWER_SUCCESS: {
-        /* Flow puts its request id in "message"; "request_id" is taken too
-         * in case MSG91 aligns Flow with the OTP API. */
-        const char *id = json_string_value(json_object_get(a.root, "request_id"));
-        if (!id || !id[0])
-            id = json_string_value(json_object_get(a.root, "message"));
-        if (!id || !id[0]) {
-            answer_wrong_shape(resp, &flow_effect,
-                               "the request id (\"message\") is missing", out);
-            break;
-        }
-        answer_set_request_id(out, id);
-        size_t n = json_array_size(json_object_get(args, "recipients"));
-        answer_success(
-            out, json_pack("{s:s, s:I}", "request_id", id, "recipients", (json_int_t)n));
-        break;
-    }
-    case ANSWER_REFUSED:
-        if (a.message &&
-            strcmp(a.message, "The provided flow ID or template ID is invalid.") == 0)
-            answer_refused(&a,
-                           "Check template_id against the Flow templates in the MSG91 "
-                           "panel; nothing was sent.",
-                           out);
-        else
-            answer_refused(&a, NULL, out);
-        break;
-    case ANSWER_FAILED:
-        break;
-    }
-    answer_finish(&a);
+    static const struct answer_reader reader = {&flow_effect, flow_success, NULL,
+                                                flow_hints};
+    answer_run(&reader, ctx, resp, args, out);
 }

@@ -5,7 +5,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "tools/answer.h"
 #include "tools/args.h"
@@ -77,33 +76,6 @@ static int add_integer(struct request_url *u, json_t *args, const char *name,
     return 0;
 }
 
-/* The text of a refusal matched against MSG91's known messages, ignoring
- * case since MSG91 has changed capitalisation before. */
-static bool message_is(const struct answer *a, const char *text)
-{
-    return a->message && strcasecmp(a->message, text) == 0;
-}
-
-/* A known refusal of MSG91 and the hint that goes with it. */
-struct refusal_hint {
-    const char *message;
-    const char *hint;
-};
-
-/* Sets the refusal's error text, with the hint of the first entry of
- * hints (ended by a NULL message) whose message it is. */
-static void refuse_with_hint(const struct answer *a, const struct refusal_hint *hints,
-                             struct tool_outcome *out)
-{
-    for (size_t i = 0; hints[i].message; i++) {
-        if (message_is(a, hints[i].message)) {
-            answer_refused(a, hints[i].hint, out);
-            return;
-        }
-    }
-    answer_refused(a, NULL, out);
-}
-
 int send_otp_build(const struct tool_build_ctx *ctx, json_t *args,
                    struct http_request *req, char **error)
 {
@@ -133,38 +105,33 @@ int send_otp_build(const struct tool_build_ctx *ctx, json_t *args,
     return request_complete(ctx, &u, body, req, error);
 }
 
-static const struct refusal_hint send_hints[] = {
+static const struct answer_hint send_hints[] = {
     {"The provided flow ID or template ID is invalid.",
      "Check template_id (or the configured MSG91_OTP_TEMPLATE_ID) against the OTP "
      "templates in the MSG91 panel."},
     {NULL, NULL},
 };
 
+static void send_success(const struct answer *a, const struct http_response *resp,
+                         json_t *args, struct tool_outcome *out)
+{
+    const char *id = json_string_value(json_object_get(a->root, "request_id"));
+    if (!id || !id[0]) {
+        answer_wrong_shape(resp, &send_effect, "\"request_id\" is missing", out);
+        return;
+    }
+    char *mobile = mobile_digits(args);
+    answer_success(
+        out, mobile ? json_pack("{s:s, s:s}", "request_id", id, "mobile", mobile) : NULL);
+    free(mobile);
+}
+
 void send_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
                    json_t *args, struct tool_outcome *out)
 {
-    struct answer a;
-    switch (answer_read(ctx, resp, &send_effect, &a, out)) {
-    case ANSWER_SUCCESS: {
-        const char *id = json_string_value(json_object_get(a.root, "request_id"));
-        if (!id || !id[0]) {
-            answer_wrong_shape(resp, &send_effect, "\"request_id\" is missing", out);
-            break;
-        }
-        char *mobile = mobile_digits(args);
-        answer_success(
-            out,
-            mobile ? json_pack("{s:s, s:s}", "request_id", id, "mobile", mobile) : NULL);
-        free(mobile);
-        break;
-    }
-    case ANSWER_REFUSED:
-        refuse_with_hint(&a, send_hints, out);
-        break;
-    case ANSWER_FAILED:
-        break;
-    }
-    answer_finish(&a);
+    static const struct answer_reader reader = {&send_effect, send_success, NULL,
+                                                send_hints};
+    answer_run(&reader, ctx, resp, args, out);
 }
 
 int resend_otp_build(const struct tool_build_ctx *ctx, json_t *args,
@@ -182,7 +149,7 @@ int resend_otp_build(const struct tool_build_ctx *ctx, json_t *args,
     return request_complete(ctx, &u, NULL, req, error);
 }
 
-static const struct refusal_hint resend_hints[] = {
+static const struct answer_hint resend_hints[] = {
     {"OTP retry count maxed out",
      "No more retries for this code: call send_otp to send a new one."},
     {"No OTP request found to retryotp",
@@ -190,30 +157,26 @@ static const struct refusal_hint resend_hints[] = {
     {NULL, NULL},
 };
 
+static void resend_success(const struct answer *a, const struct http_response *resp,
+                           json_t *args, struct tool_outcome *out)
+{
+    (void)resp;
+    const char *message = json_string_value(json_object_get(a->root, "message"));
+    const char *retry_type = str_arg(args, "retry_type");
+    char *mobile = mobile_digits(args);
+    answer_success(out, mobile ? json_pack("{s:s, s:s, s:s}", "message",
+                                           message ? message : "", "mobile", mobile,
+                                           "retry_type", retry_type ? retry_type : "text")
+                               : NULL);
+    free(mobile);
+}
+
 void resend_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
                      json_t *args, struct tool_outcome *out)
 {
-    struct answer a;
-    switch (answer_read(ctx, resp, &resend_effect, &a, out)) {
-    case ANSWER_SUCCESS: {
-        const char *message = json_string_value(json_object_get(a.root, "message"));
-        const char *retry_type = str_arg(args, "retry_type");
-        char *mobile = mobile_digits(args);
-        answer_success(out,
-                       mobile ? json_pack("{s:s, s:s, s:s}", "message",
-                                          message ? message : "", "mobile", mobile,
-                                          "retry_type", retry_type ? retry_type : "text")
-                              : NULL);
-        free(mobile);
-        break;
-    }
-    case ANSWER_REFUSED:
-        refuse_with_hint(&a, resend_hints, out);
-        break;
-    case ANSWER_FAILED:
-        break;
-    }
-    answer_finish(&a);
+    static const struct answer_reader reader = {&resend_effect, resend_success, NULL,
+                                                resend_hints};
+    answer_run(&reader, ctx, resp, args, out);
 }
 
 int verify_otp_build(const struct tool_build_ctx *ctx, json_t *args,
@@ -257,7 +220,7 @@ static void verify_result(struct tool_outcome *out, bool verified, const char *m
 static void verify_refused(const struct answer *a, json_t *args, struct tool_outcome *out)
 {
     for (size_t i = 0; not_verified[i]; i++) {
-        if (message_is(a, not_verified[i])) {
+        if (answer_message_is(a, not_verified[i])) {
             verify_result(out, false, a->message, args);
             return;
         }
@@ -265,21 +228,18 @@ static void verify_refused(const struct answer *a, json_t *args, struct tool_out
     answer_refused(a, NULL, out);
 }
 
+static void verify_success(const struct answer *a, const struct http_response *resp,
+                           json_t *args, struct tool_outcome *out)
+{
+    (void)resp;
+    const char *message = json_string_value(json_object_get(a->root, "message"));
+    verify_result(out, true, message ? message : "OTP verified success", args);
+}
+
 void verify_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
                      json_t *args, struct tool_outcome *out)
 {
-    struct answer a;
-    switch (answer_read(ctx, resp, &verify_effect, &a, out)) {
-    case ANSWER_SUCCESS: {
-        const char *message = json_string_value(json_object_get(a.root, "message"));
-        verify_result(out, true, message ? message : "OTP verified success", args);
-        break;
-    }
-    case ANSWER_REFUSED:
-        verify_refused(&a, args, out);
-        break;
-    case ANSWER_FAILED:
-        break;
-    }
-    answer_finish(&a);
+    static const struct answer_reader reader = {&verify_effect, verify_success,
+                                                verify_refused, NULL};
+    answer_run(&reader, ctx, resp, args, out);
 }

@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/msg.h"
+
+static const char nomem_text[] =
+    "The server ran out of memory while building the request.";
+
 static bool is_unreserved(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -65,18 +70,8 @@ int request_failf(char **error, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    /* clang-tidy 14 reports ap as uninitialised here, but only when it
-     * analyses this file after another in the same run. */
-    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is right above
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    *error = msg_vformat(fmt, ap);
     va_end(ap);
-    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (text) {
-        va_start(ap, fmt);
-        vsnprintf(text, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    *error = text;
     return -1;
 }
 
@@ -263,8 +258,7 @@ int request_complete(const struct tool_build_ctx *ctx, struct request_url *u,
     }
     if (body && request_set_json_body(req, body) != 0) {
         request_clear(req);
-        return request_fail(error, "The server ran out of memory while building the "
-                                   "request.");
+        return request_fail(error, nomem_text);
     }
     return 0;
 }
@@ -276,4 +270,28 @@ void request_clear(struct http_request *req)
     req->url = NULL;
     req->body = NULL;
     req->body_len = 0;
+}
+
+json_t *request_list(json_t *items, request_item_fn each, const void *data, char **error)
+{
+    json_t *list = json_array();
+    if (!list) {
+        request_fail(error, nomem_text);
+        return NULL;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(items, i, item) {
+        json_t *e = each(item, i, data, error);
+        if (!e) {
+            json_decref(list);
+            return NULL;
+        }
+        if (json_array_append_new(list, e)) {
+            json_decref(list);
+            request_fail(error, nomem_text);
+            return NULL;
+        }
+    }
+    return list;
 }

@@ -79,9 +79,19 @@ int request_set_json_body(struct http_request *req, json_t *body);
 /* Sets *error to a malloc'd copy of text and returns -1, so a build
  * function can fail in one line. */
 int request_fail(char **error, const char *text);
-/* The same with a printf format. */
+/* The same with a printf format (util/msg.h builds the text). */
 int request_failf(char **error, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Makes one element of a request body from item, the index-th of an
+ * argument array: a new reference, or NULL with *error set. */
+typedef json_t *(*request_item_fn)(json_t *item, size_t index, const void *data,
+                                   char **error);
+
+/* A new array with each(item) for every item of the array items, in order
+ * (data is passed along). Returns it, or NULL with *error set: each's
+ * error, or running out of memory. */
+json_t *request_list(json_t *items, request_item_fn each, const void *data, char **error);
 
 /* Releases the url and body a failed build may have left in req. */
 void request_clear(struct http_request *req);

@@ -11,6 +11,7 @@
 #include "tools/answer.h"
 #include "tools/args.h"
 #include "tools/request.h"
+#include "util/msg.h"
 
 static const struct answer_effect events_effect = {
     "the events may or may not have been recorded",
@@ -131,10 +132,11 @@ static int utc_timestamp(const char *s, char out[20])
 
 /* ---- create_user_events ---- */
 
-/* One event as Segmento wants it. Returns a new reference, or NULL with
- * *error set. */
-static json_t *event_body(json_t *event, size_t i, const char *identifier, char **error)
+/* One event as Segmento wants it, for the visitor data (the identifier):
+ * a request_item_fn. Returns a new reference, or NULL with *error set. */
+static json_t *event_body(json_t *event, size_t i, const void *data, char **error)
 {
+    const char *identifier = data;
     const char *name = json_string_value(json_object_get(event, "name"));
     if (!name) {
         request_failf(error, "events/%zu/name is required.", i);
@@ -181,22 +183,9 @@ int create_user_events_build(const struct tool_build_ctx *ctx, json_t *args,
     if (!identifier || !json_is_array(events))
         return request_fail(error, "identifier and events are required.");
 
-    json_t *list = json_array();
+    json_t *list = request_list(events, event_body, identifier, error);
     if (!list)
-        return request_fail(error, nomem_text);
-    size_t i;
-    json_t *event;
-    json_array_foreach(events, i, event) {
-        json_t *e = event_body(event, i, identifier, error);
-        if (!e) {
-            json_decref(list);
-            return -1;
-        }
-        if (json_array_append_new(list, e)) {
-            json_decref(list);
-            return request_fail(error, nomem_text);
-        }
-    }
+        return -1;
     json_t *body = json_pack("{s:o}", "data", list);
     if (!body)
         return request_fail(error, nomem_text);
@@ -210,8 +199,10 @@ int create_user_events_build(const struct tool_build_ctx *ctx, json_t *args,
 }
 
 /* The success of create_user_events: how many events MSG91 took. */
-static void read_accepted(const struct answer *a, json_t *args, struct tool_outcome *out)
+static void read_accepted(const struct answer *a, const struct http_response *resp,
+                          json_t *args, struct tool_outcome *out)
 {
+    (void)resp;
     /* Without a count, a success means MSG91 took every event it was given. */
     json_t *accepted = json_object_get(a->data, "accepted");
     json_int_t n = json_is_integer(accepted) && json_integer_value(accepted) >= 0
@@ -233,18 +224,9 @@ void create_user_events_read(const struct tool_read_ctx *ctx,
                              const struct http_response *resp, json_t *args,
                              struct tool_outcome *out)
 {
-    struct answer a;
-    switch (answer_read(ctx, resp, &events_effect, &a, out)) {
-    case ANSWER_SUCCESS:
-        read_accepted(&a, args, out);
-        break;
-    case ANSWER_REFUSED:
-        answer_refused(&a, NULL, out);
-        break;
-    case ANSWER_FAILED:
-        break;
-    }
-    answer_finish(&a);
+    static const struct answer_reader reader = {&events_effect, read_accepted, NULL,
+                                                NULL};
+    answer_run(&reader, ctx, resp, args, out);
 }
 
 /* ---- get_event_types ---- */
@@ -294,46 +276,40 @@ static const char *either(json_t *obj, const char *a, const char *b)
     return json_object_get(obj, a) ? a : b;
 }
 
+/* An answer_item_fn: one event type. */
+static json_t *event_type(json_t *item, size_t index, char *what, size_t what_size)
+{
+    const char *key = either(item, "name", "event_name");
+    const char *name = json_string_value(json_object_get(item, key));
+    if (!name) {
+        snprintf(what, what_size, "event type %zu has no \"name\"", index);
+        return NULL;
+    }
+    json_t *t = json_object();
+    json_t *description = json_object_get(item, "description");
+    if (!t || copy_id_string(t, "id", item, either(item, "id", "event_id")) ||
+        json_object_set_new(t, "name", json_string(name)) ||
+        (json_is_string(description) && json_object_set(t, "description", description))) {
+        json_decref(t);
+        return NULL;
+    }
+    return t;
+}
+
 /* The success of get_event_types: the list, whichever spelling holds it. */
 static void read_event_types(const struct answer *a, const struct http_response *resp,
-                             struct tool_outcome *out)
+                             json_t *args, struct tool_outcome *out)
 {
+    (void)args;
     static const char *const names[] = {"data", "eventTypes", "event_types", NULL};
     json_t *list = list_in(a->data, names);
     if (!list) {
         answer_wrong_shape(resp, NULL, "\"data\" is not a list of event types", out);
         return;
     }
-    json_t *types = json_array();
-    size_t i;
-    json_t *item;
-    json_array_foreach(list, i, item) {
-        const char *key = either(item, "name", "event_name");
-        const char *name = json_string_value(json_object_get(item, key));
-        if (!name) {
-            char what[64];
-            snprintf(what, sizeof what, "event type %zu has no \"name\"", i);
-            answer_wrong_shape(resp, NULL, what, out);
-            json_decref(types);
-            return;
-        }
-        json_t *t = json_object();
-        json_t *description = json_object_get(item, "description");
-        if (!t || copy_id_string(t, "id", item, either(item, "id", "event_id")) ||
-            json_object_set_new(t, "name", json_string(name)) ||
-            (json_is_string(description) &&
-             json_object_set(t, "description", description))) {
-            json_decref(t); /* not in types yet: it would leak */
-            json_decref(types);
-            types = NULL;
-            break;
-        }
-        if (json_array_append_new(types, t)) {
-            json_decref(types);
-            types = NULL;
-            break;
-        }
-    }
+    json_t *types;
+    if (answer_list(resp, NULL, list, event_type, &types, out) != 0)
+        return;
     answer_success(out, types ? json_pack("{s:o, s:I}", "event_types", types, "total",
                                           (json_int_t)json_array_size(types))
                               : NULL);
@@ -343,19 +319,8 @@ void get_event_types_read(const struct tool_read_ctx *ctx,
                           const struct http_response *resp, json_t *args,
                           struct tool_outcome *out)
 {
-    (void)args;
-    struct answer a;
-    switch (answer_read(ctx, resp, NULL, &a, out)) {
-    case ANSWER_SUCCESS:
-        read_event_types(&a, resp, out);
-        break;
-    case ANSWER_REFUSED:
-        answer_refused(&a, NULL, out);
-        break;
-    case ANSWER_FAILED:
-        break;
-    }
-    answer_finish(&a);
+    static const struct answer_reader reader = {NULL, read_event_types, NULL, NULL};
+    answer_run(&reader, ctx, resp, args, out);
 }
 
 /* ---- get_failed_events ---- */
@@ -363,9 +328,8 @@ void get_event_types_read(const struct tool_read_ctx *ctx,
 int get_failed_events_build(const struct tool_build_ctx *ctx, json_t *args,
                             struct http_request *req, char **error)
 {
-    json_int_t page = 1, limit = 10;
-    if (args_integer(args, "page", &page, error) < 0 ||
-        args_integer(args, "limit", &limit, error) < 0)
+    json_int_t page, limit;
+    if (args_page(args, 10, &page, &limit, error) != 0)
         return -1;
     const char *start = json_string_value(json_object_get(args, "start_date"));
     const char *end = json_string_value(json_object_get(args, "end_date"));
@@ -406,8 +370,12 @@ static json_int_t positive(json_t *obj, const char *name, json_int_t fallback)
                                                             : fallback;
 }
 
-static json_t *failed_event(json_t *item)
+/* An answer_item_fn: one failed event (any shape will do). */
+static json_t *failed_event(json_t *item, size_t index, char *what, size_t what_size)
 {
+    (void)index;
+    (void)what;
+    (void)what_size;
     json_t *e = json_object();
     if (!e || copy_id_string(e, "event_id", item, either(item, "eventId", "event_id")) ||
         copy_id_string(e, "reason", item, "reason") ||
@@ -424,11 +392,11 @@ static void campaign_not_found(const struct answer *a, json_t *args,
 {
     const char *id = json_string_value(json_object_get(args, "campaign_id"));
     char *clean = answer_excerpt(id ? id : "", id ? strlen(id) : 0, 100);
-    char *text =
-        clean ? answer_textf("MSG91 did not find campaign \"%s\" (HTTP %ld: %s). "
-                             "Get valid campaign ids from list_campaigns.",
-                             clean, a->status, a->message ? a->message : "not found")
-              : NULL;
+    char *text = clean
+                     ? msg_format("MSG91 did not find campaign \"%s\" (HTTP %ld: %s). "
+                                  "Get valid campaign ids from list_campaigns.",
+                                  clean, a->status, a->message ? a->message : "not found")
+                     : NULL;
     free(clean);
     free(out->error_text);
     out->error_text = text ? text : strdup("MSG91 did not find the campaign.");
@@ -444,17 +412,9 @@ static void read_failed_events(const struct answer *a, const struct http_respons
         answer_wrong_shape(resp, NULL, "\"data.failedEvents\" is missing", out);
         return;
     }
-    json_t *events = json_array();
-    size_t i;
-    json_t *item;
-    json_array_foreach(list, i, item) {
-        json_t *e = failed_event(item);
-        if (!e || json_array_append_new(events, e)) {
-            json_decref(events);
-            events = NULL;
-            break;
-        }
-    }
+    json_t *events;
+    if (answer_list(resp, NULL, list, failed_event, &events, out) != 0)
+        return;
     const char *campaign = json_string_value(json_object_get(args, "campaign_id"));
     json_int_t page = positive(a->data, "page", args_integer_or(args, "page", 1));
     json_int_t limit = positive(a->data, "limit", args_integer_or(args, "limit", 10));
@@ -469,24 +429,22 @@ static void read_failed_events(const struct answer *a, const struct http_respons
                             : NULL);
 }
 
+/* A refusal of get_failed_events: an unknown campaign gets a sentence of
+ * its own. */
+static void failed_events_refused(const struct answer *a, json_t *args,
+                                  struct tool_outcome *out)
+{
+    if (a->status == 404 || (a->message && strcmp(a->message, "Campaign not found") == 0))
+        campaign_not_found(a, args, out);
+    else
+        answer_refused(a, NULL, out);
+}
+
 void get_failed_events_read(const struct tool_read_ctx *ctx,
                             const struct http_response *resp, json_t *args,
                             struct tool_outcome *out)
 {
-    struct answer a;
-    switch (answer_read(ctx, resp, NULL, &a, out)) {
-    case ANSWER_SUCCESS:
-        read_failed_events(&a, resp, args, out);
-        break;
-    case ANSWER_REFUSED:
-        if (a.status == 404 ||
-            (a.message && strcmp(a.message, "Campaign not found") == 0))
-            campaign_not_found(&a, args, out);
-        else
-            answer_refused(&a, NULL, out);
-        break;
-    case ANSWER_FAILED:
-        break;
-    }
-    answer_finish(&a);
+    static const struct answer_reader reader = {NULL, read_failed_events,
+                                                failed_events_refused, NULL};
+    answer_run(&reader, ctx, resp, args, out);
 }

@@ -1,7 +1,5 @@
 #include "tools/service.h"
 
-#include <string.h>
-
 /* What a model is told about the server as a whole; clients may put it in
  * the system prompt, so it stays short and says how the OTP tools chain. */
 static const char instructions[] =
@@ -16,11 +14,11 @@ static const char instructions[] =
 
 /* The OTP code, and the phone numbers of the OTP and Flow tools; Segmento's
  * "identifier" may be a contact id or an e-mail address as well. */
-static const struct service_personal_arg personal[] = {
-    {"otp", SERVICE_PERSONAL_CODE},
-    {"mobile", SERVICE_PERSONAL_PHONE},
-    {"mobiles", SERVICE_PERSONAL_PHONE},
-    {"identifier", SERVICE_PERSONAL_PHONE_LIKE},
+static const struct log_personal_name personal[] = {
+    {"otp", LOG_PERSONAL_IS_CODE},
+    {"mobile", LOG_PERSONAL_IS_PHONE},
+    {"mobiles", LOG_PERSONAL_IS_PHONE},
+    {"identifier", LOG_PERSONAL_IS_PHONE_LIKE},
     {NULL, 0},
 };
 
@@ -33,11 +31,3 @@ const struct service_def service = {
     .progress_sent = "sent to " SERVICE_NAME,
     .personal = personal,
 };
-
-int service_personal_kind(const char *key, size_t key_len)
-{
-    for (const struct service_personal_arg *p = service.personal; p->name; p++)
-        if (strlen(p->name) == key_len && memcmp(p->name, key, key_len) == 0)
-            return (int)p->kind;
-    return 0;
-}

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "util/log.h"
+
 /* The service's name where a sentence needs it ("waiting for MSG91"). A
  * macro, so that fixed texts are still built at compile time. */
 #define SERVICE_NAME "MSG91"
@@ -43,20 +45,6 @@ enum service_setting { SERVICE_SETTINGS(SERVICE_SETTING_ID) SERVICE_SETTINGS_LEN
 enum service_limit { SERVICE_LIMITS(SERVICE_LIMIT_ID) SERVICE_LIMITS_LEN };
 #undef SERVICE_LIMIT_ID
 
-/* How a personal value is masked wherever the server writes for people
- * (logs, audit lines). */
-enum service_personal {
-    SERVICE_PERSONAL_CODE = 1,   /* a secret code: becomes "****" */
-    SERVICE_PERSONAL_PHONE,      /* a phone number: keeps its last four */
-    SERVICE_PERSONAL_PHONE_LIKE, /* masked as a phone number when it looks like one */
-};
-
-/* An argument (or URL query parameter) name that holds a personal value. */
-struct service_personal_arg {
-    const char *name;
-    enum service_personal kind;
-};
-
 struct service_def {
     const char *title;        /* serverInfo.title */
     const char *description;  /* serverInfo.description */
@@ -65,15 +53,11 @@ struct service_def {
     const char *default_base_url;
     /* The progress message of a call that went out upstream. */
     const char *progress_sent;
-    /* Names whose values are masked; ends with a NULL name. */
-    const struct service_personal_arg *personal;
+    /* Names whose values are masked wherever the server writes for people
+     * (logs, audit lines); ends with a NULL name. */
+    const struct log_personal_name *personal;
 };
 
 extern const struct service_def service;
-
-/* How the value of the argument or query parameter named key (key_len
- * bytes, not NUL-terminated) is masked: a service_personal kind, or 0 when
- * it is not personal. */
-int service_personal_kind(const char *key, size_t key_len);
 
 #endif

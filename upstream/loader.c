@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/log.h"
 #include "upstream/module.h"
+#include "util/log.h"
 
 static const struct http_module_api *api;
 static char load_error[512];

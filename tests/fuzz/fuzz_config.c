@@ -25,9 +25,9 @@
 
 #include "server/config.h"
 #include "server/dispatch.h"
-#include "server/log.h"
 #include "server/mcp.h"
 #include "tools/tool.h"
+#include "util/log.h"
 
 #include "known.h"
 

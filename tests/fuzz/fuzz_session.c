@@ -34,10 +34,10 @@
 #include "server/config.h"
 #include "server/dispatch.h"
 #include "server/framing.h"
-#include "server/log.h"
 #include "server/mcp.h"
-#include "server/redact.h"
 #include "tools/tool.h"
+#include "util/log.h"
+#include "util/redact.h"
 
 #include "known.h"
 
@@ -217,8 +217,8 @@ static int check_line(void *data, const char *line, size_t len)
     json_error_t err;
     /* JSON_ALLOW_NUL: a request id may hold \u0000, and the server echoes
      * it back escaped, which is valid JSON. */
-    json_t *v = json_loadb(line, len,
-                           JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
+    json_t *v = json_loadb(
+        line, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
     if (!json_is_object(v) && !json_is_array(v)) {
         fprintf(stderr, "fuzz_session: output is not a JSON message: %s\n", line);
         abort();

@@ -1,4 +1,4 @@
-#include "server/log.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -7,12 +7,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server/redact.h"
-#include "tools/service.h"
+#include "util/pct.h"
+#include "util/redact.h"
 
 static enum log_level threshold = LOG_LEVEL_INFO;
 static log_sink_fn sink_fn;
 static void *sink_data;
+static const struct log_personal_name *personal;
 
 static const char *const level_names[] = {"debug", "info", "warning", "error"};
 
@@ -42,30 +43,20 @@ void log_set_sink(log_sink_fn sink, void *data)
     sink_data = data;
 }
 
-static int hex_value(char c)
+void log_set_personal(const struct log_personal_name *names)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    personal = names;
 }
 
 /* The character at value[*i], a "%XX" escape read as the byte it stands
  * for; moves *i past it. */
 static char next_char(const char *value, size_t len, size_t *i)
 {
-    char c = value[(*i)++];
-    if (c == '%' && *i + 2 <= len) {
-        int hi = hex_value(value[*i]), lo = hex_value(value[*i + 1]);
-        if (hi >= 0 && lo >= 0) {
-            *i += 2;
-            return (char)(hi * 16 + lo);
-        }
-    }
-    return c;
+    int byte = pct_escape_value(value + *i, len - *i);
+    if (byte < 0)
+        return value[(*i)++];
+    *i += 3;
+    return (char)byte;
 }
 
 /* Digits with spaces or dashes, at least six, after an optional '+'. */
@@ -90,17 +81,21 @@ static bool looks_like_phone(const char *value, size_t len)
 enum log_personal log_personal_kind(const char *key, size_t key_len, const char *value,
                                     size_t len)
 {
-    /* Which names are personal is the service's knowledge (tools/service.c). */
-    switch (service_personal_kind(key, key_len)) {
-    case SERVICE_PERSONAL_CODE:
-        return LOG_PERSONAL_CODE;
-    case SERVICE_PERSONAL_PHONE:
-        return LOG_PERSONAL_PHONE;
-    case SERVICE_PERSONAL_PHONE_LIKE:
-        return looks_like_phone(value, len) ? LOG_PERSONAL_PHONE : LOG_PERSONAL_NONE;
-    default:
+    const struct log_personal_name *p = personal;
+    while (p && p->name &&
+           (strlen(p->name) != key_len || memcmp(p->name, key, key_len) != 0))
+        p++;
+    if (!p || !p->name)
         return LOG_PERSONAL_NONE;
+    switch (p->rule) {
+    case LOG_PERSONAL_IS_CODE:
+        return LOG_PERSONAL_CODE;
+    case LOG_PERSONAL_IS_PHONE:
+        return LOG_PERSONAL_PHONE;
+    case LOG_PERSONAL_IS_PHONE_LIKE:
+        return looks_like_phone(value, len) ? LOG_PERSONAL_PHONE : LOG_PERSONAL_NONE;
     }
+    return LOG_PERSONAL_NONE;
 }
 
 void log_mask_phone(char *value, size_t len)

@@ -31,15 +31,36 @@ void log_msg(enum log_level level, const char *fmt, ...)
  * secret code becomes "****" and a phone number keeps only its last four
  * characters. log_msg applies this to URL query parameters in every line
  * (the debug log names each upstream URL); the audit log to arguments.
- * Which names hold such values is declared under tools/ (service.personal). */
+ * Which names hold such values is the caller's knowledge, given once with
+ * log_set_personal. */
 enum log_personal {
     LOG_PERSONAL_NONE = 0,
-    LOG_PERSONAL_CODE,
-    LOG_PERSONAL_PHONE,
+    LOG_PERSONAL_CODE,  /* a secret code: becomes "****" */
+    LOG_PERSONAL_PHONE, /* a phone number: keeps its last four */
 };
 
-/* What the value named key (key_len bytes) is. value (len bytes) may hold
- * URL percent-escapes, read as the characters they stand for. */
+/* What a name says of its values. */
+enum log_personal_rule {
+    LOG_PERSONAL_IS_CODE = 1,   /* always a secret code */
+    LOG_PERSONAL_IS_PHONE,      /* always a phone number */
+    LOG_PERSONAL_IS_PHONE_LIKE, /* a phone number when the value looks like one */
+};
+
+/* A name (of an argument or a URL query parameter) whose values are
+ * personal. */
+struct log_personal_name {
+    const char *name;
+    enum log_personal_rule rule;
+};
+
+/* Sets the names whose values are masked: a table ended by a NULL name,
+ * borrowed (it must outlive every later log call), or NULL for none. Call
+ * it at startup, before anything is logged. */
+void log_set_personal(const struct log_personal_name *names);
+
+/* What the value named key (key_len bytes) is: NONE, CODE or PHONE. value
+ * (len bytes) may hold URL percent-escapes, read as the characters they
+ * stand for. */
 enum log_personal log_personal_kind(const char *key, size_t key_len, const char *value,
                                     size_t len);
 

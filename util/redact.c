@@ -1,4 +1,4 @@
-#include "server/redact.h"
+#include "util/redact.h"
 
 #include <jansson.h>
 #include <stdlib.h>
