@@ -724,9 +724,5 @@ int main(void)
     tcase_add_test(tc, a_certificate_for_another_name_is_refused);
     tcase_add_test(tc, a_missing_ca_file_is_a_startup_error);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return testutil_run(s);
 }

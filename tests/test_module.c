@@ -155,11 +155,7 @@ END_TEST
 
 START_TEST(refuses_a_file_that_is_no_shared_object)
 {
-    char path[] = "/tmp/test_module.XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, "not ELF\n", 8), 8);
-    close(fd);
+    char *path = testutil_temp_file("not ELF\n");
     struct module_spec s = spec("unused.so");
     const void *table = NULL;
     char *error = NULL;
@@ -169,6 +165,7 @@ START_TEST(refuses_a_file_that_is_no_shared_object)
     assert_contains(error, path);
     free(error);
     unlink(path);
+    free(path);
 }
 END_TEST
 
@@ -184,9 +181,5 @@ int main(void)
     tcase_add_test(tc, falls_back_to_the_install_directory);
     tcase_add_test(tc, refuses_a_file_that_is_no_shared_object);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

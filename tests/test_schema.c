@@ -750,9 +750,5 @@ int main(void)
     tcase_set_timeout(costly, 120);
     tcase_add_test(costly, costly_schemas_stop);
     suite_add_tcase(suite, costly);
-    SRunner *sr = srunner_create(suite);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return testutil_run(suite);
 }
