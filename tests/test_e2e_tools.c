@@ -1344,7 +1344,7 @@ START_TEST(failure_connection_reset)
     /* A read is attempted three times by the engine; the first attempt
      * goes out on the connection the previous call left open, and libcurl
      * itself sends it once more on a fresh one when that dies before any
-     * answer (doc/http.md keeps that for retryable calls): 4 requests. */
+     * answer (doc/upstream.md keeps that for retryable calls): 4 requests. */
     expect_failure(
         &v, "{\"tool\":\"list_campaigns\",\"reset\":true}", "list_campaigns",
         CAMPAIGNS_ARGS,

@@ -1,6 +1,6 @@
 /* The sandbox suite: starts the sandbox on a free port and drives every
  * MSG91 route and control route with libcurl, asserting the exact status
- * codes and bytes MSG91 (and doc/upstream.md) say the server will see. */
+ * codes and bytes MSG91 (and doc/msg91-api.md) say the server will see. */
 #include <check.h>
 #include <curl/curl.h>
 #include <jansson.h>

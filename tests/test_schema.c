@@ -687,7 +687,7 @@ START_TEST(errors_text_edges)
 END_TEST
 
 /* jsonschema/ is a library on its own: its files include only its own
- * headers, util/ and system headers (doc/schema.md). Read from the source
+ * headers, util/ and system headers (doc/jsonschema.md). Read from the source
  * tree ($MSG91_SOURCE_DIR, or the current directory). */
 START_TEST(library_includes_only_its_own)
 {
