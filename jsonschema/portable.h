@@ -2,7 +2,7 @@
  * kept inside the keyword subset that every model provider accepts and that
  * the common client libraries convert without loss. The validator keeps
  * compiling the full schema; this copy only describes it. Knows nothing of
- * MCP or MSG91. Design note: doc/schema.md, "The published copy". */
+ * MCP or MSG91. Design note: doc/jsonschema.md, "The published copy". */
 #ifndef MSG91_SCHEMA_PORTABLE_H
 #define MSG91_SCHEMA_PORTABLE_H
 

@@ -2,7 +2,7 @@
  * can reach, the compiler that turns a schema into a graph of keyword nodes
  * with every reference resolved, and the validator that walks that graph
  * over an instance. Regular expressions live in schema_regex.c and format
- * checks in schema_format.c; doc/schema.md explains the design. */
+ * checks in schema_format.c; doc/jsonschema.md explains the design. */
 #include "jsonschema/schema.h"
 
 #include <float.h>

@@ -2,7 +2,7 @@
  * once into a tree of keyword nodes with resolved references; validating an
  * instance walks that tree and allocates nothing unless it has errors to
  * report. Remote references resolve only against documents registered in
- * advance; the 2020-12 meta-schemas are built in. Design note: doc/schema.md. */
+ * advance; the 2020-12 meta-schemas are built in. Design note: doc/jsonschema.md. */
 #ifndef MSG91_SCHEMA_H
 #define MSG91_SCHEMA_H
 

@@ -868,7 +868,7 @@ static void create_user_events(struct sandbox_state *st, const struct sandbox_ca
 }
 
 /* A GET override of get_failed_events sends its fields in the query
- * (doc/upstream.md); they are read into the shape the body would have. */
+ * (doc/msg91-api.md); they are read into the shape the body would have. */
 static json_t *fields_from_query(const struct sandbox_params *query)
 {
     static const char *const names[] = {"page", "limit", "start_date", "end_date"};

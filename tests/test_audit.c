@@ -480,9 +480,5 @@ int main(void)
     tcase_add_test(tc, server_refuses_a_fifo_at_startup);
     tcase_add_test(tc, server_sighup_with_a_fifo_keeps_serving);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

@@ -51,16 +51,6 @@ static void unload(struct loaded *l)
     free(l->error);
 }
 
-static char *write_temp(const char *text)
-{
-    char *path = strdup("/tmp/msg91-config-XXXXXX");
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    return path;
-}
-
 static unsigned tool_index(const char *name)
 {
     for (unsigned i = 0; i < tool_table_len; i++)
@@ -93,8 +83,9 @@ END_TEST
 
 START_TEST(file_then_env_then_flags)
 {
-    char *file = write_temp("{\"timeout_ms\": 1000, \"max_inflight\": 5, "
-                            "\"log_level\": \"error\", \"tool_prefix\": \"file_\"}");
+    char *file =
+        testutil_temp_file("{\"timeout_ms\": 1000, \"max_inflight\": 5, "
+                           "\"log_level\": \"error\", \"tool_prefix\": \"file_\"}");
     char config_env[256];
     snprintf(config_env, sizeof config_env, "MSG91_CONFIG=%s", file);
     struct loaded l;
@@ -195,7 +186,7 @@ END_TEST
 
 START_TEST(key_file_is_trimmed)
 {
-    char *file = write_temp("  filekey-XYZ \n");
+    char *file = testutil_temp_file("  filekey-XYZ \n");
     char env[256];
     snprintf(env, sizeof env, "MSG91_AUTH_KEY_FILE=%s", file);
     struct loaded l;
@@ -211,7 +202,7 @@ START_TEST(key_file_is_trimmed)
     unlink(file);
     free(file);
 
-    char *empty = write_temp("\n");
+    char *empty = testutil_temp_file("\n");
     snprintf(env, sizeof env, "MSG91_AUTH_KEY_FILE=%s", empty);
     char *e2[] = {env, NULL};
     expect_error(argv, e2, "is empty");
@@ -243,8 +234,9 @@ END_TEST
 
 START_TEST(endpoint_overrides_from_the_file)
 {
-    char *file = write_temp("{\"endpoints\":{\"get_event_types\":{\"method\":\"POST\","
-                            "\"path\":\"/api/v5/segmento/x\"}}}");
+    char *file =
+        testutil_temp_file("{\"endpoints\":{\"get_event_types\":{\"method\":\"POST\","
+                           "\"path\":\"/api/v5/segmento/x\"}}}");
     char *argv[] = {"msg91-mcp", "--config", file, NULL};
     char *envp[] = {NULL};
     struct loaded l;
@@ -258,17 +250,18 @@ START_TEST(endpoint_overrides_from_the_file)
     unlink(file);
     free(file);
 
-    char *bad = write_temp("{\"endpoints\":{\"nope\":{\"path\":\"/x\"}}}");
+    char *bad = testutil_temp_file("{\"endpoints\":{\"nope\":{\"path\":\"/x\"}}}");
     char *a2[] = {"msg91-mcp", "--config", bad, NULL};
     expect_error(a2, envp, "unknown tool \"nope\"");
     unlink(bad);
     free(bad);
-    char *bad2 = write_temp("{\"endpoints\":{\"send_otp\":{\"path\":\"/x?y=1\"}}}");
+    char *bad2 =
+        testutil_temp_file("{\"endpoints\":{\"send_otp\":{\"path\":\"/x?y=1\"}}}");
     char *a3[] = {"msg91-mcp", "--config", bad2, NULL};
     expect_error(a3, envp, "must start with / and hold no query");
     unlink(bad2);
     free(bad2);
-    char *bad3 = write_temp("{\"surprise\": 1}");
+    char *bad3 = testutil_temp_file("{\"surprise\": 1}");
     char *a4[] = {"msg91-mcp", "--config", bad3, NULL};
     expect_error(a4, envp, "unknown setting \"surprise\"");
     unlink(bad3);
@@ -281,7 +274,7 @@ END_TEST
 /* The config file's value must have the JSON type of its setting. */
 static void expect_file_error(const char *json, const char *fragment)
 {
-    char *file = write_temp(json);
+    char *file = testutil_temp_file(json);
     char *argv[] = {"msg91-mcp", "--config", file, NULL};
     char *envp[] = {NULL};
     expect_error(argv, envp, fragment);
@@ -291,7 +284,8 @@ static void expect_file_error(const char *json, const char *fragment)
 
 START_TEST(tools_array_in_the_file)
 {
-    char *file = write_temp("{\"tools\": [\"list_campaigns\", \"get_event_types\"]}");
+    char *file =
+        testutil_temp_file("{\"tools\": [\"list_campaigns\", \"get_event_types\"]}");
     char *argv[] = {"msg91-mcp", "--config", file, NULL};
     char *envp[] = {NULL};
     struct loaded l;
@@ -393,7 +387,7 @@ START_TEST(key_is_known_before_other_values_fail)
     ck_assert_str_eq(l.cfg.auth_key, key);
     unload(&l);
 
-    char *file = write_temp("{\"dry_run\": \"s3cretKEYvalue\"}");
+    char *file = testutil_temp_file("{\"dry_run\": \"s3cretKEYvalue\"}");
     char *a2[] = {"msg91-mcp", "--config", file, NULL};
     char *e2[] = {"MSG91_AUTH_KEY=s3cretKEYvalue", NULL};
     load(&l, a2, e2);
@@ -403,10 +397,10 @@ START_TEST(key_is_known_before_other_values_fail)
     unlink(file);
     free(file);
 
-    char *key_file = write_temp("s3cretKEYvalue\n");
-    char *bad = write_temp(testutil_fmt("{\"timeout_ms\": \"s3cretKEYvalue\", "
-                                        "\"auth_key_file\": \"%s\"}",
-                                        key_file));
+    char *key_file = testutil_temp_file("s3cretKEYvalue\n");
+    char *bad = testutil_temp_file(testutil_fmt("{\"timeout_ms\": \"s3cretKEYvalue\", "
+                                                "\"auth_key_file\": \"%s\"}",
+                                                key_file));
     char *a3[] = {"msg91-mcp", "--config", bad, NULL};
     char *e3[] = {NULL};
     load(&l, a3, e3);
@@ -426,7 +420,7 @@ START_TEST(failed_key_copy_is_an_error)
     fail_strdup_of = "abcdefgh12345";
     char *e1[] = {"MSG91_AUTH_KEY=abcdefgh12345", NULL};
     expect_error(argv, e1, "out of memory");
-    char *file = write_temp("abcdefgh12345\n");
+    char *file = testutil_temp_file("abcdefgh12345\n");
     char env[256];
     snprintf(env, sizeof env, "MSG91_AUTH_KEY_FILE=%s", file);
     char *e2[] = {env, NULL};
@@ -473,9 +467,5 @@ int main(void)
     tcase_add_test(tc, configuration_errors_are_redacted);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

@@ -394,9 +394,5 @@ int main(void)
     tcase_add_test(tc, calls_report_stages_but_never_answered);
     tcase_add_test(tc, a_key_echoed_upstream_never_reaches_the_result);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/testutil.h"
 #include "util/dynbuf.h"
 
 START_TEST(appends_and_terminates)
@@ -58,9 +59,5 @@ int main(void)
     tcase_add_test(tc, refuses_past_the_maximum_and_frees);
     tcase_add_test(tc, take_hands_over_the_memory);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

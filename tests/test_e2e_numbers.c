@@ -6,7 +6,6 @@
  * not turn a success into "not JSON"; and no answer may leave a part of the
  * key in a result. */
 #include <check.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +27,7 @@ static char BASE[64];
 
 static void setup(void)
 {
-    struct sandbox_options opts = {.port = 0, .auth_key = TEST_KEY, .seed = 7};
-    char *error = NULL;
-    SB = sandbox_create(&opts, &error);
-    ck_assert_msg(SB != NULL, "sandbox: %s", error ? error : "?");
-    snprintf(BASE, sizeof BASE, "http://127.0.0.1:%u", (unsigned)sandbox_port(SB));
+    SB = testutil_sandbox_start(TEST_KEY, 7, BASE);
 }
 
 static void teardown(void)
@@ -41,50 +36,10 @@ static void teardown(void)
     SB = NULL;
 }
 
-struct body {
-    char *p;
-    size_t len;
-};
-
-static size_t collect(char *data, size_t size, size_t n, void *userp)
-{
-    struct body *b = userp;
-    char *grown = realloc(b->p, b->len + size * n + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + b->len, data, size * n);
-    b->p = grown;
-    b->len += size * n;
-    b->p[b->len] = '\0';
-    return size * n;
-}
-
 /* A sandbox control request that must answer 200; its JSON (new reference). */
 static json_t *ctl(const char *method, const char *path, const char *body)
 {
-    struct body b = {NULL, 0};
-    CURL *c = curl_easy_init();
-    ck_assert_ptr_nonnull(c);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, F("%s%s", BASE, path));
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    ck_assert_msg(rc == CURLE_OK && status == 200, "%s %s: %s, HTTP %ld", method, path,
-                  curl_easy_strerror(rc), status);
-    json_t *v = json_loads(b.p ? b.p : "", 0, NULL);
-    free(b.p);
-    ck_assert_ptr_nonnull(v);
-    return v;
+    return testutil_sandbox_ctl(BASE, method, path, body);
 }
 
 /* The query strings of the recorded requests to path, in order, as one
@@ -325,9 +280,5 @@ int main(void)
     tcase_add_test(tc, huge_integer_in_the_answer);
     tcase_add_test(tc, no_part_of_the_key_in_quotes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

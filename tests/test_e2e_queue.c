@@ -49,23 +49,6 @@ enum {
     BUSY_EXPECTED = CALLS - INFLIGHT - QUEUE,
 };
 
-/* A loopback listener that never accepts: connects complete in the kernel
- * (or wait in SYN retries once the backlog is full) and no answer ever
- * comes, so every call that reaches the wire stays in flight. */
-static int silent_listener(const char *ip, unsigned *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    ck_assert_int_eq(inet_pton(AF_INET, ip, &addr.sin_addr), 1);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
-    ck_assert_int_eq(listen(fd, 256), 0);
-    socklen_t len = sizeof addr;
-    getsockname(fd, (struct sockaddr *)&addr, &len);
-    *port = ntohs(addr.sin_port);
-    return fd;
-}
-
 /* Resident memory of pid in KiB, as /proc/PID/status reports field. */
 static long status_kib(pid_t pid, const char *field)
 {
@@ -129,7 +112,7 @@ static bool is_busy_answer(json_t *reply)
 START_TEST(test_flood_is_refused_as_busy)
 {
     unsigned port;
-    int listener = silent_listener("127.0.0.1", &port);
+    int listener = testutil_listener("127.0.0.1", 256, &port);
     struct testutil_child c;
     const char *env[] = {
         "MSG91_AUTH_KEY=queue-test-key-123456",
@@ -208,7 +191,7 @@ START_TEST(test_userinfo_in_base_url_is_refused)
     /* 127.0.0.2 is loopback too, so the test stays on this machine; the
      * point is that it is not the host the base URL seems to name. */
     unsigned port;
-    int listener = silent_listener("127.0.0.2", &port);
+    int listener = testutil_listener("127.0.0.2", 256, &port);
     struct testutil_child c;
     const char *env[] = {
         "MSG91_AUTH_KEY=userinfo-test-key-123456",
@@ -316,9 +299,5 @@ int main(void)
     tcase_add_test(tc, test_userinfo_in_base_url_is_refused);
     tcase_add_test(tc, test_client_that_stops_reading);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run(s);
 }

@@ -326,9 +326,5 @@ int main(void)
     tcase_add_test(tc, help_version_list);
     tcase_add_test(tc, call_exit_codes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

@@ -32,7 +32,7 @@
 #define TEST_KEY "e2e-tls-key-4b1d8e27"
 #define ECHO_MODULE "/usr/lib/nginx/modules/ngx_http_echo_module.so"
 #define CAMPAIGNS_PATH "/api/v5/campaign/api/campaigns"
-/* The list_campaigns success body of doc/upstream.md. */
+/* The list_campaigns success body of doc/msg91-api.md. */
 #define CAMPAIGNS_BODY                                                                   \
     "{\"data\":{\"data\":[{\"id\":123,\"name\":\"Welcome\",\"is_active\":true,\"slug\":" \
     "\"welcome-abc\",\"channels\":[{\"campaign_id\":123,\"channel_id\":1,\"count\":2}]}" \
@@ -724,9 +724,5 @@ int main(void)
     tcase_add_test(tc, a_certificate_for_another_name_is_refused);
     tcase_add_test(tc, a_missing_ca_file_is_a_startup_error);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return testutil_run(s);
 }

@@ -88,12 +88,8 @@ static struct sbx SB;
 
 static void sbx_start(struct sbx *s, const char *auth_key)
 {
-    struct sandbox_options opts = {.port = 0, .auth_key = auth_key, .seed = 42};
-    char *error = NULL;
-    s->sb = sandbox_create(&opts, &error);
-    ck_assert_msg(s->sb != NULL, "sandbox: %s", error ? error : "?");
+    s->sb = testutil_sandbox_start(auth_key, 42, s->base);
     s->port = sandbox_port(s->sb);
-    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%u", s->port);
 }
 
 static void sbx_stop(struct sbx *s)
@@ -102,69 +98,11 @@ static void sbx_stop(struct sbx *s)
     s->sb = NULL;
 }
 
-/* A response body as it arrives. */
-struct body_buf {
-    char *p;
-    size_t len;
-};
-
-static size_t collect(char *data, size_t size, size_t n, void *userp)
-{
-    struct body_buf *b = userp;
-    char *grown = realloc(b->p, b->len + size * n + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + b->len, data, size * n);
-    b->p = grown;
-    b->len += size * n;
-    b->p[b->len] = '\0';
-    return size * n;
-}
-
-/* One HTTP request to the sandbox; returns the body parsed (new reference)
- * and the status. Each request uses its own connection, closed afterwards,
- * so the only connections the sandbox holds are the server's. */
-static json_t *http_to(const struct sbx *s, const char *method, const char *path,
-                       const char *body, const char *authkey, long *status)
-{
-    struct body_buf b = {NULL, 0};
-    CURL *c = curl_easy_init();
-    ck_assert_ptr_nonnull(c);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    h = curl_slist_append(h, "Connection: close");
-    if (authkey) {
-        char key[256]; /* curl_slist_append copies it */
-        snprintf(key, sizeof key, "authkey: %s", authkey);
-        h = curl_slist_append(h, key);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, F("%s%s", s->base, path));
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(c);
-    ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    json_t *v = b.p ? json_loads(b.p, JSON_DECODE_ANY, NULL) : NULL;
-    free(b.p);
-    return v;
-}
-
 /* A control route that must answer 200; returns its JSON (new reference). */
 static json_t *ctl(const struct sbx *s, const char *method, const char *path,
                    const char *body)
 {
-    long status = 0;
-    json_t *v = http_to(s, method, path, body, NULL, &status);
-    ck_assert_msg(status == 200, "%s %s: HTTP %ld", method, path, status);
-    ck_assert_ptr_nonnull(v);
-    return v;
+    return testutil_sandbox_ctl(s->base, method, path, body);
 }
 
 static void sb_rule(const struct sbx *s, const char *rule)
@@ -209,36 +147,12 @@ static char *sb_otp(const struct sbx *s, const char *mobile)
 
 static json_int_t sb_stat(const struct sbx *s, const char *name)
 {
-    json_t *v = ctl(s, "GET", "/_sandbox/stats", NULL);
-    json_int_t n = json_integer_value(json_object_get(v, name));
-    json_decref(v);
-    return n;
+    return testutil_sandbox_stat(s->base, name);
 }
 
-/* Waits until the statistic reaches want. The limit only turns a hang into
- * a failure; the wait ends as soon as the state is there. */
 static void sb_wait_stat(const struct sbx *s, const char *name, json_int_t want)
 {
-    double deadline = testutil_now_s() + REPLY_MS / 1000.0;
-    json_int_t n;
-    while ((n = sb_stat(s, name)) != want) {
-        ck_assert_msg(testutil_now_s() < deadline, "sandbox %s stays %lld, want %lld",
-                      name, (long long)n, (long long)want);
-        usleep(2000);
-    }
-}
-
-/* A loopback port nothing listens on. */
-static unsigned closed_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    testutil_sandbox_wait_stat(s->base, name, want, REPLY_MS);
 }
 
 /* ---- decoding what was recorded ---- */
@@ -610,18 +524,6 @@ static char *request_id_of(json_t *resp)
     ck_assert_uint_eq(strlen(rid), 24);
     ck_assert_uint_eq(strspn(rid, "0123456789abcdef"), 24);
     return strdup(rid);
-}
-
-/* Writes text to a fresh temporary file; returns its path (static). */
-static const char *temp_file(const char *text)
-{
-    static char path[64];
-    snprintf(path, sizeof path, "/tmp/msg91-e2e-tools-%d-XXXXXX", (int)getpid());
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    return path;
 }
 
 /* ---- the eight tools: exact request and exact result ---- */
@@ -1194,9 +1096,9 @@ START_TEST(failure_route_missing)
 {
     /* The config file points get_event_types at a path the sandbox does
      * not serve: MSG91's real 404 Route Missing comes back. */
-    const char *config =
-        temp_file("{\"endpoints\":{\"get_event_types\":{\"method\":\"GET\",\"path\":"
-                  "\"/api/v5/segmento/api/v1/no-such-route\"}}}");
+    char *config = testutil_temp_file(
+        "{\"endpoints\":{\"get_event_types\":{\"method\":\"GET\",\"path\":"
+        "\"/api/v5/segmento/api/v1/no-such-route\"}}}");
     char config_env[128];
     snprintf(config_env, sizeof config_env, "MSG91_CONFIG=%s", config);
     struct srv v;
@@ -1223,6 +1125,7 @@ START_TEST(failure_route_missing)
         ROUTE_MISSING("GET", "/api/v5/campaign/api/campaigns", "list_campaigns"), 1);
     srv_stop(&v);
     unlink(config);
+    free(config);
 }
 END_TEST
 
@@ -1441,7 +1344,7 @@ START_TEST(failure_connection_reset)
     /* A read is attempted three times by the engine; the first attempt
      * goes out on the connection the previous call left open, and libcurl
      * itself sends it once more on a fresh one when that dies before any
-     * answer (doc/http.md keeps that for retryable calls): 4 requests. */
+     * answer (doc/upstream.md keeps that for retryable calls): 4 requests. */
     expect_failure(
         &v, "{\"tool\":\"list_campaigns\",\"reset\":true}", "list_campaigns",
         CAMPAIGNS_ARGS,
@@ -1505,7 +1408,7 @@ static void expect_refused(json_t *resp, unsigned port)
 
 START_TEST(failure_connection_refused)
 {
-    unsigned port = closed_port();
+    unsigned port = testutil_closed_port();
     struct srv v;
     srv_start(&v, F("http://127.0.0.1:%u", port), NULL);
     expect_refused(srv_call(&v, "send_otp", OTP_ARGS), port);
@@ -1611,9 +1514,9 @@ START_TEST(hostile_campaign_ids_with_get_override)
 {
     /* Overridden to GET, the paging fields travel in the query: still only
      * page, limit and the dates, whatever the id holds. */
-    const char *config =
-        temp_file("{\"endpoints\":{\"get_failed_events\":{\"method\":\"GET\",\"path\":"
-                  "\"/api/v5/segmento/api/v1/campaigns/{campaign_id}/failed-events\"}}}");
+    char *config = testutil_temp_file(
+        "{\"endpoints\":{\"get_failed_events\":{\"method\":\"GET\",\"path\":"
+        "\"/api/v5/segmento/api/v1/campaigns/{campaign_id}/failed-events\"}}}");
     char config_env[128];
     snprintf(config_env, sizeof config_env, "MSG91_CONFIG=%s", config);
     struct sandbox_route routes[] = {
@@ -1666,6 +1569,7 @@ START_TEST(hostile_campaign_ids_with_get_override)
     srv_stop(&v);
     sbx_stop(&gs);
     unlink(config);
+    free(config);
 }
 END_TEST
 
@@ -2411,12 +2315,9 @@ int main(void)
             tcase_add_test(tc, groups[g].tests[i]);
         suite_add_tcase(s, tc);
     }
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = testutil_run(s);
     curl_global_cleanup();
-    return failed ? 1 : 0;
+    return status;
 }
 
 /* NOLINTEND(bugprone-easily-swappable-parameters)

@@ -4,6 +4,7 @@
 
 #include "server/framing.h"
 #include "tests/alloc_hook.h"
+#include "tests/testutil.h"
 
 /* Records what the framer delivered, as "L:<line>", "TOOBIG" or "NOMEM". */
 struct record {
@@ -211,9 +212,5 @@ int main(void)
     tcase_add_test(tc, last_line_without_newline_is_delivered_at_end);
     tcase_add_test(tc, out_of_memory_is_not_too_big);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

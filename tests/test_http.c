@@ -344,19 +344,6 @@ static int tserver_get(struct tserver *s, const int *field)
     return v;
 }
 
-/* A loopback port nobody listens on. */
-static unsigned closed_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
-    socklen_t len = sizeof addr;
-    getsockname(fd, (struct sockaddr *)&addr, &len);
-    close(fd);
-    return ntohs(addr.sin_port);
-}
-
 /* ---- the client side --------------------------------------------------- */
 
 static struct tserver srv;
@@ -457,19 +444,6 @@ static uint64_t now_ms(void)
     return uv_hrtime() / 1000000;
 }
 
-/* Runs the loop until *counter reaches target or timeout_ms pass. The tick
- * timer keeps each UV_RUN_ONCE short. */
-static bool run_until(const int *counter, int target, int timeout_ms)
-{
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
-    while (*counter < target) {
-        if (now_ms() >= deadline)
-            return false;
-        uv_run(&loop, UV_RUN_ONCE);
-    }
-    return true;
-}
-
 /* Runs n loop iterations, so that anything already due (a 0 ms timer, a
  * ready socket) has run; the tick timer keeps each one short. Used to show
  * that something does NOT happen, never to wait for something that should. */
@@ -548,7 +522,7 @@ static void finish_engine(void)
         return;
     http_engine_destroy(engine, on_closed, &closed_count);
     engine = NULL;
-    ck_assert(run_until(&closed_count, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &closed_count, 1, 5000));
     ck_assert_int_eq(closed_count, 1);
 }
 
@@ -586,7 +560,7 @@ START_TEST(test_post_echo)
     struct capture cap = {0};
     ck_assert_ptr_nonnull(
         submit("POST", "/echo", "{\"a\":1}", "application/json", false, &cap));
-    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 5000));
 
     ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
     ck_assert_int_eq(cap.status, 200);
@@ -643,7 +617,7 @@ START_TEST(test_per_request_key)
     for (int i = 0; i < 5; i++)
         ck_assert_ptr_nonnull(submit_as("POST", types[i], keys[i], &c[i]));
     for (int i = 0; i < 5; i++) {
-        ck_assert(run_until(&c[i].done, 1, 5000));
+        ck_assert(testutil_run_until(&loop, &c[i].done, 1, 5000));
         json_t *echo = parse_body(&c[i]);
         ck_assert_str_eq(header(echo, "authkey"), keys[i] ? keys[i] : "k-engine");
         ck_assert_int_eq(json_integer_value(json_object_get(echo, "authkey_lines")), 1);
@@ -662,7 +636,7 @@ START_TEST(test_get_without_key)
     make_engine((struct http_engine_options){0});
     struct capture cap = {0};
     ck_assert_ptr_nonnull(submit("GET", "/echo", NULL, NULL, true, &cap));
-    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 5000));
     ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
     json_t *echo = parse_body(&cap);
     ck_assert_str_eq(json_string_value(json_object_get(echo, "method")), "GET");
@@ -684,7 +658,7 @@ START_TEST(test_other_methods)
     submit("PUT", "/echo", "x=1&y=2", "application/x-www-form-urlencoded", false, &put);
     submit("DELETE", "/echo", NULL, NULL, false, &del);
     submit("POST", "/echo", NULL, NULL, false, &empty_post);
-    ck_assert(run_until(&done_total, 3, 5000));
+    ck_assert(testutil_run_until(&loop, &done_total, 3, 5000));
 
     json_t *echo = parse_body(&put);
     ck_assert_str_eq(json_string_value(json_object_get(echo, "method")), "PUT");
@@ -719,7 +693,7 @@ START_TEST(test_long_content_type)
         (struct http_engine_options){.auth_header = "authkey", .auth_value = "k"});
     struct capture cap = {0};
     submit("POST", "/echo", "{}", ct, false, &cap);
-    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 5000));
     json_t *echo = parse_body(&cap);
     ck_assert_str_eq(header(echo, "content-type"), ct);
     ck_assert_str_eq(header(echo, "authkey"), "k");
@@ -775,7 +749,7 @@ START_TEST(test_timeout)
     make_engine((struct http_engine_options){.timeout_ms = 300});
     struct capture cap = {0};
     submit("GET", "/delay?ms=3000", NULL, NULL, false, &cap);
-    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 5000));
     ck_assert_int_eq(cap.outcome, HTTP_TIMEOUT);
     ck_assert(cap.maybe_delivered);
     ck_assert_str_ne(cap.error, "");
@@ -788,26 +762,11 @@ START_TEST(test_timeout)
 }
 END_TEST
 
-/* A loopback port whose listener never accepts: the kernel completes TCP
- * connects, nothing ever answers. Returns the listening socket. */
-static int silent_listener(unsigned *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
-    ck_assert_int_eq(listen(fd, 16), 0);
-    socklen_t len = sizeof addr;
-    getsockname(fd, (struct sockaddr *)&addr, &len);
-    *port = ntohs(addr.sin_port);
-    return fd;
-}
-
 START_TEST(test_timeout_before_sending)
 {
     make_engine((struct http_engine_options){.timeout_ms = 300});
     unsigned port;
-    int fd = silent_listener(&port);
+    int fd = testutil_listener("127.0.0.1", 16, &port);
     char tls_url[64], plain_url[64];
     snprintf(tls_url, sizeof tls_url, "https://127.0.0.1:%u/echo", port);
     snprintf(plain_url, sizeof plain_url, "http://127.0.0.1:%u/echo", port);
@@ -816,9 +775,9 @@ START_TEST(test_timeout_before_sending)
      * longer than the timeout on a slow (sanitizer) build, and it would
      * stall the plain call's send within the same curl callback. */
     submit("POST", plain_url, "{}", "application/json", false, &sent);
-    ck_assert(run_until(&done_total, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &done_total, 1, 5000));
     submit("POST", tls_url, "{}", "application/json", false, &handshake);
-    ck_assert(run_until(&done_total, 2, 5000));
+    ck_assert(testutil_run_until(&loop, &done_total, 2, 5000));
     close(fd);
     /* Stuck in the TLS handshake: the request never left. */
     ck_assert_int_eq(handshake.outcome, HTTP_TIMEOUT);
@@ -835,13 +794,13 @@ START_TEST(test_connect_refused)
 {
     make_engine((struct http_engine_options){0});
     char path[64];
-    snprintf(path, sizeof path, "http://127.0.0.1:%u/echo", closed_port());
+    snprintf(path, sizeof path, "http://127.0.0.1:%u/echo", testutil_closed_port());
     struct capture cap = {0};
     submit("POST", path, "{}", "application/json", false, &cap);
     /* Even a failure this fast is reported from the loop, never from
      * inside http_submit (on_done counts that as a violation). */
     ck_assert_int_eq(cap.done, 0);
-    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 5000));
     ck_assert_int_eq(cap.outcome, HTTP_CONNECT_FAILED);
     ck_assert(!cap.maybe_delivered);
     ck_assert_str_ne(cap.error, "");
@@ -856,7 +815,7 @@ START_TEST(test_dns_failure)
     make_engine((struct http_engine_options){.timeout_ms = 4000});
     struct capture cap = {0};
     submit("GET", "http://no-such-host.invalid/echo", NULL, NULL, false, &cap);
-    ck_assert(run_until(&cap.done, 1, 8000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 8000));
     /* A resolver that neither answers nor fails within the bound shows up
      * as curl's "Resolving timed out"; anything else must be a DNS failure. */
     if (cap.outcome == HTTP_TIMEOUT)
@@ -876,7 +835,7 @@ START_TEST(test_tls_failure)
     snprintf(url, sizeof url, "https://127.0.0.1:%u/echo", srv.port);
     struct capture cap = {0};
     submit("GET", url, NULL, NULL, false, &cap);
-    ck_assert(run_until(&cap.done, 1, 8000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 8000));
     ck_assert_int_eq(cap.outcome, HTTP_TLS_FAILED);
     ck_assert(!cap.maybe_delivered);
     ck_assert_str_ne(cap.error, "");
@@ -884,24 +843,12 @@ START_TEST(test_tls_failure)
 }
 END_TEST
 
-/* A file holding the test CA, for ca_file. */
-static char ca_path[64];
-
-static void write_ca_file(void)
-{
-    strcpy(ca_path, "/tmp/test_http_ca_XXXXXX");
-    int fd = mkstemp(ca_path);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, test_ca_pem, strlen(test_ca_pem)),
-                     (int)strlen(test_ca_pem));
-    close(fd);
-}
-
 START_TEST(test_tls_with_ca_file)
 {
     struct tserver tls;
     tserver_start(&tls, true);
-    write_ca_file();
+    /* A file holding the test CA, for ca_file. */
+    char *ca_path = testutil_temp_file(test_ca_pem);
     make_engine((struct http_engine_options){
         .auth_header = "authkey", .auth_value = "tls-key", .ca_file = ca_path});
     char url[64];
@@ -913,8 +860,9 @@ START_TEST(test_tls_with_ca_file)
     snprintf(url, sizeof url, "https://127.0.0.1:%u/delay?ms=500", tls.port);
     submit("GET", url, NULL, NULL, false, &a);
     submit("GET", url, NULL, NULL, false, &b);
-    ck_assert(run_until(&done_total, 3, 8000));
+    ck_assert(testutil_run_until(&loop, &done_total, 3, 8000));
     unlink(ca_path);
+    free(ca_path);
 
     ck_assert_int_eq(echo_cap.outcome, HTTP_ANSWERED);
     ck_assert_int_eq(echo_cap.status, 200);
@@ -943,7 +891,7 @@ START_TEST(test_tls_untrusted)
     snprintf(url, sizeof url, "https://127.0.0.1:%u/echo", tls.port);
     struct capture cap = {0};
     submit("POST", url, "{}", "application/json", false, &cap);
-    ck_assert(run_until(&cap.done, 1, 8000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 8000));
     ck_assert_int_eq(cap.outcome, HTTP_TLS_FAILED);
     ck_assert(!cap.maybe_delivered);
     ck_assert_int_eq(tserver_get(&tls, &tls.hits), 0);
@@ -958,7 +906,7 @@ START_TEST(test_reset)
     make_engine((struct http_engine_options){0});
     struct capture cap = {0};
     submit("POST", "/close", "{}", "application/json", false, &cap);
-    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 5000));
     ck_assert_int_eq(cap.outcome, HTTP_RESET);
     ck_assert(cap.maybe_delivered);
     ck_assert_int_eq(cap.status, 0);
@@ -975,16 +923,16 @@ START_TEST(test_reset_on_reused_connection)
     make_engine((struct http_engine_options){.max_inflight = 1});
     struct capture warm = {0}, post = {0}, get = {0};
     submit("GET", "/echo", NULL, NULL, false, &warm);
-    ck_assert(run_until(&warm.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &warm.done, 1, 5000));
     submit("POST", "/close", "{}", "application/json", false, &post);
-    ck_assert(run_until(&post.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &post.done, 1, 5000));
     ck_assert_int_eq(post.outcome, HTTP_RESET);
     ck_assert(post.maybe_delivered);
     ck_assert_uint_eq(post.attempts, 1);
     ck_assert_int_eq(tserver_get(&srv, &srv.hits), 2);
 
     submit("GET", "/echo", NULL, NULL, false, &get);
-    ck_assert(run_until(&get.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &get.done, 1, 5000));
     ck_assert_int_eq(get.status, 200);
     capture_free(&warm);
     capture_free(&post);
@@ -1000,7 +948,7 @@ START_TEST(test_too_large)
     /* With Content-Length curl refuses early; chunked hits the write cap. */
     submit("GET", "/huge?bytes=5000", NULL, NULL, false, &announced);
     submit("GET", "/huge?bytes=100000&chunked=1", NULL, NULL, false, &chunked);
-    ck_assert(run_until(&done_total, 3, 5000));
+    ck_assert(testutil_run_until(&loop, &done_total, 3, 5000));
 
     ck_assert_int_eq(exact.outcome, HTTP_ANSWERED);
     ck_assert_uint_eq(exact.body_len, 1000);
@@ -1025,7 +973,7 @@ static void call_one(const char *method, const char *path, const char *body,
 {
     int before = done_total;
     ck_assert_ptr_nonnull(submit(method, path, body, content_type, false, cap));
-    ck_assert(run_until(&done_total, before + 1, 5000));
+    ck_assert(testutil_run_until(&loop, &done_total, before + 1, 5000));
 }
 
 static void assert_echo(const struct capture *cap, const char *method, const char *body,
@@ -1130,7 +1078,7 @@ START_TEST(test_large_body_small_buffer)
     submit("GET", "/huge?bytes=300000&chunked=1", NULL, NULL, false, &whole_chunked);
     submit("GET", "/huge?bytes=300001", NULL, NULL, false, &over);
     submit("GET", "/huge?bytes=300001&chunked=1", NULL, NULL, false, &over_chunked);
-    ck_assert(run_until(&done_total, 4, 10000));
+    ck_assert(testutil_run_until(&loop, &done_total, 4, 10000));
 
     ck_assert_int_eq(whole.outcome, HTTP_ANSWERED);
     ck_assert_uint_eq(whole.body_len, 300000);
@@ -1196,7 +1144,7 @@ START_TEST(test_proxy_from_environment)
         (struct http_engine_options){.auth_header = "authkey", .auth_value = "k"});
     struct capture via_proxy = {0};
     submit("GET", "http://proxied.invalid/echo", NULL, NULL, false, &via_proxy);
-    ck_assert(run_until(&via_proxy.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &via_proxy.done, 1, 5000));
     ck_assert_int_eq(via_proxy.outcome, HTTP_ANSWERED);
     ck_assert_int_eq(via_proxy.status, 200);
     ck_assert_str_eq(via_proxy.body, "{\"proxied\":\"GET http://proxied.invalid/echo\"}");
@@ -1209,7 +1157,7 @@ START_TEST(test_proxy_from_environment)
     make_engine((struct http_engine_options){.timeout_ms = 4000});
     struct capture direct = {0};
     submit("GET", "http://proxied.invalid/echo", NULL, NULL, false, &direct);
-    ck_assert(run_until(&direct.done, 1, 8000));
+    ck_assert(testutil_run_until(&loop, &direct.done, 1, 8000));
     if (direct.outcome == HTTP_TIMEOUT)
         ck_assert_ptr_nonnull(strstr(direct.error, "Resolving timed out"));
     else
@@ -1230,7 +1178,7 @@ START_TEST(test_retry_then_success)
     make_engine((struct http_engine_options){.max_retries = 3, .retry_base_ms = 20});
     struct capture cap = {0};
     submit("GET", "/flaky?fail=2&code=503", NULL, NULL, true, &cap);
-    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 5000));
     ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
     ck_assert_int_eq(cap.status, 200);
     ck_assert_uint_eq(cap.attempts, 3);
@@ -1249,7 +1197,7 @@ START_TEST(test_retries_exhausted)
     make_engine((struct http_engine_options){.max_retries = 2, .retry_base_ms = 10});
     struct capture cap = {0};
     submit("GET", "/flaky?fail=10&code=500", NULL, NULL, true, &cap);
-    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 5000));
     ck_assert_int_eq(cap.status, 500);
     ck_assert_uint_eq(cap.attempts, 3);
     ck_assert_int_eq(tserver_get(&srv, &srv.flaky_hits), 3);
@@ -1262,7 +1210,7 @@ START_TEST(test_no_retry_for_non_retryable)
     make_engine((struct http_engine_options){.max_retries = 3, .retry_base_ms = 10});
     struct capture cap = {0};
     submit("POST", "/flaky?fail=2&code=503", "{}", "application/json", false, &cap);
-    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 5000));
     ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
     ck_assert_int_eq(cap.status, 503);
     ck_assert_uint_eq(cap.attempts, 1);
@@ -1277,7 +1225,7 @@ START_TEST(test_no_retry_for_4xx)
     make_engine((struct http_engine_options){.max_retries = 3, .retry_base_ms = 10});
     struct capture cap = {0};
     submit("GET", "/flaky?fail=1&code=404", NULL, NULL, true, &cap);
-    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 5000));
     ck_assert_int_eq(cap.status, 404);
     ck_assert_uint_eq(cap.attempts, 1);
     capture_free(&cap);
@@ -1290,7 +1238,7 @@ START_TEST(test_retry_after_honoured)
         .max_retries = 2, .retry_base_ms = 10, .retry_max_wait_ms = 5000});
     struct capture cap = {0};
     submit("GET", "/flaky?fail=1&code=429&retry_after=1", NULL, NULL, true, &cap);
-    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 5000));
     ck_assert_int_eq(cap.status, 200);
     ck_assert_uint_eq(cap.attempts, 2);
     ck_assert_int_eq(cap.retry_after_s, -1); /* the final answer had none */
@@ -1306,7 +1254,7 @@ START_TEST(test_retry_after_above_bound)
         .max_retries = 2, .retry_base_ms = 10, .retry_max_wait_ms = 2000});
     struct capture cap = {0};
     submit("GET", "/flaky?fail=1&code=429&retry_after=30", NULL, NULL, true, &cap);
-    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 5000));
     ck_assert_int_eq(cap.outcome, HTTP_ANSWERED);
     ck_assert_int_eq(cap.status, 429);
     ck_assert_int_eq(cap.retry_after_s, 30);
@@ -1321,11 +1269,11 @@ START_TEST(test_retry_connect_failure)
 {
     make_engine((struct http_engine_options){.max_retries = 2, .retry_base_ms = 10});
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/echo", closed_port());
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/echo", testutil_closed_port());
     struct capture get = {0}, post = {0};
     submit("GET", url, NULL, NULL, true, &get);
     submit("POST", url, "{}", "application/json", false, &post);
-    ck_assert(run_until(&done_total, 2, 5000));
+    ck_assert(testutil_run_until(&loop, &done_total, 2, 5000));
     ck_assert_int_eq(get.outcome, HTTP_CONNECT_FAILED);
     ck_assert_uint_eq(get.attempts, 3);
     ck_assert_int_eq(get.sent, 3);
@@ -1350,7 +1298,7 @@ START_TEST(test_max_inflight_fifo)
     }
     ck_assert_uint_eq(http_engine_inflight(engine), 3);
     ck_assert_uint_eq(http_engine_queued(engine), N - 3);
-    ck_assert(run_until(&done_total, N, 10000));
+    ck_assert(testutil_run_until(&loop, &done_total, N, 10000));
 
     ck_assert_int_eq(tserver_get(&srv, &srv.max_concurrent), 3);
     ck_assert_int_eq(tserver_get(&srv, &srv.hits), N);
@@ -1384,13 +1332,13 @@ START_TEST(test_queue_bound)
     /* A cancelled waiting call frees its place in the queue. */
     http_cancel(call_c);
     ck_assert_ptr_nonnull(submit("GET", "/echo", NULL, NULL, false, &d));
-    ck_assert(run_until(&done_total, 3, 5000));
+    ck_assert(testutil_run_until(&loop, &done_total, 3, 5000));
     ck_assert_int_eq(refused.queued + refused.sent + refused.done, 0);
     ck_assert_int_eq(a.status + b.status + d.status, 600);
     ck_assert_int_eq(tserver_get(&srv, &srv.hits), 3);
     /* With the queue empty again, calls are accepted. */
     ck_assert_ptr_nonnull(submit("GET", "/echo", NULL, NULL, false, &refused));
-    ck_assert(run_until(&refused.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &refused.done, 1, 5000));
     capture_free(&a);
     capture_free(&b);
     capture_free(&d);
@@ -1406,7 +1354,7 @@ START_TEST(test_parallel_from_the_start)
     struct capture a = {0}, b = {0};
     submit("POST", "/delay?ms=500", "{}", "application/json", false, &a);
     submit("POST", "/delay?ms=500", "{}", "application/json", false, &b);
-    ck_assert(run_until(&done_total, 2, 5000));
+    ck_assert(testutil_run_until(&loop, &done_total, 2, 5000));
     /* Both were on the server at once: b did not wait for a's answer. */
     ck_assert_int_eq(tserver_get(&srv, &srv.max_concurrent), 2);
     capture_free(&a);
@@ -1423,7 +1371,7 @@ START_TEST(test_concurrency)
     for (int i = 0; i < N; i++)
         submit("GET", "/delay?ms=300", NULL, NULL, false, &caps[i]);
     ck_assert_uint_eq(http_engine_inflight(engine), N);
-    ck_assert(run_until(&done_total, N, 10000));
+    ck_assert(testutil_run_until(&loop, &done_total, N, 10000));
     for (int i = 0; i < N; i++) {
         ck_assert_int_eq(caps[i].status, 200);
         capture_free(&caps[i]);
@@ -1439,7 +1387,7 @@ static void wave(int n, struct capture *caps)
     memset(caps, 0, (size_t)n * sizeof *caps);
     for (int i = 0; i < n; i++)
         ck_assert_ptr_nonnull(submit("GET", "/delay?ms=50", NULL, NULL, false, &caps[i]));
-    ck_assert(run_until(&done_total, n, 10000));
+    ck_assert(testutil_run_until(&loop, &done_total, n, 10000));
     for (int i = 0; i < n; i++) {
         ck_assert_int_eq(caps[i].status, 200);
         capture_free(&caps[i]);
@@ -1478,13 +1426,13 @@ START_TEST(test_cancel_queued)
     ck_assert_uint_eq(http_engine_queued(engine), 1);
     http_cancel(call_b);
     ck_assert_uint_eq(http_engine_queued(engine), 0);
-    ck_assert(run_until(&a.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &a.done, 1, 5000));
     /* a's slot would have gone to b at once, inside a's completion. */
     ck_assert_int_eq(b.done + b.sent + b.answered, 0);
     ck_assert_int_eq(tserver_get(&srv, &srv.hits), 1);
 
     submit("GET", "/echo", NULL, NULL, false, &c);
-    ck_assert(run_until(&c.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &c.done, 1, 5000));
     ck_assert_int_eq(c.status, 200);
     ck_assert_int_eq(tserver_get(&srv, &srv.hits), 2);
     capture_free(&a);
@@ -1502,14 +1450,14 @@ START_TEST(test_cancel_running)
     http_cancel(call_a);
     /* The freed slot goes to the queued call straight away. */
     ck_assert_int_eq(b.sent, 1);
-    ck_assert(run_until(&b.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &b.done, 1, 5000));
     /* The server sees the connection go away long before its 3 s. */
     ck_assert(run_until_server(&srv.aborted, 1, 2000));
     ck_assert_int_eq(a.done + a.answered, 0);
     ck_assert_int_eq(a.sent, 1);
 
     submit("GET", "/echo", NULL, NULL, false, &c);
-    ck_assert(run_until(&c.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &c.done, 1, 5000));
     ck_assert_int_eq(c.status, 200);
     ck_assert_int_eq(a.done, 0);
     capture_free(&b);
@@ -1552,7 +1500,7 @@ START_TEST(test_destroy_with_calls_in_flight)
     http_engine_destroy(engine, on_closed, &closed_count);
     engine = NULL;
     ck_assert_int_eq(closed_count, 0); /* only from the loop */
-    ck_assert(run_until(&closed_count, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &closed_count, 1, 5000));
     run_turns(3);
     ck_assert_int_eq(closed_count, 1);
     ck_assert_int_eq(done_total, 0);
@@ -1587,7 +1535,7 @@ START_TEST(test_reentrant_callbacks)
     memset(&chained, 0, sizeof chained);
     submit("GET", "/echo", NULL, NULL, false, &first);
     victim = submit("GET", "/echo", NULL, NULL, false, &second);
-    ck_assert(run_until(&chained.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &chained.done, 1, 5000));
     ck_assert_int_eq(chained.status, 200);
     ck_assert_int_eq(second.done + second.sent, 0);
 
@@ -1596,7 +1544,7 @@ START_TEST(test_reentrant_callbacks)
     submit("GET", "/echo", NULL, NULL, false, &last);
     for (int i = 0; i < 3; i++)
         submit("GET", "/delay?ms=500", NULL, NULL, false, &others[i]);
-    ck_assert(run_until(&closed_count, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &closed_count, 1, 5000));
     ck_assert_int_eq(last.done, 1);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(others[i].done, 0);
@@ -1666,7 +1614,7 @@ static void raw_server_start(struct raw_server *r, const char *head, size_t fill
     r->head = head;
     r->filler = filler;
     r->tail = tail;
-    r->fd = silent_listener(&r->port);
+    r->fd = testutil_listener("127.0.0.1", 16, &r->port);
     ck_assert_int_eq(pthread_create(&r->thread, NULL, raw_serve, r), 0);
 }
 
@@ -1686,7 +1634,7 @@ static void raw_call(struct capture *cap, const char *head, size_t filler,
     snprintf(url, sizeof url, "http://127.0.0.1:%u/x", r.port);
     int before = done_total;
     ck_assert_ptr_nonnull(submit("GET", url, NULL, NULL, false, cap));
-    ck_assert(run_until(&done_total, before + 1, 5000));
+    ck_assert(testutil_run_until(&loop, &done_total, before + 1, 5000));
     raw_server_stop(&r);
 }
 
@@ -1720,7 +1668,7 @@ START_TEST(test_cached_connection_closed_by_the_server)
     ck_assert_int_eq(active_polls(), 0);
     /* Calls elsewhere go on. */
     submit("GET", "/echo", NULL, NULL, false, &later);
-    ck_assert(run_until(&later.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &later.done, 1, 5000));
     ck_assert_int_eq(later.status, 200);
     capture_free(&cap);
     capture_free(&later);
@@ -1931,7 +1879,7 @@ START_TEST(test_engine_base_url)
     snprintf(longer, sizeof longer, "%s0/echo", base);
     ck_assert_ptr_null(submit("GET", longer, NULL, NULL, false, &cap));
     ck_assert_ptr_nonnull(submit("GET", "/echo", NULL, NULL, false, &cap));
-    ck_assert(run_until(&cap.done, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &cap.done, 1, 5000));
     ck_assert_int_eq(cap.status, 200);
     ck_assert_int_eq(tserver_get(&srv, &srv.hits), 1);
     capture_free(&cap);
@@ -1993,9 +1941,5 @@ static Suite *http_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(http_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run(http_suite());
 }

@@ -18,6 +18,7 @@
 
 #include "sandbox/sandbox.h"
 #include "tests/alloc_hook.h"
+#include "tests/testutil.h"
 
 int __real_uv_poll_init_socket(uv_loop_t *loop, uv_poll_t *handle, uv_os_sock_t socket);
 int __wrap_uv_poll_init_socket(uv_loop_t *loop, uv_poll_t *handle, uv_os_sock_t socket);
@@ -114,17 +115,6 @@ static void on_tick(uv_timer_t *t)
     (void)t;
 }
 
-static bool run_until(const int *counter, int target, int timeout_ms)
-{
-    uint64_t deadline = uv_hrtime() / 1000000 + (uint64_t)timeout_ms;
-    while (*counter < target) {
-        if (uv_hrtime() / 1000000 >= deadline)
-            return false;
-        uv_run(&loop, UV_RUN_ONCE);
-    }
-    return true;
-}
-
 static void setup(void)
 {
     char *error = NULL;
@@ -155,7 +145,7 @@ static void teardown(void)
     alloc_hook_disarm();
     if (engine)
         http_engine_destroy(engine, on_closed, &closed_count);
-    ck_assert(run_until(&closed_count, 1, 5000));
+    ck_assert(testutil_run_until(&loop, &closed_count, 1, 5000));
     uv_close((uv_handle_t *)&tick, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&loop), 0);
@@ -206,7 +196,7 @@ START_TEST(test_socket_failure_with_calls_running)
         submit(i);
     ck_assert_uint_eq(http_engine_inflight(engine), 3);
     ck_assert_uint_eq(http_engine_queued(engine), 2);
-    ck_assert(run_until(&done_total, 5, 10000));
+    ck_assert(testutil_run_until(&loop, &done_total, 5, 10000));
     for (int i = 0; i < 3; i++) {
         assert_engine_failure(i, oom_error);
         ck_assert(!caps[i].maybe_delivered);
@@ -214,7 +204,7 @@ START_TEST(test_socket_failure_with_calls_running)
     assert_answered(3);
     assert_answered(4);
     submit(5);
-    ck_assert(run_until(&done_total, 6, 10000));
+    ck_assert(testutil_run_until(&loop, &done_total, 6, 10000));
     assert_answered(5);
     for (int i = 0; i < 6; i++)
         ck_assert_int_eq(caps[i].done, 1);
@@ -227,12 +217,12 @@ START_TEST(test_socket_failure_other_error)
     inject_fail_at[INJECT_START] = 1;
     inject_error = UV_EBADF;
     submit(0);
-    ck_assert(run_until(&done_total, 1, 10000));
+    ck_assert(testutil_run_until(&loop, &done_total, 1, 10000));
     assert_engine_failure(0, "the HTTP engine could not watch a socket (bad file "
                              "descriptor; libcurl: Operation was aborted by an "
                              "application callback)");
     submit(1);
-    ck_assert(run_until(&done_total, 2, 10000));
+    ck_assert(testutil_run_until(&loop, &done_total, 2, 10000));
     assert_answered(1);
 }
 END_TEST
@@ -246,7 +236,7 @@ START_TEST(test_allocations_fail_with_calls_running)
     for (int i = 0; i < 3; i++)
         submit(i);
     alloc_hook_arm(1, true);
-    bool finished = run_until(&done_total, 3, 10000);
+    bool finished = testutil_run_until(&loop, &done_total, 3, 10000);
     alloc_hook_disarm();
     ck_assert(finished);
     for (int i = 0; i < 3; i++) {
@@ -257,7 +247,7 @@ START_TEST(test_allocations_fail_with_calls_running)
         ck_assert_str_eq(caps[i].error, "");
     }
     submit(3);
-    ck_assert(run_until(&done_total, 4, 10000));
+    ck_assert(testutil_run_until(&loop, &done_total, 4, 10000));
     assert_answered(3);
 }
 END_TEST
@@ -270,7 +260,7 @@ START_TEST(test_destroy_from_failed_call)
     destroy_in_done = true;
     for (int i = 0; i < 3; i++)
         submit(i);
-    ck_assert(run_until(&closed_count, 1, 10000));
+    ck_assert(testutil_run_until(&loop, &closed_count, 1, 10000));
     ck_assert_int_eq(done_total, 1);
     assert_engine_failure(0, oom_error);
     ck_assert_int_eq(caps[1].done + caps[2].done, 0);
@@ -284,12 +274,12 @@ END_TEST
 START_TEST(test_reused_connection_keeps_its_poll)
 {
     submit(0);
-    ck_assert(run_until(&done_total, 1, 10000));
+    ck_assert(testutil_run_until(&loop, &done_total, 1, 10000));
     assert_answered(0);
     memset(inject_calls, 0, sizeof inject_calls);
     for (int i = 1; i < MAX_CALLS; i++) {
         submit(i);
-        ck_assert(run_until(&done_total, i + 1, 10000));
+        ck_assert(testutil_run_until(&loop, &done_total, i + 1, 10000));
         assert_answered(i);
     }
     ck_assert_uint_eq(inject_calls[INJECT_INIT], 0);
@@ -305,13 +295,13 @@ START_TEST(test_cancel_failed_call)
     cancel_in_done = 1;
     for (int i = 0; i < 3; i++)
         submit(i);
-    ck_assert(run_until(&done_total, 2, 10000));
+    ck_assert(testutil_run_until(&loop, &done_total, 2, 10000));
     assert_engine_failure(0, oom_error);
     assert_engine_failure(2, oom_error);
     ck_assert_int_eq(caps[1].done, 0);
     ck_assert_uint_eq(http_engine_inflight(engine), 0);
     submit(3);
-    ck_assert(run_until(&done_total, 3, 10000));
+    ck_assert(testutil_run_until(&loop, &done_total, 3, 10000));
     assert_answered(3);
     ck_assert_int_eq(caps[1].done, 0);
 }
@@ -335,9 +325,5 @@ static Suite *http_oom_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(http_oom_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testutil_run(http_oom_suite());
 }

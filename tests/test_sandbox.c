@@ -1,6 +1,6 @@
 /* The sandbox suite: starts the sandbox on a free port and drives every
  * MSG91 route and control route with libcurl, asserting the exact status
- * codes and bytes MSG91 (and doc/upstream.md) say the server will see. */
+ * codes and bytes MSG91 (and doc/msg91-api.md) say the server will see. */
 #include <check.h>
 #include <curl/curl.h>
 #include <jansson.h>
@@ -26,12 +26,7 @@ static char base[64];
 
 static void start(void)
 {
-    struct sandbox_options opts = {.port = 0, .auth_key = KEY, .seed = 42};
-    char *error = NULL;
-    sb = sandbox_create(&opts, &error);
-    ck_assert_msg(sb != NULL, "sandbox_create: %s", error ? error : "?");
-    ck_assert_uint_gt(sandbox_port(sb), 0);
-    snprintf(base, sizeof base, "http://127.0.0.1:%u", (unsigned)sandbox_port(sb));
+    sb = testutil_sandbox_start(KEY, 42, base);
 }
 
 static void stop(void)
@@ -1279,12 +1274,9 @@ static Suite *sandbox_suite(void)
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    SRunner *sr = srunner_create(sandbox_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = testutil_run(sandbox_suite());
     curl_global_cleanup();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return status;
 }
 
 /* NOLINTEND(bugprone-easily-swappable-parameters)

@@ -92,9 +92,5 @@ int main(void)
     tcase_add_test(tc, tool_schemas_are_valid);
     tcase_add_test(tc, meta_schema_rejects_bad_schemas);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return testutil_run(s);
 }

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "jsonschema/schema.h"
+#include "tests/testutil.h"
 
 #define REQUIRED_CASES 1299
 /* Optional cases that pass today: optional/ (162 cases) and
@@ -242,9 +243,5 @@ int main(void)
     tcase_add_test(tc, required_part);
     tcase_add_test(tc, optional_part);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return testutil_run(s);
 }

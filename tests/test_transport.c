@@ -12,6 +12,7 @@
 
 #include "server/transport.h"
 #include "tests/alloc_hook.h"
+#include "tests/testutil.h"
 
 struct harness {
     uv_loop_t loop;
@@ -336,9 +337,5 @@ int main(void)
     tcase_add_test(tc, a_regular_file_as_stdout);
     tcase_add_test(tc, close_writes_what_is_queued_first);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

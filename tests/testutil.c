@@ -1,9 +1,10 @@
 #include "tests/testutil.h"
 
-#include <check.h>
-
+#include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -11,10 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "sandbox/sandbox.h"
 
 const char *testutil_binary(void)
 {
@@ -69,6 +73,65 @@ char *testutil_read_file(const char *path, size_t *len)
     if (len)
         *len = n;
     return buf;
+}
+
+char *testutil_temp_file(const char *text)
+{
+    char *path = strdup("/tmp/msg91-test-XXXXXX");
+    ck_assert_ptr_nonnull(path);
+    int fd = mkstemp(path);
+    ck_assert_msg(fd >= 0, "mkstemp: %s", strerror(errno));
+    size_t len = strlen(text);
+    ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+int testutil_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY, normal by default */
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
+
+unsigned testutil_closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+int testutil_listener(const char *ip, int backlog, unsigned *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    ck_assert_int_eq(inet_pton(AF_INET, ip, &addr.sin_addr), 1);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    ck_assert_int_eq(listen(fd, backlog), 0);
+    socklen_t len = sizeof addr;
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+bool testutil_run_until(uv_loop_t *loop, const int *counter, int target, int timeout_ms)
+{
+    uint64_t deadline = uv_hrtime() / 1000000 + (uint64_t)timeout_ms;
+    while (*counter < target) {
+        if (uv_hrtime() / 1000000 >= deadline)
+            return false;
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    return true;
 }
 
 extern char **environ;
@@ -272,4 +335,97 @@ void testutil_initialize(struct testutil_child *c, const char *client_name,
         testutil_send_line(
             c, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"),
         0);
+}
+
+struct sandbox *testutil_sandbox_start(const char *auth_key, unsigned seed, char base[64])
+{
+    struct sandbox_options opts = {.port = 0, .auth_key = auth_key, .seed = seed};
+    char *error = NULL;
+    struct sandbox *sb = sandbox_create(&opts, &error);
+    ck_assert_msg(sb != NULL, "sandbox: %s", error ? error : "?");
+    ck_assert_uint_gt(sandbox_port(sb), 0);
+    snprintf(base, 64, "http://127.0.0.1:%u", (unsigned)sandbox_port(sb));
+    return sb;
+}
+
+/* A response body as it arrives. */
+struct body {
+    char *p;
+    size_t len;
+};
+
+static size_t collect(char *data, size_t size, size_t n, void *userp)
+{
+    struct body *b = userp;
+    char *grown = realloc(b->p, b->len + size * n + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + b->len, data, size * n);
+    b->p = grown;
+    b->len += size * n;
+    b->p[b->len] = '\0';
+    return size * n;
+}
+
+json_t *testutil_http(const char *base, const char *method, const char *path,
+                      const char *body, const char *authkey, long *status)
+{
+    struct body b = {NULL, 0};
+    CURL *c = curl_easy_init();
+    ck_assert_ptr_nonnull(c);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, "Connection: close");
+    if (authkey) {
+        char key[256]; /* curl_slist_append copies it */
+        snprintf(key, sizeof key, "authkey: %s", authkey);
+        h = curl_slist_append(h, key);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, testutil_fmt("%s%s", base, path));
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    CURLcode rc = curl_easy_perform(c);
+    ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
+    *status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    json_t *v = b.p ? json_loads(b.p, JSON_DECODE_ANY, NULL) : NULL;
+    free(b.p);
+    return v;
+}
+
+json_t *testutil_sandbox_ctl(const char *base, const char *method, const char *path,
+                             const char *body)
+{
+    long status = 0;
+    json_t *v = testutil_http(base, method, path, body, NULL, &status);
+    ck_assert_msg(status == 200, "%s %s: HTTP %ld", method, path, status);
+    ck_assert_ptr_nonnull(v);
+    return v;
+}
+
+json_int_t testutil_sandbox_stat(const char *base, const char *name)
+{
+    json_t *v = testutil_sandbox_ctl(base, "GET", "/_sandbox/stats", NULL);
+    json_int_t n = json_integer_value(json_object_get(v, name));
+    json_decref(v);
+    return n;
+}
+
+void testutil_sandbox_wait_stat(const char *base, const char *name, json_int_t want,
+                                int timeout_ms)
+{
+    double deadline = testutil_now_s() + timeout_ms / 1000.0;
+    json_int_t n;
+    while ((n = testutil_sandbox_stat(base, name)) != want) {
+        ck_assert_msg(testutil_now_s() < deadline, "sandbox %s stays %lld, want %lld",
+                      name, (long long)n, (long long)want);
+        usleep(2000);
+    }
 }

@@ -1,13 +1,17 @@
 /* Helpers shared by the Check suites: where the shared data and the built
- * binary are, reading whole files, and a child process speaking to the
- * real msg91-mcp binary over pipes. */
+ * binary are, running a suite, temporary files, loopback ports, a libuv
+ * loop run until a counter moves, a child process speaking to the real
+ * msg91-mcp binary over pipes, and an in-process sandbox with its control
+ * routes. A helper that a second suite would copy belongs here. */
 #ifndef MSG91_TESTUTIL_H
 #define MSG91_TESTUTIL_H
 
+#include <check.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <uv.h>
 
 /* Path of the built binary (MSG91_MCP_BIN). */
 const char *testutil_binary(void);
@@ -18,6 +22,22 @@ double testutil_now_s(void);
 const char *testutil_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reads a whole file into a malloc'd NUL-terminated buffer, or NULL. */
 char *testutil_read_file(const char *path, size_t *len);
+/* Writes text to a fresh file under /tmp; returns its malloc'd path. The
+ * caller unlinks it. Aborts the test on failure. */
+char *testutil_temp_file(const char *text);
+
+/* Runs every test of s the Check way; the exit status for main. */
+int testutil_run(Suite *s);
+
+/* A loopback port nothing listens on (bound once, then closed). */
+unsigned testutil_closed_port(void);
+/* A listening TCP socket on ip (port chosen by the kernel, in *port) that
+ * never accepts: connections queue up to backlog and wait. */
+int testutil_listener(const char *ip, int backlog, unsigned *port);
+
+/* Runs loop one turn at a time until *counter reaches target; false when
+ * timeout_ms passes first (the limit only turns a hang into a failure). */
+bool testutil_run_until(uv_loop_t *loop, const int *counter, int target, int timeout_ms);
 
 /* A running msg91-mcp with its stdin, stdout and stderr piped. */
 struct testutil_child {
@@ -52,5 +72,24 @@ void testutil_initialize(struct testutil_child *c, const char *client_name,
 int testutil_finish(struct testutil_child *c, int timeout_ms);
 /* Everything the child wrote to stderr so far (after it exited). */
 char *testutil_read_stderr(struct testutil_child *c);
+
+/* An in-process sandbox on a free loopback port (seed as given), its base
+ * URL "http://127.0.0.1:PORT" written to base. Aborts the test on failure. */
+struct sandbox *testutil_sandbox_start(const char *auth_key, unsigned seed,
+                                       char base[64]);
+/* One HTTP request to base + path, on its own connection (closed after),
+ * body sent as JSON when not NULL, authkey sent when not NULL. Returns the
+ * answer parsed (new reference, NULL when not JSON) and its status. */
+json_t *testutil_http(const char *base, const char *method, const char *path,
+                      const char *body, const char *authkey, long *status);
+/* A sandbox control route that must answer 200 with JSON (new reference). */
+json_t *testutil_sandbox_ctl(const char *base, const char *method, const char *path,
+                             const char *body);
+/* One counter of /_sandbox/stats. */
+json_int_t testutil_sandbox_stat(const char *base, const char *name);
+/* Waits until that counter equals want, or fails the test after
+ * timeout_ms. Ends as soon as the state is there. */
+void testutil_sandbox_wait_stat(const char *base, const char *name, json_int_t want,
+                                int timeout_ms);
 
 #endif

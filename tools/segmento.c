@@ -1,5 +1,5 @@
 /* The Segmento tools: create_user_events, get_event_types and
- * get_failed_events. Their upstream paths are unverified (doc/upstream.md),
+ * get_failed_events. Their upstream paths are unverified (doc/msg91-api.md),
  * so the readers accept the few plausible spellings of each field rather
  * than one guess; answers are family 2 ({"data":...,"status":...}). */
 #include "tools/impl.h"

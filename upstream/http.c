@@ -1,7 +1,7 @@
 /* The upstream HTTP engine: one libcurl multi handle driven by the libuv loop,
  * after curl's docs/examples/multi-uv.c with its known caveats fixed. The
  * life of a call, the queue, retries and the teardown order are described in
- * doc/http.md; the comments here explain the choices that are easy to get
+ * doc/upstream.md; the comments here explain the choices that are easy to get
  * wrong. */
 #include "upstream/http.h"
 
@@ -82,7 +82,7 @@ static void list_remove(struct list *item)
     item->next = item;
 }
 
-/* Where a call is; see the state diagram in doc/http.md. */
+/* Where a call is; see the state diagram in doc/upstream.md. */
 enum call_state {
     CALL_QUEUED,     /* in engine->queue, waiting for a slot */
     CALL_RUNNING,    /* has a transfer, added to the multi, in engine->running */
@@ -376,7 +376,7 @@ static void close_all_sockets(struct http_engine *e)
             sock_close(e->kept[fd]);
 }
 
-/* The order matters (doc/http.md): the easy handles are already out of the
+/* The order matters (doc/upstream.md): the easy handles are already out of the
  * multi; curl_multi_cleanup may still call the socket callback for cached
  * connections, so the poll handles and the loop must exist then; only
  * afterwards are the remaining handles closed. */

@@ -4,7 +4,7 @@
  * the response size cap, retries of read-only calls, and cancellation. It
  * knows nothing of the service it talks to: the caller passes the header,
  * the base URL and the retry policy as options.
- * Design note: doc/http.md. */
+ * Design note: doc/upstream.md. */
 #ifndef UPSTREAM_HTTP_H
 #define UPSTREAM_HTTP_H
 

@@ -2,64 +2,46 @@
  * module (module.c) loaded when the first engine is created. libcurl pulls
  * in some thirty shared libraries (OpenSSL, Kerberos, LDAP, SSH, ...) whose
  * loading would add tens of milliseconds to every start, yet a session may
- * never call a tool. The module is looked for next to the executable (the
- * build tree), then in HTTP_MODULE_DIR (the install directory). The tests
- * and benchmarks link the engine itself. */
-#include <dlfcn.h>
+ * never call a tool. util/module.h looks for it next to the executable
+ * (the build tree), then in HTTP_MODULE_DIR (the install directory). The
+ * tests and benchmarks link the engine itself. */
 #include <errno.h>
-#include <limits.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "upstream/module.h"
 #include "util/log.h"
+#include "util/module.h"
+
+/* util/module.h checks the ABI number as the table's first int. */
+_Static_assert(offsetof(struct http_module_api, abi_version) == 0,
+               "the ABI number opens the module table");
 
 static const struct http_module_api *api;
-static char load_error[512];
 
-static const struct http_module_api *try_open(const char *path)
-{
-    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!handle) {
-        snprintf(load_error, sizeof load_error, "%s", dlerror());
-        return NULL;
-    }
-    const struct http_module_api *found = dlsym(handle, HTTP_MODULE_SYMBOL);
-    if (!found || found->abi_version != HTTP_MODULE_ABI) {
-        snprintf(load_error, sizeof load_error, "%.400s is not a matching engine module",
-                 path);
-        dlclose(handle);
-        return NULL;
-    }
-    /* Never unloaded: libcurl keeps global state (TLS) for the process. */
-    return found;
-}
+static const struct module_spec engine_module = {
+    .what = "HTTP engine module",
+    .file = HTTP_MODULE_FILE,
+    .env = NULL,
+    .install_dir = HTTP_MODULE_DIR,
+    .symbol = HTTP_MODULE_SYMBOL,
+    .abi = HTTP_MODULE_ABI,
+};
 
+/* Loaded once and never unloaded: libcurl keeps global state (TLS) for the
+ * process. A failure is logged and tried again at the next engine. */
 static const struct http_module_api *load(void)
 {
     if (api)
         return api;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            char path[PATH_MAX + 64];
-            snprintf(path, sizeof path, "%.*s/%s", (int)(slash - exe), exe,
-                     HTTP_MODULE_FILE);
-            if (access(path, F_OK) == 0)
-                api = try_open(path);
-        }
-    }
-    if (!api)
-        api = try_open(HTTP_MODULE_DIR "/" HTTP_MODULE_FILE);
-    if (!api)
-        log_error("cannot load the HTTP engine module (%s); is the program "
-                  "installed completely?",
-                  load_error);
+    const void *table;
+    char *error = NULL;
+    if (module_load(&engine_module, &table, &error) == 0)
+        api = table;
+    else
+        log_error("%s",
+                  error ? error : "cannot load the HTTP engine module: out of memory");
+    free(error);
     return api;
 }
 

@@ -3,7 +3,7 @@
 
 The seeds are valid and edge-case inputs in each target's input format
 (described at the top of fuzz_<target>.c), built from the messages the
-tests send and the answers doc/upstream.md describes. The corpora also hold
+tests send and the answers doc/msg91-api.md describes. The corpora also hold
 inputs the fuzzers found (named by their SHA-1), kept by `-merge=1` because
 they reach new code. Run from anywhere: python3 tests/fuzz/seeds.py
 """
@@ -209,7 +209,7 @@ def answer_seeds():
             "itemsPerPage": 25, "pageNo": 1, "pageNumber": 1, "totalEntityCount": 1,
             "totalPageCount": 1}),
     }
-    # Older spellings the readers accept (doc/upstream.md).
+    # Older spellings the readers accept (doc/msg91-api.md).
     variants = {
         "send_sms_flow": {"type": "success", "request_id": "abc"},
         "create_user_events": dict(FAMILY2_OK, data={"message": "queued"}),

@@ -1,0 +1,185 @@
+/* util/module.h: finding, opening and checking a loadable module. The
+ * fixtures (tests/module_fixture.c) are built beside this program: one
+ * good, one with another ABI number, one exporting another symbol. */
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "util/module.h"
+
+struct module_fixture_api {
+    int abi_version;
+    int (*answer)(void);
+};
+
+static struct module_spec spec(const char *file)
+{
+    return (struct module_spec){
+        .what = "test module",
+        .file = file,
+        .env = "TEST_MODULE_PATH",
+        .install_dir = "/nonexistent-install-dir",
+        .symbol = "module_fixture_api",
+        .abi = 1,
+    };
+}
+
+/* The path of a fixture beside this program. */
+static const char *fixture(const char *file)
+{
+    static char dir[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    ck_assert_int_gt(n, 0);
+    dir[n] = '\0';
+    *strrchr(dir, '/') = '\0';
+    return testutil_fmt("%s/%s", dir, file);
+}
+
+static void assert_contains(const char *text, const char *part)
+{
+    ck_assert_msg(text && strstr(text, part), "\"%s\" lacks \"%s\"",
+                  text ? text : "(null)", part);
+}
+
+START_TEST(loads_the_table_beside_the_program)
+{
+    unsetenv("TEST_MODULE_PATH");
+    struct module_spec s = spec("module-fixture-ok.so");
+    const void *table = NULL;
+    char *error = NULL;
+    ck_assert_int_eq(module_load(&s, &table, &error), 0);
+    ck_assert_ptr_null(error);
+    const struct module_fixture_api *api = table;
+    ck_assert_int_eq(api->abi_version, 1);
+    ck_assert_int_eq(api->answer(), 42);
+}
+END_TEST
+
+START_TEST(says_where_it_looked_when_nothing_is_there)
+{
+    unsetenv("TEST_MODULE_PATH");
+    struct module_spec s = spec("no-such-module.so");
+    const void *table = &table;
+    char *error = NULL;
+    ck_assert_int_eq(module_load(&s, &table, &error), -ENOENT);
+    ck_assert_ptr_null(table);
+    assert_contains(error, "cannot find the test module");
+    assert_contains(error, "no-such-module.so");
+    assert_contains(error, "/nonexistent-install-dir");
+    assert_contains(error, "installed completely");
+    free(error);
+}
+END_TEST
+
+START_TEST(refuses_another_abi)
+{
+    unsetenv("TEST_MODULE_PATH");
+    struct module_spec s = spec("module-fixture-abi.so");
+    const void *table = NULL;
+    char *error = NULL;
+    ck_assert_int_eq(module_load(&s, &table, &error), -ENOEXEC);
+    ck_assert_ptr_null(table);
+    assert_contains(error, fixture("module-fixture-abi.so"));
+    assert_contains(error, "ABI 99");
+    assert_contains(error, "needs ABI 1");
+    free(error);
+}
+END_TEST
+
+START_TEST(refuses_a_file_without_the_symbol)
+{
+    unsetenv("TEST_MODULE_PATH");
+    struct module_spec s = spec("module-fixture-nosym.so");
+    const void *table = NULL;
+    char *error = NULL;
+    ck_assert_int_eq(module_load(&s, &table, &error), -ENOEXEC);
+    ck_assert_ptr_null(table);
+    assert_contains(error, "is not a test module");
+    assert_contains(error, "does not export module_fixture_api");
+    free(error);
+}
+END_TEST
+
+START_TEST(the_environment_names_the_only_place)
+{
+    struct module_spec s = spec("module-fixture-ok.so");
+    const void *table = NULL;
+    char *error = NULL;
+    setenv("TEST_MODULE_PATH", fixture("module-fixture-ok.so"), 1);
+    s.file = "no-such-module.so";
+    ck_assert_int_eq(module_load(&s, &table, &error), 0);
+    ck_assert_int_eq(((const struct module_fixture_api *)table)->answer(), 42);
+
+    /* A wrong path is reported, not replaced by the copy beside the program. */
+    s.file = "module-fixture-ok.so";
+    setenv("TEST_MODULE_PATH", "/nonexistent/module-fixture-ok.so", 1);
+    ck_assert_int_eq(module_load(&s, &table, &error), -ENOENT);
+    ck_assert_ptr_null(table);
+    assert_contains(error, "cannot load the test module");
+    assert_contains(error, "/nonexistent/module-fixture-ok.so");
+    free(error);
+    unsetenv("TEST_MODULE_PATH");
+}
+END_TEST
+
+START_TEST(falls_back_to_the_install_directory)
+{
+    unsetenv("TEST_MODULE_PATH");
+    char dir[] = "/tmp/test_module.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    size_t len = 0;
+    char *bytes = testutil_read_file(fixture("module-fixture-ok.so"), &len);
+    ck_assert_ptr_nonnull(bytes);
+    const char *copy = testutil_fmt("%s/installed-fixture.so", dir);
+    FILE *f = fopen(copy, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+    free(bytes);
+
+    struct module_spec s = spec("installed-fixture.so");
+    s.install_dir = dir;
+    const void *table = NULL;
+    char *error = NULL;
+    ck_assert_int_eq(module_load(&s, &table, &error), 0);
+    ck_assert_int_eq(((const struct module_fixture_api *)table)->answer(), 42);
+    unlink(copy);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(refuses_a_file_that_is_no_shared_object)
+{
+    char *path = testutil_temp_file("not ELF\n");
+    struct module_spec s = spec("unused.so");
+    const void *table = NULL;
+    char *error = NULL;
+    ck_assert_int_eq(module_open(&s, path, &table, &error), -ENOENT);
+    ck_assert_ptr_null(table);
+    assert_contains(error, "cannot load the test module");
+    assert_contains(error, path);
+    free(error);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("module");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, loads_the_table_beside_the_program);
+    tcase_add_test(tc, says_where_it_looked_when_nothing_is_there);
+    tcase_add_test(tc, refuses_another_abi);
+    tcase_add_test(tc, refuses_a_file_without_the_symbol);
+    tcase_add_test(tc, the_environment_names_the_only_place);
+    tcase_add_test(tc, falls_back_to_the_install_directory);
+    tcase_add_test(tc, refuses_a_file_that_is_no_shared_object);
+    suite_add_tcase(s, tc);
+    return testutil_run(s);
+}

@@ -1,0 +1,38 @@
+/* Loadable modules: a shared object that exports exactly one symbol, a
+ * table of functions whose first member is an int, the ABI number. The
+ * program looks the module up, opens it, finds the table by name and
+ * refuses it when the number is not the one it was built for. Used for the
+ * HTTP engine (upstream/loader.c) and the sandbox (server/sandbox_loader.c);
+ * the table types live with each module (upstream/module.h,
+ * sandbox/module.h). */
+#ifndef UTIL_MODULE_H
+#define UTIL_MODULE_H
+
+/* What to load and how to name it in sentences. */
+struct module_spec {
+    const char *what;        /* "HTTP engine module": says what failed */
+    const char *file;        /* file name, e.g. "upstream-http.so" */
+    const char *env;         /* variable naming the file's path, or NULL */
+    const char *install_dir; /* where `meson install` puts it, or NULL */
+    const char *symbol;      /* the one exported table */
+    int abi;                 /* the table's first member must equal this */
+};
+
+/* Finds and opens spec's module. When spec->env names a non-empty
+ * variable, its value is the only place looked at; otherwise the first of
+ * these that exists: beside the running executable (the build tree), then
+ * spec->install_dir.
+ * Returns 0 and sets *table; a module once loaded is never unloaded (its
+ * libraries may keep process-wide state). Otherwise *table is NULL, *error
+ * a malloc'd sentence naming the module, the path and the cause (NULL when
+ * out of memory), and the result:
+ *   -ENOENT   no file found, or the file could not be opened;
+ *   -ENOEXEC  the file does not export spec->symbol, or its ABI differs;
+ *   -ENOMEM   out of memory. */
+int module_load(const struct module_spec *spec, const void **table, char **error);
+
+/* The same for one path, with no search. */
+int module_open(const struct module_spec *spec, const char *path, const void **table,
+                char **error);
+
+#endif
