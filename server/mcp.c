@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "server/jsonrpc.h"
 #include "server/log.h"
@@ -41,6 +42,17 @@ static const char *const mcp_levels[] = {
     "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency",
 };
 
+/* How long a call must have been in a stage before that stage is reported
+ * as progress. A client reads stdout in chunks, and the TypeScript SDK
+ * handles a notification a step later than a response from the same chunk
+ * and forgets the progress token with the response: a progress line
+ * written shortly before the result reaches it after the call is over, and
+ * it reports an error. Against an upstream that answers in a few
+ * milliseconds no progress is sent at all; a call that lingers long enough
+ * for progress to matter to a person still gets it, well before its
+ * result. */
+#define PROGRESS_HOLD_MS 250
+
 struct pending_call {
     struct mcp_session *s;
     struct batch *batch; /* NULL for a plain request */
@@ -49,6 +61,11 @@ struct pending_call {
     json_t *progress_token; /* NULL when the client asked for no progress */
     struct dispatch_call *call;
     struct pending_call *prev, *next;
+    /* The stage held back until due (0: none), and the links of the
+     * session's queue of held stages, which is in due order. */
+    enum dispatch_stage held_stage;
+    uint64_t held_due;
+    struct pending_call *held_prev, *held_next;
 };
 
 /* A batch's responses are collected and written as one array line when
@@ -74,6 +91,9 @@ static const char fallback_tail[] =
     "of memory while answering this request\"}}";
 
 struct mcp_session {
+    uv_loop_t *loop;
+    uv_timer_t *progress_timer; /* fires when the oldest held stage is due */
+    struct pending_call *held_head, *held_tail;
     struct dispatch *dispatch;
     const struct config *cfg;
     mcp_write_fn write;
@@ -466,13 +486,28 @@ static void log_sink(void *data, enum log_level level, const char *text)
                      MCP_SERVER_NAME, "data", text));
 }
 
-struct mcp_session *mcp_session_create(struct dispatch *dispatch,
+static void free_timer(uv_handle_t *h)
+{
+    free(h);
+}
+
+struct mcp_session *mcp_session_create(uv_loop_t *loop, struct dispatch *dispatch,
                                        const struct config *cfg, mcp_write_fn write,
                                        void *data)
 {
     struct mcp_session *s = calloc(1, sizeof *s);
-    if (!s)
+    uv_timer_t *timer = malloc(sizeof *timer);
+    if (!s || !timer) {
+        free(s);
+        free(timer);
         return NULL;
+    }
+    /* The timer is its own allocation, freed in its close callback, so the
+     * session can be freed at once however the loop is run afterwards. */
+    uv_timer_init(loop, timer);
+    timer->data = s;
+    s->loop = loop;
+    s->progress_timer = timer;
     s->dispatch = dispatch;
     s->cfg = cfg;
     s->write = write;
@@ -481,9 +516,81 @@ struct mcp_session *mcp_session_create(struct dispatch *dispatch,
     return s;
 }
 
+/* ---- held progress ---- */
+
+static void held_remove(struct pending_call *p)
+{
+    struct mcp_session *s = p->s;
+    if (!p->held_stage)
+        return;
+    if (p->held_prev)
+        p->held_prev->held_next = p->held_next;
+    else
+        s->held_head = p->held_next;
+    if (p->held_next)
+        p->held_next->held_prev = p->held_prev;
+    else
+        s->held_tail = p->held_prev;
+    p->held_prev = p->held_next = NULL;
+    p->held_stage = 0;
+    /* Nothing held: nothing may wake the loop, or keep it running. */
+    if (!s->held_head)
+        uv_timer_stop(s->progress_timer);
+}
+
+static void send_progress(struct pending_call *p, enum dispatch_stage stage)
+{
+    /* The total counts the answer as the third step; the result itself
+     * reports it (see enum dispatch_stage). */
+    const char *message = stage == DISPATCH_STAGE_QUEUED
+                              ? "queued: waiting for a free upstream slot"
+                              : service.progress_sent;
+    json_t *params = json_pack("{s:O,s:i,s:i}", "progressToken", p->progress_token,
+                               "progress", (int)stage, "total", 3);
+    if (p->s->features->progress_message)
+        json_object_set_new(params, "message", json_string(message));
+    notify(p->s, "notifications/progress", params);
+}
+
+static void on_progress_due(uv_timer_t *timer)
+{
+    struct mcp_session *s = timer->data;
+    uint64_t now = uv_now(s->loop);
+    while (s->held_head && s->held_head->held_due <= now) {
+        struct pending_call *p = s->held_head;
+        enum dispatch_stage stage = p->held_stage;
+        held_remove(p);
+        send_progress(p, stage);
+    }
+    if (s->held_head)
+        uv_timer_start(timer, on_progress_due, s->held_head->held_due - now, 0);
+}
+
+/* Holds the stage back until the call has been in it PROGRESS_HOLD_MS; a
+ * later stage replaces an earlier one still held. The hold is the same
+ * for every call, so appending keeps the queue in due order. */
+static void hold_progress(struct pending_call *p, enum dispatch_stage stage)
+{
+    struct mcp_session *s = p->s;
+    held_remove(p);
+    p->held_stage = stage;
+    p->held_due = uv_now(s->loop) + PROGRESS_HOLD_MS;
+    p->held_prev = s->held_tail;
+    if (s->held_tail)
+        s->held_tail->held_next = p;
+    else
+        s->held_head = p;
+    s->held_tail = p;
+    if (s->held_head == p)
+        uv_timer_start(s->progress_timer, on_progress_due, PROGRESS_HOLD_MS, 0);
+}
+
+/* The call is over (answered, cancelled or abandoned): progress still
+ * held back for it is dropped, so none follows or accompanies its result. */
 static void pending_unlink(struct pending_call *p)
 {
     struct mcp_session *s = p->s;
+    held_remove(p);
     if (p->prev)
         p->prev->next = p->next;
     else
@@ -495,6 +602,7 @@ static void pending_unlink(struct pending_call *p)
 
 static void pending_free(struct pending_call *p)
 {
+    held_remove(p);
     free(p->id_raw);
     free(p->id_key);
     json_decref(p->progress_token);
@@ -521,6 +629,7 @@ void mcp_session_destroy(struct mcp_session *s)
             free(b);
         }
     }
+    uv_close((uv_handle_t *)s->progress_timer, free_timer);
     log_set_sink(NULL, NULL);
     free(s->client_name);
     free(s->client_version);
@@ -661,18 +770,8 @@ static void batch_done_one(struct batch *b)
 static void call_stage(void *data, enum dispatch_stage stage)
 {
     struct pending_call *p = data;
-    if (!p->progress_token)
-        return;
-    /* The total counts the answer as the third step; the result itself
-     * reports it (see enum dispatch_stage). */
-    const char *message = stage == DISPATCH_STAGE_QUEUED
-                              ? "queued: waiting for a free upstream slot"
-                              : service.progress_sent;
-    json_t *params = json_pack("{s:O,s:i,s:i}", "progressToken", p->progress_token,
-                               "progress", (int)stage, "total", 3);
-    if (p->s->features->progress_message)
-        json_object_set_new(params, "message", json_string(message));
-    notify(p->s, "notifications/progress", params);
+    if (p->progress_token)
+        hold_progress(p, stage);
 }
 
 static void call_done(void *data, json_t *result)

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <uv.h>
 
 #include "server/config.h"
 #include "server/dispatch.h"
@@ -48,12 +49,18 @@ json_t *mcp_tools_json(struct dispatch *dispatch, const struct mcp_features *f);
  * with its internal-error line. */
 typedef int (*mcp_write_fn)(void *data, const char *line, size_t len);
 
-/* dispatch and cfg are borrowed and must outlive the session. */
-struct mcp_session *mcp_session_create(struct dispatch *dispatch,
+/* loop, dispatch and cfg are borrowed and must outlive the session. The
+ * session keeps one timer on loop (for progress notifications, which are
+ * held back until a call has been in a stage for a while); it never keeps
+ * the loop running once no call is pending. Returns NULL when memory ran
+ * out. */
+struct mcp_session *mcp_session_create(uv_loop_t *loop, struct dispatch *dispatch,
                                        const struct config *cfg, mcp_write_fn write,
                                        void *data);
 
-/* Cancels pending calls without replies and frees the session. Accepts NULL. */
+/* Cancels pending calls without replies and frees the session. Its timer
+ * is closed, and released by the loop's next turn: run the loop once more
+ * before closing it. Accepts NULL. */
 void mcp_session_destroy(struct mcp_session *s);
 
 /* Handles one input line (NUL-terminated, without the newline). */

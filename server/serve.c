@@ -204,7 +204,7 @@ int serve_stdio(const struct config *cfg)
         free(error);
         goto out_loop;
     }
-    srv->session = mcp_session_create(srv->dispatch, cfg, write_line, srv);
+    srv->session = mcp_session_create(&srv->loop, srv->dispatch, cfg, write_line, srv);
     err = srv->session
               ? transport_init(&srv->transport, &srv->loop, STDIN_FILENO, STDOUT_FILENO,
                                (size_t)cfg->max_line_bytes, &transport_cb, srv)

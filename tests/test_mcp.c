@@ -1,6 +1,7 @@
 /* The MCP session driven line by line, with no stdio: every reply is
  * compared with the exact line or the exact fields expected. */
 #include <check.h>
+#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -19,7 +20,8 @@ struct harness {
     struct dispatch *dispatch;
     struct mcp_session *session;
     char *lines[256];
-    int turns[256]; /* the loop turn each line was written in */
+    int turns[256];      /* the loop turn each line was written in */
+    uint64_t times[256]; /* the loop time (ms) each line was written at */
     int count;
     int turn;
     int refuse; /* the next `refuse` writes fail as if memory ran out */
@@ -38,6 +40,7 @@ static int capture(void *data, const char *line, size_t len)
         rc = UV_ENOMEM;
     } else {
         h->turns[h->count] = h->turn;
+        h->times[h->count] = uv_now(&h->loop);
         h->lines[h->count++] = strndup(line, len);
     }
     alloc_hook_resume();
@@ -54,7 +57,7 @@ static void setup_with(struct harness *h, void (*tweak)(struct config *))
     char *error = NULL;
     h->dispatch = dispatch_create(&h->cfg, &h->loop, &error);
     ck_assert_msg(h->dispatch != NULL, "%s", error);
-    h->session = mcp_session_create(h->dispatch, &h->cfg, capture, h);
+    h->session = mcp_session_create(&h->loop, h->dispatch, &h->cfg, capture, h);
 }
 
 static void teardown_harness(struct harness *h)
@@ -581,6 +584,13 @@ END_TEST
 
 static struct sandbox *shared_sandbox;
 
+static size_t discard_body(char *p, size_t size, size_t n, void *data)
+{
+    (void)p;
+    (void)data;
+    return size * n;
+}
+
 static void against_sandbox(struct config *c)
 {
     free(c->base_url);
@@ -609,21 +619,87 @@ static int find_line(const struct harness *h, int from, const char *needle)
     return -1;
 }
 
-START_TEST(progress_never_arrives_with_the_result)
+/* POSTs a misbehaviour rule to the shared sandbox's control API. */
+static void sandbox_rule(const char *rule)
 {
-    /* The TypeScript SDK forgets a progress token as soon as the result is
-     * read, and reports every later notification for it as an error; the
-     * transport writes the lines of one loop turn together. So every
-     * progress notification must come in an earlier turn than the result,
-     * and none may say "answered". */
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/_sandbox/misbehave",
+             (unsigned)sandbox_port(shared_sandbox));
+    CURL *c = curl_easy_init();
+    ck_assert_ptr_nonnull(c);
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, rule);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    ck_assert_int_eq(status, 200);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+}
+
+/* The loop time, brought up to date (it is cached per turn). */
+static uint64_t loop_now(struct harness *h)
+{
+    uv_update_time(&h->loop);
+    return uv_now(&h->loop);
+}
+
+/* Checks the progress lines for token (a quoted JSON string, e.g.
+ * "\"t1\"") against the result line: each was written at least the hold
+ * time after the request was sent, before the result and in an earlier
+ * loop turn (the transport writes the lines of one turn together), and
+ * none says the call was answered. Returns how many there were. */
+static int check_progress(const struct harness *h, int first, const char *token,
+                          int result, uint64_t sent_at)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"progressToken\":%s,", token);
+    int n = 0;
+    for (int i = first; i < h->count; i++) {
+        if (!strstr(h->lines[i], "notifications/progress") ||
+            !strstr(h->lines[i], needle))
+            continue;
+        n++;
+        ck_assert_msg(h->times[i] >= sent_at + 250,
+                      "progress %llu ms after the request: %s",
+                      (unsigned long long)(h->times[i] - sent_at), h->lines[i]);
+        ck_assert_msg(i < result && h->turns[i] < h->turns[result],
+                      "progress in the result's turn or after it: %s", h->lines[i]);
+        ck_assert_ptr_null(strstr(h->lines[i], "answered"));
+        ck_assert_ptr_null(strstr(h->lines[i], "\"progress\":3"));
+    }
+    return n;
+}
+
+/* Turns the loop without blocking until nothing more happens in a turn:
+ * any line still due would be written now. */
+static void drain(struct harness *h)
+{
+    int before;
+    do {
+        before = h->count;
+        h->turn++;
+        uv_run(&h->loop, UV_RUN_NOWAIT);
+    } while (h->count != before);
+}
+
+START_TEST(a_lingering_call_gets_progress_before_its_result)
+{
+    /* The upstream takes 800 ms: the call is reported as sent once it has
+     * been waiting the hold time, well before its result. */
     char *error = NULL;
     struct sandbox_options opts = {0};
     shared_sandbox = sandbox_create(&opts, &error);
     ck_assert_msg(shared_sandbox != NULL, "%s", error);
+    sandbox_rule("{\"tool\":\"list_campaigns\",\"delay_ms\":800,\"count\":1}");
     struct harness h;
     setup_with(&h, against_sandbox);
     initialize(&h, "2025-11-25");
     int first = h.count;
+    uint64_t sent_at = loop_now(&h);
     send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
                   "{\"name\":\"list_campaigns\",\"arguments\":{\"limit\":1},"
                   "\"_meta\":{\"progressToken\":\"tok\"}}}");
@@ -632,23 +708,57 @@ START_TEST(progress_never_arrives_with_the_result)
         run_until(&h, h.count + 1);
         result = find_line(&h, first, "\"id\":7,");
     }
-    run_until(&h, h.count); /* nothing else may follow in the result's turn */
-    int progress = 0;
-    for (int i = first; i < h.count; i++) {
-        if (!strstr(h.lines[i], "notifications/progress"))
-            continue;
-        progress++;
-        ck_assert_msg(i < result && h.turns[i] < h.turns[result],
-                      "progress in the result's turn or after it: %s", h.lines[i]);
-        ck_assert_ptr_null(strstr(h.lines[i], "answered"));
-        ck_assert_ptr_null(strstr(h.lines[i], "\"progress\":3"));
-    }
+    drain(&h);
+    ck_assert_int_eq(h.count, result + 1);
+    ck_assert_int_eq(check_progress(&h, first, "\"tok\"", result, sent_at), 1);
     ck_assert_str_eq(
         h.lines[find_line(&h, first, "notifications/progress")],
         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":"
         "{\"progressToken\":\"tok\",\"progress\":2,\"total\":3,\"message\":"
         "\"sent to MSG91\"}}");
-    ck_assert_int_ge(progress, 1);
+    ck_assert_ptr_null(strstr(h.lines[result], "isError"));
+    teardown_harness(&h);
+    sandbox_destroy(shared_sandbox);
+}
+END_TEST
+
+START_TEST(no_progress_follows_a_quick_result)
+{
+    /* An upstream that answers at once: whatever progress a call gets
+     * comes a hold time after the request and a turn before its result,
+     * and nothing for it is written after the result. Before the hold
+     * existed, every call's "sent" progress went out in the turn the
+     * request was sent, a few milliseconds before the result, and reached
+     * the client in the same read. */
+    char *error = NULL;
+    struct sandbox_options opts = {0};
+    shared_sandbox = sandbox_create(&opts, &error);
+    ck_assert_msg(shared_sandbox != NULL, "%s", error);
+    struct harness h;
+    setup_with(&h, against_sandbox);
+    initialize(&h, "2025-11-25");
+    for (int call = 0; call < 20; call++) {
+        int first = h.count;
+        char line[256], id[32], token[32];
+        snprintf(line, sizeof line,
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"list_campaigns\",\"arguments\":{\"limit\":1},"
+                 "\"_meta\":{\"progressToken\":%d}}}",
+                 100 + call, call);
+        snprintf(id, sizeof id, "\"id\":%d,", 100 + call);
+        snprintf(token, sizeof token, "%d", call);
+        uint64_t sent_at = loop_now(&h);
+        send_line(&h, line);
+        int result = -1;
+        while (result < 0) {
+            run_until(&h, h.count + 1);
+            result = find_line(&h, first, id);
+        }
+        drain(&h);
+        ck_assert_int_eq(h.count, result + 1);
+        check_progress(&h, first, token, result, sent_at);
+        ck_assert_uint_eq(mcp_session_pending(h.session), 0);
+    }
     teardown_harness(&h);
     sandbox_destroy(shared_sandbox);
 }
@@ -843,7 +953,8 @@ int main(void)
     tcase_add_test(tc, batches_only_for_2025_03_26);
     tcase_add_test(tc, unknown_ids_by_version);
     tcase_add_test(tc, structured_content_only_from_2025_06_18);
-    tcase_add_test(tc, progress_never_arrives_with_the_result);
+    tcase_add_test(tc, a_lingering_call_gets_progress_before_its_result);
+    tcase_add_test(tc, no_progress_follows_a_quick_result);
     tcase_add_test(tc, a_reply_that_cannot_be_written_becomes_an_internal_error);
     tcase_add_test(tc, every_failed_allocation_still_answers_once);
     tcase_add_test(tc, initialize_that_fails_can_be_retried);

@@ -165,7 +165,7 @@ START_TEST(mutated_messages)
     char *error = NULL;
     struct dispatch *d = dispatch_create(&cfg, &loop, &error);
     ck_assert_ptr_nonnull(d);
-    struct mcp_session *s = mcp_session_create(d, &cfg, capture, NULL);
+    struct mcp_session *s = mcp_session_create(&loop, d, &cfg, capture, NULL);
     const char *init =
         "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":"
         "{\"protocolVersion\":\"2025-03-26\",\"capabilities\":{}}}";
@@ -198,7 +198,7 @@ START_TEST(deep_and_huge)
     dry_config(&cfg);
     char *error = NULL;
     struct dispatch *d = dispatch_create(&cfg, &loop, &error);
-    struct mcp_session *s = mcp_session_create(d, &cfg, capture, NULL);
+    struct mcp_session *s = mcp_session_create(&loop, d, &cfg, capture, NULL);
     const char *init =
         "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":"
         "{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{}}}";

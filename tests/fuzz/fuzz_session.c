@@ -217,8 +217,8 @@ static int check_line(void *data, const char *line, size_t len)
     json_error_t err;
     /* JSON_ALLOW_NUL: a request id may hold \u0000, and the server echoes
      * it back escaped, which is valid JSON. */
-    json_t *v = json_loadb(line, len,
-                           JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
+    json_t *v = json_loadb(
+        line, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
     if (!json_is_object(v) && !json_is_array(v)) {
         fprintf(stderr, "fuzz_session: output is not a JSON message: %s\n", line);
         abort();
@@ -256,7 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
 
     struct run r = {.max_line = (size_t)configs[v].max_line_bytes};
-    r.session = mcp_session_create(dispatches[v], &configs[v], check_line, &r);
+    r.session = mcp_session_create(&loop, dispatches[v], &configs[v], check_line, &r);
     if (!r.session)
         abort();
     struct framing f;

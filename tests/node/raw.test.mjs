@@ -4,7 +4,7 @@
 // exact text that was sent.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { RawSession, McpSchema, VERSIONS, TOOLS, serverEnv, topLevelRaw, toolSchemaAjv } from './lib.mjs';
+import { RawSession, McpSchema, VERSIONS, TOOLS, serverEnv, topLevelRaw, toolSchemaAjv, startSandbox, sandboxControl } from './lib.mjs';
 
 const BIG_ID = '9007199254740993'; // 2^53 + 1: not representable as a double
 
@@ -100,15 +100,19 @@ for (const version of VERSIONS) {
     let s;
     let schema;
     let tools;
+    let sandbox;
     const ajv2020 = toolSchemaAjv();
 
-    before(() => {
+    // A standalone sandbox, so that a test can make it slow.
+    before(async () => {
       schema = new McpSchema(version);
-      s = new RawSession(['--sandbox'], serverEnv());
+      sandbox = await startSandbox();
+      s = new RawSession([], serverEnv({ MSG91_BASE_URL: sandbox.url, MSG91_AUTH_KEY: 'raw-test-key' }));
     });
 
     after(async () => {
       if (s) await s.close();
+      await sandbox?.stop();
     });
 
     it('rejects a request before initialize (-32600)', async () => {
@@ -238,11 +242,17 @@ for (const version of VERSIONS) {
       expectResult(schema, next.line, '"after-parse-error"', 'EmptyResult');
     });
 
-    it('logging/setLevel debug, then a call emits valid log and progress notifications', async () => {
+    it('logging/setLevel debug, then a slow call emits valid log and progress notifications', async () => {
       s.send({ jsonrpc: '2.0', id: 'lvl', method: 'logging/setLevel', params: { level: 'debug' } });
       const a = await s.response();
       assert.deepEqual(expectResult(schema, a.line, '"lvl"', 'EmptyResult'), {});
       checkNotifications(schema, a.notifications);
+      // Progress is held back until a call has been waiting a while (a
+      // quick call gets none), so the upstream takes its time here.
+      await sandboxControl(sandbox.url, 'misbehave', {
+        method: 'POST',
+        body: { tool: 'list_campaigns', delay_ms: 1000, count: 1 },
+      });
 
       s.send({
         jsonrpc: '2.0',
@@ -284,7 +294,9 @@ for (const version of VERSIONS) {
       s.send({ jsonrpc: '2.0', id: 'lvl2', method: 'logging/setLevel', params: { level: 'emergency' } });
       const c = await s.response();
       expectResult(schema, c.line, '"lvl2"', 'EmptyResult');
-      checkNotifications(schema, c.notifications);
+      // Nothing for the call may come after its result.
+      const late = checkNotifications(schema, c.notifications).filter((n) => n.method === 'notifications/progress');
+      assert.deepEqual(late, [], 'progress after the result');
     });
 
     if (version === '2025-03-26') {

@@ -163,6 +163,38 @@ describe('SDK client, --sandbox (in-process sandbox)', () => {
   });
 });
 
+describe('SDK client, progress against an instant upstream', () => {
+  let c;
+  before(async () => {
+    c = await connect({ args: ['--sandbox'] });
+  });
+  after(async () => {
+    await c?.client.close();
+  });
+
+  // The SDK handles a notification in a microtask but a response at once,
+  // and forgets the progress token with the response: a progress line that
+  // arrives in the same read as its result (or after it) is reported as
+  // "Received a progress notification for an unknown token". Against an
+  // upstream that answers at once no progress may reach the client at all
+  // after the result, so none of these calls may cause that error.
+  it('50 calls with an onprogress callback: no "unknown token" error', async () => {
+    const progress = [];
+    for (let i = 0; i < 50; i++) {
+      const r = await c.client.callTool({ name: 'list_campaigns', arguments: { limit: 1 } }, undefined, {
+        ...TIMEOUT,
+        onprogress: (p) => progress.push(p),
+      });
+      assert.equal(r.isError, undefined, text(r));
+    }
+    // Let any notification still in flight reach the client's handlers.
+    await c.client.ping(TIMEOUT);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(c.errors.map(String), []);
+    for (const p of progress) assert.ok(p.progress < 3, JSON.stringify(p));
+  });
+});
+
 describe('SDK client, OTP round trip against a standalone sandbox', () => {
   let sandbox;
   let c;
