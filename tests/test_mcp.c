@@ -14,6 +14,18 @@
 #include "server/redact.h"
 #include "tests/alloc_hook.h"
 
+/* The per-request _meta of 2026-07-28, naming the version v. */
+#define META_V(v)                                                                        \
+    "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"" v "\","                  \
+    "\"io.modelcontextprotocol/clientCapabilities\":{},"                                 \
+    "\"io.modelcontextprotocol/clientInfo\":{\"name\":\"modern-test\",\"version\":"      \
+    "\"2\"}}"
+#define META META_V("2026-07-28")
+#define SERVER_INFO_META                                                                 \
+    "\"_meta\":{\"io.modelcontextprotocol/serverInfo\":{\"name\":\"msg91-mcp\","         \
+    "\"version\":\"" MSG91_MCP_VERSION "\",\"title\":\"MSG91\",\"description\":"         \
+    "\"MSG91 OTP, SMS and Segmento tools over MCP\"}}"
+
 struct harness {
     uv_loop_t loop;
     struct config cfg;
@@ -126,8 +138,9 @@ START_TEST(negotiates_each_version)
         {"2024-11-05", "2024-11-05"}, {"2025-03-26", "2025-03-26"},
         {"2025-06-18", "2025-06-18"}, {"2025-11-25", "2025-11-25"},
         {"2099-01-01", "2025-11-25"}, {"2024-10-07", "2025-11-25"},
+        {"2026-07-28", "2025-11-25"},
     };
-    for (size_t i = 0; i < 6; i++) {
+    for (size_t i = 0; i < sizeof versions / sizeof *versions; i++) {
         struct harness h;
         setup_with(&h, NULL);
         char line[256];
@@ -764,6 +777,391 @@ START_TEST(no_progress_follows_a_quick_result)
 }
 END_TEST
 
+/* ---- the 2026-07-28 era ---- */
+
+static json_t *result_of(json_t *reply)
+{
+    json_t *result = json_object_get(reply, "result");
+    ck_assert_msg(json_is_object(result), "no result");
+    return result;
+}
+
+START_TEST(modern_discover_needs_no_initialize)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":\"d\",\"method\":"
+                             "\"server/discover\",\"params\":{" META "}}");
+    json_t *result = result_of(r);
+    json_t *want = json_loads(
+        "{\"supportedVersions\":[\"2026-07-28\",\"2025-11-25\",\"2025-06-18\","
+        "\"2025-03-26\",\"2024-11-05\"],\"capabilities\":{\"tools\":{\"listChanged\":"
+        "false}},\"ttlMs\":3600000,\"cacheScope\":\"public\",\"resultType\":"
+        "\"complete\"," SERVER_INFO_META "}",
+        0, NULL);
+    ck_assert_ptr_nonnull(want);
+    const char *instr = json_string_value(json_object_get(result, "instructions"));
+    ck_assert_ptr_nonnull(strstr(instr, "verify_otp"));
+    json_object_del(result, "instructions");
+    ck_assert_msg(json_equal(result, want), "%s", h.lines[h.count - 1]);
+    json_decref(want);
+    json_decref(r);
+    /* Nothing was negotiated: a legacy request still needs initialize. */
+    ck_assert_ptr_null(mcp_session_version(h.session));
+    int code;
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}");
+    error_message(r, &code);
+    ck_assert_int_eq(code, -32600);
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(modern_tools_list_has_cache_hints)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\","
+                             "\"params\":{" META "}}");
+    json_t *result = result_of(r);
+    json_t *tools = json_object_get(result, "tools");
+    ck_assert_int_eq(json_array_size(tools), 8);
+    for (size_t i = 0; i < 8; i++) {
+        json_t *t = json_array_get(tools, i);
+        ck_assert(json_is_string(json_object_get(t, "title")));
+        ck_assert(json_is_object(json_object_get(t, "outputSchema")));
+        ck_assert(json_is_object(json_object_get(t, "annotations")));
+    }
+    ck_assert_int_eq(json_integer_value(json_object_get(result, "ttlMs")), 300000);
+    ck_assert_str_eq(json_string_value(json_object_get(result, "cacheScope")), "public");
+    ck_assert_str_eq(json_string_value(json_object_get(result, "resultType")),
+                     "complete");
+    ck_assert_ptr_nonnull(json_object_get(json_object_get(result, "_meta"),
+                                          "io.modelcontextprotocol/serverInfo"));
+    json_decref(r);
+    /* A list that depends on who asks may not be shared between callers. */
+    mcp_session_set_caller_scoped(h.session, true);
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\","
+                     "\"params\":{" META "}}");
+    ck_assert_str_eq(json_string_value(json_object_get(result_of(r), "cacheScope")),
+                     "private");
+    json_decref(r);
+    /* The legacy era has none of it. */
+    initialize(&h, "2025-11-25");
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\"}");
+    result = result_of(r);
+    ck_assert_int_eq(json_object_size(result), 1);
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(modern_tool_results_carry_result_type)
+{
+    /* A dry run's result keeps its own _meta beside the server's name. */
+    struct harness h;
+    setup_with(&h, dry_run_only);
+    json_t *r =
+        exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
+                     "{\"name\":\"send_otp\",\"arguments\":{\"mobile\":\"+919876543210\","
+                     "\"template_id\":\"t1\"}," META "}}");
+    json_t *result = result_of(r);
+    ck_assert_str_eq(json_string_value(json_object_get(result, "resultType")),
+                     "complete");
+    json_t *meta = json_object_get(result, "_meta");
+    ck_assert(json_is_true(json_object_get(meta, "msg91/dryRun")));
+    ck_assert_str_eq(
+        json_string_value(json_object_get(
+            json_object_get(meta, "io.modelcontextprotocol/serverInfo"), "name")),
+        "msg91-mcp");
+    json_decref(r);
+    /* Invalid arguments: a tool error, a result like any other. */
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":"
+                     "{\"name\":\"verify_otp\",\"arguments\":{}," META "}}");
+    ck_assert(is_tool_error(r));
+    ck_assert_str_eq(json_string_value(json_object_get(result_of(r), "resultType")),
+                     "complete");
+    json_decref(r);
+    teardown_harness(&h);
+
+    /* A success from upstream: the line that reuses the text block ends with
+     * the members 2026-07-28 adds. */
+    char *error = NULL;
+    struct sandbox_options opts = {0};
+    shared_sandbox = sandbox_create(&opts, &error);
+    ck_assert_msg(shared_sandbox != NULL, "%s", error);
+    setup_with(&h, against_sandbox);
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":"
+                  "{\"name\":\"list_campaigns\",\"arguments\":{\"limit\":1}," META "}}");
+    run_until(&h, 1);
+    const char *line = h.lines[0];
+    static const char tail[] = ",\"resultType\":\"complete\"," SERVER_INFO_META "}}";
+    size_t n = strlen(line);
+    ck_assert_msg(n > sizeof tail && !strcmp(line + n - (sizeof tail - 1), tail), "%s",
+                  line);
+    r = json_loads(line, 0, NULL);
+    result = result_of(r);
+    json_t *text = json_loads(first_text(r), 0, NULL);
+    ck_assert(json_equal(text, json_object_get(result, "structuredContent")));
+    json_decref(text);
+    json_decref(r);
+    teardown_harness(&h);
+    sandbox_destroy(shared_sandbox);
+}
+END_TEST
+
+START_TEST(modern_envelope_errors)
+{
+    static const char *const cases[][2] = {
+        /* an unknown version: the versions we speak, and the one asked for */
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{" META_V(
+             "v999.0.0") "}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32022,\"message\":"
+         "\"Unsupported protocol version\",\"data\":{\"supported\":[\"2026-07-28\","
+         "\"2025-11-25\",\"2025-06-18\",\"2025-03-26\",\"2024-11-05\"],\"requested\":"
+         "\"v999.0.0\"}}}"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":{\"_meta\":"
+         "{\"io.modelcontextprotocol/protocolVersion\":20260728}}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":2,\"error\":{\"code\":-32602,\"message\":"
+         "\"Invalid params: _meta[\\\"io.modelcontextprotocol/protocolVersion\\\"] "
+         "must be a string\"}}"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{\"_meta\":"
+         "{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":3,\"error\":{\"code\":-32602,\"message\":"
+         "\"Invalid params: _meta[\\\"io.modelcontextprotocol/clientCapabilities\\\"] "
+         "is required (an object)\"}}"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":{\"_meta\":"
+         "{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+         "\"io.modelcontextprotocol/clientCapabilities\":{},"
+         "\"io.modelcontextprotocol/logLevel\":\"loud\"}}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32602,\"message\":"
+         "\"level must be one of debug, info, notice, warning, error, critical, alert, "
+         "emergency\"}}"},
+        /* the methods 2026-07-28 removed, and one it never had */
+        {"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"initialize\",\"params\":{"
+         "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{}," META "}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":5,\"error\":{\"code\":-32601,\"message\":"
+         "\"Method not found\"}}"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\",\"params\":{" META "}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":6,\"error\":{\"code\":-32601,\"message\":"
+         "\"Method not found\"}}"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"logging/setLevel\",\"params\":"
+         "{\"level\":\"debug\"," META "}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32601,\"message\":"
+         "\"Method not found\"}}"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"resources/list\",\"params\":{" META
+         "}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":8,\"error\":{\"code\":-32601,\"message\":"
+         "\"Method not found\"}}"},
+        /* a legacy version in _meta is the legacy era: it needs initialize */
+        {"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/list\",\"params\":{" META_V(
+             "2025-11-25") "}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":9,\"error\":{\"code\":-32600,\"message\":"
+         "\"Server not initialized: send initialize first\"}}"},
+    };
+    struct harness h;
+    setup_with(&h, NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        send_line(&h, cases[i][0]);
+        ck_assert_str_eq(h.lines[h.count - 1], cases[i][1]);
+    }
+    /* A valid log level is accepted (and no log line is sent for it). */
+    int before = h.count;
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"server/discover\","
+                  "\"params\":{\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":"
+                  "\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{},"
+                  "\"io.modelcontextprotocol/logLevel\":\"debug\"}}}");
+    ck_assert_int_eq(h.count, before + 1);
+    ck_assert_ptr_nonnull(strstr(h.lines[before], "\"supportedVersions\""));
+    /* After a 2026-07-28 request, an error whose id is unknown has none. */
+    send_line(&h, "{not json");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32700,\"message\":"
+                     "\"Parse error: the line is not valid JSON\"}}");
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(both_eras_on_one_session)
+{
+    /* A legacy session and stateless requests side by side: each request
+     * is served in its own era, and neither changes the other. */
+    struct harness h;
+    setup_with(&h, NULL);
+    initialize(&h, "2025-03-26");
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\","
+                             "\"params\":{" META "}}");
+    json_t *t = json_array_get(json_object_get(result_of(r), "tools"), 0);
+    ck_assert_ptr_nonnull(json_object_get(t, "outputSchema"));
+    json_decref(r);
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}");
+    t = json_array_get(json_object_get(result_of(r), "tools"), 0);
+    ck_assert_ptr_null(json_object_get(t, "outputSchema"));
+    ck_assert_ptr_null(json_object_get(result_of(r), "resultType"));
+    json_decref(r);
+    ck_assert_str_eq(mcp_session_version(h.session), "2025-03-26");
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}");
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(initialize_offers_a_legacy_version_for_2026)
+{
+    /* A handshake cannot open the stateless era. */
+    struct harness h;
+    setup_with(&h, NULL);
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\","
+                             "\"params\":{\"protocolVersion\":\"2026-07-28\","
+                             "\"capabilities\":{}}}");
+    ck_assert_str_eq(json_string_value(json_object_get(result_of(r), "protocolVersion")),
+                     "2025-11-25");
+    ck_assert_ptr_null(json_object_get(result_of(r), "resultType"));
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+/* One message through the HTTP entry; returns the status it maps to and
+ * leaves the reply (if any) as the last line. */
+static int http_exchange(struct harness *h, const char *body, const char *version,
+                         const char *method, const char *name, struct mcp_outcome *out)
+{
+    struct mcp_http_request req = {version, method, name};
+    mcp_session_handle_message(h->session, body, strlen(body), &req, out);
+    return mcp_outcome_http_status(out);
+}
+
+static const char *last_error_code(const struct harness *h, char *buf, size_t size)
+{
+    json_t *v = json_loads(h->lines[h->count - 1], 0, NULL);
+    int code =
+        (int)json_integer_value(json_object_get(json_object_get(v, "error"), "code"));
+    json_decref(v);
+    snprintf(buf, size, "%d", code);
+    return buf;
+}
+
+START_TEST(http_entry_checks_headers_in_order)
+{
+    static const char list[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{" META "}}";
+    static const char call[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"verify_otp\",\"arguments\":{}," META "}}";
+    static const char odd_meta[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{" META_V(
+            "v999.0.0") "}}";
+    static const char no_caps[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":{\"_meta\":"
+        "{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}";
+    static const struct {
+        const char *body, *version, *method, *name;
+        int status;
+        const char *code; /* of the error reply, "0" for a result */
+        bool modern, bad_envelope;
+    } cases[] = {
+        {list, "2026-07-28", "tools/list", NULL, 200, "0", true, false},
+        {call, "2026-07-28", "tools/call", "verify_otp", 200, "0", true, false},
+        /* a supported header with another version in _meta */
+        {odd_meta, "2026-07-28", "tools/list", NULL, 400, "-32020", true, true},
+        /* an unknown version in the header wins over the mismatch */
+        {odd_meta, "v999.0.0", "tools/list", NULL, 400, "-32022", true, true},
+        /* a missing _meta field comes before the header comparison */
+        {no_caps, "2026-07-28", "tools/call", NULL, 400, "-32602", true, true},
+        {list, "2026-07-28", "tools/call", NULL, 400, "-32020", true, true},
+        {list, "2026-07-28", NULL, NULL, 400, "-32020", true, true},
+        {call, "2026-07-28", "tools/call", NULL, 400, "-32020", true, true},
+        {call, "2026-07-28", "tools/call", "send_otp", 400, "-32020", true, true},
+        /* a 2026-07-28 body without the header */
+        {list, NULL, "tools/list", NULL, 400, "-32020", true, true},
+        {"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\",\"params\":{" META "}}",
+         "2026-07-28", "ping", NULL, 404, "-32601", true, false},
+        /* the legacy era over HTTP: served without a handshake */
+        {"{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/list\"}", "2025-11-25", NULL,
+         NULL, 200, "0", false, false},
+        {"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"nope\"}", "2025-06-18", NULL, NULL,
+         200, "-32601", false, false},
+        {"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", "2025-11-25",
+         NULL, NULL, 202, "0", false, false},
+        {"{not json", "2026-07-28", NULL, NULL, 400, "-32700", false, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct harness h;
+        setup_with(&h, NULL);
+        struct mcp_outcome out;
+        int status = http_exchange(&h, cases[i].body, cases[i].version, cases[i].method,
+                                   cases[i].name, &out);
+        ck_assert_msg(status == cases[i].status, "case %zu: status %d", i, status);
+        ck_assert_int_eq(out.modern, cases[i].modern);
+        ck_assert_int_eq(out.bad_envelope, cases[i].bad_envelope);
+        ck_assert_int_eq(h.count, cases[i].status == 202 ? 0 : 1);
+        if (h.count) {
+            char code[16];
+            ck_assert_msg(!strcmp(last_error_code(&h, code, sizeof code), cases[i].code),
+                          "case %zu: %s", i, h.lines[0]);
+        }
+        ck_assert_int_eq(out.error, atoi(cases[i].code));
+        teardown_harness(&h);
+    }
+    /* A 2025-03-26 batch: no header means that version. */
+    struct harness h;
+    setup_with(&h, NULL);
+    struct mcp_outcome out;
+    ck_assert_int_eq(
+        http_exchange(&h,
+                      "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"},"
+                      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}]",
+                      NULL, NULL, NULL, &out),
+        200);
+    ck_assert(out.request);
+    ck_assert_int_eq(h.count, 1);
+    ck_assert_ptr_nonnull(
+        strstr(h.lines[0], "[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}"));
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(missing_capabilities)
+{
+    static const char *const cases[][3] = {
+        /* required, declared, missing ("" for none) */
+        {"{}", "{}", ""},
+        {"{\"elicitation\":{}}", "{}", "{\"elicitation\":{}}"},
+        {"{\"elicitation\":{}}", "{\"elicitation\":{\"form\":{}}}", ""},
+        {"{\"elicitation\":{\"url\":{}}}", "{\"elicitation\":{}}",
+         "{\"elicitation\":{\"url\":{}}}"},
+        {"{\"elicitation\":{\"url\":{}},\"roots\":{}}", "{\"roots\":{}}",
+         "{\"elicitation\":{\"url\":{}}}"},
+        {"{\"sampling\":{\"tools\":{}}}", "{\"sampling\":true}",
+         "{\"sampling\":{\"tools\":{}}}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_t *required = json_loads(cases[i][0], 0, NULL);
+        json_t *declared = json_loads(cases[i][1], 0, NULL);
+        json_t *missing = mcp_missing_capabilities(required, declared);
+        if (!*cases[i][2]) {
+            ck_assert_ptr_null(missing);
+        } else {
+            json_t *want = json_loads(cases[i][2], 0, NULL);
+            ck_assert_msg(json_equal(missing, want), "case %zu", i);
+            json_decref(want);
+        }
+        json_decref(missing);
+        json_decref(required);
+        json_decref(declared);
+    }
+    /* Nothing declared at all. */
+    json_t *required = json_loads("{\"roots\":{}}", 0, NULL);
+    json_t *missing = mcp_missing_capabilities(required, NULL);
+    ck_assert(json_equal(missing, required));
+    json_decref(missing);
+    json_decref(required);
+}
+END_TEST
+
 START_TEST(a_reply_that_cannot_be_written_becomes_an_internal_error)
 {
     struct harness h;
@@ -804,6 +1202,13 @@ START_TEST(every_failed_allocation_still_answers_once)
         "\"get_event_types\"}}",
         "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":"
         "\"send_otp\",\"arguments\":{\"mobile\":\"+919876543210\"}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"server/discover\",\"params\":{" META
+        "}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/list\",\"params\":{" META "}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"send_otp\",\"arguments\":{\"mobile\":\"+919876543210\"}," META "}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/list\",\"params\":{" META_V(
+            "v9") "}}",
     };
     alloc_hook_route_jansson();
     for (size_t q = 0; q < sizeof requests / sizeof *requests; q++) {
@@ -955,6 +1360,14 @@ int main(void)
     tcase_add_test(tc, structured_content_only_from_2025_06_18);
     tcase_add_test(tc, a_lingering_call_gets_progress_before_its_result);
     tcase_add_test(tc, no_progress_follows_a_quick_result);
+    tcase_add_test(tc, modern_discover_needs_no_initialize);
+    tcase_add_test(tc, modern_tools_list_has_cache_hints);
+    tcase_add_test(tc, modern_tool_results_carry_result_type);
+    tcase_add_test(tc, modern_envelope_errors);
+    tcase_add_test(tc, both_eras_on_one_session);
+    tcase_add_test(tc, initialize_offers_a_legacy_version_for_2026);
+    tcase_add_test(tc, http_entry_checks_headers_in_order);
+    tcase_add_test(tc, missing_capabilities);
     tcase_add_test(tc, a_reply_that_cannot_be_written_becomes_an_internal_error);
     tcase_add_test(tc, every_failed_allocation_still_answers_once);
     tcase_add_test(tc, initialize_that_fails_can_be_retried);
