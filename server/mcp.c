@@ -81,6 +81,13 @@ static const char *const mcp_levels[] = {
  * result. */
 #define PROGRESS_HOLD_MS 250
 
+/* How long a result waits after a progress notification for its call, so
+ * that the client has read and handled the notification on its own before
+ * the result follows: a call that ends just after its progress went out
+ * would otherwise race it in the same way. Only such calls wait, and at
+ * most this long. */
+#define RESULT_GAP_MS 100
+
 struct pending_call {
     struct mcp_session *s;
     struct batch *batch; /* NULL for a plain request */
@@ -90,11 +97,18 @@ struct pending_call {
     const struct mcp_features *features; /* of the request's version */
     struct dispatch_call *call;
     struct pending_call *prev, *next;
-    /* The stage held back until due (0: none), and the links of the
-     * session's queue of held stages, which is in due order. */
+    /* What is held back until held_due: a stage to report (0: none), or
+     * the call's result (result_held), which waits RESULT_GAP_MS after the
+     * last progress notification. queued: in the session's queue of held
+     * things, which is in due order. */
     enum dispatch_stage held_stage;
+    bool result_held;
+    json_t *held_result;
+    bool queued;
     uint64_t held_due;
     struct pending_call *held_prev, *held_next;
+    bool progress_sent;
+    uint64_t progress_at; /* loop time of the last progress notification */
 };
 
 /* A batch's responses are collected and written as one array line when
@@ -647,12 +661,12 @@ struct mcp_session *mcp_session_create(uv_loop_t *loop, struct dispatch *dispatc
     return s;
 }
 
-/* ---- held progress ---- */
+/* ---- held progress and results ---- */
 
 static void held_remove(struct pending_call *p)
 {
     struct mcp_session *s = p->s;
-    if (!p->held_stage)
+    if (!p->queued)
         return;
     if (p->held_prev)
         p->held_prev->held_next = p->held_next;
@@ -663,6 +677,7 @@ static void held_remove(struct pending_call *p)
     else
         s->held_tail = p->held_prev;
     p->held_prev = p->held_next = NULL;
+    p->queued = false;
     p->held_stage = 0;
     /* Nothing held: nothing may wake the loop, or keep it running. */
     if (!s->held_head)
@@ -680,10 +695,14 @@ static void send_progress(struct pending_call *p, enum dispatch_stage stage)
                                "progress", (int)stage, "total", 3);
     if (p->features->progress_message)
         json_object_set_new(params, "message", json_string(message));
+    p->progress_sent = true;
+    p->progress_at = uv_now(p->s->loop);
     notify(p->s, "notifications/progress", params);
 }
 
-static void on_progress_due(uv_timer_t *timer)
+static void finish_call(struct pending_call *p, json_t *result);
+
+static void on_held_due(uv_timer_t *timer)
 {
     struct mcp_session *s = timer->data;
     uint64_t now = uv_now(s->loop);
@@ -691,29 +710,67 @@ static void on_progress_due(uv_timer_t *timer)
         struct pending_call *p = s->held_head;
         enum dispatch_stage stage = p->held_stage;
         held_remove(p);
-        send_progress(p, stage);
+        if (p->result_held) {
+            json_t *result = p->held_result;
+            p->held_result = NULL;
+            p->result_held = false;
+            finish_call(p, result);
+        } else {
+            send_progress(p, stage);
+        }
     }
     if (s->held_head)
-        uv_timer_start(timer, on_progress_due, s->held_head->held_due - now, 0);
+        uv_timer_start(timer, on_held_due, s->held_head->held_due - now, 0);
+}
+
+/* Puts p in the queue of held things at its due time (after those due no
+ * later), and wakes the timer for it when it is the first. */
+static void held_insert(struct pending_call *p, uint64_t due)
+{
+    struct mcp_session *s = p->s;
+    struct pending_call *after = s->held_tail;
+    while (after && after->held_due > due)
+        after = after->held_prev;
+    p->held_due = due;
+    p->held_prev = after;
+    p->held_next = after ? after->held_next : s->held_head;
+    if (p->held_next)
+        p->held_next->held_prev = p;
+    else
+        s->held_tail = p;
+    if (after)
+        after->held_next = p;
+    else
+        s->held_head = p;
+    p->queued = true;
+    if (s->held_head == p) {
+        uint64_t now = uv_now(s->loop);
+        uv_timer_start(s->progress_timer, on_held_due, due > now ? due - now : 0, 0);
+    }
 }
 
 /* Holds the stage back until the call has been in it PROGRESS_HOLD_MS; a
- * later stage replaces an earlier one still held. The hold is the same
- * for every call, so appending keeps the queue in due order. */
+ * later stage replaces an earlier one still held. */
 static void hold_progress(struct pending_call *p, enum dispatch_stage stage)
 {
-    struct mcp_session *s = p->s;
     held_remove(p);
     p->held_stage = stage;
-    p->held_due = uv_now(s->loop) + PROGRESS_HOLD_MS;
-    p->held_prev = s->held_tail;
-    if (s->held_tail)
-        s->held_tail->held_next = p;
-    else
-        s->held_head = p;
-    s->held_tail = p;
-    if (s->held_head == p)
-        uv_timer_start(s->progress_timer, on_progress_due, PROGRESS_HOLD_MS, 0);
+    held_insert(p, uv_now(p->s->loop) + PROGRESS_HOLD_MS);
+}
+
+/* Holds the result (taken) back until RESULT_GAP_MS after the last
+ * progress notification, when that was sent less than that ago; a stage
+ * still held is dropped. Returns false when the result may go now. */
+static bool hold_result(struct pending_call *p, json_t *result)
+{
+    uint64_t due = p->progress_at + RESULT_GAP_MS;
+    if (!p->progress_sent || uv_now(p->s->loop) >= due)
+        return false;
+    held_remove(p);
+    p->result_held = true;
+    p->held_result = result;
+    held_insert(p, due);
+    return true;
 }
 
 /* The call is over (answered, cancelled or abandoned): progress still
@@ -734,6 +791,7 @@ static void pending_unlink(struct pending_call *p)
 static void pending_free(struct pending_call *p)
 {
     held_remove(p);
+    json_decref(p->held_result);
     free(p->id_raw);
     free(p->id_key);
     json_decref(p->progress_token);
@@ -938,9 +996,9 @@ static void call_stage(void *data, enum dispatch_stage stage)
         hold_progress(p, stage);
 }
 
-static void call_done(void *data, json_t *result)
+/* Answers the pending call p with result (taken) and forgets it. */
+static void finish_call(struct pending_call *p, json_t *result)
 {
-    struct pending_call *p = data;
     struct mcp_session *s = p->s;
     struct batch *b = p->batch;
     pending_unlink(p);
@@ -948,6 +1006,14 @@ static void call_done(void *data, json_t *result)
     pending_free(p);
     if (b)
         batch_done_one(b);
+}
+
+static void call_done(void *data, json_t *result)
+{
+    struct pending_call *p = data;
+    p->call = NULL; /* dispatch is done with it */
+    if (!hold_result(p, result))
+        finish_call(p, result);
 }
 
 /* Starts the call of tool name with args (borrowed, may be NULL) and
@@ -1033,16 +1099,16 @@ void mcp_session_abandon_pending(struct mcp_session *s)
          * follow it and takes p for the call freed in the last turn. */
         // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above
         dispatch_cancel(p->call);
-        pending_unlink(p);
-        struct batch *b = p->batch;
-        json_t *result = dispatch_error_result(
-            "The server is shutting down and stopped waiting for " SERVICE_NAME
-            "'s answer; "
-            "the request may or may not have been carried out.");
-        respond_tool_result(s, b, p->features, p->id_raw, result);
-        pending_free(p);
-        if (b)
-            batch_done_one(b);
+        json_t *result = p->held_result;
+        p->held_result = NULL;
+        /* A result held back for its gap is the real answer: it goes now. */
+        if (!p->result_held)
+            result = dispatch_error_result(
+                "The server is shutting down and stopped waiting for " SERVICE_NAME
+                "'s answer; "
+                "the request may or may not have been carried out.");
+        p->result_held = false;
+        finish_call(p, result);
     }
 }
 

@@ -681,6 +681,9 @@ static int check_progress(const struct harness *h, int first, const char *token,
                       (unsigned long long)(h->times[i] - sent_at), h->lines[i]);
         ck_assert_msg(i < result && h->turns[i] < h->turns[result],
                       "progress in the result's turn or after it: %s", h->lines[i]);
+        ck_assert_msg(h->times[result] >= h->times[i] + 100,
+                      "result %llu ms after a progress notification",
+                      (unsigned long long)(h->times[result] - h->times[i]));
         ck_assert_ptr_null(strstr(h->lines[i], "answered"));
         ck_assert_ptr_null(strstr(h->lines[i], "\"progress\":3"));
     }
@@ -730,6 +733,45 @@ START_TEST(a_lingering_call_gets_progress_before_its_result)
         "{\"progressToken\":\"tok\",\"progress\":2,\"total\":3,\"message\":"
         "\"sent to MSG91\"}}");
     ck_assert_ptr_null(strstr(h.lines[result], "isError"));
+    teardown_harness(&h);
+    sandbox_destroy(shared_sandbox);
+}
+END_TEST
+
+START_TEST(a_result_waits_after_a_late_progress)
+{
+    /* The upstream answers 280 ms after the request, just after the call's
+     * progress went out (at 250 ms): the result waits until 100 ms after
+     * it, so that the client has handled the notification before the
+     * result comes. Without the wait it followed within a few ms. */
+    char *error = NULL;
+    struct sandbox_options opts = {0};
+    shared_sandbox = sandbox_create(&opts, &error);
+    ck_assert_msg(shared_sandbox != NULL, "%s", error);
+    struct harness h;
+    setup_with(&h, against_sandbox);
+    initialize(&h, "2025-11-25");
+    for (int call = 0; call < 3; call++) {
+        sandbox_rule("{\"tool\":\"list_campaigns\",\"delay_ms\":280,\"count\":1}");
+        int first = h.count;
+        char line[256], id[32];
+        snprintf(line, sizeof line,
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"list_campaigns\",\"arguments\":{\"limit\":1},"
+                 "\"_meta\":{\"progressToken\":\"late\"}}}",
+                 200 + call);
+        snprintf(id, sizeof id, "\"id\":%d,", 200 + call);
+        uint64_t sent_at = loop_now(&h);
+        send_line(&h, line);
+        int result = -1;
+        while (result < 0) {
+            run_until(&h, h.count + 1);
+            result = find_line(&h, first, id);
+        }
+        drain(&h);
+        ck_assert_int_eq(h.count, result + 1);
+        ck_assert_int_eq(check_progress(&h, first, "\"late\"", result, sent_at), 1);
+    }
     teardown_harness(&h);
     sandbox_destroy(shared_sandbox);
 }
@@ -1359,6 +1401,7 @@ int main(void)
     tcase_add_test(tc, unknown_ids_by_version);
     tcase_add_test(tc, structured_content_only_from_2025_06_18);
     tcase_add_test(tc, a_lingering_call_gets_progress_before_its_result);
+    tcase_add_test(tc, a_result_waits_after_a_late_progress);
     tcase_add_test(tc, no_progress_follows_a_quick_result);
     tcase_add_test(tc, modern_discover_needs_no_initialize);
     tcase_add_test(tc, modern_tools_list_has_cache_hints);
