@@ -260,7 +260,24 @@ for (const version of VERSIONS) {
         method: 'tools/call',
         params: { name: 'list_campaigns', arguments: { limit: 2 }, _meta: { progressToken: 'pt-1' } },
       });
-      const b = await s.response(10000);
+      // Lines are read as they arrive: the progress notification must come
+      // while the call waits (after the 250 ms hold, long before the 1 s
+      // upstream answers), not in the same read as the result.
+      const b = { notifications: [] };
+      let progressAt = null;
+      for (;;) {
+        const line = await s.nextLine(10000);
+        const at = Date.now();
+        if (!line.includes('"method":"notifications/')) {
+          b.line = line;
+          b.at = at;
+          break;
+        }
+        b.notifications.push(line);
+        if (line.includes('notifications/progress')) progressAt ??= at;
+      }
+      assert.ok(progressAt !== null, 'no notifications/progress for a call with a progress token');
+      assert.ok(b.at - progressAt >= 300, `progress arrived only ${b.at - progressAt} ms before the result`);
       const r = expectResult(schema, b.line, '"campaigns"', 'CallToolResult');
       assert.notEqual(r.isError, true, `list_campaigns failed: ${b.line}`);
       assert.equal(r.content[0].type, 'text');

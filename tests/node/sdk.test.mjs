@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { BIN, TOOLS, serverEnv, startSandbox, sandboxOtp, wrongCode, toolSchemaAjv, run } from './lib.mjs';
+import { BIN, TOOLS, serverEnv, startSandbox, sandboxControl, sandboxOtp, wrongCode, toolSchemaAjv, run } from './lib.mjs';
 
 const MOBILE = '+919876543210';
 const MOBILE_DIGITS = '919876543210';
@@ -260,6 +260,20 @@ describe('SDK client, OTP round trip against a standalone sandbox', () => {
     assert.ok(r.structuredContent.campaigns.length > 0);
     assert.equal(r.structuredContent.page, 1);
     checkOutput(tools.list_campaigns, r);
+  });
+
+  it('a slow call reports progress while it waits, before its result', async () => {
+    await sandboxControl(sandbox.url, 'misbehave', {
+      method: 'POST',
+      body: { tool: 'list_campaigns', delay_ms: 1000, count: 1 },
+    });
+    const progress = [];
+    const r = await c.client.callTool({ name: 'list_campaigns', arguments: {} }, undefined, {
+      ...TIMEOUT,
+      onprogress: (p) => progress.push(p),
+    });
+    assert.equal(r.isError, undefined, text(r));
+    assert.deepEqual(progress, [{ progress: 2, total: 3, message: 'sent to MSG91' }]);
   });
 
   it('the SDK saw no protocol errors and the key never reached stderr', () => {
