@@ -70,6 +70,17 @@ static const char *const corpus[] = {
     "\"debug\"}}",
     "[{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"},{\"jsonrpc\":\"2.0\",\"method\":"
     "\"x\"}]",
+    /* the stateless 2026-07-28 era */
+    "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"server/discover\",\"params\":{\"_meta\":"
+    "{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+    "\"io.modelcontextprotocol/clientCapabilities\":{}}}}",
+    "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":"
+    "\"verify_otp\",\"arguments\":{\"mobile\":\"919876543210\",\"otp\":\"1234\"},"
+    "\"_meta\":{\"progressToken\":9,\"io.modelcontextprotocol/protocolVersion\":"
+    "\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{\"elicitation\":{}},"
+    "\"io.modelcontextprotocol/logLevel\":\"info\",\"io.modelcontextprotocol/"
+    "clientInfo\":"
+    "{\"name\":\"f\",\"version\":\"1\"}}}}",
 };
 
 static const char *const fragments[] = {
