@@ -173,7 +173,7 @@ static void handle(void *ctx, const char *body, size_t len,
     }
     struct http_call *c = calloc(1, sizeof *c);
     if (c)
-        c->session = mcp_session_create(app->dispatch, app->cfg, collect_line, c);
+        c->session = mcp_session_create(&app->loop, app->dispatch, app->cfg, collect_line, c);
     if (!c || !c->session) {
         free(c);
         static const char oom[] =
@@ -198,7 +198,13 @@ static void handle(void *ctx, const char *body, size_t len,
     mcp_session_set_peer(c->session, info->transport, info->client, persona);
     const char *version = info->protocol_version ? info->protocol_version : "2025-03-26";
     c->modern = mcp_version_supported(version) && strcmp(version, "2025-11-25") > 0;
-    if (!info->method || strcmp(info->method, "initialize") != 0) {
+    /* With personas, what tools/list shows depends on the token. */
+    if (app->cfg->personas_file)
+        mcp_session_set_caller_scoped(c->session, true);
+    /* A 2026-07-28 request carries its version in _meta and needs no
+     * initialize (the transport has checked its headers); a legacy one is
+     * served after a synthetic initialize at the header's version. */
+    if (!c->modern && (!info->method || strcmp(info->method, "initialize") != 0)) {
         json_t *msg = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
         prime(c, version, json_object_get(json_object_get(msg, "params"), "_meta"));
         json_decref(msg);

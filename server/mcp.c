@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "server/jsonrpc.h"
 #include "tools/service.h"
@@ -13,8 +14,21 @@
 
 /* The versions the server speaks, newest first, and what each allows.
  * Fields arrive with the version that introduced them; batches exist only
- * in 2025-03-26; 2025-11-25 forbids a null id. */
+ * in 2025-03-26; 2025-11-25 forbids a null id; 2026-07-28 drops the
+ * handshake (the stateless era) and adds resultType and cache hints. */
 static const struct mcp_features supported_versions[] = {
+    {.version = MCP_MODERN_VERSION,
+     .titles = true,
+     .output_schema = true,
+     .structured_content = true,
+     .annotations = true,
+     .progress_message = true,
+     .server_description = true,
+     .no_null_id = true,
+     .stateless = true,
+     .result_type = true,
+     .cache_hints = true,
+     .server_info_meta = true},
     {.version = MCP_LATEST_VERSION,
      .titles = true,
      .output_schema = true,
@@ -36,19 +50,65 @@ static const struct mcp_features supported_versions[] = {
     {.version = "2024-11-05"},
 };
 
+/* The _meta keys of 2026-07-28. */
+#define META_PROTOCOL_VERSION "io.modelcontextprotocol/protocolVersion"
+#define META_CLIENT_CAPABILITIES "io.modelcontextprotocol/clientCapabilities"
+#define META_CLIENT_INFO "io.modelcontextprotocol/clientInfo"
+#define META_LOG_LEVEL "io.modelcontextprotocol/logLevel"
+#define META_SERVER_INFO "io.modelcontextprotocol/serverInfo"
+
+/* How long a client may reuse a server/discover answer: what it says
+ * (versions, capabilities, instructions) changes only with the binary. */
+#define DISCOVER_TTL_MS 3600000
+/* How long a client may reuse a tools/list answer: the tools are fixed for
+ * the life of the process, but a restart with other settings (or a reload
+ * of personas) may change them, so a client looks again every 5 minutes. */
+#define TOOLS_LIST_TTL_MS 300000
+
 /* MCP log levels (RFC 5424 names), lowest first. */
 static const char *const mcp_levels[] = {
     "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency",
 };
+
+/* How long a call must have been in a stage before that stage is reported
+ * as progress. A client reads stdout in chunks, and the TypeScript SDK
+ * handles a notification a step later than a response from the same chunk
+ * and forgets the progress token with the response: a progress line
+ * written shortly before the result reaches it after the call is over, and
+ * it reports an error. Against an upstream that answers in a few
+ * milliseconds no progress is sent at all; a call that lingers long enough
+ * for progress to matter to a person still gets it, well before its
+ * result. */
+#define PROGRESS_HOLD_MS 250
+
+/* How long a result waits after a progress notification for its call, so
+ * that the client has read and handled the notification on its own before
+ * the result follows: a call that ends just after its progress went out
+ * would otherwise race it in the same way. Only such calls wait, and at
+ * most this long. */
+#define RESULT_GAP_MS 100
 
 struct pending_call {
     struct mcp_session *s;
     struct batch *batch; /* NULL for a plain request */
     char *id_raw;
     char *id_key;
-    json_t *progress_token; /* NULL when the client asked for no progress */
+    json_t *progress_token;              /* NULL when the client asked for no progress */
+    const struct mcp_features *features; /* of the request's version */
     struct dispatch_call *call;
     struct pending_call *prev, *next;
+    /* What is held back until held_due: a stage to report (0: none), or
+     * the call's result (result_held), which waits RESULT_GAP_MS after the
+     * last progress notification. queued: in the session's queue of held
+     * things, which is in due order. */
+    enum dispatch_stage held_stage;
+    bool result_held;
+    json_t *held_result;
+    bool queued;
+    uint64_t held_due;
+    struct pending_call *held_prev, *held_next;
+    bool progress_sent;
+    uint64_t progress_at; /* loop time of the last progress notification */
 };
 
 /* A batch's responses are collected and written as one array line when
@@ -74,6 +134,9 @@ static const char fallback_tail[] =
     "of memory while answering this request\"}}";
 
 struct mcp_session {
+    uv_loop_t *loop;
+    uv_timer_t *progress_timer; /* fires when the oldest held stage is due */
+    struct pending_call *held_head, *held_tail;
     struct dispatch *dispatch;
     const struct config *cfg;
     mcp_write_fn write;
@@ -83,19 +146,49 @@ struct mcp_session {
     char *client_version;
     char *transport, *address;     /* for the audit line; NULL: stdio */
     const struct persona *persona; /* HTTP: the authenticated one; NULL: default */
-    int client_log_level;          /* index into mcp_levels, -1: no notifications */
-    bool reporting;                /* logging a failed reply: no notifications now */
+    int client_log_level;        /* index into mcp_levels, -1: no notifications */
+    bool reporting;              /* logging a failed reply: no notifications now */
+    bool caller_scoped;          /* the tool list depends on who asks */
+    bool seen_modern;            /* a 2026-07-28 request came before any initialize */
+    struct mcp_outcome *outcome; /* of the message being handled, or NULL */
     struct pending_call *pending;
     unsigned pending_count;
     char fallback[FALLBACK_LINE_MAX];
 };
 
+#define VERSION_COUNT (sizeof supported_versions / sizeof *supported_versions)
+
+/* The session that is the log sink, if any: destroying another session
+ * (one per HTTP exchange) must not take the sink away from it. */
+static struct mcp_session *log_owner;
+
 const struct mcp_features *mcp_features_find(const char *version)
 {
-    for (size_t i = 0; i < sizeof supported_versions / sizeof *supported_versions; i++)
+    for (size_t i = 0; i < VERSION_COUNT; i++)
         if (!strcmp(version, supported_versions[i].version))
             return &supported_versions[i];
     return NULL;
+}
+
+/* The features of a version initialize can negotiate, or NULL. */
+static const struct mcp_features *legacy_features_find(const char *version)
+{
+    const struct mcp_features *f = mcp_features_find(version);
+    return f && !f->stateless ? f : NULL;
+}
+
+/* Every version the server speaks, newest first (new reference). */
+static json_t *versions_json(void)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < VERSION_COUNT; i++)
+        json_array_append_new(list, json_string(supported_versions[i].version));
+    return list;
+}
+
+void mcp_session_set_caller_scoped(struct mcp_session *s, bool scoped)
+{
+    s->caller_scoped = scoped;
 }
 
 int mcp_version_supported(const char *version)
@@ -338,18 +431,49 @@ static void batch_flush(struct batch *b);
 /* The id of an error answering a message whose id could not be read:
  * JSON-RPC says null, but newer versions forbid a null id and make the
  * member optional, so it is left out. Before initialize the version is
- * unknown and plain JSON-RPC applies. */
+ * unknown and plain JSON-RPC applies, unless the client has shown itself
+ * to speak 2026-07-28 (which forbids null too). */
 static const char *unknown_id(const struct mcp_session *s)
 {
-    return s->features && s->features->no_null_id ? NULL : "null";
+    bool no_null = s->features ? s->features->no_null_id : s->seen_modern;
+    return no_null ? NULL : "null";
 }
 
 /* Older versions have no structuredContent; its JSON is in the text block
  * anyway, so older clients lose nothing. */
-static void fit_result_to_version(const struct mcp_session *s, json_t *result)
+static void fit_result_to_version(const struct mcp_features *f, json_t *result)
 {
-    if (s->features && !s->features->structured_content)
+    if (f && !f->structured_content)
         json_object_del(result, "structuredContent");
+}
+
+/* serverInfo for the version f (new reference). */
+static json_t *server_info(const struct mcp_features *f)
+{
+    json_t *info =
+        json_pack("{s:s,s:s}", "name", MCP_SERVER_NAME, "version", MSG91_MCP_VERSION);
+    if (f->titles)
+        json_object_set_new(info, "title", json_string(service.title));
+    if (f->server_description)
+        json_object_set_new(info, "description", json_string(service.description));
+    return info;
+}
+
+/* What 2026-07-28 adds to every result: resultType, and the server's name
+ * in _meta (beside whatever _meta the result already has). */
+static void add_result_members(json_t *result, const struct mcp_features *f)
+{
+    if (!f || !f->result_type || !result)
+        return;
+    json_object_set_new(result, "resultType", json_string("complete"));
+    if (!f->server_info_meta)
+        return;
+    json_t *meta = json_object_get(result, "_meta");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(result, "_meta", meta);
+    }
+    json_object_set_new(meta, META_SERVER_INFO, server_info(f));
 }
 
 /* Sends the response line to the request id_raw, or adds it to its batch.
@@ -381,37 +505,64 @@ static bool respond(struct mcp_session *s, struct batch *b, const char *id_raw,
     return ok;
 }
 
-static bool respond_result(struct mcp_session *s, struct batch *b, const char *id_raw,
+/* Takes result, and adds what the version f (may be NULL) wants on every
+ * result. */
+static bool respond_result(struct mcp_session *s, struct batch *b,
+                           const struct mcp_features *f, const char *id_raw,
                            json_t *result)
 {
+    add_result_members(result, f);
     size_t len = 0;
     char *line = result ? jsonrpc_result_line(id_raw, result, &len) : NULL;
     json_decref(result);
     return respond(s, b, id_raw, line, len);
 }
 
+/* The members add_result_members gives a result of the version f, as
+ * compact JSON text without the braces and with a leading comma
+ * (malloc'd); "" when there are none; NULL when memory ran out. */
+static char *result_members_text(const struct mcp_features *f)
+{
+    if (!f || !f->result_type)
+        return strdup("");
+    json_t *o = json_object();
+    add_result_members(o, f);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text && text[0] == '{' && text[1] != '}') {
+        text[0] = ',';
+        text[strlen(text) - 1] = '\0';
+    }
+    return text;
+}
+
 /* A successful tool result holds its structuredContent twice: as the
  * object and, in its one text block, as that object's compact JSON (see
  * dispatch.h). The line reuses the text for the object instead of
  * serialising it again, which is most of the cost of answering a call. */
-static char *tool_result_line(const char *id_raw, json_t *result, size_t *len)
+static char *tool_result_line(const char *id_raw, json_t *result,
+                              const struct mcp_features *f, size_t *len)
 {
     json_t *content = json_object_get(result, "content");
     json_t *text = json_object_get(json_array_get(content, 0), "text");
     if (!json_object_get(result, "structuredContent") || json_object_size(result) != 2 ||
-        json_array_size(content) != 1 || !json_is_string(text))
+        json_array_size(content) != 1 || !json_is_string(text)) {
+        add_result_members(result, f);
         return jsonrpc_result_line(id_raw, result, len);
+    }
     char *escaped = json_dumps(text, JSON_ENCODE_ANY | JSON_COMPACT);
-    if (!escaped)
-        return NULL;
+    char *members = result_members_text(f);
     struct dynbuf b;
     dynbuf_init(&b, (size_t)1 << 30);
-    int rc = dynbuf_append_str(&b, "{\"content\":[{\"type\":\"text\",\"text\":");
+    int rc = escaped && members ? DYNBUF_OK : DYNBUF_NOMEM;
+    rc = rc ? rc : dynbuf_append_str(&b, "{\"content\":[{\"type\":\"text\",\"text\":");
     rc = rc ? rc : dynbuf_append_str(&b, escaped);
     rc = rc ? rc : dynbuf_append_str(&b, "}],\"structuredContent\":");
     rc = rc ? rc : dynbuf_append(&b, json_string_value(text), json_string_length(text));
+    rc = rc ? rc : dynbuf_append_str(&b, members);
     rc = rc ? rc : dynbuf_append_str(&b, "}");
     free(escaped);
+    free(members);
     char *line = NULL;
     if (rc == DYNBUF_OK)
         line = jsonrpc_result_line_raw(id_raw, dynbuf_ptr(&b), dynbuf_len(&b), len);
@@ -419,11 +570,14 @@ static char *tool_result_line(const char *id_raw, json_t *result, size_t *len)
     return line;
 }
 
+/* Takes result: a CallToolResult, shaped here for the version f. */
 static void respond_tool_result(struct mcp_session *s, struct batch *b,
-                                const char *id_raw, json_t *result)
+                                const struct mcp_features *f, const char *id_raw,
+                                json_t *result)
 {
+    fit_result_to_version(f, result);
     size_t len = 0;
-    char *line = result ? tool_result_line(id_raw, result, &len) : NULL;
+    char *line = result ? tool_result_line(id_raw, result, f, &len) : NULL;
     json_decref(result);
     respond(s, b, id_raw, line, len);
 }
@@ -438,12 +592,23 @@ static void answer_internal_error_in(struct mcp_session *s, struct batch *b,
         answer_internal_error(s, id_raw);
 }
 
+/* Takes data (may be NULL). An error to a message of its own (not in a
+ * batch) is recorded in the outcome. */
+static void respond_error_data(struct mcp_session *s, struct batch *b, const char *id_raw,
+                               int code, const char *message, json_t *data)
+{
+    if (s->outcome && !b)
+        s->outcome->error = code;
+    size_t len = 0;
+    char *line = jsonrpc_error_line(id_raw, code, message, data, &len);
+    json_decref(data);
+    respond(s, b, id_raw, line, len);
+}
+
 static void respond_error(struct mcp_session *s, struct batch *b, const char *id_raw,
                           int code, const char *message)
 {
-    size_t len = 0;
-    char *line = jsonrpc_error_line(id_raw, code, message, NULL, &len);
-    respond(s, b, id_raw, line, len);
+    respond_error_data(s, b, id_raw, code, message, NULL);
 }
 
 /* Notifications are best effort: one that cannot be built or written is
@@ -468,13 +633,28 @@ static void log_sink(void *data, enum log_level level, const char *text)
                      MCP_SERVER_NAME, "data", text));
 }
 
-struct mcp_session *mcp_session_create(struct dispatch *dispatch,
+static void free_timer(uv_handle_t *h)
+{
+    free(h);
+}
+
+struct mcp_session *mcp_session_create(uv_loop_t *loop, struct dispatch *dispatch,
                                        const struct config *cfg, mcp_write_fn write,
                                        void *data)
 {
     struct mcp_session *s = calloc(1, sizeof *s);
-    if (!s)
+    uv_timer_t *timer = malloc(sizeof *timer);
+    if (!s || !timer) {
+        free(s);
+        free(timer);
         return NULL;
+    }
+    /* The timer is its own allocation, freed in its close callback, so the
+     * session can be freed at once however the loop is run afterwards. */
+    uv_timer_init(loop, timer);
+    timer->data = s;
+    s->loop = loop;
+    s->progress_timer = timer;
     s->dispatch = dispatch;
     s->cfg = cfg;
     s->write = write;
@@ -483,9 +663,128 @@ struct mcp_session *mcp_session_create(struct dispatch *dispatch,
     return s;
 }
 
+/* ---- held progress and results ---- */
+
+static void held_remove(struct pending_call *p)
+{
+    struct mcp_session *s = p->s;
+    if (!p->queued)
+        return;
+    if (p->held_prev)
+        p->held_prev->held_next = p->held_next;
+    else
+        s->held_head = p->held_next;
+    if (p->held_next)
+        p->held_next->held_prev = p->held_prev;
+    else
+        s->held_tail = p->held_prev;
+    p->held_prev = p->held_next = NULL;
+    p->queued = false;
+    p->held_stage = 0;
+    /* Nothing held: nothing may wake the loop, or keep it running. */
+    if (!s->held_head)
+        uv_timer_stop(s->progress_timer);
+}
+
+static void send_progress(struct pending_call *p, enum dispatch_stage stage)
+{
+    /* The total counts the answer as the third step; the result itself
+     * reports it (see enum dispatch_stage). */
+    const char *message = stage == DISPATCH_STAGE_QUEUED
+                              ? "queued: waiting for a free upstream slot"
+                              : service.progress_sent;
+    json_t *params = json_pack("{s:O,s:i,s:i}", "progressToken", p->progress_token,
+                               "progress", (int)stage, "total", 3);
+    if (p->features->progress_message)
+        json_object_set_new(params, "message", json_string(message));
+    p->progress_sent = true;
+    p->progress_at = uv_now(p->s->loop);
+    notify(p->s, "notifications/progress", params);
+}
+
+static void finish_call(struct pending_call *p, json_t *result);
+
+static void on_held_due(uv_timer_t *timer)
+{
+    struct mcp_session *s = timer->data;
+    uint64_t now = uv_now(s->loop);
+    /* held_remove below moves held_head on before finish_call frees the
+     * call; the analyzer does not follow it and takes the head for the
+     * call freed in the last turn. */
+    // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above
+    while (s->held_head && s->held_head->held_due <= now) {
+        struct pending_call *p = s->held_head;
+        enum dispatch_stage stage = p->held_stage;
+        held_remove(p);
+        if (p->result_held) {
+            json_t *result = p->held_result;
+            p->held_result = NULL;
+            p->result_held = false;
+            finish_call(p, result);
+        } else {
+            send_progress(p, stage);
+        }
+    }
+    if (s->held_head)
+        uv_timer_start(timer, on_held_due, s->held_head->held_due - now, 0);
+}
+
+/* Puts p in the queue of held things at its due time (after those due no
+ * later), and wakes the timer for it when it is the first. */
+static void held_insert(struct pending_call *p, uint64_t due)
+{
+    struct mcp_session *s = p->s;
+    struct pending_call *after = s->held_tail;
+    while (after && after->held_due > due)
+        after = after->held_prev;
+    p->held_due = due;
+    p->held_prev = after;
+    p->held_next = after ? after->held_next : s->held_head;
+    if (p->held_next)
+        p->held_next->held_prev = p;
+    else
+        s->held_tail = p;
+    if (after)
+        after->held_next = p;
+    else
+        s->held_head = p;
+    p->queued = true;
+    if (s->held_head == p) {
+        uint64_t now = uv_now(s->loop);
+        uv_timer_start(s->progress_timer, on_held_due, due > now ? due - now : 0, 0);
+    }
+}
+
+/* Holds the stage back until the call has been in it PROGRESS_HOLD_MS; a
+ * later stage replaces an earlier one still held. */
+static void hold_progress(struct pending_call *p, enum dispatch_stage stage)
+{
+    held_remove(p);
+    p->held_stage = stage;
+    held_insert(p, uv_now(p->s->loop) + PROGRESS_HOLD_MS);
+}
+
+/* Holds the result (taken) back until RESULT_GAP_MS after the last
+ * progress notification, when that was sent less than that ago; a stage
+ * still held is dropped. Returns false when the result may go now. */
+static bool hold_result(struct pending_call *p, json_t *result)
+{
+    uint64_t due = p->progress_at + RESULT_GAP_MS;
+    if (!p->progress_sent || uv_now(p->s->loop) >= due)
+        return false;
+    held_remove(p);
+    p->result_held = true;
+    p->held_result = result;
+    held_insert(p, due);
+    return true;
+}
+
+/* The call is over (answered, cancelled or abandoned): progress still
+ * held back for it is dropped, so none follows or accompanies its result. */
 static void pending_unlink(struct pending_call *p)
 {
     struct mcp_session *s = p->s;
+    held_remove(p);
     if (p->prev)
         p->prev->next = p->next;
     else
@@ -497,6 +796,8 @@ static void pending_unlink(struct pending_call *p)
 
 static void pending_free(struct pending_call *p)
 {
+    held_remove(p);
+    json_decref(p->held_result);
     free(p->id_raw);
     free(p->id_key);
     json_decref(p->progress_token);
@@ -523,7 +824,11 @@ void mcp_session_destroy(struct mcp_session *s)
             free(b);
         }
     }
-    log_set_sink(NULL, NULL);
+    uv_close((uv_handle_t *)s->progress_timer, free_timer);
+    if (log_owner == s) {
+        log_set_sink(NULL, NULL);
+        log_owner = NULL;
+    }
     free(s->client_name);
     free(s->client_version);
     free(s->transport);
@@ -571,23 +876,28 @@ json_t *mcp_tools_json(struct dispatch *dispatch, const struct mcp_features *f)
     return tools;
 }
 
+/* How one request is served: its batch (2025-03-26 only), the features of
+ * its version (NULL: a legacy request before initialize), and who asked,
+ * for the audit log (borrowed). */
+struct req {
+    struct batch *b;
+    const struct mcp_features *f;
+    const char *client_name;
+    const char *client_version;
+};
+
 static json_t *initialize_result(struct mcp_session *s)
 {
     const struct mcp_features *f = s->features;
-    json_t *info =
-        json_pack("{s:s,s:s}", "name", MCP_SERVER_NAME, "version", MSG91_MCP_VERSION);
-    if (f->titles)
-        json_object_set_new(info, "title", json_string(service.title));
-    if (f->server_description)
-        json_object_set_new(info, "description", json_string(service.description));
     return json_pack("{s:s,s:{s:{s:b},s:{}},s:o,s:s}", "protocolVersion", f->version,
                      "capabilities", "tools", "listChanged", 0, "logging", "serverInfo",
-                     info, "instructions", service.instructions);
+                     server_info(f), "instructions", service.instructions);
 }
 
-static void handle_initialize(struct mcp_session *s, struct batch *b,
+static void handle_initialize(struct mcp_session *s, const struct req *rq,
                               struct jsonrpc_message *m)
 {
+    struct batch *b = rq->b;
     if (b) {
         respond_error(s, b, m->id_raw, JSONRPC_INVALID_REQUEST,
                       "initialize must not be part of a batch");
@@ -606,10 +916,11 @@ static void handle_initialize(struct mcp_session *s, struct batch *b,
     }
     const char *want = json_string_value(requested);
     /* Echo a version we speak, else offer our newest and let the client
-     * decide; negotiation itself never fails. */
-    s->features = mcp_features_find(want);
+     * decide; negotiation itself never fails. A handshake cannot open the
+     * stateless era, so 2026-07-28 is answered with the newest legacy one. */
+    s->features = legacy_features_find(want);
     if (!s->features)
-        s->features = &supported_versions[0];
+        s->features = legacy_features_find(MCP_LATEST_VERSION);
     json_t *info = json_object_get(m->params, "clientInfo");
     const char *name = json_string_value(json_object_get(info, "name"));
     const char *version = json_string_value(json_object_get(info, "version"));
@@ -619,7 +930,7 @@ static void handle_initialize(struct mcp_session *s, struct batch *b,
     s->client_version = version ? strdup(version) : NULL;
     log_debug("initialize: client %s %s, protocol %s", name ? name : "?",
               version ? version : "?", s->features->version);
-    if (!respond_result(s, b, m->id_raw, initialize_result(s))) {
+    if (!respond_result(s, b, NULL, m->id_raw, initialize_result(s))) {
         /* The client got an error, so it may send initialize again. */
         s->features = NULL;
         free(s->client_name);
@@ -628,7 +939,7 @@ static void handle_initialize(struct mcp_session *s, struct batch *b,
     }
 }
 
-static void handle_tools_list(struct mcp_session *s, struct batch *b,
+static void handle_tools_list(struct mcp_session *s, const struct req *rq,
                               struct jsonrpc_message *m)
 {
     json_t *cursor =
@@ -636,33 +947,57 @@ static void handle_tools_list(struct mcp_session *s, struct batch *b,
     if (cursor && !json_is_null(cursor)) {
         /* Every tool fits in one page, so no cursor was ever handed out and
          * any cursor the client sends is not one of ours. */
-        respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
+        respond_error(s, rq->b, m->id_raw, JSONRPC_INVALID_PARAMS,
                       "invalid cursor: this server lists all tools in one page");
         return;
     }
-    json_t *result =
-        json_pack("{s:o}", "tools", mcp_tools_json(s->dispatch, s->features));
-    respond_result(s, b, m->id_raw, result);
+    json_t *result = json_pack("{s:o}", "tools", mcp_tools_json(s->dispatch, rq->f));
+    if (rq->f->cache_hints && result) {
+        /* The list is the same for every caller unless it depends on who
+         * asks (personas): then no cache may share it between callers. */
+        json_object_set_new(result, "ttlMs", json_integer(TOOLS_LIST_TTL_MS));
+        json_object_set_new(result, "cacheScope",
+                            json_string(s->caller_scoped ? "private" : "public"));
+    }
+    respond_result(s, rq->b, rq->f, m->id_raw, result);
 }
 
-static void handle_set_level(struct mcp_session *s, struct batch *b,
-                             struct jsonrpc_message *m)
+static void handle_discover(struct mcp_session *s, const struct req *rq,
+                            struct jsonrpc_message *m)
 {
-    const char *level = json_string_value(json_object_get(m->params, "level"));
-    int found = -1;
+    /* Logging is not offered here: 2026-07-28 deprecates it, and the
+     * server sends no log notifications to a request of this era. */
+    json_t *result = json_pack("{s:o,s:{s:{s:b}},s:s,s:I,s:s}", "supportedVersions",
+                               versions_json(), "capabilities", "tools", "listChanged", 0,
+                               "instructions", service.instructions, "ttlMs",
+                               (json_int_t)DISCOVER_TTL_MS, "cacheScope", "public");
+    respond_result(s, rq->b, rq->f, m->id_raw, result);
+}
+
+/* The index of level in mcp_levels, or -1. */
+static int level_index(const char *level)
+{
     for (int i = 0; level && i < 8; i++)
         if (!strcmp(level, mcp_levels[i]))
-            found = i;
+            return i;
+    return -1;
+}
+
+static const char bad_level[] = "level must be one of debug, info, notice, warning, "
+                                "error, critical, alert, emergency";
+
+static void handle_set_level(struct mcp_session *s, const struct req *rq,
+                             struct jsonrpc_message *m)
+{
+    int found = level_index(json_string_value(json_object_get(m->params, "level")));
     if (found < 0) {
-        respond_error(
-            s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
-            "level must be one of debug, info, notice, warning, error, critical, "
-            "alert, emergency");
+        respond_error(s, rq->b, m->id_raw, JSONRPC_INVALID_PARAMS, bad_level);
         return;
     }
     s->client_log_level = found;
     log_set_sink(log_sink, s);
-    respond_result(s, b, m->id_raw, json_object());
+    log_owner = s;
+    respond_result(s, rq->b, rq->f, m->id_raw, json_object());
 }
 
 static void batch_done_one(struct batch *b)
@@ -674,55 +1009,39 @@ static void batch_done_one(struct batch *b)
 static void call_stage(void *data, enum dispatch_stage stage)
 {
     struct pending_call *p = data;
-    if (!p->progress_token)
-        return;
-    /* The total counts the answer as the third step; the result itself
-     * reports it (see enum dispatch_stage). */
-    const char *message = stage == DISPATCH_STAGE_QUEUED
-                              ? "queued: waiting for a free upstream slot"
-                              : service.progress_sent;
-    json_t *params = json_pack("{s:O,s:i,s:i}", "progressToken", p->progress_token,
-                               "progress", (int)stage, "total", 3);
-    if (p->s->features->progress_message)
-        json_object_set_new(params, "message", json_string(message));
-    notify(p->s, "notifications/progress", params);
+    if (p->progress_token)
+        hold_progress(p, stage);
 }
 
-static void call_done(void *data, json_t *result)
+/* Answers the pending call p with result (taken) and forgets it. */
+static void finish_call(struct pending_call *p, json_t *result)
 {
-    struct pending_call *p = data;
     struct mcp_session *s = p->s;
     struct batch *b = p->batch;
     pending_unlink(p);
-    fit_result_to_version(s, result);
-    respond_tool_result(s, b, p->id_raw, result);
+    respond_tool_result(s, b, p->features, p->id_raw, result);
     pending_free(p);
     if (b)
         batch_done_one(b);
 }
 
-static void handle_tools_call(struct mcp_session *s, struct batch *b,
-                              struct jsonrpc_message *m)
+static void call_done(void *data, json_t *result)
 {
-    json_t *params = m->params;
-    json_t *name = json_is_object(params) ? json_object_get(params, "name") : NULL;
-    if (!json_is_string(name)) {
-        respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
-                      "tools/call needs params.name (a string)");
-        return;
-    }
-    json_t *args = json_object_get(params, "arguments");
-    if (args && json_is_null(args))
-        args = NULL;
-    if (args && !json_is_object(args)) {
-        respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
-                      "tools/call params.arguments must be an object");
-        return;
-    }
-    json_t *token = json_object_get(json_object_get(params, "_meta"), "progressToken");
+    struct pending_call *p = data;
+    p->call = NULL; /* dispatch is done with it */
+    if (!hold_result(p, result))
+        finish_call(p, result);
+}
+
+/* Starts the call of tool name with args (borrowed, may be NULL) and
+ * answers it now, or keeps it pending until dispatch calls back. */
+static void start_call(struct mcp_session *s, const struct req *rq,
+                       struct jsonrpc_message *m, const char *name, json_t *args)
+{
+    struct batch *b = rq->b;
+    json_t *token = json_object_get(json_object_get(m->params, "_meta"), "progressToken");
     if (token && !json_is_string(token) && !json_is_integer(token))
         token = NULL;
-
     struct pending_call *p = calloc(1, sizeof *p);
     if (!p) {
         answer_internal_error_in(s, b, m->id_raw);
@@ -730,6 +1049,7 @@ static void handle_tools_call(struct mcp_session *s, struct batch *b,
     }
     p->s = s;
     p->batch = b;
+    p->features = rq->f;
     p->id_raw = strdup(m->id_raw);
     p->id_key = strdup(m->id_key);
     if (!p->id_raw || !p->id_key) {
@@ -740,14 +1060,14 @@ static void handle_tools_call(struct mcp_session *s, struct batch *b,
     p->progress_token = token ? json_incref(token) : NULL;
 
     static const struct dispatch_callbacks callbacks = {call_done, call_stage};
-    struct dispatch_client client = {.name = s->client_name,
-                                     .version = s->client_version,
+    struct dispatch_client client = {.name = rq->client_name,
+                                     .version = rq->client_version,
                                      .transport = s->transport ? s->transport : "stdio",
                                      .address = s->address,
                                      .persona = s->persona};
     json_t *result = NULL;
-    enum dispatch_status st = dispatch_call(s->dispatch, json_string_value(name), args,
-                                            &client, &callbacks, p, &result, &p->call);
+    enum dispatch_status st =
+        dispatch_call(s->dispatch, name, args, &client, &callbacks, p, &result, &p->call);
     if (st == DISPATCH_PENDING) {
         p->next = s->pending;
         if (s->pending)
@@ -760,16 +1080,36 @@ static void handle_tools_call(struct mcp_session *s, struct batch *b,
     }
     if (st == DISPATCH_UNKNOWN_TOOL) {
         char *text = NULL;
-        if (asprintf(&text, "Unknown tool: %s", json_string_value(name)) < 0)
+        if (asprintf(&text, "Unknown tool: %s", name) < 0)
             text = NULL;
         respond_error(s, b, p->id_raw, JSONRPC_INVALID_PARAMS,
                       text ? text : "Unknown tool");
         free(text);
     } else {
-        fit_result_to_version(s, result);
-        respond_tool_result(s, b, p->id_raw, result);
+        respond_tool_result(s, b, rq->f, p->id_raw, result);
     }
     pending_free(p);
+}
+
+static void handle_tools_call(struct mcp_session *s, const struct req *rq,
+                              struct jsonrpc_message *m)
+{
+    json_t *params = m->params;
+    json_t *name = json_is_object(params) ? json_object_get(params, "name") : NULL;
+    if (!json_is_string(name)) {
+        respond_error(s, rq->b, m->id_raw, JSONRPC_INVALID_PARAMS,
+                      "tools/call needs params.name (a string)");
+        return;
+    }
+    json_t *args = json_object_get(params, "arguments");
+    if (args && json_is_null(args))
+        args = NULL;
+    if (args && !json_is_object(args)) {
+        respond_error(s, rq->b, m->id_raw, JSONRPC_INVALID_PARAMS,
+                      "tools/call params.arguments must be an object");
+        return;
+    }
+    start_call(s, rq, m, json_string_value(name), args);
 }
 
 void mcp_session_abandon_pending(struct mcp_session *s)
@@ -780,17 +1120,16 @@ void mcp_session_abandon_pending(struct mcp_session *s)
          * follow it and takes p for the call freed in the last turn. */
         // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above
         dispatch_cancel(p->call);
-        pending_unlink(p);
-        struct batch *b = p->batch;
-        json_t *result = dispatch_error_result(
-            "The server is shutting down and stopped waiting for " SERVICE_NAME
-            "'s answer; "
-            "the request may or may not have been carried out.");
-        fit_result_to_version(s, result);
-        respond_tool_result(s, b, p->id_raw, result);
-        pending_free(p);
-        if (b)
-            batch_done_one(b);
+        json_t *result = p->held_result;
+        p->held_result = NULL;
+        /* A result held back for its gap is the real answer: it goes now. */
+        if (!p->result_held)
+            result = dispatch_error_result(
+                "The server is shutting down and stopped waiting for " SERVICE_NAME
+                "'s answer; "
+                "the request may or may not have been carried out.");
+        p->result_held = false;
+        finish_call(p, result);
     }
 }
 
@@ -847,8 +1186,265 @@ static const char *lost_id(const struct jsonrpc_message *m, char *buf, size_t si
     return buf;
 }
 
+/* The features a legacy request is served with: the session's on stdio
+ * (NULL before initialize). Over HTTP each exchange has a session of its
+ * own and no handshake before it, so the header's version (2025-03-26
+ * when absent, as the specification allows) stands in for it. */
+static const struct mcp_features *
+legacy_session_features(const struct mcp_session *s, const struct mcp_http_request *http)
+{
+    if (!http || s->features)
+        return s->features;
+    return legacy_features_find(http->protocol_version ? http->protocol_version
+                                                       : "2025-03-26");
+}
+
+/* A request with a string holding \u0000. In a tool call this is an
+ * argument a model can fix, so it is a tool error (as every invalid
+ * argument is); elsewhere a protocol error. Either way the request's own
+ * id is answered. */
+static void answer_nul(struct mcp_session *s, const struct req *rq,
+                       struct jsonrpc_message *m)
+{
+    static const char text[] =
+        "a string holds a NUL character (\\u0000), which no " SERVICE_NAME
+        " field accepts; remove it and send the request again";
+    if (!strcmp(m->method, "tools/call") && rq->f) {
+        char *msg = NULL;
+        if (asprintf(&msg, "Invalid arguments: %s", text) < 0)
+            msg = NULL;
+        respond_result(s, rq->b, rq->f, m->id_raw,
+                       dispatch_error_result(msg ? msg : text));
+        free(msg);
+    } else {
+        respond_error(s, rq->b, m->id_raw, JSONRPC_INVALID_PARAMS,
+                      "Invalid params: "
+                      "a string "
+                      "holds a NUL character (\\u0000), which no " SERVICE_NAME
+                      " field accepts");
+    }
+}
+
+/* A request of the legacy era, served with the features rq->f. */
+static void serve_legacy(struct mcp_session *s, const struct req *rq,
+                         struct jsonrpc_message *m)
+{
+    const char *method = m->method;
+    if (m->has_nul) {
+        answer_nul(s, rq, m);
+    } else if (strcmp(method, "initialize") == 0) {
+        handle_initialize(s, rq, m);
+    } else if (strcmp(method, "ping") == 0) {
+        respond_result(s, rq->b, NULL, m->id_raw, json_object());
+    } else if (strcmp(method, "tools/list") != 0 && strcmp(method, "tools/call") != 0 &&
+               strcmp(method, "logging/setLevel") != 0) {
+        /* server/discover without a 2026-07-28 _meta, the resource, prompt
+         * and completion methods and anything else are answered at once,
+         * so probing clients fall back quickly instead of waiting. */
+        respond_error(s, rq->b, m->id_raw, JSONRPC_METHOD_NOT_FOUND, "Method not found");
+    } else if (!rq->f) {
+        respond_error(s, rq->b, m->id_raw, JSONRPC_INVALID_REQUEST,
+                      "Server not initialized: send initialize first");
+    } else if (!strcmp(method, "tools/list")) {
+        handle_tools_list(s, rq, m);
+    } else if (!strcmp(method, "tools/call")) {
+        handle_tools_call(s, rq, m);
+    } else {
+        handle_set_level(s, rq, m);
+    }
+}
+
+/* ---- the 2026-07-28 era ---- */
+
+/* The methods of the stateless era, with the client capabilities each
+ * needs (a ClientCapabilities object as JSON text; NULL: none). None of
+ * this server's methods needs one today: a tool that asked the client
+ * for input (elicitation) would say so here, and a client that did not
+ * declare it would get -32021. */
+static const struct modern_method {
+    const char *name;
+    const char *requires;
+    void (*handle)(struct mcp_session *s, const struct req *rq,
+                   struct jsonrpc_message *m);
+} modern_methods[] = {
+    {"server/discover", NULL, handle_discover},
+    {"tools/list", NULL, handle_tools_list},
+    {"tools/call", NULL, handle_tools_call},
+};
+
+json_t *mcp_missing_capabilities(json_t *required, json_t *declared)
+{
+    json_t *missing = NULL;
+    const char *key;
+    json_t *want;
+    json_object_foreach(required, key, want) {
+        json_t *have = json_object_get(declared, key);
+        json_t *gap = NULL;
+        if (!have)
+            gap = json_incref(want);
+        else if (json_is_object(want) && json_object_size(want) > 0)
+            gap = mcp_missing_capabilities(want, json_is_object(have) ? have : NULL);
+        if (!gap)
+            continue;
+        if (!missing)
+            missing = json_object();
+        json_object_set_new(missing, key, gap);
+    }
+    return missing;
+}
+
+/* params._meta of a request, or NULL. */
+static json_t *request_meta(const struct jsonrpc_message *m)
+{
+    json_t *meta = json_is_object(m->params) ? json_object_get(m->params, "_meta") : NULL;
+    return json_is_object(meta) ? meta : NULL;
+}
+
+/* True when a request is served as 2026-07-28: over HTTP when its header
+ * names no legacy version we speak (an absent header is legacy unless the
+ * body carries the 2026-07-28 _meta); on stdio when its _meta names a
+ * protocol version that is not a legacy one (an initialize handshake
+ * selects the legacy era, a per-request version the modern one). */
+static bool is_modern(const struct mcp_http_request *http,
+                      const struct jsonrpc_message *m)
+{
+    const char *v = http ? http->protocol_version : NULL;
+    if (!v) {
+        json_t *mv = json_object_get(request_meta(m), META_PROTOCOL_VERSION);
+        if (!mv)
+            return false;
+        if (!(v = json_string_value(mv)))
+            return true; /* malformed: the modern path says what is wrong */
+    }
+    return !legacy_features_find(v);
+}
+
+/* Refuses a request for its envelope. Takes data. Returns false. */
+static bool refuse(struct mcp_session *s, struct jsonrpc_message *m, int code,
+                   const char *message, json_t *data)
+{
+    if (s->outcome)
+        s->outcome->bad_envelope = true;
+    respond_error_data(s, NULL, m->id_raw, code, message, data);
+    return false;
+}
+
+/* The HTTP headers against the body (2026-07-28 Streamable HTTP): -32020
+ * for any that is missing or disagrees. Returns true when they agree. */
+static bool check_headers(struct mcp_session *s, const struct mcp_http_request *http,
+                          struct jsonrpc_message *m, const char *body_version)
+{
+    if (!http->protocol_version)
+        return refuse(s, m, MCP_HEADER_MISMATCH,
+                      "Header mismatch: the MCP-Protocol-Version header is required",
+                      NULL);
+    if (strcmp(http->protocol_version, body_version) != 0)
+        return refuse(s, m, MCP_HEADER_MISMATCH,
+                      "Header mismatch: MCP-Protocol-Version differs from "
+                      "_meta[\"" META_PROTOCOL_VERSION "\"]",
+                      NULL);
+    if (!http->method || strcmp(http->method, m->method) != 0)
+        return refuse(s, m, MCP_HEADER_MISMATCH,
+                      "Header mismatch: the Mcp-Method header must be the request's "
+                      "method",
+                      NULL);
+    /* Mcp-Name mirrors the name (or URI) of the methods that have one. */
+    const char *member =
+        !strcmp(m->method, "tools/call") || !strcmp(m->method, "prompts/get") ? "name"
+        : !strcmp(m->method, "resources/read")                                ? "uri"
+                                                                              : NULL;
+    const char *name =
+        member ? json_string_value(json_object_get(m->params, member)) : NULL;
+    if (member && (!http->name || !name || strcmp(http->name, name) != 0))
+        return refuse(s, m, MCP_HEADER_MISMATCH,
+                      "Header mismatch: the Mcp-Name header must be the request's "
+                      "params.name (params.uri for resources/read)",
+                      NULL);
+    return true;
+}
+
+/* The per-request protocol fields, in the order the specification and its
+ * conformance suite check them: a version we serve (-32022), the required
+ * _meta fields (-32602), the HTTP headers (-32020), the optional log
+ * level (-32602). Fills rq and returns true when the request may go on. */
+static bool check_envelope(struct mcp_session *s, const struct mcp_http_request *http,
+                           struct jsonrpc_message *m, struct req *rq)
+{
+    json_t *meta = request_meta(m);
+    json_t *mv = json_object_get(meta, META_PROTOCOL_VERSION);
+    const char *v =
+        http && http->protocol_version ? http->protocol_version : json_string_value(mv);
+    if (!v)
+        return refuse(s, m, JSONRPC_INVALID_PARAMS,
+                      "Invalid params: _meta[\"" META_PROTOCOL_VERSION
+                      "\"] must be a string",
+                      NULL);
+    rq->f = mcp_features_find(v);
+    if (!rq->f || !rq->f->stateless)
+        return refuse(
+            s, m, MCP_UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version",
+            json_pack("{s:o,s:s}", "supported", versions_json(), "requested", v));
+    if (!json_is_string(mv))
+        return refuse(s, m, JSONRPC_INVALID_PARAMS,
+                      "Invalid params: _meta[\"" META_PROTOCOL_VERSION
+                      "\"] is required (a string)",
+                      NULL);
+    if (!json_is_object(json_object_get(meta, META_CLIENT_CAPABILITIES)))
+        return refuse(s, m, JSONRPC_INVALID_PARAMS,
+                      "Invalid params: _meta[\"" META_CLIENT_CAPABILITIES
+                      "\"] is required (an object)",
+                      NULL);
+    if (http && !check_headers(s, http, m, json_string_value(mv)))
+        return false;
+    json_t *level = json_object_get(meta, META_LOG_LEVEL);
+    if (level && level_index(json_string_value(level)) < 0)
+        return refuse(s, m, JSONRPC_INVALID_PARAMS, bad_level, NULL);
+    /* clientInfo is optional and only labels audit lines. */
+    json_t *info = json_object_get(meta, META_CLIENT_INFO);
+    rq->client_name = json_string_value(json_object_get(info, "name"));
+    rq->client_version = json_string_value(json_object_get(info, "version"));
+    return true;
+}
+
+/* A request of the 2026-07-28 era: everything it needs is in itself. */
+static void serve_modern(struct mcp_session *s, const struct mcp_http_request *http,
+                         struct jsonrpc_message *m)
+{
+    struct req rq = {0};
+    if (!s->features)
+        s->seen_modern = true;
+    if (!check_envelope(s, http, m, &rq))
+        return;
+    if (m->has_nul) {
+        answer_nul(s, &rq, m);
+        return;
+    }
+    const struct modern_method *mm = NULL;
+    for (size_t i = 0; i < sizeof modern_methods / sizeof *modern_methods; i++)
+        if (!strcmp(m->method, modern_methods[i].name))
+            mm = &modern_methods[i];
+    if (!mm) {
+        /* initialize, ping, logging/setLevel and the rest do not exist in
+         * this era. */
+        respond_error(s, NULL, m->id_raw, JSONRPC_METHOD_NOT_FOUND, "Method not found");
+        return;
+    }
+    json_t *required = mm->requires ? json_loads(mm->requires, 0, NULL) : NULL;
+    json_t *missing = mcp_missing_capabilities(
+        required, json_object_get(request_meta(m), META_CLIENT_CAPABILITIES));
+    json_decref(required);
+    if (missing) {
+        refuse(s, m, MCP_MISSING_CLIENT_CAPABILITY, "Missing required client capability",
+               json_pack("{s:o}", "requiredCapabilities", missing));
+        return;
+    }
+    mm->handle(s, &rq, m);
+}
+
+/* ---- messages ---- */
+
 static void handle_message(struct mcp_session *s, struct batch *b,
-                           struct jsonrpc_message *m)
+                           const struct mcp_http_request *http, struct jsonrpc_message *m)
 {
     char id_buf[256];
     const char *id = NULL;
@@ -873,49 +1469,15 @@ static void handle_message(struct mcp_session *s, struct batch *b,
     case JSONRPC_REQUEST:
         break;
     }
-    if (m->has_nul) {
-        /* In a tool call this is an argument a model can fix, so it is a
-         * tool error (as every invalid argument is); elsewhere a protocol
-         * error. Either way the request's own id is answered. */
-        static const char text[] =
-            "a string holds a NUL character (\\u0000), which no " SERVICE_NAME
-            " field accepts; remove it and send the request again";
-        if (!strcmp(m->method, "tools/call") && s->features) {
-            char *msg = NULL;
-            if (asprintf(&msg, "Invalid arguments: %s", text) < 0)
-                msg = NULL;
-            respond_result(s, b, m->id_raw, dispatch_error_result(msg ? msg : text));
-            free(msg);
-        } else {
-            respond_error(s, b, m->id_raw, JSONRPC_INVALID_PARAMS,
-                          "Invalid params: "
-                          "a string "
-                          "holds a NUL character (\\u0000), which no " SERVICE_NAME
-                          " field accepts");
-        }
+    if (!b && is_modern(http, m)) {
+        if (s->outcome)
+            s->outcome->modern = true;
+        serve_modern(s, http, m);
         return;
     }
-    const char *method = m->method;
-    if (strcmp(method, "initialize") == 0) {
-        handle_initialize(s, b, m);
-    } else if (strcmp(method, "ping") == 0) {
-        respond_result(s, b, m->id_raw, json_object());
-    } else if (strcmp(method, "tools/list") != 0 && strcmp(method, "tools/call") != 0 &&
-               strcmp(method, "logging/setLevel") != 0) {
-        /* server/discover, the resource, prompt and completion methods and
-         * anything else are answered at once, so probing clients fall back
-         * quickly instead of waiting for a timeout. */
-        respond_error(s, b, m->id_raw, JSONRPC_METHOD_NOT_FOUND, "Method not found");
-    } else if (!s->features) {
-        respond_error(s, b, m->id_raw, JSONRPC_INVALID_REQUEST,
-                      "Server not initialized: send initialize first");
-    } else if (!strcmp(method, "tools/list")) {
-        handle_tools_list(s, b, m);
-    } else if (!strcmp(method, "tools/call")) {
-        handle_tools_call(s, b, m);
-    } else {
-        handle_set_level(s, b, m);
-    }
+    struct req rq = {b, legacy_session_features(s, http), s->client_name,
+                     s->client_version};
+    serve_legacy(s, &rq, m);
 }
 
 /* The batch's responses as one JSON array, or NULL when memory ran out. */
@@ -963,11 +1525,15 @@ static void batch_flush(struct batch *b)
     free(b);
 }
 
-static void handle_batch(struct mcp_session *s, const struct jsonrpc_message *batch)
+static void handle_batch(struct mcp_session *s, const struct mcp_http_request *http,
+                         const struct jsonrpc_message *batch)
 {
     json_t *array = batch->root;
+    const struct mcp_features *f = legacy_session_features(s, http);
     /* Only one version has batches; every other version gets one error. */
-    if (!s->features || !s->features->batches || json_array_size(array) == 0) {
+    if (!f || !f->batches || json_array_size(array) == 0) {
+        if (s->outcome)
+            s->outcome->request = true; /* the error is its reply */
         respond_error(s, NULL, unknown_id(s), JSONRPC_INVALID_REQUEST,
                       json_array_size(array) == 0
                           ? "Invalid Request: empty batch"
@@ -993,7 +1559,10 @@ static void handle_batch(struct mcp_session *s, const struct jsonrpc_message *ba
     json_array_foreach(array, i, item) {
         struct jsonrpc_message m;
         jsonrpc_parse_element(batch, i, &m);
-        handle_message(s, b, &m);
+        if (s->outcome)
+            s->outcome->request |=
+                m.kind != JSONRPC_NOTIFICATION && m.kind != JSONRPC_RESPONSE;
+        handle_message(s, b, NULL, &m);
         jsonrpc_message_finish(&m);
     }
     b->parsing = false;
@@ -1001,15 +1570,41 @@ static void handle_batch(struct mcp_session *s, const struct jsonrpc_message *ba
         batch_flush(b);
 }
 
+void mcp_session_handle_message(struct mcp_session *s, const char *text, size_t len,
+                                const struct mcp_http_request *http,
+                                struct mcp_outcome *out)
+{
+    struct mcp_outcome ignored;
+    if (!out)
+        out = &ignored;
+    memset(out, 0, sizeof *out);
+    s->outcome = out;
+    struct jsonrpc_message m;
+    jsonrpc_parse_line(text, len, &m);
+    if (m.kind == JSONRPC_BATCH) {
+        handle_batch(s, http, &m);
+    } else {
+        out->request = m.kind != JSONRPC_NOTIFICATION && m.kind != JSONRPC_RESPONSE;
+        handle_message(s, NULL, http, &m);
+    }
+    jsonrpc_message_finish(&m);
+    s->outcome = NULL;
+}
+
 void mcp_session_handle_line(struct mcp_session *s, const char *line, size_t len)
 {
-    struct jsonrpc_message m;
-    jsonrpc_parse_line(line, len, &m);
-    if (m.kind == JSONRPC_BATCH)
-        handle_batch(s, &m);
-    else
-        handle_message(s, NULL, &m);
-    jsonrpc_message_finish(&m);
+    mcp_session_handle_message(s, line, len, NULL, NULL);
+}
+
+int mcp_outcome_http_status(const struct mcp_outcome *o)
+{
+    if (!o->request)
+        return 202;
+    if (o->bad_envelope || o->error == JSONRPC_PARSE_ERROR)
+        return 400;
+    if (o->modern && o->error == JSONRPC_METHOD_NOT_FOUND)
+        return 404;
+    return 200;
 }
 
 void mcp_session_line_too_big(struct mcp_session *s, size_t max_line)

@@ -208,7 +208,10 @@ int serve_stdio(const struct config *cfg)
         free(error);
         goto out_loop;
     }
-    srv->session = mcp_session_create(srv->dispatch, cfg, write_line, srv);
+    srv->session = mcp_session_create(&srv->loop, srv->dispatch, cfg, write_line, srv);
+    /* A persona's tool list is its own: no shared cache may keep it. */
+    if (srv->session && cfg->persona)
+        mcp_session_set_caller_scoped(srv->session, true);
     err = srv->session
               ? transport_init(&srv->transport, &srv->loop, STDIN_FILENO, STDOUT_FILENO,
                                (size_t)cfg->max_line_bytes, &transport_cb, srv)

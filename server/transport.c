@@ -123,6 +123,9 @@ int transport_init(struct transport *t, uv_loop_t *loop, int in_fd, int out_fd,
     uv_check_init(loop, &t->flush_check);
     t->flush_check.data = t;
     t->open_handles++;
+    uv_idle_init(loop, &t->flush_idle);
+    t->flush_idle.data = t;
+    t->open_handles++;
 
     int rc = open_side(t, in_fd, true, &t->in.handle, &t->in_kind);
     if (rc != 0)
@@ -152,6 +155,7 @@ fail:
     free(t->reserve);
     t->reserve = NULL;
     uv_close((uv_handle_t *)&t->flush_check, NULL);
+    uv_close((uv_handle_t *)&t->flush_idle, NULL);
     return rc;
 }
 
@@ -311,6 +315,7 @@ static void fail_output(struct transport *t, int rc)
 static void flush_batch(struct transport *t)
 {
     uv_check_stop(&t->flush_check);
+    uv_idle_stop(&t->flush_idle);
     struct transport_chunk *c = t->out_batch;
     t->out_batch = NULL;
     if (!c)
@@ -339,6 +344,11 @@ static void flush_batch(struct transport *t)
 static void flush_check_cb(uv_check_t *check)
 {
     flush_batch(check->data);
+}
+
+static void flush_idle_cb(uv_idle_t *idle)
+{
+    (void)idle;
 }
 
 /* Makes room for need more bytes in the batch: grows it, or hands it over
@@ -380,8 +390,15 @@ int transport_write(struct transport *t, const char *line, size_t len)
     memcpy(c->bytes + c->len, line, len);
     c->bytes[c->len + len] = '\n';
     c->len += len + 1;
-    if (!uv_is_active((uv_handle_t *)&t->flush_check))
+    if (!uv_is_active((uv_handle_t *)&t->flush_check)) {
         uv_check_start(&t->flush_check, flush_check_cb);
+        /* A line written from a timer callback comes before the poll
+         * phase: an active idle handle keeps poll from blocking, so the
+         * check phase hands it over in this turn, not after the next
+         * event (a progress notification would otherwise wait for, and go
+         * out with, its call's result). */
+        uv_idle_start(&t->flush_idle, flush_idle_cb);
+    }
     return 0;
 }
 
@@ -405,8 +422,10 @@ static void maybe_close(struct transport *t)
     flush_batch(t);
     if (t->out_pending_writes > 0 || t->file_read_active)
         return;
-    if (!uv_is_closing((uv_handle_t *)&t->flush_check))
+    if (!uv_is_closing((uv_handle_t *)&t->flush_check)) {
         uv_close((uv_handle_t *)&t->flush_check, close_cb);
+        uv_close((uv_handle_t *)&t->flush_idle, close_cb);
+    }
     if (t->in_open) {
         t->in_open = false;
         if (t->in_kind == TRANSPORT_STREAM)

@@ -75,6 +75,9 @@ struct transport {
     struct transport_chunk *reserve;   /* for short lines when malloc fails */
     bool reserve_busy;
     uv_check_t flush_check; /* hands out_batch over at the end of the turn */
+    /* Active while lines wait in out_batch, so that the turn does not block
+     * in poll before the check phase when they were written from a timer. */
+    uv_idle_t flush_idle;
 
     struct framing framing;
     size_t pause_above; /* stop reading stdin when this much output waits */

@@ -2081,7 +2081,8 @@ START_TEST(progress_tokens_string_and_integer)
 {
     struct srv v;
     srv_start(&v, SB.base, NULL);
-    sb_rule(&SB, "{\"tool\":\"list_campaigns\",\"delay_ms\":100}");
+    /* Progress is held back until a call has waited 250 ms. */
+    sb_rule(&SB, "{\"tool\":\"list_campaigns\",\"delay_ms\":800}");
     check_progress(&v, "\"tok\"");
     check_progress(&v, "5");
     /* Without a token there is no notification at all. */

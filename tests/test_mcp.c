@@ -1,6 +1,7 @@
 /* The MCP session driven line by line, with no stdio: every reply is
  * compared with the exact line or the exact fields expected. */
 #include <check.h>
+#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -13,13 +14,26 @@
 #include "util/log.h"
 #include "util/redact.h"
 
+/* The per-request _meta of 2026-07-28, naming the version v. */
+#define META_V(v)                                                                        \
+    "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"" v "\","                  \
+    "\"io.modelcontextprotocol/clientCapabilities\":{},"                                 \
+    "\"io.modelcontextprotocol/clientInfo\":{\"name\":\"modern-test\",\"version\":"      \
+    "\"2\"}}"
+#define META META_V("2026-07-28")
+#define SERVER_INFO_META                                                                 \
+    "\"_meta\":{\"io.modelcontextprotocol/serverInfo\":{\"name\":\"msg91-mcp\","         \
+    "\"version\":\"" MSG91_MCP_VERSION "\",\"title\":\"MSG91\",\"description\":"         \
+    "\"MSG91 OTP, SMS and Segmento tools over MCP\"}}"
+
 struct harness {
     uv_loop_t loop;
     struct config cfg;
     struct dispatch *dispatch;
     struct mcp_session *session;
     char *lines[256];
-    int turns[256]; /* the loop turn each line was written in */
+    int turns[256];      /* the loop turn each line was written in */
+    uint64_t times[256]; /* the loop time (ms) each line was written at */
     int count;
     int turn;
     int refuse; /* the next `refuse` writes fail as if memory ran out */
@@ -38,6 +52,7 @@ static int capture(void *data, const char *line, size_t len)
         rc = UV_ENOMEM;
     } else {
         h->turns[h->count] = h->turn;
+        h->times[h->count] = uv_now(&h->loop);
         h->lines[h->count++] = strndup(line, len);
     }
     alloc_hook_resume();
@@ -54,7 +69,7 @@ static void setup_with(struct harness *h, void (*tweak)(struct config *))
     char *error = NULL;
     h->dispatch = dispatch_create(&h->cfg, &h->loop, &error);
     ck_assert_msg(h->dispatch != NULL, "%s", error);
-    h->session = mcp_session_create(h->dispatch, &h->cfg, capture, h);
+    h->session = mcp_session_create(&h->loop, h->dispatch, &h->cfg, capture, h);
 }
 
 static void teardown_harness(struct harness *h)
@@ -123,8 +138,9 @@ START_TEST(negotiates_each_version)
         {"2024-11-05", "2024-11-05"}, {"2025-03-26", "2025-03-26"},
         {"2025-06-18", "2025-06-18"}, {"2025-11-25", "2025-11-25"},
         {"2099-01-01", "2025-11-25"}, {"2024-10-07", "2025-11-25"},
+        {"2026-07-28", "2025-11-25"},
     };
-    for (size_t i = 0; i < 6; i++) {
+    for (size_t i = 0; i < sizeof versions / sizeof *versions; i++) {
         struct harness h;
         setup_with(&h, NULL);
         char line[256];
@@ -581,6 +597,13 @@ END_TEST
 
 static struct sandbox *shared_sandbox;
 
+static size_t discard_body(char *p, size_t size, size_t n, void *data)
+{
+    (void)p;
+    (void)data;
+    return size * n;
+}
+
 static void against_sandbox(struct config *c)
 {
     free(c->base_url);
@@ -609,21 +632,90 @@ static int find_line(const struct harness *h, int from, const char *needle)
     return -1;
 }
 
-START_TEST(progress_never_arrives_with_the_result)
+/* POSTs a misbehaviour rule to the shared sandbox's control API. */
+static void sandbox_rule(const char *rule)
 {
-    /* The TypeScript SDK forgets a progress token as soon as the result is
-     * read, and reports every later notification for it as an error; the
-     * transport writes the lines of one loop turn together. So every
-     * progress notification must come in an earlier turn than the result,
-     * and none may say "answered". */
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/_sandbox/misbehave",
+             (unsigned)sandbox_port(shared_sandbox));
+    CURL *c = curl_easy_init();
+    ck_assert_ptr_nonnull(c);
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, rule);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    ck_assert_int_eq(status, 200);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+}
+
+/* The loop time, brought up to date (it is cached per turn). */
+static uint64_t loop_now(struct harness *h)
+{
+    uv_update_time(&h->loop);
+    return uv_now(&h->loop);
+}
+
+/* Checks the progress lines for token (a quoted JSON string, e.g.
+ * "\"t1\"") against the result line: each was written at least the hold
+ * time after the request was sent, before the result and in an earlier
+ * loop turn (the transport writes the lines of one turn together), and
+ * none says the call was answered. Returns how many there were. */
+static int check_progress(const struct harness *h, int first, const char *token,
+                          int result, uint64_t sent_at)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"progressToken\":%s,", token);
+    int n = 0;
+    for (int i = first; i < h->count; i++) {
+        if (!strstr(h->lines[i], "notifications/progress") ||
+            !strstr(h->lines[i], needle))
+            continue;
+        n++;
+        ck_assert_msg(h->times[i] >= sent_at + 250,
+                      "progress %llu ms after the request: %s",
+                      (unsigned long long)(h->times[i] - sent_at), h->lines[i]);
+        ck_assert_msg(i < result && h->turns[i] < h->turns[result],
+                      "progress in the result's turn or after it: %s", h->lines[i]);
+        ck_assert_msg(h->times[result] >= h->times[i] + 100,
+                      "result %llu ms after a progress notification",
+                      (unsigned long long)(h->times[result] - h->times[i]));
+        ck_assert_ptr_null(strstr(h->lines[i], "answered"));
+        ck_assert_ptr_null(strstr(h->lines[i], "\"progress\":3"));
+    }
+    return n;
+}
+
+/* Turns the loop without blocking until nothing more happens in a turn:
+ * any line still due would be written now. */
+static void drain(struct harness *h)
+{
+    int before;
+    do {
+        before = h->count;
+        h->turn++;
+        uv_run(&h->loop, UV_RUN_NOWAIT);
+    } while (h->count != before);
+}
+
+START_TEST(a_lingering_call_gets_progress_before_its_result)
+{
+    /* The upstream takes 800 ms: the call is reported as sent once it has
+     * been waiting the hold time, well before its result. */
     char *error = NULL;
     struct sandbox_options opts = {0};
     shared_sandbox = sandbox_create(&opts, &error);
     ck_assert_msg(shared_sandbox != NULL, "%s", error);
+    sandbox_rule("{\"tool\":\"list_campaigns\",\"delay_ms\":800,\"count\":1}");
     struct harness h;
     setup_with(&h, against_sandbox);
     initialize(&h, "2025-11-25");
     int first = h.count;
+    uint64_t sent_at = loop_now(&h);
     send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
                   "{\"name\":\"list_campaigns\",\"arguments\":{\"limit\":1},"
                   "\"_meta\":{\"progressToken\":\"tok\"}}}");
@@ -632,25 +724,483 @@ START_TEST(progress_never_arrives_with_the_result)
         run_until(&h, h.count + 1);
         result = find_line(&h, first, "\"id\":7,");
     }
-    run_until(&h, h.count); /* nothing else may follow in the result's turn */
-    int progress = 0;
-    for (int i = first; i < h.count; i++) {
-        if (!strstr(h.lines[i], "notifications/progress"))
-            continue;
-        progress++;
-        ck_assert_msg(i < result && h.turns[i] < h.turns[result],
-                      "progress in the result's turn or after it: %s", h.lines[i]);
-        ck_assert_ptr_null(strstr(h.lines[i], "answered"));
-        ck_assert_ptr_null(strstr(h.lines[i], "\"progress\":3"));
-    }
+    drain(&h);
+    ck_assert_int_eq(h.count, result + 1);
+    ck_assert_int_eq(check_progress(&h, first, "\"tok\"", result, sent_at), 1);
     ck_assert_str_eq(
         h.lines[find_line(&h, first, "notifications/progress")],
         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":"
         "{\"progressToken\":\"tok\",\"progress\":2,\"total\":3,\"message\":"
         "\"sent to MSG91\"}}");
-    ck_assert_int_ge(progress, 1);
+    ck_assert_ptr_null(strstr(h.lines[result], "isError"));
     teardown_harness(&h);
     sandbox_destroy(shared_sandbox);
+}
+END_TEST
+
+START_TEST(a_result_waits_after_a_late_progress)
+{
+    /* The upstream answers 280 ms after the request, just after the call's
+     * progress went out (at 250 ms): the result waits until 100 ms after
+     * it, so that the client has handled the notification before the
+     * result comes. Without the wait it followed within a few ms. */
+    char *error = NULL;
+    struct sandbox_options opts = {0};
+    shared_sandbox = sandbox_create(&opts, &error);
+    ck_assert_msg(shared_sandbox != NULL, "%s", error);
+    struct harness h;
+    setup_with(&h, against_sandbox);
+    initialize(&h, "2025-11-25");
+    for (int call = 0; call < 3; call++) {
+        sandbox_rule("{\"tool\":\"list_campaigns\",\"delay_ms\":280,\"count\":1}");
+        int first = h.count;
+        char line[256], id[32];
+        snprintf(line, sizeof line,
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"list_campaigns\",\"arguments\":{\"limit\":1},"
+                 "\"_meta\":{\"progressToken\":\"late\"}}}",
+                 200 + call);
+        snprintf(id, sizeof id, "\"id\":%d,", 200 + call);
+        uint64_t sent_at = loop_now(&h);
+        send_line(&h, line);
+        int result = -1;
+        while (result < 0) {
+            run_until(&h, h.count + 1);
+            result = find_line(&h, first, id);
+        }
+        drain(&h);
+        ck_assert_int_eq(h.count, result + 1);
+        ck_assert_int_eq(check_progress(&h, first, "\"late\"", result, sent_at), 1);
+    }
+    teardown_harness(&h);
+    sandbox_destroy(shared_sandbox);
+}
+END_TEST
+
+START_TEST(no_progress_follows_a_quick_result)
+{
+    /* An upstream that answers at once: whatever progress a call gets
+     * comes a hold time after the request and a turn before its result,
+     * and nothing for it is written after the result. Before the hold
+     * existed, every call's "sent" progress went out in the turn the
+     * request was sent, a few milliseconds before the result, and reached
+     * the client in the same read. */
+    char *error = NULL;
+    struct sandbox_options opts = {0};
+    shared_sandbox = sandbox_create(&opts, &error);
+    ck_assert_msg(shared_sandbox != NULL, "%s", error);
+    struct harness h;
+    setup_with(&h, against_sandbox);
+    initialize(&h, "2025-11-25");
+    for (int call = 0; call < 20; call++) {
+        int first = h.count;
+        char line[256], id[32], token[32];
+        snprintf(line, sizeof line,
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"list_campaigns\",\"arguments\":{\"limit\":1},"
+                 "\"_meta\":{\"progressToken\":%d}}}",
+                 100 + call, call);
+        snprintf(id, sizeof id, "\"id\":%d,", 100 + call);
+        snprintf(token, sizeof token, "%d", call);
+        uint64_t sent_at = loop_now(&h);
+        send_line(&h, line);
+        int result = -1;
+        while (result < 0) {
+            run_until(&h, h.count + 1);
+            result = find_line(&h, first, id);
+        }
+        drain(&h);
+        ck_assert_int_eq(h.count, result + 1);
+        check_progress(&h, first, token, result, sent_at);
+        ck_assert_uint_eq(mcp_session_pending(h.session), 0);
+    }
+    teardown_harness(&h);
+    sandbox_destroy(shared_sandbox);
+}
+END_TEST
+
+/* ---- the 2026-07-28 era ---- */
+
+static json_t *result_of(json_t *reply)
+{
+    json_t *result = json_object_get(reply, "result");
+    ck_assert_msg(json_is_object(result), "no result");
+    return result;
+}
+
+START_TEST(modern_discover_needs_no_initialize)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":\"d\",\"method\":"
+                             "\"server/discover\",\"params\":{" META "}}");
+    json_t *result = result_of(r);
+    json_t *want = json_loads(
+        "{\"supportedVersions\":[\"2026-07-28\",\"2025-11-25\",\"2025-06-18\","
+        "\"2025-03-26\",\"2024-11-05\"],\"capabilities\":{\"tools\":{\"listChanged\":"
+        "false}},\"ttlMs\":3600000,\"cacheScope\":\"public\",\"resultType\":"
+        "\"complete\"," SERVER_INFO_META "}",
+        0, NULL);
+    ck_assert_ptr_nonnull(want);
+    const char *instr = json_string_value(json_object_get(result, "instructions"));
+    ck_assert_ptr_nonnull(strstr(instr, "verify_otp"));
+    json_object_del(result, "instructions");
+    ck_assert_msg(json_equal(result, want), "%s", h.lines[h.count - 1]);
+    json_decref(want);
+    json_decref(r);
+    /* Nothing was negotiated: a legacy request still needs initialize. */
+    ck_assert_ptr_null(mcp_session_version(h.session));
+    int code;
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}");
+    error_message(r, &code);
+    ck_assert_int_eq(code, -32600);
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(modern_tools_list_has_cache_hints)
+{
+    struct harness h;
+    setup_with(&h, NULL);
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\","
+                             "\"params\":{" META "}}");
+    json_t *result = result_of(r);
+    json_t *tools = json_object_get(result, "tools");
+    ck_assert_int_eq(json_array_size(tools), 8);
+    for (size_t i = 0; i < 8; i++) {
+        json_t *t = json_array_get(tools, i);
+        ck_assert(json_is_string(json_object_get(t, "title")));
+        ck_assert(json_is_object(json_object_get(t, "outputSchema")));
+        ck_assert(json_is_object(json_object_get(t, "annotations")));
+    }
+    ck_assert_int_eq(json_integer_value(json_object_get(result, "ttlMs")), 300000);
+    ck_assert_str_eq(json_string_value(json_object_get(result, "cacheScope")), "public");
+    ck_assert_str_eq(json_string_value(json_object_get(result, "resultType")),
+                     "complete");
+    ck_assert_ptr_nonnull(json_object_get(json_object_get(result, "_meta"),
+                                          "io.modelcontextprotocol/serverInfo"));
+    json_decref(r);
+    /* A list that depends on who asks may not be shared between callers. */
+    mcp_session_set_caller_scoped(h.session, true);
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\","
+                     "\"params\":{" META "}}");
+    ck_assert_str_eq(json_string_value(json_object_get(result_of(r), "cacheScope")),
+                     "private");
+    json_decref(r);
+    /* The legacy era has none of it. */
+    initialize(&h, "2025-11-25");
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\"}");
+    result = result_of(r);
+    ck_assert_int_eq(json_object_size(result), 1);
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(modern_tool_results_carry_result_type)
+{
+    /* A dry run's result keeps its own _meta beside the server's name. */
+    struct harness h;
+    setup_with(&h, dry_run_only);
+    json_t *r =
+        exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
+                     "{\"name\":\"send_otp\",\"arguments\":{\"mobile\":\"+919876543210\","
+                     "\"template_id\":\"t1\"}," META "}}");
+    json_t *result = result_of(r);
+    ck_assert_str_eq(json_string_value(json_object_get(result, "resultType")),
+                     "complete");
+    json_t *meta = json_object_get(result, "_meta");
+    ck_assert(json_is_true(json_object_get(meta, "msg91/dryRun")));
+    ck_assert_str_eq(
+        json_string_value(json_object_get(
+            json_object_get(meta, "io.modelcontextprotocol/serverInfo"), "name")),
+        "msg91-mcp");
+    json_decref(r);
+    /* Invalid arguments: a tool error, a result like any other. */
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":"
+                     "{\"name\":\"verify_otp\",\"arguments\":{}," META "}}");
+    ck_assert(is_tool_error(r));
+    ck_assert_str_eq(json_string_value(json_object_get(result_of(r), "resultType")),
+                     "complete");
+    json_decref(r);
+    teardown_harness(&h);
+
+    /* A success from upstream: the line that reuses the text block ends with
+     * the members 2026-07-28 adds. */
+    char *error = NULL;
+    struct sandbox_options opts = {0};
+    shared_sandbox = sandbox_create(&opts, &error);
+    ck_assert_msg(shared_sandbox != NULL, "%s", error);
+    setup_with(&h, against_sandbox);
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":"
+                  "{\"name\":\"list_campaigns\",\"arguments\":{\"limit\":1}," META "}}");
+    run_until(&h, 1);
+    const char *line = h.lines[0];
+    static const char tail[] = ",\"resultType\":\"complete\"," SERVER_INFO_META "}}";
+    size_t n = strlen(line);
+    ck_assert_msg(n > sizeof tail && !strcmp(line + n - (sizeof tail - 1), tail), "%s",
+                  line);
+    r = json_loads(line, 0, NULL);
+    result = result_of(r);
+    json_t *text = json_loads(first_text(r), 0, NULL);
+    ck_assert(json_equal(text, json_object_get(result, "structuredContent")));
+    json_decref(text);
+    json_decref(r);
+    teardown_harness(&h);
+    sandbox_destroy(shared_sandbox);
+}
+END_TEST
+
+START_TEST(modern_envelope_errors)
+{
+    static const char *const cases[][2] = {
+        /* an unknown version: the versions we speak, and the one asked for */
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{" META_V(
+             "v999.0.0") "}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32022,\"message\":"
+         "\"Unsupported protocol version\",\"data\":{\"supported\":[\"2026-07-28\","
+         "\"2025-11-25\",\"2025-06-18\",\"2025-03-26\",\"2024-11-05\"],\"requested\":"
+         "\"v999.0.0\"}}}"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":{\"_meta\":"
+         "{\"io.modelcontextprotocol/protocolVersion\":20260728}}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":2,\"error\":{\"code\":-32602,\"message\":"
+         "\"Invalid params: _meta[\\\"io.modelcontextprotocol/protocolVersion\\\"] "
+         "must be a string\"}}"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{\"_meta\":"
+         "{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":3,\"error\":{\"code\":-32602,\"message\":"
+         "\"Invalid params: _meta[\\\"io.modelcontextprotocol/clientCapabilities\\\"] "
+         "is required (an object)\"}}"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":{\"_meta\":"
+         "{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+         "\"io.modelcontextprotocol/clientCapabilities\":{},"
+         "\"io.modelcontextprotocol/logLevel\":\"loud\"}}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32602,\"message\":"
+         "\"level must be one of debug, info, notice, warning, error, critical, alert, "
+         "emergency\"}}"},
+        /* the methods 2026-07-28 removed, and one it never had */
+        {"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"initialize\",\"params\":{"
+         "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{}," META "}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":5,\"error\":{\"code\":-32601,\"message\":"
+         "\"Method not found\"}}"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\",\"params\":{" META "}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":6,\"error\":{\"code\":-32601,\"message\":"
+         "\"Method not found\"}}"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"logging/setLevel\",\"params\":"
+         "{\"level\":\"debug\"," META "}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32601,\"message\":"
+         "\"Method not found\"}}"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"resources/list\",\"params\":{" META
+         "}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":8,\"error\":{\"code\":-32601,\"message\":"
+         "\"Method not found\"}}"},
+        /* a legacy version in _meta is the legacy era: it needs initialize */
+        {"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/list\",\"params\":{" META_V(
+             "2025-11-25") "}}",
+         "{\"jsonrpc\":\"2.0\",\"id\":9,\"error\":{\"code\":-32600,\"message\":"
+         "\"Server not initialized: send initialize first\"}}"},
+    };
+    struct harness h;
+    setup_with(&h, NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        send_line(&h, cases[i][0]);
+        ck_assert_str_eq(h.lines[h.count - 1], cases[i][1]);
+    }
+    /* A valid log level is accepted (and no log line is sent for it). */
+    int before = h.count;
+    send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"server/discover\","
+                  "\"params\":{\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":"
+                  "\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{},"
+                  "\"io.modelcontextprotocol/logLevel\":\"debug\"}}}");
+    ck_assert_int_eq(h.count, before + 1);
+    ck_assert_ptr_nonnull(strstr(h.lines[before], "\"supportedVersions\""));
+    /* After a 2026-07-28 request, an error whose id is unknown has none. */
+    send_line(&h, "{not json");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32700,\"message\":"
+                     "\"Parse error: the line is not valid JSON\"}}");
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(both_eras_on_one_session)
+{
+    /* A legacy session and stateless requests side by side: each request
+     * is served in its own era, and neither changes the other. */
+    struct harness h;
+    setup_with(&h, NULL);
+    initialize(&h, "2025-03-26");
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\","
+                             "\"params\":{" META "}}");
+    json_t *t = json_array_get(json_object_get(result_of(r), "tools"), 0);
+    ck_assert_ptr_nonnull(json_object_get(t, "outputSchema"));
+    json_decref(r);
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}");
+    t = json_array_get(json_object_get(result_of(r), "tools"), 0);
+    ck_assert_ptr_null(json_object_get(t, "outputSchema"));
+    ck_assert_ptr_null(json_object_get(result_of(r), "resultType"));
+    json_decref(r);
+    ck_assert_str_eq(mcp_session_version(h.session), "2025-03-26");
+    r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}");
+    ck_assert_str_eq(h.lines[h.count - 1],
+                     "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}");
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(initialize_offers_a_legacy_version_for_2026)
+{
+    /* A handshake cannot open the stateless era. */
+    struct harness h;
+    setup_with(&h, NULL);
+    json_t *r = exchange(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\","
+                             "\"params\":{\"protocolVersion\":\"2026-07-28\","
+                             "\"capabilities\":{}}}");
+    ck_assert_str_eq(json_string_value(json_object_get(result_of(r), "protocolVersion")),
+                     "2025-11-25");
+    ck_assert_ptr_null(json_object_get(result_of(r), "resultType"));
+    json_decref(r);
+    teardown_harness(&h);
+}
+END_TEST
+
+/* One message through the HTTP entry; returns the status it maps to and
+ * leaves the reply (if any) as the last line. */
+static int http_exchange(struct harness *h, const char *body, const char *version,
+                         const char *method, const char *name, struct mcp_outcome *out)
+{
+    struct mcp_http_request req = {version, method, name};
+    mcp_session_handle_message(h->session, body, strlen(body), &req, out);
+    return mcp_outcome_http_status(out);
+}
+
+static const char *last_error_code(const struct harness *h, char *buf, size_t size)
+{
+    json_t *v = json_loads(h->lines[h->count - 1], 0, NULL);
+    int code =
+        (int)json_integer_value(json_object_get(json_object_get(v, "error"), "code"));
+    json_decref(v);
+    snprintf(buf, size, "%d", code);
+    return buf;
+}
+
+START_TEST(http_entry_checks_headers_in_order)
+{
+    static const char list[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{" META "}}";
+    static const char call[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"verify_otp\",\"arguments\":{}," META "}}";
+    static const char odd_meta[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{" META_V(
+            "v999.0.0") "}}";
+    static const char no_caps[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":{\"_meta\":"
+        "{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}";
+    static const struct {
+        const char *body, *version, *method, *name;
+        int status;
+        const char *code; /* of the error reply, "0" for a result */
+        bool modern, bad_envelope;
+    } cases[] = {
+        {list, "2026-07-28", "tools/list", NULL, 200, "0", true, false},
+        {call, "2026-07-28", "tools/call", "verify_otp", 200, "0", true, false},
+        /* a supported header with another version in _meta */
+        {odd_meta, "2026-07-28", "tools/list", NULL, 400, "-32020", true, true},
+        /* an unknown version in the header wins over the mismatch */
+        {odd_meta, "v999.0.0", "tools/list", NULL, 400, "-32022", true, true},
+        /* a missing _meta field comes before the header comparison */
+        {no_caps, "2026-07-28", "tools/call", NULL, 400, "-32602", true, true},
+        {list, "2026-07-28", "tools/call", NULL, 400, "-32020", true, true},
+        {list, "2026-07-28", NULL, NULL, 400, "-32020", true, true},
+        {call, "2026-07-28", "tools/call", NULL, 400, "-32020", true, true},
+        {call, "2026-07-28", "tools/call", "send_otp", 400, "-32020", true, true},
+        /* a 2026-07-28 body without the header */
+        {list, NULL, "tools/list", NULL, 400, "-32020", true, true},
+        {"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\",\"params\":{" META "}}",
+         "2026-07-28", "ping", NULL, 404, "-32601", true, false},
+        /* the legacy era over HTTP: served without a handshake */
+        {"{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/list\"}", "2025-11-25", NULL,
+         NULL, 200, "0", false, false},
+        {"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"nope\"}", "2025-06-18", NULL, NULL,
+         200, "-32601", false, false},
+        {"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", "2025-11-25",
+         NULL, NULL, 202, "0", false, false},
+        {"{not json", "2026-07-28", NULL, NULL, 400, "-32700", false, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct harness h;
+        setup_with(&h, NULL);
+        struct mcp_outcome out;
+        int status = http_exchange(&h, cases[i].body, cases[i].version, cases[i].method,
+                                   cases[i].name, &out);
+        ck_assert_msg(status == cases[i].status, "case %zu: status %d", i, status);
+        ck_assert_int_eq(out.modern, cases[i].modern);
+        ck_assert_int_eq(out.bad_envelope, cases[i].bad_envelope);
+        ck_assert_int_eq(h.count, cases[i].status == 202 ? 0 : 1);
+        if (h.count) {
+            char code[16];
+            ck_assert_msg(!strcmp(last_error_code(&h, code, sizeof code), cases[i].code),
+                          "case %zu: %s", i, h.lines[0]);
+        }
+        ck_assert_int_eq(out.error, atoi(cases[i].code));
+        teardown_harness(&h);
+    }
+    /* A 2025-03-26 batch: no header means that version. */
+    struct harness h;
+    setup_with(&h, NULL);
+    struct mcp_outcome out;
+    ck_assert_int_eq(
+        http_exchange(&h,
+                      "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"},"
+                      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}]",
+                      NULL, NULL, NULL, &out),
+        200);
+    ck_assert(out.request);
+    ck_assert_int_eq(h.count, 1);
+    ck_assert_ptr_nonnull(
+        strstr(h.lines[0], "[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}"));
+    teardown_harness(&h);
+}
+END_TEST
+
+START_TEST(missing_capabilities)
+{
+    static const char *const cases[][3] = {
+        /* required, declared, missing ("" for none) */
+        {"{}", "{}", ""},
+        {"{\"elicitation\":{}}", "{}", "{\"elicitation\":{}}"},
+        {"{\"elicitation\":{}}", "{\"elicitation\":{\"form\":{}}}", ""},
+        {"{\"elicitation\":{\"url\":{}}}", "{\"elicitation\":{}}",
+         "{\"elicitation\":{\"url\":{}}}"},
+        {"{\"elicitation\":{\"url\":{}},\"roots\":{}}", "{\"roots\":{}}",
+         "{\"elicitation\":{\"url\":{}}}"},
+        {"{\"sampling\":{\"tools\":{}}}", "{\"sampling\":true}",
+         "{\"sampling\":{\"tools\":{}}}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_t *required = json_loads(cases[i][0], 0, NULL);
+        json_t *declared = json_loads(cases[i][1], 0, NULL);
+        json_t *missing = mcp_missing_capabilities(required, declared);
+        if (!*cases[i][2]) {
+            ck_assert_ptr_null(missing);
+        } else {
+            json_t *want = json_loads(cases[i][2], 0, NULL);
+            ck_assert_msg(json_equal(missing, want), "case %zu", i);
+            json_decref(want);
+        }
+        json_decref(missing);
+        json_decref(required);
+        json_decref(declared);
+    }
+    /* Nothing declared at all. */
+    json_t *required = json_loads("{\"roots\":{}}", 0, NULL);
+    json_t *missing = mcp_missing_capabilities(required, NULL);
+    ck_assert(json_equal(missing, required));
+    json_decref(missing);
+    json_decref(required);
 }
 END_TEST
 
@@ -694,6 +1244,13 @@ START_TEST(every_failed_allocation_still_answers_once)
         "\"get_event_types\"}}",
         "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":"
         "\"send_otp\",\"arguments\":{\"mobile\":\"+919876543210\"}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"server/discover\",\"params\":{" META
+        "}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/list\",\"params\":{" META "}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"send_otp\",\"arguments\":{\"mobile\":\"+919876543210\"}," META "}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/list\",\"params\":{" META_V(
+            "v9") "}}",
     };
     alloc_hook_route_jansson();
     for (size_t q = 0; q < sizeof requests / sizeof *requests; q++) {
@@ -843,7 +1400,17 @@ int main(void)
     tcase_add_test(tc, batches_only_for_2025_03_26);
     tcase_add_test(tc, unknown_ids_by_version);
     tcase_add_test(tc, structured_content_only_from_2025_06_18);
-    tcase_add_test(tc, progress_never_arrives_with_the_result);
+    tcase_add_test(tc, a_lingering_call_gets_progress_before_its_result);
+    tcase_add_test(tc, a_result_waits_after_a_late_progress);
+    tcase_add_test(tc, no_progress_follows_a_quick_result);
+    tcase_add_test(tc, modern_discover_needs_no_initialize);
+    tcase_add_test(tc, modern_tools_list_has_cache_hints);
+    tcase_add_test(tc, modern_tool_results_carry_result_type);
+    tcase_add_test(tc, modern_envelope_errors);
+    tcase_add_test(tc, both_eras_on_one_session);
+    tcase_add_test(tc, initialize_offers_a_legacy_version_for_2026);
+    tcase_add_test(tc, http_entry_checks_headers_in_order);
+    tcase_add_test(tc, missing_capabilities);
     tcase_add_test(tc, a_reply_that_cannot_be_written_becomes_an_internal_error);
     tcase_add_test(tc, every_failed_allocation_still_answers_once);
     tcase_add_test(tc, initialize_that_fails_can_be_retried);

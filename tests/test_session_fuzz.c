@@ -70,6 +70,17 @@ static const char *const corpus[] = {
     "\"debug\"}}",
     "[{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"},{\"jsonrpc\":\"2.0\",\"method\":"
     "\"x\"}]",
+    /* the stateless 2026-07-28 era */
+    "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"server/discover\",\"params\":{\"_meta\":"
+    "{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+    "\"io.modelcontextprotocol/clientCapabilities\":{}}}}",
+    "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":"
+    "\"verify_otp\",\"arguments\":{\"mobile\":\"919876543210\",\"otp\":\"1234\"},"
+    "\"_meta\":{\"progressToken\":9,\"io.modelcontextprotocol/protocolVersion\":"
+    "\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{\"elicitation\":{}},"
+    "\"io.modelcontextprotocol/logLevel\":\"info\",\"io.modelcontextprotocol/"
+    "clientInfo\":"
+    "{\"name\":\"f\",\"version\":\"1\"}}}}",
 };
 
 static const char *const fragments[] = {
@@ -165,7 +176,7 @@ START_TEST(mutated_messages)
     char *error = NULL;
     struct dispatch *d = dispatch_create(&cfg, &loop, &error);
     ck_assert_ptr_nonnull(d);
-    struct mcp_session *s = mcp_session_create(d, &cfg, capture, NULL);
+    struct mcp_session *s = mcp_session_create(&loop, d, &cfg, capture, NULL);
     const char *init =
         "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":"
         "{\"protocolVersion\":\"2025-03-26\",\"capabilities\":{}}}";
@@ -198,7 +209,7 @@ START_TEST(deep_and_huge)
     dry_config(&cfg);
     char *error = NULL;
     struct dispatch *d = dispatch_create(&cfg, &loop, &error);
-    struct mcp_session *s = mcp_session_create(d, &cfg, capture, NULL);
+    struct mcp_session *s = mcp_session_create(&loop, d, &cfg, capture, NULL);
     const char *init =
         "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":"
         "{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{}}}";

@@ -305,6 +305,48 @@ START_TEST(a_regular_file_as_stdout)
 }
 END_TEST
 
+static int timer_wrote;
+
+static void write_from_timer(uv_timer_t *timer)
+{
+    struct harness *h = timer->data;
+    ck_assert_int_eq(transport_write(&h->t, "{\"late\":1}", 10), 0);
+    timer_wrote = 1;
+}
+
+static void keep_alive(uv_timer_t *timer)
+{
+    (void)timer;
+    ck_abort_msg("the turn blocked until the next event instead of writing");
+}
+
+START_TEST(a_line_written_from_a_timer_goes_out_in_that_turn)
+{
+    /* Timers run before the poll phase: a line written there must not wait
+     * in the batch until the next event (here a timer 2 s away) wakes the
+     * loop, as a progress notification did until its call's result came. */
+    struct harness h;
+    setup(&h, 1024, -1);
+    uv_timer_t writer, later;
+    uv_timer_init(&h.loop, &writer);
+    uv_timer_init(&h.loop, &later);
+    writer.data = &h;
+    uv_timer_start(&writer, write_from_timer, 1, 0);
+    uv_timer_start(&later, keep_alive, 2000, 0);
+    while (!timer_wrote)
+        uv_run(&h.loop, UV_RUN_ONCE);
+    if (!transport_flushed(&h.t))
+        uv_run(&h.loop, UV_RUN_ONCE);
+    char buf[32] = {0};
+    fcntl(h.out[0], F_SETFL, O_NONBLOCK);
+    ck_assert_int_eq(read(h.out[0], buf, sizeof buf - 1), 11);
+    ck_assert_str_eq(buf, "{\"late\":1}\n");
+    uv_close((uv_handle_t *)&writer, NULL);
+    uv_close((uv_handle_t *)&later, NULL);
+    teardown(&h);
+}
+END_TEST
+
 START_TEST(close_writes_what_is_queued_first)
 {
     struct harness h;
@@ -336,6 +378,7 @@ int main(void)
     tcase_add_test(tc, oversized_and_lost_lines_are_told_apart);
     tcase_add_test(tc, a_regular_file_as_stdout);
     tcase_add_test(tc, close_writes_what_is_queued_first);
+    tcase_add_test(tc, a_line_written_from_a_timer_goes_out_in_that_turn);
     suite_add_tcase(s, tc);
     return testutil_run(s);
 }

@@ -256,7 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
 
     struct run r = {.max_line = (size_t)configs[v].max_line_bytes};
-    r.session = mcp_session_create(dispatches[v], &configs[v], check_line, &r);
+    r.session = mcp_session_create(&loop, dispatches[v], &configs[v], check_line, &r);
     if (!r.session)
         abort();
     struct framing f;

@@ -4,7 +4,7 @@
 // exact text that was sent.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { RawSession, McpSchema, VERSIONS, TOOLS, serverEnv, topLevelRaw, toolSchemaAjv } from './lib.mjs';
+import { RawSession, McpSchema, VERSIONS, TOOLS, serverEnv, topLevelRaw, toolSchemaAjv, startSandbox, sandboxControl } from './lib.mjs';
 
 const BIG_ID = '9007199254740993'; // 2^53 + 1: not representable as a double
 
@@ -100,15 +100,19 @@ for (const version of VERSIONS) {
     let s;
     let schema;
     let tools;
+    let sandbox;
     const ajv2020 = toolSchemaAjv();
 
-    before(() => {
+    // A standalone sandbox, so that a test can make it slow.
+    before(async () => {
       schema = new McpSchema(version);
-      s = new RawSession(['--sandbox'], serverEnv());
+      sandbox = await startSandbox();
+      s = new RawSession([], serverEnv({ MSG91_BASE_URL: sandbox.url, MSG91_AUTH_KEY: 'raw-test-key' }));
     });
 
     after(async () => {
       if (s) await s.close();
+      await sandbox?.stop();
     });
 
     it('rejects a request before initialize (-32600)', async () => {
@@ -238,11 +242,17 @@ for (const version of VERSIONS) {
       expectResult(schema, next.line, '"after-parse-error"', 'EmptyResult');
     });
 
-    it('logging/setLevel debug, then a call emits valid log and progress notifications', async () => {
+    it('logging/setLevel debug, then a slow call emits valid log and progress notifications', async () => {
       s.send({ jsonrpc: '2.0', id: 'lvl', method: 'logging/setLevel', params: { level: 'debug' } });
       const a = await s.response();
       assert.deepEqual(expectResult(schema, a.line, '"lvl"', 'EmptyResult'), {});
       checkNotifications(schema, a.notifications);
+      // Progress is held back until a call has been waiting a while (a
+      // quick call gets none), so the upstream takes its time here.
+      await sandboxControl(sandbox.url, 'misbehave', {
+        method: 'POST',
+        body: { tool: 'list_campaigns', delay_ms: 1000, count: 1 },
+      });
 
       s.send({
         jsonrpc: '2.0',
@@ -250,7 +260,24 @@ for (const version of VERSIONS) {
         method: 'tools/call',
         params: { name: 'list_campaigns', arguments: { limit: 2 }, _meta: { progressToken: 'pt-1' } },
       });
-      const b = await s.response(10000);
+      // Lines are read as they arrive: the progress notification must come
+      // while the call waits (after the 250 ms hold, long before the 1 s
+      // upstream answers), not in the same read as the result.
+      const b = { notifications: [] };
+      let progressAt = null;
+      for (;;) {
+        const line = await s.nextLine(10000);
+        const at = Date.now();
+        if (!line.includes('"method":"notifications/')) {
+          b.line = line;
+          b.at = at;
+          break;
+        }
+        b.notifications.push(line);
+        if (line.includes('notifications/progress')) progressAt ??= at;
+      }
+      assert.ok(progressAt !== null, 'no notifications/progress for a call with a progress token');
+      assert.ok(b.at - progressAt >= 300, `progress arrived only ${b.at - progressAt} ms before the result`);
       const r = expectResult(schema, b.line, '"campaigns"', 'CallToolResult');
       assert.notEqual(r.isError, true, `list_campaigns failed: ${b.line}`);
       assert.equal(r.content[0].type, 'text');
@@ -284,7 +311,9 @@ for (const version of VERSIONS) {
       s.send({ jsonrpc: '2.0', id: 'lvl2', method: 'logging/setLevel', params: { level: 'emergency' } });
       const c = await s.response();
       expectResult(schema, c.line, '"lvl2"', 'EmptyResult');
-      checkNotifications(schema, c.notifications);
+      // Nothing for the call may come after its result.
+      const late = checkNotifications(schema, c.notifications).filter((n) => n.method === 'notifications/progress');
+      assert.deepEqual(late, [], 'progress after the result');
     });
 
     if (version === '2025-03-26') {
@@ -332,3 +361,141 @@ for (const version of VERSIONS) {
     });
   });
 }
+
+// The stateless 2026-07-28 era on a fresh stdio process: no initialize;
+// every request carries its version and capabilities in _meta. Every line
+// is checked against the official 2026-07-28 schema.
+describe('raw stdio session, protocol 2026-07-28 (no initialize)', () => {
+  const version = '2026-07-28';
+  const meta = {
+    'io.modelcontextprotocol/protocolVersion': version,
+    'io.modelcontextprotocol/clientCapabilities': {},
+    'io.modelcontextprotocol/clientInfo': { name: 'raw-test', version: '1.0.0' },
+  };
+  const request = (id, method, params = {}) => ({ jsonrpc: '2.0', id, method, params: { ...params, _meta: { ...meta, ...params._meta } } });
+  let s;
+  let schema;
+  let sandbox;
+  const ajv2020 = toolSchemaAjv();
+
+  before(async () => {
+    schema = new McpSchema(version);
+    sandbox = await startSandbox();
+    s = new RawSession([], serverEnv({ MSG91_BASE_URL: sandbox.url, MSG91_AUTH_KEY: 'raw-test-key' }));
+  });
+
+  after(async () => {
+    if (s) await s.close();
+    await sandbox?.stop();
+  });
+
+  function serverInfoOf(result) {
+    const info = result._meta?.['io.modelcontextprotocol/serverInfo'];
+    assert.equal(info?.name, 'msg91-mcp');
+    return info;
+  }
+
+  it('server/discover: the versions, capabilities and cache hints', async () => {
+    s.send(request('discover-1', 'server/discover'));
+    const { line, notifications } = await s.response();
+    assert.deepEqual(notifications, []);
+    const r = expectResult(schema, line, '"discover-1"', 'DiscoverResult');
+    assert.deepEqual(r.supportedVersions, ['2026-07-28', ...[...VERSIONS].reverse()]);
+    assert.deepEqual(r.capabilities, { tools: { listChanged: false } });
+    assert.equal(r.resultType, 'complete');
+    assert.equal(r.ttlMs, 3600000);
+    assert.equal(r.cacheScope, 'public');
+    assert.match(r.instructions, /verify_otp/);
+    assertValid(schema, 'Implementation', serverInfoOf(r), line);
+  });
+
+  it('tools/list: the eight tools, valid Tool objects, ttlMs and cacheScope', async () => {
+    s.send(request(2, 'tools/list'));
+    const { line } = await s.response();
+    const r = expectResult(schema, line, '2', 'ListToolsResult');
+    assert.deepEqual(r.tools.map((t) => t.name), TOOLS.map((t) => t.name));
+    for (const t of r.tools) {
+      assertValid(schema, 'Tool', t, JSON.stringify(t));
+      assert.doesNotThrow(() => ajv2020.compile(t.inputSchema), `${t.name}.inputSchema`);
+      assert.doesNotThrow(() => ajv2020.compile(t.outputSchema), `${t.name}.outputSchema`);
+    }
+    assert.equal(r.resultType, 'complete');
+    assert.equal(r.ttlMs, 300000);
+    assert.equal(r.cacheScope, 'public');
+    serverInfoOf(r);
+  });
+
+  it('tools/call: a slow call gets valid progress, then its result', async () => {
+    await sandboxControl(sandbox.url, 'misbehave', {
+      method: 'POST',
+      body: { tool: 'list_campaigns', delay_ms: 1000, count: 1 },
+    });
+    s.send(request('call-1', 'tools/call', { name: 'list_campaigns', arguments: { limit: 1 }, _meta: { progressToken: 7 } }));
+    const { line, notifications } = await s.response(10000);
+    const r = expectResult(schema, line, '"call-1"', 'CallToolResult');
+    assert.notEqual(r.isError, true, line);
+    assert.equal(r.resultType, 'complete');
+    assert.deepEqual(JSON.parse(r.content[0].text), r.structuredContent);
+    serverInfoOf(r);
+    const notes = checkNotifications(schema, notifications);
+    assert.deepEqual(
+      notes.map((n) => n.params),
+      [{ progressToken: 7, progress: 2, total: 3, message: 'sent to MSG91' }],
+    );
+  });
+
+  it('tools/call with invalid arguments: an isError result', async () => {
+    s.send(request(4, 'tools/call', { name: 'verify_otp', arguments: { mobile: 'x' } }));
+    const { line } = await s.response();
+    const r = expectResult(schema, line, '4', 'CallToolResult');
+    assert.equal(r.isError, true);
+    assert.equal(r.resultType, 'complete');
+  });
+
+  it('an unknown version: -32022 with the versions the server speaks', async () => {
+    s.send({ jsonrpc: '2.0', id: 5, method: 'tools/list', params: { _meta: { ...meta, 'io.modelcontextprotocol/protocolVersion': 'v999.0.0' } } });
+    const { line } = await s.response();
+    const m = parseLine(line);
+    assertValid(schema, 'UnsupportedProtocolVersionError', m, line);
+    assert.equal(topLevelRaw(line, 'id'), '5');
+    assert.deepEqual(m.error.data, { supported: ['2026-07-28', ...[...VERSIONS].reverse()], requested: 'v999.0.0' });
+  });
+
+  it('missing clientCapabilities: -32602', async () => {
+    s.send({ jsonrpc: '2.0', id: 6, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': version } } });
+    const { line } = await s.response();
+    const e = expectError(schema, line, '6', -32602);
+    assertValid(schema, 'InvalidParamsError', e, line);
+    assert.match(e.message, /clientCapabilities/);
+  });
+
+  it('initialize, ping and logging/setLevel do not exist in this era (-32601)', async () => {
+    for (const [id, method, params] of [
+      [7, 'initialize', { protocolVersion: '2025-11-25', capabilities: {} }],
+      [8, 'ping', {}],
+      [9, 'logging/setLevel', { level: 'debug' }],
+    ]) {
+      s.send(request(id, method, params));
+      const { line } = await s.response();
+      const e = expectError(schema, line, String(id), -32601);
+      assertValid(schema, 'MethodNotFoundError', e, line);
+    }
+  });
+
+  it('an unreadable line: -32700 with no id (2026-07-28 forbids a null one)', async () => {
+    s.send('{"jsonrpc":"2.0","id":10,"method":');
+    const { line } = await s.response();
+    expectIdlessError(schema, line, -32700);
+    assert.equal(topLevelRaw(line, 'id'), undefined);
+  });
+
+  it('writes only valid JSON lines and exits 0 on stdin EOF', async () => {
+    const rest = await s.quiet(100);
+    assert.deepEqual(rest, [], 'unexpected extra lines');
+    for (const line of s.all) parseLine(line);
+    const { code, signal } = await s.close();
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+    s = null;
+  });
+});

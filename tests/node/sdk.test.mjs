@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { BIN, TOOLS, serverEnv, startSandbox, sandboxOtp, wrongCode, toolSchemaAjv, run } from './lib.mjs';
+import { BIN, TOOLS, serverEnv, startSandbox, sandboxControl, sandboxOtp, wrongCode, toolSchemaAjv, run } from './lib.mjs';
 
 const MOBILE = '+919876543210';
 const MOBILE_DIGITS = '919876543210';
@@ -163,6 +163,38 @@ describe('SDK client, --sandbox (in-process sandbox)', () => {
   });
 });
 
+describe('SDK client, progress against an instant upstream', () => {
+  let c;
+  before(async () => {
+    c = await connect({ args: ['--sandbox'] });
+  });
+  after(async () => {
+    await c?.client.close();
+  });
+
+  // The SDK handles a notification in a microtask but a response at once,
+  // and forgets the progress token with the response: a progress line that
+  // arrives in the same read as its result (or after it) is reported as
+  // "Received a progress notification for an unknown token". Against an
+  // upstream that answers at once no progress may reach the client at all
+  // after the result, so none of these calls may cause that error.
+  it('50 calls with an onprogress callback: no "unknown token" error', async () => {
+    const progress = [];
+    for (let i = 0; i < 50; i++) {
+      const r = await c.client.callTool({ name: 'list_campaigns', arguments: { limit: 1 } }, undefined, {
+        ...TIMEOUT,
+        onprogress: (p) => progress.push(p),
+      });
+      assert.equal(r.isError, undefined, text(r));
+    }
+    // Let any notification still in flight reach the client's handlers.
+    await c.client.ping(TIMEOUT);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(c.errors.map(String), []);
+    for (const p of progress) assert.ok(p.progress < 3, JSON.stringify(p));
+  });
+});
+
 describe('SDK client, OTP round trip against a standalone sandbox', () => {
   let sandbox;
   let c;
@@ -228,6 +260,20 @@ describe('SDK client, OTP round trip against a standalone sandbox', () => {
     assert.ok(r.structuredContent.campaigns.length > 0);
     assert.equal(r.structuredContent.page, 1);
     checkOutput(tools.list_campaigns, r);
+  });
+
+  it('a slow call reports progress while it waits, before its result', async () => {
+    await sandboxControl(sandbox.url, 'misbehave', {
+      method: 'POST',
+      body: { tool: 'list_campaigns', delay_ms: 1000, count: 1 },
+    });
+    const progress = [];
+    const r = await c.client.callTool({ name: 'list_campaigns', arguments: {} }, undefined, {
+      ...TIMEOUT,
+      onprogress: (p) => progress.push(p),
+    });
+    assert.equal(r.isError, undefined, text(r));
+    assert.deepEqual(progress, [{ progress: 2, total: 3, message: 'sent to MSG91' }]);
   });
 
   it('the SDK saw no protocol errors and the key never reached stderr', () => {
