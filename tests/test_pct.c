@@ -2,6 +2,7 @@
 #include <check.h>
 #include <stdint.h>
 
+#include "tests/testutil.h"
 #include "util/pct.h"
 
 START_TEST(reads_an_escape_in_either_case)
@@ -33,9 +34,5 @@ int main(void)
     tcase_add_test(tc, reads_an_escape_in_either_case);
     tcase_add_test(tc, refuses_what_is_not_an_escape);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }
