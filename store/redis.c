@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "store/store_int.h"
+#include "util/pct.h"
 
 #define RD_PREFIX "msg91:"
 #define RD_BACKOFF_MIN_MS 50
@@ -814,17 +815,6 @@ const struct store_backend store__redis_backend = {
 
 /* ---- the spec ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A URL part with %XX escapes decoded; NULL on a bad escape or no memory. */
 static char *url_decode(const char *s, size_t n)
 {
@@ -835,13 +825,12 @@ static char *url_decode(const char *s, size_t n)
             out[j++] = s[i];
             continue;
         }
-        int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-        int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+        int v = pct_escape_value(s + i, n - i);
+        if (v <= 0) { /* a bad escape, or %00 */
             free(out);
             return NULL;
         }
-        out[j++] = (char)(hi * 16 + lo);
+        out[j++] = (char)v;
         i += 2;
     }
     if (out)

@@ -1,5 +1,6 @@
 /* util/pct.h: the value of one percent escape. */
 #include <check.h>
+#include <ctype.h>
 #include <stdint.h>
 
 #include "tests/testutil.h"
@@ -27,12 +28,26 @@ START_TEST(refuses_what_is_not_an_escape)
 }
 END_TEST
 
+START_TEST(reads_hex_digits)
+{
+    const char *digits = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        ck_assert_int_eq(pct_hex_value(digits[i]), i);
+        ck_assert_int_eq(pct_hex_value((char)toupper((unsigned char)digits[i])), i);
+    }
+    ck_assert_int_eq(pct_hex_value('g'), -1);
+    ck_assert_int_eq(pct_hex_value('%'), -1);
+    ck_assert_int_eq(pct_hex_value('\0'), -1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pct");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, reads_an_escape_in_either_case);
     tcase_add_test(tc, refuses_what_is_not_an_escape);
+    tcase_add_test(tc, reads_hex_digits);
     suite_add_tcase(s, tc);
     return testutil_run(s);
 }
