@@ -186,32 +186,32 @@ static void ev_update(struct rd_events *e)
         uv_poll_stop(&e->poll);
 }
 
-static void ev_add_read(void *p)
+/* hiredis asks for one direction at a time; the poll watches both. */
+static void ev_set(void *p, int event, bool on)
 {
     struct rd_events *e = p;
-    e->events |= UV_READABLE;
+    e->events = on ? e->events | event : e->events & ~event;
     ev_update(e);
+}
+
+static void ev_add_read(void *p)
+{
+    ev_set(p, UV_READABLE, true);
 }
 
 static void ev_del_read(void *p)
 {
-    struct rd_events *e = p;
-    e->events &= ~UV_READABLE;
-    ev_update(e);
+    ev_set(p, UV_READABLE, false);
 }
 
 static void ev_add_write(void *p)
 {
-    struct rd_events *e = p;
-    e->events |= UV_WRITABLE;
-    ev_update(e);
+    ev_set(p, UV_WRITABLE, true);
 }
 
 static void ev_del_write(void *p)
 {
-    struct rd_events *e = p;
-    e->events &= ~UV_WRITABLE;
-    ev_update(e);
+    ev_set(p, UV_WRITABLE, false);
 }
 
 static void ev_on_closed(uv_handle_t *h)
