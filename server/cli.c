@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "sandbox/sandbox.h"
+#include "server/app.h"
 #include "server/dispatch.h"
 #include "server/mcp.h"
 #include "server/persona.h"
@@ -49,28 +50,19 @@ struct cli_run {
 
 static int run_start(struct cli_run *r, const struct config *cfg)
 {
-    int err = uv_loop_init(&r->loop);
-    if (err != 0) {
-        cli_error("cannot start: %s", uv_strerror(err));
-        return err;
-    }
     char *error = NULL;
-    r->d = dispatch_create(cfg, &r->loop, &error);
-    if (!r->d) {
-        cli_error("%s", error ? error : "cannot load the tools");
-        free(error);
-        uv_loop_close(&r->loop);
-        return -ENOMEM;
-    }
-    return 0;
+    int err = app_open(&r->loop, cfg, &r->d, &error);
+    if (err != 0)
+        cli_error("%s", error ? error : "out of memory at start-up");
+    free(error);
+    return err;
 }
 
 /* Tears down after run_start (the loop runs until the audit log and the
  * engine are done) and returns rc, or a usage error when stdout failed. */
 static int run_finish(struct cli_run *r, int rc)
 {
-    dispatch_destroy(r->d, NULL, NULL);
-    uv_run(&r->loop, UV_RUN_DEFAULT);
+    app_discard(&r->loop, r->d);
     uv_loop_close(&r->loop);
     return fflush(stdout) == 0 ? rc : CLI_EXIT_USAGE;
 }

@@ -12,6 +12,7 @@
 #include "tools/tool.h"
 #include "upstream/url.h"
 #include "util/dynbuf.h"
+#include "util/jsonload.h"
 #include "util/msg.h"
 #include "util/redact.h"
 
@@ -440,20 +441,13 @@ static const char *describe(json_t *v, char *buf, size_t len)
     case JSON_REAL:
         snprintf(buf, len, "%g", json_real_value(v));
         return buf;
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "a list";
-    case JSON_STRING:
-        return "a string";
     case JSON_TRUE:
         return "true";
     case JSON_FALSE:
         return "false";
-    case JSON_NULL:
-        return "null";
+    default:
+        return jsonload_kind(v);
     }
-    return "a value";
 }
 
 static int dup_text(const char *text, char **out)

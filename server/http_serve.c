@@ -8,6 +8,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "server/app.h"
 #include "server/dispatch.h"
 #include "server/http_server.h"
 #include "server/mcp.h"
@@ -48,7 +49,7 @@ struct http_app {
     struct dispatch *dispatch;
     struct http_server *srv;
     const char *versions[CANDIDATES + 1];
-    uv_signal_t sigterm, sigint, sighup;
+    struct app_signals signals;
     uv_timer_t drain_timer;
     uv_check_t reaper;
     uint64_t drain_deadline;
@@ -173,7 +174,8 @@ static void handle(void *ctx, const char *body, size_t len,
     }
     struct http_call *c = calloc(1, sizeof *c);
     if (c)
-        c->session = mcp_session_create(&app->loop, app->dispatch, app->cfg, collect_line, c);
+        c->session =
+            mcp_session_create(&app->loop, app->dispatch, app->cfg, collect_line, c);
     if (!c || !c->session) {
         free(c);
         static const char oom[] =
@@ -286,9 +288,7 @@ static void on_dispatch_closed(void *data)
 {
     struct http_app *app = data;
     app->dispatch = NULL;
-    uv_close((uv_handle_t *)&app->sigterm, on_closed_handle);
-    uv_close((uv_handle_t *)&app->sigint, on_closed_handle);
-    uv_close((uv_handle_t *)&app->sighup, on_closed_handle);
+    app_signals_close(&app->signals);
     uv_close((uv_handle_t *)&app->drain_timer, on_closed_handle);
     uv_close((uv_handle_t *)&app->reaper, on_closed_handle);
 }
@@ -374,31 +374,18 @@ static int check_exposure(const struct config *cfg, const char *listen,
 static int app_start(struct http_app *app, const struct http_server_options *o)
 {
     char *error = NULL;
-    app->dispatch = dispatch_create(app->cfg, &app->loop, &error);
-    if (!app->dispatch) {
-        log_error("%s", error ? error : "cannot load the tools");
-        free(error);
-        return -1;
-    }
     app->srv = http_server_create(&app->loop, o, &handler, app, &error);
     if (!app->srv) {
         log_error("%s", error ? error : "cannot start the HTTP server");
         free(error);
-        dispatch_destroy(app->dispatch, NULL, NULL);
+        app_discard(&app->loop, app->dispatch);
         app->dispatch = NULL;
-        uv_run(&app->loop, UV_RUN_DEFAULT);
         return -1;
     }
-    uv_signal_init(&app->loop, &app->sigterm);
-    uv_signal_init(&app->loop, &app->sigint);
-    uv_signal_init(&app->loop, &app->sighup);
     uv_timer_init(&app->loop, &app->drain_timer);
     uv_check_init(&app->loop, &app->reaper);
-    app->sigterm.data = app->sigint.data = app->sighup.data = app;
     app->drain_timer.data = app->reaper.data = app;
-    uv_signal_start(&app->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&app->sigint, on_signal, SIGINT);
-    uv_signal_start(&app->sighup, on_sighup, SIGHUP);
+    app_signals_start(&app->signals, &app->loop, on_signal, on_sighup, app, false);
     uv_check_start(&app->reaper, on_reaper);
     uv_unref((uv_handle_t *)&app->reaper);
     return 0;
@@ -446,9 +433,10 @@ int serve_http(const struct config *cfg)
             app->versions[n++] = candidate_versions[i];
     o.versions = app->versions;
     int rc = 1;
-    int err = uv_loop_init(&app->loop);
-    if (err != 0) {
-        log_error("cannot start the event loop: %s", uv_strerror(err));
+    char *error = NULL;
+    if (app_open(&app->loop, cfg, &app->dispatch, &error) != 0) {
+        log_error("%s", error ? error : "out of memory at start-up");
+        free(error);
         free(app);
         return 1;
     }

@@ -13,6 +13,8 @@
 #include <sys/random.h>
 
 #include "tools/tool.h"
+#include "util/jsonload.h"
+#include "util/pct.h"
 #include "util/redact.h"
 
 /* A per-persona default is an identifier, never a document. */
@@ -58,30 +60,6 @@ static int fail(struct load_ctx *ctx, const char *field, const char *fmt, ...)
     if (n < 0)
         *ctx->error = NULL;
     return -EINVAL;
-}
-
-/* What a JSON value is, for "must be ..., not X". Never the value itself:
- * the fields hold secrets and digests. */
-static const char *kind_of(json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "a list";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "a whole number";
-    case JSON_REAL:
-        return "a number with a fraction";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "true or false";
-    case JSON_NULL:
-        return "null";
-    }
-    return "a value";
 }
 
 static void persona_free(struct persona *p)
@@ -136,7 +114,7 @@ static int load_name(struct load_ctx *ctx, struct persona *p, json_t *obj)
     if (!v)
         return fail(ctx, NULL, "has no \"name\"; every persona needs one");
     if (!json_is_string(v))
-        return fail(ctx, "name", "must be a string, not %s", kind_of(v));
+        return fail(ctx, "name", "must be a string, not %s", jsonload_kind(v));
     if (!valid_name(json_string_value(v)))
         return fail(ctx, "name",
                     "must be 1 to %d letters, digits, '.', '_' or '-' (it is what the "
@@ -146,17 +124,6 @@ static int load_name(struct load_ctx *ctx, struct persona *p, json_t *obj)
         return -ENOMEM;
     ctx->name = p->name;
     return 0;
-}
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* The digest is not the token, but it is kept out of every output all the
@@ -179,12 +146,12 @@ static int load_digest(struct load_ctx *ctx, struct persona *p, json_t *obj)
                     "has no \"token_sha256\"; make a token and its digest with "
                     "`msg91-mcp token`");
     if (!json_is_string(v))
-        return fail(ctx, "token_sha256", "must be a string, not %s", kind_of(v));
+        return fail(ctx, "token_sha256", "must be a string, not %s", jsonload_kind(v));
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
     bool ok = n == PERSONA_DIGEST_HEX_LEN;
     for (size_t i = 0; ok && i < n; i++)
-        ok = hex_digit(s[i]) >= 0;
+        ok = pct_hex_value(s[i]) >= 0;
     if (!ok)
         return fail(ctx, "token_sha256",
                     "must be 64 hexadecimal digits, the SHA-256 of the token (not the "
@@ -193,21 +160,22 @@ static int load_digest(struct load_ctx *ctx, struct persona *p, json_t *obj)
                     n);
     for (size_t i = 0; i < PERSONA_DIGEST_LEN; i++)
         p->token_sha256[i] =
-            (unsigned char)(hex_digit(s[2 * i]) << 4 | hex_digit(s[2 * i + 1]));
+            (unsigned char)(pct_hex_value(s[2 * i]) << 4 | pct_hex_value(s[2 * i + 1]));
     return register_digest(s);
 }
 
 static int load_tools(struct load_ctx *ctx, struct persona *p, json_t *v)
 {
     if (!json_is_array(v))
-        return fail(ctx, "tools", "must be a list of tool names, not %s", kind_of(v));
+        return fail(ctx, "tools", "must be a list of tool names, not %s",
+                    jsonload_kind(v));
     p->has_tools = true;
     size_t i;
     json_t *item;
     json_array_foreach(v, i, item) {
         if (!json_is_string(item))
             return fail(ctx, "tools", "item %zu must be a tool name, not %s", i + 1,
-                        kind_of(item));
+                        jsonload_kind(item));
         const char *name = json_string_value(item);
         unsigned t = 0;
         while (t < tool_table_len && t < CONFIG_MAX_TOOLS &&
@@ -230,7 +198,7 @@ static int load_key_file(struct load_ctx *ctx, struct persona *p, json_t *v)
 {
     if (!json_is_string(v) || !*json_string_value(v))
         return fail(ctx, "auth_key_file", "must be the path of a file, not %s",
-                    json_is_string(v) ? "an empty string" : kind_of(v));
+                    json_is_string(v) ? "an empty string" : jsonload_kind(v));
     if (!(p->auth_key_file = strdup(json_string_value(v))))
         return -ENOMEM;
     char *why = NULL;
@@ -248,7 +216,7 @@ static int load_key_file(struct load_ctx *ctx, struct persona *p, json_t *v)
 static int load_read_only(struct load_ctx *ctx, struct persona *p, json_t *v)
 {
     if (!json_is_boolean(v))
-        return fail(ctx, "read_only", "must be true or false, not %s", kind_of(v));
+        return fail(ctx, "read_only", "must be true or false, not %s", jsonload_kind(v));
     p->read_only = json_is_true(v);
     return 0;
 }
@@ -260,7 +228,7 @@ static int load_country_codes(struct load_ctx *ctx, struct persona *p, json_t *v
         return fail(ctx, field,
                     "must be a list of country calling codes such as \"91\", "
                     "not %s",
-                    kind_of(v));
+                    jsonload_kind(v));
     p->country_codes = calloc(json_array_size(v) + 1, sizeof *p->country_codes);
     if (!p->country_codes)
         return -ENOMEM;
@@ -300,7 +268,7 @@ static int load_limit(struct load_ctx *ctx, struct persona *p, const char *key, 
                         "member \"%s\" must be a whole number from 0 (no "
                         "limit) to %ld, not %s",
                         key, LIMIT_MAX,
-                        json_is_integer(v) ? "one out of that range" : kind_of(v));
+                        json_is_integer(v) ? "one out of that range" : jsonload_kind(v));
         p->limits[i] = (long)json_integer_value(v);
         return 0;
     }
@@ -316,7 +284,7 @@ static int load_limit(struct load_ctx *ctx, struct persona *p, const char *key, 
 static int load_limits(struct load_ctx *ctx, struct persona *p, json_t *v)
 {
     if (!json_is_object(v))
-        return fail(ctx, "limits", "must be an object, not %s", kind_of(v));
+        return fail(ctx, "limits", "must be an object, not %s", jsonload_kind(v));
     const char *key;
     json_t *value;
     json_object_foreach(v, key, value) {
@@ -343,7 +311,7 @@ static int load_setting(struct load_ctx *ctx, struct persona *p, const char *key
             continue;
         const char *s = json_string_value(v);
         if (!s)
-            return fail(ctx, key, "must be a string, not %s", kind_of(v));
+            return fail(ctx, key, "must be a string, not %s", jsonload_kind(v));
         if (!*s || strlen(s) > SETTING_MAX)
             return fail(ctx, key, "must hold 1 to %d bytes", SETTING_MAX);
         return (p->tool_settings[i] = strdup(s)) ? 0 : -ENOMEM;
@@ -383,7 +351,7 @@ static int load_persona(struct load_ctx *ctx, struct persona *p, json_t *obj)
     for (unsigned i = 0; i < SERVICE_LIMITS_LEN; i++)
         p->limits[i] = -1;
     if (!json_is_object(obj))
-        return fail(ctx, NULL, "must be an object, not %s", kind_of(obj));
+        return fail(ctx, NULL, "must be an object, not %s", jsonload_kind(obj));
     int rc = load_name(ctx, p, obj);
     if (rc == 0)
         rc = load_digest(ctx, p, obj);

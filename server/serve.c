@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "server/app.h"
 #include "server/dispatch.h"
 #include "server/mcp.h"
 #include "server/transport.h"
@@ -21,9 +22,7 @@ struct server {
     struct transport transport;
     struct dispatch *dispatch;
     struct mcp_session *session;
-    uv_signal_t sigterm;
-    uv_signal_t sigint;
-    uv_signal_t sighup;
+    struct app_signals signals;
     uv_timer_t drain_timer;
     uint64_t drain_deadline;
     bool draining;
@@ -148,9 +147,7 @@ static void on_closed_handle(uv_handle_t *h)
 static void on_transport_closed(struct transport *t)
 {
     struct server *srv = t->data;
-    uv_close((uv_handle_t *)&srv->sigterm, on_closed_handle);
-    uv_close((uv_handle_t *)&srv->sigint, on_closed_handle);
-    uv_close((uv_handle_t *)&srv->sighup, on_closed_handle);
+    app_signals_close(&srv->signals);
     uv_close((uv_handle_t *)&srv->drain_timer, on_closed_handle);
 }
 
@@ -195,18 +192,12 @@ int serve_stdio(const struct config *cfg)
     }
     srv->cfg = cfg;
     int rc = 1;
-    int err = uv_loop_init(&srv->loop);
-    if (err != 0) {
-        log_error("cannot start the event loop: %s", uv_strerror(err));
-        goto out_free;
-    }
-
     char *error = NULL;
-    srv->dispatch = dispatch_create(cfg, &srv->loop, &error);
-    if (!srv->dispatch) {
-        log_error("%s", error ? error : "cannot load the tools");
+    int err = app_open(&srv->loop, cfg, &srv->dispatch, &error);
+    if (err != 0) {
+        log_error("%s", error ? error : "out of memory at start-up");
         free(error);
-        goto out_loop;
+        goto out_free;
     }
     srv->session = mcp_session_create(&srv->loop, srv->dispatch, cfg, write_line, srv);
     /* A persona's tool list is its own: no shared cache may keep it. */
@@ -219,22 +210,13 @@ int serve_stdio(const struct config *cfg)
     if (!srv->session || err != 0) {
         log_error("cannot set up stdio: %s", err ? uv_strerror(err) : "out of memory");
         mcp_session_destroy(srv->session);
-        dispatch_destroy(srv->dispatch, NULL, NULL);
-        uv_run(&srv->loop, UV_RUN_DEFAULT);
+        app_discard(&srv->loop, srv->dispatch);
         goto out_loop;
     }
-    uv_signal_init(&srv->loop, &srv->sigterm);
-    uv_signal_init(&srv->loop, &srv->sigint);
-    uv_signal_init(&srv->loop, &srv->sighup);
     uv_timer_init(&srv->loop, &srv->drain_timer);
-    srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv->drain_timer.data = srv;
-    uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&srv->sigint, on_signal, SIGINT);
-    uv_signal_start(&srv->sighup, on_sighup, SIGHUP);
+    srv->drain_timer.data = srv;
     /* Signal handles must not keep the loop alive on their own. */
-    uv_unref((uv_handle_t *)&srv->sigterm);
-    uv_unref((uv_handle_t *)&srv->sigint);
-    uv_unref((uv_handle_t *)&srv->sighup);
+    app_signals_start(&srv->signals, &srv->loop, on_signal, on_sighup, srv, true);
 
     err = transport_start(&srv->transport);
     if (err != 0) {

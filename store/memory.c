@@ -159,6 +159,20 @@ static int keep_record(struct mem_entry *e, const struct store_record *r)
     return 0;
 }
 
+/* Fills the empty slot at with a new entry for name; -1 (op failed with
+ * STORE_ENOMEM) when memory runs out. */
+static int make_entry(struct mem_store *m, struct store_op *op, struct mem_entry **at,
+                      const char *name, size_t n)
+{
+    *at = entry_new(name, n);
+    if (!*at) {
+        op->status = STORE_ENOMEM;
+        return -1;
+    }
+    m->count++;
+    return 0;
+}
+
 static void do_claim(struct mem_store *m, struct store_op *op, const char *name, size_t n,
                      int64_t now)
 {
@@ -167,14 +181,8 @@ static void do_claim(struct mem_store *m, struct store_op *op, const char *name,
     struct store_record r = exists ? (*at)->rec : (struct store_record){0};
     if (!store__rule_claim(op, exists, &r, now))
         return;
-    if (!*at) {
-        *at = entry_new(name, n);
-        if (!*at) {
-            op->status = STORE_ENOMEM;
-            return;
-        }
-        m->count++;
-    }
+    if (!*at && make_entry(m, op, at, name, n) != 0)
+        return;
     int rc = keep_record(*at, &r);
     if (rc != 0)
         op->status = rc;
@@ -206,14 +214,8 @@ static void do_rate(struct mem_store *m, struct store_op *op, const char *name, 
     int64_t tat = *at ? (*at)->tat_us : 0;
     if (!store__rule_rate(op, &tat, now_us))
         return;
-    if (!*at) {
-        *at = entry_new(name, n);
-        if (!*at) {
-            op->status = STORE_ENOMEM;
-            return;
-        }
-        m->count++;
-    }
+    if (!*at && make_entry(m, op, at, name, n) != 0)
+        return;
     (*at)->tat_us = tat;
     (*at)->expires_ms = (tat + 999) / 1000;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "store/store_int.h"
+#include "util/pct.h"
 
 #define RD_PREFIX "msg91:"
 #define RD_BACKOFF_MIN_MS 50
@@ -185,32 +186,32 @@ static void ev_update(struct rd_events *e)
         uv_poll_stop(&e->poll);
 }
 
-static void ev_add_read(void *p)
+/* hiredis asks for one direction at a time; the poll watches both. */
+static void ev_set(void *p, int event, bool on)
 {
     struct rd_events *e = p;
-    e->events |= UV_READABLE;
+    e->events = on ? e->events | event : e->events & ~event;
     ev_update(e);
+}
+
+static void ev_add_read(void *p)
+{
+    ev_set(p, UV_READABLE, true);
 }
 
 static void ev_del_read(void *p)
 {
-    struct rd_events *e = p;
-    e->events &= ~UV_READABLE;
-    ev_update(e);
+    ev_set(p, UV_READABLE, false);
 }
 
 static void ev_add_write(void *p)
 {
-    struct rd_events *e = p;
-    e->events |= UV_WRITABLE;
-    ev_update(e);
+    ev_set(p, UV_WRITABLE, true);
 }
 
 static void ev_del_write(void *p)
 {
-    struct rd_events *e = p;
-    e->events &= ~UV_WRITABLE;
-    ev_update(e);
+    ev_set(p, UV_WRITABLE, false);
 }
 
 static void ev_on_closed(uv_handle_t *h)
@@ -814,17 +815,6 @@ const struct store_backend store__redis_backend = {
 
 /* ---- the spec ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A URL part with %XX escapes decoded; NULL on a bad escape or no memory. */
 static char *url_decode(const char *s, size_t n)
 {
@@ -835,13 +825,12 @@ static char *url_decode(const char *s, size_t n)
             out[j++] = s[i];
             continue;
         }
-        int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-        int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+        int v = pct_escape_value(s + i, n - i);
+        if (v <= 0) { /* a bad escape, or %00 */
             free(out);
             return NULL;
         }
-        out[j++] = (char)(hi * 16 + lo);
+        out[j++] = (char)v;
         i += 2;
     }
     if (out)

@@ -301,13 +301,8 @@ static void worker(void *arg)
 static void sq_submit(struct store *s, struct store_op *op)
 {
     struct sq_store *q = store__common(s)->impl;
-    op->next = NULL;
     uv_mutex_lock(&q->mu);
-    if (q->tail)
-        q->tail->next = op;
-    else
-        q->head = op;
-    q->tail = op;
+    store__queue_push(&q->head, &q->tail, op);
     uv_cond_signal(&q->cond);
     uv_mutex_unlock(&q->mu);
 }

@@ -114,15 +114,21 @@ static void on_async(uv_async_t *a)
     drain(a->data);
 }
 
-void store__complete(struct store *s, struct store_op *op)
+void store__queue_push(struct store_op **head, struct store_op **tail,
+                       struct store_op *op)
 {
     op->next = NULL;
-    uv_mutex_lock(&s->mu);
-    if (s->done_tail)
-        s->done_tail->next = op;
+    if (*tail)
+        (*tail)->next = op;
     else
-        s->done_head = op;
-    s->done_tail = op;
+        *head = op;
+    *tail = op;
+}
+
+void store__complete(struct store *s, struct store_op *op)
+{
+    uv_mutex_lock(&s->mu);
+    store__queue_push(&s->done_head, &s->done_tail, op);
     uv_mutex_unlock(&s->mu);
     uv_async_send(&s->async);
 }
@@ -316,16 +322,21 @@ static int new_token(char token[STORE_TOKEN_SIZE])
     return 0;
 }
 
-static struct store_op *op_new(struct store *s, enum store_op_kind kind,
-                               const struct op_strings *in)
+/* A new op of kind with copies of in's strings, in *out: 0, STORE_ECLOSING
+ * once the store is closing, or STORE_ENOMEM. */
+static int op_new(struct store *s, enum store_op_kind kind, const struct op_strings *in,
+                  struct store_op **out)
 {
+    *out = NULL;
+    if (s->closing)
+        return STORE_ECLOSING;
     size_t extra = in->token ? STORE_TOKEN_SIZE : 0;
     const char *all[] = {in->persona, in->tool, in->key, in->fp, in->value};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         extra += all[i] ? strlen(all[i]) + 1 : 0;
     struct store_op *op = calloc(1, sizeof *op + extra);
     if (!op)
-        return NULL;
+        return STORE_ENOMEM;
     char *at = (char *)(op + 1);
     op->store = s;
     op->kind = kind;
@@ -338,10 +349,11 @@ static struct store_op *op_new(struct store *s, enum store_op_kind kind,
         op->token = at;
         if (new_token(op->token) != 0) {
             free(op);
-            return NULL;
+            return STORE_ENOMEM;
         }
     }
-    return op;
+    *out = op;
+    return 0;
 }
 
 static bool valid_scope_part(const char *p)
@@ -373,12 +385,11 @@ static int claim(struct store *s, char ns, const struct store_key *k, const char
     if (!s || !cb || !valid_store_key(k) || ttl_ms == 0 || ttl_ms > INT64_MAX / 2 ||
         lease_ms > INT64_MAX / 2)
         return STORE_EINVAL;
-    if (s->closing)
-        return STORE_ECLOSING;
     struct op_strings in = {k->persona, k->tool, k->key, fp, NULL, true};
-    struct store_op *op = op_new(s, STORE_OP_CLAIM, &in);
-    if (!op)
-        return STORE_ENOMEM;
+    struct store_op *op;
+    int rc = op_new(s, STORE_OP_CLAIM, &in, &op);
+    if (rc != 0)
+        return rc;
     op->ns = ns;
     op->lease_ms = (int64_t)lease_ms;
     op->ttl_ms = (int64_t)ttl_ms;
@@ -407,12 +418,11 @@ static int settle(struct store *s, char ns, const struct store_key *k, const cha
 {
     if (!s || !cb || !valid_store_key(k) || !token || ttl_ms > INT64_MAX / 2)
         return STORE_EINVAL;
-    if (s->closing)
-        return STORE_ECLOSING;
     struct op_strings in = {k->persona, k->tool, k->key, token, value, false};
-    struct store_op *op = op_new(s, STORE_OP_SETTLE, &in);
-    if (!op)
-        return STORE_ENOMEM;
+    struct store_op *op;
+    int rc = op_new(s, STORE_OP_SETTLE, &in, &op);
+    if (rc != 0)
+        return rc;
     /* The owner's token travels in the fingerprint slot. */
     op->token = op->fp;
     op->fp = NULL;
@@ -473,12 +483,11 @@ int store_idem_forget(struct store *s, const char *persona, const char *tool,
     if (!s || !cb || !valid_key(key) || (persona && !valid_scope_part(persona)) ||
         (tool && !valid_scope_part(tool)))
         return STORE_EINVAL;
-    if (s->closing)
-        return STORE_ECLOSING;
     struct op_strings in = {persona, tool, key, NULL, NULL, false};
-    struct store_op *op = op_new(s, STORE_OP_FORGET, &in);
-    if (!op)
-        return STORE_ENOMEM;
+    struct store_op *op;
+    int rc = op_new(s, STORE_OP_FORGET, &in, &op);
+    if (rc != 0)
+        return rc;
     op->ns = STORE_NS_IDEM;
     op->cb.count = cb;
     op->data = data;
@@ -492,12 +501,11 @@ int store_rate_take(struct store *s, const char *key, uint64_t limit, uint64_t p
     if (!s || !cb || !valid_key(key) || limit == 0 || period_ms == 0 ||
         limit > INT32_MAX || period_ms > (uint64_t)INT64_MAX / 1000000)
         return STORE_EINVAL;
-    if (s->closing)
-        return STORE_ECLOSING;
     struct op_strings in = {NULL, NULL, key, NULL, NULL, false};
-    struct store_op *op = op_new(s, STORE_OP_RATE, &in);
-    if (!op)
-        return STORE_ENOMEM;
+    struct store_op *op;
+    int rc = op_new(s, STORE_OP_RATE, &in, &op);
+    if (rc != 0)
+        return rc;
     op->limit = (int64_t)limit;
     op->period_ms = (int64_t)period_ms;
     op->cb.rate = cb;
@@ -509,12 +517,11 @@ int store_stats(struct store *s, store_stats_cb cb, void *data)
 {
     if (!s || !cb)
         return STORE_EINVAL;
-    if (s->closing)
-        return STORE_ECLOSING;
     struct op_strings in = {0};
-    struct store_op *op = op_new(s, STORE_OP_STATS, &in);
-    if (!op)
-        return STORE_ENOMEM;
+    struct store_op *op;
+    int rc = op_new(s, STORE_OP_STATS, &in, &op);
+    if (rc != 0)
+        return rc;
     op->cb.stats = cb;
     op->data = data;
     return submit(s, op);

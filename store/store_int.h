@@ -82,6 +82,10 @@ struct store_common {
 /* From any thread: hands a finished op to the loop thread, which runs its
  * callback and frees it. */
 void store__complete(struct store *s, struct store_op *op);
+/* Appends op to the singly linked queue head..tail (the caller holds the
+ * queue's lock). */
+void store__queue_push(struct store_op **head, struct store_op **tail,
+                       struct store_op *op);
 void store__backend_closed(struct store *s);
 struct store_common *store__common(struct store *s);
 void store__log(struct store *s, enum store_log_level level, const char *fmt, ...)

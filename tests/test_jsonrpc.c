@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "server/jsonrpc.h"
+#include "tests/testutil.h"
 
 static struct jsonrpc_message parse(const char *line)
 {
@@ -328,9 +329,5 @@ int main(void)
     tcase_add_test(tc, huge_id_with_nul_and_overflow);
     tcase_add_test(tc, batch_with_huge_integers_keeps_ids);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

@@ -11,6 +11,7 @@
 #include "server/dispatch.h"
 #include "server/mcp.h"
 #include "tests/alloc_hook.h"
+#include "tests/testutil.h"
 #include "util/log.h"
 #include "util/redact.h"
 
@@ -1416,9 +1417,5 @@ int main(void)
     tcase_add_test(tc, initialize_that_fails_can_be_retried);
     tcase_add_test(tc, a_batch_answers_each_request_once_whatever_fails);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

@@ -169,6 +169,23 @@ START_TEST(refuses_a_file_that_is_no_shared_object)
 }
 END_TEST
 
+/* The executable loads its HTTP transport with this loader too: a wrong
+ * MSG91_HTTP_MODULE is reported, not replaced by the copy beside it. */
+START_TEST(the_binary_reports_a_wrong_http_module)
+{
+    const char *argv[] = {"msg91-mcp", "http", NULL};
+    const char *env[] = {"MSG91_HTTP_MODULE=/nonexistent/msg91-mcp-http.so",
+                         "MSG91_HTTP_LISTEN=127.0.0.1:0", NULL};
+    struct testutil_child c;
+    ck_assert_int_eq(testutil_spawn(&c, argv, env), 0);
+    ck_assert_int_eq(testutil_finish(&c, 20000), 1);
+    char *err = testutil_read_stderr(&c);
+    assert_contains(err, "cannot load the HTTP transport module");
+    assert_contains(err, "/nonexistent/msg91-mcp-http.so");
+    free(err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("module");
@@ -180,6 +197,7 @@ int main(void)
     tcase_add_test(tc, the_environment_names_the_only_place);
     tcase_add_test(tc, falls_back_to_the_install_directory);
     tcase_add_test(tc, refuses_a_file_that_is_no_shared_object);
+    tcase_add_test(tc, the_binary_reports_a_wrong_http_module);
     suite_add_tcase(s, tc);
     return testutil_run(s);
 }

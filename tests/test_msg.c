@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tests/alloc_hook.h"
+#include "tests/testutil.h"
 #include "util/msg.h"
 
 START_TEST(formats_into_memory_of_the_right_size)
@@ -73,9 +74,5 @@ int main(void)
     tcase_add_test(tc, va_list_variant_formats_the_same);
     tcase_add_test(tc, out_of_memory_is_null);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

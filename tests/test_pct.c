@@ -1,7 +1,9 @@
 /* util/pct.h: the value of one percent escape. */
 #include <check.h>
+#include <ctype.h>
 #include <stdint.h>
 
+#include "tests/testutil.h"
 #include "util/pct.h"
 
 START_TEST(reads_an_escape_in_either_case)
@@ -26,16 +28,26 @@ START_TEST(refuses_what_is_not_an_escape)
 }
 END_TEST
 
+START_TEST(reads_hex_digits)
+{
+    const char *digits = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        ck_assert_int_eq(pct_hex_value(digits[i]), i);
+        ck_assert_int_eq(pct_hex_value((char)toupper((unsigned char)digits[i])), i);
+    }
+    ck_assert_int_eq(pct_hex_value('g'), -1);
+    ck_assert_int_eq(pct_hex_value('%'), -1);
+    ck_assert_int_eq(pct_hex_value('\0'), -1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pct");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, reads_an_escape_in_either_case);
     tcase_add_test(tc, refuses_what_is_not_an_escape);
+    tcase_add_test(tc, reads_hex_digits);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

@@ -23,10 +23,10 @@
 #include "server/config.h"
 #include "server/dispatch.h"
 #include "server/persona.h"
-#include "util/redact.h"
 #include "tests/alloc_hook.h"
 #include "tests/testutil.h"
 #include "tools/tool.h"
+#include "util/redact.h"
 
 /* NOLINTBEGIN(clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling) */
 
@@ -1133,9 +1133,5 @@ int main(void)
     tcase_add_test(tc, token_and_digest);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, e2e_tcase());
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testutil_run(s);
 }

@@ -424,9 +424,5 @@ static Suite *portable_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(portable_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run(portable_suite());
 }

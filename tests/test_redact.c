@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tests/alloc_hook.h"
+#include "tests/testutil.h"
 #include "util/redact.h"
 
 START_TEST(replaces_every_occurrence)
@@ -205,9 +206,5 @@ int main(void)
     tcase_add_test(tc, add_secret_out_of_memory);
     tcase_add_test(tc, set_secret_reports_out_of_memory);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

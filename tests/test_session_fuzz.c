@@ -15,6 +15,7 @@
 #include "server/config.h"
 #include "server/dispatch.h"
 #include "server/mcp.h"
+#include "tests/testutil.h"
 
 static char *replies[8];
 static int reply_count;
@@ -267,9 +268,5 @@ int main(void)
     tcase_add_test(tc, mutated_messages);
     tcase_add_test(tc, deep_and_huge);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return testutil_run(s);
 }

@@ -10,6 +10,7 @@
 
 #include "jsonschema/schema.h"
 #include "schemas/embedded.h"
+#include "tests/testutil.h"
 #include "tools/answer.h"
 #include "tools/request.h"
 #include "tools/tool.h"
@@ -1562,9 +1563,5 @@ static Suite *tools_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(tools_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failures = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run(tools_suite());
 }

@@ -17,4 +17,9 @@
 json_t *jsonload_buffer(const char *text, size_t len, size_t flags, json_error_t *error,
                         bool *nomem);
 
+/* What a JSON value is, for "must be ..., not X": "an object", "a list",
+ * "a string", "a whole number", "a number with a fraction", "true or false"
+ * or "null". Never the value itself, which may be a secret. */
+const char *jsonload_kind(const json_t *v);
+
 #endif

@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 
+/* The value (0 to 15) of one hex digit, either case, or -1. */
+int pct_hex_value(char c);
+
 /* The byte (0 to 255) that the escape at the start of s stands for, or -1
  * when s does not start with '%' and two hex digits. left is the number of
  * bytes s holds; as no byte past a NUL is read, a NUL-terminated string may
