@@ -81,10 +81,10 @@ struct mcp_session {
     const struct mcp_features *features; /* negotiated, NULL before initialize */
     char *client_name;
     char *client_version;
-    char *transport, *address; /* for the audit line; NULL: stdio */
+    char *transport, *address;     /* for the audit line; NULL: stdio */
     const struct persona *persona; /* HTTP: the authenticated one; NULL: default */
-    int client_log_level;      /* index into mcp_levels, -1: no notifications */
-    bool reporting;            /* logging a failed reply: no notifications now */
+    int client_log_level;          /* index into mcp_levels, -1: no notifications */
+    bool reporting;                /* logging a failed reply: no notifications now */
     struct pending_call *pending;
     unsigned pending_count;
     char fallback[FALLBACK_LINE_MAX];
@@ -562,13 +562,21 @@ static json_t *tool_json(const struct dispatch_tool *t, const struct mcp_feature
     return o;
 }
 
+/* The tools persona may see (NULL: the dispatch's own persona). */
+static json_t *tools_json_as(struct dispatch *dispatch, const struct persona *persona,
+                             const struct mcp_features *f)
+{
+    const struct persona *p = persona ? persona : dispatch_persona(dispatch);
+    json_t *tools = json_array();
+    unsigned n = dispatch_tool_count_as(dispatch, p);
+    for (unsigned i = 0; i < n; i++)
+        json_array_append_new(tools, tool_json(dispatch_tool_at_as(dispatch, p, i), f));
+    return tools;
+}
+
 json_t *mcp_tools_json(struct dispatch *dispatch, const struct mcp_features *f)
 {
-    json_t *tools = json_array();
-    unsigned n = dispatch_tool_count(dispatch);
-    for (unsigned i = 0; i < n; i++)
-        json_array_append_new(tools, tool_json(dispatch_tool_at(dispatch, i), f));
-    return tools;
+    return tools_json_as(dispatch, NULL, f);
 }
 
 static json_t *initialize_result(struct mcp_session *s)
@@ -641,7 +649,7 @@ static void handle_tools_list(struct mcp_session *s, struct batch *b,
         return;
     }
     json_t *result =
-        json_pack("{s:o}", "tools", mcp_tools_json(s->dispatch, s->features));
+        json_pack("{s:o}", "tools", tools_json_as(s->dispatch, s->persona, s->features));
     respond_result(s, b, m->id_raw, result);
 }
 
