@@ -37,7 +37,7 @@ struct http_call {
     bool modern;  /* 2026-07-28 rules for the HTTP status */
     bool priming; /* the synthetic initialize: its reply is dropped */
     bool replied;
-    bool done; /* replied and idle: free at the end of the loop turn */
+    bool done;                    /* replied and idle: free at the end of the loop turn */
     struct persona_set *personas; /* referenced while the call may use its persona */
     struct http_call *prev, *next;
 };
@@ -210,15 +210,27 @@ static void handle(void *ctx, const char *body, size_t len,
         c->done = true;
 }
 
-/* The persona whose token the Authorization header carries, or NULL. */
+/* The persona whose token the Authorization header carries, or NULL. Its
+ * set is held until release: a SIGHUP may replace the set before the body
+ * arrives. */
 static const void *authenticate(void *ctx, const char *authorization)
 {
     struct http_app *app = ctx;
-    return persona_set_authenticate(dispatch_personas(app->dispatch), authorization);
+    const struct persona *p =
+        persona_set_authenticate(dispatch_personas(app->dispatch), authorization);
+    if (p)
+        persona_set_ref(p->set);
+    return p;
 }
 
-static const struct http_handler handler = {.handle = handle,
-                                            .authenticate = authenticate};
+static void release(void *ctx, const void *persona)
+{
+    (void)ctx;
+    persona_set_unref(((const struct persona *)persona)->set);
+}
+
+static const struct http_handler handler = {
+    .handle = handle, .authenticate = authenticate, .release = release};
 
 /* ---- shutdown ---- */
 
