@@ -218,15 +218,27 @@ static void handle(void *ctx, const char *body, size_t len,
         c->done = true;
 }
 
-/* The persona whose token the Authorization header carries, or NULL. */
+/* The persona whose token the Authorization header carries, or NULL. Its
+ * set is held until release: a SIGHUP may replace the set before the body
+ * arrives. */
 static const void *authenticate(void *ctx, const char *authorization)
 {
     struct http_app *app = ctx;
-    return persona_set_authenticate(dispatch_personas(app->dispatch), authorization);
+    const struct persona *p =
+        persona_set_authenticate(dispatch_personas(app->dispatch), authorization);
+    if (p)
+        persona_set_ref(p->set);
+    return p;
 }
 
-static const struct http_handler handler = {.handle = handle,
-                                            .authenticate = authenticate};
+static void release(void *ctx, const void *persona)
+{
+    (void)ctx;
+    persona_set_unref(((const struct persona *)persona)->set);
+}
+
+static const struct http_handler handler = {
+    .handle = handle, .authenticate = authenticate, .release = release};
 
 /* ---- shutdown ---- */
 

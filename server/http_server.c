@@ -261,8 +261,18 @@ static void waiting_unlink(struct request *rq)
     rq->prev = rq->next = NULL;
 }
 
+/* Hands the persona back to the handler: a SIGHUP between the headers
+ * and the body must not free the persona the request authenticated as. */
+static void release_persona(struct http_server *s, struct request *rq)
+{
+    if (rq->persona && s && s->handler->release)
+        s->handler->release(s->ctx, rq->persona);
+    rq->persona = NULL;
+}
+
 static void request_free(struct request *rq)
 {
+    release_persona(rq->srv, rq); /* a handled request has released it */
     dynbuf_finish(&rq->body);
     free(rq->reply);
     free(rq);
@@ -573,6 +583,7 @@ static enum MHD_Result process_body(struct request *rq)
     s->handler->handle(s->ctx, dynbuf_ptr(&rq->body), dynbuf_len(&rq->body), &info,
                        on_reply, rq);
     rq->in_handler = false;
+    release_persona(s, rq); /* handle holds what it still needs */
     view_finish(&m);
     dynbuf_finish(&rq->body);
     if (rq->answered)
@@ -744,15 +755,15 @@ static enum MHD_Result first_call(struct http_server *s, struct MHD_Connection *
     if (strcmp(url, "/mcp") != 0)
         return queue_text(c, MHD_HTTP_NOT_FOUND, "Not Found: the MCP endpoint is /mcp");
     enum MHD_Result rc = MHD_YES;
-    const void *persona = NULL;
-    if (refuse_early(s, c, method, &persona, &rc))
-        return rc;
     struct request *rq = calloc(1, sizeof *rq);
     if (!rq)
         return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE, "", 0, NULL);
     rq->srv = s;
     rq->conn = c;
-    rq->persona = persona;
+    if (refuse_early(s, c, method, &rq->persona, &rc)) {
+        request_free(rq);
+        return rc;
+    }
     dynbuf_init(&rq->body, s->o.max_body + 1);
     s->inflight++;
     conn_mark(s, c, true);

@@ -39,6 +39,10 @@ struct http_handler {
      * (opaque to the transport) that the Authorization header names, or
      * NULL for 401. The header is NULL when absent. */
     const void *(*authenticate)(void *ctx, const char *authorization);
+    /* Optional: the transport is done with a persona authenticate returned
+     * (after handle, or when the request ends before it), so the handler
+     * may keep it alive from authenticate until then. */
+    void (*release)(void *ctx, const void *persona);
     /* One JSON-RPC message (or 2025-03-26 batch) that passed every HTTP
      * rule. body is NUL-terminated and borrowed until this returns. */
     void (*handle)(void *ctx, const char *body, size_t len,

@@ -26,6 +26,7 @@
 
 #include "sandbox/sandbox.h"
 #include "server/http_server.h"
+#include "server/persona.h"
 #include "tests/testutil.h"
 
 /* NOLINTBEGIN(clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling) */
@@ -64,12 +65,16 @@ struct server {
     struct testutil_child child;
     unsigned port;
     char audit[64];
+    char *err; /* stderr read so far */
+    size_t err_len;
 };
 
-/* Starts `msg91-mcp http` on 127.0.0.1:0 with extra environment entries
- * (NULL-terminated, may be NULL) and reads back its URL. */
-static void server_start(struct server *s, const char *const *extra)
+/* Starts `msg91-mcp http --listen LISTEN` with extra environment entries
+ * (NULL-terminated, may be NULL) and reads back its port. */
+static void server_start_at(struct server *s, const char *listen,
+                            const char *const *extra)
 {
+    memset(s, 0, sizeof *s);
     snprintf(s->audit, sizeof s->audit, "/tmp/msg91-http-audit-%d.jsonl", (int)getpid());
     unlink(s->audit);
     const char *env[16] = {F("MSG91_BASE_URL=http://127.0.0.1:%u", SB_PORT),
@@ -78,14 +83,21 @@ static void server_start(struct server *s, const char *const *extra)
     for (size_t i = 0; extra && extra[i] && n < 15; i++)
         env[n++] = extra[i];
     env[n] = NULL;
-    const char *argv[] = {"msg91-mcp", "http", "--listen", "127.0.0.1:0", NULL};
+    const char *argv[] = {"msg91-mcp", "http", "--listen", listen, NULL};
     ck_assert_int_eq(testutil_spawn(&s->child, argv, env), 0);
     char *line = testutil_read_line(&s->child, REPLY_MS);
     ck_assert_msg(line != NULL, "the server printed no URL");
-    ck_assert_msg(sscanf(line, "http://127.0.0.1:%u/mcp", &s->port) == 1 ||
-                      sscanf(line, "https://127.0.0.1:%u/mcp", &s->port) == 1,
+    const char *colon = strrchr(line, ':');
+    ck_assert_msg(!strncmp(line, "http", 4) && colon &&
+                      sscanf(colon, ":%u/mcp", &s->port) == 1,
                   "unexpected first line: %s", line);
     free(line);
+}
+
+/* Starts `msg91-mcp http` on 127.0.0.1:0. */
+static void server_start(struct server *s, const char *const *extra)
+{
+    server_start_at(s, "127.0.0.1:0", extra);
 }
 
 /* Sends SIGTERM and returns the exit status. */
@@ -687,6 +699,411 @@ START_TEST(https)
 }
 END_TEST
 
+/* ---- personas ---- */
+
+/* Two personas: A may list campaigns, B may send and verify OTPs; each has
+ * its own key file. The sandbox of this test case accepts any key and
+ * records which one each request carried. */
+#define TOKEN_A "http-alice-token-0123456789abcdefghijklmnopqrs"
+#define TOKEN_B "http-bob-token-zyxwvutsrqponmlkjihgfedcba98765"
+#define KEY_A "http-alice-key-5f1e2d3c4b5a6978"
+#define KEY_B "http-bob-key-8a7b6c5d4e3f2a1b0c"
+#define AUTH_A "Authorization: Bearer " TOKEN_A "\r\n"
+#define AUTH_B "Authorization: Bearer " TOKEN_B "\r\n"
+#define LIST_TOOLS "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/list\"}"
+#define CALL_SEND_OTP                                                                    \
+    "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{\"name\":"      \
+    "\"send_otp\",\"arguments\":{\"mobile\":\"+919876543210\"}}}"
+
+static char pdir[64];
+static char digest_a[PERSONA_DIGEST_HEX_LEN + 1];
+static char digest_b[PERSONA_DIGEST_HEX_LEN + 1];
+
+static const char *pdir_path(const char *name)
+{
+    return F("%s/%s", pdir, name);
+}
+
+/* Writes text to name through a rename, so a reload never reads half a
+ * file. Returns the path. */
+static const char *write_file(const char *name, const char *text)
+{
+    char tmp[128];
+    snprintf(tmp, sizeof tmp, "%s.tmp", pdir_path(name));
+    FILE *f = fopen(tmp, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(fputs(text, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+    const char *path = pdir_path(name);
+    ck_assert_int_eq(rename(tmp, path), 0);
+    return path;
+}
+
+static const char *persona_a(void)
+{
+    return F("{\"name\": \"alice\", \"token_sha256\": \"%s\", "
+             "\"tools\": [\"list_campaigns\"], \"auth_key_file\": \"%s\"}",
+             digest_a, pdir_path("key-a"));
+}
+
+/* Both personas, or A alone; returns the path of personas.json. */
+static const char *write_personas(bool with_b)
+{
+    char a[512];
+    snprintf(a, sizeof a, "%s", persona_a());
+    if (!with_b)
+        return write_file("personas.json", F("{\"personas\": [%s]}", a));
+    return write_file(
+        "personas.json",
+        F("{\"personas\": [%s, {\"name\": \"bob\", \"token_sha256\": \"%s\", "
+          "\"tools\": [\"send_otp\", \"verify_otp\"], \"otp_template_id\": \"TPL_BOB\", "
+          "\"auth_key_file\": \"%s\"}]}",
+          a, digest_b, pdir_path("key-b")));
+}
+
+static void personas_setup(void)
+{
+    struct sandbox_options opts = {.port = 0, .seed = 42}; /* any key is accepted */
+    char *error = NULL;
+    SB = sandbox_create(&opts, &error);
+    ck_assert_msg(SB != NULL, "sandbox: %s", error ? error : "?");
+    SB_PORT = sandbox_port(SB);
+    snprintf(pdir, sizeof pdir, "/tmp/msg91-http-personas-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(pdir));
+    persona_sha256_hex(TOKEN_A, strlen(TOKEN_A), digest_a);
+    persona_sha256_hex(TOKEN_B, strlen(TOKEN_B), digest_b);
+    write_file("key-a", KEY_A "\n");
+    write_file("key-b", KEY_B "\n");
+}
+
+static void personas_teardown(void)
+{
+    unlink(pdir_path("key-a"));
+    unlink(pdir_path("key-b"));
+    unlink(pdir_path("personas.json"));
+    rmdir(pdir);
+    tcase_teardown();
+}
+
+/* Starts the server with the personas file at path. */
+static void server_start_personas(struct server *s, const char *listen, const char *path)
+{
+    server_start_at(s, listen, (const char *const[]){F("MSG91_PERSONAS=%s", path), NULL});
+}
+
+/* Appends what the server's stderr holds now, waiting up to timeout_ms for
+ * the first bytes (-1: until it closes). */
+static void drain_stderr(struct server *s, int timeout_ms)
+{
+    struct pollfd p = {.fd = s->child.err_fd, .events = POLLIN};
+    while (poll(&p, 1, timeout_ms) > 0) {
+        char buf[4096];
+        ssize_t n = read(s->child.err_fd, buf, sizeof buf);
+        if (n <= 0)
+            return;
+        char *grown = realloc(s->err, s->err_len + (size_t)n + 1);
+        ck_assert_ptr_nonnull(grown);
+        s->err = grown;
+        memcpy(s->err + s->err_len, buf, (size_t)n);
+        s->err_len += (size_t)n;
+        s->err[s->err_len] = '\0';
+        if (timeout_ms >= 0)
+            timeout_ms = 0;
+    }
+}
+
+/* Waits until stderr, from offset from on, holds needle; returns the
+ * offset just past it. */
+static size_t wait_stderr(struct server *s, size_t from, const char *needle)
+{
+    double deadline = testutil_now_s() + REPLY_MS / 1000.0;
+    for (;;) {
+        const char *hit =
+            s->err && s->err_len > from ? strstr(s->err + from, needle) : NULL;
+        if (hit)
+            return (size_t)(hit - s->err) + strlen(needle);
+        ck_assert_msg(testutil_now_s() < deadline,
+                      "stderr never said \"%s\"; it has:\n%s", needle,
+                      s->err ? s->err : "");
+        drain_stderr(s, 50);
+    }
+}
+
+/* Stops the server (it must exit 0) and checks that no token, digest or
+ * key is in anything it wrote: stdout, stderr and the audit log. */
+static void server_stop_clean(struct server *s)
+{
+    kill(s->child.pid, SIGTERM);
+    size_t out_len = 0;
+    char *out = calloc(1, 1);
+    char *line;
+    while ((line = testutil_read_line(&s->child, REPLY_MS))) {
+        char *grown = realloc(out, out_len + strlen(line) + 2);
+        ck_assert_ptr_nonnull(grown);
+        out = grown;
+        out_len += (size_t)sprintf(out + out_len, "%s\n", line);
+        free(line);
+    }
+    ck_assert_int_eq(testutil_finish(&s->child, REPLY_MS), 0);
+    drain_stderr(s, -1);
+    close(s->child.err_fd);
+    size_t audit_len = 0;
+    char *audit = testutil_read_file(s->audit, &audit_len);
+    ck_assert_msg(audit && strstr(audit, "\"persona\":\"alice\""),
+                  "the audit log names no persona");
+    const char *secrets[] = {TOKEN_A,  TOKEN_B,  KEY_A,   KEY_B,
+                             TEST_KEY, digest_a, digest_b};
+    for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
+        ck_assert_msg(!strstr(out, secrets[i]), "stdout holds a secret: %s", out);
+        ck_assert_msg(!s->err || !strstr(s->err, secrets[i]), "stderr holds a secret: %s",
+                      s->err);
+        ck_assert_msg(!strstr(audit, secrets[i]), "the audit log holds a secret: %s",
+                      audit);
+    }
+    free(out);
+    free(audit);
+    free(s->err);
+    s->err = NULL;
+    unlink(s->audit);
+}
+
+/* POSTs body with the given Authorization lines (may be ""). */
+static void post_as(unsigned port, const char *auth, const char *body, struct reply *r)
+{
+    post(port, F("%s" ACCEPT_BOTH JSON_TYPE V1125, auth), body, r);
+}
+
+static void expect_401(unsigned port, const char *auth)
+{
+    struct reply r;
+    post_as(port, auth, CALL_CAMPAIGNS, &r);
+    ck_assert_msg(r.status == 401, "%s: %d", auth, r.status);
+    ck_assert_msg(strstr(r.head, "\r\nWWW-Authenticate: Bearer realm=\"msg91-mcp\"\r\n"),
+                  "%s", r.head);
+    /* No OAuth metadata anywhere: clients that see it ignore a static
+     * header and start an OAuth flow this server does not offer. */
+    ck_assert_ptr_null(strcasestr(r.head, "resource_metadata"));
+    ck_assert_ptr_null(strcasestr(r.head, "error="));
+    ck_assert_ptr_null(strcasestr(r.body, "oauth"));
+    ck_assert_ptr_null(strcasestr(r.body, "well-known"));
+    reply_finish(&r);
+}
+
+static void expect_200(unsigned port, const char *auth)
+{
+    struct reply r;
+    post_as(port, auth, CALL_CAMPAIGNS, &r);
+    ck_assert_msg(r.status == 200, "%s: %d %s", auth, r.status, r.body);
+    ck_assert_msg(strstr(r.body, "\"total\":32"), "%s", r.body);
+    reply_finish(&r);
+}
+
+/* The tool names tools/list shows to auth, comma-joined. */
+static const char *tool_names(unsigned port, const char *auth)
+{
+    struct reply r;
+    post_as(port, auth, LIST_TOOLS, &r);
+    ck_assert_int_eq(r.status, 200);
+    json_t *v = body_json(&r);
+    json_t *tools = json_object_get(json_object_get(v, "result"), "tools");
+    ck_assert(json_is_array(tools));
+    char names[512] = "";
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t) {
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                 i ? "," : "", json_string_value(json_object_get(t, "name")));
+    }
+    json_decref(v);
+    reply_finish(&r);
+    return F("%s", names);
+}
+
+/* The authkey header of every request the sandbox recorded, in order,
+ * comma-joined; the records are cleared. */
+static const char *keys_seen(void)
+{
+    struct reply r;
+    post_raw(SB_PORT, "GET", "/_sandbox/requests", "", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    json_t *v = body_json(&r);
+    char keys[1024] = "";
+    size_t i;
+    json_t *req;
+    json_array_foreach(json_object_get(v, "requests"), i, req) {
+        const char *k = json_string_value(
+            json_object_get(json_object_get(req, "headers"), "authkey"));
+        snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%s", i ? "," : "",
+                 k ? k : "(none)");
+    }
+    json_decref(v);
+    reply_finish(&r);
+    sandbox_control("DELETE", "/_sandbox/requests", NULL);
+    return F("%s", keys);
+}
+
+/* A missing, wrong or malformed token gets 401 with the Bearer challenge
+ * and nothing about OAuth; the right one is served. */
+START_TEST(personas_authenticate)
+{
+    struct server s;
+    server_start_personas(&s, "127.0.0.1:0", write_personas(true));
+    char digest_auth[128]; /* the digest is not the token */
+    snprintf(digest_auth, sizeof digest_auth, "Authorization: Bearer %s\r\n", digest_a);
+    const char *refused[] = {
+        "",
+        "Authorization: Bearer wrong-token-0123456789\r\n",
+        "Authorization: Bearer " TOKEN_A "x\r\n",
+        "Authorization: Bearer http-ALICE-token-0123456789abcdefghijklmnopqrs\r\n",
+        digest_auth,
+        "Authorization: Bearer\r\n",
+        "Authorization: Bearer \r\n",
+        "Authorization: Basic " TOKEN_A "\r\n",
+        "Authorization: " TOKEN_A "\r\n",
+        "Authorization: Bearer" TOKEN_A "\r\n",
+        "Authorization: Bearer " TOKEN_A " " TOKEN_B "\r\n",
+        "Authorization: Bearer " TOKEN_A ",Bearer " TOKEN_B "\r\n",
+        "Authorization: \r\n",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+        expect_401(s.port, refused[i]);
+    /* The scheme is case-insensitive (RFC 7235), the token is not. */
+    expect_200(s.port, AUTH_A);
+    expect_200(s.port, "Authorization: bearer " TOKEN_A "\r\n");
+    /* No OAuth metadata is served either. */
+    struct reply r;
+    post_raw(s.port, "GET", "/.well-known/oauth-protected-resource", "", NULL, &r);
+    ck_assert_int_eq(r.status, 404);
+    reply_finish(&r);
+    post_raw(s.port, "GET", "/.well-known/oauth-authorization-server", "", NULL, &r);
+    ck_assert_int_eq(r.status, 404);
+    reply_finish(&r);
+    server_stop_clean(&s);
+}
+END_TEST
+
+/* Each persona sees its own tools; the other's tool is an unknown tool;
+ * each call reaches the sandbox with its own persona's key only. */
+START_TEST(personas_tools_and_keys)
+{
+    struct server s;
+    server_start_personas(&s, "127.0.0.1:0", write_personas(true));
+    ck_assert_str_eq(tool_names(s.port, AUTH_A), "list_campaigns");
+    ck_assert_str_eq(tool_names(s.port, AUTH_B), "send_otp,verify_otp");
+    keys_seen();
+    expect_200(s.port, AUTH_A);
+    ck_assert_str_eq(keys_seen(), KEY_A);
+    struct reply r;
+    post_as(s.port, AUTH_B, CALL_SEND_OTP, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(strstr(r.body, "\"result\"") && !strstr(r.body, "\"isError\":true"),
+                  "%s", r.body);
+    reply_finish(&r);
+    ck_assert_str_eq(keys_seen(), KEY_B);
+    /* B's tool with A's token, and A's with B's: unknown, and nothing
+     * reaches the sandbox. */
+    post_as(s.port, AUTH_A, CALL_SEND_OTP, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(error_code(&r), -32602);
+    ck_assert_msg(strstr(r.body, "Unknown tool: send_otp"), "%s", r.body);
+    reply_finish(&r);
+    post_as(s.port, AUTH_B, CALL_CAMPAIGNS, &r);
+    ck_assert_int_eq(error_code(&r), -32602);
+    ck_assert_msg(strstr(r.body, "Unknown tool: list_campaigns"), "%s", r.body);
+    reply_finish(&r);
+    ck_assert_str_eq(keys_seen(), "");
+    /* Interleaved on one connection each, the keys still follow the token. */
+    for (int i = 0; i < 3; i++) {
+        expect_200(s.port, AUTH_A);
+        post_as(s.port, AUTH_B, CALL_SEND_OTP, &r);
+        ck_assert_int_eq(r.status, 200);
+        reply_finish(&r);
+    }
+    ck_assert_str_eq(keys_seen(),
+                     KEY_A "," KEY_B "," KEY_A "," KEY_B "," KEY_A "," KEY_B);
+    server_stop_clean(&s);
+}
+END_TEST
+
+/* SIGHUP: a broken file keeps the set in force and says why; a file
+ * without B (renamed into place) shuts B out while A goes on. */
+START_TEST(personas_sighup)
+{
+    struct server s;
+    char path[128];
+    snprintf(path, sizeof path, "%s", write_personas(true));
+    server_start_personas(&s, "127.0.0.1:0", path);
+    expect_200(s.port, AUTH_A);
+    ck_assert_str_eq(tool_names(s.port, AUTH_B), "send_otp,verify_otp");
+
+    write_file("personas.json", "{\"personas\": [");
+    ck_assert_int_eq(kill(s.child.pid, SIGHUP), 0);
+    size_t at = wait_stderr(&s, 0,
+                            F("cannot reload the personas: cannot load the personas file "
+                              "%s: line 1, column 14: ']' expected near end of file; the "
+                              "2 persona(s) loaded before stay in force",
+                              path));
+    expect_200(s.port, AUTH_A);
+    ck_assert_str_eq(tool_names(s.port, AUTH_B), "send_otp,verify_otp");
+
+    write_personas(false);
+    ck_assert_int_eq(kill(s.child.pid, SIGHUP), 0);
+    wait_stderr(&s, at, F("reloaded the personas file %s: 1 persona(s)", path));
+    expect_401(s.port, AUTH_B);
+    expect_200(s.port, AUTH_A);
+    ck_assert_str_eq(tool_names(s.port, AUTH_A), "list_campaigns");
+    server_stop_clean(&s);
+}
+END_TEST
+
+/* A request authenticated from its headers whose body arrives after a
+ * reload replaced the set: it runs as the persona it authenticated as,
+ * with that persona's key. */
+START_TEST(personas_reload_between_headers_and_body)
+{
+    struct server s;
+    char path[128];
+    snprintf(path, sizeof path, "%s", write_personas(true));
+    server_start_personas(&s, "127.0.0.1:0", path);
+    keys_seen();
+    int fd = connect_from(NULL, s.port);
+    const char *head =
+        F("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH_B ACCEPT_BOTH JSON_TYPE V1125
+          "Content-Length: %zu\r\n\r\n",
+          strlen(CALL_SEND_OTP));
+    send_all(fd, head, strlen(head));
+    /* The server has read the headers once it answers a later request. */
+    expect_200(s.port, AUTH_A);
+    keys_seen();
+    write_personas(false);
+    ck_assert_int_eq(kill(s.child.pid, SIGHUP), 0);
+    wait_stderr(&s, 0, F("reloaded the personas file %s: 1 persona(s)", path));
+    expect_401(s.port, AUTH_B);
+    send_all(fd, CALL_SEND_OTP, strlen(CALL_SEND_OTP));
+    struct reply r;
+    read_reply(fd, &r);
+    close(fd);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(strstr(r.body, "\"result\"") && !strstr(r.body, "\"isError\":true"),
+                  "%s", r.body);
+    reply_finish(&r);
+    ck_assert_str_eq(keys_seen(), KEY_B);
+    server_stop_clean(&s);
+}
+END_TEST
+
+/* With personas every request is authenticated, so a non-loopback
+ * address is accepted; the server answers on 127.0.0.1 with a token. */
+START_TEST(personas_allow_exposure)
+{
+    struct server s;
+    server_start_personas(&s, "0.0.0.0:0", write_personas(true));
+    expect_401(s.port, "");
+    expect_200(s.port, AUTH_A);
+    server_stop_clean(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http_server");
@@ -709,6 +1126,15 @@ int main(void)
     tcase_add_test(tc, refuses_exposure);
     tcase_add_test(tc, https);
     suite_add_tcase(s, tc);
+    TCase *pc = tcase_create("personas");
+    tcase_set_timeout(pc, 120);
+    tcase_add_unchecked_fixture(pc, personas_setup, personas_teardown);
+    tcase_add_test(pc, personas_authenticate);
+    tcase_add_test(pc, personas_tools_and_keys);
+    tcase_add_test(pc, personas_sighup);
+    tcase_add_test(pc, personas_reload_between_headers_and_body);
+    tcase_add_test(pc, personas_allow_exposure);
+    suite_add_tcase(s, pc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
