@@ -378,9 +378,9 @@ static int cmp_double(const void *a, const void *b)
 /* The median of one field over the runs. */
 static double median(const struct figures *runs, unsigned n, size_t offset)
 {
-    double v[MAX_RUNS];
+    double v[MAX_RUNS] = {0};
     for (unsigned i = 0; i < n; i++)
-        v[i] = *(const double *)((const char *)&runs[i] + offset);
+        memcpy(&v[i], (const char *)&runs[i] + offset, sizeof v[i]);
     qsort(v, n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
