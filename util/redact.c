@@ -134,7 +134,7 @@ static const char *find_any(const char *text, size_t len, size_t *match_len)
 
 bool redact_needed(const char *text, size_t len)
 {
-    size_t n;
+    size_t n = 0;
     return find_any(text, len, &n) != NULL;
 }
 
