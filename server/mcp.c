@@ -227,31 +227,54 @@ static const char *scan_digits(const char *p, const char *end)
     return p;
 }
 
-/* Each scanner returns the end of the token at p, or NULL if it is not one. */
+/* Whether c may follow a backslash in a JSON string ('u' is checked apart). */
+static bool is_short_escape(unsigned char c)
+{
+    switch (c) {
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* Each scanner returns the end of the token at p, or NULL if it is not one.
+ * Every outgoing line goes through scan_string for each of its strings, so
+ * the run of plain characters is skipped in a tight loop first. */
 static const char *scan_string(const char *p, const char *end)
 {
     if (p >= end || *p++ != '"')
         return NULL;
-    while (p < end) {
-        unsigned char c = (unsigned char)*p++;
-        if (c == '"')
-            return p;
-        if (c < 0x20)
+    for (;;) {
+        while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+            p++;
+        if (p >= end || (unsigned char)*p < 0x20)
             return NULL;
-        if (c != '\\')
-            continue;
+        if (*p++ == '"')
+            return p;
         if (p >= end)
             return NULL;
-        c = (unsigned char)*p++;
+        unsigned char c = (unsigned char)*p++;
         if (c == 'u') {
             for (int i = 0; i < 4; i++, p++)
-                if (p >= end || !strchr("0123456789abcdefABCDEF", *p) || !*p)
+                if (p >= end || !is_hex((unsigned char)*p))
                     return NULL;
-        } else if (!strchr("\"\\/bfnrt", c) || !c) {
+        } else if (!is_short_escape(c)) {
             return NULL;
         }
     }
-    return NULL;
 }
 
 static const char *scan_scalar(const char *p, const char *end)
