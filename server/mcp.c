@@ -568,11 +568,15 @@ static size_t escape_ascii(unsigned char c, char *out)
     const char *shorter = c > 0 && c < 0x20 ? strchr("\bb\tt\nn\ff\rr", c) : NULL;
     out[0] = '\\';
     if (c == '"' || c == '\\' || shorter) {
-        out[1] = shorter ? shorter[1] : (char)c;
+        out[1] = (char)c;
+        if (shorter)
+            out[1] = shorter[1];
         return 2;
     }
     if (c < 0x20) {
-        memcpy(out + 1, "u00", 3);
+        out[1] = 'u';
+        out[2] = '0';
+        out[3] = '0';
         out[4] = "0123456789ABCDEF"[c >> 4];
         out[5] = "0123456789ABCDEF"[c & 0xf];
         return 6;
