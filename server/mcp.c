@@ -227,31 +227,54 @@ static const char *scan_digits(const char *p, const char *end)
     return p;
 }
 
-/* Each scanner returns the end of the token at p, or NULL if it is not one. */
+/* Whether c may follow a backslash in a JSON string ('u' is checked apart). */
+static bool is_short_escape(unsigned char c)
+{
+    switch (c) {
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* Each scanner returns the end of the token at p, or NULL if it is not one.
+ * Every outgoing line goes through scan_string for each of its strings, so
+ * the run of plain characters is skipped in a tight loop first. */
 static const char *scan_string(const char *p, const char *end)
 {
     if (p >= end || *p++ != '"')
         return NULL;
-    while (p < end) {
-        unsigned char c = (unsigned char)*p++;
-        if (c == '"')
-            return p;
-        if (c < 0x20)
+    for (;;) {
+        while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+            p++;
+        if (p >= end || (unsigned char)*p < 0x20)
             return NULL;
-        if (c != '\\')
-            continue;
+        if (*p++ == '"')
+            return p;
         if (p >= end)
             return NULL;
-        c = (unsigned char)*p++;
+        unsigned char c = (unsigned char)*p++;
         if (c == 'u') {
             for (int i = 0; i < 4; i++, p++)
-                if (p >= end || !strchr("0123456789abcdefABCDEF", *p) || !*p)
+                if (p >= end || !is_hex((unsigned char)*p))
                     return NULL;
-        } else if (!strchr("\"\\/bfnrt", c) || !c) {
+        } else if (!is_short_escape(c)) {
             return NULL;
         }
     }
-    return NULL;
 }
 
 static const char *scan_scalar(const char *p, const char *end)
@@ -536,6 +559,71 @@ static char *result_members_text(const struct mcp_features *f)
     return text;
 }
 
+/* The bytes json_dumps writes for the ASCII character c inside a string:
+ * '"', '\\' and the C0 controls escaped (\b \f \n \r \t, else \u with
+ * upper-case hex), everything else as it is. out has room for 6 bytes;
+ * returns how many were written. */
+static size_t escape_ascii(unsigned char c, char *out)
+{
+    const char *shorter = c > 0 && c < 0x20 ? strchr("\bb\tt\nn\ff\rr", c) : NULL;
+    out[0] = '\\';
+    if (c == '"' || c == '\\' || shorter) {
+        out[1] = (char)c;
+        if (shorter)
+            out[1] = shorter[1];
+        return 2;
+    }
+    if (c < 0x20) {
+        out[1] = 'u';
+        out[2] = '0';
+        out[3] = '0';
+        out[4] = "0123456789ABCDEF"[c >> 4];
+        out[5] = "0123456789ABCDEF"[c & 0xf];
+        return 6;
+    }
+    out[0] = (char)c;
+    return 1;
+}
+
+/* Appends the JSON string str as json_dumps writes it. Text with a byte
+ * past ASCII goes through jansson, which also checks its UTF-8. Escaping
+ * here costs two scans (one to size, one to write) instead of a pass of
+ * jansson's encoder, a callback per piece, over the same text. */
+static int append_json_string(struct dynbuf *b, json_t *str)
+{
+    const char *s = json_string_value(str);
+    size_t n = json_string_length(str), size = 2;
+    char esc[8];
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            char *dumped = json_dumps(str, JSON_ENCODE_ANY | JSON_COMPACT);
+            int rc = dumped ? dynbuf_append_str(b, dumped) : DYNBUF_NOMEM;
+            free(dumped);
+            return rc;
+        }
+        size += c >= 0x20 && c != '"' && c != '\\' ? 1 : escape_ascii(c, esc);
+    }
+    char *out = malloc(size);
+    if (!out) {
+        dynbuf_finish(b);
+        return DYNBUF_NOMEM;
+    }
+    size_t o = 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            out[o++] = (char)c;
+        else
+            o += escape_ascii(c, out + o);
+    }
+    out[o++] = '"';
+    int rc = dynbuf_append(b, out, o);
+    free(out);
+    return rc;
+}
+
 /* A successful tool result holds its structuredContent twice: as the
  * object and, in its one text block, as that object's compact JSON (see
  * dispatch.h). The line reuses the text for the object instead of
@@ -550,18 +638,16 @@ static char *tool_result_line(const char *id_raw, json_t *result,
         add_result_members(result, f);
         return jsonrpc_result_line(id_raw, result, len);
     }
-    char *escaped = json_dumps(text, JSON_ENCODE_ANY | JSON_COMPACT);
     char *members = result_members_text(f);
     struct dynbuf b;
     dynbuf_init(&b, (size_t)1 << 30);
-    int rc = escaped && members ? DYNBUF_OK : DYNBUF_NOMEM;
+    int rc = members ? DYNBUF_OK : DYNBUF_NOMEM;
     rc = rc ? rc : dynbuf_append_str(&b, "{\"content\":[{\"type\":\"text\",\"text\":");
-    rc = rc ? rc : dynbuf_append_str(&b, escaped);
+    rc = rc ? rc : append_json_string(&b, text);
     rc = rc ? rc : dynbuf_append_str(&b, "}],\"structuredContent\":");
     rc = rc ? rc : dynbuf_append(&b, json_string_value(text), json_string_length(text));
     rc = rc ? rc : dynbuf_append_str(&b, members);
     rc = rc ? rc : dynbuf_append_str(&b, "}");
-    free(escaped);
     free(members);
     char *line = NULL;
     if (rc == DYNBUF_OK)

@@ -1380,6 +1380,58 @@ START_TEST(structured_content_only_from_2025_06_18)
 }
 END_TEST
 
+/* The line that reuses the text block is byte for byte what jansson writes
+ * for the whole reply, whatever the text holds: quotes, backslashes, every
+ * C0 control (short and \u escapes), DEL, a slash, and text past ASCII
+ * (which jansson escapes itself). */
+START_TEST(tool_result_line_is_what_jansson_writes)
+{
+    static const char *const names[] = {
+        "plain", "q\\\"b\\\\s/l\\u007f",
+        "\\u0002\\u0001\\b\\t\\n\\u000b\\f\\r\\u001a\\u001F end",
+        "caf\\u00e9 \\u20ac \\ud83d\\ude00 \\\"x\\\"\\n"};
+    char *error = NULL;
+    struct sandbox_options opts = {0};
+    shared_sandbox = sandbox_create(&opts, &error);
+    ck_assert_msg(shared_sandbox != NULL, "%s", error);
+    struct harness h;
+    setup_with(&h, against_sandbox);
+    initialize(&h, "2025-11-25");
+    for (int i = 0; i < 4; i++) {
+        /* The name is JSON text inside MSG91's body, which is a string in
+         * the rule. */
+        char body[512];
+        snprintf(body, sizeof body,
+                 "{\"data\":{\"data\":[{\"id\":7,\"name\":\"%s\"}],\"pageNo\":1,"
+                 "\"totalEntityCount\":1},\"status\":\"success\",\"hasError\":false}",
+                 names[i]);
+        json_t *r = json_pack("{s:s,s:i,s:s}", "tool", "list_campaigns", "count", 1,
+                              "body", body);
+        char *rule = json_dumps(r, JSON_COMPACT);
+        json_decref(r);
+        ck_assert_ptr_nonnull(rule);
+        sandbox_rule(rule);
+        free(rule);
+        int before = h.count;
+        send_line(&h, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\","
+                      "\"params\":{\"name\":\"list_campaigns\",\"arguments\":{}}}");
+        run_until(&h, before + 1);
+        const char *line = h.lines[h.count - 1];
+        r = json_loads(line, JSON_ALLOW_NUL, NULL);
+        ck_assert_msg(r != NULL, "%s", line);
+        ck_assert_msg(
+            !json_is_true(json_object_get(json_object_get(r, "result"), "isError")), "%s",
+            line);
+        char *again = json_dumps(r, JSON_COMPACT);
+        ck_assert_str_eq(line, again);
+        free(again);
+        json_decref(r);
+    }
+    teardown_harness(&h);
+    sandbox_destroy(shared_sandbox);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mcp");
@@ -1401,6 +1453,7 @@ int main(void)
     tcase_add_test(tc, batches_only_for_2025_03_26);
     tcase_add_test(tc, unknown_ids_by_version);
     tcase_add_test(tc, structured_content_only_from_2025_06_18);
+    tcase_add_test(tc, tool_result_line_is_what_jansson_writes);
     tcase_add_test(tc, a_lingering_call_gets_progress_before_its_result);
     tcase_add_test(tc, a_result_waits_after_a_late_progress);
     tcase_add_test(tc, no_progress_follows_a_quick_result);
