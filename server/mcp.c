@@ -146,11 +146,11 @@ struct mcp_session {
     char *client_version;
     char *transport, *address;     /* for the audit line; NULL: stdio */
     const struct persona *persona; /* HTTP: the authenticated one; NULL: default */
-    int client_log_level;        /* index into mcp_levels, -1: no notifications */
-    bool reporting;              /* logging a failed reply: no notifications now */
-    bool caller_scoped;          /* the tool list depends on who asks */
-    bool seen_modern;            /* a 2026-07-28 request came before any initialize */
-    struct mcp_outcome *outcome; /* of the message being handled, or NULL */
+    int client_log_level;          /* index into mcp_levels, -1: no notifications */
+    bool reporting;                /* logging a failed reply: no notifications now */
+    bool caller_scoped;            /* the tool list depends on who asks */
+    bool seen_modern;              /* a 2026-07-28 request came before any initialize */
+    struct mcp_outcome *outcome;   /* of the message being handled, or NULL */
     struct pending_call *pending;
     unsigned pending_count;
     char fallback[FALLBACK_LINE_MAX];
@@ -867,13 +867,22 @@ static json_t *tool_json(const struct dispatch_tool *t, const struct mcp_feature
     return o;
 }
 
+/* The tools persona p may use (NULL: the dispatch's own persona, if any). */
+static json_t *tools_json_as(struct dispatch *dispatch, const struct persona *p,
+                             const struct mcp_features *f)
+{
+    if (!p)
+        p = dispatch_persona(dispatch);
+    json_t *tools = json_array();
+    unsigned n = dispatch_tool_count_as(dispatch, p);
+    for (unsigned i = 0; i < n; i++)
+        json_array_append_new(tools, tool_json(dispatch_tool_at_as(dispatch, p, i), f));
+    return tools;
+}
+
 json_t *mcp_tools_json(struct dispatch *dispatch, const struct mcp_features *f)
 {
-    json_t *tools = json_array();
-    unsigned n = dispatch_tool_count(dispatch);
-    for (unsigned i = 0; i < n; i++)
-        json_array_append_new(tools, tool_json(dispatch_tool_at(dispatch, i), f));
-    return tools;
+    return tools_json_as(dispatch, NULL, f);
 }
 
 /* How one request is served: its batch (2025-03-26 only), the features of
@@ -951,7 +960,9 @@ static void handle_tools_list(struct mcp_session *s, const struct req *rq,
                       "invalid cursor: this server lists all tools in one page");
         return;
     }
-    json_t *result = json_pack("{s:o}", "tools", mcp_tools_json(s->dispatch, rq->f));
+    /* Over HTTP the token's persona decides the list, as it decides the calls. */
+    json_t *result =
+        json_pack("{s:o}", "tools", tools_json_as(s->dispatch, s->persona, rq->f));
     if (rq->f->cache_hints && result) {
         /* The list is the same for every caller unless it depends on who
          * asks (personas): then no cache may share it between callers. */
