@@ -1104,6 +1104,55 @@ START_TEST(personas_allow_exposure)
 }
 END_TEST
 
+/* ---- tools/list as the authenticated persona ----
+ * (one block, appended for issue 12: the SDK v2 client over HTTP.) */
+
+#define LISTER_TOKEN "tools-list-token-0123456789abcdefghijklmnopq"
+#define LISTER_SHA256 "72016d10c0d2bf4ede0b599a769d72a1d00c3eb0b46a235f28ba2d0d8c4c471f"
+#define LIST_TOOLS "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\"}"
+
+/* A persona limited to one tool must see only that tool in tools/list over
+ * HTTP, as its calls already are: the list followed the server's
+ * allowlist, not the token's persona. */
+START_TEST(tools_list_as_persona)
+{
+    const char *path = F("/tmp/msg91-http-personas-%d.json", (int)getpid());
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"personas\":[{\"name\":\"lister\",\"token_sha256\":\"" LISTER_SHA256
+          "\",\"tools\":[\"list_campaigns\"]}]}",
+          f);
+    ck_assert_int_eq(fclose(f), 0);
+    struct server s;
+    const char *extra[] = {F("MSG91_PERSONAS=%s", path), NULL};
+    server_start(&s, extra);
+    struct reply r;
+    post(s.port, ACCEPT_BOTH JSON_TYPE V1125 "Authorization: Bearer " LISTER_TOKEN "\r\n",
+         LIST_TOOLS, &r);
+    ck_assert_int_eq(r.status, 200);
+    json_t *v = body_json(&r);
+    json_t *tools = json_object_get(json_object_get(v, "result"), "tools");
+    ck_assert_uint_eq(json_array_size(tools), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(tools, 0), "name")),
+                     "list_campaigns");
+    json_decref(v);
+    reply_finish(&r);
+    ck_assert_int_eq(server_stop(&s), 0);
+    unlink(path);
+}
+END_TEST
+
+static void add_persona_list_tcase(Suite *s)
+{
+    TCase *tc = tcase_create("persona_list");
+    tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, tcase_setup, tcase_teardown);
+    tcase_add_test(tc, tools_list_as_persona);
+    suite_add_tcase(s, tc);
+}
+
+/* ---- end of the tools/list block ---- */
+
 int main(void)
 {
     Suite *s = suite_create("http_server");
@@ -1135,6 +1184,8 @@ int main(void)
     tcase_add_test(pc, personas_reload_between_headers_and_body);
     tcase_add_test(pc, personas_allow_exposure);
     suite_add_tcase(s, pc);
+
+    add_persona_list_tcase(s);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
