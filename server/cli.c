@@ -15,6 +15,7 @@
 #include "server/dispatch.h"
 #include "server/mcp.h"
 #include "server/persona.h"
+#include "store/store.h"
 #include "tools/service.h"
 #include "tools/tool.h"
 #include "util/log.h"
@@ -370,4 +371,112 @@ int cli_token(char **args)
     free(token);
     free(digest);
     return CLI_EXIT_OK;
+}
+
+/* `state`: one store operation run to its end on a loop of its own. */
+struct state_run {
+    int done;
+    int status;
+    struct store_stats stats;
+    int64_t count;
+};
+
+static void state_stats_done(void *data, int status, const struct store_stats *st)
+{
+    struct state_run *r = data;
+    r->status = status;
+    if (status == STORE_OK)
+        r->stats = *st;
+    r->done = 1;
+}
+
+static void state_forget_done(void *data, int status, int64_t count)
+{
+    struct state_run *r = data;
+    r->status = status;
+    r->count = count;
+    r->done = 1;
+}
+
+static void state_print_stats(const struct store *s, const struct store_stats *st)
+{
+    printf("store: %s\n", store_describe(s));
+    printf("idempotency keys: %lld pending, %lld done, %lld outcome unknown\n",
+           (long long)st->idem_pending, (long long)st->idem_done,
+           (long long)st->idem_unknown);
+    printf("duplicate guard: %lld entries\n", (long long)st->dup_entries);
+    printf("rate limits: %lld keys in use\n", (long long)st->rate_keys);
+}
+
+/* Starts the operation; 0, or a STORE_E* status. */
+static int state_start(struct store *s, const char *forget, struct state_run *r)
+{
+    if (forget)
+        return store_idem_forget(s, NULL, NULL, forget, state_forget_done, r);
+    return store_stats(s, state_stats_done, r);
+}
+
+static int state_report(struct store *s, const char *forget, const struct state_run *r)
+{
+    if (r->status != STORE_OK) {
+        cli_error("the state store %s: %s", store_describe(s), store_strerror(r->status));
+        return CLI_EXIT_USAGE;
+    }
+    if (!forget)
+        state_print_stats(s, &r->stats);
+    else if (r->count == 0)
+        printf("no idempotency key \"%s\" is stored in %s\n", forget, store_describe(s));
+    else
+        printf("forgot the idempotency key \"%s\" (%lld entr%s) in %s\n", forget,
+               (long long)r->count, r->count == 1 ? "y" : "ies", store_describe(s));
+    return CLI_EXIT_OK;
+}
+
+/* The words after `state`: nothing, or --forget KEY. Returns 0 with *forget
+ * set (NULL: print the counters), or -1 after saying what is wrong. */
+static int state_args(char **args, const char **forget)
+{
+    *forget = NULL;
+    if (!args[0])
+        return 0;
+    if (!strcmp(args[0], "--forget") && args[1] && !args[2])
+        *forget = args[1];
+    else if (!strncmp(args[0], "--forget=", 9) && args[0][9] && !args[1])
+        *forget = args[0] + 9;
+    if (*forget && **forget)
+        return 0;
+    cli_error("usage: msg91-mcp state [--forget KEY]");
+    return -1;
+}
+
+int cli_state(const struct config *cfg, char **args)
+{
+    const char *forget;
+    if (state_args(args, &forget) != 0)
+        return CLI_EXIT_USAGE;
+    uv_loop_t loop;
+    int err = uv_loop_init(&loop);
+    if (err != 0) {
+        cli_error("cannot start: %s", uv_strerror(err));
+        return CLI_EXIT_USAGE;
+    }
+    char *error = NULL;
+    struct store *s = dispatch_open_store(cfg, &loop, &error);
+    int rc = CLI_EXIT_USAGE;
+    if (!s) {
+        cli_error("%s", error ? error : "out of memory while opening the state store");
+        free(error);
+    } else {
+        struct state_run r = {.status = STORE_OK};
+        int st = state_start(s, forget, &r);
+        if (st != 0)
+            r = (struct state_run){.done = 1, .status = st};
+        while (!r.done && uv_run(&loop, UV_RUN_ONCE))
+            ;
+        rc = state_report(s, forget, &r);
+        store_close(s, NULL, NULL); /* the loop below runs it to its end */
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return fflush(stdout) == 0 ? rc : CLI_EXIT_USAGE;
 }

@@ -1,5 +1,5 @@
-/* The subcommands for people and scripts: `list`, `call`, `sandbox` and
- * `token`.
+/* The subcommands for people and scripts: `list`, `call`, `sandbox`,
+ * `token` and `state`.
  * `call` goes through the same dispatch (validation, scope, engine) as an
  * MCP tools/call, so a script sees exactly what a model would. */
 #ifndef MSG91_CLI_H
@@ -28,5 +28,9 @@ int cli_sandbox(const struct config *cfg, char **args);
 /* `token [--json]`: a new bearer token and its SHA-256 for the personas
  * file. */
 int cli_token(char **args);
+/* `state [--forget KEY]`: the state store in use (never its password) and
+ * its counters, or releases a stuck idempotency key under every persona
+ * and tool. Exit 0, or 1 when the store cannot be opened or reached. */
+int cli_state(const struct config *cfg, char **args);
 
 #endif

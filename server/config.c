@@ -20,7 +20,15 @@
 
 /* Every setting once: its environment variable, its flag and its key in
  * the config file share one parser, so the three sources cannot drift. */
-enum setting_kind { SET_STRING, SET_BOOL, SET_LONG, SET_LEVEL, SET_TOOLS, SET_KEY_FILE };
+enum setting_kind {
+    SET_STRING,
+    SET_BOOL,
+    SET_LONG,
+    SET_LEVEL,
+    SET_TOOLS,
+    SET_KEY_FILE,
+    SET_STORE,
+};
 
 struct setting {
     const char *env;
@@ -81,6 +89,21 @@ static const struct setting settings[] = {
      OFF(http_tls_cert), 0, 0, "http mode: serve HTTPS with this certificate (PEM)"},
     {"MSG91_HTTP_TLS_KEY", "http-tls-key", "http_tls_key", SET_STRING, OFF(http_tls_key),
      0, 0, "http mode: the private key for MSG91_HTTP_TLS_CERT (PEM)"},
+    {"MSG91_STORE", "store", "store", SET_STORE, OFF(store), 0, 0,
+     "state store: sqlite:PATH, memory or redis://[:password@]host:port[/db]"},
+    {"MSG91_IDEMPOTENCY_TTL_S", "idempotency-ttl-s", "idempotency_ttl_s", SET_LONG,
+     OFF(idempotency_ttl_s), 1, 30L * 86400, "keep a send's result for its key (86400)"},
+    {"MSG91_DUPLICATE_WINDOW_S", "duplicate-window-s", "duplicate_window_s", SET_LONG,
+     OFF(duplicate_window_s), 0, 86400, "refuse an identical send this long (60; 0 off)"},
+    {"MSG91_ALLOWED_COUNTRY_CODES", "allowed-country-codes", "allowed_country_codes",
+     SET_STRING, OFF(allowed_country_codes), 0, 0, "calling codes sends may go to"},
+/* The limits the tools declare (tools/service.h). */
+/* clang-format off */
+#define LIMIT_SETTING(id, env, flag, key, def, help) \
+    {env, flag, key, SET_LONG, OFF(limits[id]), 0, 100000000, help},
+    SERVICE_LIMIT_SETTINGS(LIMIT_SETTING)
+#undef LIMIT_SETTING
+    /* clang-format on */
 };
 #define SETTINGS_LEN (sizeof settings / sizeof settings[0])
 
@@ -93,6 +116,11 @@ void config_init(struct config *c)
     c->max_inflight = 64;
     c->max_queue = 1024;
     c->max_line_bytes = DEFAULT_MAX_LINE;
+    c->idempotency_ttl_s = 86400;
+    c->duplicate_window_s = 60;
+#define LIMIT_DEFAULT(id, env, flag, key, def, help) c->limits[id] = def;
+    SERVICE_LIMIT_SETTINGS(LIMIT_DEFAULT)
+#undef LIMIT_DEFAULT
     for (unsigned i = 0; i < CONFIG_MAX_TOOLS; i++)
         c->tool_enabled[i] = true;
 }
@@ -121,6 +149,8 @@ void config_finish(struct config *c)
     free(c->http_allowed_origins);
     free(c->http_tls_cert);
     free(c->http_tls_key);
+    wipe_free(c->store); /* may hold a Redis password */
+    free(c->allowed_country_codes);
     for (unsigned i = 0; i < CONFIG_MAX_TOOLS; i++) {
         free(c->endpoints[i].method);
         free(c->endpoints[i].path);
@@ -294,6 +324,59 @@ static int set_tools(struct config *c, const char *list, const char *source, cha
     return rc;
 }
 
+#define REDIS_SCHEME "redis://"
+
+char *config_store_password(const char *spec, bool *failed)
+{
+    *failed = false;
+    if (!spec || strncmp(spec, REDIS_SCHEME, strlen(REDIS_SCHEME)) != 0)
+        return NULL;
+    /* The user information ends at the last '@': a password may hold one. */
+    const char *auth = spec + strlen(REDIS_SCHEME);
+    const char *at = strrchr(auth, '@');
+    if (!at)
+        return NULL;
+    if (*auth == ':')
+        auth++;
+    if (at == auth)
+        return NULL;
+    char *password = strndup(auth, (size_t)(at - auth));
+    *failed = !password;
+    return password;
+}
+
+/* MSG91_STORE. A Redis password is registered for redaction before
+ * anything else happens, so no later message can show it; the sentences
+ * here never quote the value for the same reason. store_open checks the
+ * rest of the spec when the server starts. */
+static int register_store_password(const char *spec)
+{
+    bool failed;
+    char *password = config_store_password(spec, &failed);
+    int rc = failed || (password && redact_add_secret(password) != 0) ? -ENOMEM : 0;
+    if (password)
+        wipe_free(password);
+    return rc;
+}
+
+static int set_store(struct config *c, const char *value, const char *source,
+                     char **error)
+{
+    int rc = register_store_password(value);
+    if (rc != 0)
+        return rc;
+    if (strcmp(value, "memory") != 0 && strncmp(value, "sqlite:", 7) != 0 &&
+        strncmp(value, REDIS_SCHEME, strlen(REDIS_SCHEME)) != 0) {
+        *error = msg_format("%s must be memory, sqlite:PATH or "
+                            "redis://[:password@]host:port[/db]",
+                            source);
+        return -EINVAL;
+    }
+    wipe_free(c->store);
+    c->store = strdup(value);
+    return c->store ? 0 : -ENOMEM;
+}
+
 /* Applies one textual value to a setting; `source` names where it came
  * from for the error message. Returns 0, -EINVAL with *error set, or
  * -ENOMEM. */
@@ -310,6 +393,8 @@ static int apply(struct config *c, const struct setting *s, const char *value,
     }
     case SET_KEY_FILE:
         return set_key_file(c, value, error);
+    case SET_STORE:
+        return set_store(c, value, source, error);
     case SET_BOOL:
         if (parse_bool(value, (bool *)field) != 0) {
             *error = msg_format("%s must be 1 or 0, not \"%s\"", source, value);
@@ -489,6 +574,7 @@ static int file_text(const struct setting *s, json_t *v, const char *source, cha
     case SET_STRING:
     case SET_LEVEL:
     case SET_KEY_FILE:
+    case SET_STORE:
         if (json_is_string(v))
             return dup_text(json_string_value(v), out);
         *error = msg_format("%s must be a string, not %s", source,
@@ -596,6 +682,8 @@ static int load_file(struct config *c, const char *path, char **error)
     }
     if (rc == 0)
         rc = load_file_key(c, root, path, error);
+    if (rc == 0) /* before any value of the file, as the key */
+        rc = register_store_password(json_string_value(json_object_get(root, "store")));
     const char *key;
     json_t *value;
     json_object_foreach(root, key, value) {
@@ -787,6 +875,18 @@ static int load_key(struct config *c, const struct cmdline *cl, char **envp, cha
     return 0;
 }
 
+/* A Redis password in MSG91_STORE or --store is registered for redaction
+ * before any value is applied, as the key is (load_key): an error about an
+ * earlier setting may quote any value. The file's is in load_file. */
+static int register_store_passwords(const struct cmdline *cl, char **envp)
+{
+    int rc = register_store_password(env_get(envp, "MSG91_STORE"));
+    for (size_t i = 0; i < cl->nflags && rc == 0; i++)
+        if (cl->flags[i].setting->kind == SET_STORE)
+            rc = register_store_password(cl->flags[i].value);
+    return rc;
+}
+
 static int apply_env(struct config *c, char **envp, char **error)
 {
     for (size_t i = 0; i < SETTINGS_LEN; i++) {
@@ -814,6 +914,34 @@ static int apply_flags(struct config *c, const struct cmdline *cl, char **error)
     }
     if (cl->sandbox)
         c->sandbox = true;
+    return 0;
+}
+
+/* MSG91_ALLOWED_COUNTRY_CODES: a comma list of calling codes, 1 to 4
+ * digits each (NANP area codes such as 1268 included), a leading + allowed. */
+static int check_country_codes(const char *list, char **error)
+{
+    const char *p = list;
+    bool any = false;
+    while (*p) {
+        p += strspn(p, " \t");
+        if (*p == '+')
+            p++;
+        size_t n = strspn(p, "0123456789");
+        const char *after = p + n + strspn(p + n, " \t");
+        if (n < 1 || n > 4 || *p == '0' || (*after && *after != ',')) {
+            *error = msg_format("MSG91_ALLOWED_COUNTRY_CODES must be a comma list of "
+                                "country calling codes such as 91,971, not \"%s\"",
+                                list);
+            return -EINVAL;
+        }
+        any = true;
+        p = *after ? after + 1 : after;
+    }
+    if (!any) {
+        *error = msg_format("MSG91_ALLOWED_COUNTRY_CODES names no country code");
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -848,6 +976,12 @@ static int check_values(struct config *c, char **error)
                             c->persona);
         return -EINVAL;
     }
+    if (c->allowed_country_codes && !*c->allowed_country_codes) {
+        free(c->allowed_country_codes); /* "" from the file: all, as unset */
+        c->allowed_country_codes = NULL;
+    }
+    if (c->allowed_country_codes && check_country_codes(c->allowed_country_codes, error))
+        return -EINVAL;
     for (unsigned i = 0; i < SERVICE_SETTINGS_LEN; i++) {
         if (c->tool_settings[i] && !*c->tool_settings[i]) {
             free(c->tool_settings[i]);
@@ -866,6 +1000,8 @@ int config_load(struct config *c, int argc, char **argv, char **envp, char ***re
     int rc = scan_argv(&cl, argc, argv, error);
     if (rc == 0)
         rc = load_key(c, &cl, envp, error);
+    if (rc == 0)
+        rc = register_store_passwords(&cl, envp);
     if (rc == 0)
         rc = load_file(
             c, cl.config_file ? cl.config_file : env_value(envp, "MSG91_CONFIG"), error);
@@ -895,7 +1031,7 @@ bool config_tool_allowed(const struct config *c, unsigned i)
 
 const char *config_flags_help(void)
 {
-    static char text[4096];
+    static char text[8192];
     if (text[0])
         return text;
     size_t o = 0;

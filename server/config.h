@@ -43,6 +43,14 @@ struct config {
     char *http_tls_cert;        /* PEM files */
     char *http_tls_key;
     bool sandbox; /* --sandbox: every call goes to the built-in sandbox */
+    /* Safe sends (doc/store.md). store is MSG91_STORE as given, or NULL for
+     * the default (SQLite in the state folder); its Redis password, if any,
+     * is registered for redaction as soon as it is read. */
+    char *store;
+    long idempotency_ttl_s;
+    long duplicate_window_s;         /* 0: the duplicate guard is off */
+    char *allowed_country_codes;     /* "91,971", or NULL: all */
+    long limits[SERVICE_LIMITS_LEN]; /* SERVICE_LIMIT_SETTINGS; 0: no limit */
     struct config_endpoint endpoints[CONFIG_MAX_TOOLS]; /* by tool_table index */
 };
 
@@ -76,6 +84,10 @@ int config_read_key_file(const char *path, char **key, char **error);
  * control characters); source names it in the sentence. Returns 0, or
  * -EINVAL with *error set. */
 int config_check_key(const char *key, const char *source, char **error);
+
+/* The password of a redis:// store spec (malloc'd), or NULL when spec
+ * holds none (or memory ran out: then *failed is set). */
+char *config_store_password(const char *spec, bool *failed);
 
 /* Help text for the flags, for --help. */
 const char *config_flags_help(void);

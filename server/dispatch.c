@@ -9,6 +9,7 @@
 #include "schemas/embedded.h"
 #include "server/audit.h"
 #include "server/persona.h"
+#include "store/store.h"
 #include "tools/request.h"
 #include "tools/service.h"
 #include "tools/tool.h"
@@ -52,6 +53,7 @@ struct dispatch {
     struct schema_registry *registry;
     struct persona_set *personas;  /* MSG91_PERSONAS, or NULL */
     const struct persona *persona; /* MSG91_PERSONA, in personas; or NULL */
+    struct store *store;           /* MSG91_STORE (doc/store.md) */
 };
 
 struct dispatch_call {
@@ -226,6 +228,38 @@ static int load_personas(struct dispatch *d, char **error)
     return rc;
 }
 
+/* The store's warnings and connection changes, in the server's log. */
+static void store_log(void *data, enum store_log_level level, const char *msg)
+{
+    (void)data;
+    static const enum log_level levels[] = {
+        [STORE_LOG_DEBUG] = LOG_LEVEL_DEBUG,
+        [STORE_LOG_INFO] = LOG_LEVEL_INFO,
+        [STORE_LOG_WARNING] = LOG_LEVEL_WARNING,
+        [STORE_LOG_ERROR] = LOG_LEVEL_ERROR,
+    };
+    log_msg(levels[level], "%s", msg);
+}
+
+struct store *dispatch_open_store(const struct config *cfg, uv_loop_t *loop, char **error)
+{
+    *error = NULL;
+    struct store_options opts = {.spec = cfg->store, .log = store_log};
+    struct store *s = NULL;
+    char why[512] = "";
+    int rc = store_open(loop, &opts, &s, why, sizeof why);
+    if (rc != 0) {
+        /* Handles made on the way close asynchronously (store.h): one turn
+         * of the loop, which serves nothing yet, releases them. */
+        uv_run(loop, UV_RUN_NOWAIT);
+        if (asprintf(error, "cannot open the state store (MSG91_STORE): %s",
+                     why[0] ? why : store_strerror(rc)) < 0)
+            *error = NULL;
+        return NULL;
+    }
+    return s;
+}
+
 struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char **error)
 {
     *error = NULL;
@@ -263,6 +297,15 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
         }
         if (d->slots[i].allowed)
             d->exposed[d->nexposed++] = &d->slots[i].shown;
+    }
+    /* The store comes last: its close is asynchronous, and a caller whose
+     * dispatch_create failed closes the loop without running it. */
+    if (!(d->store = dispatch_open_store(cfg, loop, error))) {
+        free_slots(d);
+        audit_close(d->audit);
+        persona_set_unref(d->personas);
+        free(d);
+        return NULL;
     }
     return d;
 }
@@ -342,14 +385,19 @@ void dispatch_reopen_audit(struct dispatch *d)
         audit_reopen(d->audit);
 }
 
+/* dispatch_destroy waits for two asynchronous closes, the HTTP engine's
+ * and the store's, before it says it is done. */
 struct destroy_ctx {
     void (*closed)(void *data);
     void *data;
+    int waiting;
 };
 
-static void engine_closed(void *data)
+static void part_closed(void *data)
 {
     struct destroy_ctx *ctx = data;
+    if (--ctx->waiting > 0)
+        return;
     if (ctx->closed)
         ctx->closed(ctx->data);
     free(ctx);
@@ -367,22 +415,35 @@ void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data
     while (d->calls)
         dispatch_cancel(d->calls); // NOLINT(clang-analyzer-unix.Malloc): see above
     struct http_engine *engine = d->engine;
+    struct store *store = d->store;
     free_slots(d);
     audit_close(d->audit);
     persona_set_unref(d->personas);
     free(d);
-    if (engine) {
-        struct destroy_ctx *ctx = malloc(sizeof *ctx);
-        if (ctx) {
-            ctx->closed = closed;
-            ctx->data = data;
-            http_engine_destroy(engine, engine_closed, ctx);
-            return;
-        }
+    struct destroy_ctx *ctx = malloc(sizeof *ctx);
+    if (!ctx) {
+        /* Both still close; only the notice that they have is lost. */
         http_engine_destroy(engine, NULL, NULL);
+        store_close(store, NULL, NULL);
+        if (closed)
+            closed(data);
+        return;
     }
-    if (closed)
-        closed(data);
+    *ctx = (struct destroy_ctx){.closed = closed, .data = data, .waiting = 1};
+    if (engine) {
+        ctx->waiting++;
+        http_engine_destroy(engine, part_closed, ctx);
+    }
+    if (store) {
+        ctx->waiting++;
+        store_close(store, part_closed, ctx);
+    }
+    part_closed(ctx); /* the hold taken above */
+}
+
+struct store *dispatch_store(const struct dispatch *d)
+{
+    return d->store;
 }
 
 static bool slot_allowed(const struct dispatch *d, const struct tool_slot *s,

@@ -65,8 +65,22 @@ struct dispatch_client {
 struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char **error);
 
 /* Cancels pending calls (without callbacks), closes the HTTP engine and
- * frees everything; `closed` runs from the loop when all is released. */
+ * the state store and frees everything; `closed` runs when all is
+ * released (from the loop, or at once when there was nothing to wait for). */
 void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data);
+
+struct store;
+
+/* Opens the state store MSG91_STORE names (doc/store.md), logging through
+ * the server's log; dispatch_create does this, `msg91-mcp state` too.
+ * Returns NULL with *error set (malloc'd; NULL when memory ran out) when
+ * the spec is wrong or an explicit SQLite file cannot be opened. Redis is
+ * connected in the background. Close it with store_close. */
+struct store *dispatch_open_store(const struct config *cfg, uv_loop_t *loop,
+                                  char **error);
+
+/* The dispatch's store (borrowed). */
+struct store *dispatch_store(const struct dispatch *d);
 
 /* One exposed tool, as a client sees it. Everything is borrowed and lives
  * as long as the dispatch. */

@@ -314,7 +314,11 @@ static void on_server_closed(void *data)
     while (app->calls)
         // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above
         call_free(app->calls);
-    dispatch_destroy(app->dispatch, on_dispatch_closed, app);
+    /* Freed at once, though its parts close later: a SIGHUP meanwhile must
+     * not reach it. */
+    struct dispatch *d = app->dispatch;
+    app->dispatch = NULL;
+    dispatch_destroy(d, on_dispatch_closed, app);
 }
 
 static void teardown(struct http_app *app)

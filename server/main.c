@@ -34,6 +34,8 @@ static void print_help(void)
         "                                      1 usage or configuration error\n"
         "  msg91-mcp token                     print a new bearer token and its SHA-256\n"
         "                                      for the personas file\n"
+        "  msg91-mcp state [--forget KEY]      print the state store and its counters,\n"
+        "                                      or release a stuck idempotency key\n"
         "  msg91-mcp --help | --version\n\n"
         "options (each also read from the environment variable shown):\n%s\n"
         "The auth key comes from MSG91_AUTH_KEY or MSG91_AUTH_KEY_FILE, never from\n"
@@ -83,7 +85,7 @@ static int config_failed(struct config *cfg, char *error)
 {
     /* If the key cannot be registered, redact_needed below cannot see it
      * either: the message is withheld only when it visibly holds the key. */
-    (void)redact_set_secret(cfg->auth_key);
+    (void)redact_add_secret(cfg->auth_key);
     const char *text = error ? error : "out of memory while reading the configuration";
     size_t len = strlen(text);
     char *clean = NULL;
@@ -104,7 +106,7 @@ static int config_failed(struct config *cfg, char *error)
  * not be registered stops the start. */
 static int register_key(const struct config *cfg)
 {
-    if (redact_set_secret(cfg->auth_key) != 0 ||
+    if (redact_add_secret(cfg->auth_key) != 0 ||
         (cfg->auth_key && !redact_needed(cfg->auth_key, strlen(cfg->auth_key)))) {
         fprintf(stderr, "msg91-mcp: out of memory while registering the auth key for "
                         "redaction\n");
@@ -118,7 +120,7 @@ static int run(struct config *cfg, char **rest)
     const char *sub = rest[0];
     if (sub && strcmp(sub, "list") != 0 && strcmp(sub, "call") != 0 &&
         strcmp(sub, "sandbox") != 0 && strcmp(sub, "token") != 0 &&
-        strcmp(sub, "http") != 0) {
+        strcmp(sub, "http") != 0 && strcmp(sub, "state") != 0) {
         fprintf(stderr, "msg91-mcp: unknown command or option \"%s\" (see --help)\n",
                 sub);
         return 1;
@@ -127,6 +129,8 @@ static int run(struct config *cfg, char **rest)
         return cli_sandbox(cfg, rest + 1);
     if (sub && !strcmp(sub, "token"))
         return cli_token(rest + 1);
+    if (sub && !strcmp(sub, "state"))
+        return cli_state(cfg, rest + 1);
     struct sandbox *sb = NULL;
     if (cfg->sandbox && !(sb = start_sandbox(cfg)))
         return 1;

@@ -171,7 +171,11 @@ static void teardown(struct server *srv)
         mcp_session_abandon_pending(srv->session);
     mcp_session_destroy(srv->session);
     srv->session = NULL;
-    dispatch_destroy(srv->dispatch, on_dispatch_closed, srv);
+    /* Freed at once, though its parts close later: a SIGHUP meanwhile must
+     * not reach it. */
+    struct dispatch *d = srv->dispatch;
+    srv->dispatch = NULL;
+    dispatch_destroy(d, on_dispatch_closed, srv);
 }
 
 static const struct transport_callbacks transport_cb = {

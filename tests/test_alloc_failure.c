@@ -214,6 +214,9 @@ static void child(unsigned long n, int in_fd, int out_fd, int err_fd, int report
      * were sent, so the Nth allocation is the same one in every run. */
     cfg.max_inflight = 1;
     cfg.log_level = LOG_LEVEL_DEBUG;
+    /* In memory: every run starts from an empty store, and no run waits on
+     * a SQLite file another job holds. */
+    cfg.store = strdup("memory");
     log_set_level(LOG_LEVEL_DEBUG);
     log_set_personal(service.personal);
     alloc_hook_arm(n, false);

@@ -169,8 +169,16 @@ int testutil_spawn(struct testutil_child *c, const char *const *argv,
                  getenv("UBSAN_OPTIONS"));
         envp[n++] = ubsan_env;
     }
-    for (size_t i = 0; env && env[i] && n < 62; i++)
+    /* Each server keeps its safe-send state to itself unless the test names
+     * a store ("MSG91_STORE=" asks for the default): no HOME here, and
+     * tests must not share duplicate-guard entries by accident. */
+    bool names_store = false;
+    for (size_t i = 0; env && env[i] && n < 61; i++) {
+        names_store |= !strncmp(env[i], "MSG91_STORE=", 12);
         envp[n++] = env[i];
+    }
+    if (!names_store)
+        envp[n++] = "MSG91_STORE=memory";
     envp[n] = NULL;
 
     const char *args[64];

@@ -45,6 +45,16 @@ enum service_setting { SERVICE_SETTINGS(SERVICE_SETTING_ID) SERVICE_SETTINGS_LEN
 enum service_limit { SERVICE_LIMITS(SERVICE_LIMIT_ID) SERVICE_LIMITS_LEN };
 #undef SERVICE_LIMIT_ID
 
+/* The server-wide value of each limit, a setting like any other (a
+ * persona's "limits" override it). X(id, variable, flag, file key,
+ * default, help). */
+#define SERVICE_LIMIT_SETTINGS(X)                                                        \
+    X(SERVICE_LIMIT_SENDS_PER_DAY, "MSG91_SENDS_PER_DAY", "sends-per-day",               \
+      "sends_per_day", 0, "sending calls per persona per day (0: no limit)")             \
+    X(SERVICE_LIMIT_CODES_PER_RECIPIENT_HOUR, "MSG91_OTP_PER_RECIPIENT_PER_HOUR",        \
+      "otp-per-recipient-per-hour", "otp_per_recipient_per_hour", 5,                     \
+      "codes sent to one number per hour (5; 0: no limit)")
+
 struct service_def {
     const char *title;        /* serverInfo.title */
     const char *description;  /* serverInfo.description */
