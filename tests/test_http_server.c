@@ -1109,7 +1109,6 @@ END_TEST
 
 #define LISTER_TOKEN "tools-list-token-0123456789abcdefghijklmnopq"
 #define LISTER_SHA256 "72016d10c0d2bf4ede0b599a769d72a1d00c3eb0b46a235f28ba2d0d8c4c471f"
-#define LIST_TOOLS "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\"}"
 
 /* A persona limited to one tool must see only that tool in tools/list over
  * HTTP, as its calls already are: the list followed the server's
