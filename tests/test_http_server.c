@@ -1145,7 +1145,7 @@ static void add_persona_list_tcase(Suite *s)
 {
     TCase *tc = tcase_create("persona_list");
     tcase_set_timeout(tc, 120);
-    tcase_add_unchecked_fixture(tc, tcase_setup, tcase_teardown);
+    tcase_add_checked_fixture(tc, tcase_setup, tcase_teardown);
     tcase_add_test(tc, tools_list_as_persona);
     suite_add_tcase(s, tc);
 }
@@ -1161,7 +1161,7 @@ int main(void)
     suite_add_tcase(s, unit);
     TCase *tc = tcase_create("server");
     tcase_set_timeout(tc, 120);
-    tcase_add_unchecked_fixture(tc, tcase_setup, tcase_teardown);
+    tcase_add_checked_fixture(tc, tcase_setup, tcase_teardown);
     tcase_add_test(tc, healthz_and_call);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, unsupported_modern_version);
@@ -1176,7 +1176,7 @@ int main(void)
     suite_add_tcase(s, tc);
     TCase *pc = tcase_create("personas");
     tcase_set_timeout(pc, 120);
-    tcase_add_unchecked_fixture(pc, personas_setup, personas_teardown);
+    tcase_add_checked_fixture(pc, personas_setup, personas_teardown);
     tcase_add_test(pc, personas_authenticate);
     tcase_add_test(pc, personas_tools_and_keys);
     tcase_add_test(pc, personas_sighup);
