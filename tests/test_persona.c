@@ -476,20 +476,20 @@ START_TEST(tool_allowed_defaults_to_the_server)
     const struct persona *plain = persona_set_at(set, 0);
     const struct persona *ro = persona_set_at(set, 1);
     const struct persona *rw = persona_set_at(set, 2);
-    unsigned send = (unsigned)tool_index("send_otp");
+    unsigned send_otp_index = (unsigned)tool_index("send_otp");
     unsigned list = (unsigned)tool_index("list_campaigns");
     unsigned verify = (unsigned)tool_index("verify_otp");
-    ck_assert(persona_tool_allowed(plain, &cfg, send));
-    ck_assert(!persona_tool_allowed(ro, &cfg, send));
+    ck_assert(persona_tool_allowed(plain, &cfg, send_otp_index));
+    ck_assert(!persona_tool_allowed(ro, &cfg, send_otp_index));
     ck_assert(persona_tool_allowed(ro, &cfg, list));
-    ck_assert(persona_tool_allowed(rw, &cfg, send));
+    ck_assert(persona_tool_allowed(rw, &cfg, send_otp_index));
     ck_assert(!persona_tool_allowed(rw, &cfg, verify));
     /* The server's read-only mode and allowlist are the defaults only. */
     cfg.read_only = true;
     cfg.tool_enabled[list] = false;
-    ck_assert(!persona_tool_allowed(plain, &cfg, send));
+    ck_assert(!persona_tool_allowed(plain, &cfg, send_otp_index));
     ck_assert(!persona_tool_allowed(plain, &cfg, list));
-    ck_assert(persona_tool_allowed(rw, &cfg, send));
+    ck_assert(persona_tool_allowed(rw, &cfg, send_otp_index));
     ck_assert(persona_tool_allowed(rw, &cfg, list));
     ck_assert(!persona_tool_allowed(rw, &cfg, tool_table_len));
     persona_set_unref(set);
