@@ -2310,7 +2310,9 @@ int main(void)
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         TCase *tc = tcase_create(groups[g].name);
         tcase_set_timeout(tc, 60);
-        tcase_add_unchecked_fixture(tc, tcase_setup, tcase_teardown);
+        /* Checked: a sandbox thread in the parent could hold the allocator
+         * lock across Check's fork and hang the child (seen under ASan). */
+        tcase_add_checked_fixture(tc, tcase_setup, tcase_teardown);
         tcase_add_checked_fixture(tc, setup, NULL);
         for (size_t i = 0; groups[g].tests[i]; i++)
             tcase_add_test(tc, groups[g].tests[i]);
