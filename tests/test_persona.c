@@ -5,7 +5,6 @@
  * persona against a sandbox that records the key of every request, with
  * SIGHUP reloads of a good and a bad file. */
 #include <check.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -812,53 +811,11 @@ static void e2e_call_unknown(struct e2e *e, const char *tool)
     json_decref(r);
 }
 
-/* A response body as it arrives. */
-struct body_buf {
-    char *p;
-    size_t len;
-};
-
-static size_t collect(char *data, size_t size, size_t n, void *userp)
-{
-    struct body_buf *b = userp;
-    char *grown = realloc(b->p, b->len + size * n + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + b->len, data, size * n);
-    b->p = grown;
-    b->len += size * n;
-    b->p[b->len] = '\0';
-    return size * n;
-}
-
-/* A sandbox control route that must answer 200; its JSON (new reference). */
-static json_t *sandbox_ctl(const char *base, const char *method, const char *path)
-{
-    struct body_buf b = {NULL, 0};
-    CURL *c = curl_easy_init();
-    ck_assert_ptr_nonnull(c);
-    curl_easy_setopt(c, CURLOPT_URL, F("%s%s", base, path));
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    ck_assert_msg(rc == CURLE_OK && status == 200, "%s %s: %s, HTTP %ld", method, path,
-                  curl_easy_strerror(rc), status);
-    json_t *v = b.p ? json_loads(b.p, 0, NULL) : NULL;
-    free(b.p);
-    ck_assert_ptr_nonnull(v);
-    return v;
-}
-
 /* The authkey header of every request the sandbox recorded, in order,
  * comma-joined; the records are cleared. */
 static const char *e2e_keys_seen(struct e2e *e, const char *want_query_part)
 {
-    json_t *v = sandbox_ctl(e->base, "GET", "/_sandbox/requests");
+    json_t *v = testutil_sandbox_ctl(e->base, "GET", "/_sandbox/requests", NULL);
     json_t *list = json_object_get(v, "requests");
     char keys[1024] = "";
     size_t i;
@@ -875,7 +832,7 @@ static const char *e2e_keys_seen(struct e2e *e, const char *want_query_part)
         }
     }
     json_decref(v);
-    json_decref(sandbox_ctl(e->base, "DELETE", "/_sandbox/requests"));
+    json_decref(testutil_sandbox_ctl(e->base, "DELETE", "/_sandbox/requests", NULL));
     return F("%s", keys);
 }
 
