@@ -65,8 +65,7 @@ struct server {
     struct testutil_child child;
     unsigned port;
     char audit[64];
-    char *err; /* stderr read so far */
-    size_t err_len;
+    struct testutil_text err; /* stderr read so far */
 };
 
 /* Starts `msg91-mcp http --listen LISTEN` with extra environment entries
@@ -795,38 +794,14 @@ static void server_start_personas(struct server *s, const char *listen, const ch
  * the first bytes (-1: until it closes). */
 static void drain_stderr(struct server *s, int timeout_ms)
 {
-    struct pollfd p = {.fd = s->child.err_fd, .events = POLLIN};
-    while (poll(&p, 1, timeout_ms) > 0) {
-        char buf[4096];
-        ssize_t n = read(s->child.err_fd, buf, sizeof buf);
-        if (n <= 0)
-            return;
-        char *grown = realloc(s->err, s->err_len + (size_t)n + 1);
-        ck_assert_ptr_nonnull(grown);
-        s->err = grown;
-        memcpy(s->err + s->err_len, buf, (size_t)n);
-        s->err_len += (size_t)n;
-        s->err[s->err_len] = '\0';
-        if (timeout_ms >= 0)
-            timeout_ms = 0;
-    }
+    testutil_drain(s->child.err_fd, &s->err, timeout_ms);
 }
 
 /* Waits until stderr, from offset from on, holds needle; returns the
  * offset just past it. */
 static size_t wait_stderr(struct server *s, size_t from, const char *needle)
 {
-    double deadline = testutil_now_s() + REPLY_MS / 1000.0;
-    for (;;) {
-        const char *hit =
-            s->err && s->err_len > from ? strstr(s->err + from, needle) : NULL;
-        if (hit)
-            return (size_t)(hit - s->err) + strlen(needle);
-        ck_assert_msg(testutil_now_s() < deadline,
-                      "stderr never said \"%s\"; it has:\n%s", needle,
-                      s->err ? s->err : "");
-        drain_stderr(s, 50);
-    }
+    return testutil_wait_for(s->child.err_fd, &s->err, from, needle, REPLY_MS);
 }
 
 /* Stops the server (it must exit 0) and checks that no token, digest or
@@ -855,15 +830,15 @@ static void server_stop_clean(struct server *s)
                              TEST_KEY, digest_a, digest_b};
     for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
         ck_assert_msg(!strstr(out, secrets[i]), "stdout holds a secret: %s", out);
-        ck_assert_msg(!s->err || !strstr(s->err, secrets[i]), "stderr holds a secret: %s",
-                      s->err);
+        ck_assert_msg(!s->err.p || !strstr(s->err.p, secrets[i]),
+                      "stderr holds a secret: %s", s->err.p);
         ck_assert_msg(!strstr(audit, secrets[i]), "the audit log holds a secret: %s",
                       audit);
     }
     free(out);
     free(audit);
-    free(s->err);
-    s->err = NULL;
+    free(s->err.p);
+    s->err = (struct testutil_text){NULL, 0};
     unlink(s->audit);
 }
 

@@ -691,8 +691,7 @@ struct e2e {
     struct sandbox *sb;
     char base[64];
     struct testutil_child child;
-    char *err; /* stderr so far */
-    size_t err_len;
+    struct testutil_text err; /* stderr so far */
     int next_id;
 };
 
@@ -720,38 +719,17 @@ static void e2e_start(struct e2e *e, const char *persona, const char *personas_p
     testutil_initialize(&e->child, "persona-test", REPLY_MS);
 }
 
-/* Reads what stderr has now, without waiting. */
+/* Reads what stderr has now, waiting up to timeout_ms for the first bytes. */
 static void e2e_drain_stderr(struct e2e *e, int timeout_ms)
 {
-    struct pollfd p = {.fd = e->child.err_fd, .events = POLLIN};
-    while (poll(&p, 1, timeout_ms) > 0) {
-        char buf[4096];
-        ssize_t n = read(e->child.err_fd, buf, sizeof buf);
-        if (n <= 0)
-            return;
-        e->err = realloc(e->err, e->err_len + (size_t)n + 1);
-        memcpy(e->err + e->err_len, buf, (size_t)n);
-        e->err_len += (size_t)n;
-        e->err[e->err_len] = '\0';
-        timeout_ms = 0;
-    }
+    testutil_drain(e->child.err_fd, &e->err, timeout_ms);
 }
 
 /* Waits until stderr, from offset from on, holds needle; returns the
  * offset just past it. */
 static size_t e2e_wait_stderr(struct e2e *e, size_t from, const char *needle)
 {
-    double deadline = testutil_now_s() + REPLY_MS / 1000.0;
-    for (;;) {
-        const char *hit =
-            e->err && e->err_len > from ? strstr(e->err + from, needle) : NULL;
-        if (hit)
-            return (size_t)(hit - e->err) + strlen(needle);
-        ck_assert_msg(testutil_now_s() < deadline,
-                      "stderr never said \"%s\"; it has:\n%s", needle,
-                      e->err ? e->err : "");
-        e2e_drain_stderr(e, 50);
-    }
+    return testutil_wait_for(e->child.err_fd, &e->err, from, needle, REPLY_MS);
 }
 
 /* Sends a request and returns its response (new reference). */
@@ -847,13 +825,13 @@ static void e2e_finish(struct e2e *e)
     size_t audit_len = 0;
     char *audit = testutil_read_file(path_in("audit.log"), &audit_len);
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
-        ck_assert_msg(!e->err || !strstr(e->err, secrets[i]), "stderr holds a secret: %s",
-                      e->err);
+        ck_assert_msg(!e->err.p || !strstr(e->err.p, secrets[i]),
+                      "stderr holds a secret: %s", e->err.p);
         ck_assert_msg(!audit || !strstr(audit, secrets[i]),
                       "the audit log holds a secret");
     }
     free(audit);
-    free(e->err);
+    free(e->err.p);
     sandbox_destroy(e->sb);
 }
 

@@ -437,3 +437,36 @@ void testutil_sandbox_wait_stat(const char *base, const char *name, json_int_t w
         usleep(2000);
     }
 }
+
+void testutil_drain(int fd, struct testutil_text *t, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (poll(&p, 1, timeout_ms) > 0) {
+        char buf[4096];
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            return;
+        char *grown = realloc(t->p, t->len + (size_t)n + 1);
+        ck_assert_ptr_nonnull(grown);
+        t->p = grown;
+        memcpy(t->p + t->len, buf, (size_t)n);
+        t->len += (size_t)n;
+        t->p[t->len] = '\0';
+        if (timeout_ms >= 0)
+            timeout_ms = 0;
+    }
+}
+
+size_t testutil_wait_for(int fd, struct testutil_text *t, size_t from, const char *needle,
+                         int timeout_ms)
+{
+    double deadline = testutil_now_s() + timeout_ms / 1000.0;
+    for (;;) {
+        const char *hit = t->p && t->len > from ? strstr(t->p + from, needle) : NULL;
+        if (hit)
+            return (size_t)(hit - t->p) + strlen(needle);
+        ck_assert_msg(testutil_now_s() < deadline, "never saw \"%s\"; so far:\n%s",
+                      needle, t->p ? t->p : "");
+        testutil_drain(fd, t, 50);
+    }
+}

@@ -70,6 +70,19 @@ void testutil_initialize(struct testutil_child *c, const char *client_name,
 /* Closes stdin and waits up to timeout_ms for exit; returns the exit
  * status (0..255), 128+signal, or -1 on timeout (the child is then killed). */
 int testutil_finish(struct testutil_child *c, int timeout_ms);
+/* Text a child wrote to a pipe, gathered as it comes (p is NULL or
+ * NUL-terminated; free p when done). */
+struct testutil_text {
+    char *p;
+    size_t len;
+};
+/* Appends what fd holds now to t, waiting up to timeout_ms for the first
+ * bytes (0: none, -1: until the pipe closes). */
+void testutil_drain(int fd, struct testutil_text *t, int timeout_ms);
+/* Reads fd into t until t, from offset from on, holds needle, and returns
+ * the offset just past it; fails the test after timeout_ms. */
+size_t testutil_wait_for(int fd, struct testutil_text *t, size_t from, const char *needle,
+                         int timeout_ms);
 /* Everything the child wrote to stderr so far (after it exited). */
 char *testutil_read_stderr(struct testutil_child *c);
 
