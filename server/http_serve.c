@@ -112,16 +112,6 @@ static unsigned reply_status(const struct http_call *c, const char *line, size_t
     return 200;
 }
 
-static bool is_notification(const char *line, size_t len)
-{
-    if (len == 0 || line[0] != '{')
-        return false;
-    json_t *msg = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
-    bool yes = msg && json_object_get(msg, "method") && !json_object_get(msg, "id");
-    json_decref(msg);
-    return yes;
-}
-
 static void finish_call(struct http_call *c, unsigned status, const char *body,
                         size_t len)
 {
@@ -132,9 +122,9 @@ static void finish_call(struct http_call *c, unsigned status, const char *body,
 static int collect_line(void *data, const char *line, size_t len)
 {
     struct http_call *c = data;
-    /* Notifications (progress, log messages) have no stream to go to:
-     * responses are plain JSON. */
-    if (c->priming || c->replied || is_notification(line, len))
+    /* The session writes no notifications here (mcp_session_drop_notifications):
+     * every line is a reply. */
+    if (c->priming || c->replied)
         return 0;
     finish_call(c, reply_status(c, line, len), line, len);
     if (mcp_session_pending(c->session) == 0)
@@ -198,6 +188,7 @@ static void handle(void *ctx, const char *body, size_t len,
     if (persona)
         c->personas = persona_set_ref(persona->set);
     mcp_session_set_peer(c->session, info->transport, info->client, persona);
+    mcp_session_drop_notifications(c->session);
     const char *version = info->protocol_version ? info->protocol_version : "2025-03-26";
     c->modern = mcp_version_supported(version) && strcmp(version, "2025-11-25") > 0;
     /* With personas, what tools/list shows depends on the token. */

@@ -149,6 +149,7 @@ struct mcp_session {
     int client_log_level;          /* index into mcp_levels, -1: no notifications */
     bool reporting;                /* logging a failed reply: no notifications now */
     bool caller_scoped;            /* the tool list depends on who asks */
+    bool no_notifications;         /* the transport has nowhere to send them */
     bool seen_modern;              /* a 2026-07-28 request came before any initialize */
     struct mcp_outcome *outcome;   /* of the message being handled, or NULL */
     struct pending_call *pending;
@@ -701,6 +702,10 @@ static void respond_error(struct mcp_session *s, struct batch *b, const char *id
  * dropped, and nothing waits for it. */
 static void notify(struct mcp_session *s, const char *method, json_t *params)
 {
+    if (s->no_notifications) {
+        json_decref(params);
+        return;
+    }
     size_t len = 0;
     char *line = params ? jsonrpc_notification_line(method, params, &len) : NULL;
     json_decref(params);
@@ -931,6 +936,11 @@ void mcp_session_set_peer(struct mcp_session *s, const char *transport,
     s->address = address ? strdup(address) : NULL;
 }
 
+void mcp_session_drop_notifications(struct mcp_session *s)
+{
+    s->no_notifications = true;
+}
+
 /* ---- methods ---- */
 
 /* One Tool object; fields are added by the version that introduced them. */
@@ -1152,7 +1162,8 @@ static void start_call(struct mcp_session *s, const struct req *rq,
         answer_internal_error_in(s, b, m->id_raw);
         return;
     }
-    p->progress_token = token ? json_incref(token) : NULL;
+    /* Without a way to send progress, none is held back or waited for. */
+    p->progress_token = token && !s->no_notifications ? json_incref(token) : NULL;
 
     static const struct dispatch_callbacks callbacks = {call_done, call_stage};
     struct dispatch_client client = {.name = rq->client_name,

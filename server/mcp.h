@@ -77,6 +77,11 @@ struct mcp_session *mcp_session_create(uv_loop_t *loop, struct dispatch *dispatc
                                        const struct config *cfg, mcp_write_fn write,
                                        void *data);
 
+/* For a transport that answers each request with its reply alone (HTTP
+ * with JSON responses): the session writes no notifications, and a call
+ * with a progress token is served as one without. */
+void mcp_session_drop_notifications(struct mcp_session *s);
+
 /* Names the transport ("stdio", "http") and the client's address (NULL:
  * none) for the audit lines of this session's calls (copied), and the
  * persona its calls are made as (NULL: the server's default; borrowed: the
