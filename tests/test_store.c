@@ -232,7 +232,7 @@ static struct store *open_spec(const char *spec, uint32_t command_timeout_ms)
     struct store *s = NULL;
     char err[256];
     int rc = store_open(&loop, &o, &s, err, sizeof err);
-    ck_assert_msg(rc == 0, "store_open(%s): %s", spec, err);
+    ck_assert_msg(rc == 0, "store_open(%s): %s", spec ? spec : "(the default)", err);
     return s;
 }
 
