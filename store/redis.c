@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store/store_int.h"
 #include "util/pct.h"
@@ -460,6 +461,12 @@ static void rd_start_attempt(struct rd_store *rd)
     if (inet_pton(AF_INET, rd->host, buf) == 1 ||
         inet_pton(AF_INET6, rd->host, buf) == 1) {
         rd_connect_ip(rd, rd->host);
+        return;
+    }
+    /* "localhost" is loopback by definition (RFC 6761), as libcurl treats
+     * it; a minimal system without /etc/hosts cannot resolve it otherwise. */
+    if (strcasecmp(rd->host, "localhost") == 0) {
+        rd_connect_ip(rd, "127.0.0.1");
         return;
     }
     if (rd->gai_active) {
