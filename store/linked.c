@@ -4,10 +4,10 @@
 
 #include "store/store_int.h"
 
-extern const struct store_module_api msg91_store_module;
+extern const struct store_module_api store_module_table;
 
 const struct store_module_api *store__module(char **error)
 {
     *error = NULL;
-    return &msg91_store_module;
+    return &store_module_table;
 }

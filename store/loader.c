@@ -31,9 +31,8 @@ const struct store_module_api *store__module(char **error)
 {
     *error = NULL;
     pthread_mutex_lock(&lock);
-    const void *table;
-    if (!api && module_load(&store_module, &table, error) == 0)
-        api = table;
+    if (!api)
+        api = module_get(&store_module, error);
     const struct store_module_api *found = api;
     pthread_mutex_unlock(&lock);
     return found;

@@ -3,8 +3,8 @@
 #include "store/store_int.h"
 
 extern __attribute__((visibility("default")))
-const struct store_module_api msg91_store_module;
-const struct store_module_api msg91_store_module = {
+const struct store_module_api store_module_table;
+const struct store_module_api store_module_table = {
     .abi_version = STORE_MODULE_ABI,
     .sqlite_connect = store__sqlite_connect,
     .sqlite_disconnect = store__sqlite_disconnect,

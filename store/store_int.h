@@ -145,7 +145,7 @@ void store__redis_describe(const struct store_redis_spec *rs, char *out, size_t 
  * libsqlite3 nor libhiredis is mapped before a store operation needs them
  * (doc/store.md). The module exports one table. */
 #define STORE_MODULE_ABI 1
-#define STORE_MODULE_SYMBOL "msg91_store_module"
+#define STORE_MODULE_SYMBOL "store_module_table"
 #define STORE_MODULE_FILE "msg91-mcp-store.so"
 
 struct store_module_api {
