@@ -26,22 +26,15 @@ static const struct module_spec http_transport_module = {
     .abi = HTTP_TRANSPORT_MODULE_ABI,
 };
 
-static const struct http_transport_module_api *load(char **error)
-{
-    const void *table;
-    if (!api && module_load(&http_transport_module, &table, error) == 0)
-        api = table;
-    return api;
-}
-
 struct http_server *http_server_create(uv_loop_t *loop,
                                        const struct http_server_options *o,
                                        const struct http_handler *handler, void *ctx,
                                        char **error)
 {
     *error = NULL;
-    const struct http_transport_module_api *m = load(error);
-    return m ? m->create(loop, o, handler, ctx, error) : NULL;
+    if (!api)
+        api = module_get(&http_transport_module, error);
+    return api ? api->create(loop, o, handler, ctx, error) : NULL;
 }
 
 uint16_t http_server_port(const struct http_server *s)

@@ -2,9 +2,6 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <nettle/base64.h>
-#include <nettle/memops.h>
-#include <nettle/sha2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +9,7 @@
 #include <strings.h>
 #include <sys/random.h>
 
+#include "server/digest.h"
 #include "tools/tool.h"
 #include "util/jsonload.h"
 #include "util/pct.h"
@@ -485,14 +483,7 @@ const struct persona *persona_set_find(const struct persona_set *set, const char
     return NULL;
 }
 
-static void sha256(const void *data, size_t len, unsigned char out[PERSONA_DIGEST_LEN])
-{
-    struct sha256_ctx ctx;
-    sha256_init(&ctx);
-    sha256_update(&ctx, len, data);
-    sha256_digest(&ctx, PERSONA_DIGEST_LEN, out);
-    redact_wipe(&ctx, sizeof ctx);
-}
+_Static_assert(PERSONA_DIGEST_LEN == DIGEST_SHA256_LEN, "persona digests are SHA-256");
 
 /* The token of "Bearer TOKEN" (RFC 6750: the scheme in any case, then one
  * or more spaces, then a token68), with its length; NULL when malformed. */
@@ -524,13 +515,15 @@ const struct persona *persona_set_authenticate(const struct persona_set *set,
     const char *token = authorization_header_value
                             ? bearer_token(authorization_header_value, &len)
                             : NULL;
-    if (!set || !token)
+    /* Without the digest module no token can be checked: refused. */
+    const struct digest_api *d = digest_api();
+    if (!set || !token || !d)
         return NULL;
     unsigned char digest[PERSONA_DIGEST_LEN];
-    sha256(token, len, digest);
+    d->sha256(token, len, digest);
     const struct persona *found = NULL;
     for (size_t i = 0; i < set->count; i++) {
-        int same = memeql_sec(digest, set->items[i].token_sha256, PERSONA_DIGEST_LEN);
+        int same = d->equal(digest, set->items[i].token_sha256, PERSONA_DIGEST_LEN);
         if (same && !found)
             found = &set->items[i];
     }
@@ -557,12 +550,15 @@ static void to_hex(const unsigned char *bytes, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-void persona_sha256_hex(const void *data, size_t len,
-                        char out[PERSONA_DIGEST_HEX_LEN + 1])
+int persona_sha256_hex(const void *data, size_t len, char out[PERSONA_DIGEST_HEX_LEN + 1])
 {
+    const struct digest_api *d = digest_api();
+    if (!d)
+        return -ENOENT;
     unsigned char digest[PERSONA_DIGEST_LEN];
-    sha256(data, len, digest);
+    d->sha256(data, len, digest);
     to_hex(digest, sizeof digest, out);
+    return 0;
 }
 
 static int random_bytes(unsigned char *buf, size_t n)
@@ -586,15 +582,11 @@ int persona_token_new(char **token, char **digest_hex)
     int rc = random_bytes(raw, sizeof raw);
     if (rc != 0)
         return rc;
-    char text[BASE64_ENCODE_LENGTH(PERSONA_TOKEN_BYTES) + BASE64_ENCODE_FINAL_LENGTH + 1];
-    struct base64_encode_ctx b64;
-    base64url_encode_init(&b64);
-    size_t n = base64_encode_update(&b64, text, sizeof raw, raw);
-    n += base64_encode_final(&b64, text + n);
-    /* Padding is not needed to decode it and is awkward in headers. */
-    while (n > 0 && text[n - 1] == '=')
-        n--;
-    text[n] = '\0';
+    const struct digest_api *d = digest_api();
+    if (!d)
+        return -ENOENT;
+    char text[DIGEST_BASE64_SIZE(PERSONA_TOKEN_BYTES)];
+    size_t n = d->base64url(raw, sizeof raw, text);
     redact_wipe(raw, sizeof raw);
     *token = strdup(text);
     *digest_hex = malloc(PERSONA_DIGEST_HEX_LEN + 1);

@@ -74,13 +74,15 @@ const struct persona *persona_set_authenticate(const struct persona_set *set,
  * "read_only" when given, else the server's (cfg). */
 bool persona_tool_allowed(const struct persona *p, const struct config *cfg, unsigned i);
 
-/* The SHA-256 of len bytes of data as 64 lowercase hex digits and a NUL. */
-void persona_sha256_hex(const void *data, size_t len,
-                        char out[PERSONA_DIGEST_HEX_LEN + 1]);
+/* The SHA-256 of len bytes of data as 64 lowercase hex digits and a NUL:
+ * 0, or -ENOENT when the digest module (server/digest.h) cannot be loaded. */
+int persona_sha256_hex(const void *data, size_t len,
+                       char out[PERSONA_DIGEST_HEX_LEN + 1]);
 
 /* A new random token (PERSONA_TOKEN_BYTES from getrandom, base64url
  * without padding) and its SHA-256 in hex, both malloc'd. Returns 0, or a
- * negative errno (no random source, out of memory). */
+ * negative errno (no random source, out of memory, -ENOENT: no digest
+ * module). */
 int persona_token_new(char **token, char **digest_hex);
 
 #endif

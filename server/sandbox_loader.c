@@ -27,13 +27,9 @@ static const struct module_spec sandbox_module = {
 struct sandbox *sandbox_create(const struct sandbox_options *opts, char **error)
 {
     *error = NULL;
-    if (!api) {
-        const void *table;
-        if (module_load(&sandbox_module, &table, error) != 0)
-            return NULL;
-        api = table;
-    }
-    return api->create(opts, error);
+    if (!api)
+        api = module_get(&sandbox_module, error);
+    return api ? api->create(opts, error) : NULL;
 }
 
 uint16_t sandbox_port(const struct sandbox *sb)

@@ -16,7 +16,6 @@
 #include <strings.h>
 
 #include "store/store_int.h"
-#include "util/pct.h"
 
 #define RD_PREFIX "msg91:"
 #define RD_BACKOFF_MIN_MS 50
@@ -134,12 +133,8 @@ enum rd_state { RD_DOWN, RD_RESOLVING, RD_CONNECTING, RD_READY };
 struct rd_store {
     struct store *store;
     uv_loop_t *loop;
-    char host[256];
+    struct store_redis_spec spec; /* host, port, db, user, password */
     char port_str[8];
-    int port;
-    int db;
-    char *user;     /* NULL: AUTH with the password alone */
-    char *password; /* NULL: no AUTH; never printed */
     enum rd_state state;
     redisAsyncContext *ac;
     uv_timer_t timer;
@@ -381,15 +376,16 @@ static int rd_handshake(struct rd_store *rd)
     int rc = REDIS_OK;
     /* Commands are buffered until the socket connects. */
     rd->handshake_left = RD_SCRIPTS;
-    if (rd->password) {
+    if (rd->spec.password) {
         rd->handshake_left++;
-        rc = rd->user ? redisAsyncCommand(ac, on_handshake, rd, "AUTH %s %s", rd->user,
-                                          rd->password)
-                      : redisAsyncCommand(ac, on_handshake, rd, "AUTH %s", rd->password);
+        rc = rd->spec.user
+                 ? redisAsyncCommand(ac, on_handshake, rd, "AUTH %s %s", rd->spec.user,
+                                     rd->spec.password)
+                 : redisAsyncCommand(ac, on_handshake, rd, "AUTH %s", rd->spec.password);
     }
-    if (rc == REDIS_OK && rd->db != 0) {
+    if (rc == REDIS_OK && rd->spec.db != 0) {
         rd->handshake_left++;
-        rc = redisAsyncCommand(ac, on_handshake, rd, "SELECT %d", rd->db);
+        rc = redisAsyncCommand(ac, on_handshake, rd, "SELECT %d", rd->spec.db);
     }
     for (int i = 0; rc == REDIS_OK && i < RD_SCRIPTS; i++)
         rc = redisAsyncCommand(ac, on_handshake, rd, "SCRIPT LOAD %s", rd_scripts[i]);
@@ -398,7 +394,7 @@ static int rd_handshake(struct rd_store *rd)
 
 static void rd_connect_ip(struct rd_store *rd, const char *ip)
 {
-    redisAsyncContext *ac = redisAsyncConnect(ip, rd->port);
+    redisAsyncContext *ac = redisAsyncConnect(ip, rd->spec.port);
     if (!ac) {
         rd_drop(rd, false, "out of memory");
         return;
@@ -458,14 +454,14 @@ static void rd_start_attempt(struct rd_store *rd)
     rd->attempt++;
     rd_timer_in(rd, store__common(rd->store)->opts.connect_timeout_ms);
     unsigned char buf[sizeof(struct in6_addr)];
-    if (inet_pton(AF_INET, rd->host, buf) == 1 ||
-        inet_pton(AF_INET6, rd->host, buf) == 1) {
-        rd_connect_ip(rd, rd->host);
+    if (inet_pton(AF_INET, rd->spec.host, buf) == 1 ||
+        inet_pton(AF_INET6, rd->spec.host, buf) == 1) {
+        rd_connect_ip(rd, rd->spec.host);
         return;
     }
     /* "localhost" is loopback by definition (RFC 6761), as libcurl treats
      * it; a minimal system without /etc/hosts cannot resolve it otherwise. */
-    if (strcasecmp(rd->host, "localhost") == 0) {
+    if (strcasecmp(rd->spec.host, "localhost") == 0) {
         rd_connect_ip(rd, "127.0.0.1");
         return;
     }
@@ -478,8 +474,8 @@ static void rd_start_attempt(struct rd_store *rd)
     rd->gai.data = rd;
     rd->gai.reserved[0] = (void *)(uintptr_t)rd->attempt;
     rd->state = RD_RESOLVING;
-    int rc =
-        uv_getaddrinfo(rd->loop, &rd->gai, on_resolved, rd->host, rd->port_str, &hints);
+    int rc = uv_getaddrinfo(rd->loop, &rd->gai, on_resolved, rd->spec.host, rd->port_str,
+                            &hints);
     if (rc != 0) {
         char why[128];
         snprintf(why, sizeof why, "cannot resolve the host: %s", uv_strerror(rc));
@@ -781,14 +777,7 @@ static void on_timer_closed(uv_handle_t *h)
 
 static void rd_free(struct rd_store *rd)
 {
-    if (rd->password) {
-        /* Not left behind in freed memory either. */
-        volatile char *p = rd->password;
-        while (*p)
-            *p++ = '\0';
-    }
-    free(rd->password);
-    free(rd->user);
+    store__redis_spec_free(&rd->spec);
     free(rd);
 }
 
@@ -814,147 +803,15 @@ static void rd_close(struct store *s)
     uv_close((uv_handle_t *)&rd->timer, on_timer_closed);
 }
 
-const struct store_backend store__redis_backend = {
+static const struct store_backend store__redis_backend = {
     .name = "redis",
     .submit = rd_submit,
     .close = rd_close,
 };
 
-/* ---- the spec ---- */
-
-/* A URL part with %XX escapes decoded; NULL on a bad escape or no memory. */
-static char *url_decode(const char *s, size_t n)
-{
-    char *out = malloc(n + 1);
-    size_t j = 0;
-    for (size_t i = 0; out && i < n; i++) {
-        if (s[i] != '%') {
-            out[j++] = s[i];
-            continue;
-        }
-        int v = pct_escape_value(s + i, n - i);
-        if (v <= 0) { /* a bad escape, or %00 */
-            free(out);
-            return NULL;
-        }
-        out[j++] = (char)v;
-        i += 2;
-    }
-    if (out)
-        out[j] = '\0';
-    return out;
-}
-
-static int parse_number(const char *s, size_t n, long max, long *out)
-{
-    if (n == 0 || n > 9)
-        return -1;
-    long v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* redis://[[user]:password@]host[:port][/db]; the password is the only
- * part that must never be echoed, so errors name the part, not its
- * value. */
-static int parse_auth(struct rd_store *rd, const char *s, size_t n, char *err,
-                      size_t err_size)
-{
-    const char *colon = memchr(s, ':', n);
-    if (!colon) {
-        snprintf(err, err_size, "MSG91_STORE: the Redis password must follow a ':'");
-        return STORE_EINVAL;
-    }
-    if (colon > s && !(rd->user = url_decode(s, (size_t)(colon - s))))
-        goto bad;
-    rd->password = url_decode(colon + 1, n - (size_t)(colon - s) - 1);
-    if (!rd->password || !rd->password[0])
-        goto bad;
-    return 0;
-bad:
-    snprintf(err, err_size,
-             "MSG91_STORE: the Redis user or password is empty or has a "
-             "bad %%-escape");
-    return STORE_EINVAL;
-}
-
-static int parse_host_port(struct rd_store *rd, const char *s, size_t n, char *err,
-                           size_t err_size)
-{
-    const char *host = s;
-    size_t host_len;
-    const char *rest;
-    if (n > 0 && s[0] == '[') {
-        const char *close = memchr(s, ']', n);
-        if (!close)
-            goto bad;
-        host = s + 1;
-        host_len = (size_t)(close - host);
-        rest = close + 1;
-    } else {
-        const char *colon = memchr(s, ':', n);
-        host_len = colon ? (size_t)(colon - s) : n;
-        rest = s + host_len;
-    }
-    if (host_len == 0 || host_len >= sizeof rd->host)
-        goto bad;
-    memcpy(rd->host, host, host_len);
-    rd->host[host_len] = '\0';
-    size_t rest_len = n - (size_t)(rest - s);
-    long port = 6379;
-    if (rest_len > 0 &&
-        (rest[0] != ':' || parse_number(rest + 1, rest_len - 1, 65535, &port) != 0 ||
-         port == 0))
-        goto bad;
-    rd->port = (int)port;
-    snprintf(rd->port_str, sizeof rd->port_str, "%d", rd->port);
-    return 0;
-bad:
-    snprintf(
-        err, err_size,
-        "MSG91_STORE: expected redis://[:password@]host:port[/db] with a port from 1 "
-        "to 65535");
-    return STORE_EINVAL;
-}
-
-static int parse_spec(struct rd_store *rd, const char *spec, char *err, size_t err_size)
-{
-    const char *s = spec + strlen("redis://");
-    const char *end = s + strlen(s);
-    const char *slash = strchr(s, '/');
-    const char *authority_end = slash ? slash : end;
-    /* The last '@' ends the password, which may itself hold an '@'. */
-    const char *at = NULL;
-    for (const char *p = s; p < authority_end; p++)
-        if (*p == '@')
-            at = p;
-    if (at) {
-        int rc = parse_auth(rd, s, (size_t)(at - s), err, err_size);
-        if (rc != 0)
-            return rc;
-        s = at + 1;
-    }
-    int rc = parse_host_port(rd, s, (size_t)(authority_end - s), err, err_size);
-    if (rc != 0)
-        return rc;
-    long db = 0;
-    if (slash && slash + 1 < end &&
-        parse_number(slash + 1, (size_t)(end - slash - 1), 1 << 20, &db) != 0) {
-        snprintf(err, err_size, "MSG91_STORE: the Redis database must be a number");
-        return STORE_EINVAL;
-    }
-    rd->db = (int)db;
-    return 0;
-}
-
-int store__redis_init(struct store *s, const char *spec, char *err, size_t err_size)
+/* Takes the spec's strings; connects in the background. */
+int store__redis_start(struct store *s, struct store_redis_spec *spec, char *err,
+                       size_t err_size)
 {
     struct store_common *c = store__common(s);
     struct rd_store *rd = calloc(1, sizeof *rd);
@@ -965,15 +822,9 @@ int store__redis_init(struct store *s, const char *spec, char *err, size_t err_s
     rd->store = s;
     rd->loop = c->loop;
     rd->backoff_ms = RD_BACKOFF_MIN_MS;
-    int rc = parse_spec(rd, spec, err, err_size);
-    if (rc != 0) {
-        rd_free(rd);
-        return rc;
-    }
-    bool v6 = strchr(rd->host, ':') != NULL;
-    snprintf(c->describe, sizeof c->describe, "redis://%s%s%s%s:%d/%d",
-             rd->password ? ":(hidden)@" : "", v6 ? "[" : "", rd->host, v6 ? "]" : "",
-             rd->port, rd->db);
+    rd->spec = *spec;
+    memset(spec, 0, sizeof *spec);
+    snprintf(rd->port_str, sizeof rd->port_str, "%d", rd->spec.port);
     uv_timer_init(c->loop, &rd->timer);
     rd->timer.data = rd;
     rd->handles = 1;

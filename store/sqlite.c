@@ -347,7 +347,7 @@ static void sq_close(struct store *s)
     uv_mutex_unlock(&q->mu);
 }
 
-const struct store_backend store__sqlite_backend = {
+static const struct store_backend store__sqlite_backend = {
     .name = "sqlite",
     .submit = sq_submit,
     .close = sq_close,
@@ -394,49 +394,60 @@ fail:
     return STORE_EINVAL;
 }
 
-int store__sqlite_init(struct store *s, const char *path, char *err, size_t err_size)
+int store__sqlite_connect(const char *path, uint32_t busy_ms, void **conn, char *err,
+                          size_t err_size)
 {
-    struct store_common *c = store__common(s);
+    *conn = NULL;
     struct sq_store *q = calloc(1, sizeof *q);
     if (!q) {
         snprintf(err, err_size, "out of memory");
         return STORE_ENOMEM;
     }
-    q->store = s;
     int rc = STORE_ENOMEM;
     if (uv_mutex_init(&q->mu) != 0)
         goto fail_free;
     if (uv_cond_init(&q->cond) != 0)
         goto fail_mutex;
-    rc = sq_open_db(q, path, c->opts.busy_timeout_ms, err, err_size);
-    if (rc != 0)
-        goto fail_db;
-    rc = STORE_ENOMEM;
-    if (uv_async_init(c->loop, &q->exited, on_exited) != 0)
-        goto fail_db;
-    q->exited.data = q;
-    if (uv_thread_create(&q->thread, worker, q) != 0)
-        goto fail_async;
-    c->impl = q;
-    c->backend = &store__sqlite_backend;
-    snprintf(c->describe, sizeof c->describe, "sqlite:%s", path);
+    rc = sq_open_db(q, path, busy_ms, err, err_size);
+    if (rc != 0) {
+        sq_free(q);
+        return rc;
+    }
+    *conn = q;
     return 0;
 
-fail_async:
-    /* The loop holds the handle until it is closed: q goes then. */
-    uv_close((uv_handle_t *)&q->exited, on_init_failed_closed);
-    snprintf(err, err_size, "cannot start the SQLite store's worker thread");
-    return STORE_ENOMEM;
-fail_db:
-    for (int i = 0; i < SQ_COUNT; i++)
-        sqlite3_finalize(q->stmt[i]);
-    sqlite3_close(q->db);
-    uv_cond_destroy(&q->cond);
 fail_mutex:
     uv_mutex_destroy(&q->mu);
 fail_free:
     free(q);
-    if (rc == STORE_ENOMEM && err[0] == '\0')
-        snprintf(err, err_size, "out of memory");
+    snprintf(err, err_size, "out of memory");
     return rc;
+}
+
+void store__sqlite_disconnect(void *conn)
+{
+    if (conn)
+        sq_free(conn);
+}
+
+int store__sqlite_start(struct store *s, void *conn, char *err, size_t err_size)
+{
+    struct store_common *c = store__common(s);
+    struct sq_store *q = conn;
+    q->store = s;
+    if (uv_async_init(c->loop, &q->exited, on_exited) != 0) {
+        sq_free(q);
+        snprintf(err, err_size, "out of memory");
+        return STORE_ENOMEM;
+    }
+    q->exited.data = q;
+    if (uv_thread_create(&q->thread, worker, q) != 0) {
+        /* The loop holds the handle until it is closed: q goes then. */
+        uv_close((uv_handle_t *)&q->exited, on_init_failed_closed);
+        snprintf(err, err_size, "cannot start the SQLite store's worker thread");
+        return STORE_ENOMEM;
+    }
+    c->impl = q;
+    c->backend = &store__sqlite_backend;
+    return 0;
 }

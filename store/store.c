@@ -1,6 +1,9 @@
 /* The store's front: reads the spec, picks the backend, builds operation
- * records and delivers their completions on the loop thread. */
+ * records and delivers their completions on the loop thread. SQLite and
+ * Redis are opened when the first operation comes, on a thread of their
+ * own, so that nothing of them is on the way to a server's first reply. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +17,31 @@
 
 #define STORE_KEY_MAX 1024
 
+/* SQLite and Redis until the first operation has opened them. */
+enum open_state {
+    OPEN_IDLE,    /* nothing tried: the first operation starts the opener */
+    OPEN_RUNNING, /* the opener thread loads the module and opens the file */
+    OPEN_FAILED,  /* it could not: operations fail with STORE_EUNAVAIL */
+};
+
+struct deferred {
+    enum open_state state;
+    bool fallback; /* the default location: memory when SQLite fails */
+    char *path;    /* SQLite; NULL for Redis */
+    struct store_redis_spec redis;
+    struct store_op *head, *tail; /* waiting for the open; loop thread only */
+    uv_thread_t thread;
+    /* The opener's result, set before it wakes the loop (guarded by mu). */
+    bool finished;
+    const struct store_module_api *api;
+    void *conn;
+    int rc;
+    char err[400];
+};
+
 struct store {
     struct store_common c;
+    struct deferred d;
     uv_async_t async;
     uv_mutex_t mu;
     struct store_op *done_head, *done_tail; /* guarded by mu */
@@ -109,9 +135,18 @@ static void drain(struct store *s)
     }
 }
 
+static void deferred_opened(struct store *s);
+
 static void on_async(uv_async_t *a)
 {
-    drain(a->data);
+    struct store *s = a->data;
+    uv_mutex_lock(&s->mu);
+    bool opened = s->d.finished;
+    s->d.finished = false;
+    uv_mutex_unlock(&s->mu);
+    if (opened)
+        deferred_opened(s);
+    drain(s);
 }
 
 void store__queue_push(struct store_op **head, struct store_op **tail,
@@ -212,14 +247,178 @@ static int default_path(char *buf, size_t size)
     return 0;
 }
 
+static void fall_back_to_memory(struct store *s, const char *why)
+{
+    store__log(s, STORE_LOG_WARNING,
+               "state store: the default SQLite store cannot be used (%s); keeping "
+               "idempotency keys, duplicates and limits in memory, for this process only",
+               why);
+}
+
+/* ---- the deferred open ---- */
+
+static void deferred_free(struct deferred *d)
+{
+    free(d->path);
+    d->path = NULL;
+    store__redis_spec_free(&d->redis);
+}
+
+/* The opener thread: loads the module and, for SQLite, opens the file
+ * (a few milliseconds of mapping libraries and reading the schema). */
+static void opener(void *arg)
+{
+    struct store *s = arg;
+    struct deferred *d = &s->d;
+    char *error = NULL;
+    char err[sizeof d->err] = "";
+    void *conn = NULL;
+    int rc = 0;
+    const struct store_module_api *api = store__module(&error);
+    if (!api) {
+        snprintf(err, sizeof err, "%s", error ? error : "out of memory");
+        rc = STORE_EUNAVAIL;
+    } else if (d->path) {
+        rc = api->sqlite_connect(d->path, s->c.opts.busy_timeout_ms, &conn, err,
+                                 sizeof err);
+    }
+    free(error);
+    uv_mutex_lock(&s->mu);
+    d->api = api;
+    d->conn = conn;
+    d->rc = rc;
+    memcpy(d->err, err, sizeof err);
+    d->finished = true;
+    uv_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+}
+
+/* Back on the loop: the real backend takes over, or memory (the default
+ * location), or every operation fails from now on. */
+static void deferred_opened(struct store *s)
+{
+    struct deferred *d = &s->d;
+    uv_thread_join(&d->thread);
+    char err[sizeof d->err];
+    memcpy(err, d->err, sizeof err);
+    int rc = d->rc;
+    if (rc == 0)
+        rc = d->path ? d->api->sqlite_start(s, d->conn, err, sizeof err)
+                     : d->api->redis_start(s, &d->redis, err, sizeof err);
+    d->conn = NULL;
+    if (rc != 0 && d->fallback && store__memory_init(s) == 0) {
+        fall_back_to_memory(s, err);
+        rc = 0;
+    }
+    deferred_free(d);
+    if (rc != 0) {
+        d->state = OPEN_FAILED;
+        store__log(s, STORE_LOG_ERROR,
+                   "state store %s cannot be opened (%s); sends that need it are refused",
+                   s->c.describe, err);
+    }
+    struct store_op *op = d->head;
+    d->head = d->tail = NULL;
+    while (op) {
+        struct store_op *next = op->next;
+        if (rc == 0) {
+            s->c.backend->submit(s, op);
+        } else {
+            op->status = STORE_EUNAVAIL;
+            store__complete(s, op);
+        }
+        op = next;
+    }
+    if (s->closing && rc == 0)
+        s->c.backend->close(s);
+    else if (s->closing)
+        store__backend_closed(s);
+}
+
+static void deferred_submit(struct store *s, struct store_op *op)
+{
+    struct deferred *d = &s->d;
+    if (d->state == OPEN_FAILED) {
+        op->status = STORE_EUNAVAIL;
+        store__complete(s, op);
+        return;
+    }
+    store__queue_push(&d->head, &d->tail, op);
+    if (d->state != OPEN_IDLE)
+        return;
+    if (uv_thread_create(&d->thread, opener, s) != 0) {
+        /* Nothing started: this operation fails, the next one tries again. */
+        d->head = d->tail = NULL;
+        op->status = STORE_EUNAVAIL;
+        store__complete(s, op);
+        return;
+    }
+    d->state = OPEN_RUNNING;
+}
+
+static void deferred_close(struct store *s)
+{
+    if (s->d.state == OPEN_RUNNING)
+        return; /* deferred_opened closes what it opened */
+    deferred_free(&s->d);
+    store__backend_closed(s);
+}
+
+static const struct store_backend deferred_sqlite = {
+    .name = "sqlite",
+    .submit = deferred_submit,
+    .close = deferred_close,
+};
+
+static const struct store_backend deferred_redis = {
+    .name = "redis",
+    .submit = deferred_submit,
+    .close = deferred_close,
+};
+
+static int defer_sqlite(struct store *s, const char *path, bool fallback, char *err,
+                        size_t err_size)
+{
+    /* Stored results name recipients: the file (and the -wal and -shm
+     * files SQLite makes with its mode) is for its owner only. Making it
+     * here also tells at start, for a few microseconds, when the path
+     * cannot be used at all. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, err_size, "cannot open the SQLite state store %s: %s", path,
+                 strerror(errno));
+        return STORE_EINVAL;
+    }
+    close(fd);
+    s->d.path = strdup(path);
+    if (!s->d.path) {
+        snprintf(err, err_size, "out of memory");
+        return STORE_ENOMEM;
+    }
+    s->d.fallback = fallback;
+    s->c.backend = &deferred_sqlite;
+    snprintf(s->c.describe, sizeof s->c.describe, "sqlite:%s", path);
+    return 0;
+}
+
+static int defer_redis(struct store *s, const char *spec, char *err, size_t err_size)
+{
+    int rc = store__redis_parse(&s->d.redis, spec, err, err_size);
+    if (rc != 0)
+        return rc;
+    s->c.backend = &deferred_redis;
+    store__redis_describe(&s->d.redis, s->c.describe, sizeof s->c.describe);
+    return 0;
+}
+
 static int open_backend(struct store *s, const char *spec, char *err, size_t err_size)
 {
     if (strcmp(spec, "memory") == 0)
         return store__memory_init(s);
     if (strncmp(spec, "redis://", 8) == 0)
-        return store__redis_init(s, spec, err, err_size);
+        return defer_redis(s, spec, err, err_size);
     if (strncmp(spec, "sqlite:", 7) == 0 && spec[7] != '\0')
-        return store__sqlite_init(s, spec + 7, err, err_size);
+        return defer_sqlite(s, spec + 7, false, err, err_size);
     if (spec[0] != '\0' && strcmp(spec, "sqlite:") != 0) {
         snprintf(err, err_size,
                  "MSG91_STORE must be sqlite:PATH, memory or "
@@ -230,15 +429,11 @@ static int open_backend(struct store *s, const char *spec, char *err, size_t err
     char path[4096];
     char why[256] = "no state folder ($XDG_STATE_HOME or $HOME) is usable";
     if (default_path(path, sizeof path) == 0 &&
-        store__sqlite_init(s, path, why, sizeof why) == 0)
+        defer_sqlite(s, path, true, why, sizeof why) == 0)
         return 0;
     int rc = store__memory_init(s);
     if (rc == 0)
-        store__log(s, STORE_LOG_WARNING,
-                   "state store: the default SQLite store cannot be used (%s); keeping "
-                   "idempotency keys, duplicates and limits in memory, for this process "
-                   "only",
-                   why);
+        fall_back_to_memory(s, why);
     return rc;
 }
 
@@ -280,6 +475,7 @@ int store_open(uv_loop_t *loop, const struct store_options *opts, struct store *
 
 fail_async:
     /* The handle is closed on the next loop turn; the memory goes then. */
+    deferred_free(&s->d);
     s->close_cb = NULL;
     uv_close((uv_handle_t *)&s->async, on_async_closed);
     return rc;

@@ -124,9 +124,55 @@ bool store__rule_forget_matches(const struct store_op *op, const char *persona,
 
 extern const struct store_backend store__memory_backend;
 int store__memory_init(struct store *s);
-extern const struct store_backend store__sqlite_backend;
-int store__sqlite_init(struct store *s, const char *path, char *err, size_t err_size);
-extern const struct store_backend store__redis_backend;
-int store__redis_init(struct store *s, const char *spec, char *err, size_t err_size);
+
+/* A redis:// spec, parsed (spec.c). */
+struct store_redis_spec {
+    char host[256];
+    int port;
+    int db;
+    char *user;     /* NULL: AUTH with the password alone */
+    char *password; /* NULL: no AUTH; never printed */
+};
+/* 0, or STORE_EINVAL with a sentence that names no secret. */
+int store__redis_parse(struct store_redis_spec *rs, const char *spec, char *err,
+                       size_t err_size);
+/* Wipes the password and frees the strings. */
+void store__redis_spec_free(struct store_redis_spec *rs);
+/* "redis://host:port/db", the password hidden. */
+void store__redis_describe(const struct store_redis_spec *rs, char *out, size_t size);
+
+/* The SQLite and Redis backends live in a loadable module, so that neither
+ * libsqlite3 nor libhiredis is mapped before a store operation needs them
+ * (doc/store.md). The module exports one table. */
+#define STORE_MODULE_ABI 1
+#define STORE_MODULE_SYMBOL "store_module_table"
+#define STORE_MODULE_FILE "msg91-mcp-store.so"
+
+struct store_module_api {
+    int abi_version;
+    /* Any thread: opens and prepares the SQLite file; *conn goes to
+     * sqlite_start or sqlite_disconnect. 0 or a sentence in err. */
+    int (*sqlite_connect)(const char *path, uint32_t busy_ms, void **conn, char *err,
+                          size_t err_size);
+    void (*sqlite_disconnect)(void *conn);
+    /* The loop thread: s uses conn from now on (conn is freed on failure). */
+    int (*sqlite_start)(struct store *s, void *conn, char *err, size_t err_size);
+    /* The loop thread: s connects to Redis in the background; takes the
+     * spec's strings. */
+    int (*redis_start)(struct store *s, struct store_redis_spec *spec, char *err,
+                       size_t err_size);
+};
+
+int store__sqlite_connect(const char *path, uint32_t busy_ms, void **conn, char *err,
+                          size_t err_size);
+void store__sqlite_disconnect(void *conn);
+int store__sqlite_start(struct store *s, void *conn, char *err, size_t err_size);
+int store__redis_start(struct store *s, struct store_redis_spec *spec, char *err,
+                       size_t err_size);
+
+/* The module's table, from any thread: loaded once (loader.c, the
+ * executable) or linked in (linked.c, the tests). NULL, and a malloc'd
+ * sentence in *error (NULL when out of memory), when it cannot be had. */
+const struct store_module_api *store__module(char **error);
 
 #endif

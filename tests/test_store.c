@@ -844,11 +844,78 @@ START_TEST(default_falls_back_to_memory_with_one_warning)
 }
 END_TEST
 
+/* Writes text to path, replacing what was there. */
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fputs(text, f) >= 0, 1);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    return st.st_size;
+}
+
+/* store_open makes the file but does not open the database: the first
+ * operation does, off the loop. A file SQLite refuses then fails every
+ * operation (sends are refused), with one error in the log. */
+START_TEST(sqlite_opens_at_the_first_operation_and_fails_closed)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/state.db", tmpdir);
+    struct store *s = open_spec(spec_for(B_SQLITE), 0);
+    ck_assert_int_eq(file_size(path), 0);
+    stats(s);
+    ck_assert_int_gt(file_size(path), 0);
+    close_store(s);
+
+    write_file(path, "this is not an SQLite database, and it is long enough to tell\n");
+    s = open_spec(spec_for(B_SQLITE), 0);
+    ck_assert_str_eq(store_backend(s), "sqlite");
+    ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 100, HOUR).status, STORE_EUNAVAIL);
+    ck_assert_int_eq(rate_take(s, "r", 1, 1000).status, STORE_EUNAVAIL);
+    ck_assert_int_eq(warnings, 1);
+    ck_assert_ptr_nonnull(strstr(logged, path));
+    ck_assert_ptr_nonnull(strstr(logged, "refused"));
+    close_store(s);
+}
+END_TEST
+
+/* The default file exists but SQLite refuses it: memory, found at the
+ * first operation, with the one warning. */
+START_TEST(default_bad_file_falls_back_to_memory_at_the_first_operation)
+{
+    setenv("XDG_STATE_HOME", tmpdir, 1);
+    char path[300];
+    snprintf(path, sizeof path, "%s/msg91-mcp", tmpdir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    strcat(path, "/state.db");
+    write_file(path, "this is not an SQLite database, and it is long enough to tell\n");
+    struct store *s = open_spec(NULL, 0);
+    ck_assert_str_eq(store_backend(s), "sqlite");
+    ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 100, HOUR).claim.outcome,
+                     STORE_CLAIMED);
+    ck_assert_str_eq(store_backend(s), "memory");
+    ck_assert_str_eq(store_describe(s), "memory");
+    ck_assert_int_eq(warnings, 1);
+    ck_assert_ptr_nonnull(strstr(logged, "in memory"));
+    ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 100, HOUR).claim.outcome,
+                     STORE_IN_PROGRESS);
+    close_store(s);
+    unsetenv("XDG_STATE_HOME");
+}
+END_TEST
+
 /* ---- SQLite: one file, several processes ---- */
 
 START_TEST(sqlite_file_is_wal)
 {
     struct store *s = open_backend(B_SQLITE);
+    stats(s); /* the first operation opens the file */
     close_store(s);
     sqlite3 *db = NULL;
     ck_assert_int_eq(sqlite3_open(testutil_fmt("%s/state.db", tmpdir), &db), SQLITE_OK);
@@ -1159,12 +1226,14 @@ static Suite *store_suite(void)
     tcase_add_test(spec, spec_errors_are_sentences);
     tcase_add_test(spec, default_is_sqlite_under_xdg_state_home);
     tcase_add_test(spec, default_falls_back_to_memory_with_one_warning);
+    tcase_add_test(spec, default_bad_file_falls_back_to_memory_at_the_first_operation);
     suite_add_tcase(s, spec);
 
     TCase *sq = tcase_create("sqlite");
     tcase_add_checked_fixture(sq, setup, teardown);
     tcase_set_timeout(sq, 60);
     tcase_add_test(sq, sqlite_file_is_wal);
+    tcase_add_test(sq, sqlite_opens_at_the_first_operation_and_fails_closed);
     tcase_add_test(sq, sqlite_shared_with_a_forked_process);
     tcase_add_test(sq, sqlite_locked_fails_closed);
     suite_add_tcase(s, sq);

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 
 #include "upstream/module.h"
-#include "util/log.h"
 #include "util/module.h"
 
 /* util/module.h checks the ABI number as the table's first int. */
@@ -32,16 +31,8 @@ static const struct module_spec engine_module = {
  * process. A failure is logged and tried again at the next engine. */
 static const struct http_module_api *load(void)
 {
-    if (api)
-        return api;
-    const void *table;
-    char *error = NULL;
-    if (module_load(&engine_module, &table, &error) == 0)
-        api = table;
-    else
-        log_error("%s",
-                  error ? error : "cannot load the HTTP engine module: out of memory");
-    free(error);
+    if (!api)
+        api = module_get(&engine_module, NULL);
     return api;
 }
 

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/log.h"
+
 /* Sets *error to the formatted sentence (NULL when out of memory) and
  * returns rc, so that each failure is one line. */
 __attribute__((format(printf, 3, 4))) static int fail(char **error, int rc,
@@ -98,4 +100,19 @@ int module_load(const struct module_spec *spec, const void **table, char **error
                 "the program installed completely?",
                 spec->what, spec->file, have_dir ? dir : "unknown directory",
                 spec->install_dir ? spec->install_dir : "an install directory");
+}
+
+const void *module_get(const struct module_spec *spec, char **error)
+{
+    const void *table;
+    char *why = NULL;
+    int rc = module_load(spec, &table, &why);
+    if (error) {
+        *error = why;
+        return rc == 0 ? table : NULL;
+    }
+    if (rc != 0)
+        log_error("%s", why ? why : "cannot load a module: out of memory");
+    free(why);
+    return rc == 0 ? table : NULL;
 }

@@ -2,9 +2,11 @@
  * table of functions whose first member is an int, the ABI number. The
  * program looks the module up, opens it, finds the table by name and
  * refuses it when the number is not the one it was built for. Used for the
- * HTTP engine (upstream/loader.c) and the sandbox (server/sandbox_loader.c);
- * the table types live with each module (upstream/module.h,
- * sandbox/module.h). */
+ * HTTP engine (upstream/loader.c), the HTTP transport
+ * (server/http_transport_loader.c), the sandbox (server/sandbox_loader.c),
+ * the state store's SQLite and Redis backends (store/loader.c) and the
+ * token digests (server/digest_loader.c); the table types live with each
+ * module. */
 #ifndef UTIL_MODULE_H
 #define UTIL_MODULE_H
 
@@ -30,6 +32,11 @@ struct module_spec {
  *   -ENOEXEC  the file does not export spec->symbol, or its ABI differs;
  *   -ENOMEM   out of memory. */
 int module_load(const struct module_spec *spec, const void **table, char **error);
+
+/* module_load for a loader that keeps the table in a static pointer and
+ * calls this while it is NULL: the table, or NULL with the sentence in
+ * *error (malloc'd) when error is not NULL, else in the log (util/log.h). */
+const void *module_get(const struct module_spec *spec, char **error);
 
 /* The same for one path, with no search. */
 int module_open(const struct module_spec *spec, const char *path, const void **table,
