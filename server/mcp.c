@@ -1558,6 +1558,9 @@ static void handle_message(struct mcp_session *s, struct batch *b,
     case JSONRPC_INVALID:
         if (!(id = m->id_raw) && !(id = lost_id(m, id_buf, sizeof id_buf)))
             id = unknown_id(s);
+        /* Not a JSON-RPC message: nothing of either era reads it (HTTP 400). */
+        if (s->outcome && !b)
+            s->outcome->bad_envelope = true;
         respond_error(s, b, id, m->error_code, m->error_text);
         return;
     case JSONRPC_RESPONSE:
@@ -1638,8 +1641,10 @@ static void handle_batch(struct mcp_session *s, const struct mcp_http_request *h
     const struct mcp_features *f = legacy_session_features(s, http);
     /* Only one version has batches; every other version gets one error. */
     if (!f || !f->batches || json_array_size(array) == 0) {
-        if (s->outcome)
+        if (s->outcome) {
             s->outcome->request = true; /* the error is its reply */
+            s->outcome->bad_envelope = true;
+        }
         respond_error(s, NULL, unknown_id(s), JSONRPC_INVALID_REQUEST,
                       json_array_size(array) == 0
                           ? "Invalid Request: empty batch"
