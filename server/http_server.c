@@ -24,8 +24,12 @@
 #define MCP_HEADER_MISMATCH (-32020)
 
 /* MHD reads the request line and headers into this much memory per
- * connection: larger headers get 431 from MHD itself. */
-#define CONNECTION_MEMORY ((size_t)32 * 1024)
+ * connection: larger headers get 431 from MHD itself. As much as nginx's
+ * large header buffer (MCP requests carry a few short headers and a
+ * bearer token), and no more: MHD zeroes the whole pool before each
+ * request, so its size is paid on every call (32 KiB, the default, was a
+ * seventh of the instructions of a tools/call). */
+#define CONNECTION_MEMORY ((size_t)8 * 1024)
 #define TLS_FILE_MAX ((size_t)256 * 1024)
 /* No timer wait is longer: a timeout MHD does not report is still seen. */
 #define MAX_WAIT_MS 1000
@@ -56,8 +60,9 @@ struct request {
 struct conn_rec {
     struct MHD_Connection *conn;
     int fd;
-    bool busy;    /* a request was read and is being answered */
-    bool evicted; /* shut down, waiting for MHD to notice */
+    char client[INET6_ADDRSTRLEN + 16]; /* "ADDRESS:PORT", for the audit line */
+    bool busy;                          /* a request was read and is being answered */
+    bool evicted;                       /* shut down, waiting for MHD to notice */
     struct conn_rec *prev, *next;
 };
 
@@ -413,14 +418,18 @@ static enum MHD_Result process_body(struct request *rq)
                                "not valid",
                                NULL);
     }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const struct conn_rec *r = ci ? ci->socket_context : NULL;
     char client[INET6_ADDRSTRLEN + 16];
-    client_address(rq->conn, client, sizeof client);
+    if (!r)
+        client_address(rq->conn, client, sizeof client);
     struct http_request_info info = {
         .protocol_version = mcp[0],
         .mcp_method = mcp[1],
         .mcp_name = mcp[2],
         .persona = rq->persona,
-        .client = client,
+        .client = r ? r->client : client,
         .transport = rq->srv->tls ? "https" : "http",
     };
     rq->handled = true;
@@ -505,6 +514,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         return; /* not tracked: never evicted */
     r->conn = c;
     r->fd = ci->connect_fd;
+    client_address(c, r->client, sizeof r->client);
     *socket_context = r;
     conn_append(s, r);
     if (++s->conns > s->evict_above)
@@ -711,7 +721,10 @@ static int make_address(const struct http_server_options *o, struct sockaddr_sto
 static struct MHD_Daemon *start_daemon(struct http_server *s,
                                        const struct sockaddr_storage *ss, bool v6)
 {
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* Turbo: MHD reads, writes and accepts on its non-blocking sockets
+     * before asking epoll, which saves a turn on keep-alive connections. */
+    unsigned flags =
+        MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (v6)
         flags |= MHD_USE_IPv6;
     if (s->tls)
