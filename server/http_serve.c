@@ -412,26 +412,21 @@ int serve_http(const struct config *cfg)
     o.tls_key_file = cfg->http_tls_key;
     o.max_body = (size_t)cfg->max_line_bytes;
     o.require_auth = cfg->personas_file != NULL;
-    struct http_app *app = calloc(1, sizeof *app);
-    if (!app) {
-        log_error("out of memory at start-up");
-        return 1;
-    }
-    app->cfg = cfg;
-    int rc = 1;
+    /* Lives as long as this call: everything on the loop ends before it
+     * returns. */
+    struct http_app app = {.cfg = cfg};
     char *error = NULL;
-    if (app_open(&app->loop, cfg, &app->dispatch, &error) != 0) {
+    if (app_open(&app.loop, cfg, &app.dispatch, &error) != 0) {
         log_error("%s", error ? error : "out of memory at start-up");
         free(error);
-        free(app);
         return 1;
     }
-    if (app_start(app, &o) == 0) {
-        announce(app->srv, &o);
-        uv_run(&app->loop, UV_RUN_DEFAULT);
-        rc = app->exit_code;
+    int rc = 1;
+    if (app_start(&app, &o) == 0) {
+        announce(app.srv, &o);
+        uv_run(&app.loop, UV_RUN_DEFAULT);
+        rc = app.exit_code;
     }
-    uv_loop_close(&app->loop);
-    free(app);
+    uv_loop_close(&app.loop);
     return rc;
 }
