@@ -409,7 +409,7 @@ static bool decode_mcp_headers(struct MHD_Connection *c, char *values[MCP_HEADER
 /* The whole body is in: hand it over with what the headers said. */
 static enum MHD_Result process_body(struct request *rq)
 {
-    char *mcp[MCP_HEADERS];
+    char *mcp[MCP_HEADERS] = {0};
     if (!decode_mcp_headers(rq->conn, mcp)) {
         for (size_t i = 0; i < MCP_HEADERS; i++)
             free(mcp[i]);
