@@ -21,12 +21,6 @@
 #define DRAIN_GRACE_MS 1000
 #define DRAIN_TICK_MS 10
 
-/* The versions to offer, newest first; only those the core speaks are. */
-static const char *const candidate_versions[] = {
-    "2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05",
-};
-#define CANDIDATES (sizeof candidate_versions / sizeof *candidate_versions)
-
 struct http_app;
 
 /* One POST being answered by its own session. */
@@ -35,8 +29,10 @@ struct http_call {
     struct mcp_session *session;
     http_reply_fn reply;
     void *call_ctx;
-    bool modern;  /* 2026-07-28 rules for the HTTP status */
-    bool priming; /* the synthetic initialize: its reply is dropped */
+    bool in_handle; /* the core is reading the message: the status is not known */
+    char *early;    /* a reply written then, held until it is */
+    size_t early_len;
+    unsigned status; /* from the outcome, once the core has read the message */
     bool replied;
     bool done;                    /* replied and idle: free at the end of the loop turn */
     struct persona_set *personas; /* referenced while the call may use its persona */
@@ -48,7 +44,6 @@ struct http_app {
     const struct config *cfg;
     struct dispatch *dispatch;
     struct http_server *srv;
-    const char *versions[CANDIDATES + 1];
     struct app_signals signals;
     uv_timer_t drain_timer;
     uv_check_t reaper;
@@ -80,6 +75,7 @@ static void call_free(struct http_call *c)
     call_unlink(c);
     mcp_session_destroy(c->session);
     persona_set_unref(c->personas);
+    free(c->early);
     free(c);
 }
 
@@ -94,24 +90,6 @@ static void on_reaper(uv_check_t *h)
     }
 }
 
-/* The HTTP status of a reply: 200, except on the 2026-07-28 path, where
- * the specification gives protocol errors their own statuses. */
-static unsigned reply_status(const struct http_call *c, const char *line, size_t len)
-{
-    if (!c->modern)
-        return 200;
-    json_t *msg = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
-    json_int_t code =
-        json_integer_value(json_object_get(json_object_get(msg, "error"), "code"));
-    json_decref(msg);
-    if (code == -32601)
-        return 404;
-    if (code == -32700 || code == -32600 || code == -32602 ||
-        (code <= -32020 && code >= -32022))
-        return 400;
-    return 200;
-}
-
 static void finish_call(struct http_call *c, unsigned status, const char *body,
                         size_t len)
 {
@@ -124,55 +102,35 @@ static int collect_line(void *data, const char *line, size_t len)
     struct http_call *c = data;
     /* The session writes no notifications here (mcp_session_drop_notifications):
      * every line is a reply. */
-    if (c->priming || c->replied)
+    if (c->replied || c->early)
         return 0;
-    finish_call(c, reply_status(c, line, len), line, len);
+    if (c->in_handle) {
+        /* The status comes with the outcome, when the core returns. */
+        c->early = malloc(len + 1);
+        if (!c->early)
+            return -ENOMEM;
+        memcpy(c->early, line, len);
+        c->early[len] = '\0';
+        c->early_len = len;
+        return 0;
+    }
+    finish_call(c, c->status, line, len);
     if (mcp_session_pending(c->session) == 0)
         c->done = true;
     return 0;
 }
 
-/* The initialize a stateless request skips, fed to its session first, so
- * the session serves the request at the version the header names. */
-static void prime(struct http_call *c, const char *version, json_t *meta)
+static struct http_call *call_create(struct http_app *app,
+                                     const struct http_request_info *info,
+                                     http_reply_fn reply, void *call_ctx)
 {
-    json_t *info = json_object_get(meta, "io.modelcontextprotocol/clientInfo");
-    json_t *init =
-        json_pack("{s:s,s:i,s:s,s:{s:s,s:{}}}", "jsonrpc", "2.0", "id", 0, "method",
-                  "initialize", "params", "protocolVersion", version, "capabilities");
-    if (json_is_object(info))
-        json_object_set(json_object_get(init, "params"), "clientInfo", info);
-    char *line = init ? json_dumps(init, JSON_COMPACT) : NULL;
-    json_decref(init);
-    c->priming = true;
-    if (line)
-        mcp_session_handle_line(c->session, line, strlen(line));
-    c->priming = false;
-    free(line);
-}
-
-static void handle(void *ctx, const char *body, size_t len,
-                   const struct http_request_info *info, http_reply_fn reply,
-                   void *call_ctx)
-{
-    struct http_app *app = ctx;
-    /* Notifications and responses need no answer on a stateless server:
-     * nothing refers to an earlier request. */
-    if (info->notification || (!info->method && body[0] == '{')) {
-        reply(call_ctx, 202, NULL, 0);
-        return;
-    }
     struct http_call *c = calloc(1, sizeof *c);
     if (c)
         c->session =
             mcp_session_create(&app->loop, app->dispatch, app->cfg, collect_line, c);
     if (!c || !c->session) {
         free(c);
-        static const char oom[] =
-            "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":"
-            "-32603,\"message\":\"Internal error: out of memory\"}}";
-        reply(call_ctx, 500, oom, sizeof oom - 1);
-        return;
+        return NULL;
     }
     c->app = app;
     c->reply = reply;
@@ -189,22 +147,48 @@ static void handle(void *ctx, const char *body, size_t len,
         c->personas = persona_set_ref(persona->set);
     mcp_session_set_peer(c->session, info->transport, info->client, persona);
     mcp_session_drop_notifications(c->session);
-    const char *version = info->protocol_version ? info->protocol_version : "2025-03-26";
-    c->modern = mcp_version_supported(version) && strcmp(version, "2025-11-25") > 0;
     /* With personas, what tools/list shows depends on the token. */
     if (app->cfg->personas_file)
         mcp_session_set_caller_scoped(c->session, true);
-    /* A 2026-07-28 request carries its version in _meta and needs no
-     * initialize (the transport has checked its headers); a legacy one is
-     * served after a synthetic initialize at the header's version. */
-    if (!c->modern && (!info->method || strcmp(info->method, "initialize") != 0)) {
-        json_t *msg = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
-        prime(c, version, json_object_get(json_object_get(msg, "params"), "_meta"));
-        json_decref(msg);
+    return c;
+}
+
+static const char oom_reply[] = "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":"
+                                "-32603,\"message\":\"Internal error: out of memory\"}}";
+
+/* One POST: a session of its own reads it (stateless in both eras: the
+ * core serves a legacy request at the header's version without a
+ * handshake and checks a 2026-07-28 one against its headers) and says
+ * what the HTTP status is. */
+static void handle(void *ctx, const char *body, size_t len,
+                   const struct http_request_info *info, http_reply_fn reply,
+                   void *call_ctx)
+{
+    struct http_app *app = ctx;
+    struct http_call *c = call_create(app, info, reply, call_ctx);
+    if (!c) {
+        reply(call_ctx, 500, oom_reply, sizeof oom_reply - 1);
+        return;
     }
-    mcp_session_handle_line(c->session, body, len);
-    if (!c->replied && mcp_session_pending(c->session) == 0)
-        finish_call(c, 202, NULL, 0); /* a batch of notifications */
+    struct mcp_http_request http = {.protocol_version = info->protocol_version,
+                                    .method = info->mcp_method,
+                                    .name = info->mcp_name};
+    struct mcp_outcome out;
+    c->in_handle = true;
+    mcp_session_handle_message(c->session, body, len, &http, &out);
+    c->in_handle = false;
+    c->status = (unsigned)mcp_outcome_http_status(&out);
+    if (!out.request) {
+        /* Notifications and responses: nothing refers to them later. */
+        finish_call(c, 202, NULL, 0);
+    } else if (c->early) {
+        finish_call(c, c->status, c->early, c->early_len);
+        free(c->early);
+        c->early = NULL;
+    } else if (!c->replied && mcp_session_pending(c->session) == 0) {
+        /* Even the session's internal-error line could not be held. */
+        finish_call(c, 500, oom_reply, sizeof oom_reply - 1);
+    }
     if (c->replied && mcp_session_pending(c->session) == 0)
         c->done = true;
 }
@@ -428,31 +412,21 @@ int serve_http(const struct config *cfg)
     o.tls_key_file = cfg->http_tls_key;
     o.max_body = (size_t)cfg->max_line_bytes;
     o.require_auth = cfg->personas_file != NULL;
-    struct http_app *app = calloc(1, sizeof *app);
-    if (!app) {
-        log_error("out of memory at start-up");
-        return 1;
-    }
-    app->cfg = cfg;
-    size_t n = 0;
-    for (size_t i = 0; i < CANDIDATES; i++)
-        if (mcp_version_supported(candidate_versions[i]))
-            app->versions[n++] = candidate_versions[i];
-    o.versions = app->versions;
-    int rc = 1;
+    /* Lives as long as this call: everything on the loop ends before it
+     * returns. */
+    struct http_app app = {.cfg = cfg};
     char *error = NULL;
-    if (app_open(&app->loop, cfg, &app->dispatch, &error) != 0) {
+    if (app_open(&app.loop, cfg, &app.dispatch, &error) != 0) {
         log_error("%s", error ? error : "out of memory at start-up");
         free(error);
-        free(app);
         return 1;
     }
-    if (app_start(app, &o) == 0) {
-        announce(app->srv, &o);
-        uv_run(&app->loop, UV_RUN_DEFAULT);
-        rc = app->exit_code;
+    int rc = 1;
+    if (app_start(&app, &o) == 0) {
+        announce(app.srv, &o);
+        uv_run(&app.loop, UV_RUN_DEFAULT);
+        rc = app.exit_code;
     }
-    uv_loop_close(&app->loop);
-    free(app);
+    uv_loop_close(&app.loop);
     return rc;
 }

@@ -17,19 +17,19 @@
 #include "util/log.h"
 #include "util/msg.h"
 
-/* Error codes of the MCP header rules (2026-07-28); the JSON-RPC ones. */
-#define RPC_PARSE_ERROR (-32700)
+/* The JSON-RPC codes of the transport's own refusals: the one of
+ * 2026-07-28 for a header that cannot be read, the generic one for the
+ * HTTP rules. */
 #define RPC_INVALID_REQUEST (-32600)
-#define RPC_INVALID_PARAMS (-32602)
 #define MCP_HEADER_MISMATCH (-32020)
-#define MCP_UNSUPPORTED_VERSION (-32022)
-
-#define META_VERSION "io.modelcontextprotocol/protocolVersion"
-#define META_CAPABILITIES "io.modelcontextprotocol/clientCapabilities"
 
 /* MHD reads the request line and headers into this much memory per
- * connection: larger headers get 431 from MHD itself. */
-#define CONNECTION_MEMORY ((size_t)32 * 1024)
+ * connection: larger headers get 431 from MHD itself. As much as nginx's
+ * large header buffer (MCP requests carry a few short headers and a
+ * bearer token), and no more: MHD zeroes the whole pool before each
+ * request, so its size is paid on every call (32 KiB, the default, was a
+ * seventh of the instructions of a tools/call). */
+#define CONNECTION_MEMORY ((size_t)8 * 1024)
 #define TLS_FILE_MAX ((size_t)256 * 1024)
 /* No timer wait is longer: a timeout MHD does not report is still seen. */
 #define MAX_WAIT_MS 1000
@@ -60,8 +60,9 @@ struct request {
 struct conn_rec {
     struct MHD_Connection *conn;
     int fd;
-    bool busy;    /* a request was read and is being answered */
-    bool evicted; /* shut down, waiting for MHD to notice */
+    char client[INET6_ADDRSTRLEN + 16]; /* "ADDRESS:PORT", for the audit line */
+    bool busy;                          /* a request was read and is being answered */
+    bool evicted;                       /* shut down, waiting for MHD to notice */
     struct conn_rec *prev, *next;
 };
 
@@ -365,173 +366,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     request_free(rq);
 }
 
-/* ---- the MCP header rules ---- */
-
-/* Versions of the initialize era: a request is of the 2026-07-28 era when
- * its header names another version or its _meta names one. */
-static bool legacy_version(const char *v)
-{
-    static const char *const legacy[] = {"2024-11-05", "2025-03-26", "2025-06-18",
-                                         "2025-11-25"};
-    for (size_t i = 0; i < sizeof legacy / sizeof *legacy; i++)
-        if (!strcmp(v, legacy[i]))
-            return true;
-    return false;
-}
-
-static bool version_supported(const struct http_server *s, const char *v)
-{
-    for (const char *const *p = s->o.versions; p && *p; p++)
-        if (!strcmp(*p, v))
-            return true;
-    return false;
-}
-
-/* What one POST carries, as the header rules need it. */
-struct message_view {
-    json_t *root;
-    json_t *id; /* borrowed; NULL for a notification */
-    const char *method;
-    json_t *params;
-    json_t *meta;
-    char *header_version; /* decoded MCP-Protocol-Version, or NULL */
-};
-
-/* An MCP header compared with the body's value (NULL: must be absent or
- * the body has none to compare). Returns true when they agree. */
-static bool header_matches(struct MHD_Connection *c, const char *name, const char *want)
-{
-    const char *raw = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-    if (!raw)
-        return false;
-    char *got = http_server_header_value(raw);
-    bool ok = got && want && !strcmp(got, want);
-    free(got);
-    return ok;
-}
-
-static const char *name_param(const struct message_view *m)
-{
-    if (!strcmp(m->method, "tools/call") || !strcmp(m->method, "prompts/get"))
-        return json_string_value(json_object_get(m->params, "name"));
-    if (!strcmp(m->method, "resources/read"))
-        return json_string_value(json_object_get(m->params, "uri"));
-    return NULL;
-}
-
-static bool name_required(const char *method)
-{
-    return !strcmp(method, "tools/call") || !strcmp(method, "prompts/get") ||
-           !strcmp(method, "resources/read");
-}
-
-static enum MHD_Result unsupported_version(struct request *rq, struct message_view *m,
-                                           const char *requested)
-{
-    json_t *list = json_array();
-    for (const char *const *p = rq->srv->o.versions; p && *p; p++)
-        json_array_append_new(list, json_string(*p));
-    json_t *data = json_pack("{s:o,s:s}", "supported", list, "requested", requested);
-    enum MHD_Result rc =
-        queue_rpc_error(rq->conn, MHD_HTTP_BAD_REQUEST, m->id, MCP_UNSUPPORTED_VERSION,
-                        "Unsupported protocol version", data);
-    json_decref(data);
-    return rc;
-}
-
-/* The 2026-07-28 rules, in the order the specification and the
- * conformance suite expect: version supported (-32022), _meta complete
- * (-32602), then headers equal to the body (-32020). Returns MHD_YES with
- * *refused set when an error was queued. */
-static enum MHD_Result check_modern(struct request *rq, struct message_view *m,
-                                    bool *refused)
-{
-    struct MHD_Connection *c = rq->conn;
-    json_t *meta_version = json_object_get(m->meta, META_VERSION);
-    *refused = true;
-    if (!m->header_version)
-        return queue_rpc_error(c, MHD_HTTP_BAD_REQUEST, m->id, MCP_HEADER_MISMATCH,
-                               "Missing MCP-Protocol-Version header", NULL);
-    if (!version_supported(rq->srv, m->header_version))
-        return unsupported_version(rq, m, m->header_version);
-    if (!json_is_string(meta_version) || !json_object_get(m->meta, META_CAPABILITIES))
-        return queue_rpc_error(
-            c, MHD_HTTP_BAD_REQUEST, m->id, RPC_INVALID_PARAMS,
-            "Invalid params: _meta needs " META_VERSION " and " META_CAPABILITIES, NULL);
-    if (strcmp(json_string_value(meta_version), m->header_version) != 0)
-        return queue_rpc_error(c, MHD_HTTP_BAD_REQUEST, m->id, MCP_HEADER_MISMATCH,
-                               "MCP-Protocol-Version header does not match "
-                               "_meta." META_VERSION,
-                               NULL);
-    if (!header_matches(c, "Mcp-Method", m->method))
-        return queue_rpc_error(c, MHD_HTTP_BAD_REQUEST, m->id, MCP_HEADER_MISMATCH,
-                               "Mcp-Method header missing or not equal to the method",
-                               NULL);
-    if (name_required(m->method) && !header_matches(c, "Mcp-Name", name_param(m)))
-        return queue_rpc_error(c, MHD_HTTP_BAD_REQUEST, m->id, MCP_HEADER_MISMATCH,
-                               "Mcp-Name header missing or not equal to the name in "
-                               "the body",
-                               NULL);
-    *refused = false;
-    return MHD_YES;
-}
-
-/* Earlier versions: an unknown header version is refused, a missing one
- * means 2025-03-26, the only version with batches. */
-static enum MHD_Result check_legacy(struct request *rq, struct message_view *m,
-                                    bool *refused)
-{
-    *refused = true;
-    if (m->header_version && !version_supported(rq->srv, m->header_version))
-        return queue_rpc_error(rq->conn, MHD_HTTP_BAD_REQUEST, m->id, RPC_INVALID_REQUEST,
-                               "Bad Request: unsupported MCP-Protocol-Version", NULL);
-    if (json_is_array(m->root) && m->header_version &&
-        strcmp(m->header_version, "2025-03-26") != 0)
-        return queue_rpc_error(rq->conn, MHD_HTTP_BAD_REQUEST, NULL, RPC_INVALID_REQUEST,
-                               "Invalid Request: batches are only accepted with "
-                               "protocol version 2025-03-26",
-                               NULL);
-    *refused = false;
-    return MHD_YES;
-}
-
-static void view_finish(struct message_view *m)
-{
-    json_decref(m->root);
-    free(m->header_version);
-}
-
-/* Parses the body into m. Returns MHD_YES with *refused set when an error
- * was queued. */
-static enum MHD_Result view_init(struct request *rq, struct message_view *m,
-                                 bool *refused)
-{
-    memset(m, 0, sizeof *m);
-    *refused = true;
-    json_error_t jerr;
-    m->root =
-        json_loadb(dynbuf_ptr(&rq->body), dynbuf_len(&rq->body), JSON_ALLOW_NUL, &jerr);
-    if (!m->root)
-        return queue_rpc_error(rq->conn, MHD_HTTP_BAD_REQUEST, NULL, RPC_PARSE_ERROR,
-                               "Parse error: the body is not JSON", NULL);
-    if (!json_is_object(m->root) && !json_is_array(m->root))
-        return queue_rpc_error(rq->conn, MHD_HTTP_BAD_REQUEST, NULL, RPC_INVALID_REQUEST,
-                               "Invalid Request: not a JSON-RPC message", NULL);
-    const char *raw =
-        MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "MCP-Protocol-Version");
-    if (raw && !(m->header_version = http_server_header_value(raw)))
-        return queue_rpc_error(rq->conn, MHD_HTTP_BAD_REQUEST, NULL, MCP_HEADER_MISMATCH,
-                               "MCP-Protocol-Version header is not valid", NULL);
-    if (json_is_object(m->root)) {
-        m->id = json_object_get(m->root, "id");
-        m->method = json_string_value(json_object_get(m->root, "method"));
-        m->params = json_object_get(m->root, "params");
-        m->meta = json_object_get(m->params, "_meta");
-    }
-    *refused = false;
-    return MHD_YES;
-}
-
 static void client_address(struct MHD_Connection *c, char *buf, size_t size)
 {
     const union MHD_ConnectionInfo *ci =
@@ -551,30 +385,51 @@ static void client_address(struct MHD_Connection *c, char *buf, size_t size)
     }
 }
 
-/* The whole body is in: apply the MCP rules and hand it over. */
+/* The MCP headers the handler gets, decoded. */
+static const char *const mcp_header_names[] = {"MCP-Protocol-Version", "Mcp-Method",
+                                               "Mcp-Name"};
+#define MCP_HEADERS (sizeof mcp_header_names / sizeof *mcp_header_names)
+
+/* Decodes the MCP headers into values (each malloc'd, NULL when absent).
+ * An Mcp-Method or Mcp-Name that does not decode counts as absent (the
+ * handler says it is missing); a protocol version that does not decode
+ * leaves the era unknown, so it is refused here. Returns false then. */
+static bool decode_mcp_headers(struct MHD_Connection *c, char *values[MCP_HEADERS])
+{
+    for (size_t i = 0; i < MCP_HEADERS; i++) {
+        const char *raw =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, mcp_header_names[i]);
+        values[i] = raw ? http_server_header_value(raw) : NULL;
+        if (raw && !values[i] && i == 0)
+            return false;
+    }
+    return true;
+}
+
+/* The whole body is in: hand it over with what the headers said. */
 static enum MHD_Result process_body(struct request *rq)
 {
-    struct message_view m;
-    bool refused = false;
-    enum MHD_Result rc = view_init(rq, &m, &refused);
-    if (!refused) {
-        bool modern = json_object_get(m.meta, META_VERSION) ||
-                      (m.header_version && !legacy_version(m.header_version));
-        rc = modern && !json_is_array(m.root) ? check_modern(rq, &m, &refused)
-                                              : check_legacy(rq, &m, &refused);
+    char *mcp[MCP_HEADERS] = {0};
+    if (!decode_mcp_headers(rq->conn, mcp)) {
+        for (size_t i = 0; i < MCP_HEADERS; i++)
+            free(mcp[i]);
+        return queue_rpc_error(rq->conn, MHD_HTTP_BAD_REQUEST, NULL, MCP_HEADER_MISMATCH,
+                               "Header mismatch: the MCP-Protocol-Version header is "
+                               "not valid",
+                               NULL);
     }
-    if (refused) {
-        view_finish(&m);
-        return rc;
-    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const struct conn_rec *r = ci ? ci->socket_context : NULL;
     char client[INET6_ADDRSTRLEN + 16];
-    client_address(rq->conn, client, sizeof client);
+    if (!r)
+        client_address(rq->conn, client, sizeof client);
     struct http_request_info info = {
-        .protocol_version = m.header_version,
-        .method = m.method,
-        .notification = m.method && !m.id,
+        .protocol_version = mcp[0],
+        .mcp_method = mcp[1],
+        .mcp_name = mcp[2],
         .persona = rq->persona,
-        .client = client,
+        .client = r ? r->client : client,
         .transport = rq->srv->tls ? "https" : "http",
     };
     rq->handled = true;
@@ -584,7 +439,8 @@ static enum MHD_Result process_body(struct request *rq)
                        on_reply, rq);
     rq->in_handler = false;
     release_persona(s, rq); /* handle holds what it still needs */
-    view_finish(&m);
+    for (size_t i = 0; i < MCP_HEADERS; i++)
+        free(mcp[i]);
     dynbuf_finish(&rq->body);
     if (rq->answered)
         return queue_reply(rq);
@@ -658,6 +514,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         return; /* not tracked: never evicted */
     r->conn = c;
     r->fd = ci->connect_fd;
+    client_address(c, r->client, sizeof r->client);
     *socket_context = r;
     conn_append(s, r);
     if (++s->conns > s->evict_above)
@@ -864,7 +721,10 @@ static int make_address(const struct http_server_options *o, struct sockaddr_sto
 static struct MHD_Daemon *start_daemon(struct http_server *s,
                                        const struct sockaddr_storage *ss, bool v6)
 {
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* Turbo: MHD reads, writes and accepts on its non-blocking sockets
+     * before asking epoll, which saves a turn on keep-alive connections. */
+    unsigned flags =
+        MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (v6)
         flags |= MHD_USE_IPv6;
     if (s->tls)

@@ -2,9 +2,11 @@
  * (its epoll descriptor under a uv_poll, its timeout on a uv_timer), one
  * endpoint (POST /mcp) plus GET /healthz. It owns everything HTTP: limits,
  * Origin and Host checks, authentication through a callback, the Accept,
- * Content-Type and size rules, and the MCP header rules of each protocol
- * era. What a JSON-RPC message means is the handler's business: it gets
- * the body and answers later, on the loop, through a reply callback. */
+ * Content-Type and size rules, and decoding the MCP headers. It never
+ * parses the body: what a JSON-RPC message means, and whether the MCP
+ * headers agree with it, is the handler's business (the protocol core's).
+ * The handler gets the body and answers now or later, on the loop,
+ * through a reply callback. */
 #ifndef MSG91_HTTP_SERVER_H
 #define MSG91_HTTP_SERVER_H
 
@@ -16,16 +18,18 @@
 struct http_server;
 
 /* What the transport learned about one POST, for the handler (all
- * borrowed, valid until the reply). */
+ * borrowed, valid until the handle call returns). The MCP headers are
+ * decoded (surrounding white space trimmed, the "=?base64?...?=" form
+ * decoded) and NULL when absent or not decodable; what they must say is
+ * the handler's business (the protocol core checks them against the
+ * body). */
 struct http_request_info {
-    /* MCP-Protocol-Version as sent; NULL when absent (2025-03-26 then). */
-    const char *protocol_version;
-    /* The JSON-RPC method, or NULL for a batch or a response. */
-    const char *method;
-    bool notification;     /* no reply body is expected: 202 */
-    const void *persona;   /* what authenticate returned; NULL without personas */
-    const char *client;    /* the peer as "ADDRESS:PORT" ("[v6]:port") */
-    const char *transport; /* "http" or "https", for the audit line */
+    const char *protocol_version; /* MCP-Protocol-Version */
+    const char *mcp_method;       /* Mcp-Method */
+    const char *mcp_name;         /* Mcp-Name */
+    const void *persona;          /* what authenticate returned; NULL without personas */
+    const char *client;           /* the peer as "ADDRESS:PORT" ("[v6]:port") */
+    const char *transport;        /* "http" or "https", for the audit line */
 };
 
 /* The answer to one POST: the HTTP status and the body, a JSON text
@@ -43,8 +47,9 @@ struct http_handler {
      * (after handle, or when the request ends before it), so the handler
      * may keep it alive from authenticate until then. */
     void (*release)(void *ctx, const void *persona);
-    /* One JSON-RPC message (or 2025-03-26 batch) that passed every HTTP
-     * rule. body is NUL-terminated and borrowed until this returns. */
+    /* One POST body that passed every HTTP rule (not parsed: it may not
+     * even be JSON). body is NUL-terminated and borrowed until this
+     * returns. */
     void (*handle)(void *ctx, const char *body, size_t len,
                    const struct http_request_info *info, http_reply_fn reply,
                    void *call_ctx);
@@ -57,8 +62,6 @@ struct http_server_options {
     const char *allowed_origins;
     const char *tls_cert_file; /* both or neither: PEM files */
     const char *tls_key_file;
-    /* The protocol versions the core speaks, NULL-terminated (borrowed). */
-    const char *const *versions;
     bool require_auth;     /* call authenticate on every POST */
     size_t max_body;       /* larger bodies get 413 */
     unsigned max_conns;    /* connections at once, all clients */

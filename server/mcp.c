@@ -12,37 +12,26 @@
 #include "util/log.h"
 #include "util/redact.h"
 
+/* What 2025-06-18 brought, and what 2025-11-25 added to it; every later
+ * version keeps both. */
+#define SINCE_2025_06_18                                                                 \
+    .titles = true, .output_schema = true, .structured_content = true,                   \
+    .annotations = true, .progress_message = true
+#define SINCE_2025_11_25 SINCE_2025_06_18, .server_description = true, .no_null_id = true
+
 /* The versions the server speaks, newest first, and what each allows.
  * Fields arrive with the version that introduced them; batches exist only
  * in 2025-03-26; 2025-11-25 forbids a null id; 2026-07-28 drops the
  * handshake (the stateless era) and adds resultType and cache hints. */
 static const struct mcp_features supported_versions[] = {
     {.version = MCP_MODERN_VERSION,
-     .titles = true,
-     .output_schema = true,
-     .structured_content = true,
-     .annotations = true,
-     .progress_message = true,
-     .server_description = true,
-     .no_null_id = true,
+     SINCE_2025_11_25,
      .stateless = true,
      .result_type = true,
      .cache_hints = true,
      .server_info_meta = true},
-    {.version = MCP_LATEST_VERSION,
-     .titles = true,
-     .output_schema = true,
-     .structured_content = true,
-     .annotations = true,
-     .progress_message = true,
-     .server_description = true,
-     .no_null_id = true},
-    {.version = "2025-06-18",
-     .titles = true,
-     .output_schema = true,
-     .structured_content = true,
-     .annotations = true,
-     .progress_message = true},
+    {.version = MCP_LATEST_VERSION, SINCE_2025_11_25},
+    {.version = "2025-06-18", SINCE_2025_06_18},
     {.version = "2025-03-26",
      .annotations = true,
      .progress_message = true,
@@ -733,7 +722,7 @@ struct mcp_session *mcp_session_create(uv_loop_t *loop, struct dispatch *dispatc
                                        const struct config *cfg, mcp_write_fn write,
                                        void *data)
 {
-    struct mcp_session *s = calloc(1, sizeof *s);
+    struct mcp_session *s = malloc(sizeof *s);
     uv_timer_t *timer = malloc(sizeof *timer);
     if (!s || !timer) {
         free(s);
@@ -744,13 +733,13 @@ struct mcp_session *mcp_session_create(uv_loop_t *loop, struct dispatch *dispatc
      * session can be freed at once however the loop is run afterwards. */
     uv_timer_init(loop, timer);
     timer->data = s;
-    s->loop = loop;
-    s->progress_timer = timer;
-    s->dispatch = dispatch;
-    s->cfg = cfg;
-    s->write = write;
-    s->write_data = data;
-    s->client_log_level = -1;
+    *s = (struct mcp_session){.loop = loop,
+                              .progress_timer = timer,
+                              .dispatch = dispatch,
+                              .cfg = cfg,
+                              .write = write,
+                              .write_data = data,
+                              .client_log_level = -1};
     return s;
 }
 
@@ -1558,6 +1547,9 @@ static void handle_message(struct mcp_session *s, struct batch *b,
     case JSONRPC_INVALID:
         if (!(id = m->id_raw) && !(id = lost_id(m, id_buf, sizeof id_buf)))
             id = unknown_id(s);
+        /* Not a JSON-RPC message: nothing of either era reads it (HTTP 400). */
+        if (s->outcome && !b)
+            s->outcome->bad_envelope = true;
         respond_error(s, b, id, m->error_code, m->error_text);
         return;
     case JSONRPC_RESPONSE:
@@ -1638,8 +1630,10 @@ static void handle_batch(struct mcp_session *s, const struct mcp_http_request *h
     const struct mcp_features *f = legacy_session_features(s, http);
     /* Only one version has batches; every other version gets one error. */
     if (!f || !f->batches || json_array_size(array) == 0) {
-        if (s->outcome)
+        if (s->outcome) {
             s->outcome->request = true; /* the error is its reply */
+            s->outcome->bad_envelope = true;
+        }
         respond_error(s, NULL, unknown_id(s), JSONRPC_INVALID_REQUEST,
                       json_array_size(array) == 0
                           ? "Invalid Request: empty batch"

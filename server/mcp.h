@@ -112,7 +112,8 @@ struct mcp_outcome {
                      finishes; false: nothing is written (HTTP 202) */
     bool modern;  /* served as the 2026-07-28 era */
     /* Refused for its protocol envelope (version, _meta, headers, client
-     * capabilities); 2026-07-28 makes that HTTP 400. */
+     * capabilities), as not a JSON-RPC message, or as a batch the version
+     * does not allow: HTTP 400. */
     bool bad_envelope;
     int error; /* the JSON-RPC code of an error reply written at once, or 0 */
 };

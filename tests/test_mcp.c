@@ -1129,7 +1129,11 @@ START_TEST(http_entry_checks_headers_in_order)
          200, "-32601", false, false},
         {"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", "2025-11-25",
          NULL, NULL, 202, "0", false, false},
-        {"{not json", "2026-07-28", NULL, NULL, 400, "-32700", false, false},
+        /* not a JSON-RPC message, and a batch the version does not allow */
+        {"{not json", "2026-07-28", NULL, NULL, 400, "-32700", false, true},
+        {"5", "2025-11-25", NULL, NULL, 400, "-32600", false, true},
+        {"[{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/list\"}]", "2025-11-25", NULL,
+         NULL, 400, "-32600", false, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct harness h;
