@@ -48,9 +48,16 @@
 /* Longest wait for any single answer: far beyond every delay used here. */
 #define REPLY_MS 15000
 
-#define KEY_TEXT                                                                         \
-    "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) to a "     \
-    "valid key."
+/* The key error, with what MSG91 said in parentheses (said: "" or " (...)"). */
+#define KEY_TEXT_SAID(said)                                                              \
+    "MSG91 rejected the auth key" said ": set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) "  \
+    "to a valid key."
+/* The sandbox's answers to a wrong key, in each family. */
+#define KEY_TEXT_F1 KEY_TEXT_SAID(" (code 201: Invalid authkey)")
+#define KEY_TEXT_F2 KEY_TEXT_SAID(" (HTTP 401, code 201: Unauthorized)")
+/* A status-only rule's body in the sandbox. */
+#define KEY_TEXT_RULE KEY_TEXT_SAID(" (HTTP 401: Request failed)")
+#define KEY_TEXT_RULE_403 KEY_TEXT_SAID(" (HTTP 403: Request failed)")
 #define OTP_UNKNOWN                                                                      \
     "the OTP may or may not have been sent. Ask the person whether a code arrived "      \
     "before calling send_otp again, since that mints a new code; if none arrived, "      \
@@ -1048,7 +1055,8 @@ START_TEST(failure_wrong_key_both_families)
         "/api/v5/campaign/api/campaigns",
     };
     for (size_t i = 0; i < 8; i++)
-        expect_err(srv_call(&v, calls[i][0], calls[i][1]), KEY_TEXT);
+        expect_err(srv_call(&v, calls[i][0], calls[i][1]),
+                   i < 4 ? KEY_TEXT_F1 : KEY_TEXT_F2);
     /* One request each (a 401 is not retried), each carrying our key. */
     json_t *list = sb_requests(&other);
     ck_assert_uint_eq(json_array_size(list), 8);
@@ -1063,7 +1071,7 @@ START_TEST(failure_wrong_key_both_families)
     json_decref(list);
     /* Still serving: a ping, and the next call gets the same clear answer. */
     srv_ping(&v);
-    expect_err(srv_call(&v, "list_campaigns", "{}"), KEY_TEXT);
+    expect_err(srv_call(&v, "list_campaigns", "{}"), KEY_TEXT_F2);
     srv_stop(&v);
     sbx_stop(&other);
 }
@@ -1074,17 +1082,18 @@ START_TEST(failure_401_403)
     struct srv v;
     srv_start(&v, SB.base, NULL);
     expect_failure(&v, "{\"tool\":\"list_campaigns\",\"count\":1,\"status\":401}",
-                   "list_campaigns", CAMPAIGNS_ARGS, KEY_TEXT, 1);
+                   "list_campaigns", CAMPAIGNS_ARGS, KEY_TEXT_RULE, 1);
     expect_failure(&v, "{\"tool\":\"send_otp\",\"count\":1,\"status\":401}", "send_otp",
-                   OTP_ARGS, KEY_TEXT, 1);
-    expect_failure(
-        &v, "{\"tool\":\"send_otp\",\"count\":1,\"status\":403}", "send_otp", OTP_ARGS,
-        KEY_TEXT " A 403 can also mean the key may not be used from this machine's "
-                 "IP address: check the key's settings in the MSG91 panel.",
-        1);
+                   OTP_ARGS, KEY_TEXT_RULE, 1);
+    expect_failure(&v, "{\"tool\":\"send_otp\",\"count\":1,\"status\":403}", "send_otp",
+                   OTP_ARGS,
+                   KEY_TEXT_RULE_403
+                   " A 403 can also mean the key may not be used from this machine's "
+                   "IP address: check the key's settings in the MSG91 panel.",
+                   1);
     expect_failure(&v, "{\"tool\":\"get_event_types\",\"count\":1,\"status\":403}",
                    "get_event_types", "{}",
-                   KEY_TEXT
+                   KEY_TEXT_RULE_403
                    " A 403 can also mean the key may not be used from this machine's "
                    "IP address: check the key's settings in the MSG91 panel.",
                    1);
@@ -2267,7 +2276,7 @@ START_TEST(placeholder_key_does_not_corrupt_messages)
         expect_json(
             r,
             "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\","
-            "\"text\":\"" KEY_TEXT "\"}],\"isError\":true}}");
+            "\"text\":\"" KEY_TEXT_F2 "\"}],\"isError\":true}}");
         json_decref(r);
         free(line);
         ck_assert_int_eq(testutil_finish(&c, 5000), 0);

@@ -735,8 +735,8 @@ START_TEST(verify_otp_outcomes)
                  NULL);
     expect_error(
         "verify_otp", args, &r,
-        "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) "
-        "to a valid key.");
+        "MSG91 rejected the auth key (code 201: Invalid authkey): set MSG91_AUTH_KEY (or "
+        "MSG91_AUTH_KEY_FILE) to a valid key.");
 }
 END_TEST
 
@@ -1062,6 +1062,21 @@ END_TEST
 static const char key_text[] = "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or "
                                "MSG91_AUTH_KEY_FILE) to a valid key.";
 
+/* The key error with what MSG91 said in parentheses (said: "" or " (...)"). */
+static char *key_said(const char *said)
+{
+    return msg_format("MSG91 rejected the auth key%s: set MSG91_AUTH_KEY (or "
+                      "MSG91_AUTH_KEY_FILE) to a valid key.",
+                      said);
+}
+
+static void check_key(const struct http_response *r, const char *said)
+{
+    char *text = key_said(said);
+    check_same(r, text);
+    free(text);
+}
+
 START_TEST(failure_auth)
 {
     struct http_response r = answered(401,
@@ -1069,7 +1084,7 @@ START_TEST(failure_auth)
                                       "\"Unauthorized\",\"code\":\"401\","
                                       "\"apiError\":\"201\"}",
                                       "application/json");
-    check_same(&r, key_text);
+    check_key(&r, " (HTTP 401, code 201: Unauthorized)");
     r = answered(401, "", NULL);
     check_same(&r, key_text);
     r = answered(403, "<html>Forbidden</html>", "text/html");
@@ -1080,13 +1095,16 @@ START_TEST(failure_auth)
     r = answered(200,
                  "{\"message\":\"Invalid authkey\",\"type\":\"error\",\"code\":\"201\"}",
                  "application/json");
-    check_same(&r, key_text);
+    check_key(&r, " (code 201: Invalid authkey)");
     r = answered(200, "{\"type\":\"error\",\"message\":\"Auth Key missing\"}",
                  "application/json");
-    check_same(&r, key_text);
+    check_key(&r, " (Auth Key missing)");
     r = answered(200,
                  "{\"status\":\"fail\",\"hasError\":true,\"errors\":[\"Unauthorized\"]}",
                  "application/json");
+    check_key(&r, " (Unauthorized)");
+    /* A 401 that only repeats its status as the code. */
+    r = answered(401, "{\"status\":\"fail\",\"hasError\":true,\"code\":\"401\"}", NULL);
     check_same(&r, key_text);
 }
 END_TEST
