@@ -577,8 +577,8 @@ START_TEST(otp_send_resend_verify)
     wrong[0] = (char)(wrong[0] == '9' ? '0' : wrong[0] + 1);
     expect_ok(srv_call(&v, "verify_otp",
                        F("{\"mobile\":\"" MOBILE "\",\"otp\":\"%s\"}", wrong)),
-              "{\"verified\":false,\"message\":\"OTP not match\",\"mobile\":\"" MOBILE
-              "\"}");
+              "{\"verified\":false,\"reason\":\"mismatch\",\"message\":\"OTP not match\","
+              "\"mobile\":\"" MOBILE "\"}");
     expect_ok(
         srv_call(&v, "verify_otp",
                  F("{\"mobile\":\"+" MOBILE "\",\"otp\":\"%s\"}", code)),
@@ -586,8 +586,8 @@ START_TEST(otp_send_resend_verify)
         "\"}");
     expect_ok(
         srv_call(&v, "verify_otp", F("{\"mobile\":\"" MOBILE "\",\"otp\":\"%s\"}", code)),
-        "{\"verified\":false,\"message\":\"Mobile no. already verified\","
-        "\"mobile\":\"" MOBILE "\"}");
+        "{\"verified\":false,\"reason\":\"already_verified\",\"message\":\"Mobile no. "
+        "already verified\",\"mobile\":\"" MOBILE "\"}");
     list = sb_requests(&SB);
     ck_assert_uint_eq(json_array_size(list), 3);
     expect_req(json_array_get(list, 0), "GET", "/api/v5/otp/verify",
@@ -610,7 +610,8 @@ START_TEST(otp_send_resend_verify)
     expect_ok(r, F("{\"request_id\":\"%s\",\"mobile\":\"14155550123\"}", rid));
     free(rid);
     expect_req(only_req(&SB, &list), "POST", "/api/v5/otp",
-               "template_id=T_2&mobile=14155550123&otp=4821", "{}", "send_otp");
+               "template_id=T_2&mobile=14155550123&otp=4821&otp_length=4", "{}",
+               "send_otp");
     json_decref(list);
     code = sb_otp(&SB, "14155550123");
     ck_assert_str_eq(code, "4821");
@@ -619,8 +620,9 @@ START_TEST(otp_send_resend_verify)
 }
 END_TEST
 
-#define NOT_VERIFIED(msg)                                                                \
-    "{\"verified\":false,\"message\":\"" msg "\",\"mobile\":\"" MOBILE "\"}"
+#define NOT_VERIFIED(reason, msg)                                                        \
+    "{\"verified\":false,\"reason\":\"" reason "\",\"message\":\"" msg                   \
+    "\",\"mobile\":\"" MOBILE "\"}"
 
 /* MSG91's other answers to "is this code right?", and its retry limit. */
 START_TEST(otp_expiry_and_limits)
@@ -629,7 +631,7 @@ START_TEST(otp_expiry_and_limits)
     srv_start(&v, SB.base, NULL);
     /* Nothing sent to this number yet. */
     expect_ok(srv_call(&v, "verify_otp", VERIFY_ARGS),
-              NOT_VERIFIED("Mobile no. not found"));
+              NOT_VERIFIED("not_found", "Mobile no. not found"));
 
     /* A one-minute code checked 61 s later on the sandbox clock. */
     json_decref(srv_call(&v, "send_otp",
@@ -639,7 +641,7 @@ START_TEST(otp_expiry_and_limits)
     json_decref(ctl(&SB, "POST", "/_sandbox/clock", "{\"advance_s\":61}"));
     expect_ok(
         srv_call(&v, "verify_otp", "{\"mobile\":\"" MOBILE "\",\"otp\":\"246810\"}"),
-        NOT_VERIFIED("OTP expired"));
+        NOT_VERIFIED("expired", "OTP expired"));
 
     /* Two resends, then the third is refused with what to do next. */
     json_decref(srv_call(&v, "send_otp",
@@ -658,9 +660,10 @@ START_TEST(otp_expiry_and_limits)
     for (int i = 0; i < 5; i++)
         expect_ok(
             srv_call(&v, "verify_otp", "{\"mobile\":\"" MOBILE "\",\"otp\":\"9999\"}"),
-            NOT_VERIFIED("OTP not match"));
-    expect_ok(srv_call(&v, "verify_otp", "{\"mobile\":\"" MOBILE "\",\"otp\":\"1357\"}"),
-              NOT_VERIFIED("Max limit reached for this otp verification"));
+            NOT_VERIFIED("mismatch", "OTP not match"));
+    expect_ok(
+        srv_call(&v, "verify_otp", "{\"mobile\":\"" MOBILE "\",\"otp\":\"1357\"}"),
+        NOT_VERIFIED("attempts_exceeded", "Max limit reached for this otp verification"));
     json_t *otp = ctl(&SB, "GET", "/_sandbox/otp?mobile=" MOBILE, NULL);
     expect_json(json_object_get(otp, "verified"), "false");
     json_decref(otp);
@@ -1205,7 +1208,7 @@ START_TEST(failure_5xx_and_read_retries)
         VERIFY_ARGS,
         "MSG91 had a server error (HTTP 500), so the outcome is unknown: MSG91 may or "
         "may not have checked the code. A code can be verified only once: if "
-        "verifying again answers \"Mobile no. already verified\", this check "
+        "verifying it again gives reason \"already_verified\", this check "
         "succeeded.",
         1);
     expect_failure(
@@ -2113,7 +2116,8 @@ START_TEST(dry_run_sends_nothing)
         {"send_otp",
          "{\"mobile\":\"+" MOBILE "\",\"template_id\":\"T1\",\"otp\":\"1234\"}",
          F("{\"method\":\"POST\",\"url\":\"%s/api/v5/otp?template_id=T1&mobile=" MOBILE
-           "&otp=1234\",\"headers\":{\"authkey\":\"[REDACTED]\",\"content-type\":"
+           "&otp=1234&otp_length=4\",\"headers\":{\"authkey\":\"[REDACTED]\",\"content-"
+           "type\":"
            "\"application/json\"},\"body\":{}}",
            b)},
         {"resend_otp", RESEND_ARGS,
