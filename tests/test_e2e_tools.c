@@ -23,6 +23,7 @@
 
 #include "sandbox/sandbox.h"
 #include "tests/testutil.h"
+#include "tools/msg91_errors.h"
 
 /* For clang-tidy: the Annex K (*_s) functions it suggests are not in glibc,
  * and every copy here is bounded by its size; parameter lists of the same
@@ -2290,6 +2291,147 @@ START_TEST(placeholder_key_does_not_corrupt_messages)
 }
 END_TEST
 
+/* ---- MSG91's own codes, reasons and options, through the binary ---- */
+
+/* The sentence for the row of code, with MSG91's words as said. */
+static const char *coded_text(const char *code, const char *said)
+{
+    const struct msg91_error *row = msg91_errors_find(code, NULL);
+    ck_assert_ptr_nonnull(row);
+    return F("MSG91 %s%s: %s", row->headline, said, row->advice);
+}
+
+/* Every documented code, answered by the sandbox in each family's envelope,
+ * comes back as its sentence with MSG91's code and words, after exactly one
+ * request (a refusal is never retried, not even for a read-only tool). */
+START_TEST(msg91_codes_through_the_binary)
+{
+    static const char *const codes[][2] = {
+        {"106", "Missing Authentication Key"},
+        {"201", "Invalid authkey"},
+        {"207", "Invalid authentication key"},
+        {"418", "IP is not whitelisted"},
+        {"311", "Request discarded because same request was generated twice within 10 "
+                "seconds"},
+        {"301", "Insufficient balance to send SMS"},
+        {"202", "Invalid mobile number"},
+        {"203", "Invalid sender ID"},
+    };
+    struct srv v;
+    srv_start(&v, SB.base, NULL);
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        const char *code = codes[i][0];
+        bool key = i < 4;
+        expect_failure(
+            &v, F("{\"tool\":\"send_sms_flow\",\"code\":\"%s\",\"count\":1}", code),
+            "send_sms_flow", FLOW_ARGS,
+            coded_text(code, F(" (code %s: %s)", code, codes[i][1])), 1);
+        expect_failure(
+            &v, F("{\"tool\":\"list_campaigns\",\"code\":\"%s\",\"count\":1}", code),
+            "list_campaigns", CAMPAIGNS_ARGS,
+            coded_text(code, F(" (HTTP %s, code %s: %s)", key ? "401" : "400", code,
+                               codes[i][1])),
+            1);
+        /* Each family's envelope on the other family's route. */
+        expect_failure(&v,
+                       F("{\"tool\":\"verify_otp\",\"code\":%s,\"envelope\":\"campaign\","
+                         "\"count\":1}",
+                         code),
+                       "verify_otp", VERIFY_ARGS,
+                       coded_text(code, F(" (HTTP %s, code %s: %s)", key ? "401" : "400",
+                                          code, codes[i][1])),
+                       1);
+        expect_failure(&v,
+                       F("{\"tool\":\"get_event_types\",\"code\":%s,\"envelope\":\"otp\","
+                         "\"count\":1}",
+                         code),
+                       "get_event_types", "{}",
+                       coded_text(code, F(" (code %s: %s)", code, codes[i][1])), 1);
+    }
+    /* The spelled-out 418 and the ip_blocked rule agree. */
+    expect_failure(
+        &v, "{\"tool\":\"send_otp\",\"ip_blocked\":true,\"count\":1}", "send_otp",
+        OTP_ARGS,
+        "MSG91 refused this machine's IP address (code 418: IP is not "
+        "whitelisted): MSG91 turns API IP security on by default, so an auth key "
+        "works only from the IP addresses on its whitelist, and this one is not "
+        "on it. Nothing was sent. Add this machine's public IP address to the "
+        "key's whitelist in the MSG91 panel, or turn IP security off for the key.",
+        1);
+    /* An undocumented code stays in the generic refusal. */
+    expect_failure(
+        &v, "{\"tool\":\"resend_otp\",\"code\":\"999\",\"message\":\"Odd\",\"count\":1}",
+        "resend_otp", RESEND_ARGS, "MSG91 returned an error (code 999): Odd.", 1);
+    srv_stop(&v);
+}
+END_TEST
+
+/* The same SMS to the same number twice within 10 s: the sandbox's state
+ * answers MSG91's 311, which reads as the duplicate it is. */
+START_TEST(flow_duplicate_is_explained)
+{
+    struct srv v;
+    srv_start(&v, SB.base, NULL);
+    sb_clear(&SB);
+    json_decref(srv_call(&v, "send_sms_flow", FLOW_ARGS));
+    expect_err(srv_call(&v, "send_sms_flow", FLOW_ARGS),
+               coded_text("311", " (code 311: Request discarded because same request was "
+                                 "generated twice within 10 seconds)"));
+    ck_assert_uint_eq(sb_count(&SB), 2);
+    json_t *flows = ctl(&SB, "GET", "/_sandbox/flows", NULL);
+    ck_assert_uint_eq(json_array_size(json_object_get(flows, "flows")), 1);
+    json_decref(flows);
+    srv_stop(&v);
+}
+END_TEST
+
+/* send_otp's and send_sms_flow's documented options, exactly as the
+ * sandbox received them; a custom code's length decides otp_length. */
+START_TEST(otp_and_flow_options_on_the_wire)
+{
+    struct srv v;
+    srv_start(&v, SB.base, NULL);
+    sb_clear(&SB);
+    json_t *list;
+    json_decref(srv_call(&v, "send_otp",
+                         "{\"mobile\":\"+" MOBILE "\",\"template_id\":\"T1\",\"otp\":"
+                         "\"123456\",\"realtime_response\":true,\"unicode\":true,"
+                         "\"invisible\":false}"));
+    expect_req(only_req(&SB, &list), "POST", "/api/v5/otp",
+               "template_id=T1&mobile=" MOBILE
+               "&otp=123456&otp_length=6&unicode=1&invisible=0&realTimeResponse=1",
+               "{}", "send_otp");
+    json_decref(list);
+    char *code = sb_otp(&SB, MOBILE);
+    ck_assert_str_eq(code, "123456");
+    free(code);
+    /* A length that contradicts the code is refused before anything goes. */
+    expect_failure(&v, NULL, "send_otp",
+                   "{\"mobile\":\"" MOBILE "\",\"template_id\":\"T1\",\"otp\":\"1234\","
+                   "\"otp_length\":6}",
+                   "otp has 4 digits but otp_length is 6: give otp_length the length of "
+                   "otp, or leave otp_length out. Nothing was sent.",
+                   0);
+    sb_clear(&SB);
+    json_decref(srv_call(&v, "send_sms_flow",
+                         "{\"template_id\":\"F2\",\"sender\":\"MSGIND\",\"unicode\":true,"
+                         "\"recipients\":[{\"mobiles\":\"+" MOBILE
+                         "\",\"name\":\"Asha\"}]}"));
+    expect_req(only_req(&SB, &list), "POST", "/api/v5/flow", "",
+               "{\"template_id\":\"F2\",\"sender\":\"MSGIND\",\"unicode\":\"1\","
+               "\"recipients\":[{\"mobiles\":\"" MOBILE "\",\"name\":\"Asha\"}]}",
+               "send_sms_flow");
+    json_decref(list);
+    /* A sender the account has not registered: the sandbox's state answers
+     * MSG91's 203. */
+    expect_failure(&v, NULL, "send_sms_flow",
+                   "{\"template_id\":\"F3\",\"sender\":\"INVALIDX\",\"recipients\":"
+                   "[{\"mobiles\":\"" MOBILE "\"}]}",
+                   coded_text("203", " (code 203: Invalid sender ID)"), 1);
+    srv_stop(&v);
+}
+END_TEST
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -2316,6 +2458,9 @@ int main(void)
          {concurrency_200_at_once, concurrency_default_cap_64, concurrency_cap_3,
           cancelled_call_gets_no_reply, cancel_while_queued_or_waiting_to_retry,
           progress_tokens_string_and_integer, NULL}},
+        {"msg91",
+         {msg91_codes_through_the_binary, flow_duplicate_is_explained,
+          otp_and_flow_options_on_the_wire, NULL}},
         {"modes",
          {dry_run_sends_nothing, scope_read_only, scope_allowlist, scope_tool_prefix,
           placeholder_key_does_not_corrupt_messages, NULL}},
