@@ -114,6 +114,18 @@ void sandbox_state_reset(struct sandbox_state *st);
 void sandbox_state_answer(struct sandbox_state *st, const struct sandbox_call *call,
                           struct sandbox_reply *out);
 
+/* MSG91's wording for one of its error codes ("418" -> "IP is not
+ * whitelisted"); "Request failed" for a code the sandbox has no wording for. */
+const char *sandbox_error_text(const char *code);
+
+/* Sets out to MSG91's coded refusal in the family's envelope: family 1
+ * {"message","type":"error","code"} (status 0: 200), family 2
+ * {"status":"fail","hasError":true,"errors","code":"<status>","apiError"}
+ * (status 0: 401 for the key and IP codes, else 400). message NULL: the
+ * code's wording. */
+void sandbox_reply_coded(struct sandbox_reply *out, bool otp_family, unsigned status,
+                         const char *code, const char *message);
+
 /* How long an SMS accepted by send_sms_flow blocks the same SMS (number,
  * template and variables) with MSG91's error 311; 0 turns the rule off.
  * Forgets what was sent. A reset brings back the default, 10 s. */

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -46,7 +47,12 @@ struct rule {
     char *body;      /* NULL: keep the normal body */
     char *content_type;
     bool reset;
-    bool ip_blocked; /* answer as MSG91 does a key used from a non-whitelisted IP */
+    /* Answer MSG91's coded refusal: code "" for none ("ip_blocked" is
+     * "418"), message NULL for the code's wording, envelope -1 for the
+     * route's family, else 0 (family 1) or 1 (family 2). */
+    char code[8];
+    char *message;
+    int envelope;
     bool huge;
     uint64_t huge_bytes;
     long retry_after; /* -1: none */
@@ -93,6 +99,7 @@ static void rule_finish(struct rule *r)
 {
     free(r->body);
     free(r->content_type);
+    free(r->message);
     memset(r, 0, sizeof *r);
 }
 
@@ -320,6 +327,7 @@ static bool take_rule(struct sandbox *sb, int tool, struct rule *out)
         *out = *r;
         out->body = r->body ? strdup(r->body) : NULL;
         out->content_type = r->content_type ? strdup(r->content_type) : NULL;
+        out->message = r->message ? strdup(r->message) : NULL;
         found = true;
         if (r->count > 0 && --r->count == 0) {
             rule_finish(r);
@@ -347,14 +355,58 @@ static bool int_field(json_t *v, const char *key, long long min, long long max,
     return true;
 }
 
+/* The coded-refusal fields of a rule: "code" (digits, as a string or a
+ * number), "ip_blocked" (true: code 418), "message" and "envelope" ("otp"
+ * or "campaign"), the last two only with a code. */
+static const char *parse_code(json_t *v, struct rule *r)
+{
+    json_t *code = json_object_get(v, "code");
+    json_t *blocked = json_object_get(v, "ip_blocked");
+    json_t *message = json_object_get(v, "message");
+    json_t *envelope = json_object_get(v, "envelope");
+    if (blocked && !json_is_boolean(blocked))
+        return "ip_blocked";
+    if (json_is_true(blocked))
+        snprintf(r->code, sizeof r->code, "418");
+    if (json_is_integer(code) && json_integer_value(code) >= 0 &&
+        json_integer_value(code) <= 999999) {
+        snprintf(r->code, sizeof r->code, "%lld", (long long)json_integer_value(code));
+    } else if (json_is_string(code) && json_string_length(code) >= 1 &&
+               json_string_length(code) <= 6 &&
+               strspn(json_string_value(code), "0123456789") ==
+                   json_string_length(code)) {
+        snprintf(r->code, sizeof r->code, "%s", json_string_value(code));
+    } else if (code) {
+        return "code: digits, at most 6";
+    }
+    if ((message || envelope) && !r->code[0])
+        return "message and envelope need a code";
+    if (message && !json_is_string(message))
+        return "message";
+    if (envelope) {
+        const char *e = json_string_value(envelope);
+        r->envelope = !e                           ? -2
+                      : strcmp(e, "otp") == 0      ? 0
+                      : strcmp(e, "campaign") == 0 ? 1
+                                                   : -2;
+        if (r->envelope == -2)
+            return "envelope: \"otp\" or \"campaign\"";
+    }
+    if (message && !(r->message = strdup(json_string_value(message))))
+        return "out of memory";
+    return NULL;
+}
+
 static const char *parse_rule(json_t *v, struct rule *r)
 {
     static const char *const known[] = {
         "tool",  "delay_ms",   "status",      "body",  "content_type",
-        "reset", "huge_bytes", "retry_after", "count", "ip_blocked"};
+        "reset", "huge_bytes", "retry_after", "count", "ip_blocked",
+        "code",  "message",    "envelope"};
     memset(r, 0, sizeof *r);
     r->retry_after = -1;
     r->any_tool = true;
+    r->envelope = -1;
     const char *key;
     json_t *val;
     json_object_foreach(v, key, val) {
@@ -396,10 +448,9 @@ static const char *parse_rule(json_t *v, struct rule *r)
     if (reset && !json_is_boolean(reset))
         return "reset";
     r->reset = json_is_true(reset);
-    json_t *blocked = json_object_get(v, "ip_blocked");
-    if (blocked && !json_is_boolean(blocked))
-        return "ip_blocked";
-    r->ip_blocked = json_is_true(blocked);
+    const char *problem_code = parse_code(v, r);
+    if (problem_code)
+        return problem_code;
     /* Retry-After is a rate-limit hint: alone it implies the 429. */
     if (r->retry_after >= 0 && r->status == 0)
         r->status = 429;
@@ -424,23 +475,14 @@ static json_t *default_body(unsigned status, int tool)
     return json_pack("{s:s,s:b,s:s}", "status", "fail", "hasError", 1, "errors", text);
 }
 
-/* MSG91's answer to a key used from an IP that is not on its whitelist
- * (API security is on by default). The code and the wording are MSG91's
- * (error code list, "418 IP is not whitelisted"); the envelopes are ours,
- * following the coded key errors of each family, since no source shows
- * the real body. */
-static void ip_blocked_reply(int tool, struct sandbox_reply *out)
+/* The rule's coded refusal, in the envelope it names or the route's. An
+ * unknown route (tool < 0) gets family 1, like MSG91's own 404. */
+static void coded_reply(const struct rule *rule, int tool, struct sandbox_reply *out)
 {
-    const char *text = "IP is not whitelisted";
-    if (tool < 0 || sandbox_tool_is_otp_family((enum sandbox_tool)tool))
-        sandbox_reply_json(
-            out, 200,
-            json_pack("{s:s,s:s,s:s}", "message", text, "type", "error", "code", "418"));
-    else
-        sandbox_reply_json(out, 401,
-                           json_pack("{s:s,s:b,s:s,s:s,s:s}", "status", "fail",
-                                     "hasError", 1, "errors", text, "code", "401",
-                                     "apiError", "418"));
+    bool otp = rule->envelope >= 0
+                   ? rule->envelope == 0
+                   : tool < 0 || sandbox_tool_is_otp_family((enum sandbox_tool)tool);
+    sandbox_reply_coded(out, otp, rule->status, rule->code, rule->message);
 }
 
 /* ---- control routes ---- */
@@ -573,16 +615,27 @@ static enum MHD_Result get_events(const struct control_ctx *c)
     return queue_json(c->conn, 200, sandbox_state_events(c->sb->state));
 }
 
-static enum MHD_Result advance_clock(const struct control_ctx *c)
+/* Reads the integer field name of the upload (a JSON object) within
+ * [min, max]. Returns false when the upload or the field is not that. */
+static bool body_integer(const struct control_ctx *c, const char *name, long long min,
+                         long long max, long long *value)
 {
     json_t *v = parse_object(c->rq);
-    json_t *adv = json_object_get(v, "advance_s");
-    if (!json_is_integer(adv) || json_integer_value(adv) < 0) {
-        json_decref(v);
-        return control_error(c->conn, 400, "advance_s must be a non-negative integer");
-    }
-    sandbox_state_advance(c->sb->state, (int64_t)json_integer_value(adv));
+    json_t *f = json_object_get(v, name);
+    bool ok = json_is_integer(f) && json_integer_value(f) >= min &&
+              json_integer_value(f) <= max;
+    if (ok)
+        *value = json_integer_value(f);
     json_decref(v);
+    return ok;
+}
+
+static enum MHD_Result advance_clock(const struct control_ctx *c)
+{
+    long long seconds;
+    if (!body_integer(c, "advance_s", 0, LLONG_MAX, &seconds))
+        return control_error(c->conn, 400, "advance_s must be a non-negative integer");
+    sandbox_state_advance(c->sb->state, (int64_t)seconds);
     return control_ok(c->conn);
 }
 
@@ -594,15 +647,10 @@ static enum MHD_Result freeze_clock(const struct control_ctx *c)
 
 static enum MHD_Result set_repeat_window(const struct control_ctx *c)
 {
-    json_t *v = parse_object(c->rq);
-    json_t *seconds = json_object_get(v, "seconds");
-    if (!json_is_integer(seconds) || json_integer_value(seconds) < 0 ||
-        json_integer_value(seconds) > 86400) {
-        json_decref(v);
+    long long seconds;
+    if (!body_integer(c, "seconds", 0, 86400, &seconds))
         return control_error(c->conn, 400, "seconds must be an integer from 0 to 86400");
-    }
-    sandbox_state_set_repeat_window(c->sb->state, (int64_t)json_integer_value(seconds));
-    json_decref(v);
+    sandbox_state_set_repeat_window(c->sb->state, (int64_t)seconds);
     return control_ok(c->conn);
 }
 
@@ -694,9 +742,9 @@ static enum MHD_Result answer(struct sandbox *sb, struct MHD_Connection *conn,
     } else if (rule.huge) {
         rc = queue_huge(conn, rule.status ? rule.status : 200, rule.huge_bytes, ctype,
                         rule.retry_after);
-    } else if (rule.ip_blocked) {
+    } else if (rule.code[0]) {
         struct sandbox_reply r = {0};
-        ip_blocked_reply(tool_id, &r);
+        coded_reply(&rule, tool_id, &r);
         rc = queue(conn, r.status, r.body, ctype, rule.retry_after);
     } else if (rule.status || rule.body) {
         unsigned status = rule.status ? rule.status : 200;

@@ -245,6 +245,17 @@ static uint64_t pick_seed(uint64_t seed)
     return ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec) | 1;
 }
 
+/* Releases the stores and st itself, whatever of them exists: shared by a
+ * create that failed half-way and by destroy. */
+static void state_free(struct sandbox_state *st)
+{
+    json_t *stores[] = {st->flows, st->events, st->recent_sms};
+    for (size_t i = 0; i < sizeof stores / sizeof stores[0]; i++)
+        json_decref(stores[i]);
+    free(st->otps);
+    free(st);
+}
+
 struct sandbox_state *sandbox_state_create(uint64_t seed)
 {
     struct sandbox_state *st = calloc(1, sizeof *st);
@@ -255,10 +266,7 @@ struct sandbox_state *sandbox_state_create(uint64_t seed)
     st->recent_sms = json_object();
     if (!st->flows || !st->events || !st->recent_sms ||
         pthread_mutex_init(&st->lock, NULL) != 0) {
-        json_decref(st->flows);
-        json_decref(st->events);
-        json_decref(st->recent_sms);
-        free(st);
+        state_free(st);
         return NULL;
     }
     st->seed = pick_seed(seed);
@@ -272,11 +280,7 @@ void sandbox_state_destroy(struct sandbox_state *st)
     if (!st)
         return;
     pthread_mutex_destroy(&st->lock);
-    json_decref(st->flows);
-    json_decref(st->events);
-    json_decref(st->recent_sms);
-    free(st->otps);
-    free(st);
+    state_free(st);
 }
 
 void sandbox_state_reset(struct sandbox_state *st)
@@ -327,13 +331,49 @@ static void otp_error(struct sandbox_reply *out, const char *message)
                        json_pack("{s:s,s:s}", "type", "error", "message", message));
 }
 
-/* The coded variant, as MSG91 answers key errors: {"message","type","code"}. */
-static void otp_error_code(struct sandbox_reply *out, const char *message,
-                           const char *code)
+/* MSG91's wording of the error codes tests can ask for (legacy SMS API
+ * documentation, and the v5 "Invalid authkey" of code 201). */
+static const char *const coded_texts[][2] = {
+    {"106", "Missing Authentication Key"},
+    {"201", "Invalid authkey"},
+    {"202", "Invalid mobile number"},
+    {"203", "Invalid sender ID"},
+    {"207", "Invalid authentication key"},
+    {"301", "Insufficient balance to send SMS"},
+    {"311", REPEAT_MESSAGE},
+    {"418", "IP is not whitelisted"},
+};
+
+const char *sandbox_error_text(const char *code)
 {
-    sandbox_reply_json(
-        out, 200,
-        json_pack("{s:s,s:s,s:s}", "message", message, "type", "error", "code", code));
+    for (size_t i = 0; i < sizeof coded_texts / sizeof coded_texts[0]; i++)
+        if (strcmp(coded_texts[i][0], code) == 0)
+            return coded_texts[i][1];
+    return "Request failed";
+}
+
+void sandbox_reply_coded(struct sandbox_reply *out, bool otp_family, unsigned status,
+                         const char *code, const char *message)
+{
+    if (!message)
+        message = sandbox_error_text(code);
+    if (otp_family) {
+        sandbox_reply_json(out, status ? status : 200,
+                           json_pack("{s:s,s:s,s:s}", "message", message, "type", "error",
+                                     "code", code));
+        return;
+    }
+    /* Family 2 answers a key refusal with 401 and names it in apiError;
+     * other refusals are a 400 here (MSG91's status for them is unknown). */
+    bool key = strcmp(code, "106") == 0 || strcmp(code, "201") == 0 ||
+               strcmp(code, "207") == 0 || strcmp(code, "418") == 0;
+    if (!status)
+        status = key ? 401 : 400;
+    char http[16];
+    snprintf(http, sizeof http, "%u", status);
+    sandbox_reply_json(out, status,
+                       json_pack("{s:s,s:b,s:s,s:s,s:s}", "status", "fail", "hasError", 1,
+                                 "errors", message, "code", http, "apiError", code));
 }
 
 static void otp_success(struct sandbox_reply *out, const char *key, const char *value)
@@ -458,6 +498,25 @@ static struct otp_entry *otp_slot(struct sandbox_state *st, const char *mobile)
     return &st->otps[st->otp_len++];
 }
 
+/* A switch of MSG91's is "0" or "1" (realTimeResponse only "1"). */
+static bool valid_switch(const char *v, bool zero)
+{
+    return !v || strcmp(v, "1") == 0 || (zero && strcmp(v, "0") == 0);
+}
+
+/* What is wrong with send_otp's switches, or NULL. The messages are ours:
+ * MSG91's wording is unknown. */
+static const char *otp_switch_problem(const struct sandbox_params *q)
+{
+    if (!valid_switch(sandbox_params_get(q, "unicode"), true))
+        return "Invalid unicode";
+    if (!valid_switch(sandbox_params_get(q, "invisible"), true))
+        return "Invalid invisible";
+    if (!valid_switch(sandbox_params_get(q, "realTimeResponse"), false))
+        return "Invalid realTimeResponse";
+    return NULL;
+}
+
 static void send_otp(struct sandbox_state *st, const struct sandbox_call *call,
                      struct sandbox_reply *out)
 {
@@ -485,6 +544,11 @@ static void send_otp(struct sandbox_state *st, const struct sandbox_call *call,
     if (!parse_int(sandbox_params_get(call->query, "otp_expiry"), DEFAULT_OTP_EXPIRY_MIN,
                    1, 10080, &expiry)) {
         otp_error(out, "Invalid otp_expiry");
+        return;
+    }
+    const char *bad_switch = otp_switch_problem(call->query);
+    if (bad_switch) {
+        otp_error(out, bad_switch);
         return;
     }
     if (call->body_len > 0) {
@@ -699,6 +763,20 @@ static bool repeats_recent_sms(struct sandbox_state *st, const char *tmpl,
     return false;
 }
 
+/* A sender ID of letters and digits, up to 15; one starting with
+ * "invalid" (any case) stands for one the account has not registered, so
+ * tests can reach MSG91's error 203. */
+static bool valid_sender(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 15 || strncasecmp(s, "invalid", 7) == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
 static void send_sms_flow(struct sandbox_state *st, const struct sandbox_call *call,
                           struct sandbox_reply *out)
 {
@@ -722,14 +800,24 @@ static void send_sms_flow(struct sandbox_state *st, const struct sandbox_call *c
         if (!valid_mobiles(json_string_value(json_object_get(r, "mobiles"))))
             problem = "Mobile no. empty or not numeric";
     }
+    json_t *unicode = json_object_get(body, "unicode");
+    if (!problem && unicode &&
+        !(json_is_string(unicode) && valid_switch(json_string_value(unicode), true)))
+        problem = "Invalid unicode";
     if (problem) {
         json_decref(body);
         otp_error(out, problem);
         return;
     }
+    json_t *sender = json_object_get(body, "sender");
+    if (sender && !valid_sender(json_string_value(sender))) {
+        json_decref(body);
+        sandbox_reply_coded(out, true, 200, "203", NULL);
+        return;
+    }
     if (repeats_recent_sms(st, tmpl, recipients)) {
         json_decref(body);
-        otp_error_code(out, REPEAT_MESSAGE, "311");
+        sandbox_reply_coded(out, true, 200, "311", NULL);
         return;
     }
     char id[25];
@@ -753,8 +841,10 @@ json_t *sandbox_state_flows(struct sandbox_state *st)
 
 /* ---- campaigns ---- */
 
-static void list_campaigns(const struct sandbox_call *call, struct sandbox_reply *out)
+static void list_campaigns(struct sandbox_state *st, const struct sandbox_call *call,
+                           struct sandbox_reply *out)
 {
+    (void)st;
     long page, per_page;
     if (!parse_int(sandbox_params_get(call->query, "pageNo"), 1, 1, 1000000, &page)) {
         campaign_fail(out, 422, json_string("pageNo must be a positive integer"));
@@ -791,8 +881,11 @@ static void list_campaigns(const struct sandbox_call *call, struct sandbox_reply
                                     (int)total, "totalPageCount", (int)pages));
 }
 
-static void get_event_types(struct sandbox_reply *out)
+static void get_event_types(struct sandbox_state *st, const struct sandbox_call *call,
+                            struct sandbox_reply *out)
 {
+    (void)st;
+    (void)call;
     json_t *list = json_array();
     for (size_t i = 0; i < sizeof event_types / sizeof event_types[0]; i++)
         json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "id", event_types[i].id,
@@ -967,40 +1060,30 @@ json_t *sandbox_state_events(struct sandbox_state *st)
 
 /* ---- dispatch ---- */
 
+/* One behaviour per tool, all of one shape. */
+typedef void (*behaviour_fn)(struct sandbox_state *st, const struct sandbox_call *call,
+                             struct sandbox_reply *out);
+
+static const behaviour_fn behaviours[SANDBOX_TOOL_COUNT] = {
+    [SANDBOX_SEND_OTP] = send_otp,
+    [SANDBOX_RESEND_OTP] = resend_otp,
+    [SANDBOX_VERIFY_OTP] = verify_otp,
+    [SANDBOX_SEND_SMS_FLOW] = send_sms_flow,
+    [SANDBOX_CREATE_USER_EVENTS] = create_user_events,
+    [SANDBOX_GET_EVENT_TYPES] = get_event_types,
+    [SANDBOX_GET_FAILED_EVENTS] = get_failed_events,
+    [SANDBOX_LIST_CAMPAIGNS] = list_campaigns,
+};
+
 void sandbox_state_answer(struct sandbox_state *st, const struct sandbox_call *call,
                           struct sandbox_reply *out)
 {
     pthread_mutex_lock(&st->lock);
-    switch (call->tool) {
-    case SANDBOX_SEND_OTP:
-        send_otp(st, call, out);
-        break;
-    case SANDBOX_RESEND_OTP:
-        resend_otp(st, call, out);
-        break;
-    case SANDBOX_VERIFY_OTP:
-        verify_otp(st, call, out);
-        break;
-    case SANDBOX_SEND_SMS_FLOW:
-        send_sms_flow(st, call, out);
-        break;
-    case SANDBOX_CREATE_USER_EVENTS:
-        create_user_events(st, call, out);
-        break;
-    case SANDBOX_GET_EVENT_TYPES:
-        get_event_types(out);
-        break;
-    case SANDBOX_GET_FAILED_EVENTS:
-        get_failed_events(st, call, out);
-        break;
-    case SANDBOX_LIST_CAMPAIGNS:
-        list_campaigns(call, out);
-        break;
-    default:
+    if ((unsigned)call->tool < SANDBOX_TOOL_COUNT && behaviours[call->tool])
+        behaviours[call->tool](st, call, out);
+    else
         sandbox_reply_json(
             out, 404, json_pack("{s:s,s:s}", "type", "error", "msg", "Route Missing"));
-        break;
-    }
     pthread_mutex_unlock(&st->lock);
 }
 

@@ -23,6 +23,7 @@
 
 #include "sandbox/sandbox.h"
 #include "tests/testutil.h"
+#include "tools/msg91_errors.h"
 
 /* For clang-tidy: the Annex K (*_s) functions it suggests are not in glibc,
  * and every copy here is bounded by its size; parameter lists of the same
@@ -48,9 +49,16 @@
 /* Longest wait for any single answer: far beyond every delay used here. */
 #define REPLY_MS 15000
 
-#define KEY_TEXT                                                                         \
-    "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) to a "     \
-    "valid key."
+/* The key error, with what MSG91 said in parentheses (said: "" or " (...)"). */
+#define KEY_TEXT_SAID(said)                                                              \
+    "MSG91 rejected the auth key" said ": set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) "  \
+    "to a valid key."
+/* The sandbox's answers to a wrong key, in each family. */
+#define KEY_TEXT_F1 KEY_TEXT_SAID(" (code 201: Invalid authkey)")
+#define KEY_TEXT_F2 KEY_TEXT_SAID(" (HTTP 401, code 201: Unauthorized)")
+/* A status-only rule's body in the sandbox. */
+#define KEY_TEXT_RULE KEY_TEXT_SAID(" (HTTP 401: Request failed)")
+#define KEY_TEXT_RULE_403 KEY_TEXT_SAID(" (HTTP 403: Request failed)")
 #define OTP_UNKNOWN                                                                      \
     "the OTP may or may not have been sent. Ask the person whether a code arrived "      \
     "before calling send_otp again, since that mints a new code; if none arrived, "      \
@@ -574,8 +582,8 @@ START_TEST(otp_send_resend_verify)
     wrong[0] = (char)(wrong[0] == '9' ? '0' : wrong[0] + 1);
     expect_ok(srv_call(&v, "verify_otp",
                        F("{\"mobile\":\"" MOBILE "\",\"otp\":\"%s\"}", wrong)),
-              "{\"verified\":false,\"message\":\"OTP not match\",\"mobile\":\"" MOBILE
-              "\"}");
+              "{\"verified\":false,\"reason\":\"mismatch\",\"message\":\"OTP not match\","
+              "\"mobile\":\"" MOBILE "\"}");
     expect_ok(
         srv_call(&v, "verify_otp",
                  F("{\"mobile\":\"+" MOBILE "\",\"otp\":\"%s\"}", code)),
@@ -583,8 +591,8 @@ START_TEST(otp_send_resend_verify)
         "\"}");
     expect_ok(
         srv_call(&v, "verify_otp", F("{\"mobile\":\"" MOBILE "\",\"otp\":\"%s\"}", code)),
-        "{\"verified\":false,\"message\":\"Mobile no. already verified\","
-        "\"mobile\":\"" MOBILE "\"}");
+        "{\"verified\":false,\"reason\":\"already_verified\",\"message\":\"Mobile no. "
+        "already verified\",\"mobile\":\"" MOBILE "\"}");
     list = sb_requests(&SB);
     ck_assert_uint_eq(json_array_size(list), 3);
     expect_req(json_array_get(list, 0), "GET", "/api/v5/otp/verify",
@@ -607,7 +615,8 @@ START_TEST(otp_send_resend_verify)
     expect_ok(r, F("{\"request_id\":\"%s\",\"mobile\":\"14155550123\"}", rid));
     free(rid);
     expect_req(only_req(&SB, &list), "POST", "/api/v5/otp",
-               "template_id=T_2&mobile=14155550123&otp=4821", "{}", "send_otp");
+               "template_id=T_2&mobile=14155550123&otp=4821&otp_length=4", "{}",
+               "send_otp");
     json_decref(list);
     code = sb_otp(&SB, "14155550123");
     ck_assert_str_eq(code, "4821");
@@ -616,8 +625,9 @@ START_TEST(otp_send_resend_verify)
 }
 END_TEST
 
-#define NOT_VERIFIED(msg)                                                                \
-    "{\"verified\":false,\"message\":\"" msg "\",\"mobile\":\"" MOBILE "\"}"
+#define NOT_VERIFIED(reason, msg)                                                        \
+    "{\"verified\":false,\"reason\":\"" reason "\",\"message\":\"" msg                   \
+    "\",\"mobile\":\"" MOBILE "\"}"
 
 /* MSG91's other answers to "is this code right?", and its retry limit. */
 START_TEST(otp_expiry_and_limits)
@@ -626,7 +636,7 @@ START_TEST(otp_expiry_and_limits)
     srv_start(&v, SB.base, NULL);
     /* Nothing sent to this number yet. */
     expect_ok(srv_call(&v, "verify_otp", VERIFY_ARGS),
-              NOT_VERIFIED("Mobile no. not found"));
+              NOT_VERIFIED("not_found", "Mobile no. not found"));
 
     /* A one-minute code checked 61 s later on the sandbox clock. */
     json_decref(srv_call(&v, "send_otp",
@@ -636,7 +646,7 @@ START_TEST(otp_expiry_and_limits)
     json_decref(ctl(&SB, "POST", "/_sandbox/clock", "{\"advance_s\":61}"));
     expect_ok(
         srv_call(&v, "verify_otp", "{\"mobile\":\"" MOBILE "\",\"otp\":\"246810\"}"),
-        NOT_VERIFIED("OTP expired"));
+        NOT_VERIFIED("expired", "OTP expired"));
 
     /* Two resends, then the third is refused with what to do next. */
     json_decref(srv_call(&v, "send_otp",
@@ -655,9 +665,10 @@ START_TEST(otp_expiry_and_limits)
     for (int i = 0; i < 5; i++)
         expect_ok(
             srv_call(&v, "verify_otp", "{\"mobile\":\"" MOBILE "\",\"otp\":\"9999\"}"),
-            NOT_VERIFIED("OTP not match"));
-    expect_ok(srv_call(&v, "verify_otp", "{\"mobile\":\"" MOBILE "\",\"otp\":\"1357\"}"),
-              NOT_VERIFIED("Max limit reached for this otp verification"));
+            NOT_VERIFIED("mismatch", "OTP not match"));
+    expect_ok(
+        srv_call(&v, "verify_otp", "{\"mobile\":\"" MOBILE "\",\"otp\":\"1357\"}"),
+        NOT_VERIFIED("attempts_exceeded", "Max limit reached for this otp verification"));
     json_t *otp = ctl(&SB, "GET", "/_sandbox/otp?mobile=" MOBILE, NULL);
     expect_json(json_object_get(otp, "verified"), "false");
     json_decref(otp);
@@ -1052,7 +1063,8 @@ START_TEST(failure_wrong_key_both_families)
         "/api/v5/campaign/api/campaigns",
     };
     for (size_t i = 0; i < 8; i++)
-        expect_err(srv_call(&v, calls[i][0], calls[i][1]), KEY_TEXT);
+        expect_err(srv_call(&v, calls[i][0], calls[i][1]),
+                   i < 4 ? KEY_TEXT_F1 : KEY_TEXT_F2);
     /* One request each (a 401 is not retried), each carrying our key. */
     json_t *list = sb_requests(&other);
     ck_assert_uint_eq(json_array_size(list), 8);
@@ -1067,7 +1079,7 @@ START_TEST(failure_wrong_key_both_families)
     json_decref(list);
     /* Still serving: a ping, and the next call gets the same clear answer. */
     srv_ping(&v);
-    expect_err(srv_call(&v, "list_campaigns", "{}"), KEY_TEXT);
+    expect_err(srv_call(&v, "list_campaigns", "{}"), KEY_TEXT_F2);
     srv_stop(&v);
     sbx_stop(&other);
 }
@@ -1078,17 +1090,18 @@ START_TEST(failure_401_403)
     struct srv v;
     srv_start(&v, SB.base, NULL);
     expect_failure(&v, "{\"tool\":\"list_campaigns\",\"count\":1,\"status\":401}",
-                   "list_campaigns", CAMPAIGNS_ARGS, KEY_TEXT, 1);
+                   "list_campaigns", CAMPAIGNS_ARGS, KEY_TEXT_RULE, 1);
     expect_failure(&v, "{\"tool\":\"send_otp\",\"count\":1,\"status\":401}", "send_otp",
-                   OTP_ARGS, KEY_TEXT, 1);
-    expect_failure(
-        &v, "{\"tool\":\"send_otp\",\"count\":1,\"status\":403}", "send_otp", OTP_ARGS,
-        KEY_TEXT " A 403 can also mean the key may not be used from this machine's "
-                 "IP address: check the key's settings in the MSG91 panel.",
-        1);
+                   OTP_ARGS, KEY_TEXT_RULE, 1);
+    expect_failure(&v, "{\"tool\":\"send_otp\",\"count\":1,\"status\":403}", "send_otp",
+                   OTP_ARGS,
+                   KEY_TEXT_RULE_403
+                   " A 403 can also mean the key may not be used from this machine's "
+                   "IP address: check the key's settings in the MSG91 panel.",
+                   1);
     expect_failure(&v, "{\"tool\":\"get_event_types\",\"count\":1,\"status\":403}",
                    "get_event_types", "{}",
-                   KEY_TEXT
+                   KEY_TEXT_RULE_403
                    " A 403 can also mean the key may not be used from this machine's "
                    "IP address: check the key's settings in the MSG91 panel.",
                    1);
@@ -1200,7 +1213,7 @@ START_TEST(failure_5xx_and_read_retries)
         VERIFY_ARGS,
         "MSG91 had a server error (HTTP 500), so the outcome is unknown: MSG91 may or "
         "may not have checked the code. A code can be verified only once: if "
-        "verifying again answers \"Mobile no. already verified\", this check "
+        "verifying it again gives reason \"already_verified\", this check "
         "succeeded.",
         1);
     expect_failure(
@@ -2108,7 +2121,8 @@ START_TEST(dry_run_sends_nothing)
         {"send_otp",
          "{\"mobile\":\"+" MOBILE "\",\"template_id\":\"T1\",\"otp\":\"1234\"}",
          F("{\"method\":\"POST\",\"url\":\"%s/api/v5/otp?template_id=T1&mobile=" MOBILE
-           "&otp=1234\",\"headers\":{\"authkey\":\"[REDACTED]\",\"content-type\":"
+           "&otp=1234&otp_length=4\",\"headers\":{\"authkey\":\"[REDACTED]\",\"content-"
+           "type\":"
            "\"application/json\"},\"body\":{}}",
            b)},
         {"resend_otp", RESEND_ARGS,
@@ -2271,13 +2285,154 @@ START_TEST(placeholder_key_does_not_corrupt_messages)
         expect_json(
             r,
             "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\","
-            "\"text\":\"" KEY_TEXT "\"}],\"isError\":true}}");
+            "\"text\":\"" KEY_TEXT_F2 "\"}],\"isError\":true}}");
         json_decref(r);
         free(line);
         ck_assert_int_eq(testutil_finish(&c, 5000), 0);
         free(testutil_read_stderr(&c));
     }
     sbx_stop(&other);
+}
+END_TEST
+
+/* ---- MSG91's own codes, reasons and options, through the binary ---- */
+
+/* The sentence for the row of code, with MSG91's words as said. */
+static const char *coded_text(const char *code, const char *said)
+{
+    const struct msg91_error *row = msg91_errors_find(code, NULL);
+    ck_assert_ptr_nonnull(row);
+    return F("MSG91 %s%s: %s", row->headline, said, row->advice);
+}
+
+/* Every documented code, answered by the sandbox in each family's envelope,
+ * comes back as its sentence with MSG91's code and words, after exactly one
+ * request (a refusal is never retried, not even for a read-only tool). */
+START_TEST(msg91_codes_through_the_binary)
+{
+    static const char *const codes[][2] = {
+        {"106", "Missing Authentication Key"},
+        {"201", "Invalid authkey"},
+        {"207", "Invalid authentication key"},
+        {"418", "IP is not whitelisted"},
+        {"311", "Request discarded because same request was generated twice within 10 "
+                "seconds"},
+        {"301", "Insufficient balance to send SMS"},
+        {"202", "Invalid mobile number"},
+        {"203", "Invalid sender ID"},
+    };
+    struct srv v;
+    srv_start(&v, SB.base, NULL);
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        const char *code = codes[i][0];
+        bool key = i < 4;
+        expect_failure(
+            &v, F("{\"tool\":\"send_sms_flow\",\"code\":\"%s\",\"count\":1}", code),
+            "send_sms_flow", FLOW_ARGS,
+            coded_text(code, F(" (code %s: %s)", code, codes[i][1])), 1);
+        expect_failure(
+            &v, F("{\"tool\":\"list_campaigns\",\"code\":\"%s\",\"count\":1}", code),
+            "list_campaigns", CAMPAIGNS_ARGS,
+            coded_text(code, F(" (HTTP %s, code %s: %s)", key ? "401" : "400", code,
+                               codes[i][1])),
+            1);
+        /* Each family's envelope on the other family's route. */
+        expect_failure(&v,
+                       F("{\"tool\":\"verify_otp\",\"code\":%s,\"envelope\":\"campaign\","
+                         "\"count\":1}",
+                         code),
+                       "verify_otp", VERIFY_ARGS,
+                       coded_text(code, F(" (HTTP %s, code %s: %s)", key ? "401" : "400",
+                                          code, codes[i][1])),
+                       1);
+        expect_failure(&v,
+                       F("{\"tool\":\"get_event_types\",\"code\":%s,\"envelope\":\"otp\","
+                         "\"count\":1}",
+                         code),
+                       "get_event_types", "{}",
+                       coded_text(code, F(" (code %s: %s)", code, codes[i][1])), 1);
+    }
+    /* The spelled-out 418 and the ip_blocked rule agree. */
+    expect_failure(
+        &v, "{\"tool\":\"send_otp\",\"ip_blocked\":true,\"count\":1}", "send_otp",
+        OTP_ARGS,
+        "MSG91 refused this machine's IP address (code 418: IP is not "
+        "whitelisted): MSG91 turns API IP security on by default, so an auth key "
+        "works only from the IP addresses on its whitelist, and this one is not "
+        "on it. Nothing was sent. Add this machine's public IP address to the "
+        "key's whitelist in the MSG91 panel, or turn IP security off for the key.",
+        1);
+    /* An undocumented code stays in the generic refusal. */
+    expect_failure(
+        &v, "{\"tool\":\"resend_otp\",\"code\":\"999\",\"message\":\"Odd\",\"count\":1}",
+        "resend_otp", RESEND_ARGS, "MSG91 returned an error (code 999): Odd.", 1);
+    srv_stop(&v);
+}
+END_TEST
+
+/* The same SMS to the same number twice within 10 s: the sandbox's state
+ * answers MSG91's 311, which reads as the duplicate it is. */
+START_TEST(flow_duplicate_is_explained)
+{
+    struct srv v;
+    srv_start(&v, SB.base, NULL);
+    sb_clear(&SB);
+    json_decref(srv_call(&v, "send_sms_flow", FLOW_ARGS));
+    expect_err(srv_call(&v, "send_sms_flow", FLOW_ARGS),
+               coded_text("311", " (code 311: Request discarded because same request was "
+                                 "generated twice within 10 seconds)"));
+    ck_assert_uint_eq(sb_count(&SB), 2);
+    json_t *flows = ctl(&SB, "GET", "/_sandbox/flows", NULL);
+    ck_assert_uint_eq(json_array_size(json_object_get(flows, "flows")), 1);
+    json_decref(flows);
+    srv_stop(&v);
+}
+END_TEST
+
+/* send_otp's and send_sms_flow's documented options, exactly as the
+ * sandbox received them; a custom code's length decides otp_length. */
+START_TEST(otp_and_flow_options_on_the_wire)
+{
+    struct srv v;
+    srv_start(&v, SB.base, NULL);
+    sb_clear(&SB);
+    json_t *list;
+    json_decref(srv_call(&v, "send_otp",
+                         "{\"mobile\":\"+" MOBILE "\",\"template_id\":\"T1\",\"otp\":"
+                         "\"123456\",\"realtime_response\":true,\"unicode\":true,"
+                         "\"invisible\":false}"));
+    expect_req(only_req(&SB, &list), "POST", "/api/v5/otp",
+               "template_id=T1&mobile=" MOBILE
+               "&otp=123456&otp_length=6&unicode=1&invisible=0&realTimeResponse=1",
+               "{}", "send_otp");
+    json_decref(list);
+    char *code = sb_otp(&SB, MOBILE);
+    ck_assert_str_eq(code, "123456");
+    free(code);
+    /* A length that contradicts the code is refused before anything goes. */
+    expect_failure(&v, NULL, "send_otp",
+                   "{\"mobile\":\"" MOBILE "\",\"template_id\":\"T1\",\"otp\":\"1234\","
+                   "\"otp_length\":6}",
+                   "otp has 4 digits but otp_length is 6: give otp_length the length of "
+                   "otp, or leave otp_length out. Nothing was sent.",
+                   0);
+    sb_clear(&SB);
+    json_decref(srv_call(&v, "send_sms_flow",
+                         "{\"template_id\":\"F2\",\"sender\":\"MSGIND\",\"unicode\":true,"
+                         "\"recipients\":[{\"mobiles\":\"+" MOBILE
+                         "\",\"name\":\"Asha\"}]}"));
+    expect_req(only_req(&SB, &list), "POST", "/api/v5/flow", "",
+               "{\"template_id\":\"F2\",\"sender\":\"MSGIND\",\"unicode\":\"1\","
+               "\"recipients\":[{\"mobiles\":\"" MOBILE "\",\"name\":\"Asha\"}]}",
+               "send_sms_flow");
+    json_decref(list);
+    /* A sender the account has not registered: the sandbox's state answers
+     * MSG91's 203. */
+    expect_failure(&v, NULL, "send_sms_flow",
+                   "{\"template_id\":\"F3\",\"sender\":\"INVALIDX\",\"recipients\":"
+                   "[{\"mobiles\":\"" MOBILE "\"}]}",
+                   coded_text("203", " (code 203: Invalid sender ID)"), 1);
+    srv_stop(&v);
 }
 END_TEST
 
@@ -2307,6 +2462,9 @@ int main(void)
          {concurrency_200_at_once, concurrency_default_cap_64, concurrency_cap_3,
           cancelled_call_gets_no_reply, cancel_while_queued_or_waiting_to_retry,
           progress_tokens_string_and_integer, NULL}},
+        {"msg91",
+         {msg91_codes_through_the_binary, flow_duplicate_is_explained,
+          otp_and_flow_options_on_the_wire, NULL}},
         {"modes",
          {dry_run_sends_nothing, scope_read_only, scope_allowlist, scope_tool_prefix,
           placeholder_key_does_not_corrupt_messages, NULL}},

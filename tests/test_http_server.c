@@ -154,16 +154,17 @@ static void reply_finish(struct reply *r)
     free(r->body);
 }
 
-/* Reads one response (Content-Length framed) from fd. */
+/* Reads one response (Content-Length framed) from fd. The end of the head
+ * is kept as an offset: growing the buffer moves it. */
 static void read_reply(int fd, struct reply *r)
 {
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     ck_assert_ptr_nonnull(buf);
-    char *end = NULL;
+    size_t head = 0; /* offset of the blank line; 0 until it arrived */
     size_t want = 0;
     for (;;) {
-        if (end && len >= (size_t)(end - buf) + 4 + want)
+        if (head && len >= head + 4 + want)
             break;
         struct pollfd p = {.fd = fd, .events = POLLIN};
         ck_assert_msg(poll(&p, 1, REPLY_MS) == 1, "no reply within %d ms", REPLY_MS);
@@ -176,14 +177,16 @@ static void read_reply(int fd, struct reply *r)
         ck_assert_msg(n > 0, "the connection closed before a full reply");
         len += (size_t)n;
         buf[len] = '\0';
-        if (!end && (end = strstr(buf, "\r\n\r\n"))) {
+        const char *end = head ? NULL : strstr(buf, "\r\n\r\n");
+        if (end) {
+            head = (size_t)(end - buf);
             const char *cl = strcasestr(buf, "\r\nContent-Length:");
             want = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
         }
     }
     r->status = atoi(buf + 9);
-    r->head = strndup(buf, (size_t)(end - buf) + 2);
-    r->body = strndup(end + 4, want);
+    r->head = strndup(buf, head + 2);
+    r->body = strndup(buf + head + 4, want);
     free(buf);
 }
 

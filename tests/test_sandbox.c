@@ -491,6 +491,47 @@ static void advance(int seconds)
     "{\"template_id\":\"t\",\"recipients\":[{\"mobiles\":\"" MOBILE                      \
     "\",\"name\":\"Asha\"}]}"
 
+/* send_otp's switches and send_sms_flow's sender and unicode: accepted
+ * as MSG91 documents them, refused otherwise (a sender starting with
+ * "invalid" is one the account has not registered: MSG91's error 203). */
+START_TEST(switches_and_sender)
+{
+    send_code(MOBILE, "&unicode=1&invisible=0&realTimeResponse=1");
+    static const char *const bad[][2] = {
+        {"&unicode=2", "Invalid unicode"},
+        {"&invisible=yes", "Invalid invisible"},
+        {"&realTimeResponse=0", "Invalid realTimeResponse"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        char target[256], want[128];
+        snprintf(target, sizeof target, "/api/v5/otp?template_id=t&mobile=%s%s", MOBILE,
+                 bad[i][0]);
+        snprintf(want, sizeof want, "{\"type\":\"error\",\"message\":\"%s\"}", bad[i][1]);
+        EXPECT(req("POST", target, KEY, "{}"), 200, want);
+    }
+    struct resp r = req("POST", "/api/v5/flow", KEY,
+                        "{\"template_id\":\"t\",\"sender\":\"MSGIND\",\"unicode\":\"1\","
+                        "\"recipients\":[{\"mobiles\":\"" MOBILE "\"}]}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"type\":\"success\""));
+    resp_free(&r);
+    EXPECT(req("POST", "/api/v5/flow", KEY,
+               "{\"template_id\":\"t\",\"sender\":\"InvalidHdr\",\"recipients\":"
+               "[{\"mobiles\":\"" MOBILE "\"}]}"),
+           200,
+           "{\"message\":\"Invalid sender ID\",\"type\":\"error\",\"code\":\"203\"}");
+    EXPECT(req("POST", "/api/v5/flow", KEY,
+               "{\"template_id\":\"t\",\"sender\":\"MSG-IN\",\"recipients\":"
+               "[{\"mobiles\":\"" MOBILE "\"}]}"),
+           200,
+           "{\"message\":\"Invalid sender ID\",\"type\":\"error\",\"code\":\"203\"}");
+    EXPECT(req("POST", "/api/v5/flow", KEY,
+               "{\"template_id\":\"t\",\"unicode\":1,\"recipients\":"
+               "[{\"mobiles\":\"" MOBILE "\"}]}"),
+           200, "{\"type\":\"error\",\"message\":\"Invalid unicode\"}");
+}
+END_TEST
+
 /* MSG91's error 311: the same SMS to the same number within 10 s. */
 START_TEST(flow_refuses_the_same_sms_within_ten_seconds)
 {
@@ -948,6 +989,83 @@ START_TEST(misbehave_ip_blocked)
 }
 END_TEST
 
+/* Every code MSG91 documents, answered in each family's envelope on any
+ * route: family 1 by default on OTP and flow routes, family 2 on the
+ * others, and either one when the rule names it. */
+START_TEST(misbehave_codes_in_both_envelopes)
+{
+    static const char *const codes[][2] = {
+        {"106", "Missing Authentication Key"},
+        {"201", "Invalid authkey"},
+        {"202", "Invalid mobile number"},
+        {"203", "Invalid sender ID"},
+        {"207", "Invalid authentication key"},
+        {"301", "Insufficient balance to send SMS"},
+        {"311", "Request discarded because same request was generated twice within 10 "
+                "seconds"},
+        {"418", "IP is not whitelisted"},
+    };
+    char rule[256], want[512];
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        const char *code = codes[i][0];
+        bool key = strcmp(code, "106") == 0 || strcmp(code, "201") == 0 ||
+                   strcmp(code, "207") == 0 || strcmp(code, "418") == 0;
+        snprintf(rule, sizeof rule, "{\"code\":\"%s\",\"count\":2}", code);
+        misbehave(rule, 1);
+        snprintf(want, sizeof want,
+                 "{\"message\":\"%s\",\"type\":\"error\",\"code\":\"%s\"}", codes[i][1],
+                 code);
+        EXPECT(req("GET", "/api/v5/otp/verify?otp=1234&mobile=" MOBILE, KEY, NULL), 200,
+               want);
+        snprintf(want, sizeof want,
+                 "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"%s\",\"code\":"
+                 "\"%s\",\"apiError\":\"%s\"}",
+                 codes[i][1], key ? "401" : "400", code);
+        EXPECT(req("GET", "/api/v5/campaign/api/campaigns", KEY, NULL), key ? 401 : 400,
+               want);
+        /* The other family on each route, as the rule says. */
+        snprintf(rule, sizeof rule,
+                 "{\"tool\":\"send_sms_flow\",\"code\":%s,\"envelope\":\"campaign\","
+                 "\"count\":1}",
+                 code);
+        misbehave(rule, 1);
+        EXPECT(req("POST", "/api/v5/flow", KEY, ASHA), key ? 401 : 400, want);
+        snprintf(rule, sizeof rule,
+                 "{\"tool\":\"list_campaigns\",\"code\":\"%s\",\"envelope\":\"otp\","
+                 "\"count\":1}",
+                 code);
+        misbehave(rule, 1);
+        snprintf(want, sizeof want,
+                 "{\"message\":\"%s\",\"type\":\"error\",\"code\":\"%s\"}", codes[i][1],
+                 code);
+        EXPECT(req("GET", "/api/v5/campaign/api/campaigns", KEY, NULL), 200, want);
+    }
+    /* A message and a status of the test's choosing; an unknown code. */
+    misbehave("{\"tool\":\"send_otp\",\"code\":\"301\",\"message\":\"Low balance\","
+              "\"status\":402,\"count\":1}",
+              1);
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=" MOBILE, KEY, "{}"), 402,
+           "{\"message\":\"Low balance\",\"type\":\"error\",\"code\":\"301\"}");
+    misbehave("{\"code\":\"999\",\"envelope\":\"campaign\",\"count\":1}", 1);
+    EXPECT(req("POST", "/api/v5/otp?template_id=t&mobile=" MOBILE, KEY, "{}"), 400,
+           "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Request failed\","
+           "\"code\":\"400\",\"apiError\":\"999\"}");
+    /* Nothing was stored by the coded answers. */
+    EXPECT(req("GET", "/_sandbox/otp?mobile=" MOBILE, NULL, NULL), 404,
+           "{\"error\":\"no OTP for this mobile\"}");
+    EXPECT(req("POST", "/_sandbox/misbehave", NULL, "{\"code\":\"4a\"}"), 400,
+           "{\"error\":\"bad rule: code: digits, at most 6\"}");
+    EXPECT(req("POST", "/_sandbox/misbehave", NULL, "{\"code\":\"1234567\"}"), 400,
+           "{\"error\":\"bad rule: code: digits, at most 6\"}");
+    EXPECT(req("POST", "/_sandbox/misbehave", NULL, "{\"message\":\"x\"}"), 400,
+           "{\"error\":\"bad rule: message and envelope need a code\"}");
+    EXPECT(req("POST", "/_sandbox/misbehave", NULL, "{\"code\":1,\"envelope\":\"x\"}"),
+           400, "{\"error\":\"bad rule: envelope: \\\"otp\\\" or \\\"campaign\\\"\"}");
+    EXPECT(req("POST", "/_sandbox/misbehave", NULL, "{\"code\":1,\"message\":2}"), 400,
+           "{\"error\":\"bad rule: message\"}");
+}
+END_TEST
+
 START_TEST(misbehave_count_and_order)
 {
     misbehave(
@@ -1238,6 +1356,7 @@ static Suite *sandbox_suite(void)
     tcase_add_test(tc, null_auth_key_accepts_any_key);
     tcase_add_test(tc, flow_records_accepted_sends);
     tcase_add_test(tc, flow_rejects_bad_sends);
+    tcase_add_test(tc, switches_and_sender);
     tcase_add_test(tc, flow_refuses_the_same_sms_within_ten_seconds);
     tcase_add_test(tc, repeat_window_control);
     tcase_add_test(tc, campaigns_paginate);
@@ -1259,6 +1378,7 @@ static Suite *sandbox_suite(void)
     tcase_add_test(tc, misbehave_rate_limit);
     tcase_add_test(tc, misbehave_count_and_order);
     tcase_add_test(tc, misbehave_ip_blocked);
+    tcase_add_test(tc, misbehave_codes_in_both_envelopes);
     tcase_add_test(tc, requests_are_recorded_exactly);
     tcase_add_test(tc, too_large_upload);
     tcase_add_test(tc, stats_and_reset);

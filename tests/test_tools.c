@@ -245,13 +245,73 @@ START_TEST(send_otp_request)
         BASE "/api/v5/otp?template_id=tmpl_1&mobile=919876543210", "{}", false);
     expect_request(
         "send_otp",
-        "{\"mobile\":\"919876543210\",\"template_id\":\"T-9\",\"otp\":\"4821\","
+        "{\"mobile\":\"919876543210\",\"template_id\":\"T-9\",\"otp\":\"482113\","
         "\"otp_length\":6,\"otp_expiry\":10,"
         "\"variables\":{\"name\":\"Asha\",\"company\":\"Acme & Co\"}}",
         "POST",
-        BASE "/api/v5/otp?template_id=T-9&mobile=919876543210&otp=4821"
+        BASE "/api/v5/otp?template_id=T-9&mobile=919876543210&otp=482113"
              "&otp_length=6&otp_expiry=10",
         "{\"name\":\"Asha\",\"company\":\"Acme & Co\"}", false);
+}
+END_TEST
+
+/* MSG91's documented switches, in W-SEND's order after the code: unicode
+ * and invisible as 1 or 0 when given, realTimeResponse=1 only when true. */
+START_TEST(send_otp_switches)
+{
+    expect_request("send_otp",
+                   "{\"mobile\":\"+919876543210\",\"template_id\":\"t\","
+                   "\"realtime_response\":true,\"unicode\":true,\"invisible\":false,"
+                   "\"otp_expiry\":5}",
+                   "POST",
+                   BASE "/api/v5/otp?template_id=t&mobile=919876543210&otp_expiry=5"
+                        "&unicode=1&invisible=0&realTimeResponse=1",
+                   "{}", false);
+    expect_request("send_otp",
+                   "{\"mobile\":\"+919876543210\",\"template_id\":\"t\","
+                   "\"realtime_response\":false,\"unicode\":false,\"invisible\":true}",
+                   "POST",
+                   BASE "/api/v5/otp?template_id=t&mobile=919876543210&unicode=0"
+                        "&invisible=1",
+                   "{}", false);
+}
+END_TEST
+
+/* A custom code decides the length: otp_length follows it when left out,
+ * and a different otp_length is refused before anything is sent. */
+START_TEST(send_otp_length_follows_otp)
+{
+    expect_request("send_otp",
+                   "{\"mobile\":\"+919876543210\",\"template_id\":\"t\","
+                   "\"otp\":\"12345\"}",
+                   "POST",
+                   BASE "/api/v5/otp?template_id=t&mobile=919876543210&otp=12345"
+                        "&otp_length=5",
+                   "{}", false);
+    expect_request("send_otp",
+                   "{\"mobile\":\"+919876543210\",\"template_id\":\"t\","
+                   "\"otp\":\"0042\",\"otp_length\":4}",
+                   "POST",
+                   BASE "/api/v5/otp?template_id=t&mobile=919876543210&otp=0042"
+                        "&otp_length=4",
+                   "{}", false);
+    /* Without a code, otp_length is MSG91's to use as given. */
+    expect_request("send_otp",
+                   "{\"mobile\":\"+919876543210\",\"template_id\":\"t\","
+                   "\"otp_length\":7}",
+                   "POST",
+                   BASE "/api/v5/otp?template_id=t&mobile=919876543210&otp_length=7",
+                   "{}", false);
+    expect_build_error("send_otp",
+                       "{\"mobile\":\"+919876543210\",\"template_id\":\"t\","
+                       "\"otp\":\"12345\",\"otp_length\":4}",
+                       "otp has 5 digits but otp_length is 4: give otp_length the length "
+                       "of otp, or leave otp_length out. Nothing was sent.");
+    expect_build_error("send_otp",
+                       "{\"mobile\":\"+919876543210\",\"template_id\":\"t\","
+                       "\"otp\":\"123456789\",\"otp_length\":6.0}",
+                       "otp has 9 digits but otp_length is 6: give otp_length the length "
+                       "of otp, or leave otp_length out. Nothing was sent.");
 }
 END_TEST
 
@@ -319,6 +379,23 @@ START_TEST(send_sms_flow_request)
         "\"short_url\":false,\"realtime_response\":false}",
         "POST", BASE "/api/v5/flow",
         "{\"template_id\":\"flow_1\",\"short_url\":\"0\",\"recipients\":"
+        "[{\"mobiles\":\"919876543210\"}]}",
+        false);
+    /* sender and unicode: the sender as given, unicode as "1" or "0". */
+    expect_request(
+        "send_sms_flow",
+        "{\"template_id\":\"flow_1\",\"recipients\":[{\"mobiles\":\"919876543210\"}],"
+        "\"unicode\":true,\"sender\":\"MSGIND\",\"realtime_response\":true}",
+        "POST", BASE "/api/v5/flow",
+        "{\"template_id\":\"flow_1\",\"realTimeResponse\":\"1\",\"sender\":\"MSGIND\","
+        "\"unicode\":\"1\",\"recipients\":[{\"mobiles\":\"919876543210\"}]}",
+        false);
+    expect_request(
+        "send_sms_flow",
+        "{\"template_id\":\"flow_1\",\"recipients\":[{\"mobiles\":\"919876543210\"}],"
+        "\"unicode\":false}",
+        "POST", BASE "/api/v5/flow",
+        "{\"template_id\":\"flow_1\",\"unicode\":\"0\",\"recipients\":"
         "[{\"mobiles\":\"919876543210\"}]}",
         false);
 }
@@ -713,30 +790,38 @@ START_TEST(verify_otp_outcomes)
     expect_result("verify_otp", args, &r,
                   "{\"verified\":true,\"message\":\"OTP verified success\","
                   "\"mobile\":\"919876543210\"}");
-    static const char *const reasons[] = {
-        "OTP not match",
-        "OTP expired",
-        "Mobile no. already verified",
-        "Mobile no. not found",
-        "Max limit reached for this otp verification",
+    /* MSG91's messages (any capitalisation) and the reason each gives. */
+    static const char *const reasons[][2] = {
+        {"OTP not match", "mismatch"},
+        {"OTP expired", "expired"},
+        {"Mobile no. already verified", "already_verified"},
+        {"Mobile no. not found", "not_found"},
+        {"Max limit reached for this otp verification", "attempts_exceeded"},
+        {"otp NOT match", "mismatch"},
     };
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
         char body[256], result[256];
         snprintf(body, sizeof body, "{\"type\":\"error\",\"message\":\"%s\"}",
-                 reasons[i]);
+                 reasons[i][0]);
         snprintf(result, sizeof result,
-                 "{\"verified\":false,\"message\":\"%s\",\"mobile\":\"919876543210\"}",
-                 reasons[i]);
+                 "{\"verified\":false,\"reason\":\"%s\",\"message\":\"%s\","
+                 "\"mobile\":\"919876543210\"}",
+                 reasons[i][1], reasons[i][0]);
         r = answered(200, body, "application/json");
         expect_result("verify_otp", args, &r, result);
     }
+    /* Any other refusal is an error, not a reason. */
+    r = answered(200, "{\"type\":\"error\",\"message\":\"Otp empty or not numeric\"}",
+                 NULL);
+    expect_error("verify_otp", args, &r,
+                 "MSG91 returned an error: Otp empty or not numeric.");
     r = answered(200,
                  "{\"message\":\"Invalid authkey\",\"type\":\"error\",\"code\":\"201\"}",
                  NULL);
     expect_error(
         "verify_otp", args, &r,
-        "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) "
-        "to a valid key.");
+        "MSG91 rejected the auth key (code 201: Invalid authkey): set MSG91_AUTH_KEY (or "
+        "MSG91_AUTH_KEY_FILE) to a valid key.");
 }
 END_TEST
 
@@ -955,8 +1040,8 @@ static const struct case_tool case_tools[] = {
      "only two retries per code."},
     {"verify_otp", "{\"mobile\":\"+919876543210\",\"otp\":\"1234\"}",
      "MSG91 may or may not have checked the code",
-     "A code can be verified only once: if verifying again answers \"Mobile no. already "
-     "verified\", this check succeeded."},
+     "A code can be verified only once: if verifying it again gives reason "
+     "\"already_verified\", this check succeeded."},
     {"send_sms_flow",
      "{\"template_id\":\"f\",\"recipients\":[{\"mobiles\":\"919876543210\"}]}",
      "the message may or may not have been sent",
@@ -1062,6 +1147,21 @@ END_TEST
 static const char key_text[] = "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or "
                                "MSG91_AUTH_KEY_FILE) to a valid key.";
 
+/* The key error with what MSG91 said in parentheses (said: "" or " (...)"). */
+static char *key_said(const char *said)
+{
+    return msg_format("MSG91 rejected the auth key%s: set MSG91_AUTH_KEY (or "
+                      "MSG91_AUTH_KEY_FILE) to a valid key.",
+                      said);
+}
+
+static void check_key(const struct http_response *r, const char *said)
+{
+    char *text = key_said(said);
+    check_same(r, text);
+    free(text);
+}
+
 START_TEST(failure_auth)
 {
     struct http_response r = answered(401,
@@ -1069,7 +1169,7 @@ START_TEST(failure_auth)
                                       "\"Unauthorized\",\"code\":\"401\","
                                       "\"apiError\":\"201\"}",
                                       "application/json");
-    check_same(&r, key_text);
+    check_key(&r, " (HTTP 401, code 201: Unauthorized)");
     r = answered(401, "", NULL);
     check_same(&r, key_text);
     r = answered(403, "<html>Forbidden</html>", "text/html");
@@ -1080,13 +1180,16 @@ START_TEST(failure_auth)
     r = answered(200,
                  "{\"message\":\"Invalid authkey\",\"type\":\"error\",\"code\":\"201\"}",
                  "application/json");
-    check_same(&r, key_text);
+    check_key(&r, " (code 201: Invalid authkey)");
     r = answered(200, "{\"type\":\"error\",\"message\":\"Auth Key missing\"}",
                  "application/json");
-    check_same(&r, key_text);
+    check_key(&r, " (Auth Key missing)");
     r = answered(200,
                  "{\"status\":\"fail\",\"hasError\":true,\"errors\":[\"Unauthorized\"]}",
                  "application/json");
+    check_key(&r, " (Unauthorized)");
+    /* A 401 that only repeats its status as the code. */
+    r = answered(401, "{\"status\":\"fail\",\"hasError\":true,\"code\":\"401\"}", NULL);
     check_same(&r, key_text);
 }
 END_TEST
@@ -1512,6 +1615,8 @@ static Suite *tools_suite(void)
     tcase_add_test(tc, encode_everything_but_unreserved);
     tcase_add_test(tc, mobile_digits_only);
     tcase_add_test(tc, send_otp_request);
+    tcase_add_test(tc, send_otp_switches);
+    tcase_add_test(tc, send_otp_length_follows_otp);
     tcase_add_test(tc, send_otp_template_default);
     tcase_add_test(tc, resend_otp_request);
     tcase_add_test(tc, verify_otp_request);

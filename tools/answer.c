@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tools/msg91_errors.h"
 #include "util/dynbuf.h"
 #include "util/jsonload.h"
 #include "util/msg.h"
@@ -25,10 +26,6 @@
 #define ANSWER_PARTIAL_KEY_MIN 4
 /* How far past an excerpt's cut the text is cleaned and redacted. */
 #define ANSWER_CLEAN_MARGIN 4096
-
-static const char key_text[] =
-    "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) to a "
-    "valid key.";
 
 /* A message under construction. Once an append fails (out of memory) the
  * message is dropped rather than sent half-written; finish_text then
@@ -410,10 +407,15 @@ void answer_refused(const struct answer *a, const char *hint, struct tool_outcom
     size_t n = strlen(msg);
     /* MSG91's messages sometimes end with a full stop and sometimes not. */
     const char *stop = n > 0 && (msg[n - 1] == '.' || msg[n - 1] == '!') ? "" : ".";
-    if (a->status >= 200 && a->status < 300)
-        appendf(&b, "MSG91 returned an error: %s%s", msg, stop);
-    else
-        appendf(&b, "MSG91 returned an error (HTTP %ld): %s%s", a->status, msg, stop);
+    bool http = a->status < 200 || a->status >= 300;
+    appendf(&b, "MSG91 returned an error");
+    if (http && a->code[0])
+        appendf(&b, " (HTTP %ld, code %s)", a->status, a->code);
+    else if (http)
+        appendf(&b, " (HTTP %ld)", a->status);
+    else if (a->code[0])
+        appendf(&b, " (code %s)", a->code);
+    appendf(&b, ": %s%s", msg, stop);
     if (hint)
         appendf(&b, " %s", hint);
     finish_text(&b, out);
@@ -529,19 +531,6 @@ static char *error_text_of(json_t *root)
     return clean;
 }
 
-/* Key problems arrive as HTTP 200 in family 1 and as 401 in family 2;
- * both mean the same to the person who has to fix the configuration. */
-static bool is_key_error(const char *message)
-{
-    static const char *const texts[] = {"Invalid authkey", "Auth Key missing",
-                                        "Unauthorized",    "Invalid auth key",
-                                        "Authkey missing", NULL};
-    for (size_t i = 0; texts[i]; i++)
-        if (strcasecmp(message, texts[i]) == 0)
-            return true;
-    return false;
-}
-
 static bool is_route_missing(json_t *root)
 {
     const char *msg = member_text(root, message_members);
@@ -607,57 +596,155 @@ static void rate_limited(const struct http_response *resp, struct tool_outcome *
                               "Nothing was done."));
 }
 
-static void key_rejected(long status, struct tool_outcome *out)
+/* MSG91's own error code: family 2's "apiError" (its "code" repeats the
+ * HTTP status), else "code", as digits. out (size bytes) is left empty
+ * when there is none, or when the value is not a short run of digits. */
+static void read_code(json_t *root, char *out, size_t size)
 {
-    if (status == 403)
-        set_error(out, msg_format("%s A 403 can also mean the key may not be used "
-                                  "from this machine's IP address: check the key's "
-                                  "settings in the MSG91 panel.",
-                                  key_text));
-    else
-        set_error(out, strdup(key_text));
+    json_t *v = json_object_get(root, "apiError");
+    if (!v || json_is_null(v))
+        v = json_object_get(root, "code");
+    out[0] = '\0';
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        snprintf(out, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = strspn(s, "0123456789");
+        if (n > 0 && n < size && s[n] == '\0')
+            memcpy(out, s, n + 1);
+    }
 }
 
-/* Family 1 says "type"; family 2 says "status" and "hasError". Returns the
- * verdict for a parsed object, filling a->message on a refusal. */
+/* The row of the table that explains a refusal: by MSG91's code or text,
+ * and an HTTP 418 is MSG91's code 418 even without a body. */
+static const struct msg91_error *known_error(const struct answer *a)
+{
+    const struct msg91_error *row = msg91_errors_find(a->code, a->message);
+    if (!row && a->status == 418)
+        row = msg91_errors_find("418", NULL);
+    return row;
+}
+
+/* The row about the auth key, for a 401 or 403 MSG91 said nothing more of. */
+static const struct msg91_error *key_row(void)
+{
+    for (size_t i = 0; i < msg91_errors_len; i++)
+        if (msg91_errors[i].key)
+            return &msg91_errors[i];
+    return NULL;
+}
+
+/* Appends what MSG91 itself said, in parentheses: the HTTP status when it
+ * is not a success, its code unless that only repeats the status, and its
+ * message. Nothing when MSG91 gave neither code nor message. */
+static void append_said(struct text *b, const struct answer *a)
+{
+    char status[24] = "";
+    if (a->status < 200 || a->status >= 300)
+        snprintf(status, sizeof status, "%ld", a->status);
+    bool code = a->code[0] && strcmp(a->code, status) != 0;
+    bool message = a->message && a->message[0];
+    if (!code && !message)
+        return;
+    appendf(b, " (");
+    if (status[0])
+        appendf(b, "HTTP %s%s", status, code ? ", " : "");
+    if (code)
+        appendf(b, "code %s", a->code);
+    if (message)
+        appendf(b, "%s%s", status[0] || code ? ": " : "", a->message);
+    appendf(b, ")");
+}
+
+/* Sets out's error text for a documented refusal: the row's headline,
+ * what MSG91 said, then the row's advice. */
+static void explain(const struct msg91_error *row, const struct answer *a,
+                    struct tool_outcome *out)
+{
+    struct text b;
+    text_init(&b);
+    appendf(&b, "MSG91 %s", row->headline);
+    append_said(&b, a);
+    appendf(&b, ": %s", row->advice);
+    if (row->key && a->status == 403)
+        appendf(&b, " A 403 can also mean the key may not be used from this machine's IP "
+                    "address: check the key's settings in the MSG91 panel.");
+    finish_text(&b, out);
+}
+
+/* HTTP 401, 403 and 418: a documented code or text in the body says which
+ * refusal it is; anything else is a problem with the key. */
+static void rejected(struct answer *a, struct tool_outcome *out)
+{
+    if (json_is_object(a->root)) {
+        read_code(a->root, a->code, sizeof a->code);
+        a->message = error_text_of(a->root);
+        if (!a->message) {
+            set_error(out, NULL);
+            return;
+        }
+    }
+    const struct msg91_error *row = known_error(a);
+    explain(row ? row : key_row(), a, out);
+}
+
+/* Whether root is a success in family 1 ("type", or "msg_type" in older
+ * answers) or family 2 ("status" and "hasError"); sets a->data then. Sets
+ * *marked when root has either family's markers at all. */
+static bool is_success(json_t *root, bool ok_http, struct answer *a, bool *marked)
+{
+    json_t *type = json_object_get(root, "type");
+    json_t *status = json_object_get(root, "status");
+    json_t *has_error = json_object_get(root, "hasError");
+    if (!json_is_string(type))
+        type = json_object_get(root, "msg_type");
+    *marked = true;
+    if (json_is_string(type)) {
+        if (!ok_http || strcmp(json_string_value(type), "success") != 0)
+            return false;
+        a->data = root;
+        return true;
+    }
+    if (json_is_boolean(has_error) || json_is_string(status)) {
+        const char *s = json_string_value(status);
+        if (json_is_true(has_error) || !ok_http || (s && strcmp(s, "success") != 0))
+            return false;
+        a->data = json_object_get(root, "data");
+        return true;
+    }
+    *marked = false;
+    return false;
+}
+
+/* Returns the verdict for a parsed object, filling a->message and a->code
+ * on a refusal. A refusal the table documents is explained here, whatever
+ * the tool. */
 static enum answer_verdict envelope(const struct http_response *resp,
                                     const struct answer_effect *effect, struct answer *a,
                                     struct tool_outcome *out)
 {
     json_t *root = a->root;
-    json_t *type = json_object_get(root, "type");
-    json_t *status = json_object_get(root, "status");
-    json_t *has_error = json_object_get(root, "hasError");
     bool ok_http = resp->status >= 200 && resp->status < 300;
-
-    if (json_is_string(type)) {
-        if (ok_http && strcmp(json_string_value(type), "success") == 0) {
-            a->data = root;
-            return ANSWER_SUCCESS;
-        }
-    } else if (json_is_boolean(has_error) || json_is_string(status)) {
-        const char *s = json_string_value(status);
-        bool failed =
-            json_is_true(has_error) || !ok_http || (s && strcmp(s, "success") != 0);
-        if (!failed) {
-            a->data = json_object_get(root, "data");
-            return ANSWER_SUCCESS;
-        }
-    } else if (ok_http || !member_text(root, message_members)) {
+    bool marked;
+    if (is_success(root, ok_http, a, &marked))
+        return ANSWER_SUCCESS;
+    read_code(root, a->code, sizeof a->code);
+    if (!marked && (ok_http || !member_text(root, message_members)) &&
+        !msg91_errors_find(a->code, NULL)) {
         answer_wrong_shape(resp, effect,
                            ok_http ? "it has neither \"type\" nor \"status\""
                                    : "an error status without a message",
                            out);
         return ANSWER_FAILED;
     }
-
     a->message = error_text_of(root);
     if (!a->message) {
         set_error(out, NULL);
         return ANSWER_FAILED;
     }
-    if (is_key_error(a->message)) {
-        key_rejected(resp->status, out);
+    const struct msg91_error *row = known_error(a);
+    if (row) {
+        explain(row, a, out);
         return ANSWER_FAILED;
     }
     return ANSWER_REFUSED;
@@ -690,8 +777,8 @@ enum answer_verdict answer_read(const struct tool_read_ctx *ctx,
     }
 
     long st = resp->status;
-    if (st == 401 || st == 403) {
-        key_rejected(st, out);
+    if (st == 401 || st == 403 || st == 418) {
+        rejected(a, out);
         return ANSWER_FAILED;
     }
     if (st == 429) {

@@ -35,11 +35,15 @@ struct answer {
     json_t *data;  /* borrowed: family 2's "data" member, else root; may be NULL */
     long status;   /* the HTTP status */
     char *message; /* ANSWER_REFUSED: MSG91's error text, sanitised (malloc'd) */
+    /* ANSWER_REFUSED: MSG91's own error code (family 1 "code", family 2
+     * "apiError"), digits only; "" when it gave none. */
+    char code[16];
 };
 
 /* Classifies resp. Handles every outcome other than a normal answer, the
- * statuses 401/403/404 Route Missing/413/429/5xx, bodies that are not a
- * JSON object, and key errors in either envelope family, by setting
+ * statuses 401/403/404 Route Missing/413/418/429/5xx, bodies that are not a
+ * JSON object, and the refusals tools/msg91_errors.h documents (key, IP,
+ * duplicate, balance, number, sender) in either envelope family, by setting
  * out->error_text and returning ANSWER_FAILED. Sets out->upstream_request_id
  * when the body carries "request_id". The caller releases a with
  * answer_finish whatever the verdict. */

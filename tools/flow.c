@@ -53,6 +53,41 @@ static json_t *recipient_body(json_t *recipient, size_t i, const void *data, cha
     return r;
 }
 
+/* Sets the string "1" or "0" as name when the boolean argument arg is
+ * given (MSG91 reads Flow's switches as these strings). Returns 0, or -1
+ * when out of memory. */
+static int set_switch(json_t *body, json_t *args, const char *arg, const char *name)
+{
+    json_t *v = json_object_get(args, arg);
+    if (!json_is_boolean(v))
+        return 0;
+    return json_object_set_new(body, name, json_string(json_is_true(v) ? "1" : "0"));
+}
+
+/* A new body holding everything but the recipients, in MSG91's names; NULL
+ * when out of memory. */
+static json_t *flow_body(json_t *args, const char *template_id, int has_expiry,
+                         json_int_t expiry)
+{
+    json_t *body = json_object();
+    const char *sender = json_string_value(json_object_get(args, "sender"));
+    int failed = !body ||
+                 json_object_set_new(body, "template_id", json_string(template_id)) ||
+                 set_switch(body, args, "short_url", "short_url") ||
+                 (has_expiry &&
+                  json_object_set_new(body, "short_url_expiry", json_integer(expiry))) ||
+                 /* MSG91 documents only "1" ("report errors in the answer"). */
+                 (json_is_true(json_object_get(args, "realtime_response")) &&
+                  json_object_set_new(body, "realTimeResponse", json_string("1"))) ||
+                 (sender && json_object_set_new(body, "sender", json_string(sender))) ||
+                 set_switch(body, args, "unicode", "unicode");
+    if (failed) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
 int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
                         struct http_request *req, char **error)
 {
@@ -67,22 +102,9 @@ int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
     json_t *list = request_list(recipients, recipient_body, NULL, error);
     if (!list)
         return -1;
-
-    /* MSG91 reads the flags as the strings "1" and "0". */
-    json_t *body = json_object();
-    json_t *v = json_object_get(args, "short_url");
-    int failed = !body ||
-                 json_object_set_new(body, "template_id", json_string(template_id)) ||
-                 (json_is_boolean(v) &&
-                  json_object_set_new(body, "short_url",
-                                      json_string(json_is_true(v) ? "1" : "0"))) ||
-                 (has_expiry &&
-                  json_object_set_new(body, "short_url_expiry", json_integer(expiry))) ||
-                 (json_is_true(json_object_get(args, "realtime_response")) &&
-                  json_object_set_new(body, "realTimeResponse", json_string("1"))) ||
-                 json_object_set(body, "recipients", list);
-    json_decref(list);
-    if (failed) {
+    /* Given a NULL body, json_object_set_new releases list and fails. */
+    json_t *body = flow_body(args, template_id, has_expiry, expiry);
+    if (json_object_set_new(body, "recipients", list)) {
         json_decref(body);
         return request_fail(error,
                             "The server ran out of memory while building the request.");
@@ -122,10 +144,11 @@ static const struct answer_hint flow_hints[] = {
     {NULL, NULL},
 };
 
+static const struct answer_reader flow_reader = {&flow_effect, flow_success, NULL,
+                                                 flow_hints};
+
 void send_sms_flow_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
                         json_t *args, struct tool_outcome *out)
 {
-    static const struct answer_reader reader = {&flow_effect, flow_success, NULL,
-                                                flow_hints};
-    answer_run(&reader, ctx, resp, args, out);
+    answer_run(&flow_reader, ctx, resp, args, out);
 }

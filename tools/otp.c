@@ -24,8 +24,8 @@ static const struct answer_effect resend_effect = {
 
 static const struct answer_effect verify_effect = {
     "MSG91 may or may not have checked the code",
-    "A code can be verified only once: if verifying again answers \"Mobile no. already "
-    "verified\", this check succeeded.",
+    "A code can be verified only once: if verifying it again gives reason "
+    "\"already_verified\", this check succeeded.",
 };
 
 /* Borrowed string argument, or NULL when absent. */
@@ -60,19 +60,35 @@ static int add_mobile(struct request_url *u, json_t *args, char **error)
     return 0;
 }
 
-/* Adds the integer argument name, when given, as the parameter of that
- * name. On failure u is released and -1 returned with *error set. */
-static int add_integer(struct request_url *u, json_t *args, const char *name,
-                       char **error)
+/* Adds the boolean argument name, when given, as the parameter param:
+ * "1" or "0", the way MSG91's OTP API reads its switches. */
+static void add_switch(struct request_url *u, json_t *args, const char *name,
+                       const char *param)
 {
-    json_int_t value;
-    int rc = args_integer(args, name, &value, error);
-    if (rc < 0) {
-        request_url_finish(u);
+    json_t *v = json_object_get(args, name);
+    if (json_is_boolean(v))
+        request_url_add(u, param, json_is_true(v) ? "1" : "0");
+}
+
+/* The otp_length to send: the one given, else the length of a given otp
+ * (MSG91 checks a custom code against otp_length, whose default is 4), else
+ * none (*length 0). A given length that differs from the code's is refused
+ * rather than sent, since MSG91 would refuse the code. Returns 0, or -1
+ * with *error set. */
+static int otp_length(json_t *args, json_int_t *length, char **error)
+{
+    const char *otp = str_arg(args, "otp");
+    int given = args_integer(args, "otp_length", length, error);
+    if (given < 0)
         return -1;
-    }
-    if (rc > 0)
-        request_url_add_int(u, name, value);
+    if (!given)
+        *length = otp ? (json_int_t)strlen(otp) : 0;
+    else if (otp && (json_int_t)strlen(otp) != *length)
+        return request_failf(error,
+                             "otp has %zu digits but otp_length is %" JSON_INTEGER_FORMAT
+                             ": give otp_length the length of otp, or leave otp_length "
+                             "out. Nothing was sent.",
+                             strlen(otp), *length);
     return 0;
 }
 
@@ -85,6 +101,10 @@ int send_otp_build(const struct tool_build_ctx *ctx, json_t *args,
     if (!template_id || !template_id[0])
         return request_fail(error, "template_id is required: pass template_id or "
                                    "configure MSG91_OTP_TEMPLATE_ID.");
+    json_int_t length, expiry;
+    int has_expiry = args_integer(args, "otp_expiry", &expiry, error);
+    if (has_expiry < 0 || otp_length(args, &length, error) != 0)
+        return -1;
     struct request_url u;
     if (request_url_init(&u, ctx, args, error) != 0)
         return -1;
@@ -94,9 +114,15 @@ int send_otp_build(const struct tool_build_ctx *ctx, json_t *args,
     const char *otp = str_arg(args, "otp");
     if (otp)
         request_url_add(&u, "otp", otp);
-    if (add_integer(&u, args, "otp_length", error) != 0 ||
-        add_integer(&u, args, "otp_expiry", error) != 0)
-        return -1;
+    if (length > 0)
+        request_url_add_int(&u, "otp_length", length);
+    if (has_expiry)
+        request_url_add_int(&u, "otp_expiry", expiry);
+    add_switch(&u, args, "unicode", "unicode");
+    add_switch(&u, args, "invisible", "invisible");
+    /* MSG91 documents only the value 1 ("report errors in the answer"). */
+    if (json_is_true(json_object_get(args, "realtime_response")))
+        request_url_add(&u, "realTimeResponse", "1");
 
     /* MSG91 reads template variables from the body and wants a JSON body
      * even when there are none. */
@@ -126,12 +152,13 @@ static void send_success(const struct answer *a, const struct http_response *res
     free(mobile);
 }
 
+static const struct answer_reader send_reader = {&send_effect, send_success, NULL,
+                                                 send_hints};
+
 void send_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
                    json_t *args, struct tool_outcome *out)
 {
-    static const struct answer_reader reader = {&send_effect, send_success, NULL,
-                                                send_hints};
-    answer_run(&reader, ctx, resp, args, out);
+    answer_run(&send_reader, ctx, resp, args, out);
 }
 
 int resend_otp_build(const struct tool_build_ctx *ctx, json_t *args,
@@ -171,12 +198,13 @@ static void resend_success(const struct answer *a, const struct http_response *r
     free(mobile);
 }
 
+static const struct answer_reader resend_reader = {&resend_effect, resend_success, NULL,
+                                                   resend_hints};
+
 void resend_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
                      json_t *args, struct tool_outcome *out)
 {
-    static const struct answer_reader reader = {&resend_effect, resend_success, NULL,
-                                                resend_hints};
-    answer_run(&reader, ctx, resp, args, out);
+    answer_run(&resend_reader, ctx, resp, args, out);
 }
 
 int verify_otp_build(const struct tool_build_ctx *ctx, json_t *args,
@@ -195,22 +223,27 @@ int verify_otp_build(const struct tool_build_ctx *ctx, json_t *args,
 }
 
 /* MSG91 reports these with "type":"error", but each is a real answer to
- * "is this code right?", so the call succeeds with verified: false. */
-static const char *const not_verified[] = {
-    "OTP not match",
-    "OTP expired",
-    "Mobile no. already verified",
-    "Mobile no. not found",
-    "Max limit reached for this otp verification",
-    NULL,
+ * "is this code right?", so the call succeeds with verified: false and a
+ * reason a model can act on without parsing MSG91's wording. */
+static const struct {
+    const char *message; /* MSG91's, compared ignoring case */
+    const char *reason;  /* the output schema's enum */
+} not_verified[] = {
+    {"OTP not match", "mismatch"},
+    {"OTP expired", "expired"},
+    {"Mobile no. already verified", "already_verified"},
+    {"Max limit reached for this otp verification", "attempts_exceeded"},
+    {"Mobile no. not found", "not_found"},
 };
 
-static void verify_result(struct tool_outcome *out, bool verified, const char *message,
-                          json_t *args)
+/* reason is NULL when verified. */
+static void verify_result(struct tool_outcome *out, const char *reason,
+                          const char *message, json_t *args)
 {
     char *mobile = mobile_digits(args);
-    answer_success(out, mobile ? json_pack("{s:b, s:s, s:s}", "verified", verified,
-                                           "message", message, "mobile", mobile)
+    answer_success(out, mobile ? json_pack("{s:b, s:s*, s:s, s:s}", "verified", !reason,
+                                           "reason", reason, "message", message, "mobile",
+                                           mobile)
                                : NULL);
     free(mobile);
 }
@@ -219,9 +252,9 @@ static void verify_result(struct tool_outcome *out, bool verified, const char *m
  * (verified: false); anything else is an error. */
 static void verify_refused(const struct answer *a, json_t *args, struct tool_outcome *out)
 {
-    for (size_t i = 0; not_verified[i]; i++) {
-        if (answer_message_is(a, not_verified[i])) {
-            verify_result(out, false, a->message, args);
+    for (size_t i = 0; i < sizeof not_verified / sizeof not_verified[0]; i++) {
+        if (answer_message_is(a, not_verified[i].message)) {
+            verify_result(out, not_verified[i].reason, a->message, args);
             return;
         }
     }
@@ -233,13 +266,14 @@ static void verify_success(const struct answer *a, const struct http_response *r
 {
     (void)resp;
     const char *message = json_string_value(json_object_get(a->root, "message"));
-    verify_result(out, true, message ? message : "OTP verified success", args);
+    verify_result(out, NULL, message ? message : "OTP verified success", args);
 }
+
+static const struct answer_reader verify_reader = {&verify_effect, verify_success,
+                                                   verify_refused, NULL};
 
 void verify_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
                      json_t *args, struct tool_outcome *out)
 {
-    static const struct answer_reader reader = {&verify_effect, verify_success,
-                                                verify_refused, NULL};
-    answer_run(&reader, ctx, resp, args, out);
+    answer_run(&verify_reader, ctx, resp, args, out);
 }

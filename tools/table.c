@@ -72,7 +72,8 @@ static const struct tool_def send_otp = {
         "person for the code they received and call verify_otp with it. Calling send_otp "
         "again mints a new code and invalidates the previous one; if the code did not "
         "arrive or expired, prefer resend_otp. Mobile numbers need the country code "
-        "(e.g. +919876543210)." RETRY_WITH_SAME_KEY,
+        "(e.g. +919876543210). With your own `otp`, leave otp_length out (it follows the "
+        "code) or give the code's length." RETRY_WITH_SAME_KEY,
     .read_only = false,
     .destructive = false,
     .idempotent = false,
@@ -111,10 +112,12 @@ static const struct tool_def verify_otp = {
     .title = "Verify OTP",
     .description =
         "Check the code a person typed against the OTP sent to their number with "
-        "send_otp. Returns verified: true or false with MSG91's reason (\"OTP not "
-        "match\", \"OTP expired\", \"Mobile no. already verified\"). A code can be "
-        "verified once; on a mismatch ask the person to re-enter it, on expiry call "
-        "resend_otp or send_otp.",
+        "send_otp. Returns verified: true, or verified: false with a reason beside "
+        "MSG91's message: mismatch (ask the person to re-enter the code), expired (call "
+        "resend_otp or send_otp), attempts_exceeded (call send_otp for a new code), "
+        "not_found (no OTP pending: call send_otp first), or already_verified, which "
+        "means the number IS verified (an earlier check of this code succeeded), not "
+        "that the code was wrong: treat it as done and do not ask for the code again.",
     .read_only = false,
     .destructive = false,
     .idempotent = false,
@@ -132,8 +135,9 @@ static const struct tool_def send_sms_flow = {
         "recipient gives `mobiles` (with country code) and a string value for every "
         "##name## variable of the template; variable names are case-sensitive. Indian "
         "numbers need a DLT-approved template. This sends real messages and is never "
-        "retried automatically: do not call it twice for the same "
-        "message." RETRY_WITH_SAME_KEY,
+        "retried automatically: do not call it twice for the same message. MSG91 "
+        "rejects the same SMS to the same number within 10 seconds as a duplicate "
+        "(error 311)." RETRY_WITH_SAME_KEY,
     .read_only = false,
     .destructive = false,
     .idempotent = false,
