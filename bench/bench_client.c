@@ -704,7 +704,7 @@ struct send_config {
     double cpu_ms; /* server CPU over the measured calls, summed */
 };
 
-#define SEND_WARMUP 200
+#define SEND_WARMUP 200u
 
 static unsigned send_seq; /* makes every number and key unique */
 

@@ -143,7 +143,8 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
       const { out: settled, lines } = await auditDuring(() => Promise.all(clients.map((c) => callSettled(c, args))));
       const first = checkOneOriginal(assert, settled);
       assert.equal((await received()) - r0, 1, `round ${round}: MSG91 received the send once`);
-      const outcomes = lines.map((ls) => ls.filter((l) => l.tool === 'send_sms_flow' && l.outcome !== 'tool_error').map((l) => l.outcome));
+      // "in progress" answers are tool errors; what matters is who sent.
+      const outcomes = lines.map((ls) => ls.filter((l) => ['ok', 'replayed'].includes(l.outcome)).map((l) => l.outcome));
       assert.deepEqual(outcomes[first], ['ok'], JSON.stringify(lines));
       for (let i = 0; i < INSTANCES; i++) if (i !== first) assert.deepEqual(outcomes[i], ['replayed'], JSON.stringify(lines));
     }
