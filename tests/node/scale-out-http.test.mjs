@@ -46,12 +46,17 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
   let balanced; // through nginx's round-robin /mcp
   let safe = false;
   const audit = (i) => auditLines(join(dir, `audit-${i}.log`));
-  // The audit lines each instance wrote while fn ran.
-  async function auditDuring(fn) {
+  // The audit lines each instance wrote for the calls fn made, once
+  // expect(lines) holds: a line may be written after its answer is sent.
+  async function auditDuring(fn, expect) {
     const before = Array.from({ length: INSTANCES }, (_, i) => audit(i).length);
     const out = await fn();
-    return { out, lines: before.map((n, i) => audit(i).slice(n)) };
+    let lines;
+    const now = () => (lines = before.map((n, i) => audit(i).slice(n)));
+    await waitFor(() => expect(now(), out), { what: () => `the audit lines (so far ${JSON.stringify(lines)})` });
+    return { out, lines };
   }
+  const count = (ls, outcome) => ls.filter((l) => l.outcome === outcome).length;
   const received = () => sendsReceived(sandbox.url);
 
   before(async () => {
@@ -119,7 +124,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
       const later = [];
       for (const c of clients.slice(1)) later.push(await callSettled(c, args));
       return { during, stillHeld, original, later };
-    });
+    }, (ls) => count(ls[0], 'ok') === 1 && count(ls[1], 'replayed') === 1 && count(ls[2], 'replayed') === 1);
     assert.ok(out.stillHeld, 'the first send was no longer held by the sandbox when the others were answered (a 4 s hold was too short here)');
     for (const r of out.during) assert.ok(isInProgress(r), `expected "in progress", got ${JSON.stringify(r)}`);
     for (const r of out.during) assert.ok(!isReplay(r));
@@ -140,8 +145,12 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
     for (let round = 0; round < 3; round++) {
       const args = flow(`+91980000010${round}`, `scale-race-${round}`);
       const r0 = await received();
-      const { out: settled, lines } = await auditDuring(() => Promise.all(clients.map((c) => callSettled(c, args))));
+      const { out: settled, lines } = await auditDuring(
+        () => Promise.all(clients.map((c) => callSettled(c, args))),
+        (ls) => ls.reduce((n, l) => n + count(l, 'ok') + count(l, 'replayed'), 0) === INSTANCES,
+      );
       const first = checkOneOriginal(assert, settled);
+      t.diagnostic(`round ${round}: instance ${first} sent; "in progress" answers before the replay: ${settled.map((x) => x.inProgress).join(', ')}`);
       assert.equal((await received()) - r0, 1, `round ${round}: MSG91 received the send once`);
       // "in progress" answers are tool errors; what matters is who sent.
       const outcomes = lines.map((ls) => ls.filter((l) => ['ok', 'replayed'].includes(l.outcome)).map((l) => l.outcome));
@@ -178,7 +187,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
       for (let i = 0; i < INSTANCES; i++) rs.push(await clients[i].callTool(otp(mobile, `scale-otp-over-${i}`), undefined, TIMEOUT));
       rs.push(await balanced.callTool(otp(mobile, 'scale-otp-over-balanced'), undefined, TIMEOUT));
       return rs;
-    });
+    }, (ls) => ls.reduce((n, l) => n + count(l, 'limited'), 0) === INSTANCES + 1);
     for (const r of refused) {
       assert.equal(r.isError, true, JSON.stringify(r));
       assert.ok(!isInProgress(r), text(r));

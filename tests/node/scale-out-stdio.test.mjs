@@ -91,6 +91,7 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
     assert.ok(isReplay(later.result));
     assert.equal(later.inProgress, 0);
     assert.equal((await received()) - r0, 1, 'MSG91 received the send once');
+    await waitFor(() => audit(1).some((l) => l.outcome === 'replayed'), { what: 'the audit line of the replay' });
     assert.equal(audit(1).filter((l) => l.outcome === 'replayed').length, 1);
   });
 
@@ -100,7 +101,8 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
       const args = flow(`+91981100010${round}`, `stdio-race-${round}`);
       const r0 = await received();
       const settled = await Promise.all(procs.map((p) => callSettled(p.client, args)));
-      checkOneOriginal(assert, settled);
+      const first = checkOneOriginal(assert, settled);
+      t.diagnostic(`round ${round}: process ${first} sent; "in progress" answers before the replay: ${settled.map((x) => x.inProgress).join(', ')}`);
       assert.equal((await received()) - r0, 1, `round ${round}: MSG91 received the send once`);
     }
   });
@@ -118,6 +120,7 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
       const r = await procs[i].client.callTool(otp(mobile, `stdio-otp-over-${i}`), undefined, TIMEOUT);
       assert.equal(r.isError, true, JSON.stringify(r));
       assert.match(text(r), /recipient|per hour/i, 'the error says which limit');
+      await waitFor(() => audit(i).length > before[i], { what: `the audit line of process ${i}'s refusal` });
       assert.deepEqual(audit(i).slice(before[i]).map((l) => l.outcome), ['limited']);
     }
     assert.equal((await received()) - r0, OTP_LIMIT, 'no send past the limit reached MSG91');
@@ -129,10 +132,12 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
     const r0 = await received();
     const first = await procs[0].client.callTool(args, undefined, TIMEOUT);
     assert.notEqual(first.isError, true, text(first));
+    const before = audit(1).length;
     const twin = await procs[1].client.callTool(args, undefined, TIMEOUT);
     assert.equal(twin.isError, true, JSON.stringify(twin));
     assert.ok(text(twin).includes(first.structuredContent.request_id), `the refusal names the earlier call: ${text(twin)}`);
     assert.equal((await received()) - r0, 1);
-    assert.equal(audit(1).at(-1).outcome, 'duplicate');
+    await waitFor(() => audit(1).length > before, { what: 'the audit line of the refused twin' });
+    assert.deepEqual(audit(1).slice(before).map((l) => l.outcome), ['duplicate']);
   });
 });
