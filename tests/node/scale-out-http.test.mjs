@@ -30,6 +30,9 @@ import {
 } from './scale-out-lib.mjs';
 
 const KEY = 'scale-out-test-key-5d1e';
+// Redis with a password, as a shared store on a network would have; no
+// output may show it.
+const REDIS_PASSWORD = 'scale-out-redis-pw-9c4b';
 const OTP_LIMIT = 3;
 const INSTANCES = 3;
 
@@ -62,7 +65,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
   before(async () => {
     dir = tempDir('scale-out');
     sandbox = await startSandbox();
-    redis = await startRedis(dir);
+    redis = await startRedis(dir, { password: REDIS_PASSWORD });
     for (let i = 0; i < INSTANCES; i++) {
       servers.push(
         await startHttpServer({
@@ -209,6 +212,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
       assert.equal(keyed.isError, true, JSON.stringify(keyed));
       assert.ok(!isInProgress(keyed), text(keyed));
       assert.match(text(keyed), /store/i, 'the error names the unreachable store');
+      assert.ok(!text(keyed).includes(REDIS_PASSWORD), 'the error shows the Redis password');
       // Without a key the duplicate guard needs the store as much.
       const unkeyed = await clients[i].callTool(
         { name: 'send_sms_flow', arguments: { template_id: 'FLOW_SCALE', recipients: [{ mobiles: `+91980000041${i}` }] } },
@@ -245,5 +249,10 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
       assert.ok(!isReplay(result));
     }
     assert.equal((await received()) - r1, INSTANCES);
+    for (const [i, s] of servers.entries()) {
+      assert.ok(!s.stderr().includes(REDIS_PASSWORD), `instance ${i} wrote the Redis password on stderr`);
+      assert.ok(!s.stderr().includes(KEY), `instance ${i} wrote the auth key on stderr`);
+    }
+    for (let i = 0; i < INSTANCES; i++) assert.ok(!JSON.stringify(audit(i)).includes(REDIS_PASSWORD));
   });
 });

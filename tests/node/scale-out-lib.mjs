@@ -62,25 +62,28 @@ function redisCommand(port, line) {
   });
 }
 
-// Starts redis-server on a free loopback port, no persistence, in dir;
-// resolves once it answers PING. stop() ends it and waits for its exit;
-// start() (again) brings it back on the same port.
-export async function startRedis(dir) {
+// Starts redis-server on a free loopback port, no persistence, in dir,
+// with requirepass when a password is given; resolves once it answers PING
+// (with a password, once it asks for one). stop() ends it and waits for its
+// exit; start() (again) brings it back on the same port.
+export async function startRedis(dir, { password } = {}) {
   if (!existsSync(REDIS_SERVER)) throw new Error(`${REDIS_SERVER} is missing (scripts/deps --test installs redis-server)`);
   const port = await freePort();
+  const auth = password ? ['--requirepass', password] : [];
+  const up = (reply) => reply === '+PONG' || (password && /^-NOAUTH/.test(reply || ''));
   const r = {
     port,
-    url: `redis://127.0.0.1:${port}/0`,
+    url: `redis://${password ? `:${password}@` : ''}127.0.0.1:${port}/0`,
     child: null,
     log: () => (existsSync(join(dir, 'redis.log')) ? readFileSync(join(dir, 'redis.log'), 'utf8') : ''),
     async start() {
       const child = spawn(
         REDIS_SERVER,
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', 'redis.log', '--daemonize', 'no'],
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', 'redis.log', '--daemonize', 'no', ...auth],
         { stdio: 'ignore' },
       );
       this.child = child;
-      await waitFor(async () => (await redisCommand(port, 'PING')) === '+PONG', {
+      await waitFor(async () => up(await redisCommand(port, 'PING')), {
         what: `redis-server on port ${port} to answer PING`,
         dead: () => (child.exitCode !== null ? `redis-server exited (${child.exitCode}); its log:\n${r.log()}` : null),
       });
