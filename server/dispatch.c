@@ -9,6 +9,7 @@
 #include "schemas/embedded.h"
 #include "server/audit.h"
 #include "server/persona.h"
+#include "server/safe_send.h"
 #include "store/store.h"
 #include "tools/request.h"
 #include "tools/service.h"
@@ -54,13 +55,24 @@ struct dispatch {
     struct persona_set *personas;  /* MSG91_PERSONAS, or NULL */
     const struct persona *persona; /* MSG91_PERSONA, in personas; or NULL */
     struct store *store;           /* MSG91_STORE (doc/store.md) */
+    /* MSG91_ALLOWED_COUNTRY_CODES split, or NULL: all countries. */
+    char **country_codes;
+    size_t n_country_codes;
 };
 
 struct dispatch_call {
     struct dispatch *d;
     struct tool_slot *slot;
-    json_t *args;
+    json_t *args;      /* as called, for the audit line */
+    json_t *tool_args; /* what the tool sees: without the idempotency key */
     struct http_call *http;
+    /* A sending call: its checks, then its record (safe_send.h); NULL when
+     * no rule applies or once it is settled. */
+    struct safe_send *safe;
+    struct http_request req; /* held while the checks run */
+    struct persona_set *set; /* keeps req.auth_value alive meanwhile */
+    bool sent;               /* the request went out at least once */
+    json_t *result;          /* held while the outcome is recorded */
     struct dispatch_callbacks cb;
     void *data;
     uint64_t started_ns;
@@ -228,6 +240,39 @@ static int load_personas(struct dispatch *d, char **error)
     return rc;
 }
 
+static void free_country_codes(struct dispatch *d)
+{
+    for (size_t i = 0; i < d->n_country_codes; i++)
+        free(d->country_codes[i]);
+    free(d->country_codes);
+    d->country_codes = NULL;
+    d->n_country_codes = 0;
+}
+
+/* MSG91_ALLOWED_COUNTRY_CODES (checked by config.c: digits, a leading +
+ * and blanks allowed) as digit strings. Returns 0 or -1 (out of memory). */
+static int split_country_codes(struct dispatch *d)
+{
+    const char *p = d->cfg->allowed_country_codes;
+    if (!p)
+        return 0;
+    size_t n = 1;
+    for (const char *q = p; *q; q++)
+        n += *q == ',';
+    if (!(d->country_codes = calloc(n, sizeof *d->country_codes)))
+        return -1;
+    while (*p) {
+        p += strspn(p, " \t+");
+        size_t len = strspn(p, "0123456789");
+        if (len && !(d->country_codes[d->n_country_codes++] = strndup(p, len)))
+            return -1;
+        p += len;
+        p += strcspn(p, ",");
+        p += *p == ',';
+    }
+    return 0;
+}
+
 /* The store's warnings and connection changes, in the server's log. */
 static void store_log(void *data, enum store_log_level level, const char *msg)
 {
@@ -277,7 +322,9 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
         return NULL;
     }
     d->registry = schema_registry_create();
-    if (!d->registry) {
+    if (!d->registry || split_country_codes(d) != 0) {
+        free_country_codes(d);
+        schema_registry_destroy(d->registry);
         audit_close(d->audit);
         persona_set_unref(d->personas);
         free(d);
@@ -288,6 +335,7 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
         d->nslots = i + 1;
         if (init_slot(d, i, error) != 0) {
             free_slots(d);
+            free_country_codes(d);
             audit_close(d->audit);
             persona_set_unref(d->personas);
             free(d);
@@ -301,6 +349,7 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
     /* The store comes last: its close is asynchronous, and a caller whose
      * dispatch_create failed closes the loop without running it. */
     if (!(d->store = dispatch_open_store(cfg, loop, error))) {
+        free_country_codes(d);
         free_slots(d);
         audit_close(d->audit);
         persona_set_unref(d->personas);
@@ -325,6 +374,11 @@ static void unlink_call(struct dispatch_call *c)
 static void free_call(struct dispatch_call *c)
 {
     json_decref(c->args);
+    json_decref(c->tool_args);
+    json_decref(c->result);
+    free(c->req.url);
+    free(c->req.body);
+    persona_set_unref(c->set);
     free(c->client_name);
     free(c->client_version);
     free(c->persona);
@@ -417,6 +471,7 @@ void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data
     struct http_engine *engine = d->engine;
     struct store *store = d->store;
     free_slots(d);
+    free_country_codes(d);
     audit_close(d->audit);
     persona_set_unref(d->personas);
     free(d);
@@ -645,6 +700,8 @@ static int ensure_engine(struct dispatch *d)
 static void on_http_stage(void *data, enum http_stage stage)
 {
     struct dispatch_call *c = data;
+    if (stage == HTTP_STAGE_SENT)
+        c->sent = true;
     if (!c->cb.stage)
         return;
     switch (stage) {
@@ -663,35 +720,81 @@ static void on_http_stage(void *data, enum http_stage stage)
     }
 }
 
-static void on_http_done(void *data, const struct http_response *resp)
+/* Hands a call's result back and ends it. Takes result. */
+static void finish_call(struct dispatch_call *c, json_t *result)
+{
+    unlink_call(c);
+    struct dispatch_callbacks cb = c->cb;
+    void *cb_data = c->data;
+    free_call(c);
+    cb.done(cb_data, result);
+}
+
+/* The outcome of a sending call has been recorded (safe_send_finish). */
+static void on_settled(void *data)
 {
     struct dispatch_call *c = data;
+    c->safe = NULL;
+    json_t *result = c->result;
+    c->result = NULL;
+    finish_call(c, result);
+}
+
+/* Whether the upstream call sent, for the duplicate guard: an answer
+ * without a result is a failure (nothing sent); no answer at all is
+ * unknown, unless the connection never opened. */
+static enum safe_send_sent sent_kind(const struct http_response *resp, bool ok)
+{
+    if (ok)
+        return SAFE_SEND_SUCCEEDED;
+    switch (resp->outcome) {
+    case HTTP_ANSWERED:
+    case HTTP_DNS_FAILED:
+    case HTTP_CONNECT_FAILED:
+    case HTTP_TLS_FAILED:
+        return SAFE_SEND_FAILED;
+    default:
+        return SAFE_SEND_UNKNOWN;
+    }
+}
+
+/* The reader's outcome for an answer whose body is cleaned of the key
+ * first: an upstream that echoes the key (in an error message, say) must
+ * not smuggle it out. Readers cut excerpts, and a cut through the key
+ * would leave a part that the final redaction cannot recognise. */
+static void read_answer(struct dispatch_call *c, const struct http_response *resp,
+                        struct tool_outcome *out)
+{
     struct tool_read_ctx rctx = {
         .tool = c->slot->def,
         .timeout_ms = c->d->cfg->timeout_ms,
         .endpoint = &c->slot->endpoint,
     };
-    struct tool_outcome out = {0};
-    /* An upstream that echoes the key (in an error message, say) must not
-     * smuggle it out: readers cut excerpts, and a cut through the key would
-     * leave a part that the final redaction cannot recognise. So the body
-     * is cleaned before any reader sees it. */
     struct http_response clean = *resp;
     size_t clean_len = 0;
     char *scrubbed = NULL;
     if (redact_apply(resp->body, resp->body_len, &scrubbed, &clean_len) != 0) {
         /* Fail closed: no reader may see a body that still holds the key. */
-        out.error_text = strdup("The server ran out of memory while reading " SERVICE_NAME
-                                "'s answer; the request may or may not have been carried "
-                                "out.");
-    } else {
-        if (scrubbed) {
-            clean.body = scrubbed;
-            clean.body_len = clean_len;
-        }
-        c->slot->def->read(&rctx, &clean, c->args, &out);
-        free(scrubbed);
+        out->error_text =
+            strdup("The server ran out of memory while reading " SERVICE_NAME
+                   "'s answer; the request may or may not have been "
+                   "carried out.");
+        return;
     }
+    if (scrubbed) {
+        clean.body = scrubbed;
+        clean.body_len = clean_len;
+    }
+    c->slot->def->read(&rctx, &clean, c->tool_args, out);
+    free(scrubbed);
+}
+
+static void on_http_done(void *data, const struct http_response *resp)
+{
+    struct dispatch_call *c = data;
+    c->http = NULL;
+    struct tool_outcome out = {0};
+    read_answer(c, resp, &out);
     json_t *result;
     if (out.structured) {
         result = success_result(json_incref(out.structured));
@@ -709,12 +812,19 @@ static void on_http_done(void *data, const struct http_response *resp)
               c->slot->def->name, resp->status, (int)resp->outcome, resp->elapsed_ms,
               resp->attempts, out.upstream_request_id ? ", request id " : "",
               out.upstream_request_id ? out.upstream_request_id : "");
+    enum safe_send_sent sent = sent_kind(resp, out.structured != NULL);
+    char *request_id = out.upstream_request_id;
+    out.upstream_request_id = NULL;
     tool_outcome_finish(&out);
-    unlink_call(c);
-    struct dispatch_callbacks cb = c->cb;
-    void *cb_data = c->data;
-    free_call(c);
-    cb.done(cb_data, result);
+    if (c->safe) {
+        /* The call ends when its outcome is in the store, so that a retry
+         * made after this answer finds it there. */
+        c->result = result;
+        safe_send_finish(c->safe, result, sent, request_id, on_settled, c);
+    } else {
+        finish_call(c, result);
+    }
+    free(request_id);
 }
 
 /* Finishes a call that never goes upstream: audits it and hands the
@@ -734,24 +844,20 @@ static char *copy_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* Hands a built request to the HTTP engine and keeps the call pending.
- * The engine takes req's URL and body, whether or not it accepts it. */
-static enum dispatch_status submit(struct dispatch *d, struct tool_slot *s, json_t *args,
-                                   const struct caller *who,
-                                   const struct dispatch_callbacks *cb, void *data,
-                                   struct http_request *req, uint64_t started,
-                                   json_t **result, struct dispatch_call **call)
+/* A new call record (not yet pending), or NULL when memory ran out. */
+static struct dispatch_call *new_call(struct dispatch *d, struct tool_slot *s,
+                                      json_t *args, json_t *tool_args,
+                                      const struct caller *who,
+                                      const struct dispatch_callbacks *cb, void *data,
+                                      uint64_t started)
 {
-    struct dispatch_call *c = NULL;
-    if (ensure_engine(d) != 0 || !(c = calloc(1, sizeof *c))) {
-        return done_now(
-            d, s, args, who, "tool_error",
-            dispatch_error_result("The HTTP engine could not start; nothing was sent."),
-            started, result);
-    }
+    struct dispatch_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
     c->d = d;
     c->slot = s;
     c->args = json_incref(args);
+    c->tool_args = json_incref(tool_args);
     c->cb = *cb;
     c->data = data;
     c->started_ns = started;
@@ -760,29 +866,69 @@ static enum dispatch_status submit(struct dispatch *d, struct tool_slot *s, json
     c->persona = copy_or_null(who->persona);
     c->client_transport = copy_or_null(who->transport);
     c->client_address = copy_or_null(who->address);
-    log_debug("%s: %s %s", s->def->name, req->method, req->url);
-    /* The engine takes the URL and body, whether or not it accepts the call. */
-    int rc = http_submit(d->engine, req, on_http_done, on_http_stage, c, &c->http);
-    if (rc != 0) {
-        free_call(c);
-        return done_now(d, s, args, who, "tool_error",
-                        dispatch_error_result(
-                            rc == -EBUSY ? "The server is busy: too many calls are "
-                                           "already waiting for " SERVICE_NAME
-                                           ", so this one was "
-                                           "not queued and nothing was sent. Try again "
-                                           "in a moment."
-                                         : "The request could not be queued; nothing "
-                                           "was sent."),
-                        started, result);
-    }
+    return c;
+}
+
+static void link_call(struct dispatch_call *c)
+{
+    struct dispatch *d = c->d;
     c->next = d->calls;
     if (d->calls)
         d->calls->prev = c;
     d->calls = c;
     d->pending++;
-    *call = c;
-    return DISPATCH_PENDING;
+}
+
+/* Hands c->req to the HTTP engine (which takes its URL and body whatever
+ * it answers). Returns 0 or a negative errno. */
+static int start_http(struct dispatch_call *c)
+{
+    struct dispatch *d = c->d;
+    if (ensure_engine(d) != 0) {
+        free(c->req.url);
+        free(c->req.body);
+        c->req.url = c->req.body = NULL;
+        return -EIO;
+    }
+    log_debug("%s: %s %s", c->slot->def->name, c->req.method, c->req.url);
+    return http_submit(d->engine, &c->req, on_http_done, on_http_stage, c, &c->http);
+}
+
+static json_t *not_queued_result(int rc)
+{
+    if (rc == -EIO)
+        return dispatch_error_result(
+            "The HTTP engine could not start; nothing was sent.");
+    return dispatch_error_result(
+        rc == -EBUSY ? "The server is busy: too many calls are already "
+                       "waiting for " SERVICE_NAME ", so this one was not "
+                       "queued and nothing was sent. Try again in a moment."
+                     : "The request could not be queued; nothing was sent.");
+}
+
+/* The verdict of the safe-send checks on a pending call. */
+static void on_verdict(void *data, json_t *refusal, const char *outcome)
+{
+    struct dispatch_call *c = data;
+    struct caller who = {c->client_name, c->client_version, c->persona,
+                         c->client_transport, c->client_address};
+    if (outcome) {
+        c->safe = NULL;
+        audit_call(c->d, c->slot->def->name, c->args, &who, outcome, refusal, NULL, 0,
+                   c->started_ns);
+        finish_call(c, refusal);
+        return;
+    }
+    int rc = start_http(c);
+    if (rc != 0) {
+        struct safe_send *op = c->safe;
+        c->safe = NULL;
+        safe_send_abandon(op, false);
+        json_t *r = not_queued_result(rc);
+        audit_call(c->d, c->slot->def->name, c->args, &who, "tool_error", r, NULL, 0,
+                   c->started_ns);
+        finish_call(c, r);
+    }
 }
 
 /* What one call runs with: the tool, its arguments and who asked. */
@@ -822,23 +968,148 @@ static json_t *no_key_result(const struct call_ctx *x)
         "--sandbox to try the tools against the built-in sandbox.");
 }
 
-/* Validates, builds and sends (or only shows) an allowed call. */
-static enum dispatch_status run_call(const struct call_ctx *x,
-                                     const struct dispatch_callbacks *cb, void *data,
-                                     json_t **result, struct dispatch_call **call)
+/* The call's arguments as the tool sees them: a sending tool's without the
+ * idempotency key (new reference; NULL when memory ran out). */
+static json_t *tool_arguments(const struct tool_slot *s, json_t *args)
+{
+    if (!s->def->sends || !json_object_get(args, SAFE_SEND_KEY_ARG))
+        return json_incref(args);
+    json_t *copy = json_copy(args);
+    if (copy)
+        json_object_del(copy, SAFE_SEND_KEY_ARG);
+    return copy;
+}
+
+/* How long an idempotency claim holds before a retry is told the outcome
+ * is unknown: longer than any call can wait in the queue (each turn of a
+ * slot lasts at most the timeout, times the attempts a read-only call may
+ * make) plus its own timeout, and a margin; never past the TTL. */
+static uint64_t claim_lease_ms(const struct config *cfg)
+{
+    uint64_t turns = ((uint64_t)cfg->max_queue + (uint64_t)cfg->max_inflight - 1) /
+                     (uint64_t)cfg->max_inflight;
+    uint64_t lease =
+        (uint64_t)cfg->timeout_ms * (2 + turns * (1 + READ_ONLY_RETRIES)) + 10000;
+    uint64_t ttl = (uint64_t)cfg->idempotency_ttl_s * 1000;
+    return lease < ttl ? lease : ttl;
+}
+
+/* The call's limits: its persona's where it sets them, else the server's. */
+static void call_limits(const struct call_ctx *x, struct safe_send_info *in)
+{
+    const struct config *cfg = x->d->cfg;
+    const struct persona *p = x->persona;
+    long hour = p ? p->limits[SERVICE_LIMIT_CODES_PER_RECIPIENT_HOUR] : -1;
+    long day = p ? p->limits[SERVICE_LIMIT_SENDS_PER_DAY] : -1;
+    in->per_recipient_per_hour =
+        hour >= 0 ? hour : cfg->limits[SERVICE_LIMIT_CODES_PER_RECIPIENT_HOUR];
+    in->per_recipient_from = hour >= 0 ? SAFE_SEND_FROM_PERSONA : SAFE_SEND_FROM_SERVER;
+    in->sends_per_day = day >= 0 ? day : cfg->limits[SERVICE_LIMIT_SENDS_PER_DAY];
+    in->sends_per_day_from = day >= 0 ? SAFE_SEND_FROM_PERSONA : SAFE_SEND_FROM_SERVER;
+    if (p && p->country_codes) {
+        in->country_codes = (const char *const *)p->country_codes;
+        in->n_country_codes = p->n_country_codes;
+        in->country_codes_from = SAFE_SEND_FROM_PERSONA;
+    } else {
+        in->country_codes = (const char *const *)x->d->country_codes;
+        in->n_country_codes = x->d->n_country_codes;
+        in->country_codes_from = SAFE_SEND_FROM_SERVER;
+    }
+}
+
+/* Sends c->req and keeps the call pending, or finishes it at once. */
+static enum dispatch_status go(struct dispatch_call *c, json_t **result,
+                               struct dispatch_call **call)
+{
+    int rc = start_http(c);
+    if (rc != 0) {
+        struct caller who = {c->client_name, c->client_version, c->persona,
+                             c->client_transport, c->client_address};
+        enum dispatch_status st = done_now(c->d, c->slot, c->args, &who, "tool_error",
+                                           not_queued_result(rc), c->started_ns, result);
+        free_call(c);
+        return st;
+    }
+    link_call(c);
+    *call = c;
+    return DISPATCH_PENDING;
+}
+
+/* A sending call: the safe-send checks first (safe_send.h), then the
+ * request. Takes c and its held request. */
+static enum dispatch_status guarded(const struct call_ctx *x, struct dispatch_call *c,
+                                    json_t **result, struct dispatch_call **call)
+{
+    const struct tool_def *def = x->s->def;
+    json_t *numbers = json_array();
+    if (!numbers || (def->recipients && def->recipients(c->tool_args, numbers) != 0)) {
+        json_decref(numbers);
+        free_call(c);
+        return done_now(x->d, x->s, x->args, &x->who, "tool_error",
+                        dispatch_error_result("The server ran out of memory; nothing was "
+                                              "sent."),
+                        x->started, result);
+    }
+    const struct config *cfg = x->d->cfg;
+    struct safe_send_info in = {
+        .store = x->d->store,
+        .persona = x->persona ? x->persona->name : "",
+        .tool = def->name,
+        .args = c->tool_args,
+        .key = json_string_value(json_object_get(x->args, SAFE_SEND_KEY_ARG)),
+        .numbers = numbers,
+        .per_recipient = def->recipient_limit,
+        .ttl_ms = (uint64_t)cfg->idempotency_ttl_s * 1000,
+        .window_ms = (uint64_t)cfg->duplicate_window_s * 1000,
+        .lease_ms = claim_lease_ms(cfg),
+    };
+    call_limits(x, &in);
+    json_t *refusal = NULL;
+    const char *outcome = NULL;
+    c->safe = safe_send_begin(&in, on_verdict, c, &refusal, &outcome);
+    json_decref(numbers);
+    if (c->safe) {
+        link_call(c);
+        *call = c;
+        return DISPATCH_PENDING;
+    }
+    if (!outcome)
+        return go(c, result, call);
+    free_call(c);
+    return done_now(x->d, x->s, x->args, &x->who, outcome, refusal, x->started, result);
+}
+
+/* Sends a built request (req's URL and body are taken), through the
+ * safe-send checks when the tool sends messages. */
+static enum dispatch_status send_built(const struct call_ctx *x, json_t *tool_args,
+                                       const struct dispatch_callbacks *cb, void *data,
+                                       struct http_request *req, json_t **result,
+                                       struct dispatch_call **call)
+{
+    struct dispatch_call *c =
+        new_call(x->d, x->s, x->args, tool_args, &x->who, cb, data, x->started);
+    if (!c)
+        return done_now(x->d, x->s, x->args, &x->who, "tool_error",
+                        not_queued_result(-EIO), x->started, result);
+    c->req = *req;
+    req->url = req->body = NULL;
+    /* The persona's key (req.auth_value) must outlive a reload while the
+     * checks run. */
+    if (x->persona)
+        c->set = persona_set_ref(x->persona->set);
+    if (x->s->def->sends)
+        return guarded(x, c, result, call);
+    return go(c, result, call);
+}
+
+/* Builds the request of a valid call and sends it (or only shows it). */
+static enum dispatch_status build_and_send(const struct call_ctx *x, json_t *tool_args,
+                                           const struct dispatch_callbacks *cb,
+                                           void *data, json_t **result,
+                                           struct dispatch_call **call)
 {
     struct dispatch *d = x->d;
     struct tool_slot *s = x->s;
-    struct schema_errors errors = {0};
-    if (!schema_validate(s->input, x->args, &errors)) {
-        enum dispatch_status st =
-            done_now(d, s, x->args, &x->who, "invalid_arguments",
-                     invalid_arguments(s, &errors), x->started, result);
-        schema_errors_finish(&errors);
-        return st;
-    }
-    schema_errors_finish(&errors);
-
     struct tool_build_ctx bctx = {
         .tool = s->def,
         .endpoint = &s->endpoint,
@@ -851,7 +1122,7 @@ static enum dispatch_status run_call(const struct call_ctx *x,
     /* A persona's key goes with its own calls only; the engine sends the
      * server's key (or the sandbox's placeholder) for the rest. */
     const char *own_key = x->persona ? x->persona->auth_key : NULL;
-    if (s->def->build(&bctx, x->args, &req, &why) != 0) {
+    if (s->def->build(&bctx, tool_args, &req, &why) != 0) {
         st =
             done_now(d, s, x->args, &x->who, "tool_error",
                      dispatch_error_result(why ? why : "The request could not be built."),
@@ -865,10 +1136,35 @@ static enum dispatch_status run_call(const struct call_ctx *x,
                       result);
     } else {
         req.auth_value = own_key;
-        st = submit(d, s, x->args, &x->who, cb, data, &req, x->started, result, call);
+        st = send_built(x, tool_args, cb, data, &req, result, call);
     }
     free(req.url);
     free(req.body);
+    return st;
+}
+
+/* Validates, builds and sends (or only shows) an allowed call. */
+static enum dispatch_status run_call(const struct call_ctx *x,
+                                     const struct dispatch_callbacks *cb, void *data,
+                                     json_t **result, struct dispatch_call **call)
+{
+    struct schema_errors errors = {0};
+    if (!schema_validate(x->s->input, x->args, &errors)) {
+        enum dispatch_status st =
+            done_now(x->d, x->s, x->args, &x->who, "invalid_arguments",
+                     invalid_arguments(x->s, &errors), x->started, result);
+        schema_errors_finish(&errors);
+        return st;
+    }
+    schema_errors_finish(&errors);
+    json_t *tool_args = tool_arguments(x->s, x->args);
+    if (!tool_args)
+        return done_now(x->d, x->s, x->args, &x->who, "tool_error",
+                        dispatch_error_result("The server ran out of memory; nothing was "
+                                              "sent."),
+                        x->started, result);
+    enum dispatch_status st = build_and_send(x, tool_args, cb, data, result, call);
+    json_decref(tool_args);
     return st;
 }
 
@@ -919,11 +1215,16 @@ void dispatch_cancel(struct dispatch_call *c)
 {
     if (!c)
         return;
+    /* A sending call gives back what it holds in the store, or marks it
+     * unknown when the request may have gone out. */
+    if (c->safe)
+        safe_send_abandon(c->safe, c->sent);
     http_cancel(c->http);
     struct caller who = {c->client_name, c->client_version, c->persona,
                          c->client_transport, c->client_address};
-    audit_call(c->d, c->slot->def->name, c->args, &who, "cancelled", NULL, NULL, 0,
-               c->started_ns);
+    if (!c->result) /* else its answer is audited already */
+        audit_call(c->d, c->slot->def->name, c->args, &who, "cancelled", NULL, NULL, 0,
+                   c->started_ns);
     unlink_call(c);
     free_call(c);
 }

@@ -297,8 +297,12 @@ static void srv_start(struct srv *v, const char *base_url, const char *const *ex
 {
     static char base_env[256];
     snprintf(base_env, sizeof base_env, "MSG91_BASE_URL=%s", base_url);
-    const char *env[40] = {base_env, "MSG91_AUTH_KEY=" TEST_KEY};
-    size_t n = 2;
+    /* Identical sends repeat here on purpose: safe sends are off
+     * (tests/test_safe_send.c tests them). */
+    const char *env[40] = {base_env, "MSG91_AUTH_KEY=" TEST_KEY,
+                           "MSG91_DUPLICATE_WINDOW_S=0",
+                           "MSG91_OTP_PER_RECIPIENT_PER_HOUR=0"};
+    size_t n = 4;
     for (size_t i = 0; extra && extra[i] && n < 39; i++)
         env[n++] = extra[i];
     env[n] = NULL;

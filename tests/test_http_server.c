@@ -76,10 +76,14 @@ static void server_start_at(struct server *s, const char *listen,
     memset(s, 0, sizeof *s);
     snprintf(s->audit, sizeof s->audit, "/tmp/msg91-http-audit-%d.jsonl", (int)getpid());
     unlink(s->audit);
-    const char *env[16] = {F("MSG91_BASE_URL=http://127.0.0.1:%u", SB_PORT),
-                           "MSG91_AUTH_KEY=" TEST_KEY, F("MSG91_AUDIT_LOG=%s", s->audit)};
-    size_t n = 3;
-    for (size_t i = 0; extra && extra[i] && n < 15; i++)
+    /* Identical sends repeat here on purpose: safe sends are off
+     * (tests/test_safe_send.c tests them). */
+    const char *env[18] = {F("MSG91_BASE_URL=http://127.0.0.1:%u", SB_PORT),
+                           "MSG91_AUTH_KEY=" TEST_KEY, F("MSG91_AUDIT_LOG=%s", s->audit),
+                           "MSG91_DUPLICATE_WINDOW_S=0",
+                           "MSG91_OTP_PER_RECIPIENT_PER_HOUR=0"};
+    size_t n = 5;
+    for (size_t i = 0; extra && extra[i] && n < 17; i++)
         env[n++] = extra[i];
     env[n] = NULL;
     const char *argv[] = {"msg91-mcp", "http", "--listen", listen, NULL};

@@ -21,6 +21,10 @@
  * not a failure: the CLI exits 0 for it). */
 #define SERVICE_DRY_RUN_META "msg91/dryRun"
 
+/* The _meta member (true) of a result replayed for an idempotency key:
+ * the stored result of the first call; nothing was sent again. */
+#define SERVICE_REPLAYED_META "msg91/replayed"
+
 /* Settings the tools add to the configuration, read like every other
  * setting (environment variable, flag, config-file key). Each is a string
  * that fills in an argument a call leaves out; a tool says which one in

@@ -3,6 +3,63 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tools/request.h"
+
+/* The sentence every sending tool's description ends with: models that
+ * are told keys are "unique per request" mint a new one per retry, which
+ * is exactly the double send the key exists to stop. */
+#define RETRY_WITH_SAME_KEY                                                              \
+    " Pass an idempotency_key (e.g. a UUID) and, when you retry this same send after "   \
+    "a timeout or an error, reuse the SAME key: the first result comes back and "        \
+    "nothing is sent twice."
+
+/* Appends a number argument, as digits, to out. */
+static int add_number(json_t *out, const char *number)
+{
+    char *digits = request_mobile(number);
+    int rc = digits ? json_array_append_new(out, json_string(digits)) : -1;
+    free(digits);
+    return rc;
+}
+
+/* send_otp and resend_otp: the "mobile" argument. */
+static int mobile_recipient(json_t *args, json_t *out)
+{
+    const char *mobile = json_string_value(json_object_get(args, "mobile"));
+    return mobile ? add_number(out, mobile) : 0;
+}
+
+/* send_sms_flow: every recipient's "mobiles". */
+static int flow_recipients(json_t *args, json_t *out)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(args, "recipients"), i, r) {
+        const char *mobiles = json_string_value(json_object_get(r, "mobiles"));
+        if (mobiles && add_number(out, mobiles) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* create_user_events: the identifier, when it is a phone number (a leading
+ * '+', or digits only, 8 to 15 of them; spaces and dashes allowed) rather
+ * than a contact id or an e-mail address. */
+static int events_recipient(json_t *args, json_t *out)
+{
+    const char *id = json_string_value(json_object_get(args, "identifier"));
+    if (!id)
+        return 0;
+    size_t ndigits = 0;
+    for (const char *p = id; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            ndigits++;
+        else if (!(*p == ' ' || *p == '-' || (*p == '+' && p == id)))
+            return 0;
+    }
+    return ndigits >= 8 && ndigits <= 15 ? add_number(out, id) : 0;
+}
+
 /* Descriptions are read by models: each says when to use the tool and what
  * to do next, and stays well under the ~2 KB some hosts keep. */
 
@@ -15,7 +72,7 @@ static const struct tool_def send_otp = {
         "person for the code they received and call verify_otp with it. Calling send_otp "
         "again mints a new code and invalidates the previous one; if the code did not "
         "arrive or expired, prefer resend_otp. Mobile numbers need the country code "
-        "(e.g. +919876543210).",
+        "(e.g. +919876543210)." RETRY_WITH_SAME_KEY,
     .read_only = false,
     .destructive = false,
     .idempotent = false,
@@ -24,6 +81,9 @@ static const struct tool_def send_otp = {
     .arg_default = {"template_id", SERVICE_SETTING_OTP_TEMPLATE},
     .build = send_otp_build,
     .read = send_otp_read,
+    .sends = true,
+    .recipient_limit = true,
+    .recipients = mobile_recipient,
 };
 
 static const struct tool_def resend_otp = {
@@ -32,7 +92,8 @@ static const struct tool_def resend_otp = {
     .description =
         "Deliver the same pending OTP again, by text (SMS) or voice call. Use only after "
         "send_otp, when the person says the code did not arrive or it expired; MSG91 "
-        "allows two retries per code. Then ask for the code and call verify_otp.",
+        "allows two retries per code. Then ask for the code and call "
+        "verify_otp." RETRY_WITH_SAME_KEY,
     .read_only = false,
     .destructive = false,
     .idempotent = false,
@@ -40,6 +101,9 @@ static const struct tool_def resend_otp = {
     .endpoint = {"GET", "/api/v5/otp/retry"},
     .build = resend_otp_build,
     .read = resend_otp_read,
+    .sends = true,
+    .recipient_limit = true,
+    .recipients = mobile_recipient,
 };
 
 static const struct tool_def verify_otp = {
@@ -68,7 +132,8 @@ static const struct tool_def send_sms_flow = {
         "recipient gives `mobiles` (with country code) and a string value for every "
         "##name## variable of the template; variable names are case-sensitive. Indian "
         "numbers need a DLT-approved template. This sends real messages and is never "
-        "retried automatically: do not call it twice for the same message.",
+        "retried automatically: do not call it twice for the same "
+        "message." RETRY_WITH_SAME_KEY,
     .read_only = false,
     .destructive = false,
     .idempotent = false,
@@ -76,6 +141,8 @@ static const struct tool_def send_sms_flow = {
     .endpoint = {"POST", "/api/v5/flow"},
     .build = send_sms_flow_build,
     .read = send_sms_flow_read,
+    .sends = true,
+    .recipients = flow_recipients,
 };
 
 static const struct tool_def create_user_events = {
@@ -86,7 +153,7 @@ static const struct tool_def create_user_events = {
         "identified by contact id, e-mail or phone number, for segmentation and "
         "campaigns. MSG91 accepts events first and may mark them failed later (for "
         "example an unknown contact); check with get_failed_events. Use get_event_types "
-        "to see which event names exist.",
+        "to see which event names exist." RETRY_WITH_SAME_KEY,
     .read_only = false,
     .destructive = false,
     .idempotent = false,
@@ -94,6 +161,8 @@ static const struct tool_def create_user_events = {
     .endpoint = {"POST", "/api/v5/segmento/api/v1/events"},
     .build = create_user_events_build,
     .read = create_user_events_read,
+    .sends = true,
+    .recipients = events_recipient,
 };
 
 static const struct tool_def get_event_types = {

@@ -63,6 +63,12 @@ typedef void (*tool_read_fn)(const struct tool_read_ctx *ctx,
                              const struct http_response *resp, json_t *args,
                              struct tool_outcome *out);
 
+/* A sending tool's recipients: appends to out (a JSON array) each number
+ * the call sends to, as digits with the country code, for the country
+ * allowlist and the per-recipient limit. args have passed the input
+ * schema. Returns 0, or -1 when memory ran out. */
+typedef int (*tool_recipients_fn)(json_t *args, json_t *out);
+
 /* An argument whose default comes from a setting the tools add to the
  * configuration (SERVICE_SETTINGS in tools/service.h). */
 struct tool_arg_default {
@@ -82,6 +88,13 @@ struct tool_def {
     struct tool_arg_default arg_default;
     tool_build_fn build;
     tool_read_fn read;
+    /* Safe sends (doc/server.md): the tool sends messages, so it takes an
+     * idempotency_key and the duplicate guard and the send limits apply. */
+    bool sends;
+    /* Counts against the per-recipient hourly limit
+     * (SERVICE_LIMIT_CODES_PER_RECIPIENT_HOUR). */
+    bool recipient_limit;
+    tool_recipients_fn recipients; /* NULL: none to check */
 };
 
 extern const struct tool_def *const tool_table[];
