@@ -4,7 +4,14 @@
 // process is a child of this test, on a free loopback port, stopped at the
 // end. nginx balances /mcp round-robin and routes /iN/mcp to instance N, so
 // a test can name the instance each call reaches while still going through
-// the balancer. What MSG91 received is the sandbox's own count.
+// the balancer. What MSG91 received is the sandbox's own record.
+//
+// One key at several instances at once, as the contract ("Safe sends")
+// implies: exactly one call runs and is answered normally; a caller whose
+// call arrives while it runs gets the tool error "in progress"; one that
+// arrives (or retries) after it gets the stored result marked
+// `_meta["msg91/replayed"]: true`. So once every "in progress" caller has
+// retried, all hold the same result, one unmarked and the others marked.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -47,7 +54,6 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
   let servers = [];
   let clients = []; // clients[i] reaches instance i through nginx
   let balanced; // through nginx's round-robin /mcp
-  let safe = false;
   const audit = (i) => auditLines(join(dir, `audit-${i}.log`));
   // The audit lines each instance wrote for the calls fn made, once
   // expect(lines) holds: a line may be written after its answer is sent.
@@ -83,7 +89,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
     nginx = await startNginx(dir, servers.map((s) => s.url));
     for (let i = 0; i < INSTANCES; i++) clients.push(await connectHttp(nginx.instanceUrl(i)));
     balanced = await connectHttp(nginx.url);
-    safe = await hasSafeSends(balanced);
+    assert.ok(await hasSafeSends(balanced), 'send_otp takes an idempotency_key');
   });
 
   after(async () => {
@@ -95,11 +101,6 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
     removeDir(dir);
   });
 
-  const needSafeSends = (t) => {
-    if (!safe) t.skip('this msg91-mcp has no idempotency_key yet (issue 13 is not built in)');
-    return !safe;
-  };
-
   it('balances through nginx and every instance answers', async () => {
     const r = await fetch(`${nginx.base}/healthz`);
     assert.equal(r.status, 200);
@@ -110,8 +111,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
     }
   });
 
-  it('one key at three instances while the first call runs: "in progress", then the replay; MSG91 gets one request', async (t) => {
-    if (needSafeSends(t)) return;
+  it('one key at three instances while the first call runs: "in progress", then the replay; MSG91 gets one request', async () => {
     const key = 'scale-held-1';
     const args = flow('+919800000001', key);
     const r0 = await received();
@@ -144,7 +144,6 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
   });
 
   it('one key at three instances at the same moment: one send, three identical results', async (t) => {
-    if (needSafeSends(t)) return;
     for (let round = 0; round < 3; round++) {
       const args = flow(`+91980000010${round}`, `scale-race-${round}`);
       const r0 = await received();
@@ -162,8 +161,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
     }
   });
 
-  it('the same key with other arguments at another instance is refused and sends nothing', async (t) => {
-    if (needSafeSends(t)) return;
+  it('the same key with other arguments at another instance is refused and sends nothing', async () => {
     const key = 'scale-mismatch';
     const sent = await clients[0].callTool(flow('+919800000201', key), undefined, TIMEOUT);
     assert.notEqual(sent.isError, true, text(sent));
@@ -175,8 +173,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
     assert.equal(await received(), r0, 'nothing was sent');
   });
 
-  it(`the OTP limit per recipient (${OTP_LIMIT} an hour) holds across the instances`, async (t) => {
-    if (needSafeSends(t)) return;
+  it(`the OTP limit per recipient (${OTP_LIMIT} an hour) holds across the instances`, async () => {
     const mobile = '+919800000301';
     const r0 = await received();
     for (let n = 0; n < OTP_LIMIT; n++) {
@@ -203,8 +200,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
     assert.notEqual(r.isError, true, text(r));
   });
 
-  it('with Redis stopped, sends are refused with a tool error and reads still answer; sends resume when it is back', async (t) => {
-    if (needSafeSends(t)) return;
+  it('with Redis stopped, sends are refused with a tool error and reads still answer; sends resume when it is back', async () => {
     await redis.stop();
     const r0 = await received();
     for (let i = 0; i < INSTANCES; i++) {

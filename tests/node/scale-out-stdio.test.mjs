@@ -36,7 +36,6 @@ const otp = (mobile, key) => ({ name: 'send_otp', arguments: { mobile, template_
 describe('scale-out: two stdio servers sharing the default SQLite store', () => {
   let dir, sandbox;
   const procs = [];
-  let safe = false;
   const env = (i) => ({
     MSG91_AUTH_KEY: KEY,
     MSG91_BASE_URL: sandbox.url,
@@ -52,7 +51,7 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
     dir = tempDir('scale-stdio');
     sandbox = await startSandbox();
     for (let i = 0; i < PROCESSES; i++) procs.push(await connectStdio(env(i)));
-    safe = await hasSafeSends(procs[0].client);
+    assert.ok(await hasSafeSends(procs[0].client), 'send_otp takes an idempotency_key');
   });
 
   after(async () => {
@@ -61,11 +60,6 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
     removeDir(dir);
   });
 
-  const needSafeSends = (t) => {
-    if (!safe) t.skip('this msg91-mcp has no idempotency_key yet (issue 13 is not built in)');
-    return !safe;
-  };
-
   it('both use the default store: SQLite under $XDG_STATE_HOME', async () => {
     const r = await run(BIN, ['state'], { env: serverEnv(env(0)) });
     assert.equal(r.code, 0, r.stderr);
@@ -73,8 +67,7 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
     for (const p of procs) assert.doesNotMatch(p.stderr(), /memory/i, 'no fall-back to the memory store');
   });
 
-  it('one key at both while the first call runs: "in progress", then the replay; MSG91 gets one request', async (t) => {
-    if (needSafeSends(t)) return;
+  it('one key at both while the first call runs: "in progress", then the replay; MSG91 gets one request', async () => {
     const args = flow('+919811000001', 'stdio-held-1');
     const r0 = await received();
     await sandboxControl(sandbox.url, 'misbehave', { method: 'POST', body: { tool: 'send_sms_flow', delay_ms: 4000, count: 1 } });
@@ -96,7 +89,6 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
   });
 
   it('one key at both at the same moment: one send, identical results', async (t) => {
-    if (needSafeSends(t)) return;
     for (let round = 0; round < 5; round++) {
       const args = flow(`+91981100010${round}`, `stdio-race-${round}`);
       const r0 = await received();
@@ -107,8 +99,7 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
     }
   });
 
-  it(`the OTP limit per recipient (${OTP_LIMIT} an hour) holds across both processes`, async (t) => {
-    if (needSafeSends(t)) return;
+  it(`the OTP limit per recipient (${OTP_LIMIT} an hour) holds across both processes`, async () => {
     const mobile = '+919811000301';
     const r0 = await received();
     for (let n = 0; n < OTP_LIMIT; n++) {
@@ -126,8 +117,7 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
     assert.equal((await received()) - r0, OTP_LIMIT, 'no send past the limit reached MSG91');
   });
 
-  it('without a key, an identical send from the other process within the window is refused as a duplicate', async (t) => {
-    if (needSafeSends(t)) return;
+  it('without a key, an identical send from the other process within the window is refused as a duplicate', async () => {
     const args = { name: 'send_sms_flow', arguments: { template_id: 'FLOW_STDIO', recipients: [{ mobiles: '+919811000401', name: 'Ravi' }] } };
     const r0 = await received();
     const first = await procs[0].client.callTool(args, undefined, TIMEOUT);
