@@ -58,7 +58,10 @@ describe('Inspector CLI: tools/call against a sandbox-backed server', () => {
   let serverArgs;
   before(async () => {
     sandbox = await startSandbox();
-    serverArgs = ['-e', `MSG91_BASE_URL=${sandbox.url}`, '-e', 'MSG91_AUTH_KEY=test-key', BIN];
+    // The Inspector passes HOME on, so the default store would be the
+    // user's own SQLite file, whose per-number counts outlive this run.
+    serverArgs = ['-e', `MSG91_BASE_URL=${sandbox.url}`, '-e', 'MSG91_AUTH_KEY=test-key',
+      '-e', 'MSG91_STORE=memory', BIN];
   });
   after(async () => {
     await sandbox?.stop();
