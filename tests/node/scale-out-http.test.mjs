@@ -55,13 +55,14 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
   let clients = []; // clients[i] reaches instance i through nginx
   let balanced; // through nginx's round-robin /mcp
   const audit = (i) => auditLines(join(dir, `audit-${i}.log`));
-  // The audit lines each instance wrote for the calls fn made, once
-  // expect(lines) holds: a line may be written after its answer is sent.
-  async function auditDuring(fn, expect) {
-    const before = Array.from({ length: INSTANCES }, (_, i) => audit(i).length);
+  // Runs fn, then waits until expect(lines) holds, lines[i] being the audit
+  // lines instance i wrote for calls with an idempotency_key that mine()
+  // accepts (a line may be written after its answer is sent, so the lines
+  // of other tests' calls may still arrive meanwhile).
+  async function auditDuring(fn, mine, expect) {
     const out = await fn();
     let lines;
-    const now = () => (lines = before.map((n, i) => audit(i).slice(n)));
+    const now = () => (lines = Array.from({ length: INSTANCES }, (_, i) => audit(i).filter((l) => mine(l.arguments?.idempotency_key ?? ''))));
     await waitFor(() => expect(now(), out), { what: () => `the audit lines (so far ${JSON.stringify(lines)})` });
     return { out, lines };
   }
@@ -127,7 +128,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
       const later = [];
       for (const c of clients.slice(1)) later.push(await callSettled(c, args));
       return { during, stillHeld, original, later };
-    }, (ls) => count(ls[0], 'ok') === 1 && count(ls[1], 'replayed') === 1 && count(ls[2], 'replayed') === 1);
+    }, (k) => k === key, (ls) => count(ls[0], 'ok') === 1 && count(ls[1], 'replayed') === 1 && count(ls[2], 'replayed') === 1);
     assert.ok(out.stillHeld, 'the first send was no longer held by the sandbox when the others were answered (a 4 s hold was too short here)');
     for (const r of out.during) assert.ok(isInProgress(r), `expected "in progress", got ${JSON.stringify(r)}`);
     for (const r of out.during) assert.ok(!isReplay(r));
@@ -149,6 +150,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
       const r0 = await received();
       const { out: settled, lines } = await auditDuring(
         () => Promise.all(clients.map((c) => callSettled(c, args))),
+        (k) => k === `scale-race-${round}`,
         (ls) => ls.reduce((n, l) => n + count(l, 'ok') + count(l, 'replayed'), 0) === INSTANCES,
       );
       const first = checkOneOriginal(assert, settled);
@@ -187,7 +189,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
       for (let i = 0; i < INSTANCES; i++) rs.push(await clients[i].callTool(otp(mobile, `scale-otp-over-${i}`), undefined, TIMEOUT));
       rs.push(await balanced.callTool(otp(mobile, 'scale-otp-over-balanced'), undefined, TIMEOUT));
       return rs;
-    }, (ls) => ls.reduce((n, l) => n + count(l, 'limited'), 0) === INSTANCES + 1);
+    }, (k) => k.startsWith('scale-otp-over-'), (ls) => ls.reduce((n, l) => n + count(l, 'limited'), 0) === INSTANCES + 1);
     for (const r of refused) {
       assert.equal(r.isError, true, JSON.stringify(r));
       assert.ok(!isInProgress(r), text(r));

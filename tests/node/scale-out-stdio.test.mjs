@@ -44,7 +44,8 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
     MSG91_AUDIT_LOG: join(dir, `audit-${i}.log`),
     MSG91_LOG_LEVEL: 'warning',
   });
-  const audit = (i) => auditLines(join(dir, `audit-${i}.log`));
+  // Process i's audit lines of calls with an idempotency_key mine() accepts.
+  const audit = (i, mine = () => true) => auditLines(join(dir, `audit-${i}.log`)).filter((l) => mine(l.arguments?.idempotency_key ?? ''));
   const received = () => sendsReceived(sandbox.url);
 
   before(async () => {
@@ -84,8 +85,10 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
     assert.ok(isReplay(later.result));
     assert.equal(later.inProgress, 0);
     assert.equal((await received()) - r0, 1, 'MSG91 received the send once');
-    await waitFor(() => audit(1).some((l) => l.outcome === 'replayed'), { what: 'the audit line of the replay' });
-    assert.equal(audit(1).filter((l) => l.outcome === 'replayed').length, 1);
+    const mine = (k) => k === 'stdio-held-1';
+    await waitFor(() => audit(0, mine).length === 1 && audit(1, mine).some((l) => l.outcome === 'replayed'), { what: 'the audit lines of the send and its replay' });
+    assert.deepEqual(audit(0, mine).map((l) => l.outcome), ['ok']);
+    assert.equal(audit(1, mine).filter((l) => l.outcome === 'replayed').length, 1);
   });
 
   it('one key at both at the same moment: one send, identical results', async (t) => {
@@ -106,13 +109,13 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
       const r = await procs[n % PROCESSES].client.callTool(otp(mobile, `stdio-otp-${n}`), undefined, TIMEOUT);
       assert.notEqual(r.isError, true, `send ${n + 1} via process ${n % PROCESSES}: ${text(r)}`);
     }
-    const before = procs.map((_, i) => audit(i).length);
+    const over = (k) => k.startsWith('stdio-otp-over-');
     for (let i = 0; i < PROCESSES; i++) {
       const r = await procs[i].client.callTool(otp(mobile, `stdio-otp-over-${i}`), undefined, TIMEOUT);
       assert.equal(r.isError, true, JSON.stringify(r));
       assert.match(text(r), /recipient|per hour/i, 'the error says which limit');
-      await waitFor(() => audit(i).length > before[i], { what: `the audit line of process ${i}'s refusal` });
-      assert.deepEqual(audit(i).slice(before[i]).map((l) => l.outcome), ['limited']);
+      await waitFor(() => audit(i, over).length > 0, { what: `the audit line of process ${i}'s refusal` });
+      assert.deepEqual(audit(i, over).map((l) => l.outcome), ['limited']);
     }
     assert.equal((await received()) - r0, OTP_LIMIT, 'no send past the limit reached MSG91');
   });
@@ -122,12 +125,13 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
     const r0 = await received();
     const first = await procs[0].client.callTool(args, undefined, TIMEOUT);
     assert.notEqual(first.isError, true, text(first));
-    const before = audit(1).length;
+    const number = (l) => l.tool === 'send_sms_flow' && /0401$/.test(l.arguments?.recipients?.[0]?.mobiles ?? '');
     const twin = await procs[1].client.callTool(args, undefined, TIMEOUT);
     assert.equal(twin.isError, true, JSON.stringify(twin));
     assert.ok(text(twin).includes(first.structuredContent.request_id), `the refusal names the earlier call: ${text(twin)}`);
     assert.equal((await received()) - r0, 1);
-    await waitFor(() => audit(1).length > before, { what: 'the audit line of the refused twin' });
-    assert.deepEqual(audit(1).slice(before).map((l) => l.outcome), ['duplicate']);
+    await waitFor(() => audit(0).some(number) && audit(1).some(number), { what: 'the audit lines of the send and its twin' });
+    assert.deepEqual(audit(0).filter(number).map((l) => l.outcome), ['ok']);
+    assert.deepEqual(audit(1).filter(number).map((l) => l.outcome), ['duplicate']);
   });
 });
