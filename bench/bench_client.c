@@ -25,6 +25,12 @@
  *   -c CALLS    calls in flight in the memory mode (default 1000)
  *   -H MS       how long the sandbox holds each answer in the memory mode
  *               (default 3000; longer for a server under valgrind)
+ *   -s          the safe-send mode instead: latency of send_sms_flow, one
+ *               call at a time, -n calls x -r runs with each state store
+ *               (memory, SQLite in a mktemp directory, Redis with -R) and
+ *               without any safe-send work, the baseline
+ *   -R URL      the Redis store of -s (redis://127.0.0.1:PORT/0), a
+ *               redis-server the caller runs (bench/run --store starts one)
  * The last line is "figures: key=value ...", which bench/chart reads. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -78,6 +84,8 @@ struct options {
     bool memory;
     unsigned held;
     unsigned hold_ms;
+    bool sends;        /* -s: the safe-send mode */
+    const char *redis; /* -R: its Redis store, or NULL */
 };
 
 struct run {
@@ -87,6 +95,10 @@ struct run {
     double connections;
     double rw_syscalls_per_call;
 };
+
+/* The safe-send mode (-s) gives its servers these settings too. */
+#define SEND_ENV_MAX 4
+static char *send_env[SEND_ENV_MAX + 1];
 
 static struct server *live_server; /* killed if the benchmark aborts */
 static struct sandbox *sb;
@@ -217,8 +229,13 @@ static void server_spawn(struct server *s, const char *binary, unsigned max_infl
     char base[64], inflight[64];
     snprintf(base, sizeof base, "MSG91_BASE_URL=http://127.0.0.1:%u", sb_port);
     snprintf(inflight, sizeof inflight, "MSG91_MAX_INFLIGHT=%u", max_inflight);
-    char *extra[] = {base, "MSG91_AUTH_KEY=bench-key", "MSG91_LOG_LEVEL=error",
-                     max_inflight ? inflight : NULL, NULL};
+    char *extra[4 + SEND_ENV_MAX] = {base, "MSG91_AUTH_KEY=bench-key",
+                                     "MSG91_LOG_LEVEL=error"};
+    size_t n_extra = 3;
+    if (max_inflight)
+        extra[n_extra++] = inflight;
+    for (size_t i = 0; send_env[i]; i++)
+        extra[n_extra++] = send_env[i];
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
         die("pipe: %s", strerror(errno));
@@ -666,6 +683,190 @@ static void client_runs(const struct options *o)
     free(rs);
 }
 
+/* ---- the safe-send mode (-s) ----------------------------------------------- */
+
+/* What a send costs with each state store: send_sms_flow calls one at a
+ * time (the latency of one call, write to reply), each to a number of its
+ * own so that no rule of the sandbox or of the duplicate guard refuses it,
+ * against the sandbox, which answers at once. The baseline does no
+ * safe-send work at all (no key, duplicate guard off); "key" gives every
+ * call a fresh idempotency key (claim, then store the result); "no key"
+ * leaves the key out under the default 60 s duplicate guard (look for a
+ * twin and record the call, then settle it). */
+struct send_config {
+    const char *label;
+    const char *figure; /* its name in the figures line */
+    const char *store;  /* MSG91_STORE=... */
+    bool keyed;
+    bool guard; /* the default duplicate window, else 0 */
+    double *us; /* every measured call of every run */
+    unsigned n;
+    double cpu_ms; /* server CPU over the measured calls, summed */
+};
+
+#define SEND_WARMUP 200u
+
+static unsigned send_seq; /* makes every number and key unique */
+
+/* Waits for the next line from the server that is a reply (notifications
+ * are dropped); it starts s->buf, *len bytes long without its newline, and
+ * stays there until send_consume. */
+static const char *send_reply_line(struct server *s, size_t *len)
+{
+    double deadline = now_ms() + STALL_MS;
+    for (;;) {
+        const char *nl = memchr(s->buf, '\n', s->len);
+        if (nl) {
+            *len = (size_t)(nl - s->buf);
+            if (memmem(s->buf, *len, "\"id\":", 5))
+                return s->buf;
+            memmove(s->buf, nl + 1, s->len - *len - 1);
+            s->len -= *len + 1;
+            continue;
+        }
+        if (s->cap - s->len < 65536) {
+            char *nb = realloc(s->buf, s->cap *= 2);
+            if (!nb)
+                die("out of memory");
+            s->buf = nb;
+        }
+        struct pollfd pf = {.fd = s->out_fd, .events = POLLIN};
+        if (poll(&pf, 1, 1000) < 0 && errno != EINTR)
+            die("poll: %s", strerror(errno));
+        ssize_t n = read(s->out_fd, s->buf + s->len, s->cap - s->len);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            die("the server closed its output");
+        if (n > 0)
+            s->len += (size_t)n;
+        if (now_ms() > deadline)
+            die("no reply for %d ms", STALL_MS);
+    }
+}
+
+static void send_consume(struct server *s, size_t len)
+{
+    memmove(s->buf, s->buf + len + 1, s->len - len - 1);
+    s->len -= len + 1;
+}
+
+/* One send; returns its latency in microseconds. */
+static double send_one(struct server *s, const struct send_config *c, unsigned id)
+{
+    unsigned seq = send_seq++;
+    char key[64] = "";
+    if (c->keyed)
+        snprintf(key, sizeof key, ",\"idempotency_key\":\"bench-%d-%u\"", (int)getpid(),
+                 seq);
+    char line[512];
+    int n =
+        snprintf(line, sizeof line,
+                 "{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"send_sms_flow\",\"arguments\":{\"template_id\":"
+                 "\"bench_flow\",\"recipients\":[{\"mobiles\":\"917%09u\","
+                 "\"name\":\"Asha\"}]%s}}}\n",
+                 id, seq, key);
+    double t0 = now_ms();
+    send_message(s, line, (size_t)n);
+    size_t len;
+    const char *reply = send_reply_line(s, &len);
+    double us = (now_ms() - t0) * 1e3;
+    char want[48];
+    int wn = snprintf(want, sizeof want, "\"id\":%u,\"result\":{", id);
+    if (!memmem(reply, len, want, (size_t)wn) ||
+        memmem(reply, len, "\"isError\":true", 14) ||
+        !memmem(reply, len, "\"request_id\":\"", 14) ||
+        memmem(reply, len, "msg91/replayed", 14))
+        die("send %u (%s) did not succeed as a new send: %.*s", id, c->label, (int)len,
+            reply);
+    send_consume(s, len);
+    return us;
+}
+
+static void send_run(const struct options *o, struct send_config *c)
+{
+    char store[600];
+    snprintf(store, sizeof store, "MSG91_STORE=%s", c->store);
+    size_t k = 0;
+    send_env[k++] = store;
+    if (!c->guard)
+        send_env[k++] = "MSG91_DUPLICATE_WINDOW_S=0";
+    send_env[k] = NULL;
+    struct server s;
+    server_ready(&s, o, 0);
+    for (unsigned i = 0; i < SEND_WARMUP; i++)
+        send_one(&s, c, 2000000000u + i);
+    double u0, s0, u1, s1;
+    server_cpu_ms(s.pid, &u0, &s0);
+    for (unsigned i = 0; i < o->calls; i++)
+        c->us[c->n++] = send_one(&s, c, 1 + i);
+    server_cpu_ms(s.pid, &u1, &s1);
+    server_stop(&s);
+    send_env[0] = NULL;
+    c->cpu_ms += (u1 - u0) + (s1 - s0);
+}
+
+static double percentile(double *v, unsigned n, double p)
+{
+    qsort(v, n, sizeof v[0], cmp_double);
+    size_t i = (size_t)(p * (n - 1) + 0.5);
+    return v[i];
+}
+
+static void send_runs(const struct options *o)
+{
+    char dir[] = "/tmp/bench_client.sends.XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp: %s", strerror(errno));
+    char sqlite[128];
+    snprintf(sqlite, sizeof sqlite, "sqlite:%s/state.db", dir);
+    struct send_config cs[] = {
+        {"baseline: no key, no guard", "baseline", "memory", false, false, NULL, 0, 0},
+        {"memory, key", "memory_key", "memory", true, true, NULL, 0, 0},
+        {"memory, no key (guard)", "memory_guard", "memory", false, true, NULL, 0, 0},
+        {"sqlite, key", "sqlite_key", sqlite, true, true, NULL, 0, 0},
+        {"sqlite, no key (guard)", "sqlite_guard", sqlite, false, true, NULL, 0, 0},
+        {"redis, key", "redis_key", o->redis, true, true, NULL, 0, 0},
+        {"redis, no key (guard)", "redis_guard", o->redis, false, true, NULL, 0, 0},
+    };
+    unsigned nc = o->redis ? 7 : 5;
+    for (unsigned i = 0; i < nc; i++)
+        if (!(cs[i].us = calloc((size_t)o->calls * o->runs, sizeof(double))))
+            die("out of memory");
+    /* The configurations take turns, so a change of machine load over the
+     * minutes this takes falls on all of them alike. */
+    for (unsigned r = 0; r < o->runs; r++)
+        for (unsigned i = 0; i < nc; i++)
+            send_run(o, &cs[i]);
+    printf("send_sms_flow, one call at a time, %u calls x %u runs per configuration "
+           "(each run a fresh server, %u calls of warm-up), sandbox upstream%s\n",
+           o->calls, o->runs, SEND_WARMUP, o->redis ? "" : "; no -R: Redis not measured");
+    printf("%-28s %10s %10s %12s %12s %14s\n", "configuration", "median us", "p99 us",
+           "+median us", "+p99 us", "CPU us/call");
+    double base_med = 0, base_p99 = 0;
+    char figures[2048];
+    size_t fl = 0;
+    for (unsigned i = 0; i < nc; i++) {
+        double med = percentile(cs[i].us, cs[i].n, 0.5);
+        double p99 = percentile(cs[i].us, cs[i].n, 0.99);
+        double cpu = cs[i].cpu_ms * 1e3 / cs[i].n;
+        if (i == 0) {
+            base_med = med;
+            base_p99 = p99;
+        }
+        printf("%-28s %10.1f %10.1f %12.1f %12.1f %14.1f\n", cs[i].label, med, p99,
+               med - base_med, p99 - base_p99, cpu);
+        fl += (size_t)snprintf(figures + fl, sizeof figures - fl,
+                               " %s_median_us=%.1f %s_p99_us=%.1f", cs[i].figure, med,
+                               cs[i].figure, p99);
+        free(cs[i].us);
+    }
+    printf("figures:%s\n", figures);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench_client: could not remove %s\n", dir);
+}
+
 static unsigned parse_count(const char *s, const char *what)
 {
     char *end;
@@ -678,14 +879,14 @@ static unsigned parse_count(const char *s, const char *what)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_client [-n CALLS] [-w IN_FLIGHT] [-l LIMIT] [-r RUNS] "
-                    "[-S] [-M [-c IN_FLIGHT] [-H HOLD_MS]] BINARY\n");
+                    "[-S] [-M [-c IN_FLIGHT] [-H HOLD_MS]] [-s [-R REDIS_URL]] BINARY\n");
     exit(2);
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "n:w:l:r:SMc:H:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:w:l:r:SMc:H:sR:")) != -1) {
         switch (opt) {
         case 'n':
             o->calls = parse_count(optarg, "-n");
@@ -710,6 +911,12 @@ static void parse_options(int argc, char **argv, struct options *o)
             break;
         case 'H':
             o->hold_ms = parse_count(optarg, "-H");
+            break;
+        case 's':
+            o->sends = true;
+            break;
+        case 'R':
+            o->redis = optarg;
             break;
         default:
             usage();
@@ -745,7 +952,9 @@ int main(int argc, char **argv)
     if (f)
         fclose(f);
     printf("; sandbox upstream on 127.0.0.1:%u\n", sb_port);
-    if (o.memory) {
+    if (o.sends) {
+        send_runs(&o);
+    } else if (o.memory) {
         double per_call, hwm;
         memory_run(&o, &per_call, &hwm);
         printf("summary: %.1f KiB anonymous per call in flight (target <= %.0f): %s\n",
