@@ -318,6 +318,11 @@ START_TEST(unknown_codes_are_kept)
                "MSG91 returned an error: Something odd.");
     expect_all(200, "{\"type\":\"error\",\"message\":\"Something odd\",\"code\":-3}",
                "MSG91 returned an error: Something odd.");
+    /* Family 2's "code" that only repeats the HTTP status is not shown. */
+    expect_all(
+        422,
+        "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Bad\",\"code\":\"422\"}",
+        "MSG91 returned an error (HTTP 422): Bad.");
     expect_all(200, "{\"msg_type\":\"error\",\"msg\":\"Older shape\"}",
                "MSG91 returned an error: Older shape.");
     /* A body with neither family's markers is explained when its code is

@@ -408,12 +408,14 @@ void answer_refused(const struct answer *a, const char *hint, struct tool_outcom
     /* MSG91's messages sometimes end with a full stop and sometimes not. */
     const char *stop = n > 0 && (msg[n - 1] == '.' || msg[n - 1] == '!') ? "" : ".";
     bool http = a->status < 200 || a->status >= 300;
+    /* Family 2's "code" often only repeats the HTTP status. */
+    bool code = a->code[0] && !(http && strtol(a->code, NULL, 10) == a->status);
     appendf(&b, "MSG91 returned an error");
-    if (http && a->code[0])
+    if (http && code)
         appendf(&b, " (HTTP %ld, code %s)", a->status, a->code);
     else if (http)
         appendf(&b, " (HTTP %ld)", a->status);
-    else if (a->code[0])
+    else if (code)
         appendf(&b, " (code %s)", a->code);
     appendf(&b, ": %s%s", msg, stop);
     if (hint)

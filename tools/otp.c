@@ -34,12 +34,20 @@ static const char *str_arg(json_t *args, const char *name)
     return json_string_value(json_object_get(args, name));
 }
 
-/* The "mobile" argument as digits only (malloc'd), or NULL when out of
- * memory; results name the number as it was sent. */
-static char *mobile_digits(json_t *args)
+/* Room for a number the schema allows (at most 15 digits), and more. */
+#define MOBILE_MAX 32
+
+/* The "mobile" argument as digits only, in buf: results name the number as
+ * it was sent. Digits past the buffer are dropped (the schema allows 15). */
+static const char *mobile_digits(json_t *args, char buf[MOBILE_MAX])
 {
     const char *mobile = str_arg(args, "mobile");
-    return request_mobile(mobile ? mobile : "");
+    size_t n = 0;
+    for (const char *p = mobile ? mobile : ""; *p && n + 1 < MOBILE_MAX; p++)
+        if (*p >= '0' && *p <= '9')
+            buf[n++] = *p;
+    buf[n] = '\0';
+    return buf;
 }
 
 /* Adds the "mobile" argument as the digits-only "mobile" parameter. The
@@ -146,10 +154,9 @@ static void send_success(const struct answer *a, const struct http_response *res
         answer_wrong_shape(resp, &send_effect, "\"request_id\" is missing", out);
         return;
     }
-    char *mobile = mobile_digits(args);
-    answer_success(
-        out, mobile ? json_pack("{s:s, s:s}", "request_id", id, "mobile", mobile) : NULL);
-    free(mobile);
+    char buf[MOBILE_MAX];
+    answer_success(out, json_pack("{s:s, s:s}", "request_id", id, "mobile",
+                                  mobile_digits(args, buf)));
 }
 
 static const struct answer_reader send_reader = {&send_effect, send_success, NULL,
@@ -190,12 +197,10 @@ static void resend_success(const struct answer *a, const struct http_response *r
     (void)resp;
     const char *message = json_string_value(json_object_get(a->root, "message"));
     const char *retry_type = str_arg(args, "retry_type");
-    char *mobile = mobile_digits(args);
-    answer_success(out, mobile ? json_pack("{s:s, s:s, s:s}", "message",
-                                           message ? message : "", "mobile", mobile,
-                                           "retry_type", retry_type ? retry_type : "text")
-                               : NULL);
-    free(mobile);
+    char buf[MOBILE_MAX];
+    answer_success(out, json_pack("{s:s, s:s, s:s}", "message", message ? message : "",
+                                  "mobile", mobile_digits(args, buf), "retry_type",
+                                  retry_type ? retry_type : "text"));
 }
 
 static const struct answer_reader resend_reader = {&resend_effect, resend_success, NULL,
@@ -240,12 +245,10 @@ static const struct {
 static void verify_result(struct tool_outcome *out, const char *reason,
                           const char *message, json_t *args)
 {
-    char *mobile = mobile_digits(args);
-    answer_success(out, mobile ? json_pack("{s:b, s:s*, s:s, s:s}", "verified", !reason,
-                                           "reason", reason, "message", message, "mobile",
-                                           mobile)
-                               : NULL);
-    free(mobile);
+    char buf[MOBILE_MAX];
+    answer_success(out, json_pack("{s:b, s:s*, s:s, s:s}", "verified", !reason, "reason",
+                                  reason, "message", message, "mobile",
+                                  mobile_digits(args, buf)));
 }
 
 /* A refusal of verify_otp: a wrong, expired or used code is an answer
