@@ -10,7 +10,7 @@
 
 #include "server/http_server.h"
 
-#define HTTP_TRANSPORT_MODULE_ABI 1
+#define HTTP_TRANSPORT_MODULE_ABI 2
 #define HTTP_TRANSPORT_MODULE_SYMBOL "http_transport_module_api"
 #define HTTP_TRANSPORT_MODULE_FILE "msg91-mcp-http.so"
 

@@ -421,6 +421,50 @@ START_TEST(unsupported_modern_version)
 }
 END_TEST
 
+/* The MCP headers reach the core decoded: a 2026-07-28 tools/call whose
+ * Mcp-Name is in base64 is served, one whose Mcp-Name names another tool
+ * is refused with -32020, and a protocol version that does not decode is
+ * refused by the transport. */
+START_TEST(modern_headers)
+{
+    struct server s;
+    server_start(&s, NULL);
+    static const char call[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"list_campaigns\",\"arguments\":{\"limit\":1},\"_meta\":{"
+        "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+        "\"io.modelcontextprotocol/clientCapabilities\":{}}}}";
+#define MODERN ACCEPT_BOTH JSON_TYPE "MCP-Protocol-Version: 2026-07-28\r\n"
+    struct reply r;
+    /* "list_campaigns" in base64 */
+    post(s.port,
+         MODERN "Mcp-Method: tools/call\r\nMcp-Name: =?base64?bGlzdF9jYW1wYWlnbnM=?=\r\n",
+         call, &r);
+    ck_assert_int_eq(r.status, 200);
+    json_t *v = body_json(&r);
+    ck_assert_ptr_nonnull(json_object_get(v, "result"));
+    json_decref(v);
+    reply_finish(&r);
+    post(s.port, MODERN "Mcp-Method: tools/call\r\nMcp-Name: send_otp\r\n", call, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_int_eq(error_code(&r), -32020);
+    reply_finish(&r);
+    post(s.port, MODERN "Mcp-Method: tools/call\r\n", call, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_int_eq(error_code(&r), -32020);
+    reply_finish(&r);
+#undef MODERN
+    post(s.port,
+         ACCEPT_BOTH JSON_TYPE "MCP-Protocol-Version: =?base64?!!?=\r\n"
+                               "Mcp-Method: tools/call\r\nMcp-Name: list_campaigns\r\n",
+         call, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_int_eq(error_code(&r), -32020);
+    reply_finish(&r);
+    ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 /* DNS rebinding: a foreign Origin or Host is refused; loopback ones and
  * listed origins are served. */
 START_TEST(origin_and_host)
@@ -1147,6 +1191,7 @@ int main(void)
     tcase_add_test(tc, healthz_and_call);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, unsupported_modern_version);
+    tcase_add_test(tc, modern_headers);
     tcase_add_test(tc, endless_chunked_body);
     tcase_add_test(tc, origin_and_host);
     tcase_add_test(tc, slow_headers);
