@@ -468,6 +468,45 @@ START_TEST(cancelled_after_sending_is_unknown)
 }
 END_TEST
 
+/* Two processes on one shared store: a key used by one replays in the
+ * other; another persona's key of the same name is its own. */
+START_TEST(processes_share_keys_personas_do_not)
+{
+    if (backend == MEMORY)
+        return;
+    char *personas = testutil_temp_file(
+        "{\"personas\":["
+        "{\"name\":\"a\",\"token_sha256\":\"" //
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"},"
+        "{\"name\":\"b\",\"token_sha256\":\"" //
+        "1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}]}");
+    char file[300];
+    snprintf(file, sizeof file, "MSG91_PERSONAS=%s", personas);
+    struct srv a1, a2, b;
+    srv_start(&a1, (const char *const[]){file, "MSG91_PERSONA=a", NULL});
+    srv_start(&a2, (const char *const[]){file, "MSG91_PERSONA=a", NULL});
+    srv_start(&b, (const char *const[]){file, "MSG91_PERSONA=b", NULL});
+    json_t *first = expect_ok(srv_call(&a1, "send_otp", KEYED_OTP(MOBILE, "shared-1")));
+    json_t *other = expect_ok(srv_call(&a2, "send_otp", KEYED_OTP(MOBILE, "shared-1")));
+    ck_assert(replayed(other));
+    ck_assert(json_equal(json_object_get(first, "structuredContent"),
+                         json_object_get(other, "structuredContent")));
+    ck_assert_int_eq(received(), 1);
+    json_t *own = expect_ok(srv_call(&b, "send_otp", KEYED_OTP(MOBILE, "shared-1")));
+    ck_assert(!replayed(own));
+    ck_assert_int_eq(received(), 2);
+    json_decref(first);
+    json_decref(other);
+    json_decref(own);
+    /* Last started first: a child holds the pipes of those before it. */
+    srv_stop(&b);
+    srv_stop(&a2);
+    srv_stop(&a1);
+    unlink(personas);
+    free(personas);
+}
+END_TEST
+
 /* ---- the duplicate guard ---- */
 
 START_TEST(identical_send_within_the_window_is_refused)
@@ -663,6 +702,7 @@ static TCase *store_case(const char *name, void (*use)(void), void (*drop)(void)
     tcase_add_test(tc, same_key_while_running_is_in_progress);
     tcase_add_test(tc, vanished_holder_means_unknown_never_resent);
     tcase_add_test(tc, cancelled_after_sending_is_unknown);
+    tcase_add_test(tc, processes_share_keys_personas_do_not);
     tcase_add_test(tc, identical_send_within_the_window_is_refused);
     tcase_add_test(tc, a_failed_twin_lets_the_call_through);
     tcase_add_test(tc, country_allowlist);
