@@ -265,8 +265,11 @@ static int next_check(struct safe_send *op)
         const char *number =
             json_string_value(json_array_get(op->numbers, op->next_number));
         op->next_number++;
-        snprintf(key, sizeof key, "recipient-hour:%s:%s", op->persona,
-                 number ? number : "");
+        /* One counter per number, whichever persona sends: it protects the
+         * person (and the account) from an OTP storm, which several personas
+         * together must not multiply. A persona's own limit only makes its
+         * share stricter or looser against that shared count. */
+        snprintf(key, sizeof key, "recipient-hour:%s", number ? number : "");
         return store_rate_take(op->store, key, (uint64_t)op->per_hour, HOUR_MS, on_rate,
                                op);
     }

@@ -636,6 +636,35 @@ START_TEST(persona_limits_override_the_server)
 }
 END_TEST
 
+/* The per-number count protects the person, so two personas on one store
+ * share it: the second persona's code to the same number is refused. */
+START_TEST(personas_share_the_per_number_count)
+{
+    if (backend == MEMORY)
+        return;
+    char *personas = testutil_temp_file(
+        "{\"personas\":["
+        "{\"name\":\"a\",\"token_sha256\":\"" //
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"},"
+        "{\"name\":\"b\",\"token_sha256\":\"" //
+        "1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}]}");
+    char file[300];
+    snprintf(file, sizeof file, "MSG91_PERSONAS=%s", personas);
+    const char *const limit = "MSG91_OTP_PER_RECIPIENT_PER_HOUR=1";
+    struct srv a, b;
+    srv_start(&a, (const char *const[]){file, "MSG91_PERSONA=a", limit, NULL});
+    srv_start(&b, (const char *const[]){file, "MSG91_PERSONA=b", limit, NULL});
+    json_decref(expect_ok(srv_call(&a, "send_otp", OTP_ARGS(MOBILE))));
+    expect_error(srv_call(&b, "send_otp", OTP_ARGS(MOBILE)),
+                 "codes sent to one number per hour");
+    ck_assert_int_eq(received(), 1);
+    srv_stop(&b);
+    srv_stop(&a);
+    unlink(personas);
+    free(personas);
+}
+END_TEST
+
 /* ---- the audit log ---- */
 
 START_TEST(audit_names_the_outcome)
@@ -709,6 +738,7 @@ static TCase *store_case(const char *name, void (*use)(void), void (*drop)(void)
     tcase_add_test(tc, codes_per_recipient_per_hour);
     tcase_add_test(tc, sends_per_day);
     tcase_add_test(tc, persona_limits_override_the_server);
+    tcase_add_test(tc, personas_share_the_per_number_count);
     tcase_add_test(tc, audit_names_the_outcome);
     return tc;
 }
