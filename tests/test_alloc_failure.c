@@ -17,7 +17,7 @@
  * notification after its result, or the auth key anywhere in stdout,
  * stderr or the audit log.
  *
- * Every N from 1 to the session's allocation count (about 1,850) is tried,
+ * Every N from 1 to the session's allocation count (about 1,900) is tried,
  * in MSG91_ALLOC_JOBS processes (2 by default). Under AddressSanitizer,
  * where a run costs several times more, the default is every third N plus
  * the first and last 64 (a dense sample); MSG91_ALLOC_STRIDE=k sets the
