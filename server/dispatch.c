@@ -15,6 +15,7 @@
 #include "tools/tool.h"
 #include "upstream/http.h"
 #include "util/dynbuf.h"
+#include "util/list.h"
 #include "util/log.h"
 #include "util/redact.h"
 
@@ -45,7 +46,7 @@ struct dispatch {
     unsigned nslots;
     const struct dispatch_tool *exposed[CONFIG_MAX_TOOLS];
     unsigned nexposed;
-    struct dispatch_call *calls; /* pending, doubly linked */
+    struct list calls; /* pending: dispatch_call.link */
     unsigned pending;
     struct audit_log *audit; /* NULL unless MSG91_AUDIT_LOG is set */
     /* One registry for all tool schemas, so the built-in meta-schemas are
@@ -69,7 +70,7 @@ struct dispatch_call {
     char *persona;
     char *client_transport;
     char *client_address;
-    struct dispatch_call *prev, *next;
+    struct list link;
 };
 
 json_t *dispatch_error_result(const char *text)
@@ -268,6 +269,7 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
         return NULL;
     d->cfg = cfg;
     d->loop = loop;
+    list_init(&d->calls);
     if (load_personas(d, error) != 0 ||
         (cfg->audit_log && !(d->audit = audit_open(loop, cfg->audit_log, error)))) {
         persona_set_unref(d->personas);
@@ -312,14 +314,8 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
 
 static void unlink_call(struct dispatch_call *c)
 {
-    struct dispatch *d = c->d;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        d->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    d->pending--;
+    list_remove(&c->link);
+    c->d->pending--;
 }
 
 static void free_call(struct dispatch_call *c)
@@ -412,8 +408,9 @@ void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data
     }
     /* dispatch_cancel unlinks the call, so d->calls moves on; the analyzer
      * does not follow the unlink and takes it for the call just freed. */
-    while (d->calls)
-        dispatch_cancel(d->calls); // NOLINT(clang-analyzer-unix.Malloc): see above
+    while (!list_empty(&d->calls))
+        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above
+        dispatch_cancel(container_of(d->calls.next, struct dispatch_call, link));
     struct http_engine *engine = d->engine;
     struct store *store = d->store;
     free_slots(d);
@@ -776,10 +773,7 @@ static enum dispatch_status submit(struct dispatch *d, struct tool_slot *s, json
                                            "was sent."),
                         started, result);
     }
-    c->next = d->calls;
-    if (d->calls)
-        d->calls->prev = c;
-    d->calls = c;
+    list_insert(&d->calls, &c->link);
     d->pending++;
     *call = c;
     return DISPATCH_PENDING;

@@ -14,6 +14,7 @@
 #include "server/mcp.h"
 #include "server/persona.h"
 #include "tools/service.h"
+#include "util/list.h"
 #include "util/log.h"
 
 /* How long in-flight calls may keep the server up after SIGTERM, beyond
@@ -40,7 +41,7 @@ struct http_call {
     bool replied;
     bool done;                    /* replied and idle: free at the end of the loop turn */
     struct persona_set *personas; /* referenced while the call may use its persona */
-    struct http_call *prev, *next;
+    struct list link;             /* http_app.calls */
 };
 
 struct http_app {
@@ -54,7 +55,7 @@ struct http_app {
     uv_check_t reaper;
     uint64_t drain_deadline;
     bool draining, abandoned, tearing_down;
-    struct http_call *calls;
+    struct list calls;
     unsigned call_count;
     int exit_code;
 };
@@ -65,14 +66,8 @@ static void teardown(struct http_app *app);
 
 static void call_unlink(struct http_call *c)
 {
-    struct http_app *app = c->app;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        app->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    app->call_count--;
+    list_remove(&c->link);
+    c->app->call_count--;
 }
 
 static void call_free(struct http_call *c)
@@ -87,8 +82,9 @@ static void call_free(struct http_call *c)
 static void on_reaper(uv_check_t *h)
 {
     struct http_app *app = h->data;
-    for (struct http_call *c = app->calls, *next; c; c = next) {
-        next = c->next;
+    struct http_call *c, *next;
+    list_for_each_safe(c, next, &app->calls, link)
+    {
         if (c->done)
             call_free(c);
     }
@@ -177,10 +173,7 @@ static void handle(void *ctx, const char *body, size_t len,
     c->app = app;
     c->reply = reply;
     c->call_ctx = call_ctx;
-    c->next = app->calls;
-    if (app->calls)
-        app->calls->prev = c;
-    app->calls = c;
+    list_insert(&app->calls, &c->link);
     app->call_count++;
     /* A SIGHUP may replace the set while this call runs: hold the one its
      * persona belongs to. */
@@ -249,9 +242,9 @@ static void drain_tick(uv_timer_t *t)
                     app->call_count);
         app->abandoned = true;
         app->drain_deadline = now + DRAIN_GRACE_MS;
-        for (struct http_call *c = app->calls; c; c = c->next)
-            if (!c->done)
-                mcp_session_abandon_pending(c->session);
+        struct http_call *c;
+        list_for_each(c, &app->calls, link) if (!c->done)
+            mcp_session_abandon_pending(c->session);
     }
 }
 
@@ -302,9 +295,9 @@ static void on_server_closed(void *data)
     app->srv = NULL;
     /* Sessions whose reply could no longer be sent. call_free unlinks
      * each from the list; the analyzer does not follow that. */
-    while (app->calls)
+    while (!list_empty(&app->calls))
         // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above
-        call_free(app->calls);
+        call_free(container_of(app->calls.next, struct http_call, link));
     /* Freed at once, though its parts close later: a SIGHUP meanwhile must
      * not reach it. */
     struct dispatch *d = app->dispatch;
@@ -318,9 +311,9 @@ static void teardown(struct http_app *app)
         return;
     app->tearing_down = true;
     uv_timer_stop(&app->drain_timer);
-    for (struct http_call *c = app->calls; c; c = c->next)
-        if (!c->done)
-            mcp_session_abandon_pending(c->session);
+    struct http_call *c;
+    list_for_each(c, &app->calls, link) if (!c->done)
+        mcp_session_abandon_pending(c->session);
     http_server_destroy(app->srv, on_server_closed, app);
 }
 
@@ -434,6 +427,7 @@ int serve_http(const struct config *cfg)
         return 1;
     }
     app->cfg = cfg;
+    list_init(&app->calls);
     size_t n = 0;
     for (size_t i = 0; i < CANDIDATES; i++)
         if (mcp_version_supported(candidate_versions[i]))
