@@ -2,12 +2,10 @@
  * WAL mode, each operation one IMMEDIATE transaction (so two processes
  * never both see a key free). All statements run on one worker thread
  * that owns the connection: the loop only queues and collects. */
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "store/store_int.h"
 
@@ -358,11 +356,8 @@ static const struct store_backend store__sqlite_backend = {
 static int sq_open_db(struct sq_store *q, const char *path, uint32_t busy_ms, char *err,
                       size_t err_size)
 {
-    /* Stored results name recipients: the file (and the -wal and -shm
-     * files SQLite makes with its mode) is for its owner only. */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        close(fd);
+    /* store_open made the file, for its owner only: the -wal and -shm
+     * files SQLite makes take its mode. */
     int rc = sqlite3_open_v2(
         path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
         NULL);
