@@ -406,11 +406,10 @@ void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data
             closed(data);
         return;
     }
-    /* dispatch_cancel unlinks the call, so d->calls moves on; the analyzer
-     * does not follow the unlink and takes it for the call just freed. */
-    while (!list_empty(&d->calls))
-        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above
-        dispatch_cancel(container_of(d->calls.next, struct dispatch_call, link));
+    /* dispatch_cancel frees its call and no other. */
+    struct dispatch_call *c, *next;
+    list_for_each_safe(c, next, &d->calls, link)
+        dispatch_cancel(c);
     struct http_engine *engine = d->engine;
     struct store *store = d->store;
     free_slots(d);

@@ -83,8 +83,7 @@ static void on_reaper(uv_check_t *h)
 {
     struct http_app *app = h->data;
     struct http_call *c, *next;
-    list_for_each_safe(c, next, &app->calls, link)
-    {
+    list_for_each_safe(c, next, &app->calls, link) {
         if (c->done)
             call_free(c);
     }
@@ -243,8 +242,9 @@ static void drain_tick(uv_timer_t *t)
         app->abandoned = true;
         app->drain_deadline = now + DRAIN_GRACE_MS;
         struct http_call *c;
-        list_for_each(c, &app->calls, link) if (!c->done)
-            mcp_session_abandon_pending(c->session);
+        list_for_each(c, &app->calls, link)
+            if (!c->done)
+                mcp_session_abandon_pending(c->session);
     }
 }
 
@@ -293,11 +293,11 @@ static void on_server_closed(void *data)
 {
     struct http_app *app = data;
     app->srv = NULL;
-    /* Sessions whose reply could no longer be sent. call_free unlinks
-     * each from the list; the analyzer does not follow that. */
-    while (!list_empty(&app->calls))
-        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above
-        call_free(container_of(app->calls.next, struct http_call, link));
+    /* Sessions whose reply could no longer be sent; call_free frees its
+     * own call and no other. */
+    struct http_call *c, *next;
+    list_for_each_safe(c, next, &app->calls, link)
+        call_free(c);
     /* Freed at once, though its parts close later: a SIGHUP meanwhile must
      * not reach it. */
     struct dispatch *d = app->dispatch;
@@ -312,8 +312,9 @@ static void teardown(struct http_app *app)
     app->tearing_down = true;
     uv_timer_stop(&app->drain_timer);
     struct http_call *c;
-    list_for_each(c, &app->calls, link) if (!c->done)
-        mcp_session_abandon_pending(c->session);
+    list_for_each(c, &app->calls, link)
+        if (!c->done)
+            mcp_session_abandon_pending(c->session);
     http_server_destroy(app->srv, on_server_closed, app);
 }
 

@@ -612,8 +612,7 @@ static void conn_append(struct http_server *s, struct conn_rec *r)
 static void evict_oldest_idle(struct http_server *s)
 {
     struct conn_rec *r;
-    list_for_each(r, &s->conn_list, link)
-    {
+    list_for_each(r, &s->conn_list, link) {
         if (!r->busy && !r->evicted) {
             r->evicted = true;
             shutdown(r->fd, SHUT_RDWR);

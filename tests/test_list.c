@@ -15,8 +15,7 @@ static int values(const struct list *head, int *out, int max)
 {
     int n = 0;
     const struct item *it;
-    list_for_each(it, head, link)
-    {
+    list_for_each(it, head, link) {
         if (n < max)
             out[n] = it->value;
         n++;
@@ -69,8 +68,7 @@ START_TEST(for_each_safe_may_free_the_current_element)
         list_insert(head.prev, &it->link);
     }
     struct item *it, *tmp;
-    list_for_each_safe(it, tmp, &head, link)
-    {
+    list_for_each_safe(it, tmp, &head, link) {
         if (it->value % 2 == 0) {
             list_remove(&it->link);
             free(it);
@@ -80,8 +78,7 @@ START_TEST(for_each_safe_may_free_the_current_element)
     ck_assert_int_eq(values(&head, v, 5), 2);
     ck_assert_int_eq(v[0], 1);
     ck_assert_int_eq(v[1], 3);
-    list_for_each_safe(it, tmp, &head, link)
-    {
+    list_for_each_safe(it, tmp, &head, link) {
         list_remove(&it->link);
         free(it);
     }
