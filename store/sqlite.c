@@ -238,6 +238,8 @@ static int run_purge(struct sq_store *q, int64_t now)
     return err ? err : step_done(q->stmt[SQ_PURGE_RATES]);
 }
 
+typedef int run_fn(struct sq_store *q, struct store_op *op, int64_t now);
+
 /* One operation, one transaction. Any SQLite failure (the busy timeout
  * passed, the disk is full, the file went bad) is STORE_EUNAVAIL: the
  * caller refuses the send rather than guess. */
@@ -247,25 +249,13 @@ static void run_op(struct sq_store *q, struct store_op *op)
         op->status = STORE_EUNAVAIL;
         return;
     }
+    static run_fn *const run[] = {
+        [STORE_OP_CLAIM] = run_claim, [STORE_OP_SETTLE] = run_settle,
+        [STORE_OP_RATE] = run_rate,   [STORE_OP_FORGET] = run_forget,
+        [STORE_OP_STATS] = run_stats,
+    };
     int64_t now = store__now_ms();
-    int err = 0;
-    switch (op->kind) {
-    case STORE_OP_CLAIM:
-        err = run_claim(q, op, now);
-        break;
-    case STORE_OP_SETTLE:
-        err = run_settle(q, op, now);
-        break;
-    case STORE_OP_RATE:
-        err = run_rate(q, op, now);
-        break;
-    case STORE_OP_FORGET:
-        err = run_forget(q, op, now);
-        break;
-    case STORE_OP_STATS:
-        err = run_stats(q, op, now);
-        break;
-    }
+    int err = run[op->kind](q, op, now);
     if (err == 0 && ++q->ops % SQ_PURGE_EVERY == 0)
         err = run_purge(q, now);
     if (err == 0 && step_done(q->stmt[SQ_COMMIT]) == 0)
