@@ -26,7 +26,11 @@ struct schema_regex {
      * is why a compiled schema is used by one thread at a time. */
     pcre2_match_data *match;
     pcre2_match_context *mctx;
-    bool jit; /* matched by pcre2_jit_match, which skips the checks */
+    /* The JIT compile waits for the first match: it costs tens of
+     * microseconds a pattern, a server compiles dozens of them at start,
+     * and a session may never match most. Like the match data, this is
+     * state of the one thread that uses the schema. */
+    enum { JIT_UNTRIED, JIT_ON, JIT_OFF } jit;
 };
 
 /* ECMA's \s is the Unicode white space set plus the line terminators and
@@ -207,8 +211,6 @@ struct schema_regex *schema_regex_create(const char *pattern, size_t len, char *
         *error = strdup(msg);
         goto fail;
     }
-    /* The JIT is only a speed-up; the interpreter gives the same answers. */
-    re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
     re->match = pcre2_match_data_create(1, NULL);
     re->mctx = pcre2_match_context_create(NULL);
     if (!re->match || !re->mctx)
@@ -241,11 +243,17 @@ void schema_regex_destroy(struct schema_regex *re)
 
 int schema_regex_match(const struct schema_regex *re, const char *s, size_t len)
 {
+    if (re->jit == JIT_UNTRIED) {
+        /* The JIT is only a speed-up; the interpreter gives the same
+         * answers. See struct schema_regex for why the const goes. */
+        struct schema_regex *m = (struct schema_regex *)re;
+        m->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0 ? JIT_ON : JIT_OFF;
+    }
     /* jansson only holds valid UTF-8, so the check can be skipped. */
-    int rc =
-        re->jit ? pcre2_jit_match(re->code, (PCRE2_SPTR)s, len, 0, 0, re->match, re->mctx)
-                : pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, PCRE2_NO_UTF_CHECK,
-                              re->match, re->mctx);
+    int rc = re->jit == JIT_ON ? pcre2_jit_match(re->code, (PCRE2_SPTR)s, len, 0, 0,
+                                                 re->match, re->mctx)
+                               : pcre2_match(re->code, (PCRE2_SPTR)s, len, 0,
+                                             PCRE2_NO_UTF_CHECK, re->match, re->mctx);
     if (rc >= 0)
         return 1;
     if (rc == PCRE2_ERROR_NOMATCH)

@@ -9,18 +9,12 @@
 #include "util/log.h"
 #include "util/module.h"
 
-/* util/module.h checks the ABI number as the table's first int. */
-_Static_assert(offsetof(struct digest_api, abi_version) == 0,
-               "the ABI number opens the module table");
+MODULE_TABLE_CHECK(struct digest_api);
 
+/* What, file, variable, install directory, symbol, ABI (util/module.h). */
 static const struct module_spec digest_module = {
-    .what = "digest module",
-    .file = DIGEST_MODULE_FILE,
-    .env = "MSG91_DIGEST_MODULE",
-    .install_dir = MSG91_DIGEST_MODULE_DIR,
-    .symbol = DIGEST_MODULE_SYMBOL,
-    .abi = DIGEST_MODULE_ABI,
-};
+    "digest module",         DIGEST_MODULE_FILE,   "MSG91_DIGEST_MODULE",
+    MSG91_DIGEST_MODULE_DIR, DIGEST_MODULE_SYMBOL, DIGEST_MODULE_ABI};
 
 /* The loop thread only (the HTTP transport and the CLI call it there). */
 const struct digest_api *digest_api(void)

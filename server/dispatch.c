@@ -16,6 +16,7 @@
 #include "tools/tool.h"
 #include "upstream/http.h"
 #include "util/dynbuf.h"
+#include "util/list.h"
 #include "util/log.h"
 #include "util/redact.h"
 
@@ -46,7 +47,7 @@ struct dispatch {
     unsigned nslots;
     const struct dispatch_tool *exposed[CONFIG_MAX_TOOLS];
     unsigned nexposed;
-    struct dispatch_call *calls; /* pending, doubly linked */
+    struct list calls; /* pending: dispatch_call.link */
     unsigned pending;
     struct audit_log *audit; /* NULL unless MSG91_AUDIT_LOG is set */
     /* One registry for all tool schemas, so the built-in meta-schemas are
@@ -81,7 +82,7 @@ struct dispatch_call {
     char *persona;
     char *client_transport;
     char *client_address;
-    struct dispatch_call *prev, *next;
+    struct list link;
 };
 
 json_t *dispatch_error_result(const char *text)
@@ -313,6 +314,7 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
         return NULL;
     d->cfg = cfg;
     d->loop = loop;
+    list_init(&d->calls);
     if (load_personas(d, error) != 0 ||
         (cfg->audit_log && !(d->audit = audit_open(loop, cfg->audit_log, error)))) {
         persona_set_unref(d->personas);
@@ -361,14 +363,8 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
 
 static void unlink_call(struct dispatch_call *c)
 {
-    struct dispatch *d = c->d;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        d->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    d->pending--;
+    list_remove(&c->link);
+    c->d->pending--;
 }
 
 static void free_call(struct dispatch_call *c)
@@ -464,10 +460,10 @@ void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data
             closed(data);
         return;
     }
-    /* dispatch_cancel unlinks the call, so d->calls moves on; the analyzer
-     * does not follow the unlink and takes it for the call just freed. */
-    while (d->calls)
-        dispatch_cancel(d->calls); // NOLINT(clang-analyzer-unix.Malloc): see above
+    /* dispatch_cancel frees its call and no other. */
+    struct dispatch_call *c, *next;
+    list_for_each_safe(c, next, &d->calls, link)
+        dispatch_cancel(c);
     struct http_engine *engine = d->engine;
     struct store *store = d->store;
     free_slots(d);
@@ -872,10 +868,7 @@ static struct dispatch_call *new_call(struct dispatch *d, struct tool_slot *s,
 static void link_call(struct dispatch_call *c)
 {
     struct dispatch *d = c->d;
-    c->next = d->calls;
-    if (d->calls)
-        d->calls->prev = c;
-    d->calls = c;
+    list_insert(&d->calls, &c->link);
     d->pending++;
 }
 

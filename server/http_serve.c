@@ -14,6 +14,7 @@
 #include "server/mcp.h"
 #include "server/persona.h"
 #include "tools/service.h"
+#include "util/list.h"
 #include "util/log.h"
 
 /* How long in-flight calls may keep the server up after SIGTERM, beyond
@@ -36,7 +37,7 @@ struct http_call {
     bool replied;
     bool done;                    /* replied and idle: free at the end of the loop turn */
     struct persona_set *personas; /* referenced while the call may use its persona */
-    struct http_call *prev, *next;
+    struct list link;             /* http_app.calls */
 };
 
 struct http_app {
@@ -49,7 +50,7 @@ struct http_app {
     uv_check_t reaper;
     uint64_t drain_deadline;
     bool draining, abandoned, tearing_down;
-    struct http_call *calls;
+    struct list calls;
     unsigned call_count;
     int exit_code;
 };
@@ -60,14 +61,8 @@ static void teardown(struct http_app *app);
 
 static void call_unlink(struct http_call *c)
 {
-    struct http_app *app = c->app;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        app->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    app->call_count--;
+    list_remove(&c->link);
+    c->app->call_count--;
 }
 
 static void call_free(struct http_call *c)
@@ -83,8 +78,8 @@ static void call_free(struct http_call *c)
 static void on_reaper(uv_check_t *h)
 {
     struct http_app *app = h->data;
-    for (struct http_call *c = app->calls, *next; c; c = next) {
-        next = c->next;
+    struct http_call *c, *next;
+    list_for_each_safe(c, next, &app->calls, link) {
         if (c->done)
             call_free(c);
     }
@@ -135,10 +130,7 @@ static struct http_call *call_create(struct http_app *app,
     c->app = app;
     c->reply = reply;
     c->call_ctx = call_ctx;
-    c->next = app->calls;
-    if (app->calls)
-        app->calls->prev = c;
-    app->calls = c;
+    list_insert(&app->calls, &c->link);
     app->call_count++;
     /* A SIGHUP may replace the set while this call runs: hold the one its
      * persona belongs to. */
@@ -233,7 +225,8 @@ static void drain_tick(uv_timer_t *t)
                     app->call_count);
         app->abandoned = true;
         app->drain_deadline = now + DRAIN_GRACE_MS;
-        for (struct http_call *c = app->calls; c; c = c->next)
+        struct http_call *c;
+        list_for_each(c, &app->calls, link)
             if (!c->done)
                 mcp_session_abandon_pending(c->session);
     }
@@ -284,11 +277,11 @@ static void on_server_closed(void *data)
 {
     struct http_app *app = data;
     app->srv = NULL;
-    /* Sessions whose reply could no longer be sent. call_free unlinks
-     * each from the list; the analyzer does not follow that. */
-    while (app->calls)
-        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above
-        call_free(app->calls);
+    /* Sessions whose reply could no longer be sent; call_free frees its
+     * own call and no other. */
+    struct http_call *c, *next;
+    list_for_each_safe(c, next, &app->calls, link)
+        call_free(c);
     /* Freed at once, though its parts close later: a SIGHUP meanwhile must
      * not reach it. */
     struct dispatch *d = app->dispatch;
@@ -302,7 +295,8 @@ static void teardown(struct http_app *app)
         return;
     app->tearing_down = true;
     uv_timer_stop(&app->drain_timer);
-    for (struct http_call *c = app->calls; c; c = c->next)
+    struct http_call *c;
+    list_for_each(c, &app->calls, link)
         if (!c->done)
             mcp_session_abandon_pending(c->session);
     http_server_destroy(app->srv, on_server_closed, app);
@@ -415,6 +409,7 @@ int serve_http(const struct config *cfg)
     /* Lives as long as this call: everything on the loop ends before it
      * returns. */
     struct http_app app = {.cfg = cfg};
+    list_init(&app.calls);
     char *error = NULL;
     if (app_open(&app.loop, cfg, &app.dispatch, &error) != 0) {
         log_error("%s", error ? error : "out of memory at start-up");

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util/dynbuf.h"
+#include "util/list.h"
 #include "util/log.h"
 #include "util/msg.h"
 
@@ -63,7 +64,7 @@ struct conn_rec {
     char client[INET6_ADDRSTRLEN + 16]; /* "ADDRESS:PORT", for the audit line */
     bool busy;                          /* a request was read and is being answered */
     bool evicted;                       /* shut down, waiting for MHD to notice */
-    struct conn_rec *prev, *next;
+    struct list link;                   /* http_server.conns */
 };
 
 struct http_server {
@@ -84,7 +85,7 @@ struct http_server {
     bool destroying;
     unsigned open_handles;
     struct request *waiting;
-    struct conn_rec *conns_head, *conns_tail;
+    struct list conn_list; /* conn_rec.link, oldest first */
     unsigned conns;
     unsigned evict_above; /* open connections past which the oldest idle goes */
     void (*closed)(void *data);
@@ -456,28 +457,9 @@ static enum MHD_Result process_body(struct request *rq)
 
 /* ---- connections ---- */
 
-static void conn_unlink(struct http_server *s, struct conn_rec *r)
-{
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        s->conns_head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        s->conns_tail = r->prev;
-    r->prev = r->next = NULL;
-}
-
 static void conn_append(struct http_server *s, struct conn_rec *r)
 {
-    r->prev = s->conns_tail;
-    r->next = NULL;
-    if (s->conns_tail)
-        s->conns_tail->next = r;
-    else
-        s->conns_head = r;
-    s->conns_tail = r;
+    list_insert(s->conn_list.prev, &r->link);
 }
 
 /* Shuts the oldest idle connection down; MHD sees the end of the stream
@@ -485,7 +467,8 @@ static void conn_append(struct http_server *s, struct conn_rec *r)
  * counts as idle: nothing of it has reached the handler. */
 static void evict_oldest_idle(struct http_server *s)
 {
-    for (struct conn_rec *r = s->conns_head; r; r = r->next) {
+    struct conn_rec *r;
+    list_for_each(r, &s->conn_list, link) {
         if (!r->busy && !r->evicted) {
             r->evicted = true;
             shutdown(r->fd, SHUT_RDWR);
@@ -501,7 +484,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     struct conn_rec *r = *socket_context;
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         if (r) {
-            conn_unlink(s, r);
+            list_remove(&r->link);
             s->conns--;
             free(r);
             *socket_context = NULL;
@@ -532,7 +515,7 @@ static void conn_mark(struct http_server *s, struct MHD_Connection *c, bool busy
         return;
     r->busy = busy;
     if (!busy) {
-        conn_unlink(s, r);
+        list_remove(&r->link);
         conn_append(s, r);
     }
 }
@@ -800,6 +783,7 @@ struct http_server *http_server_create(uv_loop_t *loop,
         goto out_nomem;
     s->loop = loop;
     s->o = *o;
+    list_init(&s->conn_list);
     s->handler = handler;
     s->ctx = ctx;
     /* Room is made while an eighth of the connections is still free. */

@@ -11,20 +11,15 @@
 #include "server/http_transport_module.h"
 #include "util/module.h"
 
-/* util/module.h checks the ABI number as the table's first int. */
-_Static_assert(offsetof(struct http_transport_module_api, abi_version) == 0,
-               "the ABI number opens the module table");
+MODULE_TABLE_CHECK(struct http_transport_module_api);
 
 static const struct http_transport_module_api *api;
 
+/* What, file, variable, install directory, symbol, ABI (util/module.h). */
 static const struct module_spec http_transport_module = {
-    .what = "HTTP transport module",
-    .file = HTTP_TRANSPORT_MODULE_FILE,
-    .env = "MSG91_HTTP_MODULE",
-    .install_dir = MSG91_HTTP_TRANSPORT_MODULE_DIR,
-    .symbol = HTTP_TRANSPORT_MODULE_SYMBOL,
-    .abi = HTTP_TRANSPORT_MODULE_ABI,
-};
+    "HTTP transport module",      HTTP_TRANSPORT_MODULE_FILE,
+    "MSG91_HTTP_MODULE",          MSG91_HTTP_TRANSPORT_MODULE_DIR,
+    HTTP_TRANSPORT_MODULE_SYMBOL, HTTP_TRANSPORT_MODULE_ABI};
 
 struct http_server *http_server_create(uv_loop_t *loop,
                                        const struct http_server_options *o,

@@ -9,6 +9,7 @@
 #include "server/jsonrpc.h"
 #include "tools/service.h"
 #include "util/dynbuf.h"
+#include "util/list.h"
 #include "util/log.h"
 #include "util/redact.h"
 
@@ -85,7 +86,7 @@ struct pending_call {
     json_t *progress_token;              /* NULL when the client asked for no progress */
     const struct mcp_features *features; /* of the request's version */
     struct dispatch_call *call;
-    struct pending_call *prev, *next;
+    struct list link; /* mcp_session.pending */
     /* What is held back until held_due: a stage to report (0: none), or
      * the call's result (result_held), which waits RESULT_GAP_MS after the
      * last progress notification. queued: in the session's queue of held
@@ -95,7 +96,7 @@ struct pending_call {
     json_t *held_result;
     bool queued;
     uint64_t held_due;
-    struct pending_call *held_prev, *held_next;
+    struct list held_link; /* mcp_session.held, when queued */
     bool progress_sent;
     uint64_t progress_at; /* loop time of the last progress notification */
 };
@@ -125,7 +126,7 @@ static const char fallback_tail[] =
 struct mcp_session {
     uv_loop_t *loop;
     uv_timer_t *progress_timer; /* fires when the oldest held stage is due */
-    struct pending_call *held_head, *held_tail;
+    struct list held;           /* pending_call.held_link, in due order */
     struct dispatch *dispatch;
     const struct config *cfg;
     mcp_write_fn write;
@@ -141,7 +142,7 @@ struct mcp_session {
     bool no_notifications;         /* the transport has nowhere to send them */
     bool seen_modern;              /* a 2026-07-28 request came before any initialize */
     struct mcp_outcome *outcome;   /* of the message being handled, or NULL */
-    struct pending_call *pending;
+    struct list pending;           /* pending_call.link */
     unsigned pending_count;
     char fallback[FALLBACK_LINE_MAX];
 };
@@ -740,29 +741,32 @@ struct mcp_session *mcp_session_create(uv_loop_t *loop, struct dispatch *dispatc
                               .write = write,
                               .write_data = data,
                               .client_log_level = -1};
+    list_init(&s->held);
+    list_init(&s->pending);
     return s;
 }
 
 /* ---- held progress and results ---- */
+
+/* The held call due first, or NULL. */
+static struct pending_call *held_first(const struct mcp_session *s)
+{
+    // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): on_held_due's loop; see there
+    return list_empty(&s->held)
+               ? NULL
+               : container_of(s->held.next, struct pending_call, held_link);
+}
 
 static void held_remove(struct pending_call *p)
 {
     struct mcp_session *s = p->s;
     if (!p->queued)
         return;
-    if (p->held_prev)
-        p->held_prev->held_next = p->held_next;
-    else
-        s->held_head = p->held_next;
-    if (p->held_next)
-        p->held_next->held_prev = p->held_prev;
-    else
-        s->held_tail = p->held_prev;
-    p->held_prev = p->held_next = NULL;
+    list_remove(&p->held_link);
     p->queued = false;
     p->held_stage = 0;
     /* Nothing held: nothing may wake the loop, or keep it running. */
-    if (!s->held_head)
+    if (list_empty(&s->held))
         uv_timer_stop(s->progress_timer);
 }
 
@@ -788,12 +792,12 @@ static void on_held_due(uv_timer_t *timer)
 {
     struct mcp_session *s = timer->data;
     uint64_t now = uv_now(s->loop);
-    /* held_remove below moves held_head on before finish_call frees the
+    /* held_remove below moves the head on before finish_call frees the
      * call; the analyzer does not follow it and takes the head for the
      * call freed in the last turn. */
+    struct pending_call *p;
     // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above
-    while (s->held_head && s->held_head->held_due <= now) {
-        struct pending_call *p = s->held_head;
+    while ((p = held_first(s)) && p->held_due <= now) {
         enum dispatch_stage stage = p->held_stage;
         held_remove(p);
         if (p->result_held) {
@@ -805,8 +809,8 @@ static void on_held_due(uv_timer_t *timer)
             send_progress(p, stage);
         }
     }
-    if (s->held_head)
-        uv_timer_start(timer, on_held_due, s->held_head->held_due - now, 0);
+    if ((p = held_first(s)))
+        uv_timer_start(timer, on_held_due, p->held_due - now, 0);
 }
 
 /* Puts p in the queue of held things at its due time (after those due no
@@ -814,22 +818,14 @@ static void on_held_due(uv_timer_t *timer)
 static void held_insert(struct pending_call *p, uint64_t due)
 {
     struct mcp_session *s = p->s;
-    struct pending_call *after = s->held_tail;
-    while (after && after->held_due > due)
-        after = after->held_prev;
+    struct list *after = s->held.prev;
+    while (after != &s->held &&
+           container_of(after, struct pending_call, held_link)->held_due > due)
+        after = after->prev;
     p->held_due = due;
-    p->held_prev = after;
-    p->held_next = after ? after->held_next : s->held_head;
-    if (p->held_next)
-        p->held_next->held_prev = p;
-    else
-        s->held_tail = p;
-    if (after)
-        after->held_next = p;
-    else
-        s->held_head = p;
+    list_insert(after, &p->held_link);
     p->queued = true;
-    if (s->held_head == p) {
+    if (held_first(s) == p) {
         uint64_t now = uv_now(s->loop);
         uv_timer_start(s->progress_timer, on_held_due, due > now ? due - now : 0, 0);
     }
@@ -865,12 +861,7 @@ static void pending_unlink(struct pending_call *p)
 {
     struct mcp_session *s = p->s;
     held_remove(p);
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        s->pending = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
+    list_remove(&p->link);
     s->pending_count--;
 }
 
@@ -888,11 +879,9 @@ void mcp_session_destroy(struct mcp_session *s)
 {
     if (!s)
         return;
-    while (s->pending) {
-        struct pending_call *p = s->pending;
-        /* pending_unlink below moves s->pending on; the analyzer does not
-         * follow it and takes p for the call freed in the last turn. */
-        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above
+    /* Each turn frees its own call and no other. */
+    struct pending_call *p, *next;
+    list_for_each_safe(p, next, &s->pending, link) {
         dispatch_cancel(p->call);
         pending_unlink(p);
         struct batch *b = p->batch;
@@ -1164,10 +1153,7 @@ static void start_call(struct mcp_session *s, const struct req *rq,
     enum dispatch_status st =
         dispatch_call(s->dispatch, name, args, &client, &callbacks, p, &result, &p->call);
     if (st == DISPATCH_PENDING) {
-        p->next = s->pending;
-        if (s->pending)
-            s->pending->prev = p;
-        s->pending = p;
+        list_insert(&s->pending, &p->link);
         s->pending_count++;
         if (b)
             b->outstanding++;
@@ -1209,11 +1195,9 @@ static void handle_tools_call(struct mcp_session *s, const struct req *rq,
 
 void mcp_session_abandon_pending(struct mcp_session *s)
 {
-    while (s->pending) {
-        struct pending_call *p = s->pending;
-        /* pending_unlink below moves s->pending on; the analyzer does not
-         * follow it and takes p for the call freed in the last turn. */
-        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above
+    /* finish_call frees its own call and no other. */
+    struct pending_call *p, *next;
+    list_for_each_safe(p, next, &s->pending, link) {
         dispatch_cancel(p->call);
         json_t *result = p->held_result;
         p->held_result = NULL;
@@ -1235,7 +1219,8 @@ static void handle_cancelled(struct mcp_session *s, struct jsonrpc_message *m)
     char *key = id ? jsonrpc_id_key(id) : NULL;
     if (!key)
         return;
-    for (struct pending_call *p = s->pending; p; p = p->next) {
+    struct pending_call *p;
+    list_for_each(p, &s->pending, link) {
         if (!strcmp(p->id_key, key)) {
             log_debug("request %s cancelled by the client", p->id_raw);
             dispatch_cancel(p->call);

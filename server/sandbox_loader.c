@@ -9,20 +9,14 @@
 #include "sandbox/module.h"
 #include "util/module.h"
 
-/* util/module.h checks the ABI number as the table's first int. */
-_Static_assert(offsetof(struct sandbox_module_api, abi_version) == 0,
-               "the ABI number opens the module table");
+MODULE_TABLE_CHECK(struct sandbox_module_api);
 
 static const struct sandbox_module_api *api;
 
+/* What, file, variable, install directory, symbol, ABI (util/module.h). */
 static const struct module_spec sandbox_module = {
-    .what = "sandbox module",
-    .file = SANDBOX_MODULE_FILE,
-    .env = "MSG91_SANDBOX_MODULE",
-    .install_dir = MSG91_SANDBOX_MODULE_DIR,
-    .symbol = SANDBOX_MODULE_SYMBOL,
-    .abi = SANDBOX_MODULE_ABI,
-};
+    "sandbox module",         SANDBOX_MODULE_FILE,   "MSG91_SANDBOX_MODULE",
+    MSG91_SANDBOX_MODULE_DIR, SANDBOX_MODULE_SYMBOL, SANDBOX_MODULE_ABI};
 
 struct sandbox *sandbox_create(const struct sandbox_options *opts, char **error)
 {

@@ -10,18 +10,12 @@
 #include "store/store_int.h"
 #include "util/module.h"
 
-/* util/module.h checks the ABI number as the table's first int. */
-_Static_assert(offsetof(struct store_module_api, abi_version) == 0,
-               "the ABI number opens the module table");
+MODULE_TABLE_CHECK(struct store_module_api);
 
+/* What, file, variable, install directory, symbol, ABI (util/module.h). */
 static const struct module_spec store_module = {
-    .what = "state store module",
-    .file = STORE_MODULE_FILE,
-    .env = "MSG91_STORE_MODULE",
-    .install_dir = MSG91_STORE_MODULE_DIR,
-    .symbol = STORE_MODULE_SYMBOL,
-    .abi = STORE_MODULE_ABI,
-};
+    "state store module",   STORE_MODULE_FILE,   "MSG91_STORE_MODULE",
+    MSG91_STORE_MODULE_DIR, STORE_MODULE_SYMBOL, STORE_MODULE_ABI};
 
 /* Each store opens on its own thread: one load for all of them. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

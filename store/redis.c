@@ -146,7 +146,7 @@ struct rd_store {
     int handshake_left;
     char sha[RD_SCRIPTS][41];
     struct store_op *wait_head, *wait_tail; /* submitted while connecting */
-    struct store_op *fly_head, *fly_tail;   /* sent, oldest first */
+    struct list fly;                        /* sent, oldest first: store_op.link */
     int handles;                            /* timer and poll handles not yet closed */
     bool closing;
 };
@@ -254,6 +254,7 @@ static void rd_start_attempt(struct rd_store *rd);
 static void rd_send(struct rd_store *rd, struct store_op *op);
 
 static void rd_timer_in(struct rd_store *rd, uint64_t ms);
+static struct store_op *oldest(const struct rd_store *rd);
 
 static void fail_op(struct rd_store *rd, struct store_op *op, int status)
 {
@@ -500,10 +501,10 @@ static void on_timer(uv_timer_t *t)
         rd_drop(rd, true, "timed out connecting");
         break;
     case RD_READY:
-        if (rd->fly_head && uv_now(rd->loop) >= rd->fly_head->deadline)
+        if (oldest(rd) && uv_now(rd->loop) >= oldest(rd)->deadline)
             rd_drop(rd, true, "a command timed out");
-        else if (rd->fly_head)
-            rd_timer_in(rd, rd->fly_head->deadline - uv_now(rd->loop));
+        else if (oldest(rd))
+            rd_timer_in(rd, oldest(rd)->deadline - uv_now(rd->loop));
         break;
     }
 }
@@ -515,28 +516,11 @@ static void rd_timer_in(struct rd_store *rd, uint64_t ms)
 
 /* ---- operations ---- */
 
-static void fly_push(struct rd_store *rd, struct store_op *op)
+/* The command sent first, whose deadline comes first; NULL when none. */
+static struct store_op *oldest(const struct rd_store *rd)
 {
-    op->next = NULL;
-    op->prev = rd->fly_tail;
-    if (rd->fly_tail)
-        rd->fly_tail->next = op;
-    else
-        rd->fly_head = op;
-    rd->fly_tail = op;
-}
-
-static void fly_remove(struct rd_store *rd, struct store_op *op)
-{
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        rd->fly_head = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
-    else
-        rd->fly_tail = op->prev;
-    op->next = op->prev = NULL;
+    return list_empty(&rd->fly) ? NULL
+                                : container_of(rd->fly.next, struct store_op, link);
 }
 
 static long long int_at(const redisReply *r, size_t i)
@@ -626,7 +610,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     struct store_op *op = privdata;
     struct rd_store *rd = store__common(op->store)->impl;
     const redisReply *r = reply;
-    fly_remove(rd, op);
+    list_remove(&op->link);
     if (!r) {
         /* The connection ended with this command unanswered. */
         fail_op(rd, op, rd->closing ? STORE_ECLOSING : STORE_EUNAVAIL);
@@ -649,9 +633,10 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         op->status = read_reply(op, r);
         store__complete(rd->store, op);
     }
-    if (rd->state == RD_READY && rd->fly_head)
-        rd_timer_in(rd, rd->fly_head->deadline > uv_now(rd->loop)
-                            ? rd->fly_head->deadline - uv_now(rd->loop)
+    const struct store_op *next = oldest(rd);
+    if (rd->state == RD_READY && next)
+        rd_timer_in(rd, next->deadline > uv_now(rd->loop)
+                            ? next->deadline - uv_now(rd->loop)
                             : 0);
 }
 
@@ -738,8 +723,8 @@ static void rd_send(struct rd_store *rd, struct store_op *op)
         return;
     }
     op->deadline = uv_now(rd->loop) + store__common(rd->store)->opts.command_timeout_ms;
-    bool first = !rd->fly_head;
-    fly_push(rd, op);
+    bool first = list_empty(&rd->fly);
+    list_insert(rd->fly.prev, &op->link);
     if (first)
         rd_timer_in(rd, store__common(rd->store)->opts.command_timeout_ms);
 }
@@ -753,12 +738,7 @@ static void rd_submit(struct store *s, struct store_op *op)
         break;
     case RD_RESOLVING:
     case RD_CONNECTING:
-        op->next = NULL;
-        if (rd->wait_tail)
-            rd->wait_tail->next = op;
-        else
-            rd->wait_head = op;
-        rd->wait_tail = op;
+        store__queue_push(&rd->wait_head, &rd->wait_tail, op);
         break;
     case RD_DOWN:
         fail_op(rd, op, STORE_EUNAVAIL);
@@ -822,6 +802,7 @@ int store__redis_start(struct store *s, struct store_redis_spec *spec, char *err
     rd->store = s;
     rd->loop = c->loop;
     rd->backoff_ms = RD_BACKOFF_MIN_MS;
+    list_init(&rd->fly);
     rd->spec = *spec;
     memset(spec, 0, sizeof *spec);
     snprintf(rd->port_str, sizeof rd->port_str, "%d", rd->spec.port);

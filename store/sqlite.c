@@ -2,12 +2,10 @@
  * WAL mode, each operation one IMMEDIATE transaction (so two processes
  * never both see a key free). All statements run on one worker thread
  * that owns the connection: the loop only queues and collects. */
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "store/store_int.h"
 
@@ -240,6 +238,8 @@ static int run_purge(struct sq_store *q, int64_t now)
     return err ? err : step_done(q->stmt[SQ_PURGE_RATES]);
 }
 
+typedef int run_fn(struct sq_store *q, struct store_op *op, int64_t now);
+
 /* One operation, one transaction. Any SQLite failure (the busy timeout
  * passed, the disk is full, the file went bad) is STORE_EUNAVAIL: the
  * caller refuses the send rather than guess. */
@@ -249,25 +249,13 @@ static void run_op(struct sq_store *q, struct store_op *op)
         op->status = STORE_EUNAVAIL;
         return;
     }
+    static run_fn *const run[] = {
+        [STORE_OP_CLAIM] = run_claim, [STORE_OP_SETTLE] = run_settle,
+        [STORE_OP_RATE] = run_rate,   [STORE_OP_FORGET] = run_forget,
+        [STORE_OP_STATS] = run_stats,
+    };
     int64_t now = store__now_ms();
-    int err = 0;
-    switch (op->kind) {
-    case STORE_OP_CLAIM:
-        err = run_claim(q, op, now);
-        break;
-    case STORE_OP_SETTLE:
-        err = run_settle(q, op, now);
-        break;
-    case STORE_OP_RATE:
-        err = run_rate(q, op, now);
-        break;
-    case STORE_OP_FORGET:
-        err = run_forget(q, op, now);
-        break;
-    case STORE_OP_STATS:
-        err = run_stats(q, op, now);
-        break;
-    }
+    int err = run[op->kind](q, op, now);
     if (err == 0 && ++q->ops % SQ_PURGE_EVERY == 0)
         err = run_purge(q, now);
     if (err == 0 && step_done(q->stmt[SQ_COMMIT]) == 0)
@@ -358,11 +346,8 @@ static const struct store_backend store__sqlite_backend = {
 static int sq_open_db(struct sq_store *q, const char *path, uint32_t busy_ms, char *err,
                       size_t err_size)
 {
-    /* Stored results name recipients: the file (and the -wal and -shm
-     * files SQLite makes with its mode) is for its owner only. */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        close(fd);
+    /* store_open made the file, for its owner only: the -wal and -shm
+     * files SQLite makes take its mode. */
     int rc = sqlite3_open_v2(
         path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
         NULL);

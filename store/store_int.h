@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "store/store.h"
+#include "util/list.h"
 
 enum store_op_kind {
     STORE_OP_CLAIM,  /* idem claim and dup begin */
@@ -28,8 +29,8 @@ enum store_op_kind {
 #define STORE_NS_DUP 'd'
 
 struct store_op {
-    struct store_op *next;
-    struct store_op *prev; /* backends' in-flight lists */
+    struct store_op *next; /* singly linked queues (store__queue_push) */
+    struct list link;      /* backends' in-flight lists */
     struct store *store;
     enum store_op_kind kind;
     char ns;

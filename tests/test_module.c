@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "util/log.h"
 #include "util/module.h"
 
 struct module_fixture_api {
@@ -186,6 +187,87 @@ START_TEST(the_binary_reports_a_wrong_http_module)
 }
 END_TEST
 
+/* module_get: the table, or NULL with the sentence handed back, or
+ * logged when the caller takes none. */
+static char logged[1024];
+
+static void on_log(void *data, enum log_level level, const char *text)
+{
+    (void)data;
+    (void)level;
+    snprintf(logged, sizeof logged, "%s", text);
+}
+
+START_TEST(module_get_hands_back_or_logs_the_sentence)
+{
+    unsetenv("TEST_MODULE_PATH");
+    struct module_spec good = spec("module-fixture-ok.so");
+    char *error = &logged[0];
+    const struct module_fixture_api *api = module_get(&good, &error);
+    ck_assert_ptr_nonnull(api);
+    ck_assert_ptr_null(error);
+    ck_assert_int_eq(api->answer(), 42);
+
+    struct module_spec bad = spec("module-fixture-abi.so");
+    ck_assert_ptr_null(module_get(&bad, &error));
+    assert_contains(error, "ABI 99");
+    free(error);
+
+    logged[0] = '\0';
+    log_set_sink(on_log, NULL);
+    ck_assert_ptr_null(module_get(&bad, NULL));
+    log_set_sink(NULL, NULL);
+    assert_contains(logged, "ABI 99");
+}
+END_TEST
+
+/* The server starts and answers without its state store module, which
+ * only the first store operation loads: here msg91-mcp state's. */
+START_TEST(the_binary_loads_the_store_module_at_the_first_operation)
+{
+    char *path = testutil_temp_file("");
+    const char *store = testutil_fmt("MSG91_STORE=sqlite:%s", path);
+    char store_env[4200];
+    snprintf(store_env, sizeof store_env, "%s", store);
+    const char *env[] = {store_env, "MSG91_STORE_MODULE=/nonexistent/msg91-mcp-store.so",
+                         NULL};
+    const char *serve[] = {"msg91-mcp", NULL};
+    struct testutil_child c;
+    ck_assert_int_eq(testutil_spawn(&c, serve, env), 0);
+    testutil_initialize(&c, "module-test", 20000);
+    ck_assert_int_eq(testutil_finish(&c, 20000), 0);
+    char *err = testutil_read_stderr(&c);
+    ck_assert_msg(!err || !strstr(err, "state store module"), "%s", err);
+    free(err);
+
+    const char *state[] = {"msg91-mcp", "state", NULL};
+    ck_assert_int_eq(testutil_spawn(&c, state, env), 0);
+    ck_assert_int_eq(testutil_finish(&c, 20000), 1);
+    err = testutil_read_stderr(&c);
+    assert_contains(err, "cannot load the state store module");
+    assert_contains(err, "/nonexistent/msg91-mcp-store.so");
+    free(err);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
+/* msg91-mcp token needs the digest module, and says so without it. */
+START_TEST(the_binary_reports_a_missing_digest_module)
+{
+    const char *argv[] = {"msg91-mcp", "token", NULL};
+    const char *env[] = {"MSG91_DIGEST_MODULE=/nonexistent/msg91-mcp-digest.so", NULL};
+    struct testutil_child c;
+    ck_assert_int_eq(testutil_spawn(&c, argv, env), 0);
+    ck_assert_ptr_null(testutil_read_line(&c, 20000));
+    ck_assert_int_ne(testutil_finish(&c, 20000), 0);
+    char *err = testutil_read_stderr(&c);
+    assert_contains(err, "cannot load the digest module");
+    assert_contains(err, "/nonexistent/msg91-mcp-digest.so");
+    free(err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("module");
@@ -198,6 +280,9 @@ int main(void)
     tcase_add_test(tc, falls_back_to_the_install_directory);
     tcase_add_test(tc, refuses_a_file_that_is_no_shared_object);
     tcase_add_test(tc, the_binary_reports_a_wrong_http_module);
+    tcase_add_test(tc, module_get_hands_back_or_logs_the_sentence);
+    tcase_add_test(tc, the_binary_loads_the_store_module_at_the_first_operation);
+    tcase_add_test(tc, the_binary_reports_a_missing_digest_module);
     suite_add_tcase(s, tc);
     return testutil_run(s);
 }

@@ -12,20 +12,14 @@
 #include "upstream/module.h"
 #include "util/module.h"
 
-/* util/module.h checks the ABI number as the table's first int. */
-_Static_assert(offsetof(struct http_module_api, abi_version) == 0,
-               "the ABI number opens the module table");
+MODULE_TABLE_CHECK(struct http_module_api);
 
 static const struct http_module_api *api;
 
+/* What, file, variable, install directory, symbol, ABI (util/module.h). */
 static const struct module_spec engine_module = {
-    .what = "HTTP engine module",
-    .file = HTTP_MODULE_FILE,
-    .env = NULL,
-    .install_dir = HTTP_MODULE_DIR,
-    .symbol = HTTP_MODULE_SYMBOL,
-    .abi = HTTP_MODULE_ABI,
-};
+    "HTTP engine module", HTTP_MODULE_FILE,   NULL,
+    HTTP_MODULE_DIR,      HTTP_MODULE_SYMBOL, HTTP_MODULE_ABI};
 
 /* Loaded once and never unloaded: libcurl keeps global state (TLS) for the
  * process. A failure is logged and tried again at the next engine. */

@@ -10,7 +10,16 @@
 #ifndef UTIL_MODULE_H
 #define UTIL_MODULE_H
 
-/* What to load and how to name it in sentences. */
+#include <stddef.h>
+
+/* For a loader: the table type must open with its ABI number, the int
+ * module_open checks. */
+#define MODULE_TABLE_CHECK(type)                                                         \
+    _Static_assert(offsetof(type, abi_version) == 0,                                     \
+                   "the ABI number opens the module table")
+
+/* What to load and how to name it in sentences (positional initialisers
+ * list the members in this order). */
 struct module_spec {
     const char *what;        /* "HTTP engine module": says what failed */
     const char *file;        /* file name, e.g. "upstream-http.so" */

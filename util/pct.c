@@ -1,14 +1,13 @@
 #include "util/pct.h"
 
+#include <string.h>
+
 int pct_hex_value(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    static const char digits[] = "0123456789abcdef";
+    /* strchr finds the terminating NUL too: a NUL is no digit. */
+    const char *at = c ? strchr(digits, c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c) : NULL;
+    return at ? (int)(at - digits) : -1;
 }
 
 int pct_escape_value(const char *s, size_t left)
