@@ -341,6 +341,26 @@ static const struct store_backend store__sqlite_backend = {
     .close = sq_close,
 };
 
+/* Switches the file to WAL and makes the schema: an SQLite code. */
+static int sq_prepare_file(struct sq_store *q)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *mode = (const char *)sqlite3_column_text(st, 0);
+        rc = mode && strcmp(mode, "wal") == 0 ? SQLITE_OK : SQLITE_CANTOPEN;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK)
+        return rc;
+    /* WAL with synchronous=NORMAL survives a crash of the process, which
+     * is what claims must; a power cut may lose the last commits. */
+    rc = sqlite3_exec(q->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(q->db, sq_schema, NULL, NULL, NULL);
+    return rc;
+}
+
 /* Opens the file, switches it to WAL and makes the schema; 0 or a
  * sentence in err. */
 static int sq_open_db(struct sq_store *q, const char *path, uint32_t busy_ms, char *err,
@@ -354,20 +374,17 @@ static int sq_open_db(struct sq_store *q, const char *path, uint32_t busy_ms, ch
     if (rc != SQLITE_OK)
         goto fail;
     sqlite3_busy_timeout(q->db, (int)busy_ms);
-    sqlite3_stmt *st = NULL;
-    rc = sqlite3_prepare_v2(q->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *mode = (const char *)sqlite3_column_text(st, 0);
-        rc = mode && strcmp(mode, "wal") == 0 ? SQLITE_OK : SQLITE_CANTOPEN;
+    /* Processes that start together all switch a new file to WAL and make
+     * its schema at once; the switch takes an exclusive lock, for which
+     * SQLite may answer SQLITE_BUSY without waiting. That is not a failure
+     * of the store: try again until the busy timeout has passed (this runs
+     * on the opener thread, never on the loop). */
+    uint64_t deadline = uv_hrtime() + (uint64_t)busy_ms * 1000000u;
+    while ((rc = sq_prepare_file(q)) == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+        if (uv_hrtime() >= deadline)
+            break;
+        uv_sleep(10);
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_OK)
-        goto fail;
-    /* WAL with synchronous=NORMAL survives a crash of the process, which
-     * is what claims must; a power cut may lose the last commits. */
-    rc = sqlite3_exec(q->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(q->db, sq_schema, NULL, NULL, NULL);
     for (int i = 0; rc == SQLITE_OK && i < SQ_COUNT; i++)
         rc = sqlite3_prepare_v3(q->db, sq_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                 &q->stmt[i], NULL);

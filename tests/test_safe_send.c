@@ -388,7 +388,7 @@ static void vanished_claim(const char *tool, const char *key, const char *args)
     json_t *a = json_loads(args, 0, NULL);
     char *canonical = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
     char fp[PERSONA_DIGEST_HEX_LEN + 1];
-    persona_sha256_hex(canonical, strlen(canonical), fp);
+    ck_assert_int_eq(persona_sha256_hex(canonical, strlen(canonical), fp), 0);
     free(canonical);
     json_decref(a);
     uv_loop_t loop;
