@@ -51,8 +51,8 @@ const otp = (mobile, key) => ({ name: 'send_otp', arguments: { mobile, template_
 
 describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', () => {
   let dir, sandbox, redis, nginx;
-  let servers = [];
-  let clients = []; // clients[i] reaches instance i through nginx
+  const servers = [];
+  const clients = []; // clients[i] reaches instance i through nginx
   let balanced; // through nginx's round-robin /mcp
   const audit = (i) => auditLines(join(dir, `audit-${i}.log`));
   // Runs fn, then waits until expect(lines) holds, lines[i] being the audit
@@ -110,6 +110,14 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
       const list = await c.callTool({ name: 'get_event_types', arguments: {} }, undefined, TIMEOUT);
       assert.equal(list.isError, undefined, text(list));
     }
+    // Round-robin: six calls through /mcp reach every instance.
+    for (let n = 0; n < 6; n++) {
+      const list = await balanced.callTool({ name: 'get_event_types', arguments: {} }, undefined, TIMEOUT);
+      assert.equal(list.isError, undefined, text(list));
+    }
+    const reads = (i) => audit(i).filter((l) => l.tool === 'get_event_types').length;
+    await waitFor(() => [0, 1, 2].reduce((n, i) => n + reads(i), 0) === INSTANCES + 6, { what: 'the audit lines of the reads' });
+    for (let i = 0; i < INSTANCES; i++) assert.ok(reads(i) >= 2, `instance ${i} got ${reads(i) - 1} of the balanced calls`);
   });
 
   it('one key at three instances while the first call runs: "in progress", then the replay; MSG91 gets one request', async () => {
