@@ -210,6 +210,46 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
     assert.notEqual(r.isError, true, text(r));
   });
 
+  it('an instance that dies while its send runs: a retry at another instance is "in progress", then "outcome unknown", and never sends', async () => {
+    // A fourth instance on the same Redis whose claims hold for about 15 s
+    // (the lease: its timeout times the turns a call may wait, plus 10 s).
+    const doomed = await startHttpServer({
+      env: {
+        MSG91_AUTH_KEY: KEY,
+        MSG91_BASE_URL: sandbox.url,
+        MSG91_STORE: redis.url,
+        MSG91_TIMEOUT_MS: '1000',
+        MSG91_MAX_INFLIGHT: '1',
+        MSG91_MAX_QUEUE: '1',
+        MSG91_LOG_LEVEL: 'error',
+      },
+    });
+    const key = 'scale-died-1';
+    const args = flow('+919800000601', key);
+    const r0 = await received();
+    try {
+      await sandboxControl(sandbox.url, 'misbehave', { method: 'POST', body: { tool: 'send_sms_flow', delay_ms: 60000, count: 1 } });
+      const c = await connectHttp(doomed.url);
+      const pending = c.callTool(args, undefined, TIMEOUT).catch((e) => e);
+      await waitFor(async () => (await stats(sandbox.url)).inflight === 1, { what: 'the doomed send to reach the sandbox' });
+      doomed.child.kill('SIGKILL');
+      await doomed.exited;
+      assert.ok((await pending) instanceof Error, 'the dead instance answered nothing');
+      await c.close().catch(() => {});
+    } finally {
+      await doomed.stop();
+    }
+    const first = await callSettled(clients[1], args);
+    assert.ok(first.inProgress >= 1, 'within the lease the key is still "in progress"');
+    assert.equal(first.result.isError, true, JSON.stringify(first.result));
+    assert.ok(!isReplay(first.result));
+    assert.match(text(first.result), /unknown/i, 'the retry says the outcome is unknown');
+    const again = await clients[2].callTool(args, undefined, TIMEOUT);
+    assert.match(text(again), /unknown/i);
+    assert.equal((await received()) - r0, 1, 'only the dead instance\'s send reached MSG91');
+    await sandboxControl(sandbox.url, 'misbehave', { method: 'DELETE' });
+  });
+
   it('with Redis stopped, sends are refused with a tool error and reads still answer; sends resume when it is back', async () => {
     await redis.stop();
     const r0 = await received();
