@@ -12,6 +12,9 @@
 // arrives (or retries) after it gets the stored result marked
 // `_meta["msg91/replayed"]: true`. So once every "in progress" caller has
 // retried, all hold the same result, one unmarked and the others marked.
+// Also: a mismatched key, the OTP limit per number across instances, an
+// instance killed mid-send (its key reads "outcome unknown" elsewhere and
+// is never sent again) and Redis stopped (sends refused, reads served).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
