@@ -32,7 +32,9 @@ struct audit_entry {
     const char *tool;
     json_t *arguments;      /* borrowed; masked in the line, not in place */
     const char *outcome;    /* "ok", "tool_error", "invalid_arguments",
-                               "refused", "dry_run", "cancelled" */
+                               "refused", "dry_run", "cancelled", and for
+                               sending calls (safe_send.h) "replayed",
+                               "duplicate", "limited" */
     const char *error;      /* what went wrong, or NULL */
     const char *request_id; /* upstream's request id, or NULL */
     long http_status;       /* 0 when nothing was answered */

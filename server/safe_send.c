@@ -18,17 +18,17 @@
 
 /* Each limit's setting and its key in a persona's "limits", for texts. */
 static const char *const limit_settings[SERVICE_LIMITS_LEN] = {
-#define LIMIT_VAR(id, env, flag, key, def, help) [id] = env,
+#define LIMIT_VAR(id, env, flag, key, def, help) [id] = (env),
     SERVICE_LIMIT_SETTINGS(LIMIT_VAR)
 #undef LIMIT_VAR
 };
 static const char *const limit_keys[SERVICE_LIMITS_LEN] = {
-#define LIMIT_KEY(id, key, help) [id] = key,
+#define LIMIT_KEY(id, key, help) [id] = (key),
     SERVICE_LIMITS(LIMIT_KEY)
 #undef LIMIT_KEY
 };
 static const char *const limit_help[SERVICE_LIMITS_LEN] = {
-#define LIMIT_HELP(id, key, help) [id] = help,
+#define LIMIT_HELP(id, key, help) [id] = (help),
     SERVICE_LIMITS(LIMIT_HELP)
 #undef LIMIT_HELP
 };

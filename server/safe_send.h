@@ -78,8 +78,10 @@ enum safe_send_sent {
 };
 
 /* Records the result of a call that was let go (result is borrowed, a
- * CallToolResult; request_id may be NULL) and then calls done, from the
- * loop, and frees op. A store that fails here is logged; done still runs. */
+ * CallToolResult; request_id may be NULL), then frees op and calls done:
+ * from the loop once the store has it, or before this returns when there
+ * is nothing to record. A store that fails here is logged; done still
+ * runs. The idempotency result is stored whatever sent says. */
 void safe_send_finish(struct safe_send *op, json_t *result, enum safe_send_sent sent,
                       const char *request_id, void (*done)(void *data), void *data);
 

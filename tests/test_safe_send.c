@@ -275,22 +275,19 @@ static json_t *expect_ok(json_t *r)
     return r;
 }
 
-/* A tool error whose text holds every one of the NULL-terminated needles.
- * Takes r. */
-static void expect_error(json_t *r, ...)
+/* A tool error whose text holds every one of the needles (a NULL-terminated
+ * list). Takes r. */
+static void expect_error_in(json_t *r, const char *const *needles)
 {
     ck_assert_msg(json_is_true(json_object_get(r, "isError")), "not an error: %s",
                   json_dumps(r, JSON_COMPACT));
     const char *text = text_of(r);
     ck_assert_ptr_nonnull(text);
-    va_list ap;
-    va_start(ap, r);
-    const char *needle;
-    while ((needle = va_arg(ap, const char *)))
-        ck_assert_msg(strstr(text, needle), "\"%s\" not in: %s", needle, text);
-    va_end(ap);
+    for (size_t i = 0; needles[i]; i++)
+        ck_assert_msg(strstr(text, needles[i]), "\"%s\" not in: %s", needles[i], text);
     json_decref(r);
 }
+#define expect_error(r, ...) expect_error_in(r, (const char *const[]){__VA_ARGS__, NULL})
 
 static bool replayed(json_t *r)
 {
@@ -336,7 +333,7 @@ START_TEST(same_key_other_arguments_is_refused)
     expect_error(srv_call(&v, "send_otp", KEYED_OTP("919876543299", "k-2")),
                  "idempotency key \"k-2\" was already used for send_otp with different "
                  "arguments",
-                 "nothing was sent", NULL);
+                 "nothing was sent");
     ck_assert_int_eq(received(), 1);
     srv_stop(&v);
 }
@@ -354,7 +351,7 @@ START_TEST(same_key_while_running_is_in_progress)
     long first = srv_send(&v, "send_sms_flow", args);
     testutil_sandbox_wait_stat(BASE, "inflight", 1, REPLY_MS);
     expect_error(srv_call(&v, "send_sms_flow", args),
-                 "with idempotency key \"slow-1\" is still in progress", NULL);
+                 "with idempotency key \"slow-1\" is still in progress");
     json_t *r = expect_ok(srv_wait(&v, first));
     json_t *again = expect_ok(srv_call(&v, "send_sms_flow", args));
     ck_assert(replayed(again));
@@ -427,10 +424,86 @@ START_TEST(vanished_holder_means_unknown_never_resent)
     for (int i = 0; i < 2; i++)
         expect_error(srv_call(&v, "send_otp", KEYED_OTP(MOBILE, "lost-1")),
                      "with idempotency key \"lost-1\"", "is unknown",
-                     "never sent again on its own", "msg91-mcp state --forget lost-1",
-                     NULL);
+                     "never sent again on its own", "msg91-mcp state --forget lost-1");
     ck_assert_int_eq(received(), 0);
     srv_stop(&v);
+}
+END_TEST
+
+/* A call cancelled after its request went out may have sent: a retry with
+ * its key says the outcome is unknown and sends nothing. */
+START_TEST(cancelled_after_sending_is_unknown)
+{
+    json_decref(
+        testutil_sandbox_ctl(BASE, "POST", "/_sandbox/misbehave",
+                             "{\"tool\":\"send_otp\",\"count\":1,\"delay_ms\":600000}"));
+    struct srv v;
+    srv_start(&v, NULL);
+    long id = srv_send(&v, "send_otp", KEYED_OTP(MOBILE, "cancel-1"));
+    testutil_sandbox_wait_stat(BASE, "inflight", 1, REPLY_MS);
+    ck_assert_int_eq(
+        testutil_send_line(&v.c, F("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/"
+                                   "cancelled\",\"params\":{\"requestId\":%ld}}",
+                                   id)),
+        0);
+    /* The cancellation settles the key in the background: until then the
+     * retry finds the call in progress. Neither sends. */
+    double deadline = testutil_now_s() + REPLY_MS / 1000.0;
+    for (;;) {
+        json_t *r = srv_call(&v, "send_otp", KEYED_OTP(MOBILE, "cancel-1"));
+        const char *text = text_of(r);
+        ck_assert_ptr_nonnull(text);
+        if (!strstr(text, "still in progress")) {
+            expect_error(r, "with idempotency key \"cancel-1\"", "is unknown",
+                         "msg91-mcp state --forget cancel-1");
+            break;
+        }
+        json_decref(r);
+        ck_assert_msg(testutil_now_s() < deadline, "the key stayed in progress");
+    }
+    ck_assert_int_eq(received(), 1);
+    /* Lets the delayed request go before the sandbox stops. */
+    json_decref(testutil_sandbox_ctl(BASE, "POST", "/_sandbox/reset", NULL));
+    srv_stop(&v);
+}
+END_TEST
+
+/* Two processes on one shared store: a key used by one replays in the
+ * other; another persona's key of the same name is its own. */
+START_TEST(processes_share_keys_personas_do_not)
+{
+    if (backend == MEMORY)
+        return;
+    char *personas = testutil_temp_file(
+        "{\"personas\":["
+        "{\"name\":\"a\",\"token_sha256\":\"" //
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"},"
+        "{\"name\":\"b\",\"token_sha256\":\"" //
+        "1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}]}");
+    char file[300];
+    snprintf(file, sizeof file, "MSG91_PERSONAS=%s", personas);
+    struct srv a1, a2, b;
+    srv_start(&a1, (const char *const[]){file, "MSG91_PERSONA=a", NULL});
+    srv_start(&a2, (const char *const[]){file, "MSG91_PERSONA=a", NULL});
+    srv_start(&b, (const char *const[]){file, "MSG91_PERSONA=b", NULL});
+    json_t *first = expect_ok(srv_call(&a1, "send_otp", KEYED_OTP(MOBILE, "shared-1")));
+    json_t *other = expect_ok(srv_call(&a2, "send_otp", KEYED_OTP(MOBILE, "shared-1")));
+    ck_assert(replayed(other));
+    ck_assert(json_equal(json_object_get(first, "structuredContent"),
+                         json_object_get(other, "structuredContent")));
+    ck_assert_int_eq(received(), 1);
+    json_t *own = expect_ok(srv_call(&b, "send_otp", KEYED_OTP(MOBILE, "shared-1")));
+    ck_assert(!replayed(own));
+    ck_assert_int_eq(received(), 2);
+    json_decref(first);
+    json_decref(other);
+    json_decref(own);
+    /* Last started first: a child holds the pipes of those before it. */
+    srv_stop(&b);
+    srv_stop(&a2);
+    srv_stop(&a1);
+    unlink(personas);
+    free(personas);
 }
 END_TEST
 
@@ -448,8 +521,7 @@ START_TEST(identical_send_within_the_window_is_refused)
         srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)),
         "Refused as a duplicate: an identical call of send_sms_flow succeeded at ",
         F("(MSG91 request id %s)", rid),
-        "refused for 60 seconds (MSG91_DUPLICATE_WINDOW_S), until ", "nothing was sent",
-        NULL);
+        "refused for 60 seconds (MSG91_DUPLICATE_WINDOW_S), until ", "nothing was sent");
     ck_assert_int_eq(received(), 1);
     /* Not identical: another template goes. */
     json_decref(expect_ok(srv_call(&v, "send_sms_flow", FLOW_ARGS("F2", MOBILE))));
@@ -466,7 +538,7 @@ START_TEST(a_failed_twin_lets_the_call_through)
                              "{\"tool\":\"send_sms_flow\",\"count\":1,\"status\":500}"));
     struct srv v;
     srv_start(&v, NULL);
-    expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)), NULL);
+    expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)), "");
     json_decref(expect_ok(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE))));
     ck_assert_int_eq(received(), 2);
     srv_stop(&v);
@@ -482,12 +554,12 @@ START_TEST(country_allowlist)
     expect_error(srv_call(&v, "send_otp", OTP_ARGS("+447911123456")),
                  "Refused by the country allowlist: +447911123456 is not in an allowed "
                  "country (MSG91_ALLOWED_COUNTRY_CODES: 91,971); nothing was sent",
-                 "does not reset", NULL);
+                 "does not reset");
     /* One number outside refuses the whole flow. */
     expect_error(srv_call(&v, "send_sms_flow",
                           "{\"template_id\":\"F1\",\"recipients\":[{\"mobiles\":\"" MOBILE
                           "\"},{\"mobiles\":\"15551234567\"}]}"),
-                 "+15551234567 is not in an allowed country", NULL);
+                 "+15551234567 is not in an allowed country");
     ck_assert_int_eq(received(), 0);
     json_decref(expect_ok(srv_call(&v, "send_otp", OTP_ARGS("+971501234567"))));
     json_decref(expect_ok(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE))));
@@ -506,10 +578,9 @@ START_TEST(codes_per_recipient_per_hour)
     expect_error(srv_call(&v, "send_otp", OTP_ARGS(MOBILE)),
                  "Refused by the limit of 2 codes sent to one number per hour "
                  "(MSG91_OTP_PER_RECIPIENT_PER_HOUR): +" MOBILE " has had that many; "
-                 "nothing was sent. The next one to this number is allowed in ",
-                 NULL);
+                 "nothing was sent. The next one to this number is allowed in ");
     expect_error(srv_call(&v, "resend_otp", "{\"mobile\":\"" MOBILE "\"}"),
-                 "codes sent to one number per hour", NULL);
+                 "codes sent to one number per hour");
     ck_assert_int_eq(received(), 2);
     /* Another number has its own count; flows are not codes. */
     json_decref(expect_ok(srv_call(&v, "send_otp", OTP_ARGS("919876543211"))));
@@ -527,8 +598,7 @@ START_TEST(sends_per_day)
     json_decref(expect_ok(srv_call(&v, "send_otp", OTP_ARGS(MOBILE))));
     expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F3", MOBILE)),
                  "Refused by the limit of 2 sending calls per day (MSG91_SENDS_PER_DAY): "
-                 "nothing was sent. The next send is allowed in ",
-                 NULL);
+                 "nothing was sent. The next send is allowed in ");
     ck_assert_int_eq(received(), 2);
     /* Reads are not sends. */
     json_decref(expect_ok(srv_call(&v, "list_campaigns", "{}")));
@@ -550,14 +620,12 @@ START_TEST(persona_limits_override_the_server)
                                         "MSG91_ALLOWED_COUNTRY_CODES=91", NULL});
     expect_error(srv_call(&v, "send_otp", OTP_ARGS(MOBILE)),
                  "+" MOBILE " is not in an allowed country (limits.allowed_country_codes "
-                 "of persona bot: 44)",
-                 NULL);
+                 "of persona bot: 44)");
     json_decref(expect_ok(srv_call(&v, "send_otp", OTP_ARGS("447911123456"))));
     expect_error(
         srv_call(&v, "resend_otp", "{\"mobile\":\"447911123456\"}"),
         "Refused by the limit of 1 codes sent to one number per hour "
-        "(limits.otp_per_recipient_per_hour of persona bot in the personas file)",
-        NULL);
+        "(limits.otp_per_recipient_per_hour of persona bot in the personas file)");
     /* The persona lifts the server's daily limit of 1. */
     json_decref(
         expect_ok(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", "447911123456"))));
@@ -579,8 +647,8 @@ START_TEST(audit_names_the_outcome)
     json_decref(expect_ok(srv_call(&v, "send_otp", KEYED_OTP(MOBILE, "a-1"))));
     json_decref(expect_ok(srv_call(&v, "send_otp", KEYED_OTP(MOBILE, "a-1"))));
     json_decref(expect_ok(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE))));
-    expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)), NULL);
-    expect_error(srv_call(&v, "send_otp", OTP_ARGS("447911123456")), NULL);
+    expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)), "");
+    expect_error(srv_call(&v, "send_otp", OTP_ARGS("447911123456")), "");
     srv_stop(&v);
     size_t len = 0;
     char *text = testutil_read_file(audit, &len);
@@ -614,9 +682,9 @@ START_TEST(unreachable_store_refuses_sends_and_serves_reads)
     expect_error(
         srv_call(&v, "send_otp", KEYED_OTP(MOBILE, "x-1")),
         "cannot be reached, so this sending call was refused and nothing was sent",
-        "read-only tools keep working", NULL);
+        "read-only tools keep working");
     expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)),
-                 "cannot be reached", NULL);
+                 "cannot be reached");
     json_decref(expect_ok(srv_call(&v, "list_campaigns", "{}")));
     ck_assert_int_eq(received(), 1);
     srv_stop(&v);
@@ -633,6 +701,8 @@ static TCase *store_case(const char *name, void (*use)(void), void (*drop)(void)
     tcase_add_test(tc, same_key_other_arguments_is_refused);
     tcase_add_test(tc, same_key_while_running_is_in_progress);
     tcase_add_test(tc, vanished_holder_means_unknown_never_resent);
+    tcase_add_test(tc, cancelled_after_sending_is_unknown);
+    tcase_add_test(tc, processes_share_keys_personas_do_not);
     tcase_add_test(tc, identical_send_within_the_window_is_refused);
     tcase_add_test(tc, a_failed_twin_lets_the_call_through);
     tcase_add_test(tc, country_allowlist);
