@@ -39,12 +39,17 @@ export const TOOLS = [
 ];
 
 // An environment for the server without any MSG91 setting inherited from
-// whoever runs the tests, plus the given extras.
+// whoever runs the tests, plus the given extras. The state store is the
+// process's own memory unless the extras name one (MSG91_STORE: '' asks for
+// the default SQLite file): the default file would be the user's own, under
+// HOME, shared by every server of the run and by the next runs, and its
+// duplicate guard and per-number limit would refuse the identical sends
+// the tests repeat on purpose.
 export function serverEnv(extra = {}) {
   const env = {};
   for (const [k, v] of Object.entries(process.env))
     if (!k.startsWith('MSG91_')) env[k] = v;
-  return { ...env, ...extra };
+  return { ...env, MSG91_STORE: 'memory', ...extra };
 }
 
 // ---------------------------------------------------------------- processes

@@ -12,6 +12,9 @@
 // arrives (or retries) after it gets the stored result marked
 // `_meta["msg91/replayed"]: true`. So once every "in progress" caller has
 // retried, all hold the same result, one unmarked and the others marked.
+// Also: a mismatched key, the OTP limit per number across instances, an
+// instance killed mid-send (its key reads "outcome unknown" elsewhere and
+// is never sent again) and Redis stopped (sends refused, reads served).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -51,8 +54,8 @@ const otp = (mobile, key) => ({ name: 'send_otp', arguments: { mobile, template_
 
 describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', () => {
   let dir, sandbox, redis, nginx;
-  let servers = [];
-  let clients = []; // clients[i] reaches instance i through nginx
+  const servers = [];
+  const clients = []; // clients[i] reaches instance i through nginx
   let balanced; // through nginx's round-robin /mcp
   const audit = (i) => auditLines(join(dir, `audit-${i}.log`));
   // Runs fn, then waits until expect(lines) holds, lines[i] being the audit
@@ -110,6 +113,14 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
       const list = await c.callTool({ name: 'get_event_types', arguments: {} }, undefined, TIMEOUT);
       assert.equal(list.isError, undefined, text(list));
     }
+    // Round-robin: six calls through /mcp reach every instance.
+    for (let n = 0; n < 6; n++) {
+      const list = await balanced.callTool({ name: 'get_event_types', arguments: {} }, undefined, TIMEOUT);
+      assert.equal(list.isError, undefined, text(list));
+    }
+    const reads = (i) => audit(i).filter((l) => l.tool === 'get_event_types').length;
+    await waitFor(() => [0, 1, 2].reduce((n, i) => n + reads(i), 0) === INSTANCES + 6, { what: 'the audit lines of the reads' });
+    for (let i = 0; i < INSTANCES; i++) assert.ok(reads(i) >= 2, `instance ${i} got ${reads(i) - 1} of the balanced calls`);
   });
 
   it('one key at three instances while the first call runs: "in progress", then the replay; MSG91 gets one request', async () => {
@@ -200,6 +211,46 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
     // Another number is not limited.
     const r = await clients[2].callTool(otp('+919800000302', 'scale-otp-other'), undefined, TIMEOUT);
     assert.notEqual(r.isError, true, text(r));
+  });
+
+  it('an instance that dies while its send runs: a retry at another instance is "in progress", then "outcome unknown", and never sends', async () => {
+    // A fourth instance on the same Redis whose claims hold for about 15 s
+    // (the lease: its timeout times the turns a call may wait, plus 10 s).
+    const doomed = await startHttpServer({
+      env: {
+        MSG91_AUTH_KEY: KEY,
+        MSG91_BASE_URL: sandbox.url,
+        MSG91_STORE: redis.url,
+        MSG91_TIMEOUT_MS: '1000',
+        MSG91_MAX_INFLIGHT: '1',
+        MSG91_MAX_QUEUE: '1',
+        MSG91_LOG_LEVEL: 'error',
+      },
+    });
+    const key = 'scale-died-1';
+    const args = flow('+919800000601', key);
+    const r0 = await received();
+    try {
+      await sandboxControl(sandbox.url, 'misbehave', { method: 'POST', body: { tool: 'send_sms_flow', delay_ms: 60000, count: 1 } });
+      const c = await connectHttp(doomed.url);
+      const pending = c.callTool(args, undefined, TIMEOUT).catch((e) => e);
+      await waitFor(async () => (await stats(sandbox.url)).inflight === 1, { what: 'the doomed send to reach the sandbox' });
+      doomed.child.kill('SIGKILL');
+      await doomed.exited;
+      assert.ok((await pending) instanceof Error, 'the dead instance answered nothing');
+      await c.close().catch(() => {});
+    } finally {
+      await doomed.stop();
+    }
+    const first = await callSettled(clients[1], args);
+    assert.ok(first.inProgress >= 1, 'within the lease the key is still "in progress"');
+    assert.equal(first.result.isError, true, JSON.stringify(first.result));
+    assert.ok(!isReplay(first.result));
+    assert.match(text(first.result), /unknown/i, 'the retry says the outcome is unknown');
+    const again = await clients[2].callTool(args, undefined, TIMEOUT);
+    assert.match(text(again), /unknown/i);
+    assert.equal((await received()) - r0, 1, 'only the dead instance\'s send reached MSG91');
+    await sandboxControl(sandbox.url, 'misbehave', { method: 'DELETE' });
   });
 
   it('with Redis stopped, sends are refused with a tool error and reads still answer; sends resume when it is back', async () => {

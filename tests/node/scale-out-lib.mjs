@@ -37,8 +37,6 @@ export function tempDir(tag) {
   return mkdtempSync(join(tmpdir(), `msg91-${tag}-`));
 }
 
-export const tools = (which) => which.map((n) => (typeof n === 'string' ? n : n.name));
-
 // ---------------------------------------------------------------- redis
 
 // One RESP command on a fresh connection: resolves with the first reply

@@ -39,6 +39,7 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
   const env = (i) => ({
     MSG91_AUTH_KEY: KEY,
     MSG91_BASE_URL: sandbox.url,
+    MSG91_STORE: '', // the default: SQLite under XDG_STATE_HOME
     XDG_STATE_HOME: join(dir, 'state'),
     MSG91_OTP_PER_RECIPIENT_PER_HOUR: String(OTP_LIMIT),
     MSG91_AUDIT_LOG: join(dir, `audit-${i}.log`),

@@ -146,7 +146,8 @@ describe('the auth key never leaves the server', () => {
   it('one long noisy session: every failure kind, the key in arguments and in answers, every tool', async () => {
     const audit = join(tmp, 'noisy.jsonl');
     await sb('reset', { method: 'POST' });
-    const s = await connect({ MSG91_LOG_LEVEL: 'debug', MSG91_AUDIT_LOG: audit, MSG91_TIMEOUT_MS: '500' });
+    // The session repeats sends to one number on purpose: no limits.
+    const s = await connect({ MSG91_LOG_LEVEL: 'debug', MSG91_AUDIT_LOG: audit, MSG91_TIMEOUT_MS: '500', MSG91_OTP_PER_RECIPIENT_PER_HOUR: '0', MSG91_DUPLICATE_WINDOW_S: '0' });
     try {
       const { tools } = await s.client.listTools(undefined, TIMEOUT);
       assert.equal(tools.length, 8);
