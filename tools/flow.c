@@ -56,44 +56,25 @@ static json_t *recipient_body(json_t *recipient, size_t i, const void *data, cha
 int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
                         struct http_request *req, char **error)
 {
-    const char *template_id = json_string_value(json_object_get(args, "template_id"));
-    json_t *recipients = json_object_get(args, "recipients");
-    if (!template_id || !json_is_array(recipients))
-        return request_fail(error, "template_id and recipients are required.");
-    json_int_t expiry = 0;
-    int has_expiry = args_integer(args, "short_url_expiry", &expiry, error);
-    if (has_expiry < 0)
-        return -1;
-    json_t *list = request_list(recipients, recipient_body, NULL, error);
+    json_t *list = request_list(args, "recipients", recipient_body, NULL, error);
     if (!list)
         return -1;
-
+    struct request_values v;
+    request_values_init(&v);
+    request_put_arg(&v, args, "template_id");
     /* MSG91 reads the flags as the strings "1" and "0". */
-    json_t *body = json_object();
-    json_t *v = json_object_get(args, "short_url");
-    int failed = !body ||
-                 json_object_set_new(body, "template_id", json_string(template_id)) ||
-                 (json_is_boolean(v) &&
-                  json_object_set_new(body, "short_url",
-                                      json_string(json_is_true(v) ? "1" : "0"))) ||
-                 (has_expiry &&
-                  json_object_set_new(body, "short_url_expiry", json_integer(expiry))) ||
-                 (json_is_true(json_object_get(args, "realtime_response")) &&
-                  json_object_set_new(body, "realTimeResponse", json_string("1"))) ||
-                 json_object_set(body, "recipients", list);
-    json_decref(list);
-    if (failed) {
-        json_decref(body);
-        return request_fail(error,
-                            "The server ran out of memory while building the request.");
-    }
-
-    struct request_url u;
-    if (request_url_init(&u, ctx, args, error) != 0) {
-        json_decref(body);
+    json_t *short_url = json_object_get(args, "short_url");
+    if (json_is_boolean(short_url))
+        request_put_string(&v, "short_url", json_is_true(short_url) ? "1" : "0");
+    if (args_put_integer(&v, args, "short_url_expiry", error) != 0) {
+        json_decref(list);
+        request_values_finish(&v);
         return -1;
     }
-    return request_complete(ctx, &u, body, req, error);
+    if (json_is_true(json_object_get(args, "realtime_response")))
+        request_put_string(&v, "realtime_response", "1");
+    request_put(&v, "recipients", list);
+    return request_build(ctx, &v, req, error);
 }
 
 static void flow_success(const struct answer *a, const struct http_response *resp,
