@@ -143,7 +143,7 @@ START_TEST(event_types_ids_and_names)
         "{\"id\":\"x1\",\"name\":\"buy\",\"upstream\":{\"event_id\":\"x1\","
         "\"name\":\"buy\"}},"
         "{\"upstream\":{\"kind\":\"odd\"}},"
-        "{\"upstream\":\"logout\",\"name\":\"logout\"}],\"total\":5}");
+        "{\"name\":\"logout\"}],\"total\":5}");
     expect_read("get_event_types", "{}", "{\"data\":[]" OK2,
                 "{\"event_types\":[],\"total\":0}");
 }
@@ -162,6 +162,14 @@ START_TEST(event_types_errors)
     expect_error("get_event_types", "{}", 200,
                  "{\"type\":\"error\",\"message\":\"Unknown account\"}",
                  "application/json", "MSG91 returned an error: Unknown account.");
+    expect_error(
+        "get_event_types", "{}", 200, "[\"login\",7]", "application/json",
+        "MSG91 answered with JSON of an unexpected shape (HTTP 200): event type 1 "
+        "is neither an object nor a name: [\"login\",7].");
+    expect_error(
+        "get_failed_events", FAILED, 200, "{\"data\":[\"e1\"]}", "application/json",
+        "MSG91 answered with JSON of an unexpected shape (HTTP 200): failed event "
+        "0 is not an object: {\"data\":[\"e1\"]}.");
     expect_error("get_event_types", "{}", 200, "{\"data\":{\"count\":0}}",
                  "application/json",
                  "MSG91 answered with JSON of an unexpected shape (HTTP 200): no list "
@@ -257,7 +265,7 @@ START_TEST(user_events_every_shape)
                 "{\"accepted\":2,\"message\":\"Events queued\",\"upstream\":{\"message\":"
                 "\"Events queued\",\"count\":2}}");
     expect_read("create_user_events", EVENTS, "[\"e1\",\"e2\"]",
-                "{\"accepted\":2,\"upstream\":[\"e1\",\"e2\"]}");
+                "{\"accepted\":2,\"upstream\":{\"data\":[\"e1\",\"e2\"]}}");
     expect_read(
         "create_user_events", EVENTS, "{\"data\":{\"message\":\"Done\"}}",
         "{\"accepted\":2,\"message\":\"Done\",\"upstream\":{\"data\":{\"message\":"

@@ -217,14 +217,21 @@ static void read_accepted(const struct answer *a, const struct http_response *re
     char *text = !a->root ? answer_excerpt(resp->body, resp->body_len, 200) : NULL;
     if (text && text[0])
         message = text;
+    /* What MSG91 answered, always an object: a list or a bare value goes
+     * under "data", where family 2 puts its own. */
+    json_t *upstream = NULL;
+    if (json_is_object(a->data))
+        upstream = json_incref(a->data);
+    else if (a->data && !json_is_null(a->data))
+        upstream = json_pack("{s:O}", "data", a->data);
     json_t *result = json_pack("{s:I}", "accepted", n);
     if (result &&
         ((message && json_object_set_new(result, "message", json_string(message))) ||
-         (a->data && !json_is_null(a->data) &&
-          json_object_set(result, "upstream", a->data)))) {
+         (upstream && json_object_set(result, "upstream", upstream)))) {
         json_decref(result);
         result = NULL;
     }
+    json_decref(upstream);
     free(text);
     answer_success(out, result);
 }
@@ -254,17 +261,20 @@ int get_event_types_build(const struct tool_build_ctx *ctx, json_t *args,
  * spellings sources show (a bare name is a name too). */
 static json_t *event_type(json_t *item, size_t index, char *what, size_t what_size)
 {
-    (void)index;
-    (void)what;
-    (void)what_size;
     static const char *const ids[] = {"id", "event_type_id", "event_id", "identifier",
                                       NULL};
     static const char *const names[] = {"name", "event_name", NULL};
     static const char *const descriptions[] = {"description", NULL};
+    if (json_is_string(item))
+        return json_pack("{s:O}", "name", item);
+    if (!json_is_object(item)) {
+        snprintf(what, what_size, "event type %zu is neither an object nor a name",
+                 index);
+        return NULL;
+    }
     json_t *t = json_object();
     if (!t || listing_copy_string(t, "id", item, ids) ||
-        (json_is_string(item) ? json_object_set(t, "name", item)
-                              : listing_copy_string(t, "name", item, names)) ||
+        listing_copy_string(t, "name", item, names) ||
         listing_copy_string(t, "description", item, descriptions) ||
         listing_keep(t, item)) {
         json_decref(t);
@@ -330,15 +340,16 @@ int get_failed_events_build(const struct tool_build_ctx *ctx, json_t *args,
 /* An answer_item_fn: one failed event (any shape will do). */
 static json_t *failed_event(json_t *item, size_t index, char *what, size_t what_size)
 {
-    (void)index;
-    (void)what;
-    (void)what_size;
     static const char *const ids[] = {"eventId", "event_id", "id", "identifier", NULL};
     static const char *const names[] = {"event_name", "eventName", "name", NULL};
     static const char *const reasons[] = {"reason", "failure_reason", "error", NULL};
     static const char *const recipients[] = {"recipient", "visitor_id", NULL};
     static const char *const times[] = {"timestamp", "event_timestamp", "created_at",
                                         "createdAt", NULL};
+    if (!json_is_object(item)) {
+        snprintf(what, what_size, "failed event %zu is not an object", index);
+        return NULL;
+    }
     json_t *e = json_object();
     if (!e || listing_copy_string(e, "event_id", item, ids) ||
         listing_copy_string(e, "event_name", item, names) ||
