@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "tools/endpoint.h"
 #include "tools/tool.h"
 #include "upstream/url.h"
 #include "util/dynbuf.h"
@@ -133,6 +134,15 @@ static void wipe_free(char *s)
     }
 }
 
+static void free_params(struct tool_param *params)
+{
+    for (size_t i = 0; params && params[i].arg; i++) {
+        free((char *)params[i].arg);
+        free((char *)params[i].name);
+    }
+    free(params);
+}
+
 void config_finish(struct config *c)
 {
     wipe_free(c->auth_key);
@@ -154,6 +164,7 @@ void config_finish(struct config *c)
     for (unsigned i = 0; i < CONFIG_MAX_TOOLS; i++) {
         free(c->endpoints[i].method);
         free(c->endpoints[i].path);
+        free_params(c->endpoints[i].params);
     }
     memset(c, 0, sizeof *c);
 }
@@ -464,7 +475,73 @@ static int set_endpoint_path(struct config *c, int idx, const char *name, json_t
     return c->endpoints[idx].path ? 0 : -ENOMEM;
 }
 
-/* One member of "endpoints": {"method": ..., "path": ...}, either or both. */
+/* "params" of one endpoint: {"arg": "query:name", ...}. The strings are
+ * read here; whether the arguments exist is endpoint_plan's to say. */
+static int set_endpoint_params(struct config *c, int idx, const char *name,
+                               json_t *params, const char *path, char **error)
+{
+    size_t n = json_object_size(params);
+    struct tool_param *list = calloc(n + 1, sizeof *list);
+    if (!list)
+        return -ENOMEM;
+    size_t i = 0;
+    const char *arg;
+    json_t *spec;
+    int rc = 0;
+    json_object_foreach(params, arg, spec) {
+        const char *text = json_string_value(spec);
+        const char *upstream = NULL;
+        enum tool_place place;
+        if (!text || endpoint_parse_place(text, &place, &upstream) != 0) {
+            *error = msg_format("%s: endpoints.%s.params.%s must be \"path\", \"query\", "
+                                "\"body\" or \"omit\", optionally followed by "
+                                "\":upstreamName\"",
+                                path, name, arg);
+            rc = -EINVAL;
+            break;
+        }
+        char *a = strdup(arg);
+        char *u = upstream ? strdup(upstream) : NULL;
+        if (!a || (upstream && !u)) {
+            free(a);
+            free(u);
+            rc = -ENOMEM;
+            break;
+        }
+        list[i++] = (struct tool_param){.arg = a, .place = place, .name = u};
+    }
+    if (rc != 0) {
+        free_params(list);
+        return rc;
+    }
+    free_params(c->endpoints[idx].params);
+    c->endpoints[idx].params = list;
+    return 0;
+}
+
+/* The endpoint as it will be used (the file's parts over the tool's
+ * defaults) resolved once, so a mapping that cannot work stops the start. */
+static int check_endpoint(const struct config *c, int idx, const char *name,
+                          const char *path, char **error)
+{
+    const struct tool_def *t = tool_table[idx];
+    const struct config_endpoint *o = &c->endpoints[idx];
+    struct tool_endpoint ep = {
+        .method = o->method ? o->method : t->endpoint.method,
+        .path = o->path ? o->path : t->endpoint.path,
+        .params = o->params,
+    };
+    struct endpoint_plan plan;
+    char *why = NULL;
+    if (endpoint_plan(t, &ep, &plan, &why) == 0)
+        return 0;
+    *error = why ? msg_format("%s: endpoints.%s: %s", path, name, why) : NULL;
+    free(why);
+    return *error ? -EINVAL : -ENOMEM;
+}
+
+/* One member of "endpoints": {"method": ..., "path": ..., "params": ...},
+ * any of them. */
 static int load_endpoint(struct config *c, const char *name, json_t *ep, const char *path,
                          char **error)
 {
@@ -476,26 +553,32 @@ static int load_endpoint(struct config *c, const char *name, json_t *ep, const c
     const char *key;
     json_t *value;
     json_object_foreach(ep, key, value) {
-        if (strcmp(key, "method") != 0 && strcmp(key, "path") != 0) {
+        if (strcmp(key, "method") != 0 && strcmp(key, "path") != 0 &&
+            strcmp(key, "params") != 0) {
             *error = msg_format("%s: endpoints.%s has an unknown key \"%s\"; it takes "
-                                "\"method\" and \"path\"",
+                                "\"method\", \"path\" and \"params\"",
                                 path, name, key);
             return -EINVAL;
         }
     }
     json_t *method = json_object_get(ep, "method");
     json_t *p = json_object_get(ep, "path");
+    json_t *params = json_object_get(ep, "params");
     if (!json_is_object(ep) || (method && !json_is_string(method)) ||
-        (p && !json_is_string(p)) || (!method && !p)) {
+        (p && !json_is_string(p)) || (params && !json_is_object(params)) ||
+        (!method && !p && !params)) {
         *error = msg_format("%s: endpoints.%s must be {\"method\": \"GET\"|\"POST\", "
-                            "\"path\": \"/api/...\"}",
+                            "\"path\": \"/api/...\", \"params\": {\"argument\": "
+                            "\"query:name\"}}, any of the three",
                             path, name);
         return -EINVAL;
     }
     int rc = method ? set_endpoint_method(c, idx, name, method, path, error) : 0;
     if (rc == 0 && p)
         rc = set_endpoint_path(c, idx, name, p, path, error);
-    return rc;
+    if (rc == 0 && params)
+        rc = set_endpoint_params(c, idx, name, params, path, error);
+    return rc == 0 ? check_endpoint(c, idx, name, path, error) : rc;
 }
 
 static int load_endpoints(struct config *c, json_t *endpoints, const char *path,

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "tools/service.h"
+#include "tools/tool.h"
 #include "util/log.h"
 
 #define CONFIG_MAX_TOOLS 32
@@ -16,6 +17,9 @@
 struct config_endpoint {
     char *method; /* NULL: the tool's default */
     char *path;
+    /* The arguments the file moves, ended by a NULL arg (arg and name
+     * malloc'd); NULL: none. */
+    struct tool_param *params;
 };
 
 struct config {

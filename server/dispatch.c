@@ -163,6 +163,8 @@ static int init_slot(struct dispatch *d, unsigned i, char **error)
         s->endpoint.method = cfg->endpoints[i].method;
     if (cfg->endpoints[i].path)
         s->endpoint.path = cfg->endpoints[i].path;
+    if (cfg->endpoints[i].params)
+        s->endpoint.params = cfg->endpoints[i].params;
     const char *prefix = cfg->tool_prefix ? cfg->tool_prefix : "";
     if (asprintf(&s->exposed_name, "%s%s", prefix, s->def->name) < 0)
         return -1;

@@ -743,7 +743,7 @@ START_TEST(user_events_with_offset_timestamps)
             "{\"name\":\"purchase\",\"timestamp\":\"2024-12-31T23:59:59.750-01:00\"},"
             "{\"name\":\"signup\",\"timestamp\":\"2024-02-29T23:30:00-01:00\"},"
             "{\"name\":\"logout\"}]}"),
-        "{\"accepted\":4}");
+        "{\"accepted\":4,\"upstream\":{\"accepted\":4}}");
     json_t *list;
     expect_req(only_req(&SB, &list), "POST", "/api/v5/segmento/api/v1/events", "",
                "{\"data\":["
@@ -780,20 +780,32 @@ START_TEST(event_types_listed)
     expect_ok(
         srv_call(&v, "get_event_types", "{}"),
         "{\"event_types\":["
-        "{\"id\":\"1\",\"name\":\"login\",\"description\":\"A contact signed in.\"},"
-        "{\"id\":\"2\",\"name\":\"logout\",\"description\":\"A contact signed out.\"},"
+        "{\"id\":\"1\",\"name\":\"login\",\"description\":\"A contact signed in.\","
+        "\"upstream\":{\"id\":\"1\",\"name\":\"login\",\"description\":\"A contact "
+        "signed in.\"}},"
+        "{\"id\":\"2\",\"name\":\"logout\",\"description\":\"A contact signed out.\","
+        "\"upstream\":{\"id\":\"2\",\"name\":\"logout\",\"description\":\"A contact "
+        "signed out.\"}},"
         "{\"id\":\"3\",\"name\":\"signup\",\"description\":\"A contact created an "
-        "account.\"},"
+        "account.\","
+        "\"upstream\":{\"id\":\"3\",\"name\":\"signup\",\"description\":\"A contact "
+        "created an account.\"}},"
         "{\"id\":\"4\",\"name\":\"page-view\",\"description\":\"A contact viewed a "
-        "page.\"},"
+        "page.\","
+        "\"upstream\":{\"id\":\"4\",\"name\":\"page-view\",\"description\":\"A contact "
+        "viewed a page.\"}},"
         "{\"id\":\"5\",\"name\":\"product-clicked\",\"description\":\"A contact clicked "
-        "a "
-        "product.\"},"
+        "a product.\","
+        "\"upstream\":{\"id\":\"5\",\"name\":\"product-clicked\",\"description\":\"A "
+        "contact clicked a product.\"}},"
         "{\"id\":\"6\",\"name\":\"add-to-cart\",\"description\":\"A contact added a "
-        "product "
-        "to the cart.\"},"
+        "product to the cart.\","
+        "\"upstream\":{\"id\":\"6\",\"name\":\"add-to-cart\",\"description\":\"A contact "
+        "added a product to the cart.\"}},"
         "{\"id\":\"7\",\"name\":\"purchase\",\"description\":\"A contact completed a "
-        "purchase.\"}],\"total\":7}");
+        "purchase.\","
+        "\"upstream\":{\"id\":\"7\",\"name\":\"purchase\",\"description\":\"A contact "
+        "completed a purchase.\"}}],\"total\":7}");
     json_t *list;
     expect_req(only_req(&SB, &list), "GET", "/api/v5/segmento/api/v1/event-types", "",
                NULL, "get_event_types");
@@ -839,12 +851,12 @@ START_TEST(failed_events_with_dates)
         srv_call(
             &v, "create_user_events",
             "{\"identifier\":\"nobody@example.com\",\"events\":[{\"name\":\"login\"}]}"),
-        "{\"accepted\":1}");
+        "{\"accepted\":1,\"upstream\":{\"accepted\":1}}");
     json_decref(ctl(&SB, "POST", "/_sandbox/clock", "{\"advance_s\":172800}"));
     expect_ok(
         srv_call(&v, "create_user_events",
-                 "{\"identifier\":\"+15550000000\",\"events\":[{\"name\":\"signup\"}]}"),
-        "{\"accepted\":1}");
+                 "{\"identifier\":\"15550000000\",\"events\":[{\"name\":\"signup\"}]}"),
+        "{\"accepted\":1,\"upstream\":{\"accepted\":1}}");
     char id0[32], id1[32], at0[32], at1[32], day0[11], day1[11];
     snprintf(id0, sizeof id0, "%s", event_field(0, "eventId"));
     snprintf(at0, sizeof at0, "%s", event_field(0, "received_at"));
@@ -864,8 +876,10 @@ START_TEST(failed_events_with_dates)
               day0, day0)),
         F("{\"campaign_id\":\"1001\",\"failed_events\":[{\"event_id\":\"%s\",\"reason\":"
           "\"visitor_id not found in phonebook\",\"recipient\":\"nobody@example.com\","
-          "\"timestamp\":\"%s\"}],\"page\":1,\"limit\":5,\"total\":1}",
-          id0, at0));
+          "\"timestamp\":\"%s\",\"upstream\":{\"eventId\":\"%s\",\"reason\":"
+          "\"visitor_id not found in phonebook\",\"recipient\":\"nobody@example.com\","
+          "\"timestamp\":\"%s\"}}],\"page\":1,\"limit\":5,\"total\":1}",
+          id0, at0, id0, at0));
     json_t *list;
     expect_req(only_req(&SB, &list), "POST",
                "/api/v5/segmento/api/v1/campaigns/1001/failed-events", "",
@@ -882,8 +896,11 @@ START_TEST(failed_events_with_dates)
             F("{\"campaign_id\":\"welcome-series-519\",\"start_date\":\"%s\"}", day1)),
         F("{\"campaign_id\":\"welcome-series-519\",\"failed_events\":[{\"event_id\":"
           "\"%s\",\"reason\":\"visitor_id not found in phonebook\",\"recipient\":"
-          "\"+15550000000\",\"timestamp\":\"%s\"}],\"page\":1,\"limit\":10,\"total\":1}",
-          id1, at1));
+          "\"15550000000\","
+          "\"timestamp\":\"%s\",\"upstream\":{\"eventId\":\"%s\",\"reason\":"
+          "\"visitor_id not found in phonebook\",\"recipient\":\"15550000000\","
+          "\"timestamp\":\"%s\"}}],\"page\":1,\"limit\":10,\"total\":1}",
+          id1, at1, id1, at1));
     expect_req(only_req(&SB, &list), "POST",
                "/api/v5/segmento/api/v1/campaigns/welcome-series-519/failed-events", "",
                F("{\"page\":1,\"limit\":10,\"start_date\":\"%s\"}", day1),
@@ -897,9 +914,11 @@ START_TEST(failed_events_with_dates)
                  "{\"campaign_id\":\"1032\",\"page\":2,\"limit\":1,"
                  "\"start_date\":\"2000-01-01\",\"end_date\":\"2999-12-31\"}"),
         F("{\"campaign_id\":\"1032\",\"failed_events\":[{\"event_id\":\"%s\",\"reason\":"
-          "\"visitor_id not found in phonebook\",\"recipient\":\"+15550000000\","
-          "\"timestamp\":\"%s\"}],\"page\":2,\"limit\":1,\"total\":2}",
-          id1, at1));
+          "\"visitor_id not found in phonebook\",\"recipient\":\"15550000000\","
+          "\"timestamp\":\"%s\",\"upstream\":{\"eventId\":\"%s\",\"reason\":"
+          "\"visitor_id not found in phonebook\",\"recipient\":\"15550000000\","
+          "\"timestamp\":\"%s\"}}],\"page\":2,\"limit\":1,\"total\":2}",
+          id1, at1, id1, at1));
     sb_clear(&SB);
 
     /* An unknown campaign is a tool error naming it. */
@@ -1703,7 +1722,7 @@ START_TEST(hostile_values_in_bodies)
         srv_call(&v, "create_user_events",
                  "{\"identifier\":\"x&y=z#/../?%\\r\\n \xc3\xbc\",\"events\":[{\"name\":"
                  "\"a/../b?c#d\",\"properties\":{\"k&\":\"v#\",\"n\":null}}]}"),
-        "{\"accepted\":1}");
+        "{\"accepted\":1,\"upstream\":{\"accepted\":1}}");
     expect_req(
         only_req(&SB, &list), "POST", "/api/v5/segmento/api/v1/events", "",
         "{\"data\":[{\"event_name\":\"a/../b?c#d\",\"visitor_id\":\"x&y=z#/../?%\\r\\n "

@@ -752,10 +752,28 @@ static enum answer_verdict envelope(const struct http_response *resp,
     return ANSWER_REFUSED;
 }
 
-enum answer_verdict answer_read(const struct tool_read_ctx *ctx,
-                                const struct http_response *resp,
-                                const struct answer_effect *effect, struct answer *a,
-                                struct tool_outcome *out)
+/* Whether a JSON object is one of MSG91's two envelopes (or the older
+ * msg_type answers of the first family), or carries one of MSG91's
+ * documented error codes: a lenient reader must not take an error for
+ * data. */
+static bool is_envelope(json_t *root)
+{
+    char code[16];
+    read_code(root, code, sizeof code);
+    if (code[0] && msg91_errors_find(code, NULL))
+        return true;
+    return json_is_string(json_object_get(root, "type")) ||
+           json_is_string(json_object_get(root, "msg_type")) ||
+           json_is_boolean(json_object_get(root, "hasError")) ||
+           json_is_string(json_object_get(root, "status"));
+}
+
+/* answer_read, with the leniency of accept (ANSWER_ACCEPT_*). */
+static enum answer_verdict read_answer(const struct tool_read_ctx *ctx,
+                                       const struct http_response *resp,
+                                       const struct answer_effect *effect,
+                                       unsigned accept, struct answer *a,
+                                       struct tool_outcome *out)
 {
     memset(a, 0, sizeof *a);
     a->status = resp->status;
@@ -803,15 +821,31 @@ enum answer_verdict answer_read(const struct tool_read_ctx *ctx,
         server_error(resp, effect, out);
         return ANSWER_FAILED;
     }
+    bool ok_http = st >= 200 && st < 300;
     if (!a->root) {
+        if (ok_http && (accept & ANSWER_ACCEPT_TEXT))
+            return ANSWER_SUCCESS;
         not_json(resp, effect, out);
         return ANSWER_FAILED;
+    }
+    if (ok_http && (accept & ANSWER_ACCEPT_ANY) &&
+        (!json_is_object(a->root) || !is_envelope(a->root))) {
+        a->data = a->root;
+        return ANSWER_SUCCESS;
     }
     if (!json_is_object(a->root)) {
         answer_wrong_shape(resp, effect, "expected a JSON object", out);
         return ANSWER_FAILED;
     }
     return envelope(resp, effect, a, out);
+}
+
+enum answer_verdict answer_read(const struct tool_read_ctx *ctx,
+                                const struct http_response *resp,
+                                const struct answer_effect *effect, struct answer *a,
+                                struct tool_outcome *out)
+{
+    return read_answer(ctx, resp, effect, 0, a, out);
 }
 
 int answer_list(const struct http_response *resp, const struct answer_effect *effect,
@@ -860,8 +894,16 @@ static void refused_with_hint(const struct answer *a, const struct answer_hint *
 void answer_run(const struct answer_reader *r, const struct tool_read_ctx *ctx,
                 const struct http_response *resp, json_t *args, struct tool_outcome *out)
 {
+    answer_run_accepting(r, 0, ctx, resp, args, out);
+}
+
+void answer_run_accepting(const struct answer_reader *r, unsigned accept,
+                          const struct tool_read_ctx *ctx,
+                          const struct http_response *resp, json_t *args,
+                          struct tool_outcome *out)
+{
     struct answer a;
-    switch (answer_read(ctx, resp, r->effect, &a, out)) {
+    switch (read_answer(ctx, resp, r->effect, accept, &a, out)) {
     case ANSWER_SUCCESS:
         r->success(&a, resp, args, out);
         break;

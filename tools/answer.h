@@ -75,6 +75,17 @@ struct answer_hint {
     const char *hint;
 };
 
+/* What else a reader takes as a success when the status is 2xx, for
+ * endpoints whose answers no source shows. */
+enum {
+    /* Any JSON that is not one of the two envelopes: a->root and a->data
+     * are the whole answer (a bare list, a plain object). */
+    ANSWER_ACCEPT_ANY = 1,
+    /* A body that is not JSON at all (e.g. "Event Created"): a->root and
+     * a->data are NULL; the text is resp's body. */
+    ANSWER_ACCEPT_TEXT = 2,
+};
+
 /* How one tool reads its answer: the one part that differs between tools.
  * Every reader then has the same shape (answer_run). */
 struct answer_reader {
@@ -92,6 +103,13 @@ struct answer_reader {
  * the whole of a tool's read function. */
 void answer_run(const struct answer_reader *r, const struct tool_read_ctx *ctx,
                 const struct http_response *resp, json_t *args, struct tool_outcome *out);
+
+/* answer_run that also takes what accept (ANSWER_ACCEPT_*) names as a
+ * success. */
+void answer_run_accepting(const struct answer_reader *r, unsigned accept,
+                          const struct tool_read_ctx *ctx,
+                          const struct http_response *resp, json_t *args,
+                          struct tool_outcome *out);
 
 /* Whether the refusal's message is text, ignoring case, since MSG91 has
  * changed capitalisation before. */

@@ -48,3 +48,24 @@ int args_page(json_t *args, json_int_t default_limit, json_int_t *page, json_int
         return -1;
     return 0;
 }
+
+int args_put_integer(struct request_values *v, json_t *args, const char *name,
+                     char **error)
+{
+    json_int_t value = 0;
+    int rc = args_integer(args, name, &value, error);
+    if (rc > 0)
+        request_put_int(v, name, value);
+    return rc < 0 ? -1 : 0;
+}
+
+int args_put_page(struct request_values *v, json_t *args, json_int_t default_limit,
+                  char **error)
+{
+    json_int_t page, limit;
+    if (args_page(args, default_limit, &page, &limit, error) != 0)
+        return -1;
+    request_put_int(v, "page", page);
+    request_put_int(v, "limit", limit);
+    return 0;
+}

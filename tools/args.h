@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 
+#include "tools/request.h"
+
 /* Reads the integer argument name of args. JSON Schema counts 3.0 as an
  * integer, and the JSON-RPC parser reads a literal too big for 64 bits as
  * a real, so a real is taken when it is a whole number that fits a
@@ -24,5 +26,17 @@ json_int_t args_integer_or(json_t *args, const char *name, json_int_t fallback);
  * args_integer does. */
 int args_page(json_t *args, json_int_t default_limit, json_int_t *page, json_int_t *limit,
               char **error);
+
+/* Puts the integer argument name of args into v when it was given.
+ * Returns 0, or -1 with *error set as args_integer does. */
+int args_put_integer(struct request_values *v, json_t *args, const char *name,
+                     char **error);
+
+/* Puts "page" and "limit" of a paged list tool into v, with their
+ * defaults (1 and default_limit) when absent, so the page size does not
+ * depend on what MSG91 picks today. Returns 0, or -1 with *error set as
+ * args_integer does. */
+int args_put_page(struct request_values *v, json_t *args, json_int_t default_limit,
+                  char **error);
 
 #endif

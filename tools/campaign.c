@@ -9,22 +9,26 @@
 
 #include "tools/answer.h"
 #include "tools/args.h"
+#include "tools/listing.h"
 #include "tools/request.h"
 
 int list_campaigns_build(const struct tool_build_ctx *ctx, json_t *args,
                          struct http_request *req, char **error)
 {
-    /* The defaults are sent explicitly so the page size does not depend on
-     * what MSG91 picks today. */
-    json_int_t page, limit;
-    if (args_page(args, 25, &page, &limit, error) != 0)
+    struct request_values v;
+    request_values_init(&v);
+    if (args_put_page(&v, args, 25, error) != 0) {
+        request_values_finish(&v);
         return -1;
-    struct request_url u;
-    if (request_url_init(&u, ctx, args, error) != 0)
-        return -1;
-    request_url_add_int(&u, "pageNo", page);
-    request_url_add_int(&u, "itemsPerPage", limit);
-    return request_complete(ctx, &u, NULL, req, error);
+    }
+    /* The backend's filters: campaigns whose name contains the text, and
+     * active or inactive ones. It reads is_active with PHP's (bool), to
+     * which the word "false" is true, so it is sent as 1 or 0. */
+    request_put_arg(&v, args, "name");
+    json_t *active = json_object_get(args, "is_active");
+    if (json_is_boolean(active))
+        request_put_int(&v, "is_active", json_is_true(active) ? 1 : 0);
+    return request_build(ctx, &v, req, error);
 }
 
 /* An integer, or a string of decimal digits as older backends send ids.
@@ -157,17 +161,6 @@ nomem:
     return NULL;
 }
 
-/* The first integer member among names, or fallback. */
-static json_int_t int_member(json_t *obj, const char *const *names, json_int_t fallback)
-{
-    for (size_t i = 0; names[i]; i++) {
-        json_t *v = json_object_get(obj, names[i]);
-        if (json_is_integer(v) && json_integer_value(v) >= 0)
-            return json_integer_value(v);
-    }
-    return fallback;
-}
-
 /* An answer_item_fn: one campaign. */
 static json_t *campaign_item(json_t *item, size_t index, char *what, size_t what_size)
 {
@@ -195,14 +188,14 @@ static void read_campaigns(const struct answer *a, const struct http_response *r
     static const char *const total_names[] = {"totalEntityCount", "total", NULL};
     static const char *const pages_names[] = {"totalPageCount", "totalPages", NULL};
     static const char *const size_names[] = {"itemsPerPage", NULL};
-    json_int_t page = int_member(a->data, page_names, args_integer_or(args, "page", 1));
-    if (page < 1)
-        page = 1;
+    json_int_t page =
+        listing_int(a->data, page_names, 1, args_integer_or(args, "page", 1));
     json_int_t total =
-        int_member(a->data, total_names, (json_int_t)json_array_size(list));
-    json_int_t size = int_member(a->data, size_names, args_integer_or(args, "limit", 25));
+        listing_int(a->data, total_names, 0, (json_int_t)json_array_size(list));
+    json_int_t size =
+        listing_int(a->data, size_names, 0, args_integer_or(args, "limit", 25));
     json_int_t pages =
-        int_member(a->data, pages_names, size > 0 ? (total + size - 1) / size : 0);
+        listing_int(a->data, pages_names, 0, size > 0 ? (total + size - 1) / size : 0);
     answer_success(out, campaigns ? json_pack("{s:o, s:I, s:I, s:I}", "campaigns",
                                               campaigns, "page", page, "total_pages",
                                               pages, "total", total)

@@ -53,69 +53,37 @@ static json_t *recipient_body(json_t *recipient, size_t i, const void *data, cha
     return r;
 }
 
-/* Sets the string "1" or "0" as name when the boolean argument arg is
- * given (MSG91 reads Flow's switches as these strings). Returns 0, or -1
- * when out of memory. */
-static int set_switch(json_t *body, json_t *args, const char *arg, const char *name)
+/* Puts the boolean argument name, when given, as the string "1" or "0"
+ * (MSG91 reads Flow's switches as these strings). */
+static void put_switch(struct request_values *v, json_t *args, const char *name)
 {
-    json_t *v = json_object_get(args, arg);
-    if (!json_is_boolean(v))
-        return 0;
-    return json_object_set_new(body, name, json_string(json_is_true(v) ? "1" : "0"));
-}
-
-/* A new body holding everything but the recipients, in MSG91's names; NULL
- * when out of memory. */
-static json_t *flow_body(json_t *args, const char *template_id, int has_expiry,
-                         json_int_t expiry)
-{
-    json_t *body = json_object();
-    const char *sender = json_string_value(json_object_get(args, "sender"));
-    int failed = !body ||
-                 json_object_set_new(body, "template_id", json_string(template_id)) ||
-                 set_switch(body, args, "short_url", "short_url") ||
-                 (has_expiry &&
-                  json_object_set_new(body, "short_url_expiry", json_integer(expiry))) ||
-                 /* MSG91 documents only "1" ("report errors in the answer"). */
-                 (json_is_true(json_object_get(args, "realtime_response")) &&
-                  json_object_set_new(body, "realTimeResponse", json_string("1"))) ||
-                 (sender && json_object_set_new(body, "sender", json_string(sender))) ||
-                 set_switch(body, args, "unicode", "unicode");
-    if (failed) {
-        json_decref(body);
-        return NULL;
-    }
-    return body;
+    json_t *b = json_object_get(args, name);
+    if (json_is_boolean(b))
+        request_put_string(v, name, json_is_true(b) ? "1" : "0");
 }
 
 int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
                         struct http_request *req, char **error)
 {
-    const char *template_id = json_string_value(json_object_get(args, "template_id"));
-    json_t *recipients = json_object_get(args, "recipients");
-    if (!template_id || !json_is_array(recipients))
-        return request_fail(error, "template_id and recipients are required.");
-    json_int_t expiry = 0;
-    int has_expiry = args_integer(args, "short_url_expiry", &expiry, error);
-    if (has_expiry < 0)
-        return -1;
-    json_t *list = request_list(recipients, recipient_body, NULL, error);
+    json_t *list = request_list(args, "recipients", recipient_body, NULL, error);
     if (!list)
         return -1;
-    /* Given a NULL body, json_object_set_new releases list and fails. */
-    json_t *body = flow_body(args, template_id, has_expiry, expiry);
-    if (json_object_set_new(body, "recipients", list)) {
-        json_decref(body);
-        return request_fail(error,
-                            "The server ran out of memory while building the request.");
-    }
-
-    struct request_url u;
-    if (request_url_init(&u, ctx, args, error) != 0) {
-        json_decref(body);
+    struct request_values v;
+    request_values_init(&v);
+    request_put_arg(&v, args, "template_id");
+    put_switch(&v, args, "short_url");
+    if (args_put_integer(&v, args, "short_url_expiry", error) != 0) {
+        json_decref(list);
+        request_values_finish(&v);
         return -1;
     }
-    return request_complete(ctx, &u, body, req, error);
+    /* MSG91 documents only "1" ("report errors in the answer"). */
+    if (json_is_true(json_object_get(args, "realtime_response")))
+        request_put_string(&v, "realtime_response", "1");
+    request_put_arg(&v, args, "sender");
+    put_switch(&v, args, "unicode");
+    request_put(&v, "recipients", list);
+    return request_build(ctx, &v, req, error);
 }
 
 static void flow_success(const struct answer *a, const struct http_response *resp,

@@ -1,5 +1,6 @@
-/* The OTP tools: send_otp, resend_otp and verify_otp. All three put their
- * parameters in the query string (MSG91's OTP API reads them there) and get
+/* The OTP tools: send_otp, resend_otp and verify_otp. By default all three
+ * send their parameters in the query string (MSG91's OTP API reads them
+ * there; tools/table.c places them) and get
  * family 1 answers ({"type":"success"|"error",...}). */
 #include "tools/impl.h"
 
@@ -50,32 +51,13 @@ static const char *mobile_digits(json_t *args, char buf[MOBILE_MAX])
     return buf;
 }
 
-/* Adds the "mobile" argument as the digits-only "mobile" parameter. The
- * schema requires it, so a missing one is a bug in the caller. On failure
- * u is released and -1 returned with *error set. */
-static int add_mobile(struct request_url *u, json_t *args, char **error)
+/* Puts the boolean argument name, when given, as "1" or "0", the way
+ * MSG91's OTP API reads its switches. */
+static void put_switch(struct request_values *v, json_t *args, const char *name)
 {
-    const char *mobile = str_arg(args, "mobile");
-    char *digits = mobile ? request_mobile(mobile) : NULL;
-    if (!digits) {
-        request_url_finish(u);
-        return request_fail(error, mobile ? "The server ran out of memory while "
-                                            "building the request."
-                                          : "mobile is required.");
-    }
-    request_url_add(u, "mobile", digits);
-    free(digits);
-    return 0;
-}
-
-/* Adds the boolean argument name, when given, as the parameter param:
- * "1" or "0", the way MSG91's OTP API reads its switches. */
-static void add_switch(struct request_url *u, json_t *args, const char *name,
-                       const char *param)
-{
-    json_t *v = json_object_get(args, name);
-    if (json_is_boolean(v))
-        request_url_add(u, param, json_is_true(v) ? "1" : "0");
+    json_t *b = json_object_get(args, name);
+    if (json_is_boolean(b))
+        request_put_string(v, name, json_is_true(b) ? "1" : "0");
 }
 
 /* The otp_length to send: the one given, else the length of a given otp
@@ -109,34 +91,29 @@ int send_otp_build(const struct tool_build_ctx *ctx, json_t *args,
     if (!template_id || !template_id[0])
         return request_fail(error, "template_id is required: pass template_id or "
                                    "configure MSG91_OTP_TEMPLATE_ID.");
-    json_int_t length, expiry;
-    int has_expiry = args_integer(args, "otp_expiry", &expiry, error);
-    if (has_expiry < 0 || otp_length(args, &length, error) != 0)
+    json_int_t length;
+    if (otp_length(args, &length, error) != 0)
         return -1;
-    struct request_url u;
-    if (request_url_init(&u, ctx, args, error) != 0)
-        return -1;
-    request_url_add(&u, "template_id", template_id);
-    if (add_mobile(&u, args, error) != 0)
-        return -1;
-    const char *otp = str_arg(args, "otp");
-    if (otp)
-        request_url_add(&u, "otp", otp);
+    struct request_values v;
+    request_values_init(&v);
+    request_put_string(&v, "template_id", template_id);
+    request_put_phone(&v, args, "mobile");
+    request_put_arg(&v, args, "otp");
     if (length > 0)
-        request_url_add_int(&u, "otp_length", length);
-    if (has_expiry)
-        request_url_add_int(&u, "otp_expiry", expiry);
-    add_switch(&u, args, "unicode", "unicode");
-    add_switch(&u, args, "invisible", "invisible");
+        request_put_int(&v, "otp_length", length);
+    if (args_put_integer(&v, args, "otp_expiry", error) != 0) {
+        request_values_finish(&v);
+        return -1;
+    }
+    put_switch(&v, args, "unicode");
+    put_switch(&v, args, "invisible");
     /* MSG91 documents only the value 1 ("report errors in the answer"). */
     if (json_is_true(json_object_get(args, "realtime_response")))
-        request_url_add(&u, "realTimeResponse", "1");
-
-    /* MSG91 reads template variables from the body and wants a JSON body
-     * even when there are none. */
-    json_t *variables = json_object_get(args, "variables");
-    json_t *body = json_is_object(variables) ? json_incref(variables) : json_object();
-    return request_complete(ctx, &u, body, req, error);
+        request_put_string(&v, "realtime_response", "1");
+    /* MSG91 reads template variables from the body, which is {} when there
+     * are none. */
+    request_put_arg(&v, args, "variables");
+    return request_build(ctx, &v, req, error);
 }
 
 static const struct answer_hint send_hints[] = {
@@ -171,16 +148,14 @@ void send_otp_read(const struct tool_read_ctx *ctx, const struct http_response *
 int resend_otp_build(const struct tool_build_ctx *ctx, json_t *args,
                      struct http_request *req, char **error)
 {
-    struct request_url u;
-    if (request_url_init(&u, ctx, args, error) != 0)
-        return -1;
     /* Left out, MSG91 retries by voice call; the contract's default is text,
      * so the choice is always spelled out. */
     const char *retry_type = str_arg(args, "retry_type");
-    request_url_add(&u, "retrytype", retry_type ? retry_type : "text");
-    if (add_mobile(&u, args, error) != 0)
-        return -1;
-    return request_complete(ctx, &u, NULL, req, error);
+    struct request_values v;
+    request_values_init(&v);
+    request_put_string(&v, "retry_type", retry_type ? retry_type : "text");
+    request_put_phone(&v, args, "mobile");
+    return request_build(ctx, &v, req, error);
 }
 
 static const struct answer_hint resend_hints[] = {
@@ -215,16 +190,13 @@ void resend_otp_read(const struct tool_read_ctx *ctx, const struct http_response
 int verify_otp_build(const struct tool_build_ctx *ctx, json_t *args,
                      struct http_request *req, char **error)
 {
-    const char *otp = str_arg(args, "otp");
-    if (!otp)
+    if (!str_arg(args, "otp"))
         return request_fail(error, "otp is required.");
-    struct request_url u;
-    if (request_url_init(&u, ctx, args, error) != 0)
-        return -1;
-    request_url_add(&u, "otp", otp);
-    if (add_mobile(&u, args, error) != 0)
-        return -1;
-    return request_complete(ctx, &u, NULL, req, error);
+    struct request_values v;
+    request_values_init(&v);
+    request_put_arg(&v, args, "otp");
+    request_put_phone(&v, args, "mobile");
+    return request_build(ctx, &v, req, error);
 }
 
 /* MSG91 reports these with "type":"error", but each is a real answer to

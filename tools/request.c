@@ -5,7 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tools/endpoint.h"
+#include "util/dynbuf.h"
 #include "util/msg.h"
+
+/* A URL under construction: url_init expands the path template;
+ * parameters are then appended in call order. */
+struct request_url {
+    struct dynbuf buf;
+    bool has_query; /* the next parameter starts with '&', not '?' */
+    bool failed;    /* an append failed; url_take returns NULL */
+};
 
 static const char nomem_text[] =
     "The server ran out of memory while building the request.";
@@ -93,6 +103,28 @@ static bool is_path_literal(unsigned char c)
     return is_unreserved(c) || (c != '\0' && strchr("!$&'()*+,;=:@/?%", c) != NULL);
 }
 
+/* The text of a scalar value in a URL: a string as it is, a number in
+ * decimal, a boolean as 1 or 0 (how MSG91 reads flags; PHP reads the word
+ * "false" as true). Returns it (s's own text, or buf) with *len set, or
+ * NULL for an object, array or null, which have no place in a URL. */
+static const char *scalar_text(json_t *v, char buf[32], size_t *len)
+{
+    if (json_is_string(v)) {
+        *len = json_string_length(v);
+        return json_string_value(v);
+    }
+    if (json_is_integer(v))
+        snprintf(buf, 32, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(buf, 32, "%.17g", json_real_value(v));
+    else if (json_is_boolean(v))
+        snprintf(buf, 32, "%d", json_is_true(v) ? 1 : 0);
+    else
+        return NULL;
+    *len = strlen(buf);
+    return buf;
+}
+
 /* Appends the argument named name (len bytes) as one encoded path segment. */
 static int append_placeholder(struct request_url *u, json_t *args, const char *name,
                               size_t len, char **error)
@@ -105,24 +137,15 @@ static int append_placeholder(struct request_url *u, json_t *args, const char *n
     memcpy(key, name, len);
     key[len] = '\0';
 
-    json_t *v = json_object_get(args, key);
-    char digits[32];
-    const char *s;
+    char buf[32];
     size_t slen;
-    if (json_is_string(v)) {
-        s = json_string_value(v);
-        slen = json_string_length(v);
-    } else if (json_is_integer(v)) {
-        snprintf(digits, sizeof digits, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        s = digits;
-        slen = strlen(digits);
-    } else {
+    const char *s = scalar_text(json_object_get(args, key), buf, &slen);
+    if (!s)
         return request_failf(
             error,
             "The endpoint path needs {%s}, but the call has no %s argument "
             "that is a string: check \"endpoints\" in the config file.",
             key, key);
-    }
     if (slen == 0)
         return request_failf(error, "%s must not be empty.", key);
     if (is_dot_segment(s, slen))
@@ -132,8 +155,8 @@ static int append_placeholder(struct request_url *u, json_t *args, const char *n
     return 0;
 }
 
-int request_url_init(struct request_url *u, const struct tool_build_ctx *ctx,
-                     json_t *args, char **error)
+static int url_init(struct request_url *u, const struct tool_build_ctx *ctx, json_t *args,
+                    char **error)
 {
     dynbuf_init(&u->buf, REQUEST_URL_MAX);
     u->has_query = false;
@@ -194,7 +217,9 @@ unbalanced:
         path);
 }
 
-void request_url_add(struct request_url *u, const char *name, const char *value)
+/* Appends "name=value" (both percent-encoded) as the next query parameter. */
+static void url_add(struct request_url *u, const char *name, const char *value,
+                    size_t value_len)
 {
     if (u->failed)
         return;
@@ -203,18 +228,11 @@ void request_url_add(struct request_url *u, const char *name, const char *value)
     if (dynbuf_append_str(&u->buf, sep) != DYNBUF_OK ||
         append_encoded(&u->buf, name, strlen(name)) != DYNBUF_OK ||
         dynbuf_append_str(&u->buf, "=") != DYNBUF_OK ||
-        append_encoded(&u->buf, value, strlen(value)) != DYNBUF_OK)
+        append_encoded(&u->buf, value, value_len) != DYNBUF_OK)
         u->failed = true;
 }
 
-void request_url_add_int(struct request_url *u, const char *name, json_int_t value)
-{
-    char digits[32];
-    snprintf(digits, sizeof digits, "%" JSON_INTEGER_FORMAT, value);
-    request_url_add(u, name, digits);
-}
-
-char *request_url_take(struct request_url *u)
+static char *url_take(struct request_url *u)
 {
     if (u->failed) {
         dynbuf_finish(&u->buf);
@@ -223,7 +241,7 @@ char *request_url_take(struct request_url *u)
     return dynbuf_take(&u->buf, NULL);
 }
 
-void request_url_finish(struct request_url *u)
+static void url_finish(struct request_url *u)
 {
     dynbuf_finish(&u->buf);
 }
@@ -242,12 +260,12 @@ int request_set_json_body(struct http_request *req, json_t *body)
     return 0;
 }
 
-int request_complete(const struct tool_build_ctx *ctx, struct request_url *u,
-                     json_t *body, struct http_request *req, char **error)
+static int complete(const struct tool_build_ctx *ctx, struct request_url *u, json_t *body,
+                    struct http_request *req, char **error)
 {
     req->method = ctx->endpoint->method;
     req->retryable = ctx->tool && ctx->tool->read_only;
-    req->url = request_url_take(u);
+    req->url = url_take(u);
     req->body = NULL;
     req->body_len = 0;
     req->content_type = NULL;
@@ -272,8 +290,14 @@ void request_clear(struct http_request *req)
     req->body_len = 0;
 }
 
-json_t *request_list(json_t *items, request_item_fn each, const void *data, char **error)
+json_t *request_list(json_t *args, const char *name, request_item_fn each,
+                     const void *data, char **error)
 {
+    json_t *items = json_object_get(args, name);
+    if (!json_is_array(items)) {
+        request_failf(error, "%s is required.", name);
+        return NULL;
+    }
     json_t *list = json_array();
     if (!list) {
         request_fail(error, nomem_text);
@@ -294,4 +318,137 @@ json_t *request_list(json_t *items, request_item_fn each, const void *data, char
         }
     }
     return list;
+}
+
+void request_values_init(struct request_values *v)
+{
+    v->obj = json_object();
+    v->failed = v->obj == NULL;
+}
+
+void request_values_finish(struct request_values *v)
+{
+    json_decref(v->obj);
+    v->obj = NULL;
+}
+
+void request_put(struct request_values *v, const char *arg, json_t *value)
+{
+    /* json_object_set_new releases value when it fails, so every path
+     * here owns it exactly once. */
+    if (!value) {
+        v->failed = true;
+    } else if (v->failed) {
+        json_decref(value);
+    } else if (json_object_set_new(v->obj, arg, value) != 0) {
+        v->failed = true;
+    }
+}
+
+void request_put_string(struct request_values *v, const char *arg, const char *s)
+{
+    if (s)
+        request_put(v, arg, json_string(s));
+}
+
+void request_put_int(struct request_values *v, const char *arg, json_int_t n)
+{
+    request_put(v, arg, json_integer(n));
+}
+
+void request_put_arg(struct request_values *v, json_t *args, const char *arg)
+{
+    json_t *value = json_object_get(args, arg);
+    if (value)
+        request_put(v, arg, json_incref(value));
+}
+
+/* An optional '+' and 8 to 15 digits: the mobile pattern of the schemas. */
+static bool is_phone(const char *s)
+{
+    size_t n = 0;
+    if (*s == '+')
+        s++;
+    for (; *s; s++, n++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return n >= 8 && n <= 15;
+}
+
+void request_put_phone(struct request_values *v, json_t *args, const char *arg)
+{
+    const char *s = json_string_value(json_object_get(args, arg));
+    if (!s)
+        return;
+    char *digits = is_phone(s) ? request_mobile(s) : strdup(s);
+    request_put(v, arg, digits ? json_string(digits) : NULL);
+    free(digits);
+}
+
+/* Places one value as plan says: query, body, merged into the body, or
+ * nowhere (the path took it already, or it is omitted). Returns 0, or -1
+ * with *error set. */
+static int place_value(const struct endpoint_plan *plan, const char *arg, json_t *value,
+                       struct request_url *u, json_t *body, char **error)
+{
+    const struct endpoint_place *p = endpoint_find(plan, arg);
+    if (!p)
+        return request_failf(error, "The server has no place for the argument %s.", arg);
+    char buf[32];
+    size_t len;
+    const char *text;
+    switch (p->place) {
+    case TOOL_PLACE_QUERY:
+        if (!(text = scalar_text(value, buf, &len)))
+            return request_failf(error, "%s cannot travel in the query.", arg);
+        url_add(u, p->name, text, len);
+        return 0;
+    case TOOL_PLACE_BODY:
+        return body && json_object_set(body, p->name, value) == 0
+                   ? 0
+                   : request_fail(error, nomem_text);
+    case TOOL_PLACE_MERGE:
+        return body && json_is_object(value) && json_object_update(body, value) == 0
+                   ? 0
+                   : request_fail(error, nomem_text);
+    case TOOL_PLACE_DEFAULT:
+    case TOOL_PLACE_PATH:
+    case TOOL_PLACE_OMIT:
+        break;
+    }
+    return 0;
+}
+
+int request_build(const struct tool_build_ctx *ctx, struct request_values *v,
+                  struct http_request *req, char **error)
+{
+    struct endpoint_plan plan;
+    struct request_url u;
+    json_t *body = NULL;
+    if (v->failed) {
+        request_fail(error, nomem_text);
+        goto fail;
+    }
+    if (endpoint_plan(ctx->tool, ctx->endpoint, &plan, error) != 0 ||
+        url_init(&u, ctx, v->obj, error) != 0)
+        goto fail;
+    if (plan.has_body && !(body = json_object())) {
+        request_fail(error, nomem_text);
+        goto fail_url;
+    }
+    const char *arg;
+    json_t *value;
+    json_object_foreach(v->obj, arg, value) {
+        if (place_value(&plan, arg, value, &u, body, error) != 0)
+            goto fail_url;
+    }
+    request_values_finish(v);
+    return complete(ctx, &u, body, req, error);
+
+fail_url:
+    json_decref(body);
+    url_finish(&u);
+fail:
+    request_values_finish(v);
+    return -1;
 }

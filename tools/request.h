@@ -12,7 +12,6 @@
 #include "tools/service.h"
 #include "tools/tool.h"
 #include "upstream/http.h"
-#include "util/dynbuf.h"
 
 /* MSG91 authenticates every request with this header carrying the auth
  * key; the HTTP engine sends whatever header it is given. */
@@ -25,14 +24,6 @@
  * this means an endpoint override or an argument far outside the schemas. */
 #define REQUEST_URL_MAX ((size_t)64 * 1024)
 
-/* A URL under construction. Initialised by request_url_init, which expands
- * the path template; parameters are then appended in call order. */
-struct request_url {
-    struct dynbuf buf;
-    bool has_query; /* the next parameter starts with '&', not '?' */
-    bool failed;    /* an append failed; request_url_take returns NULL */
-};
-
 /* Percent-encodes len bytes of s: every byte but the RFC 3986 unreserved
  * characters (A-Z a-z 0-9 - . _ ~) becomes %XX. Returns a malloc'd string,
  * or NULL when out of memory. */
@@ -43,33 +34,42 @@ char *request_encode(const char *s, size_t len);
  * or NULL when out of memory. */
 char *request_mobile(const char *mobile);
 
-/* Starts u with ctx->base_url followed by ctx->endpoint->path, where each
- * "{name}" is replaced by the argument `name` of args (a string, or an
- * integer written in decimal) percent-encoded as one path segment. Returns
- * 0, or -1 with *error set to a malloc'd sentence (missing or empty
- * argument, a value that is only dots, a malformed template) and u left
- * empty. */
-int request_url_init(struct request_url *u, const struct tool_build_ctx *ctx,
-                     json_t *args, char **error);
+/* The values a build function computed, by argument name, in the order
+ * they were put: that order is the order of the query parameters and body
+ * members. Where each travels is not the build function's business: the
+ * endpoint's placement says it (tools/endpoint.h). A put that runs out of
+ * memory marks the whole set failed, so puts need no checks of their own. */
+struct request_values {
+    json_t *obj;
+    bool failed;
+};
 
-/* Appends "name=value" (both percent-encoded) as the next query parameter. */
-void request_url_add(struct request_url *u, const char *name, const char *value);
-void request_url_add_int(struct request_url *u, const char *name, json_int_t value);
+void request_values_init(struct request_values *v);
+void request_values_finish(struct request_values *v);
 
-/* Hands over the finished URL (malloc'd) and empties u; NULL when any
- * append failed (out of memory or longer than REQUEST_URL_MAX). */
-char *request_url_take(struct request_url *u);
+/* Puts value (stolen; NULL marks v failed) as the wire value of arg. */
+void request_put(struct request_values *v, const char *arg, json_t *value);
+/* The same for a string (nothing when s is NULL) and an integer. */
+void request_put_string(struct request_values *v, const char *arg, const char *s);
+void request_put_int(struct request_values *v, const char *arg, json_int_t n);
+/* Puts the argument arg of args as it was given, when it was given. */
+void request_put_arg(struct request_values *v, json_t *args, const char *arg);
+/* Puts the string argument arg of args as a mobile number (request_mobile)
+ * when it is one: an optional '+' and 8 to 15 digits, the pattern every
+ * mobile argument has; any other string is put as it is. */
+void request_put_phone(struct request_values *v, json_t *args, const char *arg);
 
-/* Releases what u holds; safe after request_url_take. */
-void request_url_finish(struct request_url *u);
-
-/* Completes a build: req->method from ctx->endpoint, req->url taken from
- * u (which is finished either way), the JSON body when body is not NULL
- * (stolen, also on failure), and req->retryable true only for read-only
- * tools, since a call that sends something must never be repeated
- * automatically. Returns 0, or -1 with *error set and req left empty. */
-int request_complete(const struct tool_build_ctx *ctx, struct request_url *u,
-                     json_t *body, struct http_request *req, char **error);
+/* The request: the endpoint's placement resolved for ctx->tool, the URL
+ * from ctx->base_url and the path template with its placeholders filled
+ * (each percent-encoded as one segment), every value of v in the query or
+ * the JSON body (sent, {} when empty, when some argument travels there) or
+ * nowhere,
+ * req->method from ctx->endpoint, and req->retryable true only for
+ * read-only tools, since a call that sends something must never be
+ * repeated automatically. Releases v. Returns 0, or -1 with *error set to
+ * a sentence and req left empty. */
+int request_build(const struct tool_build_ctx *ctx, struct request_values *v,
+                  struct http_request *req, char **error);
 
 /* Serialises body compactly into req->body and sets req->content_type to
  * "application/json". Steals body (also on failure). Returns 0, or -1 when
@@ -88,10 +88,12 @@ int request_failf(char **error, const char *fmt, ...)
 typedef json_t *(*request_item_fn)(json_t *item, size_t index, const void *data,
                                    char **error);
 
-/* A new array with each(item) for every item of the array items, in order
- * (data is passed along). Returns it, or NULL with *error set: each's
+/* A new array with each(item) for every item of the array argument name
+ * of args, in order (data is passed along). Returns it, or NULL with
+ * *error set: "name is required." when args has no such array, each's
  * error, or running out of memory. */
-json_t *request_list(json_t *items, request_item_fn each, const void *data, char **error);
+json_t *request_list(json_t *args, const char *name, request_item_fn each,
+                     const void *data, char **error);
 
 /* Releases the url and body a failed build may have left in req. */
 void request_clear(struct http_request *req);

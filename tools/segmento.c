@@ -1,7 +1,9 @@
 /* The Segmento tools: create_user_events, get_event_types and
- * get_failed_events. Their upstream paths are unverified (doc/msg91-api.md),
- * so the readers accept the few plausible spellings of each field rather
- * than one guess; answers are family 2 ({"data":...,"status":...}). */
+ * get_failed_events. Their upstream paths and answers are unverified
+ * (doc/msg91-api.md), so a 2xx answer of any reasonable shape is read: a
+ * family 2 envelope, a bare list, a list under any plausible name, and for
+ * create_user_events plain text. Known fields are read from the spellings
+ * sources show, and every item keeps MSG91's own fields under "upstream". */
 #include "tools/impl.h"
 
 #include <stdio.h>
@@ -10,6 +12,7 @@
 
 #include "tools/answer.h"
 #include "tools/args.h"
+#include "tools/listing.h"
 #include "tools/request.h"
 #include "util/msg.h"
 
@@ -178,45 +181,58 @@ static json_t *event_body(json_t *event, size_t i, const void *data, char **erro
 int create_user_events_build(const struct tool_build_ctx *ctx, json_t *args,
                              struct http_request *req, char **error)
 {
-    const char *identifier = json_string_value(json_object_get(args, "identifier"));
-    json_t *events = json_object_get(args, "events");
-    if (!identifier || !json_is_array(events))
-        return request_fail(error, "identifier and events are required.");
-
-    json_t *list = request_list(events, event_body, identifier, error);
-    if (!list)
-        return -1;
-    json_t *body = json_pack("{s:o}", "data", list);
-    if (!body)
-        return request_fail(error, nomem_text);
-
-    struct request_url u;
-    if (request_url_init(&u, ctx, args, error) != 0) {
-        json_decref(body);
+    /* MSG91's visitor_id is the contact's id in the Segmento phonebook; a
+     * phone number given for it is sent as digits, like every mobile. */
+    struct request_values v;
+    request_values_init(&v);
+    request_put_phone(&v, args, "identifier");
+    const char *visitor = json_string_value(json_object_get(v.obj, "identifier"));
+    json_t *list =
+        visitor ? request_list(args, "events", event_body, visitor, error) : NULL;
+    if (!list) {
+        if (!visitor)
+            request_fail(error, v.failed ? nomem_text : "identifier is required.");
+        request_values_finish(&v);
         return -1;
     }
-    return request_complete(ctx, &u, body, req, error);
+    request_put(&v, "events", list);
+    return request_build(ctx, &v, req, error);
 }
 
-/* The success of create_user_events: how many events MSG91 took. */
+/* The success of create_user_events: how many events MSG91 took, its
+ * message, and what it answered (family 2's "data", else the whole JSON). The answer may
+ * be JSON of any shape or plain text ("Event Created"); without a count, a success means
+ * MSG91 took every event it was given. */
 static void read_accepted(const struct answer *a, const struct http_response *resp,
                           json_t *args, struct tool_outcome *out)
 {
-    (void)resp;
-    /* Without a count, a success means MSG91 took every event it was given. */
-    json_t *accepted = json_object_get(a->data, "accepted");
-    json_int_t n = json_is_integer(accepted) && json_integer_value(accepted) >= 0
-                       ? json_integer_value(accepted)
-                       : (json_int_t)json_array_size(json_object_get(args, "events"));
-    const char *message = json_string_value(json_object_get(a->data, "message"));
+    static const char *const counts[] = {"accepted", "count", NULL};
+    json_int_t n = (json_int_t)json_array_size(json_object_get(args, "events"));
+    n = listing_int(a->root, counts, 0,
+                    listing_int(json_object_get(a->root, "data"), counts, 0, n));
+    const char *message = json_string_value(json_object_get(a->root, "message"));
     if (!message)
-        message = json_string_value(json_object_get(a->root, "message"));
+        message = json_string_value(
+            json_object_get(json_object_get(a->root, "data"), "message"));
+    char *text = !a->root ? answer_excerpt(resp->body, resp->body_len, 200) : NULL;
+    if (text && text[0])
+        message = text;
+    /* What MSG91 answered, always an object: a list or a bare value goes
+     * under "data", where family 2 puts its own. */
+    json_t *upstream = NULL;
+    if (json_is_object(a->data))
+        upstream = json_incref(a->data);
+    else if (a->data && !json_is_null(a->data))
+        upstream = json_pack("{s:O}", "data", a->data);
     json_t *result = json_pack("{s:I}", "accepted", n);
-    if (result && message &&
-        json_object_set_new(result, "message", json_string(message))) {
+    if (result &&
+        ((message && json_object_set_new(result, "message", json_string(message))) ||
+         (upstream && json_object_set(result, "upstream", upstream)))) {
         json_decref(result);
         result = NULL;
     }
+    json_decref(upstream);
+    free(text);
     answer_success(out, result);
 }
 
@@ -226,7 +242,8 @@ void create_user_events_read(const struct tool_read_ctx *ctx,
 {
     static const struct answer_reader reader = {&events_effect, read_accepted, NULL,
                                                 NULL};
-    answer_run(&reader, ctx, resp, args, out);
+    answer_run_accepting(&reader, ANSWER_ACCEPT_ANY | ANSWER_ACCEPT_TEXT, ctx, resp, args,
+                         out);
 }
 
 /* ---- get_event_types ---- */
@@ -234,81 +251,61 @@ void create_user_events_read(const struct tool_read_ctx *ctx,
 int get_event_types_build(const struct tool_build_ctx *ctx, json_t *args,
                           struct http_request *req, char **error)
 {
-    struct request_url u;
-    if (request_url_init(&u, ctx, args, error) != 0)
-        return -1;
-    return request_complete(ctx, &u, NULL, req, error);
+    (void)args;
+    struct request_values v;
+    request_values_init(&v);
+    return request_build(ctx, &v, req, error);
 }
 
-/* The list inside data: data itself, or the first array under one of the
- * names a paginated variant might use. Borrowed, or NULL. */
-static json_t *list_in(json_t *data, const char *const *names)
-{
-    if (json_is_array(data))
-        return data;
-    for (size_t i = 0; names[i]; i++) {
-        json_t *v = json_object_get(data, names[i]);
-        if (json_is_array(v))
-            return v;
-    }
-    return NULL;
-}
-
-/* Copies member `from` of src into dst as the string `to`; integers are
- * written in decimal, since ids are strings in our results whatever MSG91
- * sends. Absent or other types are left out. Returns 0, -1 on no memory. */
-static int copy_id_string(json_t *dst, const char *to, json_t *src, const char *from)
-{
-    json_t *v = json_object_get(src, from);
-    if (json_is_string(v))
-        return json_object_set(dst, to, v);
-    if (json_is_integer(v)) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return json_object_set_new(dst, to, json_string(buf));
-    }
-    return 0;
-}
-
-/* The first of two spellings (MSG91 mixes camelCase and snake_case). */
-static const char *either(json_t *obj, const char *a, const char *b)
-{
-    return json_object_get(obj, a) ? a : b;
-}
-
-/* An answer_item_fn: one event type. */
+/* An answer_item_fn: one event type, its known fields read from the
+ * spellings sources show (a bare name is a name too). */
 static json_t *event_type(json_t *item, size_t index, char *what, size_t what_size)
 {
-    const char *key = either(item, "name", "event_name");
-    const char *name = json_string_value(json_object_get(item, key));
-    if (!name) {
-        snprintf(what, what_size, "event type %zu has no \"name\"", index);
+    static const char *const ids[] = {"id", "event_type_id", "event_id", "identifier",
+                                      NULL};
+    static const char *const names[] = {"name", "event_name", NULL};
+    static const char *const descriptions[] = {"description", NULL};
+    if (json_is_string(item))
+        return json_pack("{s:O}", "name", item);
+    if (!json_is_object(item)) {
+        snprintf(what, what_size, "event type %zu is neither an object nor a name",
+                 index);
         return NULL;
     }
     json_t *t = json_object();
-    json_t *description = json_object_get(item, "description");
-    if (!t || copy_id_string(t, "id", item, either(item, "id", "event_id")) ||
-        json_object_set_new(t, "name", json_string(name)) ||
-        (json_is_string(description) && json_object_set(t, "description", description))) {
+    if (!t || listing_copy_string(t, "id", item, ids) ||
+        listing_copy_string(t, "name", item, names) ||
+        listing_copy_string(t, "description", item, descriptions) ||
+        listing_keep(t, item)) {
         json_decref(t);
         return NULL;
     }
     return t;
 }
 
-/* The success of get_event_types: the list, whichever spelling holds it. */
+/* The items of a Segmento answer's list, wherever it is, each made by
+ * each. Returns 0 with *items set (NULL when memory ran out) and *holder
+ * the object holding the list, or -1 with out's error text set. */
+static int segmento_items(const struct answer *a, const struct http_response *resp,
+                          const char *const *names, answer_item_fn each, json_t **holder,
+                          json_t **items, struct tool_outcome *out)
+{
+    json_t *list = listing_find(a->data, names, holder);
+    if (!list) {
+        answer_wrong_shape(resp, NULL, "no list found in it", out);
+        return -1;
+    }
+    return answer_list(resp, NULL, list, each, items, out);
+}
+
+/* The success of get_event_types: the list, wherever the answer holds it. */
 static void read_event_types(const struct answer *a, const struct http_response *resp,
                              json_t *args, struct tool_outcome *out)
 {
     (void)args;
-    static const char *const names[] = {"data", "eventTypes", "event_types", NULL};
-    json_t *list = list_in(a->data, names);
-    if (!list) {
-        answer_wrong_shape(resp, NULL, "\"data\" is not a list of event types", out);
-        return;
-    }
-    json_t *types;
-    if (answer_list(resp, NULL, list, event_type, &types, out) != 0)
+    static const char *const names[] = {"eventTypes", "event_types", "events", NULL};
+    json_t *holder, *types;
+    if (segmento_items(a, resp, names, event_type, &holder, &types, out) != 0)
         return;
     answer_success(out, types ? json_pack("{s:o, s:I}", "event_types", types, "total",
                                           (json_int_t)json_array_size(types))
@@ -320,7 +317,7 @@ void get_event_types_read(const struct tool_read_ctx *ctx,
                           struct tool_outcome *out)
 {
     static const struct answer_reader reader = {NULL, read_event_types, NULL, NULL};
-    answer_run(&reader, ctx, resp, args, out);
+    answer_run_accepting(&reader, ANSWER_ACCEPT_ANY, ctx, resp, args, out);
 }
 
 /* ---- get_failed_events ---- */
@@ -328,59 +325,37 @@ void get_event_types_read(const struct tool_read_ctx *ctx,
 int get_failed_events_build(const struct tool_build_ctx *ctx, json_t *args,
                             struct http_request *req, char **error)
 {
-    json_int_t page, limit;
-    if (args_page(args, 10, &page, &limit, error) != 0)
+    struct request_values v;
+    request_values_init(&v);
+    request_put_arg(&v, args, "campaign_id");
+    if (args_put_page(&v, args, 10, error) != 0) {
+        request_values_finish(&v);
         return -1;
-    const char *start = json_string_value(json_object_get(args, "start_date"));
-    const char *end = json_string_value(json_object_get(args, "end_date"));
-
-    struct request_url u;
-    if (request_url_init(&u, ctx, args, error) != 0)
-        return -1;
-    /* The default is POST with a JSON body; since the endpoint is
-     * unverified and may be overridden to GET, the same fields then travel
-     * as query parameters, as a GET body would be ignored. */
-    if (strcmp(ctx->endpoint->method, "GET") == 0) {
-        request_url_add_int(&u, "page", page);
-        request_url_add_int(&u, "limit", limit);
-        if (start)
-            request_url_add(&u, "start_date", start);
-        if (end)
-            request_url_add(&u, "end_date", end);
-        return request_complete(ctx, &u, NULL, req, error);
     }
-    json_t *body = json_pack("{s:I, s:I}", "page", page, "limit", limit);
-    if (body && ((start && json_object_set_new(body, "start_date", json_string(start))) ||
-                 (end && json_object_set_new(body, "end_date", json_string(end))))) {
-        json_decref(body);
-        body = NULL;
-    }
-    if (!body) {
-        request_url_finish(&u);
-        return request_fail(error, nomem_text);
-    }
-    return request_complete(ctx, &u, body, req, error);
-}
-
-/* A positive integer member, or fallback. */
-static json_int_t positive(json_t *obj, const char *name, json_int_t fallback)
-{
-    json_t *v = json_object_get(obj, name);
-    return json_is_integer(v) && json_integer_value(v) >= 1 ? json_integer_value(v)
-                                                            : fallback;
+    request_put_arg(&v, args, "start_date");
+    request_put_arg(&v, args, "end_date");
+    return request_build(ctx, &v, req, error);
 }
 
 /* An answer_item_fn: one failed event (any shape will do). */
 static json_t *failed_event(json_t *item, size_t index, char *what, size_t what_size)
 {
-    (void)index;
-    (void)what;
-    (void)what_size;
+    static const char *const ids[] = {"eventId", "event_id", "id", "identifier", NULL};
+    static const char *const names[] = {"event_name", "eventName", "name", NULL};
+    static const char *const reasons[] = {"reason", "failure_reason", "error", NULL};
+    static const char *const recipients[] = {"recipient", "visitor_id", NULL};
+    static const char *const times[] = {"timestamp", "event_timestamp", "created_at",
+                                        "createdAt", NULL};
+    if (!json_is_object(item)) {
+        snprintf(what, what_size, "failed event %zu is not an object", index);
+        return NULL;
+    }
     json_t *e = json_object();
-    if (!e || copy_id_string(e, "event_id", item, either(item, "eventId", "event_id")) ||
-        copy_id_string(e, "reason", item, "reason") ||
-        copy_id_string(e, "recipient", item, "recipient") ||
-        copy_id_string(e, "timestamp", item, "timestamp")) {
+    if (!e || listing_copy_string(e, "event_id", item, ids) ||
+        listing_copy_string(e, "event_name", item, names) ||
+        listing_copy_string(e, "reason", item, reasons) ||
+        listing_copy_string(e, "recipient", item, recipients) ||
+        listing_copy_string(e, "timestamp", item, times) || listing_keep(e, item)) {
         json_decref(e);
         return NULL;
     }
@@ -406,22 +381,17 @@ static void campaign_not_found(const struct answer *a, json_t *args,
 static void read_failed_events(const struct answer *a, const struct http_response *resp,
                                json_t *args, struct tool_outcome *out)
 {
-    static const char *const names[] = {"failedEvents", "failed_events", NULL};
-    json_t *list = json_is_object(a->data) ? list_in(a->data, names) : NULL;
-    if (!list) {
-        answer_wrong_shape(resp, NULL, "\"data.failedEvents\" is missing", out);
-        return;
-    }
-    json_t *events;
-    if (answer_list(resp, NULL, list, failed_event, &events, out) != 0)
+    static const char *const names[] = {"failedEvents", "failed_events", "events", NULL};
+    static const char *const pages[] = {"page", "pageNo", NULL};
+    static const char *const limits[] = {"limit", "itemsPerPage", NULL};
+    static const char *const totals[] = {"total", "totalEntityCount", "totalCount", NULL};
+    json_t *holder, *events;
+    if (segmento_items(a, resp, names, failed_event, &holder, &events, out) != 0)
         return;
     const char *campaign = json_string_value(json_object_get(args, "campaign_id"));
-    json_int_t page = positive(a->data, "page", args_integer_or(args, "page", 1));
-    json_int_t limit = positive(a->data, "limit", args_integer_or(args, "limit", 10));
-    json_t *total = json_object_get(a->data, "total");
-    json_int_t n = json_is_integer(total) && json_integer_value(total) >= 0
-                       ? json_integer_value(total)
-                       : (json_int_t)json_array_size(events);
+    json_int_t page = listing_int(holder, pages, 1, args_integer_or(args, "page", 1));
+    json_int_t limit = listing_int(holder, limits, 1, args_integer_or(args, "limit", 10));
+    json_int_t n = listing_int(holder, totals, 0, (json_int_t)json_array_size(events));
     answer_success(out, events
                             ? json_pack("{s:s, s:o, s:I, s:I, s:I}", "campaign_id",
                                         campaign ? campaign : "", "failed_events", events,
@@ -446,5 +416,5 @@ void get_failed_events_read(const struct tool_read_ctx *ctx,
 {
     static const struct answer_reader reader = {NULL, read_failed_events,
                                                 failed_events_refused, NULL};
-    answer_run(&reader, ctx, resp, args, out);
+    answer_run_accepting(&reader, ANSWER_ACCEPT_ANY, ctx, resp, args, out);
 }

@@ -60,6 +60,74 @@ static int events_recipient(json_t *args, json_t *out)
     return ndigits >= 8 && ndigits <= 15 ? add_number(out, id) : 0;
 }
 
+/* Where each argument travels by default (tools/endpoint.h): an override
+ * in the config file moves some of them. A name is MSG91's where it
+ * differs from the argument's. */
+static const struct tool_param send_otp_params[] = {
+    {"template_id", TOOL_PLACE_QUERY, NULL, false},
+    {"mobile", TOOL_PLACE_QUERY, NULL, false},
+    {"otp", TOOL_PLACE_QUERY, NULL, false},
+    {"otp_length", TOOL_PLACE_QUERY, NULL, false},
+    {"otp_expiry", TOOL_PLACE_QUERY, NULL, false},
+    {"realtime_response", TOOL_PLACE_QUERY, "realTimeResponse", false},
+    {"unicode", TOOL_PLACE_QUERY, NULL, false},
+    {"invisible", TOOL_PLACE_QUERY, NULL, false},
+    /* The template's variables are the body itself. */
+    {"variables", TOOL_PLACE_MERGE, NULL, true},
+    {NULL, TOOL_PLACE_DEFAULT, NULL, false},
+};
+
+static const struct tool_param resend_otp_params[] = {
+    {"mobile", TOOL_PLACE_QUERY, NULL, false},
+    {"retry_type", TOOL_PLACE_QUERY, "retrytype", false},
+    {NULL, TOOL_PLACE_DEFAULT, NULL, false},
+};
+
+static const struct tool_param verify_otp_params[] = {
+    {"mobile", TOOL_PLACE_QUERY, NULL, false},
+    {"otp", TOOL_PLACE_QUERY, NULL, false},
+    {NULL, TOOL_PLACE_DEFAULT, NULL, false},
+};
+
+static const struct tool_param send_sms_flow_params[] = {
+    {"template_id", TOOL_PLACE_BODY, NULL, false},
+    {"recipients", TOOL_PLACE_BODY, NULL, true},
+    {"short_url", TOOL_PLACE_BODY, NULL, false},
+    {"short_url_expiry", TOOL_PLACE_BODY, NULL, false},
+    {"realtime_response", TOOL_PLACE_BODY, "realTimeResponse", false},
+    {"sender", TOOL_PLACE_BODY, NULL, false},
+    {"unicode", TOOL_PLACE_BODY, NULL, false},
+    {NULL, TOOL_PLACE_DEFAULT, NULL, false},
+};
+
+static const struct tool_param create_user_events_params[] = {
+    /* Sent inside each event as visitor_id; placing it moves a copy. */
+    {"identifier", TOOL_PLACE_OMIT, NULL, false},
+    {"events", TOOL_PLACE_BODY, "data", true},
+    {NULL, TOOL_PLACE_DEFAULT, NULL, false},
+};
+
+static const struct tool_param get_event_types_params[] = {
+    {NULL, TOOL_PLACE_DEFAULT, NULL, false},
+};
+
+static const struct tool_param get_failed_events_params[] = {
+    {"campaign_id", TOOL_PLACE_PATH, NULL, false},
+    {"page", TOOL_PLACE_BODY, NULL, false},
+    {"limit", TOOL_PLACE_BODY, NULL, false},
+    {"start_date", TOOL_PLACE_BODY, NULL, false},
+    {"end_date", TOOL_PLACE_BODY, NULL, false},
+    {NULL, TOOL_PLACE_DEFAULT, NULL, false},
+};
+
+static const struct tool_param list_campaigns_params[] = {
+    {"page", TOOL_PLACE_QUERY, "pageNo", false},
+    {"limit", TOOL_PLACE_QUERY, "itemsPerPage", false},
+    {"name", TOOL_PLACE_QUERY, NULL, false},
+    {"is_active", TOOL_PLACE_QUERY, NULL, false},
+    {NULL, TOOL_PLACE_DEFAULT, NULL, false},
+};
+
 /* Descriptions are read by models: each says when to use the tool and what
  * to do next, and stays well under the ~2 KB some hosts keep. */
 
@@ -78,7 +146,8 @@ static const struct tool_def send_otp = {
     .destructive = false,
     .idempotent = false,
     .open_world = true,
-    .endpoint = {"POST", "/api/v5/otp"},
+    .endpoint = {"POST", "/api/v5/otp", NULL},
+    .params = send_otp_params,
     .arg_default = {"template_id", SERVICE_SETTING_OTP_TEMPLATE},
     .build = send_otp_build,
     .read = send_otp_read,
@@ -99,7 +168,8 @@ static const struct tool_def resend_otp = {
     .destructive = false,
     .idempotent = false,
     .open_world = true,
-    .endpoint = {"GET", "/api/v5/otp/retry"},
+    .endpoint = {"GET", "/api/v5/otp/retry", NULL},
+    .params = resend_otp_params,
     .build = resend_otp_build,
     .read = resend_otp_read,
     .sends = true,
@@ -122,7 +192,8 @@ static const struct tool_def verify_otp = {
     .destructive = false,
     .idempotent = false,
     .open_world = true,
-    .endpoint = {"GET", "/api/v5/otp/verify"},
+    .endpoint = {"GET", "/api/v5/otp/verify", NULL},
+    .params = verify_otp_params,
     .build = verify_otp_build,
     .read = verify_otp_read,
 };
@@ -142,7 +213,8 @@ static const struct tool_def send_sms_flow = {
     .destructive = false,
     .idempotent = false,
     .open_world = true,
-    .endpoint = {"POST", "/api/v5/flow"},
+    .endpoint = {"POST", "/api/v5/flow", NULL},
+    .params = send_sms_flow_params,
     .build = send_sms_flow_build,
     .read = send_sms_flow_read,
     .sends = true,
@@ -154,15 +226,18 @@ static const struct tool_def create_user_events = {
     .title = "Create User Events",
     .description =
         "Record events (login, purchase, page view, custom) for one Segmento contact, "
-        "identified by contact id, e-mail or phone number, for segmentation and "
-        "campaigns. MSG91 accepts events first and may mark them failed later (for "
-        "example an unknown contact); check with get_failed_events. Use get_event_types "
-        "to see which event names exist." RETRY_WITH_SAME_KEY,
+        "for segmentation and campaigns. identifier is the contact's id in the Segmento "
+        "phonebook (MSG91's visitor_id); a phone number or e-mail works only when that "
+        "is the contact's id there, and a phone number is sent as digits. MSG91 accepts "
+        "events first and marks them failed later when the id is not in the phonebook "
+        "or the data is invalid; check with get_failed_events. Use get_event_types to "
+        "see which event names exist." RETRY_WITH_SAME_KEY,
     .read_only = false,
     .destructive = false,
     .idempotent = false,
     .open_world = true,
-    .endpoint = {"POST", "/api/v5/segmento/api/v1/events"},
+    .endpoint = {"POST", "/api/v5/segmento/api/v1/events", NULL},
+    .params = create_user_events_params,
     .build = create_user_events_build,
     .read = create_user_events_read,
     .sends = true,
@@ -174,12 +249,14 @@ static const struct tool_def get_event_types = {
     .title = "Get Event Types",
     .description =
         "List the event types defined in the MSG91 Segmento account (name, id, "
-        "description). Read-only. Use before create_user_events to pick event names.",
+        "description, and every field MSG91 sent under upstream). Read-only. Use before "
+        "create_user_events to pick event names.",
     .read_only = true,
     .destructive = false,
     .idempotent = true,
     .open_world = true,
-    .endpoint = {"GET", "/api/v5/segmento/api/v1/event-types"},
+    .endpoint = {"GET", "/api/v5/segmento/api/v1/event-types", NULL},
+    .params = get_event_types_params,
     .build = get_event_types_build,
     .read = get_event_types_read,
 };
@@ -188,15 +265,18 @@ static const struct tool_def get_failed_events = {
     .name = "get_failed_events",
     .title = "Get Failed Events",
     .description =
-        "Fetch the events that failed during a campaign run (validation errors, unknown "
-        "recipients, missing data), a page at a time, optionally between two dates "
-        "(YYYY-MM-DD). Read-only. Get campaign ids from list_campaigns and pass them as "
-        "strings (\"1032\"). Ask for the next page while page * limit < total.",
+        "Fetch user events MSG91 accepted and then marked failed (a visitor_id not in "
+        "the phonebook, invalid data), with the reason, a page at a time, optionally "
+        "between two dates (YYYY-MM-DD). Read-only. Get campaign ids from "
+        "list_campaigns and pass them as strings (\"1032\"). Ask for the next page while "
+        "page * limit < total.",
     .read_only = true,
     .destructive = false,
     .idempotent = true,
     .open_world = true,
-    .endpoint = {"POST", "/api/v5/segmento/api/v1/campaigns/{campaign_id}/failed-events"},
+    .endpoint = {"POST", "/api/v5/segmento/api/v1/campaigns/{campaign_id}/failed-events",
+                 NULL},
+    .params = get_failed_events_params,
     .build = get_failed_events_build,
     .read = get_failed_events_read,
 };
@@ -212,7 +292,8 @@ static const struct tool_def list_campaigns = {
     .destructive = false,
     .idempotent = true,
     .open_world = true,
-    .endpoint = {"GET", "/api/v5/campaign/api/campaigns"},
+    .endpoint = {"GET", "/api/v5/campaign/api/campaigns", NULL},
+    .params = list_campaigns_params,
     .build = list_campaigns_build,
     .read = list_campaigns_read,
 };

@@ -13,11 +13,37 @@
 #include "tools/service.h"
 #include "upstream/http.h"
 
-/* Method and path template. "{name}" in the path is replaced by the
- * argument of that name, percent-encoded as one path segment. */
+/* Where an argument travels in the upstream request. */
+enum tool_place {
+    TOOL_PLACE_DEFAULT, /* in an override: keep the tool's default place */
+    TOOL_PLACE_PATH,    /* at {arg} in the path template, as one segment */
+    TOOL_PLACE_QUERY,   /* a query parameter */
+    TOOL_PLACE_BODY,    /* a member of the JSON body */
+    TOOL_PLACE_MERGE,   /* an object whose members become the body's */
+    TOOL_PLACE_OMIT,    /* not sent */
+};
+
+/* One argument's place and upstream name. A tool lists one for each of
+ * its arguments (tool_def.params); an endpoint override lists only those
+ * it moves. Lists end with a NULL arg. */
+struct tool_param {
+    const char *arg;
+    enum tool_place place;
+    /* The name upstream (query or body); NULL: the default's, else the
+     * argument's own. A path placeholder is always {arg}. */
+    const char *name;
+    /* An object or array: it can travel only in the body, or not at all. */
+    bool structured;
+};
+
+/* Method, path template and argument placement. "{name}" in the path is
+ * replaced by the argument of that name, percent-encoded as one path
+ * segment; params moves arguments away from their default place
+ * (NULL: none moved). tools/endpoint.h resolves the three together. */
 struct tool_endpoint {
     const char *method;
     const char *path;
+    const struct tool_param *params;
 };
 
 struct tool_def;
@@ -85,6 +111,9 @@ struct tool_def {
     bool idempotent;
     bool open_world;
     struct tool_endpoint endpoint; /* default; the config file may override */
+    /* Every argument with its default place; what the build function
+     * computes for an argument travels there (tools/endpoint.h). */
+    const struct tool_param *params;
     struct tool_arg_default arg_default;
     tool_build_fn build;
     tool_read_fn read;
