@@ -292,7 +292,13 @@ static void store_log(void *data, enum store_log_level level, const char *msg)
 struct store *dispatch_open_store(const struct config *cfg, uv_loop_t *loop, char **error)
 {
     *error = NULL;
-    struct store_options opts = {.spec = cfg->store, .log = store_log};
+    /* The sandbox's answers are made up: kept in the default store, shared
+     * with real servers on this machine, a sandbox result would replay as a
+     * real send for the same key, and sandbox calls would use up the real
+     * per-number and daily limits. So --sandbox keeps its state in memory
+     * unless a store is named. */
+    const char *spec = cfg->store ? cfg->store : cfg->sandbox ? "memory" : NULL;
+    struct store_options opts = {.spec = spec, .log = store_log};
     struct store *s = NULL;
     char why[512] = "";
     int rc = store_open(loop, &opts, &s, why, sizeof why);

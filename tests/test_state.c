@@ -176,6 +176,28 @@ START_TEST(test_dispatch_opens_and_closes_the_store)
 }
 END_TEST
 
+/* --sandbox keeps its made-up results out of the default store, which real
+ * servers on the machine share: memory unless a store is named. */
+START_TEST(test_sandbox_keeps_state_in_memory)
+{
+    uv_loop_t loop;
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    struct config cfg;
+    config_init(&cfg);
+    cfg.sandbox = true;
+    char *error = NULL;
+    struct dispatch *d = dispatch_create(&cfg, &loop, &error);
+    ck_assert_msg(d != NULL, "%s", error);
+    ck_assert_str_eq(store_backend(dispatch_store(d)), "memory");
+    int closed = 0;
+    dispatch_destroy(d, on_closed, &closed);
+    ck_assert(testutil_run_until(&loop, &closed, 1, 10000));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    config_finish(&cfg);
+}
+END_TEST
+
 /* An explicit SQLite file that cannot be opened stops the start. */
 START_TEST(test_dispatch_refuses_a_bad_store)
 {
@@ -337,6 +359,7 @@ static Suite *state_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("dispatch");
     tcase_add_test(tc, test_dispatch_opens_and_closes_the_store);
+    tcase_add_test(tc, test_sandbox_keeps_state_in_memory);
     tcase_add_test(tc, test_dispatch_refuses_a_bad_store);
     suite_add_tcase(s, tc);
     tc = tcase_create("e2e");
