@@ -669,7 +669,8 @@ int store_dup_end(struct store *s, const struct store_key *k, const char *token,
     default:
         return STORE_EINVAL;
     }
-    /* The entry keeps the end of the window it was given at the start. */
+    /* A success or unknown keeps twins out for the window from now (the
+     * entry knows its window); a failure removes the entry. */
     return settle(s, STORE_NS_DUP, k, token, action, request_id, -1, cb, data);
 }
 

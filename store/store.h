@@ -130,7 +130,9 @@ int store_idem_forget(struct store *s, const char *persona, const char *tool,
  * records this call as in flight (STORE_CLAIMED, with a token). A twin is
  * reported as STORE_IN_PROGRESS (still running), STORE_REPLAY (succeeded;
  * result is its request id, or NULL) or STORE_UNKNOWN; its created_ms is
- * the earlier call's time and expires_ms the end of its window. */
+ * the earlier call's time and expires_ms the end of its entry (while
+ * it runs: the longer of window and lease from its start; settled: the
+ * window from its answer). */
 int store_dup_begin(struct store *s, const struct store_key *k, uint64_t window_ms,
                     uint64_t lease_ms, store_claim_cb cb, void *data);
 

@@ -104,6 +104,9 @@ struct store_record {
     int64_t created_ms;
     int64_t lease_until_ms;
     int64_t expires_ms;
+    /* Duplicate guard: the window, kept so that settling can run it from
+     * the answer (0: an idempotency key, or an entry from before). */
+    int64_t window_ms;
 };
 
 /* What a claim does to the entry that exists (exists false: none, or

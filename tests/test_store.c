@@ -585,8 +585,8 @@ START_TEST(dup_guard)
     ck_assert_int_eq(b.claim.outcome, STORE_REPLAY);
     ck_assert_str_eq(b.value, "req-42");
     ck_assert_int_ge(b.claim.created_ms, before - 1000);
-    /* The window runs from the first call, not from its answer. */
-    ck_assert_int_eq(b.claim.expires_ms, b.claim.created_ms + 60000);
+    /* The window runs from the answer: at least as long from the call. */
+    ck_assert_int_ge(b.claim.expires_ms, b.claim.created_ms + 60000);
 
     /* A twin that failed does not block. */
     const struct store_key *f = K("p", "send_sms_flow", "failed");
@@ -613,6 +613,41 @@ START_TEST(dup_guard)
     ck_assert_int_eq(dup_begin(s, w, 500, 10000).claim.outcome, STORE_CLAIMED);
     /* Idempotency keys and duplicate entries do not see each other. */
     ck_assert_int_eq(claim(s, k, "fp", 10000, HOUR).claim.outcome, STORE_CLAIMED);
+    close_store(s);
+}
+END_TEST
+
+/* A call that runs longer than the window keeps its twins out while it
+ * runs (up to its lease), and its success keeps them out for a whole
+ * window from the answer, not from the start. */
+START_TEST(dup_window_counts_from_the_answer)
+{
+    struct store *s = open_backend(_i);
+    const struct store_key *k = K("p", "send_sms", "slow-call");
+    struct result a = dup_begin(s, k, 300, 5000);
+    ck_assert_int_eq(a.claim.outcome, STORE_CLAIMED);
+    let_time_pass(400);
+    /* Past the window, still running: a twin must wait. */
+    ck_assert_int_eq(dup_begin(s, k, 300, 5000).claim.outcome, STORE_IN_PROGRESS);
+    int64_t answered = now_ms();
+    ck_assert_int_eq(dup_end(s, k, a.claim.token, STORE_DUP_SUCCEEDED, "req-1"), 0);
+    struct result b = dup_begin(s, k, 300, 5000);
+    ck_assert_int_eq(b.claim.outcome, STORE_REPLAY);
+    ck_assert_int_ge(b.claim.expires_ms, answered + 300);
+    let_time_pass(b.claim.expires_ms - now_ms() + 20 > 0
+                      ? (uint64_t)(b.claim.expires_ms - now_ms() + 20)
+                      : 1);
+    ck_assert_int_eq(dup_begin(s, k, 300, 5000).claim.outcome, STORE_CLAIMED);
+
+    /* Unknown, settled late, is refused for a window from then too. */
+    const struct store_key *u = K("p", "send_sms", "slow-unknown");
+    struct result c = dup_begin(s, u, 300, 5000);
+    let_time_pass(400);
+    answered = now_ms();
+    ck_assert_int_eq(dup_end(s, u, c.claim.token, STORE_DUP_UNKNOWN, NULL), 0);
+    struct result d = dup_begin(s, u, 300, 5000);
+    ck_assert_int_eq(d.claim.outcome, STORE_UNKNOWN);
+    ck_assert_int_ge(d.claim.expires_ms, answered + 300);
     close_store(s);
 }
 END_TEST
@@ -1044,6 +1079,39 @@ END_TEST
 
 /* Another process holds the write lock past the busy timeout: the
  * operation fails closed, and works again once the lock is gone. */
+/* A file made before entries kept their window gets the column at open;
+ * its rows stay readable. */
+START_TEST(sqlite_old_file_gets_the_window_column)
+{
+    const char *spec = spec_for(B_SQLITE);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(spec + 7, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db,
+                     "CREATE TABLE claims (ns TEXT NOT NULL, persona TEXT NOT NULL, tool "
+                     "TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, fp TEXT, "
+                     "token TEXT, value TEXT, created_ms INTEGER NOT NULL, lease_ms "
+                     "INTEGER NOT NULL, expires_ms INTEGER NOT NULL, PRIMARY KEY (ns, "
+                     "persona, tool, key)) WITHOUT ROWID;"
+                     "INSERT INTO claims VALUES ('d', 'p', 't', 'old', 'd', NULL, 'tok', "
+                     "'req-0', 0, 0, 9000000000000)",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    struct store *s = open_spec(spec, 0);
+    struct result old = dup_begin(s, K("p", "t", "old"), 300, 5000);
+    ck_assert_int_eq(old.claim.outcome, STORE_REPLAY);
+    ck_assert_str_eq(old.value, "req-0");
+    struct result a = dup_begin(s, K("p", "t", "new"), 300, 5000);
+    ck_assert_int_eq(a.claim.outcome, STORE_CLAIMED);
+    ck_assert_int_eq(
+        dup_end(s, K("p", "t", "new"), a.claim.token, STORE_DUP_SUCCEEDED, "req-1"), 0);
+    ck_assert_int_eq(dup_begin(s, K("p", "t", "new"), 300, 5000).claim.outcome,
+                     STORE_REPLAY);
+    close_store(s);
+}
+END_TEST
+
 START_TEST(sqlite_locked_fails_closed)
 {
     const char *spec = spec_for(B_SQLITE);
@@ -1214,6 +1282,7 @@ static Suite *store_suite(void)
     tcase_add_loop_test(all, idem_mark_unknown_release_and_expiry, 0, B_COUNT);
     tcase_add_loop_test(all, idem_forget, 0, B_COUNT);
     tcase_add_loop_test(all, dup_guard, 0, B_COUNT);
+    tcase_add_loop_test(all, dup_window_counts_from_the_answer, 0, B_COUNT);
     tcase_add_loop_test(all, rate_gcra, 0, B_COUNT);
     tcase_add_loop_test(all, stats_count_live_entries, 0, B_COUNT);
     tcase_add_loop_test(all, concurrent_claims_have_one_winner, 0, B_COUNT);
@@ -1236,6 +1305,7 @@ static Suite *store_suite(void)
     tcase_add_test(sq, sqlite_opens_at_the_first_operation_and_fails_closed);
     tcase_add_test(sq, sqlite_shared_with_a_forked_process);
     tcase_add_test(sq, sqlite_locked_fails_closed);
+    tcase_add_test(sq, sqlite_old_file_gets_the_window_column);
     suite_add_tcase(s, sq);
 
     TCase *rd = tcase_create("redis");
