@@ -154,6 +154,7 @@ struct rd_store {
     struct list fly;                        /* sent, oldest first: store_op.link */
     int handles;                            /* timer and poll handles not yet closed */
     bool closing;
+    bool timer_closing;
 };
 
 /* ---- the libuv shim: hiredis's event hooks on one uv_poll_t ---- */
@@ -336,6 +337,9 @@ static void rd_ready(struct rd_store *rd)
         rd_send(rd, op);
         op = next;
     }
+    /* Closing while connecting: what waited has gone out; now finish. */
+    if (rd->closing)
+        redisAsyncDisconnect(rd->ac);
 }
 
 /* The signature is hiredis's redisCallbackFn. */
@@ -774,24 +778,46 @@ static void rd_free(struct rd_store *rd)
 
 static void rd_maybe_finish(struct rd_store *rd)
 {
-    if (!rd->closing || rd->handles > 0 || rd->gai_active || rd->ac)
+    if (!rd->closing || rd->gai_active || rd->ac)
+        return;
+    /* The timer bounded the last commands: it goes last. */
+    if (!rd->timer_closing) {
+        rd->timer_closing = true;
+        uv_close((uv_handle_t *)&rd->timer, on_timer_closed);
+        return;
+    }
+    if (rd->handles > 0)
         return;
     struct store *s = rd->store;
     rd_free(rd);
     store__backend_closed(s);
 }
 
+/* Settles queued just before the close (a dispatch's cancels mark keys
+ * unknown or release them) must reach Redis, or a key stays "in
+ * progress" for its lease and "unknown" for a day though nothing was
+ * sent. So: take nothing new (store.c refuses it), let hiredis send what
+ * it holds and wait for the replies, bounded by the command deadline
+ * (the connect deadline while connecting), then end the connection. */
 static void rd_close(struct store *s)
 {
     struct rd_store *rd = store__common(s)->impl;
     rd->closing = true;
     if (rd->gai_active)
         uv_cancel((uv_req_t *)&rd->gai);
-    if (rd->ac)
-        rd_drop(rd, true, "closing");
-    else
+    switch (rd->state) {
+    case RD_READY:
+        /* Flushes the output buffer and ends once every reply is in. */
+        redisAsyncDisconnect(rd->ac);
+        break;
+    case RD_CONNECTING:
+        break; /* rd_ready sends what waits, then disconnects */
+    case RD_RESOLVING:
+    case RD_DOWN:
         fail_waiting(rd, STORE_ECLOSING);
-    uv_close((uv_handle_t *)&rd->timer, on_timer_closed);
+        rd_maybe_finish(rd);
+        break;
+    }
 }
 
 static const struct store_backend store__redis_backend = {

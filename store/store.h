@@ -58,8 +58,10 @@ struct store;
 int store_open(uv_loop_t *loop, const struct store_options *opts, struct store **out,
                char *err, size_t err_size);
 
-/* Stops taking operations; those already submitted complete (Redis ones
- * with STORE_ECLOSING); then cb runs and the store is freed. */
+/* Stops taking operations; those already submitted complete (Redis sends
+ * what it holds and waits for the replies, up to the command timeout;
+ * what times out, or waited for a connection that never came, gets
+ * STORE_ECLOSING); then cb runs and the store is freed. */
 void store_close(struct store *s, void (*cb)(void *data), void *data);
 
 /* "memory", "sqlite" or "redis". */

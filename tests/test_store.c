@@ -801,6 +801,43 @@ START_TEST(close_completes_pending_operations)
 }
 END_TEST
 
+/* Settles queued just before the close are delivered, not dropped: the
+ * next process sees the key unknown, released, the twin free. */
+START_TEST(close_delivers_settles_queued_just_before)
+{
+    struct store *s = open_backend(_i);
+    struct result a = claim(s, K("p", "t", "unk"), "fp", 10000, HOUR);
+    struct result b = claim(s, K("p", "t", "rel"), "fp", 10000, HOUR);
+    struct result d = dup_begin(s, K("p", "t", "dup"), 60000, 10000);
+    ck_assert_int_eq(a.claim.outcome, STORE_CLAIMED);
+    ck_assert_int_eq(b.claim.outcome, STORE_CLAIMED);
+    ck_assert_int_eq(d.claim.outcome, STORE_CLAIMED);
+    struct result r[3] = {{0}};
+    ck_assert_int_eq(
+        store_idem_mark_unknown(s, K("p", "t", "unk"), a.claim.token, on_done, &r[0]), 0);
+    ck_assert_int_eq(
+        store_idem_release(s, K("p", "t", "rel"), b.claim.token, on_done, &r[1]), 0);
+    ck_assert_int_eq(store_dup_end(s, K("p", "t", "dup"), d.claim.token, STORE_DUP_FAILED,
+                                   NULL, on_done, &r[2]),
+                     0);
+    close_store(s);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(r[i].done, 1);
+        ck_assert_int_eq(r[i].status, 0);
+    }
+    if (_i == B_MEMORY)
+        return; /* its state ends with the process */
+    s = open_spec(spec_for(_i), 0);
+    ck_assert_int_eq(claim(s, K("p", "t", "unk"), "fp", 10000, HOUR).claim.outcome,
+                     STORE_UNKNOWN);
+    ck_assert_int_eq(claim(s, K("p", "t", "rel"), "fp", 10000, HOUR).claim.outcome,
+                     STORE_CLAIMED);
+    ck_assert_int_eq(dup_begin(s, K("p", "t", "dup"), 60000, 10000).claim.outcome,
+                     STORE_CLAIMED);
+    close_store(s);
+}
+END_TEST
+
 /* ---- the spec string and the default location ---- */
 
 START_TEST(spec_errors_are_sentences)
@@ -1288,6 +1325,7 @@ static Suite *store_suite(void)
     tcase_add_loop_test(all, concurrent_claims_have_one_winner, 0, B_COUNT);
     tcase_add_loop_test(all, bad_arguments_are_refused_without_callback, 0, B_COUNT);
     tcase_add_loop_test(all, close_completes_pending_operations, 0, B_COUNT);
+    tcase_add_loop_test(all, close_delivers_settles_queued_just_before, 0, B_COUNT);
     suite_add_tcase(s, all);
 
     TCase *spec = tcase_create("spec");
