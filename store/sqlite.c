@@ -419,7 +419,20 @@ static int sq_open_db(struct sq_store *q, const char *path, uint32_t busy_ms, ch
 fail:
     snprintf(err, err_size, "cannot open the SQLite state store %s: %s", path,
              q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
-    return STORE_EINVAL;
+    /* STORE_EINVAL: the file can never be used as it is (not a database,
+     * damaged, not ours to write, no WAL there); anything else (busy
+     * beyond the timeout, a full disk, an I/O error) may pass. */
+    switch (rc & 0xff) {
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+        return STORE_EINVAL;
+    default:
+        return STORE_EUNAVAIL;
+    }
 }
 
 int store__sqlite_connect(const char *path, uint32_t busy_ms, void **conn, char *err,

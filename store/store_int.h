@@ -155,7 +155,9 @@ void store__redis_describe(const struct store_redis_spec *rs, char *out, size_t 
 struct store_module_api {
     int abi_version;
     /* Any thread: opens and prepares the SQLite file; *conn goes to
-     * sqlite_start or sqlite_disconnect. 0 or a sentence in err. */
+     * sqlite_start or sqlite_disconnect. 0, or a sentence in err and
+     * STORE_EINVAL (the file can never be used) or another status (a cause
+     * that may pass: the open is tried again later). */
     int (*sqlite_connect)(const char *path, uint32_t busy_ms, void **conn, char *err,
                           size_t err_size);
     void (*sqlite_disconnect)(void *conn);

@@ -1149,6 +1149,85 @@ START_TEST(sqlite_old_file_gets_the_window_column)
 }
 END_TEST
 
+/* Holds an exclusive lock on the SQLite file at path: no other connection
+ * can read it, so opening the store answers busy. */
+static sqlite3 *lock_exclusively(const char *path)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS other (x)", NULL, NULL, NULL),
+        SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
+static void unlock(sqlite3 *db)
+{
+    ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Claims until the store answers, a retry period at a time (the store
+ * retries a failed open after 1 s, then 2 s, ...). */
+static struct result claim_when_open(struct store *s, const char *key)
+{
+    for (int i = 0; i < 40; i++) {
+        struct result r = claim(s, K("p", "t", key), "fp", 10000, HOUR);
+        if (r.status != STORE_EUNAVAIL)
+            return r;
+        let_time_pass(100);
+    }
+    ck_abort_msg("the store never opened");
+    return (struct result){0};
+}
+
+/* An open that fails for a passing cause (the file busy beyond the
+ * timeout) is tried again later; in between, operations fail at once,
+ * and the failure is logged once. */
+START_TEST(sqlite_failed_open_is_retried)
+{
+    const char *spec = spec_for(B_SQLITE);
+    struct store_options o = {.spec = spec, .log = on_log, .busy_timeout_ms = 50};
+    struct store *s = NULL;
+    ck_assert_int_eq(store_open(&loop, &o, &s, NULL, 0), 0);
+    sqlite3 *db = lock_exclusively(spec + 7);
+    ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 10000, HOUR).status,
+                     STORE_EUNAVAIL);
+    ck_assert_int_eq(rate_take(s, "r", 1, 1000).status, STORE_EUNAVAIL);
+    ck_assert_int_eq(warnings, 1);
+    unlock(db);
+    ck_assert_int_eq(claim_when_open(s, "k").claim.outcome, STORE_CLAIMED);
+    ck_assert_str_eq(store_backend(s), "sqlite");
+    ck_assert_int_eq(warnings, 1);
+    close_store(s);
+}
+END_TEST
+
+/* The default location stays SQLite when the file is only busy: memory
+ * is for a file that can never be used. */
+START_TEST(default_busy_file_is_not_memory)
+{
+    setenv("XDG_STATE_HOME", tmpdir, 1);
+    char path[300];
+    snprintf(path, sizeof path, "%s/msg91-mcp", tmpdir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    strcat(path, "/state.db");
+    sqlite3 *db = lock_exclusively(path);
+    struct store_options o = {.spec = NULL, .log = on_log, .busy_timeout_ms = 50};
+    struct store *s = NULL;
+    ck_assert_int_eq(store_open(&loop, &o, &s, NULL, 0), 0);
+    ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 10000, HOUR).status,
+                     STORE_EUNAVAIL);
+    ck_assert_str_eq(store_backend(s), "sqlite");
+    unlock(db);
+    ck_assert_int_eq(claim_when_open(s, "k").claim.outcome, STORE_CLAIMED);
+    ck_assert_str_eq(store_backend(s), "sqlite");
+    close_store(s);
+    unsetenv("XDG_STATE_HOME");
+}
+END_TEST
+
 START_TEST(sqlite_locked_fails_closed)
 {
     const char *spec = spec_for(B_SQLITE);
@@ -1344,6 +1423,8 @@ static Suite *store_suite(void)
     tcase_add_test(sq, sqlite_shared_with_a_forked_process);
     tcase_add_test(sq, sqlite_locked_fails_closed);
     tcase_add_test(sq, sqlite_old_file_gets_the_window_column);
+    tcase_add_test(sq, sqlite_failed_open_is_retried);
+    tcase_add_test(sq, default_busy_file_is_not_memory);
     suite_add_tcase(s, sq);
 
     TCase *rd = tcase_create("redis");
