@@ -23,7 +23,8 @@
 
 enum rd_script { RD_CLAIM, RD_SETTLE, RD_RATE, RD_FORGET, RD_STATS, RD_SCRIPTS };
 
-/* KEYS[1] the entry; ARGV fingerprint ("" for none), token, lease, ttl. */
+/* KEYS[1] the entry; ARGV fingerprint ("" for none), token, lease, ttl,
+ * window (duplicate guard, kept for the settle; 0 for none). */
 static const char rd_claim_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -31,7 +32,7 @@ static const char rd_claim_lua[] =
     "if not r[1] then\n"
     "  local e = now + tonumber(ARGV[4])\n"
     "  redis.call('HSET', KEYS[1], 's', 'p', 'fp', ARGV[1], 'tok', ARGV[2], 'c', now,\n"
-    "             'l', now + tonumber(ARGV[3]), 'e', e)\n"
+    "             'l', now + tonumber(ARGV[3]), 'e', e, 'w', ARGV[5])\n"
     "  redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
     "  return {'claimed', now, e}\n"
     "end\n"
@@ -48,17 +49,21 @@ static const char rd_claim_lua[] =
 
 /* The entry's end is kept in field e as well as in its TTL: PTTL answers
  * would drift by a millisecond from what the claim reported. */
-/* KEYS[1]; ARGV token, action (d, u, x), value ("" none), ttl (-1 keep). */
+/* KEYS[1]; ARGV token, action (d, u, x), value ("" none), ttl (-1 keep,
+ * or the kept window when the entry has one). */
 static const char rd_settle_lua[] =
-    "if redis.call('HGET', KEYS[1], 'tok') ~= ARGV[1] then return 0 end\n"
+    "local r = redis.call('HMGET', KEYS[1], 'tok', 'w')\n"
+    "if r[1] ~= ARGV[1] then return 0 end\n"
     "if ARGV[2] == 'x' then redis.call('DEL', KEYS[1]) return 1 end\n"
     "redis.call('HSET', KEYS[1], 's', ARGV[2])\n"
     "if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'v', ARGV[3]) end\n"
-    "if tonumber(ARGV[4]) >= 0 then\n"
+    "local ttl = tonumber(ARGV[4])\n"
+    "if ttl < 0 and tonumber(r[2] or 0) > 0 then ttl = tonumber(r[2]) end\n"
+    "if ttl >= 0 then\n"
     "  local t = redis.call('TIME')\n"
     "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "  redis.call('HSET', KEYS[1], 'e', now + tonumber(ARGV[4]))\n"
-    "  redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+    "  redis.call('HSET', KEYS[1], 'e', now + ttl)\n"
+    "  redis.call('PEXPIRE', KEYS[1], ttl)\n"
     "end\n"
     "return 1\n";
 
@@ -149,6 +154,7 @@ struct rd_store {
     struct list fly;                        /* sent, oldest first: store_op.link */
     int handles;                            /* timer and poll handles not yet closed */
     bool closing;
+    bool timer_closing;
 };
 
 /* ---- the libuv shim: hiredis's event hooks on one uv_poll_t ---- */
@@ -331,6 +337,9 @@ static void rd_ready(struct rd_store *rd)
         rd_send(rd, op);
         op = next;
     }
+    /* Closing while connecting: what waited has gone out; now finish. */
+    if (rd->closing)
+        redisAsyncDisconnect(rd->ac);
 }
 
 /* The signature is hiredis's redisCallbackFn. */
@@ -677,12 +686,18 @@ static int build_args(struct rd_store *rd, struct store_op *op, const char **arg
         argv[argc++] = *name;
         if (op->kind == STORE_OP_CLAIM) {
             script = RD_CLAIM;
+            /* As store__rule_claim: a duplicate-guard entry lives while
+             * its call may run, and keeps its window for the settle. */
+            bool dup = op->ns == STORE_NS_DUP;
+            int64_t life = dup && op->lease_ms > op->ttl_ms ? op->lease_ms : op->ttl_ms;
             snprintf(nums[0], 24, "%lld", (long long)op->lease_ms);
-            snprintf(nums[1], 24, "%lld", (long long)op->ttl_ms);
+            snprintf(nums[1], 24, "%lld", (long long)life);
+            snprintf(nums[2], 24, "%lld", dup ? (long long)op->ttl_ms : 0LL);
             argv[argc++] = op->fp ? op->fp : "";
             argv[argc++] = op->token;
             argv[argc++] = nums[0];
             argv[argc++] = nums[1];
+            argv[argc++] = nums[2];
         } else if (op->kind == STORE_OP_SETTLE) {
             script = RD_SETTLE;
             snprintf(nums[0], 24, "%c", op->action);
@@ -708,7 +723,7 @@ static int build_args(struct rd_store *rd, struct store_op *op, const char **arg
 static void rd_send(struct rd_store *rd, struct store_op *op)
 {
     const char *argv[12];
-    char nums[2][24];
+    char nums[3][24];
     char *name;
     int argc = build_args(rd, op, argv, nums, &name);
     if (argc < 0) {
@@ -763,24 +778,46 @@ static void rd_free(struct rd_store *rd)
 
 static void rd_maybe_finish(struct rd_store *rd)
 {
-    if (!rd->closing || rd->handles > 0 || rd->gai_active || rd->ac)
+    if (!rd->closing || rd->gai_active || rd->ac)
+        return;
+    /* The timer bounded the last commands: it goes last. */
+    if (!rd->timer_closing) {
+        rd->timer_closing = true;
+        uv_close((uv_handle_t *)&rd->timer, on_timer_closed);
+        return;
+    }
+    if (rd->handles > 0)
         return;
     struct store *s = rd->store;
     rd_free(rd);
     store__backend_closed(s);
 }
 
+/* Settles queued just before the close (a dispatch's cancels mark keys
+ * unknown or release them) must reach Redis, or a key stays "in
+ * progress" for its lease and "unknown" for a day though nothing was
+ * sent. So: take nothing new (store.c refuses it), let hiredis send what
+ * it holds and wait for the replies, bounded by the command deadline
+ * (the connect deadline while connecting), then end the connection. */
 static void rd_close(struct store *s)
 {
     struct rd_store *rd = store__common(s)->impl;
     rd->closing = true;
     if (rd->gai_active)
         uv_cancel((uv_req_t *)&rd->gai);
-    if (rd->ac)
-        rd_drop(rd, true, "closing");
-    else
+    switch (rd->state) {
+    case RD_READY:
+        /* Flushes the output buffer and ends once every reply is in. */
+        redisAsyncDisconnect(rd->ac);
+        break;
+    case RD_CONNECTING:
+        break; /* rd_ready sends what waits, then disconnects */
+    case RD_RESOLVING:
+    case RD_DOWN:
         fail_waiting(rd, STORE_ECLOSING);
-    uv_close((uv_handle_t *)&rd->timer, on_timer_closed);
+        rd_maybe_finish(rd);
+        break;
+    }
 }
 
 static const struct store_backend store__redis_backend = {

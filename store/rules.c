@@ -32,6 +32,14 @@ bool store__rule_claim(struct store_op *op, bool exists, struct store_record *r,
         r->created_ms = now;
         r->lease_until_ms = now + op->lease_ms;
         r->expires_ms = now + op->ttl_ms;
+        r->window_ms = 0;
+        if (op->ns == STORE_NS_DUP) {
+            /* A running call keeps its twins out for as long as it may
+             * run, even past the window; settling starts the window. */
+            r->window_ms = op->ttl_ms;
+            if (op->lease_ms > op->ttl_ms)
+                r->expires_ms = now + op->lease_ms;
+        }
         report(op, STORE_CLAIMED, r, false);
         memcpy(op->claim.token, op->token, STORE_TOKEN_SIZE);
         return true;
@@ -75,6 +83,8 @@ int store__rule_settle(const struct store_op *op, bool exists, struct store_reco
         r->value = op->value;
     if (op->ttl_ms >= 0)
         r->expires_ms = now + op->ttl_ms;
+    else if (op->ns == STORE_NS_DUP && r->window_ms > 0)
+        r->expires_ms = now + r->window_ms;
     return 0;
 }
 

@@ -29,11 +29,13 @@ static const char *const sq_sql[SQ_COUNT] = {
     [SQ_BEGIN] = "BEGIN IMMEDIATE",
     [SQ_COMMIT] = "COMMIT",
     [SQ_ROLLBACK] = "ROLLBACK",
-    [SQ_GET] = "SELECT state, fp, token, value, created_ms, lease_ms, expires_ms FROM "
-               "claims WHERE ns = ?1 AND persona = ?2 AND tool = ?3 AND key = ?4",
-    [SQ_PUT] = "INSERT OR REPLACE INTO claims (ns, persona, tool, key, state, fp, token, "
-               "value, created_ms, lease_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-               "?7, ?8, ?9, ?10, ?11)",
+    [SQ_GET] =
+        "SELECT state, fp, token, value, created_ms, lease_ms, expires_ms, "
+        "window_ms FROM claims WHERE ns = ?1 AND persona = ?2 AND tool = ?3 AND key = ?4",
+    [SQ_PUT] =
+        "INSERT OR REPLACE INTO claims (ns, persona, tool, key, state, fp, token, "
+        "value, created_ms, lease_ms, expires_ms, window_ms) VALUES (?1, ?2, ?3, ?4, "
+        "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [SQ_DEL] =
         "DELETE FROM claims WHERE ns = ?1 AND persona = ?2 AND tool = ?3 AND key = ?4",
     [SQ_RATE_GET] = "SELECT tat_us FROM rates WHERE key = ?1",
@@ -59,7 +61,7 @@ static const char sq_schema[] =
     " ns TEXT NOT NULL, persona TEXT NOT NULL, tool TEXT NOT NULL, key TEXT NOT NULL,"
     " state TEXT NOT NULL, fp TEXT, token TEXT, value TEXT,"
     " created_ms INTEGER NOT NULL, lease_ms INTEGER NOT NULL, expires_ms INTEGER NOT "
-    "NULL,"
+    "NULL, window_ms INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (ns, persona, tool, key)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS claims_expiry ON claims (expires_ms);"
     "CREATE TABLE IF NOT EXISTS rates ("
@@ -135,6 +137,7 @@ static bool get_record(struct sq_store *q, const struct store_op *op,
     r->created_ms = sqlite3_column_int64(st, 4);
     r->lease_until_ms = sqlite3_column_int64(st, 5);
     r->expires_ms = sqlite3_column_int64(st, 6);
+    r->window_ms = sqlite3_column_int64(st, 7);
     return r->expires_ms > now;
 }
 
@@ -152,6 +155,7 @@ static int put_record(struct sq_store *q, const struct store_op *op,
     sqlite3_bind_int64(st, 9, r->created_ms);
     sqlite3_bind_int64(st, 10, r->lease_until_ms);
     sqlite3_bind_int64(st, 11, r->expires_ms);
+    sqlite3_bind_int64(st, 12, r->window_ms);
     return step_done(st);
 }
 
@@ -341,6 +345,28 @@ static const struct store_backend store__sqlite_backend = {
     .close = sq_close,
 };
 
+/* A file made before the duplicate guard kept its window gets the column
+ * (older binaries name their columns, so the default serves them). Two
+ * processes may race here: the loser finds the column made. */
+static int sq_add_window(struct sq_store *q)
+{
+    sqlite3_stmt *st = NULL;
+    int rc =
+        sqlite3_prepare_v2(q->db, "SELECT window_ms FROM claims LIMIT 0", -1, &st, NULL);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_OK)
+        return rc;
+    rc = sqlite3_exec(
+        q->db, "ALTER TABLE claims ADD COLUMN window_ms INTEGER NOT NULL DEFAULT 0", NULL,
+        NULL, NULL);
+    if (rc == SQLITE_ERROR &&
+        sqlite3_prepare_v2(q->db, "SELECT window_ms FROM claims LIMIT 0", -1, &st,
+                           NULL) == SQLITE_OK)
+        rc = SQLITE_OK;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Switches the file to WAL and makes the schema: an SQLite code. */
 static int sq_prepare_file(struct sq_store *q)
 {
@@ -358,7 +384,7 @@ static int sq_prepare_file(struct sq_store *q)
     rc = sqlite3_exec(q->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(q->db, sq_schema, NULL, NULL, NULL);
-    return rc;
+    return rc == SQLITE_OK ? sq_add_window(q) : rc;
 }
 
 /* Opens the file, switches it to WAL and makes the schema; 0 or a
@@ -393,7 +419,20 @@ static int sq_open_db(struct sq_store *q, const char *path, uint32_t busy_ms, ch
 fail:
     snprintf(err, err_size, "cannot open the SQLite state store %s: %s", path,
              q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
-    return STORE_EINVAL;
+    /* STORE_EINVAL: the file can never be used as it is (not a database,
+     * damaged, not ours to write, no WAL there); anything else (busy
+     * beyond the timeout, a full disk, an I/O error) may pass. */
+    switch (rc & 0xff) {
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+        return STORE_EINVAL;
+    default:
+        return STORE_EUNAVAIL;
+    }
 }
 
 int store__sqlite_connect(const char *path, uint32_t busy_ms, void **conn, char *err,

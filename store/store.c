@@ -19,15 +19,23 @@
 
 /* SQLite and Redis until the first operation has opened them. */
 enum open_state {
-    OPEN_IDLE,    /* nothing tried: the first operation starts the opener */
+    OPEN_IDLE,    /* the next operation (after retry_at) starts the opener */
     OPEN_RUNNING, /* the opener thread loads the module and opens the file */
-    OPEN_FAILED,  /* it could not: operations fail with STORE_EUNAVAIL */
 };
+
+/* A failed open is tried again after this, doubling up to the maximum:
+ * its cause may pass (the file busy, the disk full, the module replaced
+ * by an upgrade). */
+#define OPEN_BACKOFF_MIN_MS 1000
+#define OPEN_BACKOFF_MAX_MS 30000
 
 struct deferred {
     enum open_state state;
-    bool fallback; /* the default location: memory when SQLite fails */
-    char *path;    /* SQLite; NULL for Redis */
+    bool fallback;       /* the default location: memory when SQLite never can be */
+    bool failing;        /* the last open failed (and was logged) */
+    uint64_t retry_at;   /* uv_now: until then operations fail at once */
+    uint32_t backoff_ms; /* the wait after the next failure; 0: the minimum */
+    char *path;          /* SQLite; NULL for Redis; kept for a retry */
     struct store_redis_spec redis;
     struct store_op *head, *tail; /* waiting for the open; loop thread only */
     uv_thread_t thread;
@@ -293,12 +301,29 @@ static void opener(void *arg)
     uv_async_send(&s->async);
 }
 
+/* The open failed: operations fail at once until the retry time, then
+ * the next one tries again. Logged as an error once, until it opens. */
+static void open_failed(struct store *s, const char *err)
+{
+    struct deferred *d = &s->d;
+    uint32_t wait = d->backoff_ms ? d->backoff_ms : OPEN_BACKOFF_MIN_MS;
+    d->retry_at = uv_now(s->c.loop) + wait;
+    d->backoff_ms = wait * 2 > OPEN_BACKOFF_MAX_MS ? OPEN_BACKOFF_MAX_MS : wait * 2;
+    store__log(s, d->failing ? STORE_LOG_DEBUG : STORE_LOG_ERROR,
+               "state store %s cannot be opened (%s); sends that need it are refused, "
+               "trying again in %u s",
+               s->c.describe, err, (unsigned)(wait / 1000));
+    d->failing = true;
+}
+
 /* Back on the loop: the real backend takes over, or memory (the default
- * location), or every operation fails from now on. */
+ * location, when its file can never be used: STORE_EINVAL), or the open
+ * is tried again later. */
 static void deferred_opened(struct store *s)
 {
     struct deferred *d = &s->d;
     uv_thread_join(&d->thread);
+    d->state = OPEN_IDLE;
     char err[sizeof d->err];
     memcpy(err, d->err, sizeof err);
     int rc = d->rc;
@@ -306,17 +331,16 @@ static void deferred_opened(struct store *s)
         rc = d->path ? d->api->sqlite_start(s, d->conn, err, sizeof err)
                      : d->api->redis_start(s, &d->redis, err, sizeof err);
     d->conn = NULL;
-    if (rc != 0 && d->fallback && store__memory_init(s) == 0) {
+    if (rc == STORE_EINVAL && d->fallback && store__memory_init(s) == 0) {
         fall_back_to_memory(s, err);
         rc = 0;
     }
-    deferred_free(d);
-    if (rc != 0) {
-        d->state = OPEN_FAILED;
-        store__log(s, STORE_LOG_ERROR,
-                   "state store %s cannot be opened (%s); sends that need it are refused",
-                   s->c.describe, err);
-    }
+    if (rc == 0 && d->failing)
+        store__log(s, STORE_LOG_INFO, "state store %s: opened", s->c.describe);
+    if (rc == 0 || s->closing)
+        deferred_free(d);
+    else
+        open_failed(s, err);
     struct store_op *op = d->head;
     d->head = d->tail = NULL;
     while (op) {
@@ -338,7 +362,7 @@ static void deferred_opened(struct store *s)
 static void deferred_submit(struct store *s, struct store_op *op)
 {
     struct deferred *d = &s->d;
-    if (d->state == OPEN_FAILED) {
+    if (d->state == OPEN_IDLE && d->failing && uv_now(s->c.loop) < d->retry_at) {
         op->status = STORE_EUNAVAIL;
         store__complete(s, op);
         return;
@@ -669,7 +693,8 @@ int store_dup_end(struct store *s, const struct store_key *k, const char *token,
     default:
         return STORE_EINVAL;
     }
-    /* The entry keeps the end of the window it was given at the start. */
+    /* A success or unknown keeps twins out for the window from now (the
+     * entry knows its window); a failure removes the entry. */
     return settle(s, STORE_NS_DUP, k, token, action, request_id, -1, cb, data);
 }
 

@@ -58,8 +58,10 @@ struct store;
 int store_open(uv_loop_t *loop, const struct store_options *opts, struct store **out,
                char *err, size_t err_size);
 
-/* Stops taking operations; those already submitted complete (Redis ones
- * with STORE_ECLOSING); then cb runs and the store is freed. */
+/* Stops taking operations; those already submitted complete (Redis sends
+ * what it holds and waits for the replies, up to the command timeout;
+ * what times out, or waited for a connection that never came, gets
+ * STORE_ECLOSING); then cb runs and the store is freed. */
 void store_close(struct store *s, void (*cb)(void *data), void *data);
 
 /* "memory", "sqlite" or "redis". */
@@ -130,7 +132,9 @@ int store_idem_forget(struct store *s, const char *persona, const char *tool,
  * records this call as in flight (STORE_CLAIMED, with a token). A twin is
  * reported as STORE_IN_PROGRESS (still running), STORE_REPLAY (succeeded;
  * result is its request id, or NULL) or STORE_UNKNOWN; its created_ms is
- * the earlier call's time and expires_ms the end of its window. */
+ * the earlier call's time and expires_ms the end of its entry (while
+ * it runs: the longer of window and lease from its start; settled: the
+ * window from its answer). */
 int store_dup_begin(struct store *s, const struct store_key *k, uint64_t window_ms,
                     uint64_t lease_ms, store_claim_cb cb, void *data);
 

@@ -104,6 +104,9 @@ struct store_record {
     int64_t created_ms;
     int64_t lease_until_ms;
     int64_t expires_ms;
+    /* Duplicate guard: the window, kept so that settling can run it from
+     * the answer (0: an idempotency key, or an entry from before). */
+    int64_t window_ms;
 };
 
 /* What a claim does to the entry that exists (exists false: none, or
@@ -152,7 +155,9 @@ void store__redis_describe(const struct store_redis_spec *rs, char *out, size_t 
 struct store_module_api {
     int abi_version;
     /* Any thread: opens and prepares the SQLite file; *conn goes to
-     * sqlite_start or sqlite_disconnect. 0 or a sentence in err. */
+     * sqlite_start or sqlite_disconnect. 0, or a sentence in err and
+     * STORE_EINVAL (the file can never be used) or another status (a cause
+     * that may pass: the open is tried again later). */
     int (*sqlite_connect)(const char *path, uint32_t busy_ms, void **conn, char *err,
                           size_t err_size);
     void (*sqlite_disconnect)(void *conn);

@@ -585,8 +585,8 @@ START_TEST(dup_guard)
     ck_assert_int_eq(b.claim.outcome, STORE_REPLAY);
     ck_assert_str_eq(b.value, "req-42");
     ck_assert_int_ge(b.claim.created_ms, before - 1000);
-    /* The window runs from the first call, not from its answer. */
-    ck_assert_int_eq(b.claim.expires_ms, b.claim.created_ms + 60000);
+    /* The window runs from the answer: at least as long from the call. */
+    ck_assert_int_ge(b.claim.expires_ms, b.claim.created_ms + 60000);
 
     /* A twin that failed does not block. */
     const struct store_key *f = K("p", "send_sms_flow", "failed");
@@ -613,6 +613,41 @@ START_TEST(dup_guard)
     ck_assert_int_eq(dup_begin(s, w, 500, 10000).claim.outcome, STORE_CLAIMED);
     /* Idempotency keys and duplicate entries do not see each other. */
     ck_assert_int_eq(claim(s, k, "fp", 10000, HOUR).claim.outcome, STORE_CLAIMED);
+    close_store(s);
+}
+END_TEST
+
+/* A call that runs longer than the window keeps its twins out while it
+ * runs (up to its lease), and its success keeps them out for a whole
+ * window from the answer, not from the start. */
+START_TEST(dup_window_counts_from_the_answer)
+{
+    struct store *s = open_backend(_i);
+    const struct store_key *k = K("p", "send_sms", "slow-call");
+    struct result a = dup_begin(s, k, 300, 5000);
+    ck_assert_int_eq(a.claim.outcome, STORE_CLAIMED);
+    let_time_pass(400);
+    /* Past the window, still running: a twin must wait. */
+    ck_assert_int_eq(dup_begin(s, k, 300, 5000).claim.outcome, STORE_IN_PROGRESS);
+    int64_t answered = now_ms();
+    ck_assert_int_eq(dup_end(s, k, a.claim.token, STORE_DUP_SUCCEEDED, "req-1"), 0);
+    struct result b = dup_begin(s, k, 300, 5000);
+    ck_assert_int_eq(b.claim.outcome, STORE_REPLAY);
+    ck_assert_int_ge(b.claim.expires_ms, answered + 300);
+    let_time_pass(b.claim.expires_ms - now_ms() + 20 > 0
+                      ? (uint64_t)(b.claim.expires_ms - now_ms() + 20)
+                      : 1);
+    ck_assert_int_eq(dup_begin(s, k, 300, 5000).claim.outcome, STORE_CLAIMED);
+
+    /* Unknown, settled late, is refused for a window from then too. */
+    const struct store_key *u = K("p", "send_sms", "slow-unknown");
+    struct result c = dup_begin(s, u, 300, 5000);
+    let_time_pass(400);
+    answered = now_ms();
+    ck_assert_int_eq(dup_end(s, u, c.claim.token, STORE_DUP_UNKNOWN, NULL), 0);
+    struct result d = dup_begin(s, u, 300, 5000);
+    ck_assert_int_eq(d.claim.outcome, STORE_UNKNOWN);
+    ck_assert_int_ge(d.claim.expires_ms, answered + 300);
     close_store(s);
 }
 END_TEST
@@ -763,6 +798,43 @@ START_TEST(close_completes_pending_operations)
         ck_assert_int_eq(r[i].done, 1);
         ck_assert(r[i].status == 0 || r[i].status == STORE_ECLOSING);
     }
+}
+END_TEST
+
+/* Settles queued just before the close are delivered, not dropped: the
+ * next process sees the key unknown, released, the twin free. */
+START_TEST(close_delivers_settles_queued_just_before)
+{
+    struct store *s = open_backend(_i);
+    struct result a = claim(s, K("p", "t", "unk"), "fp", 10000, HOUR);
+    struct result b = claim(s, K("p", "t", "rel"), "fp", 10000, HOUR);
+    struct result d = dup_begin(s, K("p", "t", "dup"), 60000, 10000);
+    ck_assert_int_eq(a.claim.outcome, STORE_CLAIMED);
+    ck_assert_int_eq(b.claim.outcome, STORE_CLAIMED);
+    ck_assert_int_eq(d.claim.outcome, STORE_CLAIMED);
+    struct result r[3] = {{0}};
+    ck_assert_int_eq(
+        store_idem_mark_unknown(s, K("p", "t", "unk"), a.claim.token, on_done, &r[0]), 0);
+    ck_assert_int_eq(
+        store_idem_release(s, K("p", "t", "rel"), b.claim.token, on_done, &r[1]), 0);
+    ck_assert_int_eq(store_dup_end(s, K("p", "t", "dup"), d.claim.token, STORE_DUP_FAILED,
+                                   NULL, on_done, &r[2]),
+                     0);
+    close_store(s);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(r[i].done, 1);
+        ck_assert_int_eq(r[i].status, 0);
+    }
+    if (_i == B_MEMORY)
+        return; /* its state ends with the process */
+    s = open_spec(spec_for(_i), 0);
+    ck_assert_int_eq(claim(s, K("p", "t", "unk"), "fp", 10000, HOUR).claim.outcome,
+                     STORE_UNKNOWN);
+    ck_assert_int_eq(claim(s, K("p", "t", "rel"), "fp", 10000, HOUR).claim.outcome,
+                     STORE_CLAIMED);
+    ck_assert_int_eq(dup_begin(s, K("p", "t", "dup"), 60000, 10000).claim.outcome,
+                     STORE_CLAIMED);
+    close_store(s);
 }
 END_TEST
 
@@ -1044,6 +1116,118 @@ END_TEST
 
 /* Another process holds the write lock past the busy timeout: the
  * operation fails closed, and works again once the lock is gone. */
+/* A file made before entries kept their window gets the column at open;
+ * its rows stay readable. */
+START_TEST(sqlite_old_file_gets_the_window_column)
+{
+    const char *spec = spec_for(B_SQLITE);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(spec + 7, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db,
+                     "CREATE TABLE claims (ns TEXT NOT NULL, persona TEXT NOT NULL, tool "
+                     "TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, fp TEXT, "
+                     "token TEXT, value TEXT, created_ms INTEGER NOT NULL, lease_ms "
+                     "INTEGER NOT NULL, expires_ms INTEGER NOT NULL, PRIMARY KEY (ns, "
+                     "persona, tool, key)) WITHOUT ROWID;"
+                     "INSERT INTO claims VALUES ('d', 'p', 't', 'old', 'd', NULL, 'tok', "
+                     "'req-0', 0, 0, 9000000000000)",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    struct store *s = open_spec(spec, 0);
+    struct result old = dup_begin(s, K("p", "t", "old"), 300, 5000);
+    ck_assert_int_eq(old.claim.outcome, STORE_REPLAY);
+    ck_assert_str_eq(old.value, "req-0");
+    struct result a = dup_begin(s, K("p", "t", "new"), 300, 5000);
+    ck_assert_int_eq(a.claim.outcome, STORE_CLAIMED);
+    ck_assert_int_eq(
+        dup_end(s, K("p", "t", "new"), a.claim.token, STORE_DUP_SUCCEEDED, "req-1"), 0);
+    ck_assert_int_eq(dup_begin(s, K("p", "t", "new"), 300, 5000).claim.outcome,
+                     STORE_REPLAY);
+    close_store(s);
+}
+END_TEST
+
+/* Holds an exclusive lock on the SQLite file at path: no other connection
+ * can read it, so opening the store answers busy. */
+static sqlite3 *lock_exclusively(const char *path)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS other (x)", NULL, NULL, NULL),
+        SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
+static void unlock(sqlite3 *db)
+{
+    ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Claims until the store answers, a retry period at a time (the store
+ * retries a failed open after 1 s, then 2 s, ...). */
+static struct result claim_when_open(struct store *s, const char *key)
+{
+    for (int i = 0; i < 40; i++) {
+        struct result r = claim(s, K("p", "t", key), "fp", 10000, HOUR);
+        if (r.status != STORE_EUNAVAIL)
+            return r;
+        let_time_pass(100);
+    }
+    ck_abort_msg("the store never opened");
+    return (struct result){0};
+}
+
+/* An open that fails for a passing cause (the file busy beyond the
+ * timeout) is tried again later; in between, operations fail at once,
+ * and the failure is logged once. */
+START_TEST(sqlite_failed_open_is_retried)
+{
+    const char *spec = spec_for(B_SQLITE);
+    struct store_options o = {.spec = spec, .log = on_log, .busy_timeout_ms = 50};
+    struct store *s = NULL;
+    ck_assert_int_eq(store_open(&loop, &o, &s, NULL, 0), 0);
+    sqlite3 *db = lock_exclusively(spec + 7);
+    ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 10000, HOUR).status,
+                     STORE_EUNAVAIL);
+    ck_assert_int_eq(rate_take(s, "r", 1, 1000).status, STORE_EUNAVAIL);
+    ck_assert_int_eq(warnings, 1);
+    unlock(db);
+    ck_assert_int_eq(claim_when_open(s, "k").claim.outcome, STORE_CLAIMED);
+    ck_assert_str_eq(store_backend(s), "sqlite");
+    ck_assert_int_eq(warnings, 1);
+    close_store(s);
+}
+END_TEST
+
+/* The default location stays SQLite when the file is only busy: memory
+ * is for a file that can never be used. */
+START_TEST(default_busy_file_is_not_memory)
+{
+    setenv("XDG_STATE_HOME", tmpdir, 1);
+    char path[300];
+    snprintf(path, sizeof path, "%s/msg91-mcp", tmpdir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    strcat(path, "/state.db");
+    sqlite3 *db = lock_exclusively(path);
+    struct store_options o = {.spec = NULL, .log = on_log, .busy_timeout_ms = 50};
+    struct store *s = NULL;
+    ck_assert_int_eq(store_open(&loop, &o, &s, NULL, 0), 0);
+    ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 10000, HOUR).status,
+                     STORE_EUNAVAIL);
+    ck_assert_str_eq(store_backend(s), "sqlite");
+    unlock(db);
+    ck_assert_int_eq(claim_when_open(s, "k").claim.outcome, STORE_CLAIMED);
+    ck_assert_str_eq(store_backend(s), "sqlite");
+    close_store(s);
+    unsetenv("XDG_STATE_HOME");
+}
+END_TEST
+
 START_TEST(sqlite_locked_fails_closed)
 {
     const char *spec = spec_for(B_SQLITE);
@@ -1214,11 +1398,13 @@ static Suite *store_suite(void)
     tcase_add_loop_test(all, idem_mark_unknown_release_and_expiry, 0, B_COUNT);
     tcase_add_loop_test(all, idem_forget, 0, B_COUNT);
     tcase_add_loop_test(all, dup_guard, 0, B_COUNT);
+    tcase_add_loop_test(all, dup_window_counts_from_the_answer, 0, B_COUNT);
     tcase_add_loop_test(all, rate_gcra, 0, B_COUNT);
     tcase_add_loop_test(all, stats_count_live_entries, 0, B_COUNT);
     tcase_add_loop_test(all, concurrent_claims_have_one_winner, 0, B_COUNT);
     tcase_add_loop_test(all, bad_arguments_are_refused_without_callback, 0, B_COUNT);
     tcase_add_loop_test(all, close_completes_pending_operations, 0, B_COUNT);
+    tcase_add_loop_test(all, close_delivers_settles_queued_just_before, 0, B_COUNT);
     suite_add_tcase(s, all);
 
     TCase *spec = tcase_create("spec");
@@ -1236,6 +1422,9 @@ static Suite *store_suite(void)
     tcase_add_test(sq, sqlite_opens_at_the_first_operation_and_fails_closed);
     tcase_add_test(sq, sqlite_shared_with_a_forked_process);
     tcase_add_test(sq, sqlite_locked_fails_closed);
+    tcase_add_test(sq, sqlite_old_file_gets_the_window_column);
+    tcase_add_test(sq, sqlite_failed_open_is_retried);
+    tcase_add_test(sq, default_busy_file_is_not_memory);
     suite_add_tcase(s, sq);
 
     TCase *rd = tcase_create("redis");
