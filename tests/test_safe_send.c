@@ -531,16 +531,71 @@ START_TEST(identical_send_within_the_window_is_refused)
 }
 END_TEST
 
+/* MSG91 refused the send (a coded error, nothing sent): an identical call
+ * may go. */
 START_TEST(a_failed_twin_lets_the_call_through)
+{
+    json_decref(testutil_sandbox_ctl(
+        BASE, "POST", "/_sandbox/misbehave",
+        "{\"tool\":\"send_sms_flow\",\"count\":1,\"code\":\"301\"}"));
+    struct srv v;
+    srv_start(&v, NULL);
+    expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)),
+                 "Insufficient balance");
+    json_decref(expect_ok(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE))));
+    ck_assert_int_eq(received(), 2);
+    srv_stop(&v);
+}
+END_TEST
+
+/* An answer that leaves the outcome unknown (a server error, a success
+ * status with a body that is not JSON) keeps its twins out like a success:
+ * the readers say it may have been sent. */
+static void unknown_twin_is_refused(const char *rule)
+{
+    json_decref(testutil_sandbox_ctl(BASE, "POST", "/_sandbox/misbehave", rule));
+    struct srv v;
+    srv_start(&v, NULL);
+    expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)),
+                 "may or may not have been sent");
+    expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)),
+                 "Refused as a duplicate: an identical call of send_sms_flow at ",
+                 "may or may not have been sent (its outcome is unknown)",
+                 "nothing was sent");
+    ck_assert_int_eq(received(), 1);
+    srv_stop(&v);
+}
+
+START_TEST(a_twin_of_a_server_error_is_refused)
+{
+    unknown_twin_is_refused("{\"tool\":\"send_sms_flow\",\"count\":1,\"status\":502}");
+}
+END_TEST
+
+START_TEST(a_twin_of_a_non_json_success_is_refused)
+{
+    unknown_twin_is_refused("{\"tool\":\"send_sms_flow\",\"count\":1,\"body\":"
+                            "\"<html>ok</html>\",\"content_type\":\"text/html\"}");
+}
+END_TEST
+
+/* A keyed call answered 502 stores its (error) result: the retry with the
+ * key gets it back and sends nothing. */
+START_TEST(a_keyed_server_error_is_never_resent)
 {
     json_decref(
         testutil_sandbox_ctl(BASE, "POST", "/_sandbox/misbehave",
-                             "{\"tool\":\"send_sms_flow\",\"count\":1,\"status\":500}"));
+                             "{\"tool\":\"send_sms_flow\",\"count\":1,\"status\":502}"));
     struct srv v;
     srv_start(&v, NULL);
-    expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)), "");
-    json_decref(expect_ok(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE))));
-    ck_assert_int_eq(received(), 2);
+    const char *args = "{\"template_id\":\"F1\",\"recipients\":[{\"mobiles\":\"" MOBILE
+                       "\"}],\"idempotency_key\":\"bad-gw-1\"}";
+    expect_error(srv_call(&v, "send_sms_flow", args), "HTTP 502",
+                 "may or may not have been sent");
+    json_t *again = srv_call(&v, "send_sms_flow", args);
+    ck_assert(replayed(again));
+    expect_error(again, "HTTP 502", "may or may not have been sent");
+    ck_assert_int_eq(received(), 1);
     srv_stop(&v);
 }
 END_TEST
@@ -734,6 +789,9 @@ static TCase *store_case(const char *name, void (*use)(void), void (*drop)(void)
     tcase_add_test(tc, processes_share_keys_personas_do_not);
     tcase_add_test(tc, identical_send_within_the_window_is_refused);
     tcase_add_test(tc, a_failed_twin_lets_the_call_through);
+    tcase_add_test(tc, a_twin_of_a_server_error_is_refused);
+    tcase_add_test(tc, a_twin_of_a_non_json_success_is_refused);
+    tcase_add_test(tc, a_keyed_server_error_is_never_resent);
     tcase_add_test(tc, country_allowlist);
     tcase_add_test(tc, codes_per_recipient_per_hour);
     tcase_add_test(tc, sends_per_day);

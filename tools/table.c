@@ -320,4 +320,5 @@ void tool_outcome_finish(struct tool_outcome *out)
     out->structured = NULL;
     out->error_text = NULL;
     out->upstream_request_id = NULL;
+    out->maybe_sent = false;
 }
