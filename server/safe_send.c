@@ -62,6 +62,11 @@ struct safe_send {
     bool abandoned;
     json_t *refusal; /* delivered once the claim is given back */
     const char *outcome;
+    /* A keyed call that sent (or may have) also leaves a duplicate-guard
+     * entry for its fingerprint, settled as sent says. */
+    enum safe_send_sent sent;
+    char *request_id;
+    char dup_token[STORE_TOKEN_SIZE];
     safe_send_verdict_cb cb;
     void *data;
     void (*done)(void *data);
@@ -142,6 +147,7 @@ static void safe_send_free(struct safe_send *op)
     free(op->persona);
     free(op->tool);
     free(op->key);
+    free(op->request_id);
     json_decref(op->numbers);
     json_decref(op->refusal);
     free(op);
@@ -509,17 +515,67 @@ struct safe_send *safe_send_begin(const struct safe_send_info *in,
     return op;
 }
 
+/* The end of safe_send_finish: frees op, then tells the caller. */
+static void settled(struct safe_send *op)
+{
+    void (*done)(void *) = op->abandoned ? NULL : op->done;
+    void *done_data = op->done_data;
+    safe_send_free(op);
+    if (done)
+        done(done_data);
+}
+
+static void on_twin_settled(void *data, int status)
+{
+    struct safe_send *op = data;
+    if (status != STORE_OK)
+        log_warning("safe sends: the duplicate-guard entry of a %s call could not be "
+                    "settled: %s",
+                    op->tool, store_strerror(status));
+    settled(op);
+}
+
+static void on_twin_begun(void *data, int status, const struct store_claim *c)
+{
+    struct safe_send *op = data;
+    if (status != STORE_OK || c->outcome != STORE_CLAIMED) {
+        /* An identical call already holds the entry (or the store failed:
+         * the key still guards the call itself). */
+        if (status != STORE_OK)
+            log_warning("safe sends: no duplicate-guard entry for a %s call: %s",
+                        op->tool, store_strerror(status));
+        settled(op);
+        return;
+    }
+    memcpy(op->dup_token, c->token, sizeof op->dup_token);
+    struct store_key k = {op->persona, op->tool, op->fingerprint};
+    int rc = store_dup_end(op->store, &k, op->dup_token,
+                           op->sent == SAFE_SEND_SUCCEEDED ? STORE_DUP_SUCCEEDED
+                                                           : STORE_DUP_UNKNOWN,
+                           op->request_id, on_twin_settled, op);
+    if (rc != STORE_OK)
+        on_twin_settled(op, rc);
+}
+
 static void on_settled(void *data, int status)
 {
     struct safe_send *op = data;
     if (status != STORE_OK)
         log_warning("safe sends: the outcome of a %s call could not be recorded: %s",
                     op->tool, store_strerror(status));
-    void (*done)(void *) = op->abandoned ? NULL : op->done;
-    void *done_data = op->done_data;
-    safe_send_free(op);
-    if (done)
-        done(done_data);
+    /* A keyed call is invisible to the duplicate guard while it runs (its
+     * key guards it); once it sent, or may have, an identical call without
+     * a key must meet it there. */
+    if (op->key && op->window_ms && op->sent != SAFE_SEND_FAILED) {
+        struct store_key k = {op->persona, op->tool, op->fingerprint};
+        int rc = store_dup_begin(op->store, &k, op->window_ms, op->lease_ms,
+                                 on_twin_begun, op);
+        if (rc == STORE_OK)
+            return;
+        log_warning("safe sends: no duplicate-guard entry for a %s call: %s", op->tool,
+                    store_strerror(rc));
+    }
+    settled(op);
 }
 
 void safe_send_finish(struct safe_send *op, json_t *result, enum safe_send_sent sent,
@@ -528,6 +584,10 @@ void safe_send_finish(struct safe_send *op, json_t *result, enum safe_send_sent 
     op->stage = STAGE_SETTLE;
     op->done = done;
     op->done_data = data;
+    op->sent = sent;
+    /* Only the duplicate-guard entry of a keyed call needs it later; memory
+     * running out loses the id in its refusals, not the entry. */
+    op->request_id = request_id ? strdup(request_id) : NULL;
     struct store_key k = store_key_of(op);
     int rc = STORE_OK + 1;
     if (op->guarded && op->key) {

@@ -600,6 +600,27 @@ START_TEST(a_keyed_server_error_is_never_resent)
 }
 END_TEST
 
+/* A keyed send is seen by the duplicate guard: the identical call without
+ * a key is refused; with the key, it replays. */
+START_TEST(a_keyed_send_guards_its_unkeyed_twin)
+{
+    struct srv v;
+    srv_start(&v, NULL);
+    const char *keyed = "{\"template_id\":\"F1\",\"recipients\":[{\"mobiles\":\"" MOBILE
+                        "\"}],\"idempotency_key\":\"twin-1\"}";
+    json_decref(expect_ok(srv_call(&v, "send_sms_flow", keyed)));
+    expect_error(
+        srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)),
+        "Refused as a duplicate: an identical call of send_sms_flow succeeded at ",
+        "nothing was sent");
+    json_t *again = expect_ok(srv_call(&v, "send_sms_flow", keyed));
+    ck_assert(replayed(again));
+    json_decref(again);
+    ck_assert_int_eq(received(), 1);
+    srv_stop(&v);
+}
+END_TEST
+
 /* ---- abuse limits ---- */
 
 START_TEST(country_allowlist)
@@ -792,6 +813,7 @@ static TCase *store_case(const char *name, void (*use)(void), void (*drop)(void)
     tcase_add_test(tc, a_twin_of_a_server_error_is_refused);
     tcase_add_test(tc, a_twin_of_a_non_json_success_is_refused);
     tcase_add_test(tc, a_keyed_server_error_is_never_resent);
+    tcase_add_test(tc, a_keyed_send_guards_its_unkeyed_twin);
     tcase_add_test(tc, country_allowlist);
     tcase_add_test(tc, codes_per_recipient_per_hour);
     tcase_add_test(tc, sends_per_day);
