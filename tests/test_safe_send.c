@@ -424,7 +424,47 @@ START_TEST(vanished_holder_means_unknown_never_resent)
     for (int i = 0; i < 2; i++)
         expect_error(srv_call(&v, "send_otp", KEYED_OTP(MOBILE, "lost-1")),
                      "with idempotency key \"lost-1\"", "is unknown",
-                     "never sent again on its own", "msg91-mcp state --forget lost-1");
+                     "never sent again on its own", "msg91-mcp state --forget 'lost-1'");
+    ck_assert_int_eq(received(), 0);
+    srv_stop(&v);
+}
+END_TEST
+
+/* The command that releases a key quotes it for the shell: a key may hold
+ * spaces, quotes, ';' or backquotes. */
+START_TEST(forget_command_quotes_the_key)
+{
+    if (backend == MEMORY)
+        return;
+    const char *args = "{\"mobile\":\"" MOBILE "\",\"template_id\":\"T1\"}";
+    vanished_claim("send_otp", "it's; `id` $(id)", args);
+    struct srv v;
+    srv_start(&v, NULL);
+    expect_error(srv_call(&v, "send_otp",
+                          "{\"mobile\":\"" MOBILE "\",\"template_id\":\"T1\","
+                          "\"idempotency_key\":\"it's; `id` $(id)\"}"),
+                 "is unknown", "msg91-mcp state --forget 'it'\\''s; `id` $(id)'`");
+    ck_assert_int_eq(received(), 0);
+    srv_stop(&v);
+}
+END_TEST
+
+/* Without the digest module there is no fingerprint: the send is refused
+ * with that reason, not blamed on memory, and no path of the machine is
+ * shown. */
+START_TEST(missing_digest_module_refuses_sends)
+{
+    struct srv v;
+    srv_start(&v,
+              (const char *const[]){"MSG91_DIGEST_MODULE=/nonexistent/digest.so", NULL});
+    json_t *r = srv_call(&v, "send_otp", OTP_ARGS(MOBILE));
+    ck_assert_ptr_nonnull(text_of(r));
+    ck_assert_msg(!strstr(text_of(r), "/nonexistent"), "a path in: %s", text_of(r));
+    expect_error(r, "SHA-256 module (msg91-mcp-digest.so) could not be loaded",
+                 "nothing was sent");
+    expect_error(srv_call(&v, "send_otp", KEYED_OTP(MOBILE, "no-digest-1")),
+                 "SHA-256 module (msg91-mcp-digest.so) could not be loaded",
+                 "nothing was sent");
     ck_assert_int_eq(received(), 0);
     srv_stop(&v);
 }
@@ -455,7 +495,7 @@ START_TEST(cancelled_after_sending_is_unknown)
         ck_assert_ptr_nonnull(text);
         if (!strstr(text, "still in progress")) {
             expect_error(r, "with idempotency key \"cancel-1\"", "is unknown",
-                         "msg91-mcp state --forget cancel-1");
+                         "msg91-mcp state --forget 'cancel-1'");
             break;
         }
         json_decref(r);
@@ -807,6 +847,8 @@ static TCase *store_case(const char *name, void (*use)(void), void (*drop)(void)
     tcase_add_test(tc, same_key_while_running_is_in_progress);
     tcase_add_test(tc, vanished_holder_means_unknown_never_resent);
     tcase_add_test(tc, cancelled_after_sending_is_unknown);
+    tcase_add_test(tc, forget_command_quotes_the_key);
+    tcase_add_test(tc, missing_digest_module_refuses_sends);
     tcase_add_test(tc, processes_share_keys_personas_do_not);
     tcase_add_test(tc, identical_send_within_the_window_is_refused);
     tcase_add_test(tc, a_failed_twin_lets_the_call_through);
