@@ -684,6 +684,29 @@ START_TEST(country_allowlist)
 }
 END_TEST
 
+/* create_user_events limits its identifier as a phone number exactly when
+ * the request sends it as one (digits, '+' optional): a contact id with
+ * dashes or spaces is sent unchanged, so no country applies to it. */
+START_TEST(events_identifier_is_limited_as_it_is_sent)
+{
+    struct srv v;
+    srv_start(&v, (const char *const[]){"MSG91_ALLOWED_COUNTRY_CODES=91", NULL});
+    json_decref(expect_ok(srv_call(
+        &v, "create_user_events",
+        "{\"identifier\":\"44-7911-123456\",\"events\":[{\"name\":\"login\"}]}")));
+    json_decref(expect_ok(srv_call(
+        &v, "create_user_events",
+        "{\"identifier\":\"4479 1112 3456\",\"events\":[{\"name\":\"login\"}]}")));
+    ck_assert_int_eq(received(), 2);
+    expect_error(
+        srv_call(&v, "create_user_events",
+                 "{\"identifier\":\"+447911123456\",\"events\":[{\"name\":\"login\"}]}"),
+        "Refused by the country allowlist: +447911123456");
+    ck_assert_int_eq(received(), 2);
+    srv_stop(&v);
+}
+END_TEST
+
 START_TEST(codes_per_recipient_per_hour)
 {
     struct srv v;
@@ -857,6 +880,7 @@ static TCase *store_case(const char *name, void (*use)(void), void (*drop)(void)
     tcase_add_test(tc, a_keyed_server_error_is_never_resent);
     tcase_add_test(tc, a_keyed_send_guards_its_unkeyed_twin);
     tcase_add_test(tc, country_allowlist);
+    tcase_add_test(tc, events_identifier_is_limited_as_it_is_sent);
     tcase_add_test(tc, codes_per_recipient_per_hour);
     tcase_add_test(tc, sends_per_day);
     tcase_add_test(tc, persona_limits_override_the_server);
