@@ -68,7 +68,6 @@ struct safe_send {
      * entry for its fingerprint, settled as sent says. */
     enum safe_send_sent sent;
     char *request_id;
-    char dup_token[STORE_TOKEN_SIZE];
     safe_send_verdict_cb cb;
     void *data;
     void (*done)(void *data);
@@ -588,9 +587,8 @@ static void on_twin_begun(void *data, int status, const struct store_claim *c)
         settled(op);
         return;
     }
-    memcpy(op->dup_token, c->token, sizeof op->dup_token);
     struct store_key k = {op->persona, op->tool, op->fingerprint};
-    int rc = store_dup_end(op->store, &k, op->dup_token,
+    int rc = store_dup_end(op->store, &k, c->token,
                            op->sent == SAFE_SEND_SUCCEEDED ? STORE_DUP_SUCCEEDED
                                                            : STORE_DUP_UNKNOWN,
                            op->request_id, on_twin_settled, op);
