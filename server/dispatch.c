@@ -744,22 +744,18 @@ static void on_settled(void *data)
     finish_call(c, result);
 }
 
-/* Whether the upstream call sent, for the duplicate guard: an answer
- * without a result is a failure (nothing sent); no answer at all is
- * unknown, unless the connection never opened. */
-static enum safe_send_sent sent_kind(const struct http_response *resp, bool ok)
+/* Whether the upstream call sent, for the duplicate guard. An answer is a
+ * failure (MSG91 refused: nothing sent) unless the reader says the outcome
+ * is unknown (a server error, an answer it cannot read); without an
+ * answer, the engine says whether the request may have left. */
+static enum safe_send_sent sent_kind(const struct http_response *resp,
+                                     const struct tool_outcome *out)
 {
-    if (ok)
+    if (out->structured)
         return SAFE_SEND_SUCCEEDED;
-    switch (resp->outcome) {
-    case HTTP_ANSWERED:
-    case HTTP_DNS_FAILED:
-    case HTTP_CONNECT_FAILED:
-    case HTTP_TLS_FAILED:
-        return SAFE_SEND_FAILED;
-    default:
-        return SAFE_SEND_UNKNOWN;
-    }
+    if (resp->outcome == HTTP_ANSWERED)
+        return out->maybe_sent ? SAFE_SEND_UNKNOWN : SAFE_SEND_FAILED;
+    return resp->maybe_delivered ? SAFE_SEND_UNKNOWN : SAFE_SEND_FAILED;
 }
 
 /* The reader's outcome for an answer whose body is cleaned of the key
@@ -779,6 +775,7 @@ static void read_answer(struct dispatch_call *c, const struct http_response *res
     char *scrubbed = NULL;
     if (redact_apply(resp->body, resp->body_len, &scrubbed, &clean_len) != 0) {
         /* Fail closed: no reader may see a body that still holds the key. */
+        out->maybe_sent = true;
         out->error_text =
             strdup("The server ran out of memory while reading " SERVICE_NAME
                    "'s answer; the request may or may not have been "
@@ -816,7 +813,7 @@ static void on_http_done(void *data, const struct http_response *resp)
               c->slot->def->name, resp->status, (int)resp->outcome, resp->elapsed_ms,
               resp->attempts, out.upstream_request_id ? ", request id " : "",
               out.upstream_request_id ? out.upstream_request_id : "");
-    enum safe_send_sent sent = sent_kind(resp, out.structured != NULL);
+    enum safe_send_sent sent = sent_kind(resp, &out);
     char *request_id = out.upstream_request_id;
     out.upstream_request_id = NULL;
     tool_outcome_finish(&out);

@@ -1,5 +1,6 @@
 #include "server/safe_send.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/digest.h"
 #include "server/dispatch.h"
 #include "server/persona.h"
 #include "store/store.h"
@@ -62,6 +64,10 @@ struct safe_send {
     bool abandoned;
     json_t *refusal; /* delivered once the claim is given back */
     const char *outcome;
+    /* A keyed call that sent (or may have) also leaves a duplicate-guard
+     * entry for its fingerprint, settled as sent says. */
+    enum safe_send_sent sent;
+    char *request_id;
     safe_send_verdict_cb cb;
     void *data;
     void (*done)(void *data);
@@ -142,6 +148,7 @@ static void safe_send_free(struct safe_send *op)
     free(op->persona);
     free(op->tool);
     free(op->key);
+    free(op->request_id);
     json_decref(op->numbers);
     json_decref(op->refusal);
     free(op);
@@ -308,10 +315,30 @@ static json_t *duplicate_refusal(const struct safe_send *op, const struct store_
                    twin, op->window_ms / 1000, utc(c->expires_ms, until));
 }
 
+/* s in single quotes for a POSIX shell, each ' written '\'': a key may
+ * hold spaces, ';', quotes or backquotes, and the text suggests a command
+ * to paste. Cut (never unbalanced) when buf is too small. */
+static const char *shell_quote(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[n++] = '\'';
+    for (; *s && n + 6 < size; s++) {
+        if (*s == '\'') {
+            memcpy(buf + n, "'\\''", 4);
+            n += 4;
+        } else {
+            buf[n++] = *s;
+        }
+    }
+    buf[n++] = '\'';
+    buf[n] = '\0';
+    return buf;
+}
+
 static json_t *idempotency_refusal(const struct safe_send *op,
                                    const struct store_claim *c, const char **outcome)
 {
-    char at[32], until[32];
+    char at[32], until[32], quoted[4 * 256 + 8];
     utc(c->created_ms, at);
     *outcome = SAFE_SEND_DUPLICATE;
     switch (c->outcome) {
@@ -335,7 +362,8 @@ static json_t *idempotency_refusal(const struct safe_send *op,
             "recipient, or see " SERVICE_NAME "'s delivery reports). To release "
             "the key, run `msg91-mcp state --forget %s`; otherwise it expires "
             "at %s.",
-            op->tool, op->key, at, op->key, utc(c->expires_ms, until));
+            op->tool, op->key, at, shell_quote(op->key, quoted, sizeof quoted),
+            utc(c->expires_ms, until));
     }
 }
 
@@ -422,25 +450,40 @@ static json_t *country_refusal(const struct safe_send_info *in, const char *numb
                    number, src, codes);
 }
 
-/* The SHA-256 of the canonical arguments (sorted keys, compact). */
+/* The SHA-256 of the canonical arguments (sorted keys, compact). Returns
+ * 0, -ENOMEM, or -ENOENT when the digest module cannot be loaded. */
 static int fingerprint(json_t *args, char out[PERSONA_DIGEST_HEX_LEN + 1])
 {
     char *text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text)
-        return -1;
+        return -ENOMEM;
     /* The digest lives in a module (server/digest.h): without it there is
      * no fingerprint, and the caller refuses the send. */
     int rc = persona_sha256_hex(text, strlen(text), out);
     free(text);
-    return rc == 0 ? 0 : -1;
+    return rc == 0 ? 0 : -ENOENT;
 }
 
-static struct safe_send *op_create(const struct safe_send_info *in,
-                                   safe_send_verdict_cb cb, void *data)
+/* Why op_create failed, for the caller: nothing was sent either way. */
+static json_t *create_failure(int rc)
 {
+    if (rc == -ENOENT)
+        return dispatch_error_result(
+            "The SHA-256 module (" DIGEST_MODULE_FILE ") could not be loaded, so this "
+            "send has no fingerprint for its idempotency key or the duplicate guard: "
+            "nothing was sent. The server's log says why: reinstall msg91-mcp, or set "
+            "MSG91_DIGEST_MODULE to the module's file.");
+    return dispatch_error_result("The server ran out of memory; nothing was sent.");
+}
+
+/* Sets *out to a new op. Returns 0, -ENOMEM or -ENOENT (fingerprint). */
+static int op_create(const struct safe_send_info *in, safe_send_verdict_cb cb, void *data,
+                     struct safe_send **out)
+{
+    *out = NULL;
     struct safe_send *op = calloc(1, sizeof *op);
     if (!op)
-        return NULL;
+        return -ENOMEM;
     *op = (struct safe_send){
         .store = in->store,
         .persona = strdup(in->persona),
@@ -458,12 +501,15 @@ static struct safe_send *op_create(const struct safe_send_info *in,
         .cb = cb,
         .data = data,
     };
-    if (!op->persona || !op->tool || (in->key && !op->key) ||
-        fingerprint(in->args, op->fingerprint) != 0) {
+    int rc = !op->persona || !op->tool || (in->key && !op->key)
+                 ? -ENOMEM
+                 : fingerprint(in->args, op->fingerprint);
+    if (rc != 0) {
         safe_send_free(op);
-        return NULL;
+        return rc;
     }
-    return op;
+    *out = op;
+    return 0;
 }
 
 struct safe_send *safe_send_begin(const struct safe_send_info *in,
@@ -483,10 +529,10 @@ struct safe_send *safe_send_begin(const struct safe_send_info *in,
                  in->sends_per_day > 0;
     if (!in->key && !in->window_ms && !rates)
         return NULL; /* no rule applies: the store is not needed */
-    struct safe_send *op = op_create(in, cb, data);
-    if (!op) {
-        *result =
-            dispatch_error_result("The server ran out of memory; nothing was sent.");
+    struct safe_send *op;
+    int created = op_create(in, cb, data, &op);
+    if (created != 0) {
+        *result = create_failure(created);
         *outcome = "tool_error";
         return NULL;
     }
@@ -509,17 +555,66 @@ struct safe_send *safe_send_begin(const struct safe_send_info *in,
     return op;
 }
 
+/* The end of safe_send_finish: frees op, then tells the caller. */
+static void settled(struct safe_send *op)
+{
+    void (*done)(void *) = op->abandoned ? NULL : op->done;
+    void *done_data = op->done_data;
+    safe_send_free(op);
+    if (done)
+        done(done_data);
+}
+
+static void on_twin_settled(void *data, int status)
+{
+    struct safe_send *op = data;
+    if (status != STORE_OK)
+        log_warning("safe sends: the duplicate-guard entry of a %s call could not be "
+                    "settled: %s",
+                    op->tool, store_strerror(status));
+    settled(op);
+}
+
+static void on_twin_begun(void *data, int status, const struct store_claim *c)
+{
+    struct safe_send *op = data;
+    if (status != STORE_OK || c->outcome != STORE_CLAIMED) {
+        /* An identical call already holds the entry (or the store failed:
+         * the key still guards the call itself). */
+        if (status != STORE_OK)
+            log_warning("safe sends: no duplicate-guard entry for a %s call: %s",
+                        op->tool, store_strerror(status));
+        settled(op);
+        return;
+    }
+    struct store_key k = {op->persona, op->tool, op->fingerprint};
+    int rc = store_dup_end(op->store, &k, c->token,
+                           op->sent == SAFE_SEND_SUCCEEDED ? STORE_DUP_SUCCEEDED
+                                                           : STORE_DUP_UNKNOWN,
+                           op->request_id, on_twin_settled, op);
+    if (rc != STORE_OK)
+        on_twin_settled(op, rc);
+}
+
 static void on_settled(void *data, int status)
 {
     struct safe_send *op = data;
     if (status != STORE_OK)
         log_warning("safe sends: the outcome of a %s call could not be recorded: %s",
                     op->tool, store_strerror(status));
-    void (*done)(void *) = op->abandoned ? NULL : op->done;
-    void *done_data = op->done_data;
-    safe_send_free(op);
-    if (done)
-        done(done_data);
+    /* A keyed call is invisible to the duplicate guard while it runs (its
+     * key guards it); once it sent, or may have, an identical call without
+     * a key must meet it there. */
+    if (op->key && op->window_ms && op->sent != SAFE_SEND_FAILED) {
+        struct store_key k = {op->persona, op->tool, op->fingerprint};
+        int rc = store_dup_begin(op->store, &k, op->window_ms, op->lease_ms,
+                                 on_twin_begun, op);
+        if (rc == STORE_OK)
+            return;
+        log_warning("safe sends: no duplicate-guard entry for a %s call: %s", op->tool,
+                    store_strerror(rc));
+    }
+    settled(op);
 }
 
 void safe_send_finish(struct safe_send *op, json_t *result, enum safe_send_sent sent,
@@ -528,6 +623,10 @@ void safe_send_finish(struct safe_send *op, json_t *result, enum safe_send_sent 
     op->stage = STAGE_SETTLE;
     op->done = done;
     op->done_data = data;
+    op->sent = sent;
+    /* Only the duplicate-guard entry of a keyed call needs it later; memory
+     * running out loses the id in its refusals, not the entry. */
+    op->request_id = request_id ? strdup(request_id) : NULL;
     struct store_key k = store_key_of(op);
     int rc = STORE_OK + 1;
     if (op->guarded && op->key) {

@@ -424,7 +424,47 @@ START_TEST(vanished_holder_means_unknown_never_resent)
     for (int i = 0; i < 2; i++)
         expect_error(srv_call(&v, "send_otp", KEYED_OTP(MOBILE, "lost-1")),
                      "with idempotency key \"lost-1\"", "is unknown",
-                     "never sent again on its own", "msg91-mcp state --forget lost-1");
+                     "never sent again on its own", "msg91-mcp state --forget 'lost-1'");
+    ck_assert_int_eq(received(), 0);
+    srv_stop(&v);
+}
+END_TEST
+
+/* The command that releases a key quotes it for the shell: a key may hold
+ * spaces, quotes, ';' or backquotes. */
+START_TEST(forget_command_quotes_the_key)
+{
+    if (backend == MEMORY)
+        return;
+    const char *args = "{\"mobile\":\"" MOBILE "\",\"template_id\":\"T1\"}";
+    vanished_claim("send_otp", "it's; `id` $(id)", args);
+    struct srv v;
+    srv_start(&v, NULL);
+    expect_error(srv_call(&v, "send_otp",
+                          "{\"mobile\":\"" MOBILE "\",\"template_id\":\"T1\","
+                          "\"idempotency_key\":\"it's; `id` $(id)\"}"),
+                 "is unknown", "msg91-mcp state --forget 'it'\\''s; `id` $(id)'`");
+    ck_assert_int_eq(received(), 0);
+    srv_stop(&v);
+}
+END_TEST
+
+/* Without the digest module there is no fingerprint: the send is refused
+ * with that reason, not blamed on memory, and no path of the machine is
+ * shown. */
+START_TEST(missing_digest_module_refuses_sends)
+{
+    struct srv v;
+    srv_start(&v,
+              (const char *const[]){"MSG91_DIGEST_MODULE=/nonexistent/digest.so", NULL});
+    json_t *r = srv_call(&v, "send_otp", OTP_ARGS(MOBILE));
+    ck_assert_ptr_nonnull(text_of(r));
+    ck_assert_msg(!strstr(text_of(r), "/nonexistent"), "a path in: %s", text_of(r));
+    expect_error(r, "SHA-256 module (msg91-mcp-digest.so) could not be loaded",
+                 "nothing was sent");
+    expect_error(srv_call(&v, "send_otp", KEYED_OTP(MOBILE, "no-digest-1")),
+                 "SHA-256 module (msg91-mcp-digest.so) could not be loaded",
+                 "nothing was sent");
     ck_assert_int_eq(received(), 0);
     srv_stop(&v);
 }
@@ -455,7 +495,7 @@ START_TEST(cancelled_after_sending_is_unknown)
         ck_assert_ptr_nonnull(text);
         if (!strstr(text, "still in progress")) {
             expect_error(r, "with idempotency key \"cancel-1\"", "is unknown",
-                         "msg91-mcp state --forget cancel-1");
+                         "msg91-mcp state --forget 'cancel-1'");
             break;
         }
         json_decref(r);
@@ -531,16 +571,92 @@ START_TEST(identical_send_within_the_window_is_refused)
 }
 END_TEST
 
+/* MSG91 refused the send (a coded error, nothing sent): an identical call
+ * may go. */
 START_TEST(a_failed_twin_lets_the_call_through)
+{
+    json_decref(testutil_sandbox_ctl(
+        BASE, "POST", "/_sandbox/misbehave",
+        "{\"tool\":\"send_sms_flow\",\"count\":1,\"code\":\"301\"}"));
+    struct srv v;
+    srv_start(&v, NULL);
+    expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)),
+                 "Insufficient balance");
+    json_decref(expect_ok(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE))));
+    ck_assert_int_eq(received(), 2);
+    srv_stop(&v);
+}
+END_TEST
+
+/* An answer that leaves the outcome unknown (a server error, a success
+ * status with a body that is not JSON) keeps its twins out like a success:
+ * the readers say it may have been sent. */
+static void unknown_twin_is_refused(const char *rule)
+{
+    json_decref(testutil_sandbox_ctl(BASE, "POST", "/_sandbox/misbehave", rule));
+    struct srv v;
+    srv_start(&v, NULL);
+    expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)),
+                 "may or may not have been sent");
+    expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)),
+                 "Refused as a duplicate: an identical call of send_sms_flow at ",
+                 "may or may not have been sent (its outcome is unknown)",
+                 "nothing was sent");
+    ck_assert_int_eq(received(), 1);
+    srv_stop(&v);
+}
+
+START_TEST(a_twin_of_a_server_error_is_refused)
+{
+    unknown_twin_is_refused("{\"tool\":\"send_sms_flow\",\"count\":1,\"status\":502}");
+}
+END_TEST
+
+START_TEST(a_twin_of_a_non_json_success_is_refused)
+{
+    unknown_twin_is_refused("{\"tool\":\"send_sms_flow\",\"count\":1,\"body\":"
+                            "\"<html>ok</html>\",\"content_type\":\"text/html\"}");
+}
+END_TEST
+
+/* A keyed call answered 502 stores its (error) result: the retry with the
+ * key gets it back and sends nothing. */
+START_TEST(a_keyed_server_error_is_never_resent)
 {
     json_decref(
         testutil_sandbox_ctl(BASE, "POST", "/_sandbox/misbehave",
-                             "{\"tool\":\"send_sms_flow\",\"count\":1,\"status\":500}"));
+                             "{\"tool\":\"send_sms_flow\",\"count\":1,\"status\":502}"));
     struct srv v;
     srv_start(&v, NULL);
-    expect_error(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)), "");
-    json_decref(expect_ok(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE))));
-    ck_assert_int_eq(received(), 2);
+    const char *args = "{\"template_id\":\"F1\",\"recipients\":[{\"mobiles\":\"" MOBILE
+                       "\"}],\"idempotency_key\":\"bad-gw-1\"}";
+    expect_error(srv_call(&v, "send_sms_flow", args), "HTTP 502",
+                 "may or may not have been sent");
+    json_t *again = srv_call(&v, "send_sms_flow", args);
+    ck_assert(replayed(again));
+    expect_error(again, "HTTP 502", "may or may not have been sent");
+    ck_assert_int_eq(received(), 1);
+    srv_stop(&v);
+}
+END_TEST
+
+/* A keyed send is seen by the duplicate guard: the identical call without
+ * a key is refused; with the key, it replays. */
+START_TEST(a_keyed_send_guards_its_unkeyed_twin)
+{
+    struct srv v;
+    srv_start(&v, NULL);
+    const char *keyed = "{\"template_id\":\"F1\",\"recipients\":[{\"mobiles\":\"" MOBILE
+                        "\"}],\"idempotency_key\":\"twin-1\"}";
+    json_decref(expect_ok(srv_call(&v, "send_sms_flow", keyed)));
+    expect_error(
+        srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE)),
+        "Refused as a duplicate: an identical call of send_sms_flow succeeded at ",
+        "nothing was sent");
+    json_t *again = expect_ok(srv_call(&v, "send_sms_flow", keyed));
+    ck_assert(replayed(again));
+    json_decref(again);
+    ck_assert_int_eq(received(), 1);
     srv_stop(&v);
 }
 END_TEST
@@ -563,6 +679,29 @@ START_TEST(country_allowlist)
     ck_assert_int_eq(received(), 0);
     json_decref(expect_ok(srv_call(&v, "send_otp", OTP_ARGS("+971501234567"))));
     json_decref(expect_ok(srv_call(&v, "send_sms_flow", FLOW_ARGS("F1", MOBILE))));
+    ck_assert_int_eq(received(), 2);
+    srv_stop(&v);
+}
+END_TEST
+
+/* create_user_events limits its identifier as a phone number exactly when
+ * the request sends it as one (digits, '+' optional): a contact id with
+ * dashes or spaces is sent unchanged, so no country applies to it. */
+START_TEST(events_identifier_is_limited_as_it_is_sent)
+{
+    struct srv v;
+    srv_start(&v, (const char *const[]){"MSG91_ALLOWED_COUNTRY_CODES=91", NULL});
+    json_decref(expect_ok(srv_call(
+        &v, "create_user_events",
+        "{\"identifier\":\"44-7911-123456\",\"events\":[{\"name\":\"login\"}]}")));
+    json_decref(expect_ok(srv_call(
+        &v, "create_user_events",
+        "{\"identifier\":\"4479 1112 3456\",\"events\":[{\"name\":\"login\"}]}")));
+    ck_assert_int_eq(received(), 2);
+    expect_error(
+        srv_call(&v, "create_user_events",
+                 "{\"identifier\":\"+447911123456\",\"events\":[{\"name\":\"login\"}]}"),
+        "Refused by the country allowlist: +447911123456");
     ck_assert_int_eq(received(), 2);
     srv_stop(&v);
 }
@@ -731,10 +870,17 @@ static TCase *store_case(const char *name, void (*use)(void), void (*drop)(void)
     tcase_add_test(tc, same_key_while_running_is_in_progress);
     tcase_add_test(tc, vanished_holder_means_unknown_never_resent);
     tcase_add_test(tc, cancelled_after_sending_is_unknown);
+    tcase_add_test(tc, forget_command_quotes_the_key);
+    tcase_add_test(tc, missing_digest_module_refuses_sends);
     tcase_add_test(tc, processes_share_keys_personas_do_not);
     tcase_add_test(tc, identical_send_within_the_window_is_refused);
     tcase_add_test(tc, a_failed_twin_lets_the_call_through);
+    tcase_add_test(tc, a_twin_of_a_server_error_is_refused);
+    tcase_add_test(tc, a_twin_of_a_non_json_success_is_refused);
+    tcase_add_test(tc, a_keyed_server_error_is_never_resent);
+    tcase_add_test(tc, a_keyed_send_guards_its_unkeyed_twin);
     tcase_add_test(tc, country_allowlist);
+    tcase_add_test(tc, events_identifier_is_limited_as_it_is_sent);
     tcase_add_test(tc, codes_per_recipient_per_hour);
     tcase_add_test(tc, sends_per_day);
     tcase_add_test(tc, persona_limits_override_the_server);

@@ -231,14 +231,17 @@ char *answer_excerpt(const char *s, size_t len, size_t max)
 }
 
 /* Appends what an unknown outcome means for a tool that changes
- * something: "; <unknown>. <advice>" or, for a read-only tool, readonly. */
+ * something: "; <unknown>. <advice>" (and out says it may have sent) or,
+ * for a read-only tool, readonly. */
 static void append_unknown(struct text *b, const struct answer_effect *effect,
-                           const char *readonly)
+                           const char *readonly, struct tool_outcome *out)
 {
-    if (effect)
+    if (effect) {
+        out->maybe_sent = true;
         appendf(b, "; %s. %s", effect->unknown, effect->advice);
-    else
+    } else {
         appendf(b, "%s", readonly);
+    }
 }
 
 /* The libcurl detail in parentheses, when there is one. */
@@ -275,7 +278,8 @@ static void transport_failure(const struct tool_read_ctx *ctx,
                 ctx->timeout_ms);
         append_unknown(&b, effect,
                        ". Nothing was changed, so it is safe to ask again; if this keeps "
-                       "happening, check the network or raise MSG91_TIMEOUT_MS.");
+                       "happening, check the network or raise MSG91_TIMEOUT_MS.",
+                       out);
         break;
     case HTTP_DNS_FAILED:
         not_sent(&b,
@@ -293,21 +297,24 @@ static void transport_failure(const struct tool_read_ctx *ctx,
         break;
     case HTTP_RESET:
         appendf(&b, "The connection to MSG91 dropped before a full answer arrived");
-        append_unknown(&b, effect, ". Nothing was changed, so it is safe to ask again.");
+        append_unknown(&b, effect, ". Nothing was changed, so it is safe to ask again.",
+                       out);
         break;
     case HTTP_TOO_LARGE:
         appendf(&b, "MSG91's answer was too large to read (over the response size "
                     "limit)");
         append_unknown(&b, effect,
                        ". Nothing was changed; ask for less at once (a smaller limit) "
-                       "if the tool takes one.");
+                       "if the tool takes one.",
+                       out);
         break;
     case HTTP_ANSWERED:
     case HTTP_FAILED:
     default:
         appendf(&b, "The request to MSG91 failed");
         append_detail(&b, resp->error);
-        append_unknown(&b, effect, ". Nothing was changed, so it is safe to ask again.");
+        append_unknown(&b, effect, ". Nothing was changed, so it is safe to ask again.",
+                       out);
         break;
     }
     finish_text(&b, out);
@@ -338,6 +345,10 @@ static char *media_type(const char *content_type)
 static void not_json(const struct http_response *resp, const struct answer_effect *effect,
                      struct tool_outcome *out)
 {
+    /* A success status means MSG91 (or whatever answered) took the request. */
+    bool took = effect && resp->status >= 200 && resp->status < 300;
+    if (took)
+        out->maybe_sent = true;
     struct text b;
     text_init(&b);
     char *type = media_type(resp->content_type);
@@ -356,8 +367,7 @@ static void not_json(const struct http_response *resp, const struct answer_effec
         appendf(&b, "an empty body.");
     appendf(&b, " Check that MSG91_BASE_URL points at MSG91 and not at a proxy or "
                 "captive portal.");
-    /* A success status means MSG91 (or whatever answered) took the request. */
-    if (effect && resp->status >= 200 && resp->status < 300)
+    if (took)
         appendf(&b, " The outcome is unknown: %s. %s", effect->unknown, effect->advice);
     free(type);
     free(excerpt);
@@ -384,6 +394,8 @@ void answer_wrong_shape(const struct http_response *resp,
                         const struct answer_effect *effect, const char *what,
                         struct tool_outcome *out)
 {
+    if (effect)
+        out->maybe_sent = true;
     struct text b;
     text_init(&b);
     char *excerpt = json_excerpt(resp);
@@ -571,14 +583,16 @@ static void route_missing(const struct tool_read_ctx *ctx, struct tool_outcome *
 static void server_error(const struct http_response *resp,
                          const struct answer_effect *effect, struct tool_outcome *out)
 {
-    if (effect)
+    if (effect) {
+        out->maybe_sent = true;
         set_error(out, msg_format("MSG91 had a server error (HTTP %ld), so the outcome "
                                   "is unknown: %s. %s",
                                   resp->status, effect->unknown, effect->advice));
-    else
+    } else {
         set_error(out, msg_format("MSG91 had a server error (HTTP %ld); try again "
                                   "later.",
                                   resp->status));
+    }
 }
 
 static void rate_limited(const struct http_response *resp, struct tool_outcome *out)

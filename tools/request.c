@@ -363,8 +363,7 @@ void request_put_arg(struct request_values *v, json_t *args, const char *arg)
         request_put(v, arg, json_incref(value));
 }
 
-/* An optional '+' and 8 to 15 digits: the mobile pattern of the schemas. */
-static bool is_phone(const char *s)
+bool request_is_phone(const char *s)
 {
     size_t n = 0;
     if (*s == '+')
@@ -380,7 +379,7 @@ void request_put_phone(struct request_values *v, json_t *args, const char *arg)
     const char *s = json_string_value(json_object_get(args, arg));
     if (!s)
         return;
-    char *digits = is_phone(s) ? request_mobile(s) : strdup(s);
+    char *digits = request_is_phone(s) ? request_mobile(s) : strdup(s);
     request_put(v, arg, digits ? json_string(digits) : NULL);
     free(digits);
 }

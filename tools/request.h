@@ -34,6 +34,11 @@ char *request_encode(const char *s, size_t len);
  * or NULL when out of memory. */
 char *request_mobile(const char *mobile);
 
+/* Whether s is a phone number: an optional '+' and 8 to 15 digits, the
+ * mobile pattern of the schemas. request_put_phone sends such a value as
+ * digits and any other unchanged; the sending limits use the same rule. */
+bool request_is_phone(const char *s);
+
 /* The values a build function computed, by argument name, in the order
  * they were put: that order is the order of the query parameters and body
  * members. Where each travels is not the build function's business: the

@@ -42,22 +42,13 @@ static int flow_recipients(json_t *args, json_t *out)
     return 0;
 }
 
-/* create_user_events: the identifier, when it is a phone number (a leading
- * '+', or digits only, 8 to 15 of them; spaces and dashes allowed) rather
- * than a contact id or an e-mail address. */
+/* create_user_events: the identifier, when the request sends it as a
+ * phone number (request_put_phone) rather than unchanged as a contact id
+ * or an e-mail address: what is limited is what is sent as a phone. */
 static int events_recipient(json_t *args, json_t *out)
 {
     const char *id = json_string_value(json_object_get(args, "identifier"));
-    if (!id)
-        return 0;
-    size_t ndigits = 0;
-    for (const char *p = id; *p; p++) {
-        if (*p >= '0' && *p <= '9')
-            ndigits++;
-        else if (!(*p == ' ' || *p == '-' || (*p == '+' && p == id)))
-            return 0;
-    }
-    return ndigits >= 8 && ndigits <= 15 ? add_number(out, id) : 0;
+    return id && request_is_phone(id) ? add_number(out, id) : 0;
 }
 
 /* Where each argument travels by default (tools/endpoint.h): an override
@@ -320,4 +311,5 @@ void tool_outcome_finish(struct tool_outcome *out)
     out->structured = NULL;
     out->error_text = NULL;
     out->upstream_request_id = NULL;
+    out->maybe_sent = false;
 }

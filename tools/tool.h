@@ -71,11 +71,15 @@ struct tool_read_ctx {
 /* The reader's verdict. Exactly one of structured (success, a new
  * reference conforming to the output schema) or error_text (malloc'd, a
  * sentence saying what happened and what to do) is set. upstream_request_id
- * is MSG91's request id when the answer had one (malloc'd or NULL). */
+ * is MSG91's request id when the answer had one (malloc'd or NULL).
+ * maybe_sent is set with an error whose text says the outcome is unknown
+ * (a server error, an answer that cannot be read): the duplicate guard then
+ * keeps identical calls out as if it had been sent. */
 struct tool_outcome {
     json_t *structured;
     char *error_text;
     char *upstream_request_id;
+    bool maybe_sent;
 };
 
 /* Fills req (method, url, body, content_type, retryable) from args, which
