@@ -336,13 +336,12 @@ void request_put(struct request_values *v, const char *arg, json_t *value)
 {
     /* json_object_set_new releases value when it fails, so every path
      * here owns it exactly once. */
-    if (!value) {
-        v->failed = true;
-    } else if (v->failed) {
+    if (value && v->failed) {
         json_decref(value);
-    } else if (json_object_set_new(v->obj, arg, value) != 0) {
-        v->failed = true;
+        return;
     }
+    if (!value || json_object_set_new(v->obj, arg, value) != 0)
+        v->failed = true;
 }
 
 void request_put_string(struct request_values *v, const char *arg, const char *s)
