@@ -6,43 +6,17 @@
 
 #include "tools/tool.h"
 
-int send_otp_build(const struct tool_build_ctx *ctx, json_t *args,
-                   struct http_request *req, char **error);
-void send_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
-                   json_t *args, struct tool_outcome *out);
-int resend_otp_build(const struct tool_build_ctx *ctx, json_t *args,
-                     struct http_request *req, char **error);
-void resend_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
-                     json_t *args, struct tool_outcome *out);
-int verify_otp_build(const struct tool_build_ctx *ctx, json_t *args,
-                     struct http_request *req, char **error);
-void verify_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
-                     json_t *args, struct tool_outcome *out);
+/* Declared through the types of tool.h, which each definition must match. */
+tool_build_fn send_otp_build, resend_otp_build, verify_otp_build;
+tool_read_fn send_otp_read, resend_otp_read, verify_otp_read;
 
-int send_sms_flow_build(const struct tool_build_ctx *ctx, json_t *args,
-                        struct http_request *req, char **error);
-void send_sms_flow_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
-                        json_t *args, struct tool_outcome *out);
+tool_build_fn send_sms_flow_build;
+tool_read_fn send_sms_flow_read;
 
-int create_user_events_build(const struct tool_build_ctx *ctx, json_t *args,
-                             struct http_request *req, char **error);
-void create_user_events_read(const struct tool_read_ctx *ctx,
-                             const struct http_response *resp, json_t *args,
-                             struct tool_outcome *out);
-int get_event_types_build(const struct tool_build_ctx *ctx, json_t *args,
-                          struct http_request *req, char **error);
-void get_event_types_read(const struct tool_read_ctx *ctx,
-                          const struct http_response *resp, json_t *args,
-                          struct tool_outcome *out);
-int get_failed_events_build(const struct tool_build_ctx *ctx, json_t *args,
-                            struct http_request *req, char **error);
-void get_failed_events_read(const struct tool_read_ctx *ctx,
-                            const struct http_response *resp, json_t *args,
-                            struct tool_outcome *out);
-int list_campaigns_build(const struct tool_build_ctx *ctx, json_t *args,
-                         struct http_request *req, char **error);
-void list_campaigns_read(const struct tool_read_ctx *ctx,
-                         const struct http_response *resp, json_t *args,
-                         struct tool_outcome *out);
+tool_build_fn create_user_events_build, get_event_types_build, get_failed_events_build;
+tool_read_fn create_user_events_read, get_event_types_read, get_failed_events_read;
+
+tool_build_fn list_campaigns_build;
+tool_read_fn list_campaigns_read;
 
 #endif

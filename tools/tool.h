@@ -85,19 +85,19 @@ struct tool_outcome {
 /* Fills req (method, url, body, content_type, retryable) from args, which
  * have already passed the input schema. Returns 0, or -1 with *error set to a
  * malloc'd sentence (e.g. no template id configured). */
-typedef int (*tool_build_fn)(const struct tool_build_ctx *ctx, json_t *args,
-                             struct http_request *req, char **error);
+typedef int tool_build_fn(const struct tool_build_ctx *ctx, json_t *args,
+                          struct http_request *req, char **error);
 
 /* Turns the upstream answer into an outcome. args are the call's arguments. */
-typedef void (*tool_read_fn)(const struct tool_read_ctx *ctx,
-                             const struct http_response *resp, json_t *args,
-                             struct tool_outcome *out);
+typedef void tool_read_fn(const struct tool_read_ctx *ctx,
+                          const struct http_response *resp, json_t *args,
+                          struct tool_outcome *out);
 
 /* A sending tool's recipients: appends to out (a JSON array) each number
  * the call sends to, as digits with the country code, for the country
  * allowlist and the per-recipient limit. args have passed the input
  * schema. Returns 0, or -1 when memory ran out. */
-typedef int (*tool_recipients_fn)(json_t *args, json_t *out);
+typedef int tool_recipients_fn(json_t *args, json_t *out);
 
 /* An argument whose default comes from a setting the tools add to the
  * configuration (SERVICE_SETTINGS in tools/service.h). */
@@ -119,15 +119,15 @@ struct tool_def {
      * computes for an argument travels there (tools/endpoint.h). */
     const struct tool_param *params;
     struct tool_arg_default arg_default;
-    tool_build_fn build;
-    tool_read_fn read;
+    tool_build_fn *build;
+    tool_read_fn *read;
     /* Safe sends (doc/server.md): the tool sends messages, so it takes an
      * idempotency_key and the duplicate guard and the send limits apply. */
     bool sends;
     /* Counts against the per-recipient hourly limit
      * (SERVICE_LIMIT_CODES_PER_RECIPIENT_HOUR). */
     bool recipient_limit;
-    tool_recipients_fn recipients; /* NULL: none to check */
+    tool_recipients_fn *recipients; /* NULL: none to check */
 };
 
 extern const struct tool_def *const tool_table[];
