@@ -767,7 +767,7 @@ static void read_answer(struct dispatch_call *c, const struct http_response *res
         clean.body = scrubbed;
         clean.body_len = clean_len;
     }
-    c->slot->def->read(&rctx, &clean, c->tool_args, out);
+    tool_read(&rctx, &clean, c->tool_args, out);
     free(scrubbed);
 }
 

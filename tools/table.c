@@ -147,7 +147,7 @@ static const struct tool_def send_otp = {
     .params = send_otp_params,
     .arg_default = {"template_id", SERVICE_SETTING_OTP_TEMPLATE},
     .build = send_otp_build,
-    .read = send_otp_read,
+    .reader = &send_otp_reader,
     .sends = true,
     .recipient_limit = true,
     .recipients = mobile_recipient,
@@ -165,7 +165,7 @@ static const struct tool_def resend_otp = {
     .endpoint = {"GET", "/api/v5/otp/retry", NULL},
     .params = resend_otp_params,
     .build = resend_otp_build,
-    .read = resend_otp_read,
+    .reader = &resend_otp_reader,
     .sends = true,
     .recipient_limit = true,
     .recipients = mobile_recipient,
@@ -186,7 +186,7 @@ static const struct tool_def verify_otp = {
     .endpoint = {"GET", "/api/v5/otp/verify", NULL},
     .params = verify_otp_params,
     .build = verify_otp_build,
-    .read = verify_otp_read,
+    .reader = &verify_otp_reader,
 };
 
 static const struct tool_def send_sms_flow = {
@@ -204,7 +204,7 @@ static const struct tool_def send_sms_flow = {
     .endpoint = {"POST", "/api/v5/flow", NULL},
     .params = send_sms_flow_params,
     .build = send_sms_flow_build,
-    .read = send_sms_flow_read,
+    .reader = &send_sms_flow_reader,
     .sends = true,
     .recipients = flow_recipients,
 };
@@ -224,7 +224,7 @@ static const struct tool_def create_user_events = {
     .endpoint = {"POST", "/api/v5/segmento/api/v1/events", NULL},
     .params = create_user_events_params,
     .build = create_user_events_build,
-    .read = create_user_events_read,
+    .reader = &create_user_events_reader,
     .sends = true,
     .recipients = events_recipient,
 };
@@ -240,7 +240,7 @@ static const struct tool_def get_event_types = {
     .endpoint = {"GET", "/api/v5/segmento/api/v1/event-types", NULL},
     .params = get_event_types_params,
     .build = get_event_types_build,
-    .read = get_event_types_read,
+    .reader = &get_event_types_reader,
 };
 
 static const struct tool_def get_failed_events = {
@@ -257,7 +257,7 @@ static const struct tool_def get_failed_events = {
                  NULL},
     .params = get_failed_events_params,
     .build = get_failed_events_build,
-    .read = get_failed_events_read,
+    .reader = &get_failed_events_reader,
 };
 
 static const struct tool_def list_campaigns = {
@@ -271,7 +271,7 @@ static const struct tool_def list_campaigns = {
     .endpoint = {"GET", "/api/v5/campaign/api/campaigns", NULL},
     .params = list_campaigns_params,
     .build = list_campaigns_build,
-    .read = list_campaigns_read,
+    .reader = &list_campaigns_reader,
 };
 
 const struct tool_def *const tool_table[] = {

@@ -1,9 +1,9 @@
 /* The tool table: what each MSG91 tool is (name, text for the model,
- * annotations, schemas, endpoint) and its two functions, one that turns
- * valid arguments into the upstream request and one that turns the
- * upstream answer into a result. Adding a tool means a schema pair under
- * schemas/, one entry in tool_table (tools/table.c) and those two functions.
- * Design note: doc/tools.md. */
+ * annotations, schemas, endpoint), the function that turns valid arguments
+ * into the upstream request and the reader that turns the upstream answer
+ * into a result (tools/answer.h). Adding a tool means a schema pair under
+ * schemas/, one entry in tool_table (tools/table.c), its build function and
+ * its reader. Design note: doc/tools.md. */
 #ifndef MSG91_TOOL_H
 #define MSG91_TOOL_H
 
@@ -47,6 +47,7 @@ struct tool_endpoint {
 };
 
 struct tool_def;
+struct answer_reader;
 
 /* What the request builder may use besides the arguments. */
 struct tool_build_ctx {
@@ -88,11 +89,6 @@ struct tool_outcome {
 typedef int tool_build_fn(const struct tool_build_ctx *ctx, json_t *args,
                           struct http_request *req, char **error);
 
-/* Turns the upstream answer into an outcome. args are the call's arguments. */
-typedef void tool_read_fn(const struct tool_read_ctx *ctx,
-                          const struct http_response *resp, json_t *args,
-                          struct tool_outcome *out);
-
 /* A sending tool's recipients: appends to out (a JSON array) each number
  * the call sends to, as digits with the country code, for the country
  * allowlist and the per-recipient limit. args have passed the input
@@ -120,7 +116,8 @@ struct tool_def {
     const struct tool_param *params;
     struct tool_arg_default arg_default;
     tool_build_fn *build;
-    tool_read_fn *read;
+    /* How the answer becomes an outcome (tools/answer.h): tool_read. */
+    const struct answer_reader *reader;
     /* Safe sends (doc/server.md): the tool sends messages, so it takes an
      * idempotency_key and the duplicate guard and the send limits apply. */
     bool sends;
@@ -135,6 +132,11 @@ extern const unsigned tool_table_len;
 
 /* Borrowed pointer to the tool with this exact name, or NULL. */
 const struct tool_def *tool_find(const char *name);
+
+/* Turns the upstream answer to a call of ctx->tool into an outcome, as its
+ * reader says. args are the call's arguments. */
+void tool_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
+               json_t *args, struct tool_outcome *out);
 
 /* Releases what an outcome holds and zeroes it. */
 void tool_outcome_finish(struct tool_outcome *out);
