@@ -41,12 +41,38 @@ START_TEST(puts_copies_back_to_back)
 }
 END_TEST
 
+/* The use it is for: a record and its strings in one allocation, which one
+ * free releases (the sanitizer build sees a leak otherwise). */
+struct record {
+    int id;
+    const char *name;
+    const char *note;
+    char strings[];
+};
+
+START_TEST(a_record_keeps_its_strings_in_its_own_block)
+{
+    const char *from[] = {"client", NULL};
+    struct record *r = calloc(1, sizeof *r + strpack_size(from, 2));
+    ck_assert_ptr_nonnull(r);
+    char *at = r->strings;
+    r->name = strpack_put(&at, from[0]);
+    r->note = strpack_put(&at, from[1]);
+    ck_assert_str_eq(r->name, "client");
+    ck_assert_ptr_ne(r->name, from[0]);
+    ck_assert_ptr_null(r->note);
+    ck_assert_ptr_eq(at, r->strings + 7);
+    free(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("strpack");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, sizes_count_terminators_and_skip_null);
     tcase_add_test(tc, puts_copies_back_to_back);
+    tcase_add_test(tc, a_record_keeps_its_strings_in_its_own_block);
     suite_add_tcase(s, tc);
     return testutil_run(s);
 }
