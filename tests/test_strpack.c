@@ -44,7 +44,6 @@ END_TEST
 /* The use it is for: a record and its strings in one allocation, which one
  * free releases (the sanitizer build sees a leak otherwise). */
 struct record {
-    int id;
     const char *name;
     const char *note;
     char strings[];
