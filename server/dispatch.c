@@ -78,7 +78,7 @@ struct dispatch_call {
     struct dispatch_callbacks cb;
     void *data;
     uint64_t started_ns;
-    struct audit_caller who; /* copies, for the audit line, in strings */
+    struct audit_caller who; /* copies, for the audit line; in strings */
     struct list link;
     char strings[];
 };
