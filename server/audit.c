@@ -413,16 +413,16 @@ static json_t *line_object(const struct audit_entry *e)
     timestamp(when, sizeof when);
     json_t *line =
         json_pack("{s:s,s:{s:o?,s:o?},s:o?,s:s,s:o,s:s}", "time", when, "client", "name",
-                  capped(e->client_name, AUDIT_STRING_MAX), "version",
-                  capped(e->client_version, AUDIT_STRING_MAX), "persona",
-                  capped(e->persona, AUDIT_STRING_MAX), "tool", e->tool, "arguments",
+                  capped(e->who.name, AUDIT_STRING_MAX), "version",
+                  capped(e->who.version, AUDIT_STRING_MAX), "persona",
+                  capped(e->who.persona, AUDIT_STRING_MAX), "tool", e->tool, "arguments",
                   masked_arguments(e->arguments), "outcome", e->outcome);
     if (!line)
         return NULL;
-    if (e->transport)
-        json_object_set_new(line, "transport", json_string(e->transport));
-    if (e->address)
-        json_object_set_new(line, "address", capped(e->address, AUDIT_STRING_MAX));
+    if (e->who.transport)
+        json_object_set_new(line, "transport", json_string(e->who.transport));
+    if (e->who.address)
+        json_object_set_new(line, "address", capped(e->who.address, AUDIT_STRING_MAX));
     if (e->error)
         json_object_set_new(line, "error",
                             capped(e->error, (size_t)4 * AUDIT_STRING_MAX));

@@ -23,12 +23,17 @@
 
 struct audit_log;
 
+/* Who made a call; each member may be NULL. */
+struct audit_caller {
+    const char *name;      /* the client's, from initialize */
+    const char *version;   /* the client's, from initialize */
+    const char *persona;   /* the persona the call was made as */
+    const char *transport; /* "stdio", "http", "https" */
+    const char *address;   /* the client's address (HTTP) */
+};
+
 struct audit_entry {
-    const char *client_name;    /* from initialize; may be NULL */
-    const char *client_version; /* may be NULL */
-    const char *persona;        /* the persona the call was made as, or NULL */
-    const char *transport;      /* "stdio", "http", "https"; may be NULL */
-    const char *address;        /* the client's address (HTTP); may be NULL */
+    struct audit_caller who;
     const char *tool;
     json_t *arguments;      /* borrowed; masked in the line, not in place */
     const char *outcome;    /* "ok", "tool_error", "invalid_arguments",

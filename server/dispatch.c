@@ -19,6 +19,7 @@
 #include "util/list.h"
 #include "util/log.h"
 #include "util/redact.h"
+#include "util/strpack.h"
 
 /* In --sandbox mode the sandbox accepts any key; this placeholder is not
  * a secret, so it is deliberately not registered for redaction. */
@@ -77,12 +78,9 @@ struct dispatch_call {
     struct dispatch_callbacks cb;
     void *data;
     uint64_t started_ns;
-    char *client_name; /* copies, for the audit line */
-    char *client_version;
-    char *persona;
-    char *client_transport;
-    char *client_address;
+    struct audit_caller who; /* copies, for the audit line; in strings */
     struct list link;
+    char strings[];
 };
 
 json_t *dispatch_error_result(const char *text)
@@ -383,11 +381,6 @@ static void free_call(struct dispatch_call *c)
     free(c->req.url);
     free(c->req.body);
     persona_set_unref(c->set);
-    free(c->client_name);
-    free(c->client_version);
-    free(c->persona);
-    free(c->client_transport);
-    free(c->client_address);
     free(c);
 }
 
@@ -405,27 +398,15 @@ static const char *result_error(json_t *result)
         json_object_get(json_array_get(json_object_get(result, "content"), 0), "text"));
 }
 
-/* Who made a call, as the audit line names them. */
-struct caller {
-    const char *name;
-    const char *version;
-    const char *persona;
-    const char *transport;
-    const char *address;
-};
-
 static void audit_call(struct dispatch *d, const char *tool, json_t *args,
-                       const struct caller *who, const char *outcome, json_t *result,
-                       const char *request_id, long http_status, uint64_t started_ns)
+                       const struct audit_caller *who, const char *outcome,
+                       json_t *result, const char *request_id, long http_status,
+                       uint64_t started_ns)
 {
     if (!d->audit)
         return;
     struct audit_entry e = {
-        .client_name = who->name,
-        .client_version = who->version,
-        .persona = who->persona,
-        .transport = who->transport,
-        .address = who->address,
+        .who = *who,
         .tool = tool,
         .arguments = args,
         .outcome = outcome,
@@ -786,7 +767,7 @@ static void read_answer(struct dispatch_call *c, const struct http_response *res
         clean.body = scrubbed;
         clean.body_len = clean_len;
     }
-    c->slot->def->read(&rctx, &clean, c->tool_args, out);
+    tool_read(&rctx, &clean, c->tool_args, out);
     free(scrubbed);
 }
 
@@ -804,9 +785,7 @@ static void on_http_done(void *data, const struct http_response *resp)
                                                       : SERVICE_NAME
                                            "'s answer could not be read.");
     }
-    struct caller who = {c->client_name, c->client_version, c->persona,
-                         c->client_transport, c->client_address};
-    audit_call(c->d, c->slot->def->name, c->args, &who,
+    audit_call(c->d, c->slot->def->name, c->args, &c->who,
                out.structured ? "ok" : "tool_error", result, out.upstream_request_id,
                resp->outcome == HTTP_ANSWERED ? resp->status : 0, c->started_ns);
     log_debug("%s finished: HTTP %ld, outcome %d, %.1f ms, %u attempt(s)%s%s",
@@ -831,7 +810,7 @@ static void on_http_done(void *data, const struct http_response *resp)
 /* Finishes a call that never goes upstream: audits it and hands the
  * result back. Takes result. */
 static enum dispatch_status done_now(struct dispatch *d, const struct tool_slot *s,
-                                     json_t *args, const struct caller *who,
+                                     json_t *args, const struct audit_caller *who,
                                      const char *outcome, json_t *result,
                                      uint64_t started_ns, json_t **out)
 {
@@ -840,19 +819,17 @@ static enum dispatch_status done_now(struct dispatch *d, const struct tool_slot 
     return DISPATCH_DONE;
 }
 
-static char *copy_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-/* A new call record (not yet pending), or NULL when memory ran out. */
+/* A new call record (not yet pending), or NULL when memory ran out. The
+ * caller's strings are copied into the record's own allocation. */
 static struct dispatch_call *new_call(struct dispatch *d, struct tool_slot *s,
                                       json_t *args, json_t *tool_args,
-                                      const struct caller *who,
+                                      const struct audit_caller *who,
                                       const struct dispatch_callbacks *cb, void *data,
                                       uint64_t started)
 {
-    struct dispatch_call *c = calloc(1, sizeof *c);
+    const char *strings[] = {who->name, who->version, who->persona, who->transport,
+                             who->address};
+    struct dispatch_call *c = calloc(1, sizeof *c + strpack_size(strings, 5));
     if (!c)
         return NULL;
     c->d = d;
@@ -862,11 +839,12 @@ static struct dispatch_call *new_call(struct dispatch *d, struct tool_slot *s,
     c->cb = *cb;
     c->data = data;
     c->started_ns = started;
-    c->client_name = copy_or_null(who->name);
-    c->client_version = copy_or_null(who->version);
-    c->persona = copy_or_null(who->persona);
-    c->client_transport = copy_or_null(who->transport);
-    c->client_address = copy_or_null(who->address);
+    char *at = c->strings;
+    c->who.name = strpack_put(&at, who->name);
+    c->who.version = strpack_put(&at, who->version);
+    c->who.persona = strpack_put(&at, who->persona);
+    c->who.transport = strpack_put(&at, who->transport);
+    c->who.address = strpack_put(&at, who->address);
     return c;
 }
 
@@ -908,11 +886,9 @@ static json_t *not_queued_result(int rc)
 static void on_verdict(void *data, json_t *refusal, const char *outcome)
 {
     struct dispatch_call *c = data;
-    struct caller who = {c->client_name, c->client_version, c->persona,
-                         c->client_transport, c->client_address};
     if (outcome) {
         c->safe = NULL;
-        audit_call(c->d, c->slot->def->name, c->args, &who, outcome, refusal, NULL, 0,
+        audit_call(c->d, c->slot->def->name, c->args, &c->who, outcome, refusal, NULL, 0,
                    c->started_ns);
         finish_call(c, refusal);
         return;
@@ -923,7 +899,7 @@ static void on_verdict(void *data, json_t *refusal, const char *outcome)
         c->safe = NULL;
         safe_send_abandon(op, false);
         json_t *r = not_queued_result(rc);
-        audit_call(c->d, c->slot->def->name, c->args, &who, "tool_error", r, NULL, 0,
+        audit_call(c->d, c->slot->def->name, c->args, &c->who, "tool_error", r, NULL, 0,
                    c->started_ns);
         finish_call(c, r);
     }
@@ -935,7 +911,7 @@ struct call_ctx {
     struct tool_slot *s;
     json_t *args;
     const struct persona *persona; /* NULL: the server's own settings */
-    struct caller who;
+    struct audit_caller who;
     uint64_t started;
 };
 
@@ -1021,9 +997,7 @@ static enum dispatch_status go(struct dispatch_call *c, json_t **result,
 {
     int rc = start_http(c);
     if (rc != 0) {
-        struct caller who = {c->client_name, c->client_version, c->persona,
-                             c->client_transport, c->client_address};
-        enum dispatch_status st = done_now(c->d, c->slot, c->args, &who, "tool_error",
+        enum dispatch_status st = done_now(c->d, c->slot, c->args, &c->who, "tool_error",
                                            not_queued_result(rc), c->started_ns, result);
         free_call(c);
         return st;
@@ -1175,7 +1149,7 @@ enum dispatch_status dispatch_call(struct dispatch *d, const char *name, json_t 
     *result = NULL;
     *call = NULL;
     x.persona = client && client->persona ? client->persona : d->persona;
-    x.who = (struct caller){
+    x.who = (struct audit_caller){
         .name = client ? client->name : NULL,
         .version = client ? client->version : NULL,
         .persona = x.persona ? x.persona->name : NULL,
@@ -1218,10 +1192,8 @@ void dispatch_cancel(struct dispatch_call *c)
     if (c->safe)
         safe_send_abandon(c->safe, c->sent);
     http_cancel(c->http);
-    struct caller who = {c->client_name, c->client_version, c->persona,
-                         c->client_transport, c->client_address};
     if (!c->result) /* else its answer is audited already */
-        audit_call(c->d, c->slot->def->name, c->args, &who, "cancelled", NULL, NULL, 0,
+        audit_call(c->d, c->slot->def->name, c->args, &c->who, "cancelled", NULL, NULL, 0,
                    c->started_ns);
     unlink_call(c);
     free_call(c);

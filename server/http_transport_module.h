@@ -9,20 +9,23 @@
 #define MSG91_HTTP_TRANSPORT_MODULE_H
 
 #include "server/http_server.h"
+#include "util/module.h"
 
 #define HTTP_TRANSPORT_MODULE_ABI 2
 #define HTTP_TRANSPORT_MODULE_SYMBOL "http_transport_module_api"
 #define HTTP_TRANSPORT_MODULE_FILE "msg91-mcp-http.so"
 
+/* The table's members and the http_server.h function each one is. */
+#define HTTP_TRANSPORT_MODULE_FUNCTIONS(X)                                               \
+    X(create, http_server_create)                                                        \
+    X(port, http_server_port)                                                            \
+    X(quiesce, http_server_quiesce)                                                      \
+    X(inflight, http_server_inflight)                                                    \
+    X(destroy, http_server_destroy)
+
 struct http_transport_module_api {
     int abi_version;
-    struct http_server *(*create)(uv_loop_t *loop, const struct http_server_options *o,
-                                  const struct http_handler *handler, void *ctx,
-                                  char **error);
-    uint16_t (*port)(const struct http_server *s);
-    void (*quiesce)(struct http_server *s);
-    unsigned (*inflight)(const struct http_server *s);
-    void (*destroy)(struct http_server *s, void (*closed)(void *data), void *data);
+    HTTP_TRANSPORT_MODULE_FUNCTIONS(MODULE_MEMBER)
 };
 
 /* Default visibility overrides -fvisibility=hidden for this one symbol. */

@@ -519,17 +519,37 @@ static bool respond(struct mcp_session *s, struct batch *b, const char *id_raw,
     return ok;
 }
 
-/* Takes result, and adds what the version f (may be NULL) wants on every
- * result. */
+/* Makes the response line (malloc'd, its length in *len) to the request
+ * id_raw of a result shaped for the version f (may be NULL); NULL when
+ * memory ran out. */
+typedef char *result_line_fn(const char *id_raw, json_t *result,
+                             const struct mcp_features *f, size_t *len);
+
+/* Takes result, and responds with the line line_of makes of it. */
+static bool respond_with(struct mcp_session *s, struct batch *b,
+                         const struct mcp_features *f, const char *id_raw, json_t *result,
+                         result_line_fn *line_of)
+{
+    size_t len = 0;
+    char *line = result ? line_of(id_raw, result, f, &len) : NULL;
+    json_decref(result);
+    return respond(s, b, id_raw, line, len);
+}
+
+/* Any result, with what the version f wants on every result added. */
+static char *result_line(const char *id_raw, json_t *result, const struct mcp_features *f,
+                         size_t *len)
+{
+    add_result_members(result, f);
+    return jsonrpc_result_line(id_raw, result, len);
+}
+
+/* Takes result. */
 static bool respond_result(struct mcp_session *s, struct batch *b,
                            const struct mcp_features *f, const char *id_raw,
                            json_t *result)
 {
-    add_result_members(result, f);
-    size_t len = 0;
-    char *line = result ? jsonrpc_result_line(id_raw, result, &len) : NULL;
-    json_decref(result);
-    return respond(s, b, id_raw, line, len);
+    return respond_with(s, b, f, id_raw, result, result_line);
 }
 
 /* The members add_result_members gives a result of the version f, as
@@ -615,20 +635,20 @@ static int append_json_string(struct dynbuf *b, json_t *str)
     return rc;
 }
 
-/* A successful tool result holds its structuredContent twice: as the
- * object and, in its one text block, as that object's compact JSON (see
- * dispatch.h). The line reuses the text for the object instead of
- * serialising it again, which is most of the cost of answering a call. */
+/* A CallToolResult, shaped for the version f. A successful one holds its
+ * structuredContent twice: as the object and, in its one text block, as
+ * that object's compact JSON (see dispatch.h). The line reuses the text
+ * for the object instead of serialising it again, which is most of the
+ * cost of answering a call. */
 static char *tool_result_line(const char *id_raw, json_t *result,
                               const struct mcp_features *f, size_t *len)
 {
+    fit_result_to_version(f, result);
     json_t *content = json_object_get(result, "content");
     json_t *text = json_object_get(json_array_get(content, 0), "text");
     if (!json_object_get(result, "structuredContent") || json_object_size(result) != 2 ||
-        json_array_size(content) != 1 || !json_is_string(text)) {
-        add_result_members(result, f);
-        return jsonrpc_result_line(id_raw, result, len);
-    }
+        json_array_size(content) != 1 || !json_is_string(text))
+        return result_line(id_raw, result, f, len);
     char *members = result_members_text(f);
     struct dynbuf b;
     dynbuf_init(&b, (size_t)1 << 30);
@@ -647,16 +667,12 @@ static char *tool_result_line(const char *id_raw, json_t *result,
     return line;
 }
 
-/* Takes result: a CallToolResult, shaped here for the version f. */
+/* Takes result: a CallToolResult. */
 static void respond_tool_result(struct mcp_session *s, struct batch *b,
                                 const struct mcp_features *f, const char *id_raw,
                                 json_t *result)
 {
-    fit_result_to_version(f, result);
-    size_t len = 0;
-    char *line = result ? tool_result_line(id_raw, result, f, &len) : NULL;
-    json_decref(result);
-    respond(s, b, id_raw, line, len);
+    respond_with(s, b, f, id_raw, result, tool_result_line);
 }
 
 /* The internal-error reply, alone or as part of a batch. */

@@ -14,6 +14,7 @@
 #include "store/store.h"
 #include "tools/service.h"
 #include "util/log.h"
+#include "util/strpack.h"
 
 #define HOUR_MS (3600 * (uint64_t)1000)
 #define DAY_MS (24 * HOUR_MS)
@@ -45,9 +46,9 @@ enum stage {
 
 struct safe_send {
     struct store *store;
-    char *persona;
-    char *tool;
-    char *key; /* NULL: the duplicate guard holds the claim */
+    const char *persona; /* in strings, as tool and key */
+    const char *tool;
+    const char *key; /* NULL: the duplicate guard holds the claim */
     char fingerprint[PERSONA_DIGEST_HEX_LEN + 1];
     bool guarded; /* a claim is held (token) */
     char token[STORE_TOKEN_SIZE];
@@ -72,6 +73,7 @@ struct safe_send {
     void *data;
     void (*done)(void *data);
     void *done_data;
+    char strings[];
 };
 
 static int64_t now_ms(void)
@@ -145,9 +147,6 @@ static const char *limit_source(const struct safe_send *op, enum safe_send_sourc
 
 static void safe_send_free(struct safe_send *op)
 {
-    free(op->persona);
-    free(op->tool);
-    free(op->key);
     free(op->request_id);
     json_decref(op->numbers);
     json_decref(op->refusal);
@@ -481,14 +480,12 @@ static int op_create(const struct safe_send_info *in, safe_send_verdict_cb cb, v
                      struct safe_send **out)
 {
     *out = NULL;
-    struct safe_send *op = calloc(1, sizeof *op);
+    const char *strings[] = {in->persona, in->tool, in->key};
+    struct safe_send *op = calloc(1, sizeof *op + strpack_size(strings, 3));
     if (!op)
         return -ENOMEM;
     *op = (struct safe_send){
         .store = in->store,
-        .persona = strdup(in->persona),
-        .tool = strdup(in->tool),
-        .key = in->key ? strdup(in->key) : NULL,
         .numbers = json_incref(in->numbers),
         .per_recipient = in->per_recipient,
         .per_hour = in->per_recipient_per_hour,
@@ -501,9 +498,13 @@ static int op_create(const struct safe_send_info *in, safe_send_verdict_cb cb, v
         .cb = cb,
         .data = data,
     };
-    int rc = !op->persona || !op->tool || (in->key && !op->key)
-                 ? -ENOMEM
-                 : fingerprint(in->args, op->fingerprint);
+    /* After the assignment above, which may write the padding that
+     * strings starts in. */
+    char *at = op->strings;
+    op->persona = strpack_put(&at, in->persona);
+    op->tool = strpack_put(&at, in->tool);
+    op->key = strpack_put(&at, in->key);
+    int rc = fingerprint(in->args, op->fingerprint);
     if (rc != 0) {
         safe_send_free(op);
         return rc;

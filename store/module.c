@@ -4,10 +4,5 @@
 
 extern __attribute__((visibility("default")))
 const struct store_module_api store_module_table;
-const struct store_module_api store_module_table = {
-    .abi_version = STORE_MODULE_ABI,
-    .sqlite_connect = store__sqlite_connect,
-    .sqlite_disconnect = store__sqlite_disconnect,
-    .sqlite_start = store__sqlite_start,
-    .redis_start = store__redis_start,
-};
+const struct store_module_api store_module_table =
+    MODULE_TABLE(STORE_MODULE_ABI, STORE_MODULE_FUNCTIONS);

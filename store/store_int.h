@@ -8,6 +8,7 @@
 
 #include "store/store.h"
 #include "util/list.h"
+#include "util/module.h"
 
 enum store_op_kind {
     STORE_OP_CLAIM,  /* idem claim and dup begin */
@@ -152,29 +153,31 @@ void store__redis_describe(const struct store_redis_spec *rs, char *out, size_t 
 #define STORE_MODULE_SYMBOL "store_module_table"
 #define STORE_MODULE_FILE "msg91-mcp-store.so"
 
-struct store_module_api {
-    int abi_version;
-    /* Any thread: opens and prepares the SQLite file; *conn goes to
-     * sqlite_start or sqlite_disconnect. 0, or a sentence in err and
-     * STORE_EINVAL (the file can never be used) or another status (a cause
-     * that may pass: the open is tried again later). */
-    int (*sqlite_connect)(const char *path, uint32_t busy_ms, void **conn, char *err,
-                          size_t err_size);
-    void (*sqlite_disconnect)(void *conn);
-    /* The loop thread: s uses conn from now on (conn is freed on failure). */
-    int (*sqlite_start)(struct store *s, void *conn, char *err, size_t err_size);
-    /* The loop thread: s connects to Redis in the background; takes the
-     * spec's strings. */
-    int (*redis_start)(struct store *s, struct store_redis_spec *spec, char *err,
-                       size_t err_size);
-};
-
+/* Any thread: opens and prepares the SQLite file; *conn goes to
+ * store__sqlite_start or store__sqlite_disconnect. 0, or a sentence in err
+ * and STORE_EINVAL (the file can never be used) or another status (a cause
+ * that may pass: the open is tried again later). */
 int store__sqlite_connect(const char *path, uint32_t busy_ms, void **conn, char *err,
                           size_t err_size);
 void store__sqlite_disconnect(void *conn);
+/* The loop thread: s uses conn from now on (conn is freed on failure). */
 int store__sqlite_start(struct store *s, void *conn, char *err, size_t err_size);
+/* The loop thread: s connects to Redis in the background; takes the
+ * spec's strings. */
 int store__redis_start(struct store *s, struct store_redis_spec *spec, char *err,
                        size_t err_size);
+
+/* The table's members and the function each one is. */
+#define STORE_MODULE_FUNCTIONS(X)                                                        \
+    X(sqlite_connect, store__sqlite_connect)                                             \
+    X(sqlite_disconnect, store__sqlite_disconnect)                                       \
+    X(sqlite_start, store__sqlite_start)                                                 \
+    X(redis_start, store__redis_start)
+
+struct store_module_api {
+    int abi_version;
+    STORE_MODULE_FUNCTIONS(MODULE_MEMBER)
+};
 
 /* The module's table, from any thread: loaded once (loader.c, the
  * executable) or linked in (linked.c, the tests). NULL, and a malloc'd

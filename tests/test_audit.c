@@ -78,8 +78,7 @@ static void open_refused(const char *path, const char *fragment)
 static void write_call(struct audit_log *log, json_t *args, const char *outcome)
 {
     struct audit_entry e = {
-        .client_name = "test-client",
-        .client_version = "1.2",
+        .who = {.name = "test-client", .version = "1.2"},
         .tool = "send_otp",
         .arguments = args,
         .outcome = outcome,
@@ -99,7 +98,8 @@ START_TEST(line_names_the_persona)
 {
     const char *path = in_dir("persona.jsonl");
     struct audit_log *log = open_ok(path);
-    struct audit_entry e = {.tool = "t", .outcome = "refused", .persona = "support-bot"};
+    struct audit_entry e = {
+        .who.persona = "support-bot", .tool = "t", .outcome = "refused"};
     audit_write(log, &e);
     audit_close(log);
     uv_run(&loop, UV_RUN_DEFAULT);

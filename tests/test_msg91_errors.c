@@ -54,7 +54,7 @@ static char *error_of(size_t i, long status, const char *body)
     ck_assert_ptr_nonnull(args);
     struct http_response r = answered(status, body);
     struct tool_outcome out = {0};
-    t->read(&ctx, &r, args, &out);
+    tool_read(&ctx, &r, args, &out);
     json_decref(args);
     char *text = out.error_text;
     out.error_text = NULL;

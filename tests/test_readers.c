@@ -39,7 +39,7 @@ static void read_answer(const char *name, const char *args_text, long status,
     json_t *args = json_loads(args_text, 0, NULL);
     ck_assert_ptr_nonnull(args);
     memset(out, 0, sizeof *out);
-    t->read(&ctx, &r, args, out);
+    tool_read(&ctx, &r, args, out);
     json_decref(args);
 }
 

@@ -150,7 +150,7 @@ static void read_with(const char *name, const struct tool_endpoint *endpoint,
     struct tool_read_ctx ctx = {.tool = t, .timeout_ms = 15000, .endpoint = endpoint};
     json_t *args = parse(args_text);
     memset(out, 0, sizeof *out);
-    t->read(&ctx, resp, args, out);
+    tool_read(&ctx, resp, args, out);
     json_decref(args);
 }
 

@@ -905,19 +905,12 @@ static void refused_with_hint(const struct answer *a, const struct answer_hint *
     answer_refused(a, NULL, out);
 }
 
-void answer_run(const struct answer_reader *r, const struct tool_read_ctx *ctx,
-                const struct http_response *resp, json_t *args, struct tool_outcome *out)
+void tool_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
+               json_t *args, struct tool_outcome *out)
 {
-    answer_run_accepting(r, 0, ctx, resp, args, out);
-}
-
-void answer_run_accepting(const struct answer_reader *r, unsigned accept,
-                          const struct tool_read_ctx *ctx,
-                          const struct http_response *resp, json_t *args,
-                          struct tool_outcome *out)
-{
+    const struct answer_reader *r = ctx->tool->reader;
     struct answer a;
-    switch (read_answer(ctx, resp, r->effect, accept, &a, out)) {
+    switch (read_answer(ctx, resp, r->effect, r->accept, &a, out)) {
     case ANSWER_SUCCESS:
         r->success(&a, resp, args, out);
         break;

@@ -86,8 +86,8 @@ enum {
     ANSWER_ACCEPT_TEXT = 2,
 };
 
-/* How one tool reads its answer: the one part that differs between tools.
- * Every reader then has the same shape (answer_run). */
+/* How one tool reads its answer: the one part that differs between tools,
+ * named by its tool_def.reader; tool_read (tools/tool.h) does the rest. */
 struct answer_reader {
     const struct answer_effect *effect; /* NULL for a read-only tool */
     /* A success: a->root and a->data hold the answer (a is borrowed). */
@@ -97,19 +97,8 @@ struct answer_reader {
      * whose message MSG91's is, or with none. */
     void (*refused)(const struct answer *a, json_t *args, struct tool_outcome *out);
     const struct answer_hint *hints; /* ended by a NULL message; may be NULL */
+    unsigned accept;                 /* ANSWER_ACCEPT_*: what else is a success */
 };
-
-/* answer_read, then the reader's success or refusal, then answer_finish:
- * the whole of a tool's read function. */
-void answer_run(const struct answer_reader *r, const struct tool_read_ctx *ctx,
-                const struct http_response *resp, json_t *args, struct tool_outcome *out);
-
-/* answer_run that also takes what accept (ANSWER_ACCEPT_*) names as a
- * success. */
-void answer_run_accepting(const struct answer_reader *r, unsigned accept,
-                          const struct tool_read_ctx *ctx,
-                          const struct http_response *resp, json_t *args,
-                          struct tool_outcome *out);
 
 /* Whether the refusal's message is text, ignoring case, since MSG91 has
  * changed capitalisation before. */

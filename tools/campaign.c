@@ -202,10 +202,4 @@ static void read_campaigns(const struct answer *a, const struct http_response *r
                                   : NULL);
 }
 
-void list_campaigns_read(const struct tool_read_ctx *ctx,
-                         const struct http_response *resp, json_t *args,
-                         struct tool_outcome *out)
-{
-    static const struct answer_reader reader = {NULL, read_campaigns, NULL, NULL};
-    answer_run(&reader, ctx, resp, args, out);
-}
+const struct answer_reader list_campaigns_reader = {.success = read_campaigns};

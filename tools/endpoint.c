@@ -40,22 +40,17 @@ static const char *place_word(enum tool_place place)
 
 int endpoint_parse_place(const char *spec, enum tool_place *place, const char **name)
 {
-    static const struct {
-        const char *word;
-        enum tool_place place;
-    } words[] = {
-        {"path", TOOL_PLACE_PATH},
-        {"query", TOOL_PLACE_QUERY},
-        {"body", TOOL_PLACE_BODY},
-        {"omit", TOOL_PLACE_OMIT},
-    };
+    /* The places a spec may name, by their words (place_word). */
+    static const enum tool_place named[] = {TOOL_PLACE_PATH, TOOL_PLACE_QUERY,
+                                            TOOL_PLACE_BODY, TOOL_PLACE_OMIT};
     const char *colon = strchr(spec, ':');
     size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
-        if (strlen(words[i].word) == len && strncmp(spec, words[i].word, len) == 0) {
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+        const char *word = place_word(named[i]);
+        if (strlen(word) == len && strncmp(spec, word, len) == 0) {
             if (colon && !colon[1])
                 return -1;
-            *place = words[i].place;
+            *place = named[i];
             *name = colon ? colon + 1 : NULL;
             return 0;
         }

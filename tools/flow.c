@@ -112,11 +112,5 @@ static const struct answer_hint flow_hints[] = {
     {NULL, NULL},
 };
 
-static const struct answer_reader flow_reader = {&flow_effect, flow_success, NULL,
-                                                 flow_hints};
-
-void send_sms_flow_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
-                        json_t *args, struct tool_outcome *out)
-{
-    answer_run(&flow_reader, ctx, resp, args, out);
-}
+const struct answer_reader send_sms_flow_reader = {
+    .effect = &flow_effect, .success = flow_success, .hints = flow_hints};

@@ -136,14 +136,8 @@ static void send_success(const struct answer *a, const struct http_response *res
                                   mobile_digits(args, buf)));
 }
 
-static const struct answer_reader send_reader = {&send_effect, send_success, NULL,
-                                                 send_hints};
-
-void send_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
-                   json_t *args, struct tool_outcome *out)
-{
-    answer_run(&send_reader, ctx, resp, args, out);
-}
+const struct answer_reader send_otp_reader = {
+    .effect = &send_effect, .success = send_success, .hints = send_hints};
 
 int resend_otp_build(const struct tool_build_ctx *ctx, json_t *args,
                      struct http_request *req, char **error)
@@ -178,14 +172,8 @@ static void resend_success(const struct answer *a, const struct http_response *r
                                   retry_type ? retry_type : "text"));
 }
 
-static const struct answer_reader resend_reader = {&resend_effect, resend_success, NULL,
-                                                   resend_hints};
-
-void resend_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
-                     json_t *args, struct tool_outcome *out)
-{
-    answer_run(&resend_reader, ctx, resp, args, out);
-}
+const struct answer_reader resend_otp_reader = {
+    .effect = &resend_effect, .success = resend_success, .hints = resend_hints};
 
 int verify_otp_build(const struct tool_build_ctx *ctx, json_t *args,
                      struct http_request *req, char **error)
@@ -244,11 +232,5 @@ static void verify_success(const struct answer *a, const struct http_response *r
     verify_result(out, NULL, message ? message : "OTP verified success", args);
 }
 
-static const struct answer_reader verify_reader = {&verify_effect, verify_success,
-                                                   verify_refused, NULL};
-
-void verify_otp_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
-                     json_t *args, struct tool_outcome *out)
-{
-    answer_run(&verify_reader, ctx, resp, args, out);
-}
+const struct answer_reader verify_otp_reader = {
+    .effect = &verify_effect, .success = verify_success, .refused = verify_refused};

@@ -236,15 +236,11 @@ static void read_accepted(const struct answer *a, const struct http_response *re
     answer_success(out, result);
 }
 
-void create_user_events_read(const struct tool_read_ctx *ctx,
-                             const struct http_response *resp, json_t *args,
-                             struct tool_outcome *out)
-{
-    static const struct answer_reader reader = {&events_effect, read_accepted, NULL,
-                                                NULL};
-    answer_run_accepting(&reader, ANSWER_ACCEPT_ANY | ANSWER_ACCEPT_TEXT, ctx, resp, args,
-                         out);
-}
+const struct answer_reader create_user_events_reader = {
+    .effect = &events_effect,
+    .success = read_accepted,
+    .accept = ANSWER_ACCEPT_ANY | ANSWER_ACCEPT_TEXT,
+};
 
 /* ---- get_event_types ---- */
 
@@ -312,13 +308,8 @@ static void read_event_types(const struct answer *a, const struct http_response 
                               : NULL);
 }
 
-void get_event_types_read(const struct tool_read_ctx *ctx,
-                          const struct http_response *resp, json_t *args,
-                          struct tool_outcome *out)
-{
-    static const struct answer_reader reader = {NULL, read_event_types, NULL, NULL};
-    answer_run_accepting(&reader, ANSWER_ACCEPT_ANY, ctx, resp, args, out);
-}
+const struct answer_reader get_event_types_reader = {.success = read_event_types,
+                                                     .accept = ANSWER_ACCEPT_ANY};
 
 /* ---- get_failed_events ---- */
 
@@ -410,11 +401,8 @@ static void failed_events_refused(const struct answer *a, json_t *args,
         answer_refused(a, NULL, out);
 }
 
-void get_failed_events_read(const struct tool_read_ctx *ctx,
-                            const struct http_response *resp, json_t *args,
-                            struct tool_outcome *out)
-{
-    static const struct answer_reader reader = {NULL, read_failed_events,
-                                                failed_events_refused, NULL};
-    answer_run_accepting(&reader, ANSWER_ACCEPT_ANY, ctx, resp, args, out);
-}
+const struct answer_reader get_failed_events_reader = {
+    .success = read_failed_events,
+    .refused = failed_events_refused,
+    .accept = ANSWER_ACCEPT_ANY,
+};

@@ -119,6 +119,15 @@ static const struct tool_param list_campaigns_params[] = {
     {NULL, TOOL_PLACE_DEFAULT, NULL, false},
 };
 
+/* The MCP annotations of the two kinds of tool here: those that send,
+ * record or use up something at MSG91, so that a second call is not the
+ * same as one, and those that only read. All reach MSG91, an open world;
+ * none deletes anything. */
+#define WRITES_HINTS                                                                     \
+    .read_only = false, .destructive = false, .idempotent = false, .open_world = true
+#define READS_HINTS                                                                      \
+    .read_only = true, .destructive = false, .idempotent = true, .open_world = true
+
 /* Descriptions are read by models: each says when to use the tool and what
  * to do next, and stays well under the ~2 KB some hosts keep. */
 
@@ -133,15 +142,12 @@ static const struct tool_def send_otp = {
         "arrive or expired, prefer resend_otp. Mobile numbers need the country code "
         "(e.g. +919876543210). With your own `otp`, leave otp_length out (it follows the "
         "code) or give the code's length." RETRY_WITH_SAME_KEY,
-    .read_only = false,
-    .destructive = false,
-    .idempotent = false,
-    .open_world = true,
+    WRITES_HINTS,
     .endpoint = {"POST", "/api/v5/otp", NULL},
     .params = send_otp_params,
     .arg_default = {"template_id", SERVICE_SETTING_OTP_TEMPLATE},
     .build = send_otp_build,
-    .read = send_otp_read,
+    .reader = &send_otp_reader,
     .sends = true,
     .recipient_limit = true,
     .recipients = mobile_recipient,
@@ -155,14 +161,11 @@ static const struct tool_def resend_otp = {
         "send_otp, when the person says the code did not arrive or it expired; MSG91 "
         "allows two retries per code. Then ask for the code and call "
         "verify_otp." RETRY_WITH_SAME_KEY,
-    .read_only = false,
-    .destructive = false,
-    .idempotent = false,
-    .open_world = true,
+    WRITES_HINTS,
     .endpoint = {"GET", "/api/v5/otp/retry", NULL},
     .params = resend_otp_params,
     .build = resend_otp_build,
-    .read = resend_otp_read,
+    .reader = &resend_otp_reader,
     .sends = true,
     .recipient_limit = true,
     .recipients = mobile_recipient,
@@ -179,14 +182,11 @@ static const struct tool_def verify_otp = {
         "not_found (no OTP pending: call send_otp first), or already_verified, which "
         "means the number IS verified (an earlier check of this code succeeded), not "
         "that the code was wrong: treat it as done and do not ask for the code again.",
-    .read_only = false,
-    .destructive = false,
-    .idempotent = false,
-    .open_world = true,
+    WRITES_HINTS,
     .endpoint = {"GET", "/api/v5/otp/verify", NULL},
     .params = verify_otp_params,
     .build = verify_otp_build,
-    .read = verify_otp_read,
+    .reader = &verify_otp_reader,
 };
 
 static const struct tool_def send_sms_flow = {
@@ -200,14 +200,11 @@ static const struct tool_def send_sms_flow = {
         "retried automatically: do not call it twice for the same message. MSG91 "
         "rejects the same SMS to the same number within 10 seconds as a duplicate "
         "(error 311)." RETRY_WITH_SAME_KEY,
-    .read_only = false,
-    .destructive = false,
-    .idempotent = false,
-    .open_world = true,
+    WRITES_HINTS,
     .endpoint = {"POST", "/api/v5/flow", NULL},
     .params = send_sms_flow_params,
     .build = send_sms_flow_build,
-    .read = send_sms_flow_read,
+    .reader = &send_sms_flow_reader,
     .sends = true,
     .recipients = flow_recipients,
 };
@@ -223,14 +220,11 @@ static const struct tool_def create_user_events = {
         "events first and marks them failed later when the id is not in the phonebook "
         "or the data is invalid; check with get_failed_events. Use get_event_types to "
         "see which event names exist." RETRY_WITH_SAME_KEY,
-    .read_only = false,
-    .destructive = false,
-    .idempotent = false,
-    .open_world = true,
+    WRITES_HINTS,
     .endpoint = {"POST", "/api/v5/segmento/api/v1/events", NULL},
     .params = create_user_events_params,
     .build = create_user_events_build,
-    .read = create_user_events_read,
+    .reader = &create_user_events_reader,
     .sends = true,
     .recipients = events_recipient,
 };
@@ -242,14 +236,11 @@ static const struct tool_def get_event_types = {
         "List the event types defined in the MSG91 Segmento account (name, id, "
         "description, and every field MSG91 sent under upstream). Read-only. Use before "
         "create_user_events to pick event names.",
-    .read_only = true,
-    .destructive = false,
-    .idempotent = true,
-    .open_world = true,
+    READS_HINTS,
     .endpoint = {"GET", "/api/v5/segmento/api/v1/event-types", NULL},
     .params = get_event_types_params,
     .build = get_event_types_build,
-    .read = get_event_types_read,
+    .reader = &get_event_types_reader,
 };
 
 static const struct tool_def get_failed_events = {
@@ -261,15 +252,12 @@ static const struct tool_def get_failed_events = {
         "between two dates (YYYY-MM-DD). Read-only. Get campaign ids from "
         "list_campaigns and pass them as strings (\"1032\"). Ask for the next page while "
         "page * limit < total.",
-    .read_only = true,
-    .destructive = false,
-    .idempotent = true,
-    .open_world = true,
+    READS_HINTS,
     .endpoint = {"POST", "/api/v5/segmento/api/v1/campaigns/{campaign_id}/failed-events",
                  NULL},
     .params = get_failed_events_params,
     .build = get_failed_events_build,
-    .read = get_failed_events_read,
+    .reader = &get_failed_events_reader,
 };
 
 static const struct tool_def list_campaigns = {
@@ -279,14 +267,11 @@ static const struct tool_def list_campaigns = {
         "List the MSG91 campaigns of the account, a page at a time (id, name, slug, "
         "whether active, channels), with the page count and total. Read-only. Ask for "
         "the next page while page < total_pages.",
-    .read_only = true,
-    .destructive = false,
-    .idempotent = true,
-    .open_world = true,
+    READS_HINTS,
     .endpoint = {"GET", "/api/v5/campaign/api/campaigns", NULL},
     .params = list_campaigns_params,
     .build = list_campaigns_build,
-    .read = list_campaigns_read,
+    .reader = &list_campaigns_reader,
 };
 
 const struct tool_def *const tool_table[] = {

@@ -1,9 +1,9 @@
 /* The tool table: what each MSG91 tool is (name, text for the model,
- * annotations, schemas, endpoint) and its two functions, one that turns
- * valid arguments into the upstream request and one that turns the
- * upstream answer into a result. Adding a tool means a schema pair under
- * schemas/, one entry in tool_table (tools/table.c) and those two functions.
- * Design note: doc/tools.md. */
+ * annotations, schemas, endpoint), the function that turns valid arguments
+ * into the upstream request and the reader that turns the upstream answer
+ * into a result (tools/answer.h). Adding a tool means a schema pair under
+ * schemas/, one entry in tool_table (tools/table.c), its build function and
+ * its reader. Design note: doc/tools.md. */
 #ifndef MSG91_TOOL_H
 #define MSG91_TOOL_H
 
@@ -47,6 +47,7 @@ struct tool_endpoint {
 };
 
 struct tool_def;
+struct answer_reader;
 
 /* What the request builder may use besides the arguments. */
 struct tool_build_ctx {
@@ -85,19 +86,14 @@ struct tool_outcome {
 /* Fills req (method, url, body, content_type, retryable) from args, which
  * have already passed the input schema. Returns 0, or -1 with *error set to a
  * malloc'd sentence (e.g. no template id configured). */
-typedef int (*tool_build_fn)(const struct tool_build_ctx *ctx, json_t *args,
-                             struct http_request *req, char **error);
-
-/* Turns the upstream answer into an outcome. args are the call's arguments. */
-typedef void (*tool_read_fn)(const struct tool_read_ctx *ctx,
-                             const struct http_response *resp, json_t *args,
-                             struct tool_outcome *out);
+typedef int tool_build_fn(const struct tool_build_ctx *ctx, json_t *args,
+                          struct http_request *req, char **error);
 
 /* A sending tool's recipients: appends to out (a JSON array) each number
  * the call sends to, as digits with the country code, for the country
  * allowlist and the per-recipient limit. args have passed the input
  * schema. Returns 0, or -1 when memory ran out. */
-typedef int (*tool_recipients_fn)(json_t *args, json_t *out);
+typedef int tool_recipients_fn(json_t *args, json_t *out);
 
 /* An argument whose default comes from a setting the tools add to the
  * configuration (SERVICE_SETTINGS in tools/service.h). */
@@ -119,15 +115,16 @@ struct tool_def {
      * computes for an argument travels there (tools/endpoint.h). */
     const struct tool_param *params;
     struct tool_arg_default arg_default;
-    tool_build_fn build;
-    tool_read_fn read;
+    tool_build_fn *build;
+    /* How the answer becomes an outcome (tools/answer.h): tool_read. */
+    const struct answer_reader *reader;
     /* Safe sends (doc/server.md): the tool sends messages, so it takes an
      * idempotency_key and the duplicate guard and the send limits apply. */
     bool sends;
     /* Counts against the per-recipient hourly limit
      * (SERVICE_LIMIT_CODES_PER_RECIPIENT_HOUR). */
     bool recipient_limit;
-    tool_recipients_fn recipients; /* NULL: none to check */
+    tool_recipients_fn *recipients; /* NULL: none to check */
 };
 
 extern const struct tool_def *const tool_table[];
@@ -135,6 +132,11 @@ extern const unsigned tool_table_len;
 
 /* Borrowed pointer to the tool with this exact name, or NULL. */
 const struct tool_def *tool_find(const char *name);
+
+/* Turns the upstream answer to a call of ctx->tool into an outcome, as its
+ * reader says. args are the call's arguments. */
+void tool_read(const struct tool_read_ctx *ctx, const struct http_response *resp,
+               json_t *args, struct tool_outcome *out);
 
 /* Releases what an outcome holds and zeroes it. */
 void tool_outcome_finish(struct tool_outcome *out);

@@ -4,12 +4,5 @@
  * never bind to the loader's functions of the same names. */
 #include "upstream/module.h"
 
-__attribute__((visibility("default"))) const struct http_module_api http_module_api = {
-    .abi_version = HTTP_MODULE_ABI,
-    .engine_create = http_engine_create,
-    .submit = http_submit,
-    .cancel = http_cancel,
-    .inflight = http_engine_inflight,
-    .queued = http_engine_queued,
-    .engine_destroy = http_engine_destroy,
-};
+__attribute__((visibility("default"))) const struct http_module_api http_module_api =
+    MODULE_TABLE(HTTP_MODULE_ABI, HTTP_MODULE_FUNCTIONS);

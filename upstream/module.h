@@ -5,22 +5,24 @@
 #define UPSTREAM_MODULE_H
 
 #include "upstream/http.h"
+#include "util/module.h"
 
 #define HTTP_MODULE_ABI 1
 #define HTTP_MODULE_SYMBOL "http_module_api"
 #define HTTP_MODULE_FILE "upstream-http.so"
 
+/* The table's members and the http.h function each one is. */
+#define HTTP_MODULE_FUNCTIONS(X)                                                         \
+    X(engine_create, http_engine_create)                                                 \
+    X(submit, http_submit)                                                               \
+    X(cancel, http_cancel)                                                               \
+    X(inflight, http_engine_inflight)                                                    \
+    X(queued, http_engine_queued)                                                        \
+    X(engine_destroy, http_engine_destroy)
+
 struct http_module_api {
     int abi_version;
-    int (*engine_create)(struct http_engine **out, uv_loop_t *loop,
-                         const struct http_engine_options *opts);
-    int (*submit)(struct http_engine *engine, struct http_request *req, http_done_cb done,
-                  http_stage_cb stage, void *data, struct http_call **call);
-    void (*cancel)(struct http_call *call);
-    unsigned (*inflight)(const struct http_engine *engine);
-    unsigned (*queued)(const struct http_engine *engine);
-    void (*engine_destroy)(struct http_engine *engine, void (*closed)(void *data),
-                           void *data);
+    HTTP_MODULE_FUNCTIONS(MODULE_MEMBER)
 };
 
 extern const struct http_module_api http_module_api;

@@ -18,6 +18,18 @@
     _Static_assert(offsetof(type, abi_version) == 0,                                     \
                    "the ABI number opens the module table")
 
+/* A module's table from one list of X(member, function) pairs, written
+ * once in the module's header: MODULE_MEMBER declares each member of the
+ * table type as a pointer of its function's own type, so the table cannot
+ * drift from the prototypes, and MODULE_TABLE sets each member to its
+ * function. */
+#define MODULE_MEMBER(member, function) __typeof__(function) *member;
+#define MODULE_ENTRY(member, function) .member = function,
+#define MODULE_TABLE(abi, FUNCTIONS)                                                     \
+    {                                                                                    \
+        .abi_version = (abi), FUNCTIONS(MODULE_ENTRY)                                    \
+    }
+
 /* What to load and how to name it in sentences (positional initialisers
  * list the members in this order). */
 struct module_spec {

@@ -178,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct tool_read_ctx ctx = {
         .tool = tool, .timeout_ms = 15000, .endpoint = &tool->endpoint};
     struct tool_outcome out = {0};
-    tool->read(&ctx, &resp, data[5] & 4 ? args_minimal[t] : args_full[t], &out);
+    tool_read(&ctx, &resp, data[5] & 4 ? args_minimal[t] : args_full[t], &out);
     check_outcome(t, &out);
     tool_outcome_finish(&out);
     free(body);
