@@ -917,10 +917,8 @@ struct compiler {
 
 static struct node *compile_node(struct compiler *c, json_t *js, unsigned depth);
 
-static void compile_fail(struct compiler *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void compile_fail(struct compiler *c, const char *fmt, ...)
+static __attribute__((format(printf, 2, 3))) void compile_fail(struct compiler *c,
+                                                               const char *fmt, ...)
 {
     if (c->error)
         return;
@@ -1629,22 +1627,20 @@ struct schema *schema_compile(struct schema_registry *reg, json_t *doc,
             goto fail;
         }
     }
-    map_finish(&c.nodes);
-    map_finish(&c.cres);
-    schema_registry_destroy(c.reg);
-    schema_registry_destroy(meta);
-    return s;
+    goto done;
 
 nomem:
     compile_fail(&c, "out of memory");
 fail:
     *error = c.error;
+    schema_destroy(s);
+    s = NULL;
+done:
     map_finish(&c.nodes);
     map_finish(&c.cres);
     schema_registry_destroy(c.reg);
     schema_registry_destroy(meta);
-    schema_destroy(s);
-    return NULL;
+    return s;
 }
 
 void schema_destroy(struct schema *s)
