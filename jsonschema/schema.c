@@ -865,7 +865,7 @@ struct node {
     json_t *const_value, *enum_values; /* borrowed from src */
     struct schema_regex *pattern;
     const char *pattern_src;
-    enum schema_format format;
+    schema_format_check *format; /* NULL: none, or an annotation only */
     const char *format_name;
 
     struct node *ref;
@@ -1962,7 +1962,7 @@ static bool check_string(const struct vctx *c, const struct node *n, const char 
         }
     }
     if (n->format && c->st->schema->format_assertion && (ok || c->collect) &&
-        !schema_format_valid(n->format, s, len)) {
+        !n->format(s, len)) {
         ok = false;
         report(c, path, "format", "must be a valid %s", n->format_name);
     }
