@@ -803,22 +803,14 @@ enum {
     V_ALL = 0xf,
 };
 
-/* Flags for the keywords that have no pointer of their own to test. */
+/* Flags for the number keywords, whose every value is meaningful. (An
+ * absent count keeps a default that never fails: 0 or SIZE_MAX.) */
 enum {
     K_MINIMUM = 1 << 0,
     K_MAXIMUM = 1 << 1,
     K_EXMIN = 1 << 2,
     K_EXMAX = 1 << 3,
     K_MULTIPLE = 1 << 4,
-    K_MINLEN = 1 << 5,
-    K_MAXLEN = 1 << 6,
-    K_MINITEMS = 1 << 7,
-    K_MAXITEMS = 1 << 8,
-    K_UNIQUE = 1 << 9,
-    K_MINPROPS = 1 << 10,
-    K_MAXPROPS = 1 << 11,
-    K_MAXCONTAINS = 1 << 12,
-    K_CONST = 1 << 13,
 };
 
 /* A resource as the validator sees it: its $dynamicAnchors, so that
@@ -858,7 +850,8 @@ struct node {
      * most nodes in tool schemas have none, and skip those checks. */
     bool inplace;
     unsigned types;
-    unsigned flags;
+    unsigned flags; /* K_* */
+    bool unique;
     struct num minimum, maximum, exmin, exmax, multiple;
     size_t min_len, max_len, min_items, max_items, min_props, max_props;
     size_t min_contains, max_contains;
@@ -1202,15 +1195,13 @@ static void compile_type(struct compiler *c, struct node *n, json_t *v)
         compile_fail(c, "\"type\" must name JSON types");
 }
 
-/* The keywords that hold a number or a count, with where each goes in
- * struct node and the flag that says it is set (0: no flag). */
-struct limit_keyword {
+/* The keywords that hold a number, with where each goes in struct node and
+ * the flag that says it is set. */
+static const struct {
     const char *kw;
     size_t offset;
     unsigned flag;
-};
-
-static const struct limit_keyword number_keywords[] = {
+} number_keywords[] = {
     {"minimum", offsetof(struct node, minimum), K_MINIMUM},
     {"maximum", offsetof(struct node, maximum), K_MAXIMUM},
     {"exclusiveMinimum", offsetof(struct node, exmin), K_EXMIN},
@@ -1218,33 +1209,33 @@ static const struct limit_keyword number_keywords[] = {
     {"multipleOf", offsetof(struct node, multiple), K_MULTIPLE},
 };
 
-static const struct limit_keyword count_keywords[] = {
-    {"minLength", offsetof(struct node, min_len), K_MINLEN},
-    {"maxLength", offsetof(struct node, max_len), K_MAXLEN},
-    {"minItems", offsetof(struct node, min_items), K_MINITEMS},
-    {"maxItems", offsetof(struct node, max_items), K_MAXITEMS},
-    {"minProperties", offsetof(struct node, min_props), K_MINPROPS},
-    {"maxProperties", offsetof(struct node, max_props), K_MAXPROPS},
-    {"minContains", offsetof(struct node, min_contains), 0},
-    {"maxContains", offsetof(struct node, max_contains), K_MAXCONTAINS},
+/* The keywords that hold a count, with where each goes in struct node. */
+static const struct {
+    const char *kw;
+    size_t offset;
+} count_keywords[] = {
+    {"minLength", offsetof(struct node, min_len)},
+    {"maxLength", offsetof(struct node, max_len)},
+    {"minItems", offsetof(struct node, min_items)},
+    {"maxItems", offsetof(struct node, max_items)},
+    {"minProperties", offsetof(struct node, min_props)},
+    {"maxProperties", offsetof(struct node, max_props)},
+    {"minContains", offsetof(struct node, min_contains)},
+    {"maxContains", offsetof(struct node, max_contains)},
 };
 
 static void compile_limits(struct compiler *c, struct node *n, json_t *js)
 {
     char *base = (char *)n;
-    for (size_t i = 0; i < sizeof(number_keywords) / sizeof(number_keywords[0]); i++) {
-        const struct limit_keyword *k = &number_keywords[i];
-        if (get_num(c, js, k->kw, (struct num *)(base + k->offset)))
-            n->flags |= k->flag;
-    }
+    for (size_t i = 0; i < sizeof(number_keywords) / sizeof(number_keywords[0]); i++)
+        if (get_num(c, js, number_keywords[i].kw,
+                    (struct num *)(base + number_keywords[i].offset)))
+            n->flags |= number_keywords[i].flag;
     if ((n->flags & K_MULTIPLE) && n->multiple.d <= 0)
         return compile_fail(c, "\"multipleOf\" must be greater than 0");
-    n->min_contains = 1;
-    for (size_t i = 0; i < sizeof(count_keywords) / sizeof(count_keywords[0]); i++) {
-        const struct limit_keyword *k = &count_keywords[i];
-        if (get_count(c, js, k->kw, (size_t *)(base + k->offset)))
-            n->flags |= k->flag;
-    }
+    for (size_t i = 0; i < sizeof(count_keywords) / sizeof(count_keywords[0]); i++)
+        get_count(c, js, count_keywords[i].kw,
+                  (size_t *)(base + count_keywords[i].offset));
 }
 
 static void compile_pattern(struct compiler *c, struct node *n, json_t *v)
@@ -1303,18 +1294,14 @@ static void compile_validation(struct compiler *c, struct node *n, json_t *js)
     json_t *v;
     if ((v = json_object_get(js, "type")))
         compile_type(c, n, v);
-    if ((v = json_object_get(js, "const"))) {
-        n->const_value = v;
-        n->flags |= K_CONST;
-    }
+    n->const_value = json_object_get(js, "const");
     if ((v = json_object_get(js, "enum"))) {
         if (!json_is_array(v))
             return compile_fail(c, "\"enum\" must be an array");
         n->enum_values = v;
     }
     compile_limits(c, n, js);
-    if (json_is_true(json_object_get(js, "uniqueItems")))
-        n->flags |= K_UNIQUE;
+    n->unique = json_is_true(json_object_get(js, "uniqueItems"));
     if ((v = json_object_get(js, "pattern")) && !c->error)
         compile_pattern(c, n, v);
     if (!c->error)
@@ -1433,6 +1420,9 @@ static struct node *compile_node(struct compiler *c, json_t *js, unsigned depth)
     n->src = json_incref(js);
     n->next_all = s->all;
     s->all = n;
+    /* The counts no keyword limits; "contains" alone wants one match. */
+    n->max_len = n->max_items = n->max_props = n->max_contains = SIZE_MAX;
+    n->min_contains = 1;
 
     struct reg_resource *where = reg_find(c->reg, REG_WHERE, js, NULL);
     if (!where) {
@@ -1927,6 +1917,39 @@ static bool equal_or_deep(const struct vctx *c, const json_t *a, const json_t *b
     return same;
 }
 
+/* What minLength and maxLength, minItems and maxItems, minProperties and
+ * maxProperties count, as their messages word it: "must <verb> at least
+ * 2 <many><tail>". */
+struct count_words {
+    const char *min_kw, *max_kw;
+    const char *verb, *one, *many, *tail;
+};
+
+static const struct count_words length_words = {"minLength", "maxLength",  "be",
+                                                "character", "characters", " long"};
+static const struct count_words item_words = {"minItems", "maxItems", "have",
+                                              "item",     "items",    ""};
+static const struct count_words property_words = {
+    "minProperties", "maxProperties", "have", "property", "properties", ""};
+
+/* A count (of characters, items or properties) against its bounds. */
+static bool check_count(const struct vctx *c, const struct ipath *path, size_t count,
+                        size_t min, size_t max, const struct count_words *w)
+{
+    bool ok = true;
+    if (count < min) {
+        ok = false;
+        report(c, path, w->min_kw, "must %s at least %zu %s%s", w->verb, min,
+               min == 1 ? w->one : w->many, w->tail);
+    }
+    if (count > max) {
+        ok = false;
+        report(c, path, w->max_kw, "must %s at most %zu %s%s", w->verb, max,
+               max == 1 ? w->one : w->many, w->tail);
+    }
+    return ok;
+}
+
 /* Checks the string keywords on s; shared by string instances and by
  * property names, which have no json_t of their own. */
 static bool check_string(const struct vctx *c, const struct node *n, const char *s,
@@ -1935,21 +1958,9 @@ static bool check_string(const struct vctx *c, const struct node *n, const char 
     bool ok = true;
     /* A string has at most as many characters as bytes, so most lengths
      * are settled without counting. */
-    if ((n->flags & (K_MINLEN | K_MAXLEN)) &&
-        (((n->flags & K_MAXLEN) && len > n->max_len) ||
-         ((n->flags & K_MINLEN) && len / 4 < n->min_len))) {
-        size_t chars = utf8_length(s, len);
-        if ((n->flags & K_MINLEN) && chars < n->min_len) {
-            ok = false;
-            report(c, path, "minLength", "must be at least %zu character%s long",
-                   n->min_len, n->min_len == 1 ? "" : "s");
-        }
-        if ((n->flags & K_MAXLEN) && chars > n->max_len) {
-            ok = false;
-            report(c, path, "maxLength", "must be at most %zu character%s long",
-                   n->max_len, n->max_len == 1 ? "" : "s");
-        }
-    }
+    if (len > n->max_len || len / 4 < n->min_len)
+        ok = check_count(c, path, utf8_length(s, len), n->min_len, n->max_len,
+                         &length_words);
     if (n->pattern && (ok || c->collect)) {
         int m = schema_regex_match(n->pattern, s, len);
         if (m != 1) {
@@ -2368,17 +2379,9 @@ static bool apply_object(const struct vctx *c, const struct node *n, json_t *ins
                          unsigned depth)
 {
     bool ok = true;
-    size_t size = json_object_size(inst);
-    if ((n->flags & K_MINPROPS) && size < n->min_props) {
-        report(c, path, "minProperties", "must have at least %zu properties",
-               n->min_props);
+    if (!check_count(c, path, json_object_size(inst), n->min_props, n->max_props,
+                     &property_words))
         FAILED();
-    }
-    if ((n->flags & K_MAXPROPS) && size > n->max_props) {
-        report(c, path, "maxProperties", "must have at most %zu properties",
-               n->max_props);
-        FAILED();
-    }
     if ((n->n_required || n->n_dep_required) && !check_required(c, n, inst, path))
         FAILED();
     for (size_t d = 0; d < n->n_dep_schemas; d++)
@@ -2401,7 +2404,7 @@ static bool apply_contains(const struct vctx *c, const struct node *n, json_t *i
     bool ok = true;
     struct vctx q = {c->st, false};
     size_t count = 0;
-    bool need_all = (n->flags & K_MAXCONTAINS) != 0;
+    bool need_all = n->max_contains != SIZE_MAX;
     for (size_t i = 0; i < json_array_size(inst); i++) {
         struct ipath sub = {path, NULL, 0, i};
         count += apply(&q, n->contains, json_array_get(inst, i), &sub, scope, depth + 1);
@@ -2430,17 +2433,10 @@ static bool apply_array(const struct vctx *c, const struct node *n, json_t *inst
 {
     bool ok = true;
     size_t size = json_array_size(inst);
-    if ((n->flags & K_MINITEMS) && size < n->min_items) {
-        report(c, path, "minItems", "must have at least %zu item%s", n->min_items,
-               n->min_items == 1 ? "" : "s");
+    if (!check_count(c, path, size, n->min_items, n->max_items, &item_words))
         FAILED();
-    }
-    if ((n->flags & K_MAXITEMS) && size > n->max_items) {
-        report(c, path, "maxItems", "must have at most %zu items", n->max_items);
-        FAILED();
-    }
     size_t i, j;
-    if ((n->flags & K_UNIQUE) && !items_unique(c, inst, &i, &j)) {
+    if (n->unique && !items_unique(c, inst, &i, &j)) {
         report(c, path, "uniqueItems",
                "must not contain duplicates (items %zu and %zu are equal)", i, j);
         FAILED();
@@ -2559,7 +2555,7 @@ static bool apply_values(const struct vctx *c, const struct node *n, json_t *ins
         FAILED();
     if (n->dynref && !apply(c, dynamic_target(n, scope), inst, path, scope, depth + 1))
         FAILED();
-    if ((n->flags & K_CONST) && !equal_or_deep(c, n->const_value, inst)) {
+    if (n->const_value && !equal_or_deep(c, n->const_value, inst)) {
         report_const(c, n, path);
         FAILED();
     }
@@ -2736,8 +2732,7 @@ static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
     switch (json_typeof(inst)) {
     case JSON_INTEGER:
     case JSON_REAL:
-        if ((n->flags & (K_MINIMUM | K_MAXIMUM | K_EXMIN | K_EXMAX | K_MULTIPLE)) &&
-            !check_number(c, n, inst, path))
+        if (n->flags && !check_number(c, n, inst, path))
             FAILED();
         break;
     case JSON_STRING:
