@@ -803,15 +803,9 @@ enum {
     V_ALL = 0xf,
 };
 
-/* Flags for the number keywords, whose every value is meaningful. (An
- * absent count keeps a default that never fails: 0 or SIZE_MAX.) */
-enum {
-    K_MINIMUM = 1 << 0,
-    K_MAXIMUM = 1 << 1,
-    K_EXMIN = 1 << 2,
-    K_EXMAX = 1 << 3,
-    K_MULTIPLE = 1 << 4,
-};
+/* The bounds on a number (minimum, maximum, exclusiveMinimum and
+ * exclusiveMaximum), in the order of number_bounds. */
+#define NUMBER_BOUNDS 4
 
 /* A resource as the validator sees it: its $dynamicAnchors, so that
  * "$dynamicRef" can look them up along the dynamic scope. */
@@ -850,9 +844,10 @@ struct node {
      * most nodes in tool schemas have none, and skip those checks. */
     bool inplace;
     unsigned types;
-    unsigned flags; /* K_* */
+    unsigned bounds_set; /* bit i: number_bounds[i] is set */
+    struct num bounds[NUMBER_BOUNDS];
+    struct num multiple; /* 0 when absent: a set one is above 0 */
     bool unique;
-    struct num minimum, maximum, exmin, exmax, multiple;
     size_t min_len, max_len, min_items, max_items, min_props, max_props;
     size_t min_contains, max_contains;
     json_t *const_value, *enum_values; /* borrowed from src */
@@ -1195,18 +1190,17 @@ static void compile_type(struct compiler *c, struct node *n, json_t *v)
         compile_fail(c, "\"type\" must name JSON types");
 }
 
-/* The keywords that hold a number, with where each goes in struct node and
- * the flag that says it is set. */
+/* Each bound on a number: which results of num_cmp(instance, bound) (-1,
+ * 0 or 1) fail it, and what a failing instance is told it must be. */
 static const struct {
     const char *kw;
-    size_t offset;
-    unsigned flag;
-} number_keywords[] = {
-    {"minimum", offsetof(struct node, minimum), K_MINIMUM},
-    {"maximum", offsetof(struct node, maximum), K_MAXIMUM},
-    {"exclusiveMinimum", offsetof(struct node, exmin), K_EXMIN},
-    {"exclusiveMaximum", offsetof(struct node, exmax), K_EXMAX},
-    {"multipleOf", offsetof(struct node, multiple), K_MULTIPLE},
+    bool fails[3];
+    const char *must_be;
+} number_bounds[NUMBER_BOUNDS] = {
+    {"minimum", {true, false, false}, "at least"},
+    {"maximum", {false, false, true}, "at most"},
+    {"exclusiveMinimum", {true, true, false}, "greater than"},
+    {"exclusiveMaximum", {false, true, true}, "less than"},
 };
 
 /* The keywords that hold a count, with where each goes in struct node. */
@@ -1226,13 +1220,12 @@ static const struct {
 
 static void compile_limits(struct compiler *c, struct node *n, json_t *js)
 {
-    char *base = (char *)n;
-    for (size_t i = 0; i < sizeof(number_keywords) / sizeof(number_keywords[0]); i++)
-        if (get_num(c, js, number_keywords[i].kw,
-                    (struct num *)(base + number_keywords[i].offset)))
-            n->flags |= number_keywords[i].flag;
-    if ((n->flags & K_MULTIPLE) && n->multiple.d <= 0)
+    for (unsigned i = 0; i < NUMBER_BOUNDS; i++)
+        if (get_num(c, js, number_bounds[i].kw, &n->bounds[i]))
+            n->bounds_set |= 1u << i;
+    if (get_num(c, js, "multipleOf", &n->multiple) && n->multiple.d <= 0)
         return compile_fail(c, "\"multipleOf\" must be greater than 0");
+    char *base = (char *)n;
     for (size_t i = 0; i < sizeof(count_keywords) / sizeof(count_keywords[0]); i++)
         get_count(c, js, count_keywords[i].kw,
                   (size_t *)(base + count_keywords[i].offset));
@@ -2502,44 +2495,35 @@ report_enum(const struct vctx *c, const struct node *n, const struct ipath *path
     report(c, path, "enum", "must be one of %s", text);
 }
 
-static __attribute__((noinline)) bool check_number(const struct vctx *c,
-                                                   const struct node *n,
-                                                   const json_t *inst,
-                                                   const struct ipath *path)
+static __attribute__((noinline)) void report_number(const struct vctx *c,
+                                                    const struct ipath *path,
+                                                    const char *kw, const char *must_be,
+                                                    const struct num *limit)
+{
+    if (!collecting(c))
+        return;
+    char text[40];
+    num_format(limit, text, sizeof(text));
+    report(c, path, kw, "must be %s %s", must_be, text);
+}
+
+static bool check_number(const struct vctx *c, const struct node *n, const json_t *inst,
+                         const struct ipath *path)
 {
     struct num x;
-    char buf[40] = "";
     bool ok = true;
     num_of(inst, &x);
-    if ((n->flags & K_MINIMUM) && num_cmp(&x, &n->minimum) < 0) {
-        ok = false;
-        if (collecting(c))
-            num_format(&n->minimum, buf, sizeof(buf));
-        report(c, path, "minimum", "must be at least %s", buf);
+    for (unsigned i = 0; i < NUMBER_BOUNDS; i++) {
+        if ((n->bounds_set & (1u << i)) &&
+            number_bounds[i].fails[num_cmp(&x, &n->bounds[i]) + 1]) {
+            ok = false;
+            report_number(c, path, number_bounds[i].kw, number_bounds[i].must_be,
+                          &n->bounds[i]);
+        }
     }
-    if ((n->flags & K_MAXIMUM) && num_cmp(&x, &n->maximum) > 0) {
+    if (n->multiple.d > 0 && !num_multiple(&x, &n->multiple)) {
         ok = false;
-        if (collecting(c))
-            num_format(&n->maximum, buf, sizeof(buf));
-        report(c, path, "maximum", "must be at most %s", buf);
-    }
-    if ((n->flags & K_EXMIN) && num_cmp(&x, &n->exmin) <= 0) {
-        ok = false;
-        if (collecting(c))
-            num_format(&n->exmin, buf, sizeof(buf));
-        report(c, path, "exclusiveMinimum", "must be greater than %s", buf);
-    }
-    if ((n->flags & K_EXMAX) && num_cmp(&x, &n->exmax) >= 0) {
-        ok = false;
-        if (collecting(c))
-            num_format(&n->exmax, buf, sizeof(buf));
-        report(c, path, "exclusiveMaximum", "must be less than %s", buf);
-    }
-    if ((n->flags & K_MULTIPLE) && !num_multiple(&x, &n->multiple)) {
-        ok = false;
-        if (collecting(c))
-            num_format(&n->multiple, buf, sizeof(buf));
-        report(c, path, "multipleOf", "must be a multiple of %s", buf);
+        report_number(c, path, "multipleOf", "a multiple of", &n->multiple);
     }
     return ok;
 }
@@ -2732,7 +2716,7 @@ static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
     switch (json_typeof(inst)) {
     case JSON_INTEGER:
     case JSON_REAL:
-        if (n->flags && !check_number(c, n, inst, path))
+        if ((n->bounds_set || n->multiple.d > 0) && !check_number(c, n, inst, path))
             FAILED();
         break;
     case JSON_STRING:
