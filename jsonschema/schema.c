@@ -822,11 +822,7 @@ struct prop {
     const char *key;
     size_t len;
     struct node *node;
-};
-
-struct pattern_prop {
-    struct schema_regex *re;
-    struct node *node;
+    struct schema_regex *re; /* patternProperties: key compiled */
 };
 
 struct dep_required {
@@ -865,7 +861,7 @@ struct node {
 
     struct prop *props;
     size_t n_props;
-    struct pattern_prop *pprops;
+    struct prop *pprops;
     size_t n_pprops;
     struct node *additional, *property_names, *unevaluated_props;
     struct prop *required; /* names only (node is NULL) */
@@ -882,10 +878,22 @@ struct node {
     struct node *next_all;
 };
 
+/* A block of the memory that holds a schema's nodes and their arrays,
+ * handed out in order and freed with the schema. */
+struct block {
+    struct block *next;
+    size_t used, size;
+    max_align_t data[];
+};
+
+/* The smallest block: a tool's schema fits in a few. */
+#define BLOCK_SIZE 4096u
+
 struct schema {
     struct node true_node, false_node;
     struct node *root;
     struct node *all;
+    struct block *blocks; /* the one in use first */
     struct cres *resources;
     bool format_assertion;
     unsigned max_depth;
@@ -916,6 +924,37 @@ static __attribute__((format(printf, 2, 3))) void compile_fail(struct compiler *
     va_end(ap);
     if (!c->error)
         c->error = strdup("out of memory");
+}
+
+/* Zeroed memory for count objects of size, freed with the schema; NULL,
+ * with the compilation failed, when memory ran out. */
+static void *compile_alloc(struct compiler *c, size_t count, size_t size)
+{
+    const size_t unit = sizeof(max_align_t);
+    if (size && count > (SIZE_MAX - unit) / size) {
+        compile_fail(c, "out of memory");
+        return NULL;
+    }
+    size_t n = (count * size + unit - 1) / unit * unit;
+    struct block *b = c->schema->blocks;
+    if (!b || b->size - b->used < n) {
+        size_t room = n > BLOCK_SIZE ? n : BLOCK_SIZE;
+        if (!(b = calloc(1, sizeof(*b) + room))) {
+            compile_fail(c, "out of memory");
+            return NULL;
+        }
+        b->size = room;
+        /* A large array gets a block of its own, behind the one in use,
+         * whose free room stays for the next small ones. */
+        struct block **at = &c->schema->blocks;
+        if (n > BLOCK_SIZE / 2 && *at)
+            at = &(*at)->next;
+        b->next = *at;
+        *at = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += n;
+    return p;
 }
 
 /* Undoes a JSON Pointer token's escapes (~0 is '~', ~1 is '/') in place. */
@@ -1090,11 +1129,9 @@ static struct node **compile_list(struct compiler *c, json_t *js, const char *kw
         compile_fail(c, "\"%s\" must be a non-empty array of schemas", kw);
         return NULL;
     }
-    struct node **list = calloc(json_array_size(a), sizeof(struct node *));
-    if (!list) {
-        compile_fail(c, "out of memory");
+    struct node **list = compile_alloc(c, json_array_size(a), sizeof(*list));
+    if (!list)
         return NULL;
-    }
     for (size_t i = 0; i < json_array_size(a) && !c->error; i++)
         list[i] = compile_node(c, json_array_get(a, i), depth + 1);
     *n = json_array_size(a);
@@ -1112,11 +1149,9 @@ static struct prop *compile_map(struct compiler *c, json_t *js, const char *kw, 
         compile_fail(c, "\"%s\" must be an object", kw);
         return NULL;
     }
-    struct prop *props = calloc(json_object_size(m) + 1, sizeof(*props));
-    if (!props) {
-        compile_fail(c, "out of memory");
+    struct prop *props = compile_alloc(c, json_object_size(m), sizeof(*props));
+    if (!props)
         return NULL;
-    }
     const char *key;
     size_t klen;
     json_t *v;
@@ -1252,14 +1287,14 @@ static void compile_required(struct compiler *c, struct node *n, json_t *js)
         json_t *s;
         if (!json_is_array(v))
             return compile_fail(c, "\"required\" must be an array of strings");
-        n->required = calloc(json_array_size(v) + 1, sizeof(*n->required));
+        n->required = compile_alloc(c, json_array_size(v), sizeof(*n->required));
         if (!n->required)
-            return compile_fail(c, "out of memory");
+            return;
         json_array_foreach(v, i, s) {
             if (!json_is_string(s))
                 return compile_fail(c, "\"required\" must be an array of strings");
             n->required[n->n_required++] =
-                (struct prop){json_string_value(s), json_string_length(s), NULL};
+                (struct prop){.key = json_string_value(s), .len = json_string_length(s)};
         }
     }
     if ((v = json_object_get(js, "dependentRequired"))) {
@@ -1268,9 +1303,9 @@ static void compile_required(struct compiler *c, struct node *n, json_t *js)
         json_t *names;
         if (!json_is_object(v))
             return compile_fail(c, "\"dependentRequired\" must be an object");
-        n->dep_required = calloc(json_object_size(v) + 1, sizeof(*n->dep_required));
+        n->dep_required = compile_alloc(c, json_object_size(v), sizeof(*n->dep_required));
         if (!n->dep_required)
-            return compile_fail(c, "out of memory");
+            return;
         json_object_keylen_foreach(v, key, klen, names)
         {
             if (!json_is_array(names))
@@ -1316,23 +1351,16 @@ static void compile_pattern_props(struct compiler *c, struct node *n, json_t *js
 {
     size_t np;
     struct prop *pp = compile_map(c, js, "patternProperties", &np, depth);
-    if (!pp)
-        return;
-    n->pprops = calloc(np + 1, sizeof(*n->pprops));
-    if (!n->pprops) {
-        free(pp);
-        return compile_fail(c, "out of memory");
-    }
+    n->pprops = pp;
+    /* Counted as they compile, so that schema_destroy frees what exists. */
     for (size_t i = 0; i < np && !c->error; i++) {
         char *err = NULL;
-        n->pprops[i].node = pp[i].node;
-        n->pprops[i].re = schema_regex_create(pp[i].key, pp[i].len, &err);
+        pp[i].re = schema_regex_create(pp[i].key, pp[i].len, &err);
         n->n_pprops = i + 1;
-        if (!n->pprops[i].re)
+        if (!pp[i].re)
             compile_fail(c, "\"patternProperties\" %s %s", pp[i].key, err ? err : "");
         free(err);
     }
-    free(pp);
 }
 
 /* Applicator: the keywords that apply subschemas. */
@@ -1404,9 +1432,10 @@ static struct node *compile_node(struct compiler *c, json_t *js, unsigned depth)
                      MAX_COMPILE_DEPTH);
         return NULL;
     }
-    n = calloc(1, sizeof(*n));
-    if (!n || map_put(&c->nodes, js, NULL, n) != 0) {
-        free(n);
+    n = compile_alloc(c, 1, sizeof(*n));
+    if (!n)
+        return NULL;
+    if (map_put(&c->nodes, js, NULL, n) != 0) {
         compile_fail(c, "out of memory");
         return NULL;
     }
@@ -1630,23 +1659,18 @@ void schema_destroy(struct schema *s)
 {
     if (!s)
         return;
-    while (s->all) {
-        struct node *n = s->all;
-        s->all = n->next_all;
+    /* The nodes and their arrays live in the blocks; what they hold
+     * elsewhere goes first. */
+    for (struct node *n = s->all; n; n = n->next_all) {
         schema_regex_destroy(n->pattern);
         for (size_t i = 0; i < n->n_pprops; i++)
             schema_regex_destroy(n->pprops[i].re);
-        free(n->pprops);
-        free(n->all_of);
-        free(n->any_of);
-        free(n->one_of);
-        free(n->props);
-        free(n->required);
-        free(n->dep_required);
-        free(n->dep_schemas);
-        free(n->prefix);
         json_decref(n->src);
-        free(n);
+    }
+    while (s->blocks) {
+        struct block *b = s->blocks;
+        s->blocks = b->next;
+        free(b);
     }
     while (s->resources) {
         struct cres *r = s->resources;
@@ -2072,101 +2096,72 @@ static bool apply_name(const struct vctx *c, const struct node *n, const char *s
     return true;
 }
 
-/* Whether key of object inst was evaluated by n or its in-place
- * subschemas, given that n holds for inst. skip_self leaves out n's own
- * unevaluatedProperties, which is the keyword asking. */
-static bool prop_evaluated(const struct vctx *q, const struct node *n, json_t *inst,
-                           const char *key, size_t klen, const struct scope *scope,
-                           unsigned depth, bool skip_self)
+/* Whether n itself, leaving its in-place subschemas aside, evaluates
+ * member m of inst: a property (m->key set) or an item. */
+static bool evaluates_itself(const struct vctx *q, const struct node *n, json_t *inst,
+                             const struct ipath *m, const struct scope *scope,
+                             unsigned depth, bool skip_self)
 {
-    if (n->is_bool || depth >= q->st->schema->max_depth || !spend(q->st))
-        return false;
-    struct scope sc;
-    scope = scope_enter(q->st, &sc, scope, n);
+    if (!m->key)
+        return m->index < n->n_prefix || n->items ||
+               (n->unevaluated_items && !skip_self) ||
+               (n->contains && apply(q, n->contains, json_array_get(inst, m->index), NULL,
+                                     scope, depth + 1));
     if (n->additional || (n->unevaluated_props && !skip_self))
         return true;
     for (size_t i = 0; i < n->n_props; i++)
-        if (n->props[i].len == klen && memcmp(n->props[i].key, key, klen) == 0)
+        if (n->props[i].len == m->len && memcmp(n->props[i].key, m->key, m->len) == 0)
             return true;
     for (size_t i = 0; i < n->n_pprops; i++)
-        if (schema_regex_match(n->pprops[i].re, key, klen) == 1)
-            return true;
-    if (n->ref && prop_evaluated(q, n->ref, inst, key, klen, scope, depth + 1, false))
-        return true;
-    if (n->dynref && prop_evaluated(q, dynamic_target(n, scope), inst, key, klen, scope,
-                                    depth + 1, false))
-        return true;
-    for (size_t i = 0; i < n->n_all; i++)
-        if (prop_evaluated(q, n->all_of[i], inst, key, klen, scope, depth + 1, false))
-            return true;
-    for (size_t i = 0; i < n->n_any; i++)
-        if (apply(q, n->any_of[i], inst, NULL, scope, depth + 1) &&
-            prop_evaluated(q, n->any_of[i], inst, key, klen, scope, depth + 1, false))
-            return true;
-    for (size_t i = 0; i < n->n_one; i++)
-        if (apply(q, n->one_of[i], inst, NULL, scope, depth + 1) &&
-            prop_evaluated(q, n->one_of[i], inst, key, klen, scope, depth + 1, false))
-            return true;
-    if (n->if_) {
-        if (apply(q, n->if_, inst, NULL, scope, depth + 1)) {
-            if (prop_evaluated(q, n->if_, inst, key, klen, scope, depth + 1, false) ||
-                (n->then_ &&
-                 prop_evaluated(q, n->then_, inst, key, klen, scope, depth + 1, false)))
-                return true;
-        } else if (n->else_ && prop_evaluated(q, n->else_, inst, key, klen, scope,
-                                              depth + 1, false)) {
-            return true;
-        }
-    }
-    for (size_t i = 0; i < n->n_dep_schemas; i++)
-        if (json_object_getn(inst, n->dep_schemas[i].key, n->dep_schemas[i].len) &&
-            prop_evaluated(q, n->dep_schemas[i].node, inst, key, klen, scope, depth + 1,
-                           false))
+        if (schema_regex_match(n->pprops[i].re, m->key, m->len) == 1)
             return true;
     return false;
 }
 
-/* The same question for item idx of array inst. */
-static bool item_evaluated(const struct vctx *q, const struct node *n, json_t *inst,
-                           size_t idx, const struct scope *scope, unsigned depth,
-                           bool skip_self)
+/* Whether member m of inst (a property or an item) was evaluated by n or
+ * its in-place subschemas, given that n holds for inst. skip_self leaves
+ * out n's own unevaluatedProperties or unevaluatedItems, which is the
+ * keyword asking. */
+static bool evaluated(const struct vctx *q, const struct node *n, json_t *inst,
+                      const struct ipath *m, const struct scope *scope, unsigned depth,
+                      bool skip_self)
 {
     if (n->is_bool || depth >= q->st->schema->max_depth || !spend(q->st))
         return false;
     struct scope sc;
     scope = scope_enter(q->st, &sc, scope, n);
-    if (idx < n->n_prefix || n->items || (n->unevaluated_items && !skip_self))
+    if (evaluates_itself(q, n, inst, m, scope, depth, skip_self))
         return true;
-    if (n->contains &&
-        apply(q, n->contains, json_array_get(inst, idx), NULL, scope, depth + 1))
-        return true;
-    if (n->ref && item_evaluated(q, n->ref, inst, idx, scope, depth + 1, false))
+    if (n->ref && evaluated(q, n->ref, inst, m, scope, depth + 1, false))
         return true;
     if (n->dynref &&
-        item_evaluated(q, dynamic_target(n, scope), inst, idx, scope, depth + 1, false))
+        evaluated(q, dynamic_target(n, scope), inst, m, scope, depth + 1, false))
         return true;
     for (size_t i = 0; i < n->n_all; i++)
-        if (item_evaluated(q, n->all_of[i], inst, idx, scope, depth + 1, false))
+        if (evaluated(q, n->all_of[i], inst, m, scope, depth + 1, false))
             return true;
     for (size_t i = 0; i < n->n_any; i++)
         if (apply(q, n->any_of[i], inst, NULL, scope, depth + 1) &&
-            item_evaluated(q, n->any_of[i], inst, idx, scope, depth + 1, false))
+            evaluated(q, n->any_of[i], inst, m, scope, depth + 1, false))
             return true;
     for (size_t i = 0; i < n->n_one; i++)
         if (apply(q, n->one_of[i], inst, NULL, scope, depth + 1) &&
-            item_evaluated(q, n->one_of[i], inst, idx, scope, depth + 1, false))
+            evaluated(q, n->one_of[i], inst, m, scope, depth + 1, false))
             return true;
     if (n->if_) {
         if (apply(q, n->if_, inst, NULL, scope, depth + 1)) {
-            if (item_evaluated(q, n->if_, inst, idx, scope, depth + 1, false) ||
-                (n->then_ &&
-                 item_evaluated(q, n->then_, inst, idx, scope, depth + 1, false)))
+            if (evaluated(q, n->if_, inst, m, scope, depth + 1, false) ||
+                (n->then_ && evaluated(q, n->then_, inst, m, scope, depth + 1, false)))
                 return true;
-        } else if (n->else_ &&
-                   item_evaluated(q, n->else_, inst, idx, scope, depth + 1, false)) {
+        } else if (n->else_ && evaluated(q, n->else_, inst, m, scope, depth + 1, false)) {
             return true;
         }
     }
+    /* dependentSchemas apply to objects only: an array has no key. */
+    for (size_t i = 0; i < n->n_dep_schemas; i++)
+        if (json_object_getn(inst, n->dep_schemas[i].key, n->dep_schemas[i].len) &&
+            evaluated(q, n->dep_schemas[i].node, inst, m, scope, depth + 1, false))
+            return true;
     return false;
 }
 
@@ -2316,6 +2311,23 @@ static bool check_required(const struct vctx *c, const struct node *n, json_t *i
     return ok;
 }
 
+/* Applies u, the schema for the members of inst that no other keyword took
+ * (additionalProperties, unevaluatedProperties or unevaluatedItems, the
+ * keyword kw), to member v at sub; a false u makes the member unexpected. */
+static bool apply_leftover(const struct vctx *c, const struct node *u, const char *kw,
+                           json_t *v, const struct ipath *sub, const struct scope *scope,
+                           unsigned depth)
+{
+    if (!u->is_bool || u->bool_value)
+        return apply(c, u, v, sub, scope, depth + 1);
+    if (sub->key)
+        report(c, sub->up, kw, "unexpected property \"%.*s\"",
+               (int)(sub->len > 100 ? 100 : sub->len), sub->key);
+    else
+        report(c, sub, kw, "unexpected item");
+    return false;
+}
+
 /* "properties", "patternProperties", "additionalProperties" and
  * "propertyNames" on one property of an object. */
 static bool apply_property(const struct vctx *c, const struct node *n, void *it,
@@ -2347,15 +2359,9 @@ static bool apply_property(const struct vctx *c, const struct node *n, void *it,
         if (!apply(c, n->pprops[i].node, v, &sub, scope, depth + 1))
             FAILED();
     }
-    if (!matched && n->additional) {
-        if (n->additional->is_bool && !n->additional->bool_value) {
-            report(c, path, "additionalProperties", "unexpected property \"%.*s\"",
-                   (int)(klen > 100 ? 100 : klen), key);
-            FAILED();
-        } else if (!apply(c, n->additional, v, &sub, scope, depth + 1)) {
-            FAILED();
-        }
-    }
+    if (!matched && n->additional &&
+        !apply_leftover(c, n->additional, "additionalProperties", v, &sub, scope, depth))
+        FAILED();
     if (n->property_names) {
         struct vctx q = {c->st, false};
         if (!apply_name(&q, n->property_names, key, klen, scope, depth + 1)) {
@@ -2622,22 +2628,16 @@ static bool apply_unevaluated_props(const struct vctx *c, const struct node *n,
 {
     bool ok = true;
     struct vctx q = {c->st, false};
-    const struct node *u = n->unevaluated_props;
     const char *key;
     size_t klen;
     json_t *v;
     json_object_keylen_foreach(inst, key, klen, v)
     {
-        if (prop_evaluated(&q, n, inst, key, klen, scope, depth, true))
-            continue;
         struct ipath sub = {path, key, klen, 0};
-        if (u->is_bool && !u->bool_value) {
-            report(c, path, "unevaluatedProperties", "unexpected property \"%.*s\"",
-                   (int)(klen > 100 ? 100 : klen), key);
+        if (!evaluated(&q, n, inst, &sub, scope, depth, true) &&
+            !apply_leftover(c, n->unevaluated_props, "unevaluatedProperties", v, &sub,
+                            scope, depth))
             FAILED();
-        } else if (!apply(c, u, v, &sub, scope, depth + 1)) {
-            FAILED();
-        }
     }
     return ok;
 }
@@ -2648,17 +2648,12 @@ static bool apply_unevaluated_items(const struct vctx *c, const struct node *n,
 {
     bool ok = true;
     struct vctx q = {c->st, false};
-    const struct node *u = n->unevaluated_items;
     for (size_t i = 0; i < json_array_size(inst); i++) {
-        if (item_evaluated(&q, n, inst, i, scope, depth, true))
-            continue;
         struct ipath sub = {path, NULL, 0, i};
-        if (u->is_bool && !u->bool_value) {
-            report(c, &sub, "unevaluatedItems", "unexpected item");
+        if (!evaluated(&q, n, inst, &sub, scope, depth, true) &&
+            !apply_leftover(c, n->unevaluated_items, "unevaluatedItems",
+                            json_array_get(inst, i), &sub, scope, depth))
             FAILED();
-        } else if (!apply(c, u, json_array_get(inst, i), &sub, scope, depth + 1)) {
-            FAILED();
-        }
     }
     return ok;
 }
