@@ -169,6 +169,12 @@ struct header_set {
     struct curl_slist *list;
 };
 
+/* A callback with its argument, called once the engine is gone. */
+struct closed_cb {
+    void (*fn)(void *data);
+    void *data;
+};
+
 struct http_engine {
     uv_loop_t *loop;
     CURLM *multi;
@@ -225,8 +231,7 @@ struct http_engine {
     bool destroying;
     bool torn_down;
     bool in_multi_cleanup;
-    void (*closed)(void *data);
-    void *closed_data;
+    struct closed_cb closed; /* what http_engine_destroy was given */
 };
 
 static void start_attempt(struct http_call *call);
@@ -281,12 +286,11 @@ static void handle_closed(struct http_engine *e)
 {
     if (--e->open_handles != 0 || !e->torn_down)
         return;
-    void (*closed)(void *) = e->closed;
-    void *closed_data = e->closed_data;
+    struct closed_cb closed = e->closed;
     engine_free(e);
     curl_global_cleanup();
-    if (closed)
-        closed(closed_data);
+    if (closed.fn)
+        closed.fn(closed.data);
 }
 
 static void on_engine_timer_closed(uv_handle_t *handle)
@@ -1762,8 +1766,7 @@ void http_engine_destroy(struct http_engine *e, void (*closed)(void *data), void
     if (!e || e->destroying)
         return;
     e->destroying = true;
-    e->closed = closed;
-    e->closed_data = data;
+    e->closed = (struct closed_cb){closed, data};
     struct list *lists[] = {&e->queue, &e->waiting, &e->running};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         while (!list_empty(lists[i]))
