@@ -2567,26 +2567,17 @@ static bool apply_values(const struct vctx *c, const struct node *n, json_t *ins
     return ok;
 }
 
-static bool apply_any_of(const struct vctx *c, const struct node *n, json_t *inst,
-                         const struct ipath *path, const struct scope *scope,
-                         unsigned depth)
-{
-    struct vctx q = {c->st, false};
-    for (size_t i = 0; i < n->n_any; i++)
-        if (apply(&q, n->any_of[i], inst, path, scope, depth + 1))
-            return true;
-    report_alternatives(c, "anyOf", n->any_of, n->n_any, inst, path, scope, depth);
-    return false;
-}
-
-static bool apply_one_of(const struct vctx *c, const struct node *n, json_t *inst,
-                         const struct ipath *path, const struct scope *scope,
-                         unsigned depth)
+/* "anyOf" (enough 1) or "oneOf" (enough 2): list holds for inst when
+ * exactly one alternative matches among the first enough that do. */
+static bool apply_alternatives(const struct vctx *c, const char *kw, struct node **list,
+                               size_t len, size_t enough, json_t *inst,
+                               const struct ipath *path, const struct scope *scope,
+                               unsigned depth)
 {
     struct vctx q = {c->st, false};
     size_t count = 0, first = 0, second = 0;
-    for (size_t i = 0; i < n->n_one && count < 2; i++) {
-        if (apply(&q, n->one_of[i], inst, path, scope, depth + 1)) {
+    for (size_t i = 0; i < len && count < enough; i++) {
+        if (apply(&q, list[i], inst, path, scope, depth + 1)) {
             if (count++ == 0)
                 first = i;
             else
@@ -2594,11 +2585,10 @@ static bool apply_one_of(const struct vctx *c, const struct node *n, json_t *ins
         }
     }
     if (count == 0)
-        report_alternatives(c, "oneOf", n->one_of, n->n_one, inst, path, scope, depth);
+        report_alternatives(c, kw, list, len, inst, path, scope, depth);
     else if (count > 1)
-        report(c, path, "oneOf",
-               "must match exactly one alternative, but matches %zu and %zu", first,
-               second);
+        report(c, path, kw, "must match exactly one alternative, but matches %zu and %zu",
+               first, second);
     return count == 1;
 }
 
@@ -2668,9 +2658,11 @@ static bool apply_inplace(const struct vctx *c, const struct node *n, json_t *in
     for (size_t i = 0; i < n->n_all; i++)
         if (!apply(c, n->all_of[i], inst, path, scope, depth + 1))
             FAILED();
-    if (n->n_any && !apply_any_of(c, n, inst, path, scope, depth))
+    if (n->n_any &&
+        !apply_alternatives(c, "anyOf", n->any_of, n->n_any, 1, inst, path, scope, depth))
         FAILED();
-    if (n->n_one && !apply_one_of(c, n, inst, path, scope, depth))
+    if (n->n_one &&
+        !apply_alternatives(c, "oneOf", n->one_of, n->n_one, 2, inst, path, scope, depth))
         FAILED();
     if ((n->not_ || n->if_) && !apply_conditionals(c, n, inst, path, scope, depth))
         FAILED();
