@@ -1129,7 +1129,7 @@ static struct node **compile_list(struct compiler *c, json_t *js, const char *kw
         compile_fail(c, "\"%s\" must be a non-empty array of schemas", kw);
         return NULL;
     }
-    struct node **list = compile_alloc(c, json_array_size(a), sizeof(*list));
+    struct node **list = compile_alloc(c, json_array_size(a), sizeof(struct node *));
     if (!list)
         return NULL;
     for (size_t i = 0; i < json_array_size(a) && !c->error; i++)
