@@ -19,24 +19,12 @@ void schema_regex_destroy(struct schema_regex *re);
  * allocates; a regex is used by one thread at a time. */
 int schema_regex_match(const struct schema_regex *re, const char *s, size_t len);
 
-/* The formats asserted under format_assertion. */
-enum schema_format {
-    SCHEMA_FORMAT_UNKNOWN = 0, /* any other name: an annotation only */
-    SCHEMA_FORMAT_DATE,
-    SCHEMA_FORMAT_DATE_TIME,
-    SCHEMA_FORMAT_TIME,
-    SCHEMA_FORMAT_EMAIL,
-    SCHEMA_FORMAT_URI,
-    SCHEMA_FORMAT_UUID,
-    SCHEMA_FORMAT_IPV4,
-    SCHEMA_FORMAT_IPV6,
-    SCHEMA_FORMAT_HOSTNAME,
-    SCHEMA_FORMAT_REGEX,
-};
+/* A format check asserted under format_assertion: whether s (len bytes)
+ * is a valid value of its format. */
+typedef bool schema_format_check(const char *s, size_t len);
 
-enum schema_format schema_format_lookup(const char *name);
-/* Whether s (len bytes) is valid for format; SCHEMA_FORMAT_UNKNOWN always
- * is. */
-bool schema_format_valid(enum schema_format format, const char *s, size_t len);
+/* The check of the format called name, or NULL for a name that has none
+ * (an annotation only). */
+schema_format_check *schema_format_lookup(const char *name);
 
 #endif

@@ -252,6 +252,13 @@ static bool keeps_keyword(const char *key, json_t *v)
     return a == KEEP || (a == FORMAT && format_kept(v));
 }
 
+/* Does the copy have s[key] at all, as it is or copied? */
+static bool copy_has(const char *key, json_t *v)
+{
+    enum action a = keyword_action(key);
+    return a == PROPERTIES || a == ITEMS || a == ADDITIONAL || keeps_keyword(key, v);
+}
+
 /* Does the copy of s differ from s anywhere below? */
 static bool loses_something(json_t *s)
 {
@@ -267,53 +274,47 @@ static bool loses_something(json_t *s)
         } else if (a == ITEMS || (a == ADDITIONAL && json_is_object(v))) {
             if (loses_something(v))
                 return true;
-        } else if (a != ADDITIONAL && !keeps_keyword(key, v)) {
+        } else if (!copy_has(key, v)) {
             return true;
         }
     }
     return false;
 }
 
-static json_t *copy_schema(json_t *s);
-
-static json_t *copy_properties(json_t *props)
-{
-    json_t *out = json_object();
-    if (!out)
-        return NULL;
-    const char *name;
-    json_t *sub;
-    json_object_foreach(props, name, sub) {
-        if (json_object_set_new(out, name, copy_schema(sub)) != 0) {
-            json_decref(out);
-            return NULL;
-        }
-    }
-    return out;
-}
+static json_t *copy_members(json_t *obj, bool keywords);
 
 /* A new reference: s itself when nothing below it is dropped, else a new
  * object whose kept values are shared with s. NULL when memory ran out. */
 static json_t *copy_schema(json_t *s)
 {
-    if (!loses_something(s))
-        return json_incref(s);
+    return loses_something(s) ? copy_members(s, true) : json_incref(s);
+}
+
+/* A new reference: the copy of keyword key, whose value is v. */
+static json_t *copy_keyword(const char *key, json_t *v)
+{
+    enum action a = keyword_action(key);
+    if (a == PROPERTIES)
+        return copy_members(v, false);
+    if (a == ITEMS || (a == ADDITIONAL && json_is_object(v)))
+        return copy_schema(v);
+    return json_incref(v);
+}
+
+/* A new object with a copy of each member of obj, or NULL when memory ran
+ * out. The members of a schema are keywords, of which the copy has only
+ * some; those of "properties" are schemas, all copied. */
+static json_t *copy_members(json_t *obj, bool keywords)
+{
     json_t *out = json_object();
     if (!out)
         return NULL;
     const char *key;
     json_t *v;
-    json_object_foreach(s, key, v) {
-        enum action a = keyword_action(key);
-        json_t *copy = NULL;
-        if (a == PROPERTIES)
-            copy = copy_properties(v);
-        else if (a == ITEMS || (a == ADDITIONAL && json_is_object(v)))
-            copy = copy_schema(v);
-        else if (a == ADDITIONAL || keeps_keyword(key, v))
-            copy = json_incref(v);
-        else
+    json_object_foreach(obj, key, v) {
+        if (keywords && !copy_has(key, v))
             continue;
+        json_t *copy = keywords ? copy_keyword(key, v) : copy_schema(v);
         if (json_object_set_new(out, key, copy) != 0) {
             json_decref(out);
             return NULL;

@@ -803,23 +803,9 @@ enum {
     V_ALL = 0xf,
 };
 
-/* Flags for the keywords that have no pointer of their own to test. */
-enum {
-    K_MINIMUM = 1 << 0,
-    K_MAXIMUM = 1 << 1,
-    K_EXMIN = 1 << 2,
-    K_EXMAX = 1 << 3,
-    K_MULTIPLE = 1 << 4,
-    K_MINLEN = 1 << 5,
-    K_MAXLEN = 1 << 6,
-    K_MINITEMS = 1 << 7,
-    K_MAXITEMS = 1 << 8,
-    K_UNIQUE = 1 << 9,
-    K_MINPROPS = 1 << 10,
-    K_MAXPROPS = 1 << 11,
-    K_MAXCONTAINS = 1 << 12,
-    K_CONST = 1 << 13,
-};
+/* The bounds on a number (minimum, maximum, exclusiveMinimum and
+ * exclusiveMaximum), in the order of number_bounds. */
+#define NUMBER_BOUNDS 4
 
 /* A resource as the validator sees it: its $dynamicAnchors, so that
  * "$dynamicRef" can look them up along the dynamic scope. */
@@ -836,11 +822,7 @@ struct prop {
     const char *key;
     size_t len;
     struct node *node;
-};
-
-struct pattern_prop {
-    struct schema_regex *re;
-    struct node *node;
+    struct schema_regex *re; /* patternProperties: key compiled */
 };
 
 struct dep_required {
@@ -858,14 +840,16 @@ struct node {
      * most nodes in tool schemas have none, and skip those checks. */
     bool inplace;
     unsigned types;
-    unsigned flags;
-    struct num minimum, maximum, exmin, exmax, multiple;
+    unsigned bounds_set; /* bit i: number_bounds[i] is set */
+    struct num bounds[NUMBER_BOUNDS];
+    struct num multiple; /* 0 when absent: a set one is above 0 */
+    bool unique;
     size_t min_len, max_len, min_items, max_items, min_props, max_props;
     size_t min_contains, max_contains;
     json_t *const_value, *enum_values; /* borrowed from src */
     struct schema_regex *pattern;
     const char *pattern_src;
-    enum schema_format format;
+    schema_format_check *format; /* NULL: none, or an annotation only */
     const char *format_name;
 
     struct node *ref;
@@ -877,7 +861,7 @@ struct node {
 
     struct prop *props;
     size_t n_props;
-    struct pattern_prop *pprops;
+    struct prop *pprops;
     size_t n_pprops;
     struct node *additional, *property_names, *unevaluated_props;
     struct prop *required; /* names only (node is NULL) */
@@ -894,10 +878,22 @@ struct node {
     struct node *next_all;
 };
 
+/* A block of the memory that holds a schema's nodes and their arrays,
+ * handed out in order and freed with the schema. */
+struct block {
+    struct block *next;
+    size_t used, size;
+    max_align_t data[];
+};
+
+/* The smallest block: a tool's schema fits in a few. */
+#define BLOCK_SIZE 4096u
+
 struct schema {
     struct node true_node, false_node;
     struct node *root;
     struct node *all;
+    struct block *blocks; /* the one in use first */
     struct cres *resources;
     bool format_assertion;
     unsigned max_depth;
@@ -917,10 +913,8 @@ struct compiler {
 
 static struct node *compile_node(struct compiler *c, json_t *js, unsigned depth);
 
-static void compile_fail(struct compiler *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void compile_fail(struct compiler *c, const char *fmt, ...)
+static __attribute__((format(printf, 2, 3))) void compile_fail(struct compiler *c,
+                                                               const char *fmt, ...)
 {
     if (c->error)
         return;
@@ -930,6 +924,37 @@ static void compile_fail(struct compiler *c, const char *fmt, ...)
     va_end(ap);
     if (!c->error)
         c->error = strdup("out of memory");
+}
+
+/* Zeroed memory for count objects of size, freed with the schema; NULL,
+ * with the compilation failed, when memory ran out. */
+static void *compile_alloc(struct compiler *c, size_t count, size_t size)
+{
+    const size_t unit = sizeof(max_align_t);
+    if (size && count > (SIZE_MAX - unit) / size) {
+        compile_fail(c, "out of memory");
+        return NULL;
+    }
+    size_t n = (count * size + unit - 1) / unit * unit;
+    struct block *b = c->schema->blocks;
+    if (!b || b->size - b->used < n) {
+        size_t room = n > BLOCK_SIZE ? n : BLOCK_SIZE;
+        if (!(b = calloc(1, sizeof(*b) + room))) {
+            compile_fail(c, "out of memory");
+            return NULL;
+        }
+        b->size = room;
+        /* A large array gets a block of its own, behind the one in use,
+         * whose free room stays for the next small ones. */
+        struct block **at = &c->schema->blocks;
+        if (n > BLOCK_SIZE / 2 && *at)
+            at = &(*at)->next;
+        b->next = *at;
+        *at = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += n;
+    return p;
 }
 
 /* Undoes a JSON Pointer token's escapes (~0 is '~', ~1 is '/') in place. */
@@ -1104,11 +1129,9 @@ static struct node **compile_list(struct compiler *c, json_t *js, const char *kw
         compile_fail(c, "\"%s\" must be a non-empty array of schemas", kw);
         return NULL;
     }
-    struct node **list = calloc(json_array_size(a), sizeof(struct node *));
-    if (!list) {
-        compile_fail(c, "out of memory");
+    struct node **list = compile_alloc(c, json_array_size(a), sizeof(struct node *));
+    if (!list)
         return NULL;
-    }
     for (size_t i = 0; i < json_array_size(a) && !c->error; i++)
         list[i] = compile_node(c, json_array_get(a, i), depth + 1);
     *n = json_array_size(a);
@@ -1126,11 +1149,9 @@ static struct prop *compile_map(struct compiler *c, json_t *js, const char *kw, 
         compile_fail(c, "\"%s\" must be an object", kw);
         return NULL;
     }
-    struct prop *props = calloc(json_object_size(m) + 1, sizeof(*props));
-    if (!props) {
-        compile_fail(c, "out of memory");
+    struct prop *props = compile_alloc(c, json_object_size(m), sizeof(*props));
+    if (!props)
         return NULL;
-    }
     const char *key;
     size_t klen;
     json_t *v;
@@ -1204,49 +1225,45 @@ static void compile_type(struct compiler *c, struct node *n, json_t *v)
         compile_fail(c, "\"type\" must name JSON types");
 }
 
-/* The keywords that hold a number or a count, with where each goes in
- * struct node and the flag that says it is set (0: no flag). */
-struct limit_keyword {
+/* Each bound on a number: which results of num_cmp(instance, bound) (-1,
+ * 0 or 1) fail it, and what a failing instance is told it must be. */
+static const struct {
+    const char *kw;
+    bool fails[3];
+    const char *must_be;
+} number_bounds[NUMBER_BOUNDS] = {
+    {"minimum", {true, false, false}, "at least"},
+    {"maximum", {false, false, true}, "at most"},
+    {"exclusiveMinimum", {true, true, false}, "greater than"},
+    {"exclusiveMaximum", {false, true, true}, "less than"},
+};
+
+/* The keywords that hold a count, with where each goes in struct node. */
+static const struct {
     const char *kw;
     size_t offset;
-    unsigned flag;
-};
-
-static const struct limit_keyword number_keywords[] = {
-    {"minimum", offsetof(struct node, minimum), K_MINIMUM},
-    {"maximum", offsetof(struct node, maximum), K_MAXIMUM},
-    {"exclusiveMinimum", offsetof(struct node, exmin), K_EXMIN},
-    {"exclusiveMaximum", offsetof(struct node, exmax), K_EXMAX},
-    {"multipleOf", offsetof(struct node, multiple), K_MULTIPLE},
-};
-
-static const struct limit_keyword count_keywords[] = {
-    {"minLength", offsetof(struct node, min_len), K_MINLEN},
-    {"maxLength", offsetof(struct node, max_len), K_MAXLEN},
-    {"minItems", offsetof(struct node, min_items), K_MINITEMS},
-    {"maxItems", offsetof(struct node, max_items), K_MAXITEMS},
-    {"minProperties", offsetof(struct node, min_props), K_MINPROPS},
-    {"maxProperties", offsetof(struct node, max_props), K_MAXPROPS},
-    {"minContains", offsetof(struct node, min_contains), 0},
-    {"maxContains", offsetof(struct node, max_contains), K_MAXCONTAINS},
+} count_keywords[] = {
+    {"minLength", offsetof(struct node, min_len)},
+    {"maxLength", offsetof(struct node, max_len)},
+    {"minItems", offsetof(struct node, min_items)},
+    {"maxItems", offsetof(struct node, max_items)},
+    {"minProperties", offsetof(struct node, min_props)},
+    {"maxProperties", offsetof(struct node, max_props)},
+    {"minContains", offsetof(struct node, min_contains)},
+    {"maxContains", offsetof(struct node, max_contains)},
 };
 
 static void compile_limits(struct compiler *c, struct node *n, json_t *js)
 {
-    char *base = (char *)n;
-    for (size_t i = 0; i < sizeof(number_keywords) / sizeof(number_keywords[0]); i++) {
-        const struct limit_keyword *k = &number_keywords[i];
-        if (get_num(c, js, k->kw, (struct num *)(base + k->offset)))
-            n->flags |= k->flag;
-    }
-    if ((n->flags & K_MULTIPLE) && n->multiple.d <= 0)
+    for (unsigned i = 0; i < NUMBER_BOUNDS; i++)
+        if (get_num(c, js, number_bounds[i].kw, &n->bounds[i]))
+            n->bounds_set |= 1u << i;
+    if (get_num(c, js, "multipleOf", &n->multiple) && n->multiple.d <= 0)
         return compile_fail(c, "\"multipleOf\" must be greater than 0");
-    n->min_contains = 1;
-    for (size_t i = 0; i < sizeof(count_keywords) / sizeof(count_keywords[0]); i++) {
-        const struct limit_keyword *k = &count_keywords[i];
-        if (get_count(c, js, k->kw, (size_t *)(base + k->offset)))
-            n->flags |= k->flag;
-    }
+    char *base = (char *)n;
+    for (size_t i = 0; i < sizeof(count_keywords) / sizeof(count_keywords[0]); i++)
+        get_count(c, js, count_keywords[i].kw,
+                  (size_t *)(base + count_keywords[i].offset));
 }
 
 static void compile_pattern(struct compiler *c, struct node *n, json_t *v)
@@ -1270,14 +1287,14 @@ static void compile_required(struct compiler *c, struct node *n, json_t *js)
         json_t *s;
         if (!json_is_array(v))
             return compile_fail(c, "\"required\" must be an array of strings");
-        n->required = calloc(json_array_size(v) + 1, sizeof(*n->required));
+        n->required = compile_alloc(c, json_array_size(v), sizeof(*n->required));
         if (!n->required)
-            return compile_fail(c, "out of memory");
+            return;
         json_array_foreach(v, i, s) {
             if (!json_is_string(s))
                 return compile_fail(c, "\"required\" must be an array of strings");
             n->required[n->n_required++] =
-                (struct prop){json_string_value(s), json_string_length(s), NULL};
+                (struct prop){.key = json_string_value(s), .len = json_string_length(s)};
         }
     }
     if ((v = json_object_get(js, "dependentRequired"))) {
@@ -1286,9 +1303,9 @@ static void compile_required(struct compiler *c, struct node *n, json_t *js)
         json_t *names;
         if (!json_is_object(v))
             return compile_fail(c, "\"dependentRequired\" must be an object");
-        n->dep_required = calloc(json_object_size(v) + 1, sizeof(*n->dep_required));
+        n->dep_required = compile_alloc(c, json_object_size(v), sizeof(*n->dep_required));
         if (!n->dep_required)
-            return compile_fail(c, "out of memory");
+            return;
         json_object_keylen_foreach(v, key, klen, names)
         {
             if (!json_is_array(names))
@@ -1305,18 +1322,14 @@ static void compile_validation(struct compiler *c, struct node *n, json_t *js)
     json_t *v;
     if ((v = json_object_get(js, "type")))
         compile_type(c, n, v);
-    if ((v = json_object_get(js, "const"))) {
-        n->const_value = v;
-        n->flags |= K_CONST;
-    }
+    n->const_value = json_object_get(js, "const");
     if ((v = json_object_get(js, "enum"))) {
         if (!json_is_array(v))
             return compile_fail(c, "\"enum\" must be an array");
         n->enum_values = v;
     }
     compile_limits(c, n, js);
-    if (json_is_true(json_object_get(js, "uniqueItems")))
-        n->flags |= K_UNIQUE;
+    n->unique = json_is_true(json_object_get(js, "uniqueItems"));
     if ((v = json_object_get(js, "pattern")) && !c->error)
         compile_pattern(c, n, v);
     if (!c->error)
@@ -1338,23 +1351,16 @@ static void compile_pattern_props(struct compiler *c, struct node *n, json_t *js
 {
     size_t np;
     struct prop *pp = compile_map(c, js, "patternProperties", &np, depth);
-    if (!pp)
-        return;
-    n->pprops = calloc(np + 1, sizeof(*n->pprops));
-    if (!n->pprops) {
-        free(pp);
-        return compile_fail(c, "out of memory");
-    }
+    n->pprops = pp;
+    /* Counted as they compile, so that schema_destroy frees what exists. */
     for (size_t i = 0; i < np && !c->error; i++) {
         char *err = NULL;
-        n->pprops[i].node = pp[i].node;
-        n->pprops[i].re = schema_regex_create(pp[i].key, pp[i].len, &err);
+        pp[i].re = schema_regex_create(pp[i].key, pp[i].len, &err);
         n->n_pprops = i + 1;
-        if (!n->pprops[i].re)
+        if (!pp[i].re)
             compile_fail(c, "\"patternProperties\" %s %s", pp[i].key, err ? err : "");
         free(err);
     }
-    free(pp);
 }
 
 /* Applicator: the keywords that apply subschemas. */
@@ -1426,15 +1432,19 @@ static struct node *compile_node(struct compiler *c, json_t *js, unsigned depth)
                      MAX_COMPILE_DEPTH);
         return NULL;
     }
-    n = calloc(1, sizeof(*n));
-    if (!n || map_put(&c->nodes, js, NULL, n) != 0) {
-        free(n);
+    n = compile_alloc(c, 1, sizeof(*n));
+    if (!n)
+        return NULL;
+    if (map_put(&c->nodes, js, NULL, n) != 0) {
         compile_fail(c, "out of memory");
         return NULL;
     }
     n->src = json_incref(js);
     n->next_all = s->all;
     s->all = n;
+    /* The counts no keyword limits; "contains" alone wants one match. */
+    n->max_len = n->max_items = n->max_props = n->max_contains = SIZE_MAX;
+    n->min_contains = 1;
 
     struct reg_resource *where = reg_find(c->reg, REG_WHERE, js, NULL);
     if (!where) {
@@ -1629,45 +1639,38 @@ struct schema *schema_compile(struct schema_registry *reg, json_t *doc,
             goto fail;
         }
     }
-    map_finish(&c.nodes);
-    map_finish(&c.cres);
-    schema_registry_destroy(c.reg);
-    schema_registry_destroy(meta);
-    return s;
+    goto done;
 
 nomem:
     compile_fail(&c, "out of memory");
 fail:
     *error = c.error;
+    schema_destroy(s);
+    s = NULL;
+done:
     map_finish(&c.nodes);
     map_finish(&c.cres);
     schema_registry_destroy(c.reg);
     schema_registry_destroy(meta);
-    schema_destroy(s);
-    return NULL;
+    return s;
 }
 
 void schema_destroy(struct schema *s)
 {
     if (!s)
         return;
-    while (s->all) {
-        struct node *n = s->all;
-        s->all = n->next_all;
+    /* The nodes and their arrays live in the blocks; what they hold
+     * elsewhere goes first. */
+    for (struct node *n = s->all; n; n = n->next_all) {
         schema_regex_destroy(n->pattern);
         for (size_t i = 0; i < n->n_pprops; i++)
             schema_regex_destroy(n->pprops[i].re);
-        free(n->pprops);
-        free(n->all_of);
-        free(n->any_of);
-        free(n->one_of);
-        free(n->props);
-        free(n->required);
-        free(n->dep_required);
-        free(n->dep_schemas);
-        free(n->prefix);
         json_decref(n->src);
-        free(n);
+    }
+    while (s->blocks) {
+        struct block *b = s->blocks;
+        s->blocks = b->next;
+        free(b);
     }
     while (s->resources) {
         struct cres *r = s->resources;
@@ -1931,6 +1934,39 @@ static bool equal_or_deep(const struct vctx *c, const json_t *a, const json_t *b
     return same;
 }
 
+/* What minLength and maxLength, minItems and maxItems, minProperties and
+ * maxProperties count, as their messages word it: "must <verb> at least
+ * 2 <many><tail>". */
+struct count_words {
+    const char *min_kw, *max_kw;
+    const char *verb, *one, *many, *tail;
+};
+
+static const struct count_words length_words = {"minLength", "maxLength",  "be",
+                                                "character", "characters", " long"};
+static const struct count_words item_words = {"minItems", "maxItems", "have",
+                                              "item",     "items",    ""};
+static const struct count_words property_words = {
+    "minProperties", "maxProperties", "have", "property", "properties", ""};
+
+/* A count (of characters, items or properties) against its bounds. */
+static bool check_count(const struct vctx *c, const struct ipath *path, size_t count,
+                        size_t min, size_t max, const struct count_words *w)
+{
+    bool ok = true;
+    if (count < min) {
+        ok = false;
+        report(c, path, w->min_kw, "must %s at least %zu %s%s", w->verb, min,
+               min == 1 ? w->one : w->many, w->tail);
+    }
+    if (count > max) {
+        ok = false;
+        report(c, path, w->max_kw, "must %s at most %zu %s%s", w->verb, max,
+               max == 1 ? w->one : w->many, w->tail);
+    }
+    return ok;
+}
+
 /* Checks the string keywords on s; shared by string instances and by
  * property names, which have no json_t of their own. */
 static bool check_string(const struct vctx *c, const struct node *n, const char *s,
@@ -1939,21 +1975,9 @@ static bool check_string(const struct vctx *c, const struct node *n, const char 
     bool ok = true;
     /* A string has at most as many characters as bytes, so most lengths
      * are settled without counting. */
-    if ((n->flags & (K_MINLEN | K_MAXLEN)) &&
-        (((n->flags & K_MAXLEN) && len > n->max_len) ||
-         ((n->flags & K_MINLEN) && len / 4 < n->min_len))) {
-        size_t chars = utf8_length(s, len);
-        if ((n->flags & K_MINLEN) && chars < n->min_len) {
-            ok = false;
-            report(c, path, "minLength", "must be at least %zu character%s long",
-                   n->min_len, n->min_len == 1 ? "" : "s");
-        }
-        if ((n->flags & K_MAXLEN) && chars > n->max_len) {
-            ok = false;
-            report(c, path, "maxLength", "must be at most %zu character%s long",
-                   n->max_len, n->max_len == 1 ? "" : "s");
-        }
-    }
+    if (len > n->max_len || len / 4 < n->min_len)
+        ok = check_count(c, path, utf8_length(s, len), n->min_len, n->max_len,
+                         &length_words);
     if (n->pattern && (ok || c->collect)) {
         int m = schema_regex_match(n->pattern, s, len);
         if (m != 1) {
@@ -1966,7 +1990,7 @@ static bool check_string(const struct vctx *c, const struct node *n, const char 
         }
     }
     if (n->format && c->st->schema->format_assertion && (ok || c->collect) &&
-        !schema_format_valid(n->format, s, len)) {
+        !n->format(s, len)) {
         ok = false;
         report(c, path, "format", "must be a valid %s", n->format_name);
     }
@@ -2072,101 +2096,72 @@ static bool apply_name(const struct vctx *c, const struct node *n, const char *s
     return true;
 }
 
-/* Whether key of object inst was evaluated by n or its in-place
- * subschemas, given that n holds for inst. skip_self leaves out n's own
- * unevaluatedProperties, which is the keyword asking. */
-static bool prop_evaluated(const struct vctx *q, const struct node *n, json_t *inst,
-                           const char *key, size_t klen, const struct scope *scope,
-                           unsigned depth, bool skip_self)
+/* Whether n itself, leaving its in-place subschemas aside, evaluates
+ * member m of inst: a property (m->key set) or an item. */
+static bool evaluates_itself(const struct vctx *q, const struct node *n, json_t *inst,
+                             const struct ipath *m, const struct scope *scope,
+                             unsigned depth, bool skip_self)
 {
-    if (n->is_bool || depth >= q->st->schema->max_depth || !spend(q->st))
-        return false;
-    struct scope sc;
-    scope = scope_enter(q->st, &sc, scope, n);
+    if (!m->key)
+        return m->index < n->n_prefix || n->items ||
+               (n->unevaluated_items && !skip_self) ||
+               (n->contains && apply(q, n->contains, json_array_get(inst, m->index), NULL,
+                                     scope, depth + 1));
     if (n->additional || (n->unevaluated_props && !skip_self))
         return true;
     for (size_t i = 0; i < n->n_props; i++)
-        if (n->props[i].len == klen && memcmp(n->props[i].key, key, klen) == 0)
+        if (n->props[i].len == m->len && memcmp(n->props[i].key, m->key, m->len) == 0)
             return true;
     for (size_t i = 0; i < n->n_pprops; i++)
-        if (schema_regex_match(n->pprops[i].re, key, klen) == 1)
-            return true;
-    if (n->ref && prop_evaluated(q, n->ref, inst, key, klen, scope, depth + 1, false))
-        return true;
-    if (n->dynref && prop_evaluated(q, dynamic_target(n, scope), inst, key, klen, scope,
-                                    depth + 1, false))
-        return true;
-    for (size_t i = 0; i < n->n_all; i++)
-        if (prop_evaluated(q, n->all_of[i], inst, key, klen, scope, depth + 1, false))
-            return true;
-    for (size_t i = 0; i < n->n_any; i++)
-        if (apply(q, n->any_of[i], inst, NULL, scope, depth + 1) &&
-            prop_evaluated(q, n->any_of[i], inst, key, klen, scope, depth + 1, false))
-            return true;
-    for (size_t i = 0; i < n->n_one; i++)
-        if (apply(q, n->one_of[i], inst, NULL, scope, depth + 1) &&
-            prop_evaluated(q, n->one_of[i], inst, key, klen, scope, depth + 1, false))
-            return true;
-    if (n->if_) {
-        if (apply(q, n->if_, inst, NULL, scope, depth + 1)) {
-            if (prop_evaluated(q, n->if_, inst, key, klen, scope, depth + 1, false) ||
-                (n->then_ &&
-                 prop_evaluated(q, n->then_, inst, key, klen, scope, depth + 1, false)))
-                return true;
-        } else if (n->else_ && prop_evaluated(q, n->else_, inst, key, klen, scope,
-                                              depth + 1, false)) {
-            return true;
-        }
-    }
-    for (size_t i = 0; i < n->n_dep_schemas; i++)
-        if (json_object_getn(inst, n->dep_schemas[i].key, n->dep_schemas[i].len) &&
-            prop_evaluated(q, n->dep_schemas[i].node, inst, key, klen, scope, depth + 1,
-                           false))
+        if (schema_regex_match(n->pprops[i].re, m->key, m->len) == 1)
             return true;
     return false;
 }
 
-/* The same question for item idx of array inst. */
-static bool item_evaluated(const struct vctx *q, const struct node *n, json_t *inst,
-                           size_t idx, const struct scope *scope, unsigned depth,
-                           bool skip_self)
+/* Whether member m of inst (a property or an item) was evaluated by n or
+ * its in-place subschemas, given that n holds for inst. skip_self leaves
+ * out n's own unevaluatedProperties or unevaluatedItems, which is the
+ * keyword asking. */
+static bool evaluated(const struct vctx *q, const struct node *n, json_t *inst,
+                      const struct ipath *m, const struct scope *scope, unsigned depth,
+                      bool skip_self)
 {
     if (n->is_bool || depth >= q->st->schema->max_depth || !spend(q->st))
         return false;
     struct scope sc;
     scope = scope_enter(q->st, &sc, scope, n);
-    if (idx < n->n_prefix || n->items || (n->unevaluated_items && !skip_self))
+    if (evaluates_itself(q, n, inst, m, scope, depth, skip_self))
         return true;
-    if (n->contains &&
-        apply(q, n->contains, json_array_get(inst, idx), NULL, scope, depth + 1))
-        return true;
-    if (n->ref && item_evaluated(q, n->ref, inst, idx, scope, depth + 1, false))
+    if (n->ref && evaluated(q, n->ref, inst, m, scope, depth + 1, false))
         return true;
     if (n->dynref &&
-        item_evaluated(q, dynamic_target(n, scope), inst, idx, scope, depth + 1, false))
+        evaluated(q, dynamic_target(n, scope), inst, m, scope, depth + 1, false))
         return true;
     for (size_t i = 0; i < n->n_all; i++)
-        if (item_evaluated(q, n->all_of[i], inst, idx, scope, depth + 1, false))
+        if (evaluated(q, n->all_of[i], inst, m, scope, depth + 1, false))
             return true;
     for (size_t i = 0; i < n->n_any; i++)
         if (apply(q, n->any_of[i], inst, NULL, scope, depth + 1) &&
-            item_evaluated(q, n->any_of[i], inst, idx, scope, depth + 1, false))
+            evaluated(q, n->any_of[i], inst, m, scope, depth + 1, false))
             return true;
     for (size_t i = 0; i < n->n_one; i++)
         if (apply(q, n->one_of[i], inst, NULL, scope, depth + 1) &&
-            item_evaluated(q, n->one_of[i], inst, idx, scope, depth + 1, false))
+            evaluated(q, n->one_of[i], inst, m, scope, depth + 1, false))
             return true;
     if (n->if_) {
         if (apply(q, n->if_, inst, NULL, scope, depth + 1)) {
-            if (item_evaluated(q, n->if_, inst, idx, scope, depth + 1, false) ||
-                (n->then_ &&
-                 item_evaluated(q, n->then_, inst, idx, scope, depth + 1, false)))
+            if (evaluated(q, n->if_, inst, m, scope, depth + 1, false) ||
+                (n->then_ && evaluated(q, n->then_, inst, m, scope, depth + 1, false)))
                 return true;
-        } else if (n->else_ &&
-                   item_evaluated(q, n->else_, inst, idx, scope, depth + 1, false)) {
+        } else if (n->else_ && evaluated(q, n->else_, inst, m, scope, depth + 1, false)) {
             return true;
         }
     }
+    /* dependentSchemas apply to objects only: an array has no key. */
+    for (size_t i = 0; i < n->n_dep_schemas; i++)
+        if (json_object_getn(inst, n->dep_schemas[i].key, n->dep_schemas[i].len) &&
+            evaluated(q, n->dep_schemas[i].node, inst, m, scope, depth + 1, false))
+            return true;
     return false;
 }
 
@@ -2316,6 +2311,23 @@ static bool check_required(const struct vctx *c, const struct node *n, json_t *i
     return ok;
 }
 
+/* Applies u, the schema for the members of inst that no other keyword took
+ * (additionalProperties, unevaluatedProperties or unevaluatedItems, the
+ * keyword kw), to member v at sub; a false u makes the member unexpected. */
+static bool apply_leftover(const struct vctx *c, const struct node *u, const char *kw,
+                           json_t *v, const struct ipath *sub, const struct scope *scope,
+                           unsigned depth)
+{
+    if (!u->is_bool || u->bool_value)
+        return apply(c, u, v, sub, scope, depth + 1);
+    if (sub->key)
+        report(c, sub->up, kw, "unexpected property \"%.*s\"",
+               (int)(sub->len > 100 ? 100 : sub->len), sub->key);
+    else
+        report(c, sub, kw, "unexpected item");
+    return false;
+}
+
 /* "properties", "patternProperties", "additionalProperties" and
  * "propertyNames" on one property of an object. */
 static bool apply_property(const struct vctx *c, const struct node *n, void *it,
@@ -2347,15 +2359,9 @@ static bool apply_property(const struct vctx *c, const struct node *n, void *it,
         if (!apply(c, n->pprops[i].node, v, &sub, scope, depth + 1))
             FAILED();
     }
-    if (!matched && n->additional) {
-        if (n->additional->is_bool && !n->additional->bool_value) {
-            report(c, path, "additionalProperties", "unexpected property \"%.*s\"",
-                   (int)(klen > 100 ? 100 : klen), key);
-            FAILED();
-        } else if (!apply(c, n->additional, v, &sub, scope, depth + 1)) {
-            FAILED();
-        }
-    }
+    if (!matched && n->additional &&
+        !apply_leftover(c, n->additional, "additionalProperties", v, &sub, scope, depth))
+        FAILED();
     if (n->property_names) {
         struct vctx q = {c->st, false};
         if (!apply_name(&q, n->property_names, key, klen, scope, depth + 1)) {
@@ -2372,17 +2378,9 @@ static bool apply_object(const struct vctx *c, const struct node *n, json_t *ins
                          unsigned depth)
 {
     bool ok = true;
-    size_t size = json_object_size(inst);
-    if ((n->flags & K_MINPROPS) && size < n->min_props) {
-        report(c, path, "minProperties", "must have at least %zu properties",
-               n->min_props);
+    if (!check_count(c, path, json_object_size(inst), n->min_props, n->max_props,
+                     &property_words))
         FAILED();
-    }
-    if ((n->flags & K_MAXPROPS) && size > n->max_props) {
-        report(c, path, "maxProperties", "must have at most %zu properties",
-               n->max_props);
-        FAILED();
-    }
     if ((n->n_required || n->n_dep_required) && !check_required(c, n, inst, path))
         FAILED();
     for (size_t d = 0; d < n->n_dep_schemas; d++)
@@ -2405,7 +2403,7 @@ static bool apply_contains(const struct vctx *c, const struct node *n, json_t *i
     bool ok = true;
     struct vctx q = {c->st, false};
     size_t count = 0;
-    bool need_all = (n->flags & K_MAXCONTAINS) != 0;
+    bool need_all = n->max_contains != SIZE_MAX;
     for (size_t i = 0; i < json_array_size(inst); i++) {
         struct ipath sub = {path, NULL, 0, i};
         count += apply(&q, n->contains, json_array_get(inst, i), &sub, scope, depth + 1);
@@ -2434,17 +2432,10 @@ static bool apply_array(const struct vctx *c, const struct node *n, json_t *inst
 {
     bool ok = true;
     size_t size = json_array_size(inst);
-    if ((n->flags & K_MINITEMS) && size < n->min_items) {
-        report(c, path, "minItems", "must have at least %zu item%s", n->min_items,
-               n->min_items == 1 ? "" : "s");
+    if (!check_count(c, path, size, n->min_items, n->max_items, &item_words))
         FAILED();
-    }
-    if ((n->flags & K_MAXITEMS) && size > n->max_items) {
-        report(c, path, "maxItems", "must have at most %zu items", n->max_items);
-        FAILED();
-    }
     size_t i, j;
-    if ((n->flags & K_UNIQUE) && !items_unique(c, inst, &i, &j)) {
+    if (n->unique && !items_unique(c, inst, &i, &j)) {
         report(c, path, "uniqueItems",
                "must not contain duplicates (items %zu and %zu are equal)", i, j);
         FAILED();
@@ -2510,44 +2501,35 @@ report_enum(const struct vctx *c, const struct node *n, const struct ipath *path
     report(c, path, "enum", "must be one of %s", text);
 }
 
-static __attribute__((noinline)) bool check_number(const struct vctx *c,
-                                                   const struct node *n,
-                                                   const json_t *inst,
-                                                   const struct ipath *path)
+static __attribute__((noinline)) void report_number(const struct vctx *c,
+                                                    const struct ipath *path,
+                                                    const char *kw, const char *must_be,
+                                                    const struct num *limit)
+{
+    if (!collecting(c))
+        return;
+    char text[40];
+    num_format(limit, text, sizeof(text));
+    report(c, path, kw, "must be %s %s", must_be, text);
+}
+
+static bool check_number(const struct vctx *c, const struct node *n, const json_t *inst,
+                         const struct ipath *path)
 {
     struct num x;
-    char buf[40] = "";
     bool ok = true;
     num_of(inst, &x);
-    if ((n->flags & K_MINIMUM) && num_cmp(&x, &n->minimum) < 0) {
-        ok = false;
-        if (collecting(c))
-            num_format(&n->minimum, buf, sizeof(buf));
-        report(c, path, "minimum", "must be at least %s", buf);
+    for (unsigned i = 0; i < NUMBER_BOUNDS; i++) {
+        if ((n->bounds_set & (1u << i)) &&
+            number_bounds[i].fails[num_cmp(&x, &n->bounds[i]) + 1]) {
+            ok = false;
+            report_number(c, path, number_bounds[i].kw, number_bounds[i].must_be,
+                          &n->bounds[i]);
+        }
     }
-    if ((n->flags & K_MAXIMUM) && num_cmp(&x, &n->maximum) > 0) {
+    if (n->multiple.d > 0 && !num_multiple(&x, &n->multiple)) {
         ok = false;
-        if (collecting(c))
-            num_format(&n->maximum, buf, sizeof(buf));
-        report(c, path, "maximum", "must be at most %s", buf);
-    }
-    if ((n->flags & K_EXMIN) && num_cmp(&x, &n->exmin) <= 0) {
-        ok = false;
-        if (collecting(c))
-            num_format(&n->exmin, buf, sizeof(buf));
-        report(c, path, "exclusiveMinimum", "must be greater than %s", buf);
-    }
-    if ((n->flags & K_EXMAX) && num_cmp(&x, &n->exmax) >= 0) {
-        ok = false;
-        if (collecting(c))
-            num_format(&n->exmax, buf, sizeof(buf));
-        report(c, path, "exclusiveMaximum", "must be less than %s", buf);
-    }
-    if ((n->flags & K_MULTIPLE) && !num_multiple(&x, &n->multiple)) {
-        ok = false;
-        if (collecting(c))
-            num_format(&n->multiple, buf, sizeof(buf));
-        report(c, path, "multipleOf", "must be a multiple of %s", buf);
+        report_number(c, path, "multipleOf", "a multiple of", &n->multiple);
     }
     return ok;
 }
@@ -2563,7 +2545,7 @@ static bool apply_values(const struct vctx *c, const struct node *n, json_t *ins
         FAILED();
     if (n->dynref && !apply(c, dynamic_target(n, scope), inst, path, scope, depth + 1))
         FAILED();
-    if ((n->flags & K_CONST) && !equal_or_deep(c, n->const_value, inst)) {
+    if (n->const_value && !equal_or_deep(c, n->const_value, inst)) {
         report_const(c, n, path);
         FAILED();
     }
@@ -2585,26 +2567,17 @@ static bool apply_values(const struct vctx *c, const struct node *n, json_t *ins
     return ok;
 }
 
-static bool apply_any_of(const struct vctx *c, const struct node *n, json_t *inst,
-                         const struct ipath *path, const struct scope *scope,
-                         unsigned depth)
-{
-    struct vctx q = {c->st, false};
-    for (size_t i = 0; i < n->n_any; i++)
-        if (apply(&q, n->any_of[i], inst, path, scope, depth + 1))
-            return true;
-    report_alternatives(c, "anyOf", n->any_of, n->n_any, inst, path, scope, depth);
-    return false;
-}
-
-static bool apply_one_of(const struct vctx *c, const struct node *n, json_t *inst,
-                         const struct ipath *path, const struct scope *scope,
-                         unsigned depth)
+/* "anyOf" (enough 1) or "oneOf" (enough 2): list holds for inst when
+ * exactly one alternative matches among the first enough that do. */
+static bool apply_alternatives(const struct vctx *c, const char *kw, struct node **list,
+                               size_t len, size_t enough, json_t *inst,
+                               const struct ipath *path, const struct scope *scope,
+                               unsigned depth)
 {
     struct vctx q = {c->st, false};
     size_t count = 0, first = 0, second = 0;
-    for (size_t i = 0; i < n->n_one && count < 2; i++) {
-        if (apply(&q, n->one_of[i], inst, path, scope, depth + 1)) {
+    for (size_t i = 0; i < len && count < enough; i++) {
+        if (apply(&q, list[i], inst, path, scope, depth + 1)) {
             if (count++ == 0)
                 first = i;
             else
@@ -2612,11 +2585,10 @@ static bool apply_one_of(const struct vctx *c, const struct node *n, json_t *ins
         }
     }
     if (count == 0)
-        report_alternatives(c, "oneOf", n->one_of, n->n_one, inst, path, scope, depth);
+        report_alternatives(c, kw, list, len, inst, path, scope, depth);
     else if (count > 1)
-        report(c, path, "oneOf",
-               "must match exactly one alternative, but matches %zu and %zu", first,
-               second);
+        report(c, path, kw, "must match exactly one alternative, but matches %zu and %zu",
+               first, second);
     return count == 1;
 }
 
@@ -2646,22 +2618,16 @@ static bool apply_unevaluated_props(const struct vctx *c, const struct node *n,
 {
     bool ok = true;
     struct vctx q = {c->st, false};
-    const struct node *u = n->unevaluated_props;
     const char *key;
     size_t klen;
     json_t *v;
     json_object_keylen_foreach(inst, key, klen, v)
     {
-        if (prop_evaluated(&q, n, inst, key, klen, scope, depth, true))
-            continue;
         struct ipath sub = {path, key, klen, 0};
-        if (u->is_bool && !u->bool_value) {
-            report(c, path, "unevaluatedProperties", "unexpected property \"%.*s\"",
-                   (int)(klen > 100 ? 100 : klen), key);
+        if (!evaluated(&q, n, inst, &sub, scope, depth, true) &&
+            !apply_leftover(c, n->unevaluated_props, "unevaluatedProperties", v, &sub,
+                            scope, depth))
             FAILED();
-        } else if (!apply(c, u, v, &sub, scope, depth + 1)) {
-            FAILED();
-        }
     }
     return ok;
 }
@@ -2672,17 +2638,12 @@ static bool apply_unevaluated_items(const struct vctx *c, const struct node *n,
 {
     bool ok = true;
     struct vctx q = {c->st, false};
-    const struct node *u = n->unevaluated_items;
     for (size_t i = 0; i < json_array_size(inst); i++) {
-        if (item_evaluated(&q, n, inst, i, scope, depth, true))
-            continue;
         struct ipath sub = {path, NULL, 0, i};
-        if (u->is_bool && !u->bool_value) {
-            report(c, &sub, "unevaluatedItems", "unexpected item");
+        if (!evaluated(&q, n, inst, &sub, scope, depth, true) &&
+            !apply_leftover(c, n->unevaluated_items, "unevaluatedItems",
+                            json_array_get(inst, i), &sub, scope, depth))
             FAILED();
-        } else if (!apply(c, u, json_array_get(inst, i), &sub, scope, depth + 1)) {
-            FAILED();
-        }
     }
     return ok;
 }
@@ -2697,9 +2658,11 @@ static bool apply_inplace(const struct vctx *c, const struct node *n, json_t *in
     for (size_t i = 0; i < n->n_all; i++)
         if (!apply(c, n->all_of[i], inst, path, scope, depth + 1))
             FAILED();
-    if (n->n_any && !apply_any_of(c, n, inst, path, scope, depth))
+    if (n->n_any &&
+        !apply_alternatives(c, "anyOf", n->any_of, n->n_any, 1, inst, path, scope, depth))
         FAILED();
-    if (n->n_one && !apply_one_of(c, n, inst, path, scope, depth))
+    if (n->n_one &&
+        !apply_alternatives(c, "oneOf", n->one_of, n->n_one, 2, inst, path, scope, depth))
         FAILED();
     if ((n->not_ || n->if_) && !apply_conditionals(c, n, inst, path, scope, depth))
         FAILED();
@@ -2740,8 +2703,7 @@ static bool apply(const struct vctx *c, const struct node *n, json_t *inst,
     switch (json_typeof(inst)) {
     case JSON_INTEGER:
     case JSON_REAL:
-        if ((n->flags & (K_MINIMUM | K_MAXIMUM | K_EXMIN | K_EXMAX | K_MULTIPLE)) &&
-            !check_number(c, n, inst, path))
+        if ((n->bounds_set || n->multiple.d > 0) && !check_number(c, n, inst, path))
             FAILED();
         break;
     case JSON_STRING:

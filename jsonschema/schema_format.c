@@ -10,25 +10,6 @@
 #include <string.h>
 #include <strings.h>
 
-static const struct {
-    const char *name;
-    enum schema_format format;
-} format_names[] = {
-    {"date", SCHEMA_FORMAT_DATE},         {"date-time", SCHEMA_FORMAT_DATE_TIME},
-    {"time", SCHEMA_FORMAT_TIME},         {"email", SCHEMA_FORMAT_EMAIL},
-    {"uri", SCHEMA_FORMAT_URI},           {"uuid", SCHEMA_FORMAT_UUID},
-    {"ipv4", SCHEMA_FORMAT_IPV4},         {"ipv6", SCHEMA_FORMAT_IPV6},
-    {"hostname", SCHEMA_FORMAT_HOSTNAME}, {"regex", SCHEMA_FORMAT_REGEX},
-};
-
-enum schema_format schema_format_lookup(const char *name)
-{
-    for (size_t i = 0; i < sizeof(format_names) / sizeof(format_names[0]); i++)
-        if (strcmp(format_names[i].name, name) == 0)
-            return format_names[i].format;
-    return SCHEMA_FORMAT_UNKNOWN;
-}
-
 static bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -354,22 +335,20 @@ static bool check_regex(const char *s, size_t len)
     return re != NULL;
 }
 
-bool schema_format_valid(enum schema_format format, const char *s, size_t len)
+schema_format_check *schema_format_lookup(const char *name)
 {
-    static bool (*const checks[])(const char *s, size_t len) = {
-        [SCHEMA_FORMAT_DATE] = check_date,
-        [SCHEMA_FORMAT_DATE_TIME] = check_date_time,
-        [SCHEMA_FORMAT_TIME] = check_time,
-        [SCHEMA_FORMAT_EMAIL] = check_email,
-        [SCHEMA_FORMAT_URI] = check_uri,
-        [SCHEMA_FORMAT_UUID] = check_uuid,
-        [SCHEMA_FORMAT_IPV4] = check_ipv4,
-        [SCHEMA_FORMAT_IPV6] = check_ipv6,
-        [SCHEMA_FORMAT_HOSTNAME] = check_hostname,
-        [SCHEMA_FORMAT_REGEX] = check_regex,
+    static const struct {
+        const char *name;
+        schema_format_check *check;
+    } formats[] = {
+        {"date", check_date},         {"date-time", check_date_time},
+        {"time", check_time},         {"email", check_email},
+        {"uri", check_uri},           {"uuid", check_uuid},
+        {"ipv4", check_ipv4},         {"ipv6", check_ipv6},
+        {"hostname", check_hostname}, {"regex", check_regex},
     };
-    /* SCHEMA_FORMAT_UNKNOWN has no check: an annotation only. */
-    if ((size_t)format >= sizeof checks / sizeof checks[0] || !checks[format])
-        return true;
-    return checks[format](s, len);
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (strcmp(formats[i].name, name) == 0)
+            return formats[i].check;
+    return NULL;
 }

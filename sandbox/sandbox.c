@@ -126,16 +126,23 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, unsigned statu
     return rc;
 }
 
-static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, char *body,
-                             const char *content_type, long retry_after)
+/* A response that takes body (NULL: empty); NULL when out of memory. */
+static struct MHD_Response *response_of(char *body)
 {
     size_t len = body ? strlen(body) : 0;
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         len, body ? body : "", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!resp) {
+    if (!resp)
         free(body);
+    return resp;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, char *body,
+                             const char *content_type, long retry_after)
+{
+    struct MHD_Response *resp = response_of(body);
+    if (!resp)
         return MHD_NO;
-    }
     return send_response(conn, status, resp, content_type, retry_after);
 }
 
@@ -673,26 +680,50 @@ static enum MHD_Result reset_all(const struct control_ctx *c)
     return control_ok(c->conn);
 }
 
-/* The control API, one row per route (doc/sandbox.md lists the same). */
+typedef enum MHD_Result (*control_fn)(const struct control_ctx *c);
+
+/* The methods a control route may answer, in the order of its handlers. */
+static const char *const control_methods[] = {"GET", "POST", "DELETE"};
+#define CONTROL_METHODS (sizeof control_methods / sizeof control_methods[0])
+
+/* The control API, one row per resource with its handler for each method
+ * (NULL: not answered); doc/sandbox.md lists the same. */
 static const struct {
-    const char *method;
     const char *what; /* the path after CONTROL_PREFIX */
-    enum MHD_Result (*handle)(const struct control_ctx *c);
+    control_fn by_method[CONTROL_METHODS];
 } control_routes[] = {
-    {"POST", "misbehave", add_rule},
-    {"DELETE", "misbehave", drop_rules},
-    {"GET", "requests", get_requests},
-    {"DELETE", "requests", drop_requests},
-    {"GET", "stats", get_stats},
-    {"POST", "stats/reset", reset_stats},
-    {"GET", "otp", get_otp},
-    {"GET", "flows", get_flows},
-    {"GET", "events", get_events},
-    {"POST", "clock", advance_clock},
-    {"POST", "clock/freeze", freeze_clock},
-    {"POST", "repeat-window", set_repeat_window},
-    {"POST", "reset", reset_all},
+    {"misbehave", {NULL, add_rule, drop_rules}},
+    {"requests", {get_requests, NULL, drop_requests}},
+    {"stats", {get_stats}},
+    {"stats/reset", {NULL, reset_stats}},
+    {"otp", {get_otp}},
+    {"flows", {get_flows}},
+    {"events", {get_events}},
+    {"clock", {NULL, advance_clock}},
+    {"clock/freeze", {NULL, freeze_clock}},
+    {"repeat-window", {NULL, set_repeat_window}},
+    {"reset", {NULL, reset_all}},
 };
+
+/* 405 for a control route asked with a method it does not answer, with
+ * the Allow header HTTP requires. */
+static enum MHD_Result wrong_method(struct MHD_Connection *conn,
+                                    const control_fn *by_method)
+{
+    char allow[32] = "";
+    for (size_t m = 0; m < CONTROL_METHODS; m++)
+        if (by_method[m])
+            snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+                     *allow ? ", " : "", control_methods[m]);
+    struct sandbox_reply r = {0};
+    sandbox_reply_json(
+        &r, 405, json_pack("{s:s}", "error", "method not allowed on this control route"));
+    struct MHD_Response *resp = response_of(r.body);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    return send_response(conn, r.status, resp, "application/json", -1);
+}
 
 static enum MHD_Result control(struct sandbox *sb, struct MHD_Connection *conn,
                                const char *method, const char *path, const char *query,
@@ -701,9 +732,12 @@ static enum MHD_Result control(struct sandbox *sb, struct MHD_Connection *conn,
     const char *what = path + strlen(CONTROL_PREFIX);
     const struct control_ctx c = {.sb = sb, .conn = conn, .query = query, .rq = rq};
     for (size_t i = 0; i < sizeof control_routes / sizeof control_routes[0]; i++) {
-        if (strcmp(what, control_routes[i].what) == 0 &&
-            strcmp(method, control_routes[i].method) == 0)
-            return control_routes[i].handle(&c);
+        if (strcmp(what, control_routes[i].what) != 0)
+            continue;
+        for (size_t m = 0; m < CONTROL_METHODS; m++)
+            if (strcmp(method, control_methods[m]) == 0 && control_routes[i].by_method[m])
+                return control_routes[i].by_method[m](&c);
+        return wrong_method(conn, control_routes[i].by_method);
     }
     return control_error(conn, 404, "no such control route");
 }

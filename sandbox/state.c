@@ -584,19 +584,32 @@ static void send_otp(struct sandbox_state *st, const struct sandbox_call *call,
     otp_success(out, "request_id", id);
 }
 
-static void resend_otp(struct sandbox_state *st, const struct sandbox_call *call,
-                       struct sandbox_reply *out)
+/* The entry a resend or a verify acts on: the one of the call's "mobile"
+ * (still unverified when pending), or NULL once out holds MSG91's error for
+ * a malformed number or for none on record (the message none). */
+static struct otp_entry *otp_of_call(struct sandbox_state *st,
+                                     const struct sandbox_call *call, bool pending,
+                                     const char *none, struct sandbox_reply *out)
 {
     const char *mobile = sandbox_params_get(call->query, "mobile");
     if (!valid_mobile(mobile)) {
         otp_error(out, "Mobile no. empty or not numeric");
-        return;
+        return NULL;
     }
     struct otp_entry *e = otp_find(st, mobile);
-    if (!e || e->verified) {
-        otp_error(out, "No OTP request found to retryotp");
+    if (e && !(pending && e->verified))
+        return e;
+    otp_error(out, none);
+    return NULL;
+}
+
+static void resend_otp(struct sandbox_state *st, const struct sandbox_call *call,
+                       struct sandbox_reply *out)
+{
+    struct otp_entry *e =
+        otp_of_call(st, call, true, "No OTP request found to retryotp", out);
+    if (!e)
         return;
-    }
     if (e->retries >= MAX_RETRIES) {
         otp_error(out, "OTP retry count maxed out");
         return;
@@ -611,17 +624,10 @@ static void resend_otp(struct sandbox_state *st, const struct sandbox_call *call
 static void verify_otp(struct sandbox_state *st, const struct sandbox_call *call,
                        struct sandbox_reply *out)
 {
-    const char *mobile = sandbox_params_get(call->query, "mobile");
     const char *code = sandbox_params_get(call->query, "otp");
-    if (!valid_mobile(mobile)) {
-        otp_error(out, "Mobile no. empty or not numeric");
+    struct otp_entry *e = otp_of_call(st, call, false, "Mobile no. not found", out);
+    if (!e)
         return;
-    }
-    struct otp_entry *e = otp_find(st, mobile);
-    if (!e) {
-        otp_error(out, "Mobile no. not found");
-        return;
-    }
     if (e->verified) {
         otp_error(out, "Mobile no. already verified");
         return;

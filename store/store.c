@@ -513,8 +513,7 @@ fail_free:
 
 /* Strings an op carries, copied behind it in one allocation. */
 struct op_strings {
-    const char *persona, *tool, *key, *fp, *value;
-    bool token;
+    const char *persona, *tool, *key, *fp, *token, *value;
 };
 
 static char *put(char **at, const char *src)
@@ -542,37 +541,30 @@ static int new_token(char token[STORE_TOKEN_SIZE])
     return 0;
 }
 
-/* A new op of kind with copies of in's strings, in *out: 0, STORE_ECLOSING
- * once the store is closing, or STORE_ENOMEM. */
-static int op_new(struct store *s, enum store_op_kind kind, const struct op_strings *in,
-                  struct store_op **out)
+/* Hands the backend a new op made of req (its kind, numbers, callback and
+ * data) and copies of in's strings: 0, STORE_ECLOSING once the store is
+ * closing, or STORE_ENOMEM. */
+static int start(struct store *s, const struct store_op *req, const struct op_strings *in)
 {
-    *out = NULL;
     if (s->closing)
         return STORE_ECLOSING;
-    size_t extra = in->token ? STORE_TOKEN_SIZE : 0;
-    const char *all[] = {in->persona, in->tool, in->key, in->fp, in->value};
+    const char *all[] = {in->persona, in->tool, in->key, in->fp, in->token, in->value};
+    size_t extra = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         extra += all[i] ? strlen(all[i]) + 1 : 0;
-    struct store_op *op = calloc(1, sizeof *op + extra);
+    struct store_op *op = malloc(sizeof *op + extra);
     if (!op)
         return STORE_ENOMEM;
-    char *at = (char *)(op + 1);
+    *op = *req;
     op->store = s;
-    op->kind = kind;
+    char *at = (char *)(op + 1);
     op->persona = put(&at, in->persona);
     op->tool = put(&at, in->tool);
     op->key = put(&at, in->key);
     op->fp = put(&at, in->fp);
+    op->token = put(&at, in->token);
     op->value = put(&at, in->value);
-    if (in->token) {
-        op->token = at;
-        if (new_token(op->token) != 0) {
-            free(op);
-            return STORE_ENOMEM;
-        }
-    }
-    *out = op;
+    s->c.backend->submit(s, op);
     return 0;
 }
 
@@ -593,29 +585,23 @@ static bool valid_store_key(const struct store_key *k)
            valid_key(k->key);
 }
 
-static int submit(struct store *s, struct store_op *op)
-{
-    s->c.backend->submit(s, op);
-    return 0;
-}
-
 static int claim(struct store *s, char ns, const struct store_key *k, const char *fp,
                  uint64_t lease_ms, uint64_t ttl_ms, store_claim_cb cb, void *data)
 {
     if (!s || !cb || !valid_store_key(k) || ttl_ms == 0 || ttl_ms > INT64_MAX / 2 ||
         lease_ms > INT64_MAX / 2)
         return STORE_EINVAL;
-    struct op_strings in = {k->persona, k->tool, k->key, fp, NULL, true};
-    struct store_op *op;
-    int rc = op_new(s, STORE_OP_CLAIM, &in, &op);
-    if (rc != 0)
-        return rc;
-    op->ns = ns;
-    op->lease_ms = (int64_t)lease_ms;
-    op->ttl_ms = (int64_t)ttl_ms;
-    op->cb.claim = cb;
-    op->data = data;
-    return submit(s, op);
+    char token[STORE_TOKEN_SIZE];
+    if (new_token(token) != 0)
+        return STORE_ENOMEM;
+    struct op_strings in = {k->persona, k->tool, k->key, fp, token, NULL};
+    struct store_op req = {.kind = STORE_OP_CLAIM,
+                           .ns = ns,
+                           .lease_ms = (int64_t)lease_ms,
+                           .ttl_ms = (int64_t)ttl_ms,
+                           .cb.claim = cb,
+                           .data = data};
+    return start(s, &req, &in);
 }
 
 int store_idem_claim(struct store *s, const struct store_key *k, const char *fingerprint,
@@ -638,20 +624,14 @@ static int settle(struct store *s, char ns, const struct store_key *k, const cha
 {
     if (!s || !cb || !valid_store_key(k) || !token || ttl_ms > INT64_MAX / 2)
         return STORE_EINVAL;
-    struct op_strings in = {k->persona, k->tool, k->key, token, value, false};
-    struct store_op *op;
-    int rc = op_new(s, STORE_OP_SETTLE, &in, &op);
-    if (rc != 0)
-        return rc;
-    /* The owner's token travels in the fingerprint slot. */
-    op->token = op->fp;
-    op->fp = NULL;
-    op->ns = ns;
-    op->action = action;
-    op->ttl_ms = ttl_ms;
-    op->cb.done = cb;
-    op->data = data;
-    return submit(s, op);
+    struct op_strings in = {k->persona, k->tool, k->key, NULL, token, value};
+    struct store_op req = {.kind = STORE_OP_SETTLE,
+                           .ns = ns,
+                           .action = action,
+                           .ttl_ms = ttl_ms,
+                           .cb.done = cb,
+                           .data = data};
+    return start(s, &req, &in);
 }
 
 int store_idem_complete(struct store *s, const struct store_key *k, const char *token,
@@ -704,15 +684,10 @@ int store_idem_forget(struct store *s, const char *persona, const char *tool,
     if (!s || !cb || !valid_key(key) || (persona && !valid_scope_part(persona)) ||
         (tool && !valid_scope_part(tool)))
         return STORE_EINVAL;
-    struct op_strings in = {persona, tool, key, NULL, NULL, false};
-    struct store_op *op;
-    int rc = op_new(s, STORE_OP_FORGET, &in, &op);
-    if (rc != 0)
-        return rc;
-    op->ns = STORE_NS_IDEM;
-    op->cb.count = cb;
-    op->data = data;
-    return submit(s, op);
+    struct op_strings in = {persona, tool, key, NULL, NULL, NULL};
+    struct store_op req = {
+        .kind = STORE_OP_FORGET, .ns = STORE_NS_IDEM, .cb.count = cb, .data = data};
+    return start(s, &req, &in);
 }
 
 int store_rate_take(struct store *s, const char *key, uint64_t limit, uint64_t period_ms,
@@ -722,16 +697,13 @@ int store_rate_take(struct store *s, const char *key, uint64_t limit, uint64_t p
     if (!s || !cb || !valid_key(key) || limit == 0 || period_ms == 0 ||
         limit > INT32_MAX || period_ms > (uint64_t)INT64_MAX / 1000000)
         return STORE_EINVAL;
-    struct op_strings in = {NULL, NULL, key, NULL, NULL, false};
-    struct store_op *op;
-    int rc = op_new(s, STORE_OP_RATE, &in, &op);
-    if (rc != 0)
-        return rc;
-    op->limit = (int64_t)limit;
-    op->period_ms = (int64_t)period_ms;
-    op->cb.rate = cb;
-    op->data = data;
-    return submit(s, op);
+    struct op_strings in = {NULL, NULL, key, NULL, NULL, NULL};
+    struct store_op req = {.kind = STORE_OP_RATE,
+                           .limit = (int64_t)limit,
+                           .period_ms = (int64_t)period_ms,
+                           .cb.rate = cb,
+                           .data = data};
+    return start(s, &req, &in);
 }
 
 int store_stats(struct store *s, store_stats_cb cb, void *data)
@@ -739,11 +711,6 @@ int store_stats(struct store *s, store_stats_cb cb, void *data)
     if (!s || !cb)
         return STORE_EINVAL;
     struct op_strings in = {0};
-    struct store_op *op;
-    int rc = op_new(s, STORE_OP_STATS, &in, &op);
-    if (rc != 0)
-        return rc;
-    op->cb.stats = cb;
-    op->data = data;
-    return submit(s, op);
+    struct store_op req = {.kind = STORE_OP_STATS, .cb.stats = cb, .data = data};
+    return start(s, &req, &in);
 }

@@ -44,6 +44,7 @@ struct resp {
     size_t len;
     char *content_type;
     char *retry_after;
+    char *allow;
 };
 
 static size_t on_data(char *p, size_t size, size_t n, void *cls)
@@ -65,6 +66,7 @@ static void resp_free(struct resp *r)
     free(r->body);
     free(r->content_type);
     free(r->retry_after);
+    free(r->allow);
     memset(r, 0, sizeof *r);
 }
 
@@ -107,6 +109,8 @@ static void finish(CURL *c, struct resp *r)
         r->content_type = strdup(h->value);
     if (curl_easy_header(c, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
         r->retry_after = strdup(h->value);
+    if (curl_easy_header(c, "Allow", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
+        r->allow = strdup(h->value);
     if (!r->body)
         r->body = strdup("");
 }
@@ -805,13 +809,24 @@ START_TEST(unknown_routes)
            404, ROUTE_MISSING);
     EXPECT(req("GET", "/_sandbox/nothing", NULL, NULL), 404,
            "{\"error\":\"no such control route\"}");
-    /* A control route answers its own method only. */
-    EXPECT(req("GET", "/_sandbox/misbehave", NULL, NULL), 404,
-           "{\"error\":\"no such control route\"}");
-    EXPECT(req("GET", "/_sandbox/reset", NULL, NULL), 404,
-           "{\"error\":\"no such control route\"}");
-    EXPECT(req("POST", "/_sandbox/requests", NULL, "{}"), 404,
-           "{\"error\":\"no such control route\"}");
+    /* A control route answers its own methods only, and says which. */
+    static const struct {
+        const char *method, *target, *allow;
+    } wrong[] = {
+        {"GET", "/_sandbox/misbehave", "POST, DELETE"},
+        {"GET", "/_sandbox/reset", "POST"},
+        {"POST", "/_sandbox/requests", "GET, DELETE"},
+        {"PUT", "/_sandbox/stats", "GET"},
+    };
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        struct resp r = req(wrong[i].method, wrong[i].target, NULL, "{}");
+        ck_assert_int_eq(r.status, 405);
+        ck_assert_str_eq(r.body,
+                         "{\"error\":\"method not allowed on this control route\"}");
+        ck_assert_ptr_nonnull(r.allow);
+        ck_assert_str_eq(r.allow, wrong[i].allow);
+        resp_free(&r);
+    }
 }
 END_TEST
 

@@ -167,7 +167,7 @@ START_TEST(messages_keywords)
                   "/a: must not contain duplicates (items 0 and 2 are equal)\n"
                   "/a: must contain at least one matching item");
     ASSERT_ERRORS(s, "{\"o\":{\"abc\":1}}", "/o: property name \"abc\" is not allowed");
-    ASSERT_ERRORS(s, "{\"o\":{}}", "/o: must have at least 1 properties");
+    ASSERT_ERRORS(s, "{\"o\":{}}", "/o: must have at least 1 property");
     ASSERT_ERRORS(s, "{\"t\":1}", "/t: must be null or string, not integer");
     ASSERT_ERRORS(s, "{\"x\":3}", "/x: must not match the schema in \"not\"");
     ASSERT_ERRORS(s, "{\"d\":{\"a\":1}}",

@@ -169,6 +169,12 @@ struct header_set {
     struct curl_slist *list;
 };
 
+/* A callback with its argument, called once the engine is gone. */
+struct closed_cb {
+    void (*fn)(void *data);
+    void *data;
+};
+
 struct http_engine {
     uv_loop_t *loop;
     CURLM *multi;
@@ -193,7 +199,7 @@ struct http_engine {
 
     /* Idle transfers, cleared of the last call: creating one costs a 5 KiB
      * zeroed allocation and more set-up than resetting one does. */
-    struct transfer **idle;
+    struct transfer *idle[EASY_POOL_MAX];
     unsigned n_idle;
     unsigned idle_cap;
 
@@ -225,8 +231,7 @@ struct http_engine {
     bool destroying;
     bool torn_down;
     bool in_multi_cleanup;
-    void (*closed)(void *data);
-    void *closed_data;
+    struct closed_cb closed; /* what http_engine_destroy was given */
 };
 
 static void start_attempt(struct http_call *call);
@@ -253,22 +258,39 @@ static long positive_or(long v, long fallback)
 
 /* ---- engine lifetime -------------------------------------------------- */
 
+static void free_strings(struct http_engine *e)
+{
+    if (e->auth_value) {
+        wipe(e->auth_value, strlen(e->auth_value));
+        free(e->auth_value);
+        e->auth_value = NULL;
+    }
+    free(e->auth_header);
+    free(e->base_url);
+    free(e->user_agent);
+    free(e->ca_file);
+    e->auth_header = e->base_url = e->user_agent = e->ca_file = NULL;
+}
+
+/* The engine's memory, after teardown or from a creation that failed
+ * midway (free_strings is a no-op when teardown already ran it). */
 static void engine_free(struct http_engine *e)
 {
-    void (*closed)(void *) = e->closed;
-    void *closed_data = e->closed_data;
+    free_strings(e);
     free(e->kept);
     free(e->sock_pool);
     free(e);
-    curl_global_cleanup();
-    if (closed)
-        closed(closed_data);
 }
 
 static void handle_closed(struct http_engine *e)
 {
-    if (--e->open_handles == 0 && e->torn_down)
-        engine_free(e);
+    if (--e->open_handles != 0 || !e->torn_down)
+        return;
+    struct closed_cb closed = e->closed;
+    engine_free(e);
+    curl_global_cleanup();
+    if (closed.fn)
+        closed.fn(closed.data);
 }
 
 static void on_engine_timer_closed(uv_handle_t *handle)
@@ -287,20 +309,6 @@ static void free_header_sets(struct http_engine *e)
         hs = next;
     }
     e->header_sets = NULL;
-}
-
-static void free_strings(struct http_engine *e)
-{
-    if (e->auth_value) {
-        wipe(e->auth_value, strlen(e->auth_value));
-        free(e->auth_value);
-        e->auth_value = NULL;
-    }
-    free(e->auth_header);
-    free(e->base_url);
-    free(e->user_agent);
-    free(e->ca_file);
-    e->auth_header = e->base_url = e->user_agent = e->ca_file = NULL;
 }
 
 static void xfer_destroy(struct transfer *x)
@@ -384,8 +392,6 @@ static void teardown(struct http_engine *e)
 {
     while (e->n_idle)
         xfer_destroy(e->idle[--e->n_idle]);
-    free(e->idle);
-    e->idle = NULL;
     e->in_multi_cleanup = true;
     curl_multi_cleanup(e->multi);
     e->multi = NULL;
@@ -578,6 +584,20 @@ static void pump(struct http_engine *e)
         e->n_queued--;
         start_attempt(call);
     }
+}
+
+/* Puts a call in the queue to wait for a slot: a new call at the back, a
+ * retry at the front, since it was admitted before anything still queued. */
+static void call_enqueue(struct http_call *call, bool retry)
+{
+    struct http_engine *e = call->engine;
+    call->state = CALL_QUEUED;
+    if (retry)
+        list_push_front(&e->queue, &call->link);
+    else
+        list_push_back(&e->queue, &call->link);
+    e->n_queued++;
+    notify_stage(call, HTTP_STAGE_QUEUED);
 }
 
 /* ---- curl callbacks (never call the user from here) -------------------- */
@@ -1108,11 +1128,7 @@ static void on_call_timer(uv_timer_t *timer)
             /* A multi handle that failed there took the running calls. */
             pump(e);
         } else {
-            /* It was admitted before anything still queued. */
-            call->state = CALL_QUEUED;
-            list_push_front(&e->queue, &call->link);
-            e->n_queued++;
-            notify_stage(call, HTTP_STAGE_QUEUED);
+            call_enqueue(call, true);
         }
     } else if (call->state == CALL_FAILING) {
         list_remove(&call->link);
@@ -1470,8 +1486,6 @@ static int engine_set_options(struct http_engine *e, const struct http_engine_op
     e->retry_max_wait_ms = positive_or(o->retry_max_wait_ms, DEFAULT_RETRY_MAX_WAIT_MS);
     e->no_proxy = !proxy_in_environment();
     e->idle_cap = e->max_inflight < EASY_POOL_MAX ? e->max_inflight : EASY_POOL_MAX;
-    if (!(e->idle = calloc(e->idle_cap, sizeof(struct transfer *))))
-        return -ENOMEM;
     if (sock_pool_init(e) != 0)
         return -ENOMEM;
     if (o->auth_header && o->auth_value &&
@@ -1629,11 +1643,7 @@ fail_curl:
     curl_multi_cleanup(e->multi);
     curl_global_cleanup();
 fail_free:
-    free_strings(e);
-    free(e->kept);
-    free(e->idle);
-    free(e->sock_pool);
-    free(e);
+    engine_free(e);
     return err;
 }
 
@@ -1708,14 +1718,10 @@ int http_submit(struct http_engine *e, struct http_request *req, http_done_cb do
     call->start_ns = uv_hrtime();
 
     engine_enter(e);
-    if (e->n_running < e->max_inflight && list_empty(&e->queue)) {
+    if (e->n_running < e->max_inflight && list_empty(&e->queue))
         start_attempt(call);
-    } else {
-        call->state = CALL_QUEUED;
-        list_push_back(&e->queue, &call->link);
-        e->n_queued++;
-        notify_stage(call, HTTP_STAGE_QUEUED);
-    }
+    else
+        call_enqueue(call, false);
     engine_leave(e);
     /* A stage callback that destroyed the engine took the call with it; no
      * callback will follow. */
@@ -1760,8 +1766,7 @@ void http_engine_destroy(struct http_engine *e, void (*closed)(void *data), void
     if (!e || e->destroying)
         return;
     e->destroying = true;
-    e->closed = closed;
-    e->closed_data = data;
+    e->closed = (struct closed_cb){closed, data};
     struct list *lists[] = {&e->queue, &e->waiting, &e->running};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         while (!list_empty(lists[i]))
