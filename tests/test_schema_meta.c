@@ -57,6 +57,8 @@ START_TEST(each_meta_schema_is_found_by_its_id)
         json_t *doc =
             json_loadb(schema_meta_files[i].text, schema_meta_files[i].len, 0, NULL);
         ck_assert_ptr_nonnull(doc);
+        /* Embedded compact (embed --compact-json). */
+        ck_assert(!memchr(schema_meta_files[i].text, '\n', schema_meta_files[i].len));
         const char *id = json_string_value(json_object_get(doc, "$id"));
         ck_assert_ptr_nonnull(id);
         json_t *ref = json_pack("{s:s}", "$ref", id);
