@@ -1,7 +1,8 @@
 /* Every tool schema embedded in the binary (each *.input.json and
  * *.output.json) must be a valid JSON Schema 2020-12 document, checked
  * against the built-in meta-schema, and must compile; and it is embedded
- * compact (embed --compact-json) with the same meaning as its file. */
+ * compact (embed --compact-json) with the same meaning as its file, and
+ * built from its steps (schemas/embed_tree.c) as the same value. */
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -37,6 +38,23 @@ static void same_as_file(const char *name, json_t *doc)
     json_decref(file);
 }
 
+/* The value the server builds from the steps (embedded_value) is the one
+ * parsing the text gives, down to the order of keys and the bits of
+ * reals. */
+static void same_as_built(const char *name, json_t *doc)
+{
+    bool missing = true;
+    json_t *built = embedded_value(name, &missing);
+    ck_assert_msg(built != NULL && !missing, "%s is not built", name);
+    ck_assert_msg(json_equal(built, doc), "%s is built with another meaning", name);
+    char *a = json_dumps(built, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *b = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    ck_assert_str_eq(a, b);
+    free(a);
+    free(b);
+    json_decref(built);
+}
+
 START_TEST(tool_schemas_are_valid)
 {
     char *error = NULL;
@@ -57,6 +75,7 @@ START_TEST(tool_schemas_are_valid)
         ck_assert_msg(!memchr(f->text, '\n', f->len), "%s is embedded with its blanks",
                       f->name);
         same_as_file(f->name, doc);
+        same_as_built(f->name, doc);
 
         struct schema_errors errs;
         bool valid = schema_validate(meta, doc, &errs);
@@ -74,6 +93,10 @@ START_TEST(tool_schemas_are_valid)
     }
     /* Eight tools, an input and an output schema each. */
     ck_assert_uint_eq(checked, 16);
+    ck_assert_uint_eq(embedded_trees_len, 16);
+    bool missing = false;
+    ck_assert_ptr_null(embedded_value("nope.input.json", &missing));
+    ck_assert(missing);
     schema_destroy(meta);
 }
 END_TEST
