@@ -30,11 +30,23 @@ static void emit_literal(FILE *out, const char *s, size_t len)
     fputc('"', out);
 }
 
-static void emit_text(FILE *out, const char *kind, const char *s, size_t len)
+/* The tree's keys and strings so far, written after its steps as one
+ * array that the steps point into by offset. */
+static FILE *text_out;
+static unsigned long text_len;
+
+static int emit_text(FILE *out, const char *kind, const char *s, size_t len)
 {
-    fprintf(out, "    {%s, ", kind);
-    emit_literal(out, s, len);
-    fprintf(out, ", %zu, 0, 0},\n", len);
+    if (text_len + len > 0xffffffffUL) {
+        fprintf(stderr, "embed_tree: more than 4 GiB of text\n");
+        return -1;
+    }
+    fprintf(out, "    {%s, %lu, %zu, {0}},\n", kind, text_len, len);
+    fputs("    ", text_out);
+    emit_literal(text_out, s, len);
+    fputc('\n', text_out);
+    text_len += len;
+    return 0;
 }
 
 static int emit_value(FILE *out, json_t *v, unsigned depth)
@@ -48,47 +60,48 @@ static int emit_value(FILE *out, json_t *v, unsigned depth)
     json_t *sub;
     switch (json_typeof(v)) {
     case JSON_OBJECT:
-        fprintf(out, "    {EMBEDDED_OBJECT, 0, 0, 0, 0},\n");
+        fprintf(out, "    {EMBEDDED_OBJECT, 0, 0, {0}},\n");
         json_object_keylen_foreach(v, key, klen, sub)
         {
-            emit_text(out, "EMBEDDED_KEY", key, klen);
-            if (emit_value(out, sub, depth + 1) != 0)
+            if (emit_text(out, "EMBEDDED_KEY", key, klen) != 0 ||
+                emit_value(out, sub, depth + 1) != 0)
                 return -1;
         }
-        fprintf(out, "    {EMBEDDED_END, 0, 0, 0, 0},\n");
+        fprintf(out, "    {EMBEDDED_END, 0, 0, {0}},\n");
         return 0;
     case JSON_ARRAY:
-        fprintf(out, "    {EMBEDDED_ARRAY, 0, 0, 0, 0},\n");
+        fprintf(out, "    {EMBEDDED_ARRAY, 0, 0, {0}},\n");
         json_array_foreach(v, i, sub) {
             if (emit_value(out, sub, depth + 1) != 0)
                 return -1;
         }
-        fprintf(out, "    {EMBEDDED_END, 0, 0, 0, 0},\n");
+        fprintf(out, "    {EMBEDDED_END, 0, 0, {0}},\n");
         return 0;
     case JSON_STRING:
-        emit_text(out, "EMBEDDED_STRING", json_string_value(v), json_string_length(v));
-        return 0;
+        return emit_text(out, "EMBEDDED_STRING", json_string_value(v),
+                         json_string_length(v));
     case JSON_INTEGER: {
         json_int_t n = json_integer_value(v);
         if (n == LLONG_MIN)
-            fprintf(out,
-                    "    {EMBEDDED_INTEGER, 0, 0, -9223372036854775807LL - 1, 0},\n");
+            fprintf(out, "    {EMBEDDED_INTEGER, 0, 0, {.integer = "
+                         "-9223372036854775807LL - 1}},\n");
         else
-            fprintf(out, "    {EMBEDDED_INTEGER, 0, 0, %lldLL, 0},\n", (long long)n);
+            fprintf(out, "    {EMBEDDED_INTEGER, 0, 0, {.integer = %lldLL}},\n",
+                    (long long)n);
         return 0;
     }
     case JSON_REAL:
         /* %a is exact: the same double that parsing the text gives. */
-        fprintf(out, "    {EMBEDDED_REAL, 0, 0, 0, %a},\n", json_real_value(v));
+        fprintf(out, "    {EMBEDDED_REAL, 0, 0, {.real = %a}},\n", json_real_value(v));
         return 0;
     case JSON_TRUE:
-        fprintf(out, "    {EMBEDDED_TRUE, 0, 0, 0, 0},\n");
+        fprintf(out, "    {EMBEDDED_TRUE, 0, 0, {0}},\n");
         return 0;
     case JSON_FALSE:
-        fprintf(out, "    {EMBEDDED_FALSE, 0, 0, 0, 0},\n");
+        fprintf(out, "    {EMBEDDED_FALSE, 0, 0, {0}},\n");
         return 0;
     default:
-        fprintf(out, "    {EMBEDDED_NULL, 0, 0, 0, 0},\n");
+        fprintf(out, "    {EMBEDDED_NULL, 0, 0, {0}},\n");
         return 0;
     }
 }
@@ -118,17 +131,29 @@ int main(int argc, char **argv)
             return 1;
         }
         fprintf(out, "static const struct embedded_step tree_%d[] = {\n", i);
+        text_len = 0;
+        if (!(text_out = tmpfile())) {
+            perror("embed_tree: tmpfile");
+            return 1;
+        }
         int rc = emit_value(out, doc, 0);
         json_decref(doc);
         if (rc != 0)
             return 1;
-        fprintf(out, "};\n");
+        fprintf(out, "};\nstatic const char text_%d[] =\n    \"\"\n", i);
+        rewind(text_out);
+        int c;
+        while ((c = fgetc(text_out)) != EOF)
+            fputc(c, out);
+        fclose(text_out);
+        fprintf(out, "    ;\n");
     }
     fprintf(out, "extern const struct embedded_tree %s_trees[];\n", prefix);
     fprintf(out, "const struct embedded_tree %s_trees[] = {\n", prefix);
     for (int i = 0; i < nfiles; i++) {
         const char *slash = strrchr(files[i], '/');
-        fprintf(out, "    {\"%s\", tree_%d},\n", slash ? slash + 1 : files[i], i);
+        fprintf(out, "    {\"%s\", tree_%d, text_%d},\n", slash ? slash + 1 : files[i], i,
+                i);
     }
     fprintf(out, "};\nextern const size_t %s_trees_len;\n", prefix);
     fprintf(out, "const size_t %s_trees_len = %d;\n", prefix, nfiles);

@@ -19,7 +19,7 @@ const struct embedded_file *embedded_find(const char *name)
 /* Adds v (stolen) to container, the innermost open one (NULL: none),
  * under key (an object's member) or at its end (an array's). Returns 0,
  * or -1 when memory ran out or the steps are not well formed. */
-static int add_value(json_t *container, const struct embedded_step *key, json_t *v)
+static int add_value(json_t *container, const char *key, size_t key_len, json_t *v)
 {
     if (json_is_array(container))
         return json_array_append_new(container, v);
@@ -28,12 +28,12 @@ static int add_value(json_t *container, const struct embedded_step *key, json_t 
         return -1;
     }
     /* The keys were checked as UTF-8 when the build parsed the file. */
-    return json_object_setn_new_nocheck(container, key->text, key->len, v);
+    return json_object_setn_new_nocheck(container, key, key_len, v);
 }
 
 /* A step's new value (a new reference; NULL when memory ran out): an
  * empty container, or a scalar. */
-static json_t *new_value(const struct embedded_step *s)
+static json_t *new_value(const struct embedded_step *s, const char *text)
 {
     switch (s->kind) {
     case EMBEDDED_OBJECT:
@@ -42,7 +42,7 @@ static json_t *new_value(const struct embedded_step *s)
         return json_array();
     case EMBEDDED_STRING:
         /* Checked as UTF-8 when the build parsed the file. */
-        return json_stringn_nocheck(s->text, s->len);
+        return json_stringn_nocheck(text + s->offset, s->len);
     case EMBEDDED_INTEGER:
         return json_integer(s->integer);
     case EMBEDDED_REAL:
@@ -56,8 +56,9 @@ static json_t *new_value(const struct embedded_step *s)
     }
 }
 
-json_t *embedded_build(const struct embedded_step *s)
+json_t *embedded_build(const struct embedded_tree *tree)
 {
+    const struct embedded_step *s = tree->steps;
     /* The containers being filled, innermost last; borrowed, each is held
      * by its parent and the outermost by root. */
     json_t *open[EMBEDDED_MAX_DEPTH];
@@ -76,12 +77,14 @@ json_t *embedded_build(const struct embedded_step *s)
                 return root;
             continue;
         }
-        json_t *v = new_value(s);
+        json_t *v = new_value(s, tree->text);
         if (!v)
             goto fail;
         if (!root)
             root = v;
-        else if (add_value(depth ? open[depth - 1] : NULL, key, v) != 0)
+        else if (add_value(depth ? open[depth - 1] : NULL,
+                           key ? tree->text + key->offset : NULL, key ? key->len : 0,
+                           v) != 0)
             goto fail;
         if (s->kind != EMBEDDED_OBJECT && s->kind != EMBEDDED_ARRAY) {
             if (depth == 0)
@@ -103,7 +106,7 @@ json_t *embedded_value(const char *name, bool *missing)
     *missing = false;
     for (size_t i = 0; i < embedded_trees_len; i++)
         if (strcmp(embedded_trees[i].name, name) == 0)
-            return embedded_build(embedded_trees[i].steps);
+            return embedded_build(&embedded_trees[i]);
     *missing = true;
     return NULL;
 }

@@ -38,25 +38,30 @@ enum embedded_kind {
     EMBEDDED_NULL,
 };
 
+/* Offsets rather than pointers, so that the tables need no relocation at
+ * load time and stay in read-only pages. */
 struct embedded_step {
     enum embedded_kind kind;
-    const char *text; /* EMBEDDED_KEY and EMBEDDED_STRING: len bytes */
-    size_t len;
-    long long integer; /* EMBEDDED_INTEGER */
-    double real;       /* EMBEDDED_REAL */
+    unsigned offset; /* EMBEDDED_KEY and EMBEDDED_STRING: into the text */
+    unsigned len;    /* their length in bytes */
+    union {
+        long long integer; /* EMBEDDED_INTEGER */
+        double real;       /* EMBEDDED_REAL */
+    };
 };
 
 struct embedded_tree {
     const char *name; /* as embedded_file's */
     const struct embedded_step *steps;
+    const char *text; /* every key and string of the tree, one after another */
 };
 
 extern const struct embedded_tree embedded_trees[];
 extern const size_t embedded_trees_len;
 
-/* Runs steps (one tree's). Returns a new reference, or NULL when memory
- * ran out. */
-json_t *embedded_build(const struct embedded_step *steps);
+/* Runs a tree's steps. Returns a new reference, or NULL when memory ran
+ * out. */
+json_t *embedded_build(const struct embedded_tree *tree);
 
 /* The schema file with this name as a JSON value (a new reference, equal
  * to parsing its text), or NULL when there is no such file or memory ran

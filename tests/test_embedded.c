@@ -28,7 +28,7 @@ START_TEST(steps_build_the_parsed_value)
         json_error_t jerr;
         json_t *parsed = json_load_file(path, JSON_DECODE_ANY, &jerr);
         ck_assert_msg(parsed != NULL, "%s: %s", path, jerr.text);
-        json_t *built = embedded_build(fixture_trees[i].steps);
+        json_t *built = embedded_build(&fixture_trees[i]);
         ck_assert_ptr_nonnull(built);
         ck_assert_msg(json_equal(built, parsed), "%s", fixture_trees[i].name);
         /* Same key order and the same bits in every real. */
@@ -49,7 +49,7 @@ START_TEST(a_negative_zero_stays_negative)
     json_t *built = NULL;
     for (size_t i = 0; i < fixture_trees_len; i++)
         if (strcmp(fixture_trees[i].name, "kinds.json") == 0)
-            built = embedded_build(fixture_trees[i].steps);
+            built = embedded_build(&fixture_trees[i]);
     ck_assert_ptr_nonnull(built);
     json_t *reals = json_object_get(built, "reals");
     ck_assert_str_eq(
