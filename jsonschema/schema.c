@@ -379,7 +379,18 @@ struct schema_registry {
     struct map tables[REG_TABLES];
     struct reg_resource *all; /* every resource, for destroy */
     json_t *docs;             /* references that keep documents alive */
+    /* For a registry made by schema_registry_create: which entries of
+     * schema_meta_files are still only text. A meta-schema is parsed when
+     * a lookup first misses its URI (reg_find_resource) or a document is
+     * registered under it (reg_new_resource), so that a start-up that never
+     * reaches one does not pay for parsing all eight. NULL in a private
+     * layer. */
+    bool *meta_pending;
 };
+
+static int meta_load(struct schema_registry *reg, size_t i);
+static struct schema_registry *meta_owner(struct schema_registry *reg, const char *uri,
+                                          size_t *index);
 
 /* Looks a key up in one table of reg, then of each parent in turn: a
  * string key (skey) for resources and anchors, a pointer for REG_WHERE. */
@@ -397,6 +408,13 @@ static void *reg_find(const struct schema_registry *reg, enum reg_table table,
 static struct reg_resource *reg_new_resource(struct schema_registry *reg, const char *uri,
                                              json_t *root)
 {
+    /* A built-in meta-schema was registered before anything else when they
+     * were all parsed at creation, and the first document under a URI
+     * wins; parsing it now keeps it the one that wins. */
+    size_t meta;
+    if (reg->meta_pending && meta_owner(reg, uri, &meta) == reg &&
+        meta_load(reg, meta) != 0)
+        return NULL;
     struct reg_resource *r = calloc(1, sizeof(*r));
     if (!r || !(r->uri = strdup(uri))) {
         free(r);
@@ -544,25 +562,99 @@ static struct schema_registry *registry_new(struct schema_registry *parent)
     return reg;
 }
 
+/* The URI a meta-schema file is published under, written into buf (size
+ * MAX_URI): draft2020-12/meta/core.json is
+ * https://json-schema.org/draft/2020-12/meta/core. meta_load checks that
+ * the file's own "$id" says the same. Returns false for a name outside
+ * draft2020-12/. */
+static bool meta_uri(const char *name, char *buf)
+{
+    static const char dir[] = "draft2020-12/";
+    size_t n = strlen(name);
+    if (strncmp(name, dir, sizeof dir - 1) != 0 || n < sizeof dir - 1 + 5 ||
+        strcmp(name + n - 5, ".json") != 0)
+        return false;
+    int len = snprintf(buf, MAX_URI, "https://json-schema.org/draft/2020-12/%.*s",
+                       (int)(n - (sizeof dir - 1) - 5), name + sizeof dir - 1);
+    return len > 0 && len < MAX_URI;
+}
+
+/* The registry among reg and its parents that still holds uri's built-in
+ * meta-schema as text, with the file's index in *index; NULL when none
+ * does (no such meta-schema, or it is parsed already). */
+static struct schema_registry *meta_owner(struct schema_registry *reg, const char *uri,
+                                          size_t *index)
+{
+    for (; reg; reg = reg->parent) {
+        if (!reg->meta_pending)
+            continue;
+        for (size_t i = 0; i < schema_meta_files_len; i++) {
+            char buf[MAX_URI];
+            if (reg->meta_pending[i] && meta_uri(schema_meta_files[i].name, buf) &&
+                strcmp(buf, uri) == 0) {
+                *index = i;
+                return reg;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Parses the i-th built-in meta-schema into reg. Returns 0 or -1 (out of
+ * memory, or an embedded file whose "$id" is not the URI it is looked up
+ * by, which the schema tests would catch). */
+static int meta_load(struct schema_registry *reg, size_t i)
+{
+    const struct schema_meta_file *f = &schema_meta_files[i];
+    char uri[MAX_URI];
+    /* Cleared first: registering it must not try to parse it again. */
+    reg->meta_pending[i] = false;
+    json_t *doc = json_loadb(f->text, f->len, 0, NULL);
+    json_t *id = json_object_get(doc, "$id");
+    char *error = NULL;
+    int rc = -1;
+    if (json_is_string(id) && meta_uri(f->name, uri) &&
+        strcmp(json_string_value(id), uri) == 0)
+        rc = schema_registry_add(reg, uri, doc, &error);
+    free(error);
+    json_decref(doc);
+    return rc;
+}
+
+/* The resource registered under uri in reg or a parent, parsing the
+ * built-in meta-schema of that URI on the first miss. Returns NULL when
+ * there is none, with *failed set when there was one but it could not be
+ * loaded (out of memory). */
+static struct reg_resource *reg_find_resource(struct schema_registry *reg,
+                                              const char *uri, bool *failed)
+{
+    *failed = false;
+    struct reg_resource *r = reg_find(reg, REG_RESOURCES, NULL, uri);
+    size_t i;
+    struct schema_registry *owner = r ? NULL : meta_owner(reg, uri, &i);
+    if (!owner)
+        return r;
+    if (meta_load(owner, i) != 0) {
+        *failed = true;
+        return NULL;
+    }
+    return reg_find(reg, REG_RESOURCES, NULL, uri);
+}
+
 struct schema_registry *schema_registry_create(void)
 {
     struct schema_registry *reg = registry_new(NULL);
     if (!reg)
         return NULL;
-    for (size_t i = 0; i < schema_meta_files_len; i++) {
-        const struct schema_meta_file *f = &schema_meta_files[i];
-        json_t *doc = json_loadb(f->text, f->len, 0, NULL);
-        json_t *id = json_object_get(doc, "$id");
-        char *error = NULL;
-        if (!json_is_string(id) ||
-            schema_registry_add(reg, json_string_value(id), doc, &error) != 0) {
-            free(error);
-            json_decref(doc);
-            schema_registry_destroy(reg);
-            return NULL;
-        }
-        json_decref(doc);
+    /* The meta-schemas stay text until something needs one (meta_pending). */
+    reg->meta_pending = malloc((schema_meta_files_len ? schema_meta_files_len : 1) *
+                               sizeof(*reg->meta_pending));
+    if (!reg->meta_pending) {
+        schema_registry_destroy(reg);
+        return NULL;
     }
+    for (size_t i = 0; i < schema_meta_files_len; i++)
+        reg->meta_pending[i] = true;
     return reg;
 }
 
@@ -589,6 +681,7 @@ void schema_registry_destroy(struct schema_registry *reg)
     for (size_t t = 0; t < REG_TABLES; t++)
         map_finish(&reg->tables[t]);
     json_decref(reg->docs);
+    free(reg->meta_pending);
     free(reg);
 }
 
@@ -1018,8 +1111,11 @@ static json_t *resolve_ref(struct compiler *c, const char *base_uri, const char 
     }
     char *frag = uri_cut_fragment(uri);
     percent_decode(frag);
-    struct reg_resource *res = reg_find(c->reg, REG_RESOURCES, NULL, uri);
-    if (!res) {
+    bool failed;
+    struct reg_resource *res = reg_find_resource(c->reg, uri, &failed);
+    if (failed) {
+        compile_fail(c, "out of memory");
+    } else if (!res) {
         compile_fail(c, "cannot resolve reference \"%s\": %s is not a known schema", ref,
                      uri);
     } else if (frag[0] == '\0') {
@@ -1548,9 +1644,16 @@ static unsigned vocabularies(struct compiler *c, json_t *doc, const char *base)
     if (!uri)
         return V_ALL;
     uri_cut_fragment(uri);
+    /* The standard meta-schema declares every vocabulary: V_ALL, without
+     * parsing it. */
+    bool failed = false;
     struct reg_resource *res =
-        strcmp(uri, META_URI) ? reg_find(c->reg, REG_RESOURCES, NULL, uri) : NULL;
+        strcmp(uri, META_URI) ? reg_find_resource(c->reg, uri, &failed) : NULL;
     free(uri);
+    if (failed) {
+        compile_fail(c, "out of memory");
+        return V_ALL;
+    }
     json_t *vocab = res ? json_object_get(res->root, "$vocabulary") : NULL;
     if (!json_is_object(vocab))
         return V_ALL;

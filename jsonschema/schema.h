@@ -42,7 +42,9 @@ struct schema_errors {
 };
 
 /* A registry holds documents by their absolute URI so that "$ref" can
- * resolve them; it starts with the 2020-12 meta-schemas built in. */
+ * resolve them; it starts with the 2020-12 meta-schemas built in. Each is
+ * parsed only when a reference first reaches it, so compiling against a
+ * registry may add to it: a registry is used by one thread at a time. */
 struct schema_registry *schema_registry_create(void);
 void schema_registry_destroy(struct schema_registry *reg);
 

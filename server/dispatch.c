@@ -30,6 +30,8 @@
 
 struct tool_slot {
     const struct tool_def *def;
+    /* Compiled at the tool's first call (slot_input), not at start-up:
+     * compiling all eight was a third of the start. */
     struct schema *input;
     json_t *input_doc;
     json_t *published_input; /* what tools/list shows (portable.h) */
@@ -51,8 +53,8 @@ struct dispatch {
     struct list calls; /* pending: dispatch_call.link */
     unsigned pending;
     struct audit_log *audit; /* NULL unless MSG91_AUDIT_LOG is set */
-    /* One registry for all tool schemas, so the built-in meta-schemas are
-     * parsed once at startup rather than once per tool. */
+    /* One registry for all tool schemas, so a built-in meta-schema that a
+     * schema reaches is parsed once, not once per tool. */
     struct schema_registry *registry;
     struct persona_set *personas;  /* MSG91_PERSONAS, or NULL */
     const struct persona *persona; /* MSG91_PERSONA, in personas; or NULL */
@@ -133,19 +135,16 @@ static json_t *success_result(json_t *structured)
     return r;
 }
 
+/* Builds the embedded schema file TOOL.KIND.json from its steps, not its
+ * text: parsing all sixteen was most of the start (embedded.h). */
 static json_t *load_embedded(const char *tool, const char *kind, char **error)
 {
     char name[128];
     snprintf(name, sizeof name, "%s.%s.json", tool, kind);
-    const struct embedded_file *f = embedded_find(name);
-    if (!f) {
-        if (asprintf(error, "the schema file %s is missing from the build", name) < 0)
-            *error = NULL;
-        return NULL;
-    }
-    json_error_t jerr;
-    json_t *doc = json_loadb(f->text, f->len, 0, &jerr);
-    if (!doc && asprintf(error, "schemas/%s: %s", name, jerr.text) < 0)
+    bool missing;
+    json_t *doc = embedded_value(name, &missing);
+    if (missing &&
+        asprintf(error, "the schema file %s is missing from the build", name) < 0)
         *error = NULL;
     return doc;
 }
@@ -169,20 +168,9 @@ static int init_slot(struct dispatch *d, unsigned i, char **error)
     if (!(s->input_doc = load_embedded(s->def->name, "input", error)) ||
         !(s->output_doc = load_embedded(s->def->name, "output", error)))
         return -1;
-    /* The server asserts formats in its own schemas: a malformed date
-     * should be caught here, not upstream. */
-    struct schema_options opts = {.format_assertion = true, .max_errors = 20};
-    char *why = NULL;
-    s->input = schema_compile(d->registry, s->input_doc, NULL, &opts, &why);
-    if (!s->input) {
-        if (asprintf(error, "schemas/%s.input.json does not compile: %s", s->def->name,
-                     why ? why : "unknown error") < 0)
-            *error = NULL;
-        free(why);
-        return -1;
-    }
     /* Clients see a copy every model provider accepts; arguments are still
-     * validated against the full schema above. */
+     * validated against the full schema (slot_input). */
+    char *why = NULL;
     if (!(s->published_input = schema_portable_copy(s->input_doc, &why))) {
         if (asprintf(error, "schemas/%s.input.json cannot be published: %s", s->def->name,
                      why ? why : "out of memory") < 0)
@@ -204,6 +192,47 @@ static int init_slot(struct dispatch *d, unsigned i, char **error)
     return 0;
 }
 
+/* The slot's input schema, compiled now if this is the tool's first call.
+ * Returns NULL with *error set (malloc'd; NULL when memory ran out) when
+ * it does not compile; the next call tries again. */
+static const struct schema *slot_input(struct dispatch *d, struct tool_slot *s,
+                                       char **error)
+{
+    *error = NULL;
+    if (s->input)
+        return s->input;
+    /* The server asserts formats in its own schemas: a malformed date
+     * should be caught here, not upstream. */
+    struct schema_options opts = {.format_assertion = true, .max_errors = 20};
+    char *why = NULL;
+    s->input = schema_compile(d->registry, s->input_doc, NULL, &opts, &why);
+    if (!s->input && asprintf(error, "schemas/%s.input.json does not compile: %s",
+                              s->def->name, why ? why : "out of memory") < 0)
+        *error = NULL;
+    free(why);
+    return s->input;
+}
+
+int dispatch_compile_schemas(struct dispatch *d, char **error)
+{
+    for (unsigned i = 0; i < d->nslots; i++)
+        if (!slot_input(d, &d->slots[i], error))
+            return -1;
+    return 0;
+}
+
+static int init_slots(struct dispatch *d, char **error)
+{
+    for (unsigned i = 0; i < tool_table_len && i < CONFIG_MAX_TOOLS; i++) {
+        d->nslots = i + 1;
+        if (init_slot(d, i, error) != 0)
+            return -1;
+        if (d->slots[i].allowed)
+            d->exposed[d->nexposed++] = &d->slots[i].shown;
+    }
+    return 0;
+}
+
 static void free_slots(struct dispatch *d)
 {
     for (unsigned i = 0; i < d->nslots; i++) {
@@ -213,8 +242,7 @@ static void free_slots(struct dispatch *d)
         json_decref(d->slots[i].output_doc);
         free(d->slots[i].exposed_name);
     }
-    schema_registry_destroy(d->registry);
-    d->registry = NULL;
+    d->nslots = 0;
 }
 
 /* The persona named by MSG91_PERSONA in set, or NULL with *error set. */
@@ -321,50 +349,38 @@ struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char
     d->cfg = cfg;
     d->loop = loop;
     list_init(&d->calls);
-    if (load_personas(d, error) != 0 ||
-        (cfg->audit_log && !(d->audit = audit_open(loop, cfg->audit_log, error)))) {
-        persona_set_unref(d->personas);
-        free(d);
-        if (!*error)
-            *error = strdup("out of memory at start-up");
-        return NULL;
-    }
-    d->registry = schema_registry_create();
-    if (!d->registry || split_country_codes(d) != 0) {
-        free_country_codes(d);
-        schema_registry_destroy(d->registry);
-        audit_close(d->audit);
-        persona_set_unref(d->personas);
-        free(d);
-        *error = strdup("cannot load the built-in JSON Schema meta-schemas");
-        return NULL;
-    }
-    for (unsigned i = 0; i < tool_table_len && i < CONFIG_MAX_TOOLS; i++) {
-        d->nslots = i + 1;
-        if (init_slot(d, i, error) != 0) {
-            free_slots(d);
-            free_country_codes(d);
-            audit_close(d->audit);
-            persona_set_unref(d->personas);
-            free(d);
-            if (!*error)
-                *error = strdup("out of memory while loading the tool schemas");
-            return NULL;
-        }
-        if (d->slots[i].allowed)
-            d->exposed[d->nexposed++] = &d->slots[i].shown;
-    }
+    /* A step that fails half-way (a personas file without the persona
+     * named, codes split until memory ran out, a slot filled in part)
+     * leaves what it made for its own label to release. */
+    if (load_personas(d, error) != 0)
+        goto error_personas;
+    if (cfg->audit_log && !(d->audit = audit_open(loop, cfg->audit_log, error)))
+        goto error_personas;
+    if (split_country_codes(d) != 0)
+        goto error_codes;
+    /* Built-in meta-schemas are parsed only when a schema reaches one. */
+    if (!(d->registry = schema_registry_create()))
+        goto error_codes;
+    if (init_slots(d, error) != 0)
+        goto error_slots;
     /* The store comes last: its close is asynchronous, and a caller whose
      * dispatch_create failed closes the loop without running it. */
-    if (!(d->store = dispatch_open_store(cfg, loop, error))) {
-        free_country_codes(d);
-        free_slots(d);
-        audit_close(d->audit);
-        persona_set_unref(d->personas);
-        free(d);
-        return NULL;
-    }
+    if (!(d->store = dispatch_open_store(cfg, loop, error)))
+        goto error_slots;
     return d;
+
+error_slots:
+    free_slots(d);
+    schema_registry_destroy(d->registry);
+error_codes:
+    free_country_codes(d);
+    audit_close(d->audit);
+error_personas:
+    persona_set_unref(d->personas);
+    free(d);
+    if (!*error)
+        *error = strdup("out of memory at start-up");
+    return NULL;
 }
 
 static void unlink_call(struct dispatch_call *c)
@@ -456,6 +472,7 @@ void dispatch_destroy(struct dispatch *d, void (*closed)(void *data), void *data
     struct http_engine *engine = d->engine;
     struct store *store = d->store;
     free_slots(d);
+    schema_registry_destroy(d->registry);
     free_country_codes(d);
     audit_close(d->audit);
     persona_set_unref(d->personas);
@@ -1115,13 +1132,40 @@ static enum dispatch_status build_and_send(const struct call_ctx *x, json_t *too
     return st;
 }
 
+/* The answer to a call whose tool's input schema does not compile (a
+ * defect of this build, or memory running out): an internal error for
+ * this call only; the next call tries again. */
+static json_t *uncompiled_result(const struct tool_slot *s, const char *why)
+{
+    log_error("%s", why ? why : "out of memory while compiling a tool schema");
+    char *text = NULL;
+    if (asprintf(&text,
+                 "Internal error: the server cannot check the arguments of %s because "
+                 "its input schema does not compile (%s); nothing was sent.",
+                 s->exposed_name, why ? why : "out of memory") < 0)
+        text = NULL;
+    json_t *r = dispatch_error_result(
+        text ? text : "Internal error: the server ran out of memory; nothing was sent.");
+    free(text);
+    return r;
+}
+
 /* Validates, builds and sends (or only shows) an allowed call. */
 static enum dispatch_status run_call(const struct call_ctx *x,
                                      const struct dispatch_callbacks *cb, void *data,
                                      json_t **result, struct dispatch_call **call)
 {
+    char *why = NULL;
+    const struct schema *input = slot_input(x->d, x->s, &why);
+    if (!input) {
+        enum dispatch_status st =
+            done_now(x->d, x->s, x->args, &x->who, "tool_error",
+                     uncompiled_result(x->s, why), x->started, result);
+        free(why);
+        return st;
+    }
     struct schema_errors errors = {0};
-    if (!schema_validate(x->s->input, x->args, &errors)) {
+    if (!schema_validate(input, x->args, &errors)) {
         enum dispatch_status st =
             done_now(x->d, x->s, x->args, &x->who, "invalid_arguments",
                      invalid_arguments(x->s, &errors), x->started, result);

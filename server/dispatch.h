@@ -57,12 +57,19 @@ struct dispatch_client {
     const char *address;   /* the client's address (HTTP), or NULL */
 };
 
-/* Compiles every tool schema and loads the personas file (MSG91_PERSONAS)
- * when one is set; with MSG91_PERSONA, calls and lists default to that
- * persona. cfg and loop are borrowed and must outlive the dispatch.
- * Returns NULL with *error set (malloc'd) on failure: a personas file that
- * does not load, or a persona it does not define. */
+/* Loads every tool schema and the personas file (MSG91_PERSONAS) when one
+ * is set; with MSG91_PERSONA, calls and lists default to that persona. A
+ * tool's input schema is compiled at its first call; one that does not
+ * compile fails that call with an internal error. cfg and loop are borrowed and must
+ * outlive the dispatch. Returns NULL with *error set (malloc'd) on failure: a personas
+ * file that does not load, or a persona it does not define. */
 struct dispatch *dispatch_create(const struct config *cfg, uv_loop_t *loop, char **error);
+
+/* Compiles every tool's input schema now instead of at its first call,
+ * as a test or a check at start can ask. Returns 0, or -1 with *error set
+ * (malloc'd; NULL when memory ran out) for the first that does not
+ * compile. */
+int dispatch_compile_schemas(struct dispatch *d, char **error);
 
 /* Cancels pending calls (without callbacks), closes the HTTP engine and
  * the state store and frees everything; `closed` runs when all is

@@ -1,6 +1,8 @@
 /* Every tool schema embedded in the binary (each *.input.json and
  * *.output.json) must be a valid JSON Schema 2020-12 document, checked
- * against the built-in meta-schema, and must compile. */
+ * against the built-in meta-schema, and must compile; and it is embedded
+ * compact (embed --compact-json) with the same meaning as its file, and
+ * built from its steps (schemas/embed_tree.c) as the same value. */
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -22,6 +24,37 @@ static bool is_tool_schema(const char *name)
     return ends_with(name, ".input.json") || ends_with(name, ".output.json");
 }
 
+/* The file schemas/name below $MSG91_SOURCE_DIR (meson test sets it; else
+ * the current directory) parses to the same value as doc. */
+static void same_as_file(const char *name, json_t *doc)
+{
+    const char *root = getenv("MSG91_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/schemas/%s", root ? root : ".", name);
+    json_error_t jerr;
+    json_t *file = json_load_file(path, 0, &jerr);
+    ck_assert_msg(file != NULL, "%s: %s", path, jerr.text);
+    ck_assert_msg(json_equal(file, doc), "%s is embedded with another meaning", name);
+    json_decref(file);
+}
+
+/* The value the server builds from the steps (embedded_value) is the one
+ * parsing the text gives, down to the order of keys and the bits of
+ * reals. */
+static void same_as_built(const char *name, json_t *doc)
+{
+    bool missing = true;
+    json_t *built = embedded_value(name, &missing);
+    ck_assert_msg(built != NULL && !missing, "%s is not built", name);
+    ck_assert_msg(json_equal(built, doc), "%s is built with another meaning", name);
+    char *a = json_dumps(built, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *b = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    ck_assert_str_eq(a, b);
+    free(a);
+    free(b);
+    json_decref(built);
+}
+
 START_TEST(tool_schemas_are_valid)
 {
     char *error = NULL;
@@ -39,6 +72,10 @@ START_TEST(tool_schemas_are_valid)
         json_error_t jerr;
         json_t *doc = json_loadb(f->text, f->len, 0, &jerr);
         ck_assert_msg(doc != NULL, "%s: %s", f->name, jerr.text);
+        ck_assert_msg(!memchr(f->text, '\n', f->len), "%s is embedded with its blanks",
+                      f->name);
+        same_as_file(f->name, doc);
+        same_as_built(f->name, doc);
 
         struct schema_errors errs;
         bool valid = schema_validate(meta, doc, &errs);
@@ -56,6 +93,10 @@ START_TEST(tool_schemas_are_valid)
     }
     /* Eight tools, an input and an output schema each. */
     ck_assert_uint_eq(checked, 16);
+    ck_assert_uint_eq(embedded_trees_len, 16);
+    bool missing = false;
+    ck_assert_ptr_null(embedded_value("nope.input.json", &missing));
+    ck_assert(missing);
     schema_destroy(meta);
 }
 END_TEST
