@@ -374,18 +374,25 @@ enum reg_table {
     REG_TABLES,
 };
 
+/* A built-in meta-schema in a registry: still text (parsed at first need),
+ * parsed and registered, or broken: memory ran out while registering it
+ * after its resources were partly added. A broken one is never parsed
+ * again and every lookup of its URI fails as out of memory, so a
+ * half-registered document is never used and a user's document never
+ * takes its place. */
+enum meta_state { META_TEXT, META_LOADED, META_BROKEN };
+
 struct schema_registry {
     struct schema_registry *parent; /* consulted after this one; borrowed */
     struct map tables[REG_TABLES];
     struct reg_resource *all; /* every resource, for destroy */
     json_t *docs;             /* references that keep documents alive */
-    /* For a registry made by schema_registry_create: which entries of
-     * schema_meta_files are still only text. A meta-schema is parsed when
-     * a lookup first misses its URI (reg_find_resource) or a document is
-     * registered under it (reg_new_resource), so that a start-up that never
-     * reaches one does not pay for parsing all eight. NULL in a private
-     * layer. */
-    bool *meta_pending;
+    /* For a registry made by schema_registry_create: the state of each
+     * entry of schema_meta_files. A meta-schema is parsed when a lookup
+     * first misses its URI (reg_find_resource) or a document is registered
+     * under it (reg_new_resource), so that a start-up that never reaches
+     * one does not pay for parsing all eight. NULL in a private layer. */
+    enum meta_state *meta;
 };
 
 static int meta_load(struct schema_registry *reg, size_t i);
@@ -412,8 +419,7 @@ static struct reg_resource *reg_new_resource(struct schema_registry *reg, const 
      * were all parsed at creation, and the first document under a URI
      * wins; parsing it now keeps it the one that wins. */
     size_t meta;
-    if (reg->meta_pending && meta_owner(reg, uri, &meta) == reg &&
-        meta_load(reg, meta) != 0)
+    if (reg->meta && meta_owner(reg, uri, &meta) == reg && meta_load(reg, meta) != 0)
         return NULL;
     struct reg_resource *r = calloc(1, sizeof(*r));
     if (!r || !(r->uri = strdup(uri))) {
@@ -579,18 +585,18 @@ static bool meta_uri(const char *name, char *buf)
     return len > 0 && len < MAX_URI;
 }
 
-/* The registry among reg and its parents that still holds uri's built-in
- * meta-schema as text, with the file's index in *index; NULL when none
- * does (no such meta-schema, or it is parsed already). */
+/* The registry among reg and its parents whose built-in meta-schema for
+ * uri is not loaded (still text, or broken), with the file's index in
+ * *index; NULL when none is (no such meta-schema, or it is loaded). */
 static struct schema_registry *meta_owner(struct schema_registry *reg, const char *uri,
                                           size_t *index)
 {
     for (; reg; reg = reg->parent) {
-        if (!reg->meta_pending)
+        if (!reg->meta)
             continue;
         for (size_t i = 0; i < schema_meta_files_len; i++) {
             char buf[MAX_URI];
-            if (reg->meta_pending[i] && meta_uri(schema_meta_files[i].name, buf) &&
+            if (reg->meta[i] != META_LOADED && meta_uri(schema_meta_files[i].name, buf) &&
                 strcmp(buf, uri) == 0) {
                 *index = i;
                 return reg;
@@ -601,21 +607,27 @@ static struct schema_registry *meta_owner(struct schema_registry *reg, const cha
 }
 
 /* Parses the i-th built-in meta-schema into reg. Returns 0 or -1 (out of
- * memory, or an embedded file whose "$id" is not the URI it is looked up
- * by, which the schema tests would catch). */
+ * memory, a broken one, or an embedded file whose "$id" is not the URI it
+ * is looked up by, which the schema tests would catch). A parse that runs
+ * out of memory leaves it text, to be tried again at the next need. */
 static int meta_load(struct schema_registry *reg, size_t i)
 {
     const struct schema_meta_file *f = &schema_meta_files[i];
     char uri[MAX_URI];
-    /* Cleared first: registering it must not try to parse it again. */
-    reg->meta_pending[i] = false;
+    if (reg->meta[i] == META_BROKEN)
+        return -1;
     json_t *doc = json_loadb(f->text, f->len, 0, NULL);
     json_t *id = json_object_get(doc, "$id");
     char *error = NULL;
     int rc = -1;
     if (json_is_string(id) && meta_uri(f->name, uri) &&
-        strcmp(json_string_value(id), uri) == 0)
+        strcmp(json_string_value(id), uri) == 0) {
+        /* Marked first: registering it must not try to parse it again. */
+        reg->meta[i] = META_LOADED;
         rc = schema_registry_add(reg, uri, doc, &error);
+        if (rc != 0)
+            reg->meta[i] = META_BROKEN;
+    }
     free(error);
     json_decref(doc);
     return rc;
@@ -629,10 +641,14 @@ static struct reg_resource *reg_find_resource(struct schema_registry *reg,
                                               const char *uri, bool *failed)
 {
     *failed = false;
-    struct reg_resource *r = reg_find(reg, REG_RESOURCES, NULL, uri);
     size_t i;
-    struct schema_registry *owner = r ? NULL : meta_owner(reg, uri, &i);
-    if (!owner)
+    struct schema_registry *owner = meta_owner(reg, uri, &i);
+    if (owner && owner->meta[i] == META_BROKEN) {
+        *failed = true;
+        return NULL;
+    }
+    struct reg_resource *r = reg_find(reg, REG_RESOURCES, NULL, uri);
+    if (r || !owner)
         return r;
     if (meta_load(owner, i) != 0) {
         *failed = true;
@@ -646,15 +662,15 @@ struct schema_registry *schema_registry_create(void)
     struct schema_registry *reg = registry_new(NULL);
     if (!reg)
         return NULL;
-    /* The meta-schemas stay text until something needs one (meta_pending). */
-    reg->meta_pending = malloc((schema_meta_files_len ? schema_meta_files_len : 1) *
-                               sizeof(*reg->meta_pending));
-    if (!reg->meta_pending) {
+    /* The meta-schemas stay text until something needs one. */
+    reg->meta =
+        malloc((schema_meta_files_len ? schema_meta_files_len : 1) * sizeof(*reg->meta));
+    if (!reg->meta) {
         schema_registry_destroy(reg);
         return NULL;
     }
     for (size_t i = 0; i < schema_meta_files_len; i++)
-        reg->meta_pending[i] = true;
+        reg->meta[i] = META_TEXT;
     return reg;
 }
 
@@ -681,7 +697,7 @@ void schema_registry_destroy(struct schema_registry *reg)
     for (size_t t = 0; t < REG_TABLES; t++)
         map_finish(&reg->tables[t]);
     json_decref(reg->docs);
-    free(reg->meta_pending);
+    free(reg->meta);
     free(reg);
 }
 
@@ -1710,7 +1726,9 @@ struct schema *schema_compile(struct schema_registry *reg, json_t *doc,
         reg = meta;
     }
     /* The document's own identifiers go into a private layer over the
-     * caller's registry, so compiling never changes what others resolve. */
+     * caller's registry, so compiling never changes what others resolve
+     * (it may parse a built-in meta-schema into the caller's registry,
+     * which is why a registry is used by one thread at a time). */
     c.reg = registry_new(reg);
     c.schema = s;
     if (!c.reg)

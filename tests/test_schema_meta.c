@@ -169,6 +169,62 @@ START_TEST(an_unknown_uri_is_still_an_error)
 }
 END_TEST
 
+/* jansson's allocator failing from the n-th allocation on (-1: never). */
+static long allocs_left = -1;
+
+static void *failing_malloc(size_t n)
+{
+    if (allocs_left == 0)
+        return NULL;
+    if (allocs_left > 0)
+        allocs_left--;
+    return malloc(n);
+}
+
+/* Memory running out while a meta-schema loads fails that compile as out
+ * of memory; the next compile against the same registry either loads it
+ * (the parse is tried again) or says out of memory again, and never that
+ * the meta-schema is unknown. */
+START_TEST(running_out_while_loading_is_not_permanent)
+{
+    json_t *doc = parse("{\"$ref\":\"" META_URI "\"}");
+    unsigned failed_then_loaded = 0;
+    /* Every fifth allocation: the parse makes about a thousand, and the
+     * sweep must stay quick under the sanitizers. */
+    for (long n = 0;; n += 5) {
+        struct schema_registry *reg = schema_registry_create();
+        ck_assert_ptr_nonnull(reg);
+        char *error = NULL;
+        json_set_alloc_funcs(failing_malloc, free);
+        allocs_left = n;
+        struct schema *s = schema_compile(reg, doc, NULL, NULL, &error);
+        allocs_left = -1;
+        json_set_alloc_funcs(malloc, free);
+        if (s) {
+            schema_destroy(s);
+            schema_registry_destroy(reg);
+            break;
+        }
+        ck_assert_msg(error && strstr(error, "out of memory"), "allocation %ld: %s", n,
+                      error ? error : "no error");
+        free(error);
+        error = NULL;
+        s = schema_compile(reg, doc, NULL, NULL, &error);
+        if (s)
+            failed_then_loaded++;
+        else
+            ck_assert_msg(strstr(error, "out of memory") && !strstr(error, "not a known"),
+                          "allocation %ld, second compile: %s", n, error);
+        free(error);
+        schema_destroy(s);
+        schema_registry_destroy(reg);
+    }
+    /* Most failures fall in the parse, which is tried again. */
+    ck_assert_uint_gt(failed_then_loaded, 20);
+    json_decref(doc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("schema_meta");
@@ -178,6 +234,8 @@ int main(void)
     tcase_add_test(tc, a_document_under_a_meta_uri_does_not_replace_it);
     tcase_add_test(tc, a_meta_schema_named_by_schema_sets_the_vocabularies);
     tcase_add_test(tc, an_unknown_uri_is_still_an_error);
+    tcase_add_test(tc, running_out_while_loading_is_not_permanent);
+    tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return testutil_run(s);
 }
