@@ -118,18 +118,12 @@ struct srv {
  * "K=V" entries (NULL-terminated, may be NULL). */
 static void srv_start(struct srv *v, const char *const *extra)
 {
-    const char *env[24] = {F("MSG91_BASE_URL=%s", BASE), "MSG91_AUTH_KEY=" TEST_KEY,
-                           F("MSG91_STORE=%s", store_spec)};
-    size_t n = 3;
-    for (size_t i = 0; extra && extra[i] && n < 23; i++)
-        env[n++] = extra[i];
-    env[n] = NULL;
-    const char *argv[] = {"msg91-mcp", NULL};
+    const char *env[] = {F("MSG91_BASE_URL=%s", BASE), "MSG91_AUTH_KEY=" TEST_KEY,
+                         F("MSG91_STORE=%s", store_spec), NULL};
     memset(v, 0, sizeof *v);
-    ck_assert_int_eq(testutil_spawn(&v->c, argv, env), 0);
     v->next_id = 1;
     v->stash = json_array();
-    testutil_initialize(&v->c, "safe-send", REPLY_MS);
+    testutil_start_session(&v->c, env, extra, "safe-send", REPLY_MS);
 }
 
 static void srv_stop(struct srv *v)
