@@ -128,10 +128,7 @@ static void srv_start(struct srv *v, const char *const *extra)
 
 static void srv_stop(struct srv *v)
 {
-    ck_assert_int_eq(testutil_finish(&v->c, 10000), 0);
-    char *err = testutil_read_stderr(&v->c);
-    ck_assert_msg(!strstr(err, TEST_KEY), "key on stderr: %s", err);
-    free(err);
+    testutil_stop_session(&v->c, TEST_KEY, 10000);
     json_decref(v->stash);
 }
 

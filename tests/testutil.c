@@ -365,6 +365,14 @@ void testutil_start_session(struct testutil_child *c, const char *const *env,
     testutil_initialize(c, client_name, timeout_ms);
 }
 
+void testutil_stop_session(struct testutil_child *c, const char *secret, int timeout_ms)
+{
+    ck_assert_int_eq(testutil_finish(c, timeout_ms), 0);
+    char *err = testutil_read_stderr(c);
+    ck_assert_msg(!strstr(err, secret), "key on stderr: %s", err);
+    free(err);
+}
+
 struct sandbox *testutil_sandbox_start(const char *auth_key, unsigned seed, char base[64])
 {
     struct sandbox_options opts = {.port = 0, .auth_key = auth_key, .seed = seed};

@@ -76,6 +76,9 @@ void testutil_start_session(struct testutil_child *c, const char *const *env,
 /* Closes stdin and waits up to timeout_ms for exit; returns the exit
  * status (0..255), 128+signal, or -1 on timeout (the child is then killed). */
 int testutil_finish(struct testutil_child *c, int timeout_ms);
+/* Ends a session: stdin closed, exit status 0 within timeout_ms, and
+ * secret nowhere on stderr. Aborts the test otherwise. */
+void testutil_stop_session(struct testutil_child *c, const char *secret, int timeout_ms);
 /* Text a child wrote to a pipe, gathered as it comes (p is NULL or
  * NUL-terminated; free p when done). */
 struct testutil_text {
