@@ -307,30 +307,21 @@ static void srv_start(struct srv *v, const char *base_url, const char *const *ex
     snprintf(base_env, sizeof base_env, "MSG91_BASE_URL=%s", base_url);
     /* Identical sends repeat here on purpose: safe sends are off
      * (tests/test_safe_send.c tests them). */
-    const char *env[40] = {base_env, "MSG91_AUTH_KEY=" TEST_KEY,
-                           "MSG91_DUPLICATE_WINDOW_S=0",
-                           "MSG91_OTP_PER_RECIPIENT_PER_HOUR=0"};
-    size_t n = 4;
-    for (size_t i = 0; extra && extra[i] && n < 39; i++)
-        env[n++] = extra[i];
-    env[n] = NULL;
-    const char *argv[] = {"msg91-mcp", NULL};
+    const char *env[] = {base_env, "MSG91_AUTH_KEY=" TEST_KEY,
+                         "MSG91_DUPLICATE_WINDOW_S=0",
+                         "MSG91_OTP_PER_RECIPIENT_PER_HOUR=0", NULL};
     memset(v, 0, sizeof *v);
-    ck_assert_int_eq(testutil_spawn(&v->c, argv, env), 0);
     v->next_id = 1;
     v->log = json_array();
     v->stash = json_array();
-    testutil_initialize(&v->c, "e2e-tools", REPLY_MS);
+    testutil_start_session(&v->c, env, extra, "e2e-tools", REPLY_MS);
 }
 
 /* Ends the server: stdin closed, exit 0, and the key nowhere on stderr or
  * in anything it wrote to stdout. */
 static void srv_stop(struct srv *v)
 {
-    ck_assert_int_eq(testutil_finish(&v->c, 10000), 0);
-    char *err = testutil_read_stderr(&v->c);
-    ck_assert_msg(!strstr(err, TEST_KEY), "key on stderr: %s", err);
-    free(err);
+    testutil_stop_session(&v->c, TEST_KEY, 10000);
     char *all = json_dumps(v->log, JSON_COMPACT);
     ck_assert_msg(!strstr(all, TEST_KEY), "key on stdout");
     free(all);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tests/testutil.h"
+#include "tests/toolutil.h"
 #include "tools/msg91_errors.h"
 #include "tools/tool.h"
 #include "util/msg.h"
@@ -27,35 +28,13 @@ static const char *const tool_args[][2] = {
 };
 #define N_TOOLS (sizeof tool_args / sizeof tool_args[0])
 
-static struct http_response answered(long status, const char *body)
-{
-    struct http_response r = {
-        .outcome = HTTP_ANSWERED,
-        .status = status,
-        .body = body,
-        .body_len = strlen(body),
-        .retry_after_s = -1,
-        .content_type = "application/json",
-        .error = "",
-        .attempts = 1,
-        .maybe_delivered = true,
-    };
-    return r;
-}
-
 /* The error text tool i gives for the answer status + body; NULL when the
  * call succeeded. malloc'd. */
 static char *error_of(size_t i, long status, const char *body)
 {
-    const struct tool_def *t = tool_find(tool_args[i][0]);
-    ck_assert_ptr_nonnull(t);
-    struct tool_read_ctx ctx = {.tool = t, .timeout_ms = 15000};
-    json_t *args = json_loads(tool_args[i][1], 0, NULL);
-    ck_assert_ptr_nonnull(args);
-    struct http_response r = answered(status, body);
-    struct tool_outcome out = {0};
-    tool_read(&ctx, &r, args, &out);
-    json_decref(args);
+    struct http_response r = toolutil_answered(status, body, "application/json");
+    struct tool_outcome out;
+    toolutil_read(tool_args[i][0], NULL, tool_args[i][1], &r, &out);
     char *text = out.error_text;
     out.error_text = NULL;
     tool_outcome_finish(&out);

@@ -10,9 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonschema/schema.h"
-#include "schemas/embedded.h"
 #include "tests/testutil.h"
+#include "tests/toolutil.h"
 #include "tools/tool.h"
 
 #define OK2 ",\"status\":\"success\",\"hasError\":false,\"errors\":[]}"
@@ -24,44 +23,8 @@ static void read_answer(const char *name, const char *args_text, long status,
 {
     const struct tool_def *t = tool_find(name);
     ck_assert_ptr_nonnull(t);
-    struct http_response r = {
-        .outcome = HTTP_ANSWERED,
-        .status = status,
-        .body = body,
-        .body_len = strlen(body),
-        .retry_after_s = -1,
-        .content_type = type,
-        .error = "",
-        .attempts = 1,
-        .maybe_delivered = true,
-    };
-    struct tool_read_ctx ctx = {.tool = t, .timeout_ms = 15000, .endpoint = &t->endpoint};
-    json_t *args = json_loads(args_text, 0, NULL);
-    ck_assert_ptr_nonnull(args);
-    memset(out, 0, sizeof *out);
-    tool_read(&ctx, &r, args, out);
-    json_decref(args);
-}
-
-static void expect_conforms(const char *name, json_t *result)
-{
-    char file[128];
-    snprintf(file, sizeof file, "%s.output.json", name);
-    const struct embedded_file *f = embedded_find(file);
-    ck_assert_ptr_nonnull(f);
-    json_t *doc = json_loadb(f->text, f->len, 0, NULL);
-    char *error = NULL;
-    struct schema_options opts = {.format_assertion = true};
-    struct schema *schema = schema_compile(NULL, doc, NULL, &opts, &error);
-    ck_assert_msg(schema != NULL, "%s: %s", file, error ? error : "");
-    struct schema_errors errors = {0};
-    bool ok = schema_validate(schema, result, &errors);
-    char *text = ok ? NULL : schema_errors_text(&errors);
-    ck_assert_msg(ok, "%s result does not conform: %s", name, text ? text : "");
-    free(text);
-    schema_errors_finish(&errors);
-    schema_destroy(schema);
-    json_decref(doc);
+    struct http_response r = toolutil_answered(status, body, type);
+    toolutil_read(name, &t->endpoint, args_text, &r, out);
 }
 
 /* The body (status 200, JSON) reads as exactly the result want. */
@@ -72,7 +35,7 @@ static void expect_typed(const char *name, const char *args, const char *body,
     read_answer(name, args, 200, body, type, &out);
     ck_assert_msg(out.error_text == NULL, "%s on %s: %s", name, body,
                   out.error_text ? out.error_text : "");
-    expect_conforms(name, out.structured);
+    toolutil_expect_conforms(name, out.structured);
     json_t *w = json_loads(want, 0, NULL);
     ck_assert_msg(w != NULL, "bad expected JSON %s", want);
     char *got = json_dumps(out.structured, JSON_COMPACT);

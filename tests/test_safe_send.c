@@ -9,17 +9,13 @@
  * country allowlist, the per-recipient and per-day limits refuse with the
  * limit named, also when a persona sets its own; the audit log names the
  * outcome; with the store unreachable, sends are refused and reads answer. */
-#include <arpa/inet.h>
 #include <check.h>
-#include <hiredis/hiredis.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +23,7 @@
 #include "sandbox/sandbox.h"
 #include "server/persona.h"
 #include "store/store.h"
+#include "tests/testredis.h"
 #include "tests/testutil.h"
 
 /* NOLINTBEGIN(clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling) */
@@ -47,89 +44,18 @@ static enum backend backend;
 static char store_spec[300];
 static char sqlite_path[256];
 
-static struct {
-    pid_t pid;
-    unsigned port;
-    char dir[256];
-} redis;
+static struct testutil_redis redis;
 
-static unsigned free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-/* A synchronous client for readiness and FLUSHALL; NULL when not up. */
-static redisReply *redis_command(const char *cmd)
-{
-    struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", (int)redis.port, tv);
-    if (!c || c->err) {
-        redisFree(c);
-        return NULL;
-    }
-    redisReply *r = redisCommand(c, cmd);
-    redisFree(c);
-    return r;
-}
-
-/* Unchecked fixture: runs in Check's parent before any test of the case,
- * with no thread running, so forking here is safe. */
+/* Unchecked fixtures: they run in Check's parent before and after the
+ * tests of the case, with no thread running, so forking there is safe. */
 static void redis_start(void)
 {
-    redis.port = free_port();
-    snprintf(redis.dir, sizeof redis.dir, "/tmp/safe-send-redis-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(redis.dir));
-    char port[16];
-    snprintf(port, sizeof port, "%u", redis.port);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        const char *p = getenv("REDIS_SERVER");
-        const char *argv[] = {p ? p : "/usr/bin/redis-server",
-                              "--port",
-                              port,
-                              "--bind",
-                              "127.0.0.1",
-                              "--save",
-                              "",
-                              "--appendonly",
-                              "no",
-                              "--dir",
-                              redis.dir,
-                              "--logfile",
-                              "redis.log",
-                              NULL};
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    redis.pid = pid;
-    redisReply *r;
-    while (!(r = redis_command("PING"))) {
-        int status;
-        ck_assert_msg(waitpid(pid, &status, WNOHANG) == 0, "redis-server exited early");
-        nanosleep(&(struct timespec){0, 5000000}, NULL);
-    }
-    freeReplyObject(r);
+    testutil_redis_start(&redis, NULL);
 }
 
 static void redis_stop(void)
 {
-    if (redis.pid > 0) {
-        kill(redis.pid, SIGTERM);
-        waitpid(redis.pid, NULL, 0);
-        redis.pid = 0;
-    }
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", redis.dir);
-    ck_assert_int_eq(system(cmd), 0);
+    testutil_redis_finish(&redis);
 }
 
 static void use_memory(void)
@@ -156,9 +82,7 @@ static void use_redis(void)
 {
     backend = REDIS;
     snprintf(store_spec, sizeof store_spec, "redis://127.0.0.1:%u/0", redis.port);
-    redisReply *r = redis_command("FLUSHALL");
-    ck_assert_ptr_nonnull(r);
-    freeReplyObject(r);
+    testutil_redis_flush(&redis);
 }
 
 /* ---- the sandbox (checked fixture: started in each test's process) ---- */
@@ -194,26 +118,17 @@ struct srv {
  * "K=V" entries (NULL-terminated, may be NULL). */
 static void srv_start(struct srv *v, const char *const *extra)
 {
-    const char *env[24] = {F("MSG91_BASE_URL=%s", BASE), "MSG91_AUTH_KEY=" TEST_KEY,
-                           F("MSG91_STORE=%s", store_spec)};
-    size_t n = 3;
-    for (size_t i = 0; extra && extra[i] && n < 23; i++)
-        env[n++] = extra[i];
-    env[n] = NULL;
-    const char *argv[] = {"msg91-mcp", NULL};
+    const char *env[] = {F("MSG91_BASE_URL=%s", BASE), "MSG91_AUTH_KEY=" TEST_KEY,
+                         F("MSG91_STORE=%s", store_spec), NULL};
     memset(v, 0, sizeof *v);
-    ck_assert_int_eq(testutil_spawn(&v->c, argv, env), 0);
     v->next_id = 1;
     v->stash = json_array();
-    testutil_initialize(&v->c, "safe-send", REPLY_MS);
+    testutil_start_session(&v->c, env, extra, "safe-send", REPLY_MS);
 }
 
 static void srv_stop(struct srv *v)
 {
-    ck_assert_int_eq(testutil_finish(&v->c, 10000), 0);
-    char *err = testutil_read_stderr(&v->c);
-    ck_assert_msg(!strstr(err, TEST_KEY), "key on stderr: %s", err);
-    free(err);
+    testutil_stop_session(&v->c, TEST_KEY, 10000);
     json_decref(v->stash);
 }
 

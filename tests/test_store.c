@@ -6,15 +6,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -22,6 +19,7 @@
 #include <uv.h>
 
 #include "store/store.h"
+#include "tests/testredis.h"
 #include "tests/testutil.h"
 
 enum { B_MEMORY, B_SQLITE, B_REDIS, B_COUNT };
@@ -32,146 +30,16 @@ static char tmpdir[256];
 
 /* ---- a real redis-server, shared by the tests of one run ---- */
 
-static struct {
-    pid_t pid;
-    unsigned port;
-    char dir[256];
-    const char *password; /* NULL: none */
-} redis;
-
-static unsigned free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static const char *redis_server_path(void)
-{
-    const char *p = getenv("REDIS_SERVER");
-    return p ? p : "/usr/bin/redis-server";
-}
-
-/* A blocking client, for the test's own checks only. */
-static redisContext *redis_client(void)
-{
-    struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", (int)redis.port, tv);
-    if (!c || c->err) {
-        if (c)
-            redisFree(c);
-        return NULL;
-    }
-    if (redis.password) {
-        redisReply *r = redisCommand(c, "AUTH %s", redis.password);
-        bool ok = r && r->type == REDIS_REPLY_STATUS;
-        if (r)
-            freeReplyObject(r);
-        if (!ok) {
-            redisFree(c);
-            return NULL;
-        }
-    }
-    return c;
-}
-
-static bool redis_ping(void)
-{
-    redisContext *c = redis_client();
-    if (!c)
-        return false;
-    redisReply *r = redisCommand(c, "PING");
-    bool ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
-    if (r)
-        freeReplyObject(r);
-    redisFree(c);
-    return ok;
-}
-
-static void redis_start(void)
-{
-    if (!redis.port)
-        redis.port = free_port();
-    if (!redis.dir[0]) {
-        snprintf(redis.dir, sizeof redis.dir, "/tmp/store-redis-XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(redis.dir));
-    }
-    char port[16];
-    snprintf(port, sizeof port, "%u", redis.port);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        const char *argv[20] = {redis_server_path(),
-                                "--port",
-                                port,
-                                "--bind",
-                                "127.0.0.1",
-                                "--save",
-                                "",
-                                "--appendonly",
-                                "no",
-                                "--dir",
-                                redis.dir,
-                                "--logfile",
-                                "redis.log",
-                                "--daemonize",
-                                "no"};
-        int n = 15;
-        if (redis.password) {
-            argv[n++] = "--requirepass";
-            argv[n++] = redis.password;
-        }
-        argv[n] = NULL;
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    redis.pid = pid;
-    /* Ready when it answers; it may not have bound the port yet. */
-    while (!redis_ping()) {
-        int status;
-        ck_assert_msg(waitpid(pid, &status, WNOHANG) == 0, "redis-server exited early");
-        nanosleep(&(struct timespec){0, 5000000}, NULL);
-    }
-}
-
-static void redis_stop(void)
-{
-    if (redis.pid <= 0)
-        return;
-    kill(redis.pid, SIGCONT);
-    kill(redis.pid, SIGTERM);
-    waitpid(redis.pid, NULL, 0);
-    redis.pid = 0;
-}
-
-static void redis_flush(void)
-{
-    redisContext *c = redis_client();
-    ck_assert_ptr_nonnull(c);
-    redisReply *r = redisCommand(c, "FLUSHALL");
-    ck_assert_ptr_nonnull(r);
-    freeReplyObject(r);
-    redisFree(c);
-}
+static struct testutil_redis redis;
 
 static void redis_setup(void)
 {
-    redis_start();
+    testutil_redis_start(&redis, NULL);
 }
 
 static void redis_teardown(void)
 {
-    redis_stop();
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", redis.dir);
-    ck_assert_int_eq(system(cmd), 0);
-    redis.dir[0] = '\0';
+    testutil_redis_finish(&redis);
 }
 
 /* ---- per-test state ---- */
@@ -239,7 +107,7 @@ static struct store *open_spec(const char *spec, uint32_t command_timeout_ms)
 static struct store *open_backend(int backend)
 {
     if (backend == B_REDIS)
-        redis_flush();
+        testutil_redis_flush(&redis);
     struct store *s = open_spec(spec_for(backend), 0);
     ck_assert_str_eq(store_backend(s), backend_names[backend]);
     return s;
@@ -1253,9 +1121,7 @@ END_TEST
 static void redis_own_setup(void)
 {
     setup();
-    redis.port = 0;
-    redis.dir[0] = '\0';
-    redis_start();
+    testutil_redis_start(&redis, NULL);
 }
 
 static void redis_own_teardown(void)
@@ -1280,7 +1146,7 @@ START_TEST(redis_stopped_fails_closed_then_reconnects)
 {
     struct store *s = open_spec(spec_for(B_REDIS), 0);
     ck_assert_int_eq(claim(s, K("p", "send_otp", "before"), "fp", 10000, HOUR).status, 0);
-    redis_stop();
+    testutil_redis_stop(&redis);
     struct result down = claim(s, K("p", "send_otp", "during"), "fp", 10000, HOUR);
     ck_assert_int_eq(down.status, STORE_EUNAVAIL);
     ck_assert_int_eq(down.done, 1);
@@ -1292,7 +1158,7 @@ START_TEST(redis_stopped_fails_closed_then_reconnects)
     ck_assert_int_eq(st.status, STORE_EUNAVAIL);
     ck_assert_ptr_nonnull(strstr(logged, "connection lost"));
 
-    redis_start();
+    testutil_redis_start(&redis, NULL);
     struct result back = claim_until_ok(s, "after");
     ck_assert_int_eq(back.claim.outcome, STORE_CLAIMED);
     ck_assert_ptr_nonnull(strstr(logged, "connected"));
@@ -1320,7 +1186,7 @@ END_TEST
 
 START_TEST(redis_never_reachable_fails_closed)
 {
-    unsigned port = free_port(); /* nobody listens there */
+    unsigned port = testutil_closed_port(); /* nobody listens there */
     struct store *s = open_spec(testutil_fmt("redis://127.0.0.1:%u", port), 0);
     ck_assert_int_eq(claim(s, K("p", "t", "k"), "fp", 10000, HOUR).status,
                      STORE_EUNAVAIL);
@@ -1341,7 +1207,7 @@ START_TEST(redis_by_host_name)
     ck_assert_int_eq(r.status, 0);
     ck_assert_int_eq(r.claim.outcome, STORE_CLAIMED);
     /* Database 3, not 0. */
-    redisContext *c = redis_client();
+    redisContext *c = testutil_redis_client(&redis);
     redisReply *rep = redisCommand(c, "SELECT 3");
     freeReplyObject(rep);
     rep = redisCommand(c, "EXISTS msg91:i:p:t:named");
@@ -1354,9 +1220,8 @@ END_TEST
 
 START_TEST(redis_password_never_shown)
 {
-    redis_stop();
-    redis.password = "s3cret-Pass";
-    redis_start();
+    testutil_redis_stop(&redis);
+    testutil_redis_start(&redis, "s3cret-Pass");
     struct store *s = open_spec(spec_for(B_REDIS), 0);
     ck_assert_str_eq(store_describe(s),
                      testutil_fmt("redis://:(hidden)@127.0.0.1:%u/0", redis.port));
@@ -1381,7 +1246,7 @@ START_TEST(redis_password_never_shown)
     ck_assert_ptr_null(strstr(logged, "s3cret"));
     ck_assert_ptr_null(strstr(logged, "ng-Pass"));
     ck_assert_ptr_null(strstr(logged, "hunter2"));
-    redis_stop();
+    testutil_redis_stop(&redis);
     redis.password = NULL;
 }
 END_TEST

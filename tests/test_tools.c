@@ -8,9 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonschema/schema.h"
-#include "schemas/embedded.h"
 #include "tests/testutil.h"
+#include "tests/toolutil.h"
 #include "tools/answer.h"
 #include "tools/request.h"
 #include "tools/tool.h"
@@ -111,22 +110,6 @@ static void expect_build_error(const char *name, const char *args_text, const ch
     expect_build_error_with(name, NULL, NULL, args_text, text);
 }
 
-static struct http_response answered(long status, const char *body, const char *type)
-{
-    struct http_response r = {
-        .outcome = HTTP_ANSWERED,
-        .status = status,
-        .body = body,
-        .body_len = strlen(body),
-        .retry_after_s = -1,
-        .content_type = type,
-        .error = "",
-        .attempts = 1,
-        .maybe_delivered = true,
-    };
-    return r;
-}
-
 static struct http_response failed(enum http_outcome outcome, const char *error)
 {
     struct http_response r = {
@@ -142,51 +125,15 @@ static struct http_response failed(enum http_outcome outcome, const char *error)
     return r;
 }
 
-static void read_with(const char *name, const struct tool_endpoint *endpoint,
-                      const char *args_text, const struct http_response *resp,
-                      struct tool_outcome *out)
-{
-    const struct tool_def *t = tool(name);
-    struct tool_read_ctx ctx = {.tool = t, .timeout_ms = 15000, .endpoint = endpoint};
-    json_t *args = parse(args_text);
-    memset(out, 0, sizeof *out);
-    tool_read(&ctx, resp, args, out);
-    json_decref(args);
-}
-
-/* Every structured result must conform to the tool's output schema, as
- * the server promises its clients. */
-static void expect_conforms(const char *name, json_t *result)
-{
-    char file[128];
-    snprintf(file, sizeof file, "%s.output.json", name);
-    const struct embedded_file *f = embedded_find(file);
-    ck_assert_msg(f != NULL, "no embedded %s", file);
-    json_t *doc = json_loadb(f->text, f->len, 0, NULL);
-    ck_assert_ptr_nonnull(doc);
-    char *error = NULL;
-    struct schema_options opts = {.format_assertion = true};
-    struct schema *schema = schema_compile(NULL, doc, NULL, &opts, &error);
-    ck_assert_msg(schema != NULL, "%s: %s", file, error ? error : "");
-    struct schema_errors errors = {0};
-    bool ok = schema_validate(schema, result, &errors);
-    char *text = ok ? NULL : schema_errors_text(&errors);
-    ck_assert_msg(ok, "%s result does not conform: %s", name, text ? text : "");
-    free(text);
-    schema_errors_finish(&errors);
-    schema_destroy(schema);
-    json_decref(doc);
-}
-
 static void expect_result(const char *name, const char *args_text,
                           const struct http_response *resp, const char *result)
 {
     struct tool_outcome out;
-    read_with(name, NULL, args_text, resp, &out);
+    toolutil_read(name, NULL, args_text, resp, &out);
     ck_assert_msg(out.error_text == NULL, "%s: unexpected error: %s", name,
                   out.error_text ? out.error_text : "");
     ck_assert_ptr_nonnull(out.structured);
-    expect_conforms(name, out.structured);
+    toolutil_expect_conforms(name, out.structured);
     char *got = json_dumps(out.structured, JSON_COMPACT);
     ck_assert_str_eq(got, result);
     free(got);
@@ -198,7 +145,7 @@ static void expect_error_with(const char *name, const struct tool_endpoint *endp
                               const char *text)
 {
     struct tool_outcome out;
-    read_with(name, endpoint, args_text, resp, &out);
+    toolutil_read(name, endpoint, args_text, resp, &out);
     ck_assert_ptr_null(out.structured);
     ck_assert_msg(out.error_text != NULL, "%s: no error text", name);
     ck_assert_str_eq(out.error_text, text);
@@ -721,13 +668,13 @@ static const char ok2_tail[] =
 
 START_TEST(send_otp_success)
 {
-    struct http_response r = answered(
+    struct http_response r = toolutil_answered(
         200, "{\"type\":\"success\",\"request_id\":\"3463686b6b6d363832393530\"}",
         "application/json");
     struct tool_outcome out;
-    read_with("send_otp", NULL, "{\"mobile\":\"+919876543210\",\"template_id\":\"t\"}",
-              &r, &out);
-    expect_conforms("send_otp", out.structured);
+    toolutil_read("send_otp", NULL,
+                  "{\"mobile\":\"+919876543210\",\"template_id\":\"t\"}", &r, &out);
+    toolutil_expect_conforms("send_otp", out.structured);
     char *got = json_dumps(out.structured, JSON_COMPACT);
     ck_assert_str_eq(got, "{\"request_id\":\"3463686b6b6d363832393530\","
                           "\"mobile\":\"919876543210\"}");
@@ -735,7 +682,7 @@ START_TEST(send_otp_success)
     free(got);
     tool_outcome_finish(&out);
 
-    r = answered(200, "{\"type\":\"success\"}", "application/json");
+    r = toolutil_answered(200, "{\"type\":\"success\"}", "application/json");
     expect_error(
         "send_otp", "{\"mobile\":\"+919876543210\"}", &r,
         "MSG91 answered with JSON of an unexpected shape (HTTP 200): "
@@ -743,7 +690,7 @@ START_TEST(send_otp_success)
         "unknown: the OTP may or may not have been sent. Ask the person whether a "
         "code arrived before calling send_otp again, since that mints a new code; "
         "if none arrived, resend_otp delivers the pending one.");
-    r = answered(
+    r = toolutil_answered(
         200,
         "{\"type\":\"error\",\"message\":\"The provided flow ID or template ID is "
         "invalid.\"}",
@@ -758,7 +705,7 @@ END_TEST
 
 START_TEST(resend_otp_success)
 {
-    struct http_response r = answered(
+    struct http_response r = toolutil_answered(
         200, "{\"type\":\"success\",\"message\":\"retry send successfully\"}", NULL);
     expect_result("resend_otp", "{\"mobile\":\"+919876543210\"}", &r,
                   "{\"message\":\"retry send successfully\",\"mobile\":\"919876543210\","
@@ -767,15 +714,15 @@ START_TEST(resend_otp_success)
                   &r,
                   "{\"message\":\"retry send successfully\",\"mobile\":\"919876543210\","
                   "\"retry_type\":\"voice\"}");
-    r = answered(200, "{\"type\":\"error\",\"message\":\"OTP retry count maxed out\"}",
-                 NULL);
+    r = toolutil_answered(
+        200, "{\"type\":\"error\",\"message\":\"OTP retry count maxed out\"}", NULL);
     expect_error(
         "resend_otp", "{\"mobile\":\"919876543210\"}", &r,
         "MSG91 returned an error: OTP retry count maxed out. No more retries for "
         "this code: call send_otp to send a new one.");
-    r = answered(200,
-                 "{\"type\":\"error\",\"message\":\"No OTP request found to retryotp\"}",
-                 NULL);
+    r = toolutil_answered(
+        200, "{\"type\":\"error\",\"message\":\"No OTP request found to retryotp\"}",
+        NULL);
     expect_error("resend_otp", "{\"mobile\":\"919876543210\"}", &r,
                  "MSG91 returned an error: No OTP request found to retryotp. There is no "
                  "pending OTP for this number: call send_otp first.");
@@ -785,7 +732,7 @@ END_TEST
 START_TEST(verify_otp_outcomes)
 {
     const char *args = "{\"mobile\":\"+919876543210\",\"otp\":\"1234\"}";
-    struct http_response r = answered(
+    struct http_response r = toolutil_answered(
         200, "{\"type\":\"success\",\"message\":\"OTP verified success\"}", NULL);
     expect_result("verify_otp", args, &r,
                   "{\"verified\":true,\"message\":\"OTP verified success\","
@@ -807,17 +754,17 @@ START_TEST(verify_otp_outcomes)
                  "{\"verified\":false,\"reason\":\"%s\",\"message\":\"%s\","
                  "\"mobile\":\"919876543210\"}",
                  reasons[i][1], reasons[i][0]);
-        r = answered(200, body, "application/json");
+        r = toolutil_answered(200, body, "application/json");
         expect_result("verify_otp", args, &r, result);
     }
     /* Any other refusal is an error, not a reason. */
-    r = answered(200, "{\"type\":\"error\",\"message\":\"Otp empty or not numeric\"}",
-                 NULL);
+    r = toolutil_answered(
+        200, "{\"type\":\"error\",\"message\":\"Otp empty or not numeric\"}", NULL);
     expect_error("verify_otp", args, &r,
                  "MSG91 returned an error: Otp empty or not numeric.");
-    r = answered(200,
-                 "{\"message\":\"Invalid authkey\",\"type\":\"error\",\"code\":\"201\"}",
-                 NULL);
+    r = toolutil_answered(
+        200, "{\"message\":\"Invalid authkey\",\"type\":\"error\",\"code\":\"201\"}",
+        NULL);
     expect_error(
         "verify_otp", args, &r,
         "MSG91 rejected the auth key (code 201: Invalid authkey): set MSG91_AUTH_KEY (or "
@@ -830,11 +777,11 @@ START_TEST(send_sms_flow_success)
     const char *args =
         "{\"template_id\":\"f\",\"recipients\":[{\"mobiles\":\"919876543210\"},"
         "{\"mobiles\":\"919876543211\"}]}";
-    struct http_response r = answered(
+    struct http_response r = toolutil_answered(
         200, "{\"type\":\"success\",\"message\":\"3463686b6b6d363832393531\"}", NULL);
     struct tool_outcome out;
-    read_with("send_sms_flow", NULL, args, &r, &out);
-    expect_conforms("send_sms_flow", out.structured);
+    toolutil_read("send_sms_flow", NULL, args, &r, &out);
+    toolutil_expect_conforms("send_sms_flow", out.structured);
     char *got = json_dumps(out.structured, JSON_COMPACT);
     ck_assert_str_eq(got,
                      "{\"request_id\":\"3463686b6b6d363832393531\",\"recipients\":2}");
@@ -842,7 +789,7 @@ START_TEST(send_sms_flow_success)
     free(got);
     tool_outcome_finish(&out);
 
-    r = answered(200, "{\"type\":\"success\"}", NULL);
+    r = toolutil_answered(200, "{\"type\":\"success\"}", NULL);
     expect_error(
         "send_sms_flow", args, &r,
         "MSG91 answered with JSON of an unexpected shape (HTTP 200): the request id "
@@ -859,22 +806,23 @@ START_TEST(create_user_events_success)
         "{\"name\":\"c\"}]}";
     char body[256];
     snprintf(body, sizeof body, "{\"data\":{\"accepted\":2}%s", ok2_tail);
-    struct http_response r = answered(200, body, "application/json");
+    struct http_response r = toolutil_answered(200, body, "application/json");
     expect_result("create_user_events", args, &r,
                   "{\"accepted\":2,\"upstream\":{\"accepted\":2}}");
     snprintf(body, sizeof body, "{\"data\":{\"accepted\":3,\"message\":\"queued\"}%s",
              ok2_tail);
-    r = answered(200, body, "application/json");
+    r = toolutil_answered(200, body, "application/json");
     expect_result("create_user_events", args, &r,
                   "{\"accepted\":3,\"message\":\"queued\",\"upstream\":{\"accepted\":3,"
                   "\"message\":\"queued\"}}");
     /* Without a count, success means every event was taken. */
-    r = answered(200, "{\"type\":\"success\",\"message\":\"Events queued\"}", NULL);
+    r = toolutil_answered(200, "{\"type\":\"success\",\"message\":\"Events queued\"}",
+                          NULL);
     expect_result("create_user_events", args, &r,
                   "{\"accepted\":3,\"message\":\"Events queued\",\"upstream\":{\"type\":"
                   "\"success\",\"message\":\"Events queued\"}}");
     snprintf(body, sizeof body, "{\"data\":null%s", ok2_tail);
-    r = answered(200, body, NULL);
+    r = toolutil_answered(200, body, NULL);
     expect_result("create_user_events", args, &r, "{\"accepted\":3}");
 }
 END_TEST
@@ -886,7 +834,7 @@ START_TEST(get_event_types_success)
              "{\"data\":[{\"id\":\"1\",\"name\":\"login\",\"description\":\"Signed in\"},"
              "{\"id\":2,\"name\":\"purchase\",\"extra\":true}]%s",
              ok2_tail);
-    struct http_response r = answered(200, body, "application/json");
+    struct http_response r = toolutil_answered(200, body, "application/json");
     expect_result("get_event_types", "{}", &r,
                   "{\"event_types\":[{\"id\":\"1\",\"name\":\"login\",\"description\":"
                   "\"Signed in\",\"upstream\":{\"id\":\"1\",\"name\":\"login\","
@@ -894,22 +842,22 @@ START_TEST(get_event_types_success)
                   "\"upstream\":{\"id\":2,\"name\":\"purchase\",\"extra\":true}}],"
                   "\"total\":2}");
     snprintf(body, sizeof body, "{\"data\":[]%s", ok2_tail);
-    r = answered(200, body, "application/json");
+    r = toolutil_answered(200, body, "application/json");
     expect_result("get_event_types", "{}", &r, "{\"event_types\":[],\"total\":0}");
     snprintf(body, sizeof body, "{\"data\":{\"eventTypes\":[{\"event_name\":\"x\"}]}%s",
              ok2_tail);
-    r = answered(200, body, "application/json");
+    r = toolutil_answered(200, body, "application/json");
     expect_result("get_event_types", "{}", &r,
                   "{\"event_types\":[{\"name\":\"x\",\"upstream\":{\"event_name\":"
                   "\"x\"}}],\"total\":1}");
     /* An item without a name is kept: what MSG91 sent is in upstream. */
     snprintf(body, sizeof body, "{\"data\":[{\"id\":\"1\"}]%s", ok2_tail);
-    r = answered(200, body, "application/json");
+    r = toolutil_answered(200, body, "application/json");
     expect_result("get_event_types", "{}", &r,
                   "{\"event_types\":[{\"id\":\"1\",\"upstream\":{\"id\":\"1\"}}],"
                   "\"total\":1}");
     snprintf(body, sizeof body, "{\"data\":{}%s", ok2_tail);
-    r = answered(200, body, "application/json");
+    r = toolutil_answered(200, body, "application/json");
     expect_error(
         "get_event_types", "{}", &r,
         "MSG91 answered with JSON of an unexpected shape (HTTP 200): no list found "
@@ -926,7 +874,7 @@ START_TEST(get_failed_events_success)
              "found\",\"recipient\":\"c9\",\"timestamp\":\"2024-05-01 05:00:00\"},"
              "{\"eventId\":77}],\"page\":2,\"limit\":2,\"total\":5}%s",
              ok2_tail);
-    struct http_response r = answered(200, body, "application/json");
+    struct http_response r = toolutil_answered(200, body, "application/json");
     expect_result(
         "get_failed_events", "{\"campaign_id\":\"42\",\"page\":2,\"limit\":2}", &r,
         "{\"campaign_id\":\"42\",\"failed_events\":[{\"event_id\":\"ev1\","
@@ -936,11 +884,11 @@ START_TEST(get_failed_events_success)
         "\"2024-05-01 05:00:00\"}},{\"event_id\":\"77\",\"upstream\":{\"eventId\":"
         "77}}],\"page\":2,\"limit\":2,\"total\":5}");
     snprintf(body, sizeof body, "{\"data\":{\"failed_events\":[]}%s", ok2_tail);
-    r = answered(200, body, "application/json");
+    r = toolutil_answered(200, body, "application/json");
     expect_result("get_failed_events", "{\"campaign_id\":\"42\",\"limit\":20}", &r,
                   "{\"campaign_id\":\"42\",\"failed_events\":[],\"page\":1,\"limit\":20,"
                   "\"total\":0}");
-    r = answered(
+    r = toolutil_answered(
         404, "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Campaign not found\"}",
         "application/json");
     expect_error(
@@ -948,7 +896,7 @@ START_TEST(get_failed_events_success)
         "MSG91 did not find campaign \"nope\" (HTTP 404: Campaign not found). Get "
         "valid campaign ids from list_campaigns.");
     snprintf(body, sizeof body, "{\"data\":{\"count\":0}%s", ok2_tail);
-    r = answered(200, body, "application/json");
+    r = toolutil_answered(200, body, "application/json");
     expect_error("get_failed_events", "{\"campaign_id\":\"42\"}", &r,
                  "MSG91 answered with JSON of an unexpected shape (HTTP 200): "
                  "no list found in it: {\"data\":{\"count\":0},\"status\":"
@@ -958,7 +906,7 @@ END_TEST
 
 START_TEST(list_campaigns_success)
 {
-    struct http_response r = answered(
+    struct http_response r = toolutil_answered(
         200,
         "{\"data\":{\"data\":[{\"id\":123,\"name\":\"Welcome\",\"is_active\":true,"
         "\"slug\":"
@@ -974,52 +922,58 @@ START_TEST(list_campaigns_success)
         "\"is_active\":true,\"channels\":[1,3]}],\"page\":1,\"total_pages\":1,"
         "\"total\":1}");
     /* The older backend's spelling. */
-    r = answered(200,
-                 "{\"data\":{\"data\":[{\"id\":\"7\",\"name\":\"Old\",\"is_active\":0,"
-                 "\"channels\":\"1,2\"},{\"id\":8,\"name\":\"Older\",\"is_active\":1,"
-                 "\"channels\":\"\"}],\"pageNumber\":2,\"totalEntityCount\":27,"
-                 "\"totalPageCount\":14},\"status\":\"success\",\"hasError\":false,"
-                 "\"errors\":[]}",
-                 "application/json");
+    r = toolutil_answered(
+        200,
+        "{\"data\":{\"data\":[{\"id\":\"7\",\"name\":\"Old\",\"is_active\":0,"
+        "\"channels\":\"1,2\"},{\"id\":8,\"name\":\"Older\",\"is_active\":1,"
+        "\"channels\":\"\"}],\"pageNumber\":2,\"totalEntityCount\":27,"
+        "\"totalPageCount\":14},\"status\":\"success\",\"hasError\":false,"
+        "\"errors\":[]}",
+        "application/json");
     expect_result("list_campaigns", "{\"page\":2,\"limit\":2}", &r,
                   "{\"campaigns\":[{\"id\":7,\"name\":\"Old\",\"is_active\":false,"
                   "\"channels\":[1,2]},{\"id\":8,\"name\":\"Older\",\"is_active\":true,"
                   "\"channels\":[]}],\"page\":2,\"total_pages\":14,\"total\":27}");
     /* Counts missing: derived from what was asked and received. */
-    r = answered(200,
-                 "{\"data\":{\"data\":[]},\"status\":\"success\",\"hasError\":false,"
-                 "\"errors\":[]}",
-                 "application/json");
+    r = toolutil_answered(
+        200,
+        "{\"data\":{\"data\":[]},\"status\":\"success\",\"hasError\":false,"
+        "\"errors\":[]}",
+        "application/json");
     expect_result("list_campaigns", "{\"page\":3}", &r,
                   "{\"campaigns\":[],\"page\":3,\"total_pages\":0,\"total\":0}");
-    r = answered(200,
-                 "{\"data\":{\"data\":[{\"id\":1,\"name\":\"x\",\"channels\":\"1;2\"}]},"
-                 "\"status\":\"success\",\"hasError\":false,\"errors\":[]}",
-                 "application/json");
+    r = toolutil_answered(
+        200,
+        "{\"data\":{\"data\":[{\"id\":1,\"name\":\"x\",\"channels\":\"1;2\"}]},"
+        "\"status\":\"success\",\"hasError\":false,\"errors\":[]}",
+        "application/json");
     expect_error(
         "list_campaigns", "{}", &r,
         "MSG91 answered with JSON of an unexpected shape (HTTP 200): a campaign's "
         "\"channels\" is neither a list nor \"1,2\": {\"data\":{\"data\":[{\"id\":1,"
         "\"name\":\"x\",\"channels\":\"1;2\"}]},\"status\":\"success\",\"hasError\":"
         "false,\"errors\":[]}.");
-    r = answered(200,
-                 "{\"data\":{\"data\":[{\"id\":1,\"name\":\"x\",\"is_active\":2}]},"
-                 "\"status\":\"success\",\"hasError\":false,\"errors\":[]}",
-                 "application/json");
+    r = toolutil_answered(
+        200,
+        "{\"data\":{\"data\":[{\"id\":1,\"name\":\"x\",\"is_active\":2}]},"
+        "\"status\":\"success\",\"hasError\":false,\"errors\":[]}",
+        "application/json");
     expect_error(
         "list_campaigns", "{}", &r,
         "MSG91 answered with JSON of an unexpected shape (HTTP 200): a campaign's "
         "\"is_active\" is neither a boolean nor 0/1: {\"data\":{\"data\":[{\"id\":1,"
         "\"name\":\"x\",\"is_active\":2}]},\"status\":\"success\",\"hasError\":"
         "false,\"errors\":[]}.");
-    r = answered(200, "{\"data\":{\"data\":[{\"name\":\"x\"}]},\"status\":\"success\"}",
-                 "application/json");
+    r = toolutil_answered(
+        200, "{\"data\":{\"data\":[{\"name\":\"x\"}]},\"status\":\"success\"}",
+        "application/json");
     expect_error(
         "list_campaigns", "{}", &r,
         "MSG91 answered with JSON of an unexpected shape (HTTP 200): a campaign has "
         "no integer \"id\": {\"data\":{\"data\":[{\"name\":\"x\"}]},\"status\":"
         "\"success\"}.");
-    r = answered(200, "{\"data\":[],\"status\":\"success\"}", "application/json");
+    r = toolutil_answered(200, "{\"data\":[],\"status\":\"success\"}",
+                          "application/json");
     expect_error(
         "list_campaigns", "{}", &r,
         "MSG91 answered with JSON of an unexpected shape (HTTP 200): \"data.data\" "
@@ -1196,39 +1150,41 @@ static void check_key(const struct http_response *r, const char *said)
 
 START_TEST(failure_auth)
 {
-    struct http_response r = answered(401,
-                                      "{\"status\":\"fail\",\"hasError\":true,\"errors\":"
-                                      "\"Unauthorized\",\"code\":\"401\","
-                                      "\"apiError\":\"201\"}",
-                                      "application/json");
+    struct http_response r =
+        toolutil_answered(401,
+                          "{\"status\":\"fail\",\"hasError\":true,\"errors\":"
+                          "\"Unauthorized\",\"code\":\"401\","
+                          "\"apiError\":\"201\"}",
+                          "application/json");
     check_key(&r, " (HTTP 401, code 201: Unauthorized)");
-    r = answered(401, "", NULL);
+    r = toolutil_answered(401, "", NULL);
     check_same(&r, key_text);
-    r = answered(403, "<html>Forbidden</html>", "text/html");
+    r = toolutil_answered(403, "<html>Forbidden</html>", "text/html");
     check_same(&r,
                "MSG91 rejected the auth key: set MSG91_AUTH_KEY (or MSG91_AUTH_KEY_FILE) "
                "to a valid key. A 403 can also mean the key may not be used from this "
                "machine's IP address: check the key's settings in the MSG91 panel.");
-    r = answered(200,
-                 "{\"message\":\"Invalid authkey\",\"type\":\"error\",\"code\":\"201\"}",
-                 "application/json");
+    r = toolutil_answered(
+        200, "{\"message\":\"Invalid authkey\",\"type\":\"error\",\"code\":\"201\"}",
+        "application/json");
     check_key(&r, " (code 201: Invalid authkey)");
-    r = answered(200, "{\"type\":\"error\",\"message\":\"Auth Key missing\"}",
-                 "application/json");
+    r = toolutil_answered(200, "{\"type\":\"error\",\"message\":\"Auth Key missing\"}",
+                          "application/json");
     check_key(&r, " (Auth Key missing)");
-    r = answered(200,
-                 "{\"status\":\"fail\",\"hasError\":true,\"errors\":[\"Unauthorized\"]}",
-                 "application/json");
+    r = toolutil_answered(
+        200, "{\"status\":\"fail\",\"hasError\":true,\"errors\":[\"Unauthorized\"]}",
+        "application/json");
     check_key(&r, " (Unauthorized)");
     /* A 401 that only repeats its status as the code. */
-    r = answered(401, "{\"status\":\"fail\",\"hasError\":true,\"code\":\"401\"}", NULL);
+    r = toolutil_answered(401, "{\"status\":\"fail\",\"hasError\":true,\"code\":\"401\"}",
+                          NULL);
     check_same(&r, key_text);
 }
 END_TEST
 
 START_TEST(failure_route_missing)
 {
-    struct http_response r = answered(
+    struct http_response r = toolutil_answered(
         404, "{\"type\":\"error\",\"msg\":\"Route Missing\"}", "application/json");
     for (size_t i = 0; i < N_CASE_TOOLS; i++) {
         const struct tool_def *t = tool(case_tools[i].name);
@@ -1253,7 +1209,7 @@ START_TEST(failure_route_missing)
         "under \"endpoints\", e.g. {\"endpoints\":{\"get_event_types\":"
         "{\"method\":\"GET\",\"path\":\"/api/v5/...\"}}}.");
     /* A front end's HTML 404 means the same. */
-    r = answered(404, "<html>Not Found</html>", "text/html");
+    r = toolutil_answered(404, "<html>Not Found</html>", "text/html");
     expect_error_with(
         "get_event_types", &ep, "{}", &r,
         "MSG91 does not know the endpoint GET "
@@ -1267,7 +1223,7 @@ END_TEST
 
 START_TEST(failure_too_large_request)
 {
-    struct http_response r = answered(
+    struct http_response r = toolutil_answered(
         413, "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Payload too large\"}",
         "application/json");
     check_same(&r,
@@ -1278,7 +1234,8 @@ END_TEST
 
 START_TEST(failure_rate_limited)
 {
-    struct http_response r = answered(429, "{\"message\":\"Too many Attempts\"}", NULL);
+    struct http_response r =
+        toolutil_answered(429, "{\"message\":\"Too many Attempts\"}", NULL);
     r.retry_after_s = 7;
     check_same(&r,
                "The call was rate limited by MSG91: retry after 7 s. Nothing was done.");
@@ -1303,10 +1260,10 @@ END_TEST
 
 START_TEST(failure_server_error)
 {
-    struct http_response r = answered(500,
-                                      "{\"status\":\"fail\",\"hasError\":true,"
-                                      "\"errors\":\"Internal\"}",
-                                      "application/json");
+    struct http_response r = toolutil_answered(500,
+                                               "{\"status\":\"fail\",\"hasError\":true,"
+                                               "\"errors\":\"Internal\"}",
+                                               "application/json");
     for (size_t i = 0; i < N_CASE_TOOLS; i++) {
         const struct case_tool *c = &case_tools[i];
         char *text =
@@ -1317,7 +1274,7 @@ START_TEST(failure_server_error)
         expect_error(c->name, c->args, &r, text);
         free(text);
     }
-    r = answered(502, "<html><body>Bad Gateway</body></html>", "text/html");
+    r = toolutil_answered(502, "<html><body>Bad Gateway</body></html>", "text/html");
     check_kind(&r, "MSG91 had a server error (HTTP 502)",
                ", so the outcome is unknown: ", "; try again later.");
 }
@@ -1328,15 +1285,15 @@ START_TEST(failure_not_json)
     /* create_user_events takes a 2xx text body as its answer. */
     static const char *const text_ok[] = {"create_user_events", NULL};
     struct http_response r =
-        answered(200, "<html>\r\n<body>\tPlease log in\x01\x7f</body>\n</html>",
-                 "text/html; charset=UTF-8");
+        toolutil_answered(200, "<html>\r\n<body>\tPlease log in\x01\x7f</body>\n</html>",
+                          "text/html; charset=UTF-8");
     check_kind_except(
         &r,
         "MSG91 answered with something that is not JSON (HTTP 200, text/html): "
         "\"<html> <body> Please log in</body> </html>\". Check that MSG91_BASE_URL "
         "points at MSG91 and not at a proxy or captive portal.",
         " The outcome is unknown: ", "", text_ok);
-    r = answered(200, "", NULL);
+    r = toolutil_answered(200, "", NULL);
     check_kind_except(
         &r,
         "MSG91 answered with something that is not JSON (HTTP 200, no content type): "
@@ -1344,7 +1301,7 @@ START_TEST(failure_not_json)
         "or captive portal.",
         " The outcome is unknown: ", "", text_ok);
     /* A refusal status means nothing was taken, whatever the tool. */
-    r = answered(400, " \n ", "text/plain");
+    r = toolutil_answered(400, " \n ", "text/plain");
     check_same(&r,
                "MSG91 answered with something that is not JSON (HTTP 400, text/plain): "
                "an empty body. Check that MSG91_BASE_URL points at MSG91 and not at a "
@@ -1379,25 +1336,25 @@ START_TEST(failure_wrong_shape)
     /* The Segmento tools read a 2xx answer of any shape (test_readers.c). */
     static const char *const any_ok[] = {"create_user_events", "get_event_types",
                                          "get_failed_events", NULL};
-    struct http_response r = answered(200, "[1,2]", "application/json");
+    struct http_response r = toolutil_answered(200, "[1,2]", "application/json");
     check_kind_except(
         &r,
         "MSG91 answered with JSON of an unexpected shape (HTTP 200): expected a JSON "
         "object: [1,2].",
         " The outcome is unknown: ", "", any_ok);
-    r = answered(200, "\"ok\"", "application/json");
+    r = toolutil_answered(200, "\"ok\"", "application/json");
     check_kind_except(
         &r,
         "MSG91 answered with JSON of an unexpected shape (HTTP 200): expected a JSON "
         "object: \"ok\".",
         " The outcome is unknown: ", "", any_ok);
-    r = answered(200, "{\"foo\":1}", "application/json");
+    r = toolutil_answered(200, "{\"foo\":1}", "application/json");
     check_kind_except(
         &r,
         "MSG91 answered with JSON of an unexpected shape (HTTP 200): it has neither "
         "\"type\" nor \"status\": {\"foo\":1}.",
         " The outcome is unknown: ", "", any_ok);
-    r = answered(400, "{\"foo\":1}", "application/json");
+    r = toolutil_answered(400, "{\"foo\":1}", "application/json");
     check_kind(
         &r,
         "MSG91 answered with JSON of an unexpected shape (HTTP 400): an error status "
@@ -1408,18 +1365,19 @@ END_TEST
 
 START_TEST(failure_msg91_errors)
 {
-    struct http_response r = answered(
+    struct http_response r = toolutil_answered(
         200, "{\"type\":\"error\",\"message\":\"Something odd\"}", "application/json");
     check_same(&r, "MSG91 returned an error: Something odd.");
-    r = answered(200, "{\"type\":\"error\",\"message\":\"Insufficient balance!\"}", NULL);
+    r = toolutil_answered(
+        200, "{\"type\":\"error\",\"message\":\"Insufficient balance!\"}", NULL);
     check_same(&r, "MSG91 returned an error: Insufficient balance!");
-    r = answered(200, "{\"type\":\"error\"}", NULL);
+    r = toolutil_answered(200, "{\"type\":\"error\"}", NULL);
     check_same(&r, "MSG91 returned an error: no message given.");
-    r = answered(400,
-                 "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Invalid page\"}",
-                 "application/json");
+    r = toolutil_answered(
+        400, "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"Invalid page\"}",
+        "application/json");
     check_same(&r, "MSG91 returned an error (HTTP 400): Invalid page.");
-    r = answered(
+    r = toolutil_answered(
         422,
         "{\"status\":\"fail\",\"hasError\":true,\"errors\":[\"name is required\","
         "\"limit must be a number\"]}",
@@ -1427,12 +1385,13 @@ START_TEST(failure_msg91_errors)
     check_same(&r,
                "MSG91 returned an error (HTTP 422): name is required; limit must be a "
                "number.");
-    r = answered(200,
-                 "{\"status\":\"fail\",\"hasError\":true,\"errors\":[{\"message\":\"bad "
-                 "date\\r\\n\"},{\"code\":9}]}",
-                 "application/json");
+    r = toolutil_answered(
+        200,
+        "{\"status\":\"fail\",\"hasError\":true,\"errors\":[{\"message\":\"bad "
+        "date\\r\\n\"},{\"code\":9}]}",
+        "application/json");
     check_same(&r, "MSG91 returned an error: bad date; {\"code\":9}.");
-    r = answered(
+    r = toolutil_answered(
         400,
         "{\"status\":\"fail\",\"hasError\":true,\"errors\":{\"start_date\":[\"must "
         "be a date\"],\"limit\":\"too big\"}}",
@@ -1440,21 +1399,22 @@ START_TEST(failure_msg91_errors)
     check_same(&r,
                "MSG91 returned an error (HTTP 400): start_date: must be a date; limit: "
                "too big.");
-    r = answered(200, "{\"status\":\"error\",\"message\":\"Campaign paused\"}", NULL);
+    r = toolutil_answered(200, "{\"status\":\"error\",\"message\":\"Campaign paused\"}",
+                          NULL);
     check_same(&r, "MSG91 returned an error: Campaign paused.");
-    r = answered(400, "{\"message\":\"Bad request\"}", NULL);
+    r = toolutil_answered(400, "{\"message\":\"Bad request\"}", NULL);
     check_same(&r, "MSG91 returned an error (HTTP 400): Bad request.");
 }
 END_TEST
 
 START_TEST(request_id_taken_from_errors_too)
 {
-    struct http_response r = answered(
+    struct http_response r = toolutil_answered(
         200,
         "{\"type\":\"error\",\"message\":\"Something odd\",\"request_id\":\"abc123\"}",
         NULL);
     struct tool_outcome out;
-    read_with("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
+    toolutil_read("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
     ck_assert_str_eq(out.error_text, "MSG91 returned an error: Something odd.");
     ck_assert_str_eq(out.upstream_request_id, "abc123");
     tool_outcome_finish(&out);
@@ -1467,29 +1427,30 @@ END_TEST
 START_TEST(huge_integer_in_an_answer)
 {
     struct http_response r =
-        answered(200,
-                 "{\"type\":\"success\",\"request_id\":\"3463686b\",\"code\":"
-                 "123456789012345678901234567890}",
-                 "application/json");
+        toolutil_answered(200,
+                          "{\"type\":\"success\",\"request_id\":\"3463686b\",\"code\":"
+                          "123456789012345678901234567890}",
+                          "application/json");
     struct tool_outcome out;
-    read_with("send_otp", NULL, "{\"mobile\":\"+919876543210\",\"template_id\":\"t\"}",
-              &r, &out);
+    toolutil_read("send_otp", NULL,
+                  "{\"mobile\":\"+919876543210\",\"template_id\":\"t\"}", &r, &out);
     ck_assert_msg(out.error_text == NULL, "%s", out.error_text);
     char *got = json_dumps(out.structured, JSON_COMPACT);
     ck_assert_str_eq(got, "{\"request_id\":\"3463686b\",\"mobile\":\"919876543210\"}");
     free(got);
     tool_outcome_finish(&out);
 
-    r = answered(200,
-                 "{\"data\":{\"data\":[{\"id\":9,\"views\":"
-                 "123456789012345678901234567890,\"name\":"
-                 "\"Big\"}],\"pageNo\":2,\"itemsPerPage\":5,\"totalEntityCount\":7,"
-                 "\"totalPageCount\":2}"
-                 ","
-                 "\"status\":\"success\",\"hasError\":false,"
-                 "\"errors\":[]}",
-                 "application/json");
-    read_with("list_campaigns", NULL, "{\"page\":2,\"limit\":5}", &r, &out);
+    r = toolutil_answered(
+        200,
+        "{\"data\":{\"data\":[{\"id\":9,\"views\":"
+        "123456789012345678901234567890,\"name\":"
+        "\"Big\"}],\"pageNo\":2,\"itemsPerPage\":5,\"totalEntityCount\":7,"
+        "\"totalPageCount\":2}"
+        ","
+        "\"status\":\"success\",\"hasError\":false,"
+        "\"errors\":[]}",
+        "application/json");
+    toolutil_read("list_campaigns", NULL, "{\"page\":2,\"limit\":5}", &r, &out);
     ck_assert_msg(out.error_text == NULL, "%s", out.error_text);
     ck_assert_int_eq(json_integer_value(json_object_get(out.structured, "page")), 2);
     ck_assert_int_eq(json_integer_value(json_object_get(out.structured, "total")), 7);
@@ -1558,9 +1519,9 @@ START_TEST(answers_never_quote_part_of_the_key)
         memset(body + n, 'a', pad);
         snprintf(body + n + pad, sizeof body - n - pad,
                  " Zq7\\u002dsecret-key-0123456789\"}");
-        struct http_response r = answered(200, body, "application/json");
+        struct http_response r = toolutil_answered(200, body, "application/json");
         struct tool_outcome out;
-        read_with("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
+        toolutil_read("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
         expect_no_key_part("message", out.error_text);
         ck_assert_msg(strncmp(out.error_text, "MSG91 returned an error: aaa", 28) == 0,
                       "%s", out.error_text);
@@ -1570,13 +1531,13 @@ START_TEST(answers_never_quote_part_of_the_key)
         char type[128] = "text/";
         memset(type + 5, 'p', pad);
         snprintf(type + 5 + pad, sizeof type - 5 - pad, " %s", KEY);
-        struct http_response r = answered(200, "not json", type);
+        struct http_response r = toolutil_answered(200, "not json", type);
         struct tool_outcome out;
-        read_with("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
+        toolutil_read("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
         expect_no_key_part("content type", out.error_text);
         tool_outcome_finish(&out);
     }
-    struct http_response r = answered(200, "not json", "text/plain " KEY);
+    struct http_response r = toolutil_answered(200, "not json", "text/plain " KEY);
     expect_error("list_campaigns", "{}", &r,
                  "MSG91 answered with something that is not JSON (HTTP 200, text/plain "
                  "[REDACTED]): \"not json\". Check that MSG91_BASE_URL points at MSG91 "
@@ -1585,11 +1546,11 @@ START_TEST(answers_never_quote_part_of_the_key)
     expect_error("list_campaigns", "{}", &r,
                  "Could not connect to MSG91 (Failed to connect to [REDACTED]). Nothing "
                  "was sent. Check the network connection and MSG91_BASE_URL.");
-    r = answered(200,
-                 "{\"type\":\"success\",\"weird\":\"Zq7\\u002dsecret-key-0123456789\"}",
-                 "application/json");
+    r = toolutil_answered(
+        200, "{\"type\":\"success\",\"weird\":\"Zq7\\u002dsecret-key-0123456789\"}",
+        "application/json");
     struct tool_outcome out;
-    read_with("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
+    toolutil_read("send_otp", NULL, "{\"mobile\":\"919876543210\"}", &r, &out);
     ck_assert_ptr_nonnull(strstr(out.error_text, "\"weird\":\"[REDACTED]\""));
     ck_assert_ptr_null(strstr(out.error_text, "Zq7"));
     tool_outcome_finish(&out);
@@ -1605,7 +1566,7 @@ START_TEST(long_message_is_cut)
     int n = snprintf(body, sizeof body, "{\"type\":\"error\",\"message\":\"");
     memset(body + n, 'm', 5000);
     snprintf(body + n + 5000, sizeof body - n - 5000, "\"}");
-    struct http_response r = answered(200, body, "application/json");
+    struct http_response r = toolutil_answered(200, body, "application/json");
     char want[400] = "MSG91 returned an error: ";
     size_t w = strlen(want);
     memset(want + w, 'm', 300);
@@ -1615,7 +1576,7 @@ START_TEST(long_message_is_cut)
                  "{\"status\":\"fail\",\"hasError\":true,\"errors\":\"");
     memset(body + n, 'm', 5000);
     snprintf(body + n + 5000, sizeof body - n - 5000, "\"}");
-    r = answered(200, body, "application/json");
+    r = toolutil_answered(200, body, "application/json");
     expect_error("list_campaigns", "{}", &r, want);
 }
 END_TEST

@@ -345,6 +345,34 @@ void testutil_initialize(struct testutil_child *c, const char *client_name,
         0);
 }
 
+void testutil_start_session(struct testutil_child *c, const char *const *env,
+                            const char *const *extra, const char *client_name,
+                            int timeout_ms)
+{
+    const char *all[65];
+    size_t n = 0;
+    for (size_t i = 0; env[i]; i++) {
+        ck_assert_uint_lt(n, 64);
+        all[n++] = env[i];
+    }
+    for (size_t i = 0; extra && extra[i]; i++) {
+        ck_assert_uint_lt(n, 64);
+        all[n++] = extra[i];
+    }
+    all[n] = NULL;
+    const char *argv[] = {"msg91-mcp", NULL};
+    ck_assert_int_eq(testutil_spawn(c, argv, all), 0);
+    testutil_initialize(c, client_name, timeout_ms);
+}
+
+void testutil_stop_session(struct testutil_child *c, const char *secret, int timeout_ms)
+{
+    ck_assert_int_eq(testutil_finish(c, timeout_ms), 0);
+    char *err = testutil_read_stderr(c);
+    ck_assert_msg(!strstr(err, secret), "key on stderr: %s", err);
+    free(err);
+}
+
 struct sandbox *testutil_sandbox_start(const char *auth_key, unsigned seed, char base[64])
 {
     struct sandbox_options opts = {.port = 0, .auth_key = auth_key, .seed = seed};

@@ -67,9 +67,18 @@ json_t *testutil_read_json(struct testutil_child *c, int timeout_ms);
  * notifications/initialized. Aborts the test on failure. */
 void testutil_initialize(struct testutil_child *c, const char *client_name,
                          int timeout_ms);
+/* Spawns the binary (no arguments) with the environment entries env and
+ * then extra (each NULL-terminated, extra may be NULL; 64 entries at most)
+ * and does the handshake above. Aborts the test on failure. */
+void testutil_start_session(struct testutil_child *c, const char *const *env,
+                            const char *const *extra, const char *client_name,
+                            int timeout_ms);
 /* Closes stdin and waits up to timeout_ms for exit; returns the exit
  * status (0..255), 128+signal, or -1 on timeout (the child is then killed). */
 int testutil_finish(struct testutil_child *c, int timeout_ms);
+/* Ends a session: stdin closed, exit status 0 within timeout_ms, and
+ * secret nowhere on stderr. Aborts the test otherwise. */
+void testutil_stop_session(struct testutil_child *c, const char *secret, int timeout_ms);
 /* Text a child wrote to a pipe, gathered as it comes (p is NULL or
  * NUL-terminated; free p when done). */
 struct testutil_text {

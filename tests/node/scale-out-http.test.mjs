@@ -17,16 +17,16 @@
 // is never sent again) and Redis stopped (sends refused, reads served).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { startSandbox, sandboxControl } from './lib.mjs';
 import { startHttpServer } from './httplib.mjs';
 import {
   TIMEOUT,
-  auditLines,
   callSettled,
   checkOneOriginal,
   connectHttp,
   hasSafeSends,
+  instanceAudit,
+  instanceEnv,
   isInProgress,
   isReplay,
   removeDir,
@@ -57,7 +57,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
   const servers = [];
   const clients = []; // clients[i] reaches instance i through nginx
   let balanced; // through nginx's round-robin /mcp
-  const audit = (i) => auditLines(join(dir, `audit-${i}.log`));
+  const audit = (i) => instanceAudit(dir, i);
   // Runs fn, then waits until expect(lines) holds, lines[i] being the audit
   // lines instance i wrote for calls with an idempotency_key that mine()
   // accepts (a line may be written after its answer is sent, so the lines
@@ -79,14 +79,7 @@ describe('scale-out: three msg91-mcp http instances behind nginx on one Redis', 
     for (let i = 0; i < INSTANCES; i++) {
       servers.push(
         await startHttpServer({
-          env: {
-            MSG91_AUTH_KEY: KEY,
-            MSG91_BASE_URL: sandbox.url,
-            MSG91_STORE: redis.url,
-            MSG91_OTP_PER_RECIPIENT_PER_HOUR: String(OTP_LIMIT),
-            MSG91_AUDIT_LOG: join(dir, `audit-${i}.log`),
-            MSG91_LOG_LEVEL: 'warning',
-          },
+          env: instanceEnv({ key: KEY, sandboxUrl: sandbox.url, store: redis.url, otpLimit: OTP_LIMIT, dir, i }),
         }),
       );
     }

@@ -272,6 +272,23 @@ export function auditLines(path) {
     .map((l) => JSON.parse(l));
 }
 
+// The environment of server i of a scale-out test: key, the sandbox as
+// MSG91, the shared store, the OTP limit per recipient, warnings only, and
+// an audit log of its own in dir (read back with instanceAudit).
+export function instanceEnv({ key, sandboxUrl, store, otpLimit, dir, i }) {
+  return {
+    MSG91_AUTH_KEY: key,
+    MSG91_BASE_URL: sandboxUrl,
+    MSG91_STORE: store,
+    MSG91_OTP_PER_RECIPIENT_PER_HOUR: String(otpLimit),
+    MSG91_AUDIT_LOG: join(dir, `audit-${i}.log`),
+    MSG91_LOG_LEVEL: 'warning',
+  };
+}
+
+// The audit lines server i (started with instanceEnv) wrote so far.
+export const instanceAudit = (dir, i) => auditLines(join(dir, `audit-${i}.log`));
+
 export function removeDir(dir) {
   if (dir) rmSync(dir, { recursive: true, force: true });
 }

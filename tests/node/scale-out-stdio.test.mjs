@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { BIN, run, serverEnv, startSandbox, sandboxControl } from './lib.mjs';
 import {
   TIMEOUT,
-  auditLines,
   callSettled,
   checkOneOriginal,
   connectStdio,
   hasSafeSends,
+  instanceAudit,
+  instanceEnv,
   isInProgress,
   isReplay,
   removeDir,
@@ -37,16 +38,12 @@ describe('scale-out: two stdio servers sharing the default SQLite store', () => 
   let dir, sandbox;
   const procs = [];
   const env = (i) => ({
-    MSG91_AUTH_KEY: KEY,
-    MSG91_BASE_URL: sandbox.url,
-    MSG91_STORE: '', // the default: SQLite under XDG_STATE_HOME
+    ...instanceEnv({ key: KEY, sandboxUrl: sandbox.url, store: '', otpLimit: OTP_LIMIT, dir, i }),
+    // MSG91_STORE '': the default, SQLite under XDG_STATE_HOME
     XDG_STATE_HOME: join(dir, 'state'),
-    MSG91_OTP_PER_RECIPIENT_PER_HOUR: String(OTP_LIMIT),
-    MSG91_AUDIT_LOG: join(dir, `audit-${i}.log`),
-    MSG91_LOG_LEVEL: 'warning',
   });
   // Process i's audit lines of calls with an idempotency_key mine() accepts.
-  const audit = (i, mine = () => true) => auditLines(join(dir, `audit-${i}.log`)).filter((l) => mine(l.arguments?.idempotency_key ?? ''));
+  const audit = (i, mine = () => true) => instanceAudit(dir, i).filter((l) => mine(l.arguments?.idempotency_key ?? ''));
   const received = () => sendsReceived(sandbox.url);
 
   before(async () => {
