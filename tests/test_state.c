@@ -148,6 +148,18 @@ static void on_closed(void *data)
     ++*(int *)data;
 }
 
+/* Destroys d, waits until its store has closed, and finishes the loop and
+ * the configuration it was made with. */
+static void close_dispatch(struct dispatch *d, uv_loop_t *loop, struct config *cfg)
+{
+    int closed = 0;
+    dispatch_destroy(d, on_closed, &closed);
+    ck_assert(testutil_run_until(loop, &closed, 1, 10000));
+    uv_run(loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(loop), 0);
+    config_finish(cfg);
+}
+
 START_TEST(test_dispatch_opens_and_closes_the_store)
 {
     uv_loop_t loop;
@@ -165,12 +177,7 @@ START_TEST(test_dispatch_opens_and_closes_the_store)
     ck_assert_str_eq(store_backend(dispatch_store(d)), "sqlite");
     ck_assert_str_eq(store_describe(dispatch_store(d)), spec);
     ck_assert_int_eq(access(path, F_OK), 0);
-    int closed = 0;
-    dispatch_destroy(d, on_closed, &closed);
-    ck_assert(testutil_run_until(&loop, &closed, 1, 10000));
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ck_assert_int_eq(uv_loop_close(&loop), 0);
-    config_finish(&cfg);
+    close_dispatch(d, &loop, &cfg);
     unlink(path);
     free(path);
 }
@@ -189,12 +196,7 @@ START_TEST(test_sandbox_keeps_state_in_memory)
     struct dispatch *d = dispatch_create(&cfg, &loop, &error);
     ck_assert_msg(d != NULL, "%s", error);
     ck_assert_str_eq(store_backend(dispatch_store(d)), "memory");
-    int closed = 0;
-    dispatch_destroy(d, on_closed, &closed);
-    ck_assert(testutil_run_until(&loop, &closed, 1, 10000));
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ck_assert_int_eq(uv_loop_close(&loop), 0);
-    config_finish(&cfg);
+    close_dispatch(d, &loop, &cfg);
 }
 END_TEST
 
